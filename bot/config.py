@@ -1,0 +1,199 @@
+"""Load and validate config.toml into typed settings; a bad value fails at start naming its key."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+
+
+class ConfigError(ValueError):
+    """A config value is missing or wrong; the message starts with the dotted key."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"config error: {key}: {reason}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 96
+    temperature: float = 0.7  # 0 means greedy (deterministic)
+    top_p: float = 0.9
+    repetition_penalty: float = 1.2
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    source: str = "embedded"  # "embedded", a .gguf file, a checkpoint directory, or a hub id
+    cache_dir: Path = Path("data/models")
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int = 0  # 0: let torch decide
+    timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SentimentSettings:
+    method: str = "logits"
+    instruction: str = ""
+    head_path: str = ""  # empty: the head shipped with shopbot
+    neutral_below: float = 0.6
+    generation: GenerationSettings = GenerationSettings(max_new_tokens=10, temperature=0.0)
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    system_prompt: str = ""
+    history_tokens: int = 1024
+    max_message_tokens: int = 256
+    fallback_reply: str = ""
+    empty_reply: str = ""
+    generation: GenerationSettings = GenerationSettings()
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    threshold: float = 0.7
+    cooldown_minutes: float = 30.0
+    operator_chat_id: int | None = None
+    context_turns: int = 6
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    poll_timeout: int = 30
+    show_sentiment: bool = False
+    welcome: str = ""
+    help: str = ""
+    non_text_reply: str = ""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    path: Path = Path("data/shopbot.db")
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelSettings = ModelSettings()
+    sentiment: SentimentSettings = SentimentSettings()
+    chat: ChatSettings = ChatSettings()
+    alerts: AlertSettings = AlertSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    storage: StorageSettings = StorageSettings()
+    telegram_token: str | None = field(default=None, repr=False)  # from the environment only
+
+
+SENTIMENT_METHODS = ("generate", "logits", "head")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read a TOML file, check every value, resolve relative paths against the file's folder."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    environ = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("--config", f"no such file: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+    if "token" in raw.get("telegram", {}):
+        raise ConfigError("telegram.token", f"never put the bot token in the file; set {TOKEN_ENV} instead")
+    cfg = _build(Config, raw, "")
+    base = path.resolve().parent
+    cfg = _replace(cfg, "model", cache_dir=_under(base, cfg.model.cache_dir))
+    cfg = _replace(cfg, "storage", path=_under(base, cfg.storage.path))
+    _validate(cfg)
+    token = environ.get(TOKEN_ENV, "").strip() or None
+    return replace(cfg, telegram_token=token)
+
+
+def _under(base: Path, p: Path) -> Path:
+    p = p.expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _replace(cfg: Config, section: str, **changes: Any) -> Config:
+    return replace(cfg, **{section: replace(getattr(cfg, section), **changes)})
+
+
+def _build(cls: type, raw: Any, prefix: str):
+    """Turn a TOML table into dataclass `cls`, checking types; unknown keys are errors (typos)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(prefix.rstrip(".") or "<root>", "must be a table")
+    known = {f.name: f for f in fields(cls) if f.name != "telegram_token"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}", f"unknown key (expected one of: {', '.join(known)})")
+    values = {}
+    defaults = cls()
+    for name, f in known.items():
+        if name not in raw:
+            continue
+        key, value, default = f"{prefix}{name}", raw[name], getattr(defaults, name)
+        if hasattr(default, "__dataclass_fields__"):
+            values[name] = _build(type(default), value, f"{key}.")
+        else:
+            values[name] = _coerce(key, value, default, f.type)
+    return cls(**values)
+
+
+def _coerce(key: str, value: Any, default: Any, type_name: str) -> Any:
+    if "Path" in str(type_name):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(key, "must be a non-empty path string")
+        return Path(value)
+    if "int | None" in str(type_name):
+        if value is None or value == 0:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(key, f"must be an integer chat id, got {value!r}")
+        return value
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(key, f"must be {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _validate(cfg: Config) -> None:
+    def check(ok: bool, key: str, reason: str) -> None:
+        if not ok:
+            raise ConfigError(key, reason)
+
+    m, s, c, a, t = cfg.model, cfg.sentiment, cfg.chat, cfg.alerts, cfg.telegram
+    check(bool(m.source.strip()), "model.source", "must name a model")
+    check(m.device == "cpu" or m.device.startswith("cuda"), "model.device", "must be 'cpu' or 'cuda[:N]'")
+    check(m.dtype in DTYPES, "model.dtype", f"must be one of {', '.join(DTYPES)}")
+    check(m.threads >= 0, "model.threads", "must be >= 0")
+    check(m.timeout_seconds > 0, "model.timeout_seconds", "must be > 0")
+    check(s.method in SENTIMENT_METHODS, "sentiment.method", f"must be one of {', '.join(SENTIMENT_METHODS)}")
+    check(bool(s.instruction.strip()), "sentiment.instruction", "must not be empty")
+    check(0.0 <= s.neutral_below <= 1.0, "sentiment.neutral_below", "must be between 0 and 1")
+    check(bool(c.system_prompt.strip()), "chat.system_prompt", "must not be empty")
+    check(bool(c.fallback_reply.strip()), "chat.fallback_reply", "must not be empty")
+    check(bool(c.empty_reply.strip()), "chat.empty_reply", "must not be empty")
+    check(c.history_tokens >= 64, "chat.history_tokens", "must be at least 64")
+    check(1 <= c.max_message_tokens <= c.history_tokens, "chat.max_message_tokens",
+          "must be between 1 and chat.history_tokens")
+    for name, g in (("sentiment.generation", s.generation), ("chat.generation", c.generation)):
+        check(1 <= g.max_new_tokens <= 4096, f"{name}.max_new_tokens", "must be between 1 and 4096")
+        check(0.0 <= g.temperature <= 5.0, f"{name}.temperature", "must be between 0 and 5")
+        check(0.0 < g.top_p <= 1.0, f"{name}.top_p", "must be in (0, 1]")
+        check(g.repetition_penalty > 0, f"{name}.repetition_penalty", "must be > 0")
+    check(0.0 <= a.threshold <= 1.0, "alerts.threshold", "must be between 0 and 1")
+    check(a.cooldown_minutes >= 0, "alerts.cooldown_minutes", "must be >= 0")
+    check(a.context_turns >= 0, "alerts.context_turns", "must be >= 0")
+    check(t.base_url.startswith(("http://", "https://")), "telegram.base_url", "must be an http(s) URL")
+    check(t.base_file_url.startswith(("http://", "https://")), "telegram.base_file_url", "must be an http(s) URL")
+    check(t.poll_timeout >= 0, "telegram.poll_timeout", "must be >= 0")

@@ -1,0 +1,104 @@
+"""The one engine that owns the model: loads it once and serves both roles, one call at a time, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence, TypeVar
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from bot.config import Config
+from bot.llm import loading
+from bot.llm.generation import generation_kwargs
+from bot.llm.head import find_head
+from bot.llm.prompts import as_data, chat_messages
+from bot.llm.sentiment import Sentiment, SentimentReader
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ModelTimeout(RuntimeError):
+    """A model call took longer than model.timeout_seconds."""
+
+
+class Engine:
+    """Synchronous torch code behind an async facade: one worker thread runs every model call in turn."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: Config):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self._special = [t for t in tokenizer.all_special_tokens if t.startswith("<")]
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopbot-model")
+        head = find_head(config.sentiment.head_path, config.model.cache_dir, loading.model_slug(config.model))
+        self.sentiment_reader = SentimentReader(model, tokenizer, config.sentiment, self._special, head)
+
+    @classmethod
+    def load(cls, config: Config) -> "Engine":
+        started = time.perf_counter()
+        model, tokenizer = loading.load(config.model)
+        engine = cls(model, tokenizer, config)
+        log.info("model %s loaded in %.1f s", config.model.source, time.perf_counter() - started)
+        return engine
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
+
+    # --- cheap tokenizer helpers (no model call; safe on the event loop) --------------------------
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The text cut to at most `max_tokens` tokens (kept whole when it fits)."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return text if len(ids) <= max_tokens else self.tokenizer.decode(ids[:max_tokens])
+
+    # --- async facade ------------------------------------------------------------------------------
+
+    async def run(self, fn: Callable[..., T], *args) -> T:
+        """Run a model call on the engine's thread; waiting callers queue, the event loop stays free."""
+        future = asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+        try:
+            return await asyncio.wait_for(future, self.config.model.timeout_seconds)
+        except asyncio.TimeoutError:
+            raise ModelTimeout(f"model call exceeded {self.config.model.timeout_seconds} s") from None
+
+    async def sentiment(self, text: str) -> Sentiment:
+        return await self.run(self.sentiment_reader.read, text)
+
+    async def reply(self, history: Sequence[tuple[str, str]], text: str) -> str:
+        return await self.run(self.generate_reply, history, text)
+
+    # --- synchronous model calls (run on the worker thread) ---------------------------------------
+
+    @torch.inference_mode()
+    def generate_reply(self, history: Sequence[tuple[str, str]], text: str) -> str:
+        """The chat role: shop system prompt + trimmed history + the message, sampled per chat.generation."""
+        chat = self.config.chat
+        history = [(role, as_data(past, self._special)) for role, past in history]
+        messages = chat_messages(chat.system_prompt, history, as_data(text, self._special))
+        inputs = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
+        ).to(self.model.device)
+        output = self.model.generate(**inputs, **generation_kwargs(chat.generation, self.tokenizer))
+        new_tokens = output[0, inputs["input_ids"].shape[1]:]
+        reply = self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+        if len(new_tokens) >= chat.generation.max_new_tokens:
+            reply = end_at_sentence(reply)  # cut off by the token limit: drop the half sentence
+        return reply
+
+
+SENTENCE_END = re.compile(r"[.!?。！？…](?=\s|$)|[。！？]")
+
+
+def end_at_sentence(text: str) -> str:
+    """The text up to its last complete sentence (all of it when no sentence ends)."""
+    ends = [m.end() for m in SENTENCE_END.finditer(text)]
+    return text[: ends[-1]] if ends else text

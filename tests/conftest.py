@@ -1,0 +1,107 @@
+"""Shared fixtures: configs in tmp_path, a tiny random model the tests build themselves, the real embedded model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer Llama with a small byte-level BPE tokenizer and a ChatML template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    corpus = ["my order arrived broken", "thank you, great shop", "where is my parcel", "你好，我的订单"] * 20
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        additional_special_tokens=specials,
+    )
+    tokenizer.chat_template = CHATML
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+    )
+    out = tmp_path_factory.mktemp("tiny-model")
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def with_model(config: Config, source: str, tmp_path: Path, **chat_generation) -> Config:
+    """The repo's default config pointed at `source`, with the database in tmp_path."""
+    config = replace(
+        config,
+        model=replace(config.model, source=source),
+        storage=replace(config.storage, path=tmp_path / "shopbot.db"),
+    )
+    if chat_generation:
+        config = replace(config, chat=replace(config.chat, generation=replace(config.chat.generation, **chat_generation)))
+    return config
+
+
+@pytest.fixture
+def tiny_config(tiny_model_dir, tmp_path) -> Config:
+    return with_model(load_config(environ={}), str(tiny_model_dir), tmp_path, max_new_tokens=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir, tmp_path_factory):
+    from bot.llm.engine import Engine
+
+    engine = Engine.load(with_model(load_config(environ={}), str(tiny_model_dir), tmp_path_factory.mktemp("e"),
+                                    max_new_tokens=8))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def real_engine():
+    """The embedded SmolLM2-135M-Instruct, converted once into the repo's data/models cache, greedy replies."""
+    from bot.llm.engine import Engine
+
+    config = load_config(environ={})
+    config = replace(config, chat=replace(config.chat, generation=replace(
+        config.chat.generation, temperature=0.0, max_new_tokens=32)))
+    engine = Engine.load(config)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+async def db(tmp_path):
+    from storage.db import Database
+
+    database = await Database.open(tmp_path / "shopbot.db")
+    yield database
+    await database.close()
+
+
+def dump_config(config: Config, tmp_path: Path) -> Path:
+    """Write the parts of `config` tests change (model, storage, chat.generation) over the shipped file."""
+    text = (REPO / "config.toml").read_text(encoding="utf-8")
+    text = text.replace('source = "embedded"', f'source = "{config.model.source}"')
+    text = text.replace('path = "data/shopbot.db"', f'path = "{config.storage.path}"')
+    text = text.replace("max_new_tokens = 96", f"max_new_tokens = {config.chat.generation.max_new_tokens}")
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Test doubles for shopbot's end-to-end tests."""

@@ -1,0 +1,91 @@
+"""config.toml: the shipped defaults load, and every kind of bad value stops start-up naming its key."""
+
+import json
+import tomllib
+
+import pytest
+
+from bot.config import DEFAULT_CONFIG, TOKEN_ENV, ConfigError, load_config
+
+
+
+def dump_toml(table: dict, prefix: str = "") -> str:
+    """Enough TOML for config files: scalars first, then sub-tables (json strings are valid TOML strings)."""
+    scalars = [f"{k} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    out = ([f"[{prefix}]"] if prefix else []) + scalars
+    for k, v in table.items():
+        if isinstance(v, dict):
+            out.append(dump_toml(v, f"{prefix}.{k}" if prefix else k))
+    return "\n".join(out)
+
+
+def override(tmp_path, dotted_key: str, value):
+    """The shipped config with one key set to `value`."""
+    raw = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    *sections, key = dotted_key.split(".")
+    table = raw
+    for section in sections:
+        table = table.setdefault(section, {})
+    table[key] = value
+    path = tmp_path / "config.toml"
+    path.write_text(dump_toml(raw), encoding="utf-8")
+    return path
+
+
+def test_shipped_defaults_load_with_paths_beside_the_file():
+    config = load_config(environ={})
+    assert config.model.source == "embedded"
+    assert config.chat.generation.temperature == 0.7
+    assert config.chat.generation.repetition_penalty == 1.2
+    assert config.sentiment.generation.temperature == 0.0
+    assert config.storage.path == DEFAULT_CONFIG.parent / "data" / "shopbot.db"
+    assert config.telegram_token is None
+
+
+def test_token_comes_from_the_environment_only(tmp_path):
+    assert load_config(environ={TOKEN_ENV: " 123:abc "}).telegram_token == "123:abc"
+    with pytest.raises(ConfigError, match="telegram.token: never put the bot token in the file"):
+        load_config(override(tmp_path, "telegram.token", "123:abc"), environ={})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("alerts.threshold", 1.5, "alerts.threshold: must be between 0 and 1"),
+        ("alerts.threshold", "high", "alerts.threshold: must be float, got str"),
+        ("sentiment.method", "vibes", "sentiment.method: must be one of generate, logits, head"),
+        ("chat.generation.max_new_tokens", 0, "chat.generation.max_new_tokens: must be between 1 and 4096"),
+        ("chat.history_tokens", True, "chat.history_tokens: must be int, got bool"),
+        ("model.dtype", "int3", "model.dtype: must be one of float32, bfloat16, float16"),
+        ("chat.system_prompt", "  ", "chat.system_prompt: must not be empty"),
+        ("telegram.base_url", "api.telegram.org", "telegram.base_url: must be an http(s) URL"),
+        ("alerts.operator_chat_id", "ops", "alerts.operator_chat_id: must be an integer chat id"),
+        ("storage", "shopbot.db", "storage: must be a table"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_reason(tmp_path, key, value, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(override(tmp_path, key, value), environ={})
+    assert message in str(err.value)
+
+
+def test_unknown_key_is_a_typo_not_silently_ignored(tmp_path):
+    path = override(tmp_path, "alerts.treshold", 0.5)
+    with pytest.raises(ConfigError, match=r"alerts.treshold: unknown key"):
+        load_config(path, environ={})
+
+
+def test_missing_or_broken_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml", environ={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[alerts\nthreshold = 1", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken, environ={})
+
+
+def test_cli_reports_a_bad_config_and_exits_2(tmp_path, capsys):
+    from bot.cli import main
+
+    assert main(["chat", "--config", str(override(tmp_path, "alerts.threshold", -1))]) == 2
+    assert "config error: alerts.threshold: must be between 0 and 1" in capsys.readouterr().err

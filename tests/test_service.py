@@ -1,0 +1,114 @@
+"""The conversation service end to end on a real engine (tiny random model) and a real SQLite file."""
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from io import StringIO
+
+from bot.console import chat
+from bot.llm.engine import Engine
+from bot.service import ConversationService, Sender
+from storage.db import Database
+from tests.conftest import REPO, dump_config
+
+ANN = Sender("console", "ann", "Ann")
+
+
+async def test_message_and_reply_are_stored_with_the_sentiment_read(db, tiny_engine):
+    service = ConversationService(db, tiny_engine, tiny_engine.config)
+    outcome = await service.handle_text(ANN, "where is my parcel")
+    assert outcome.reply.strip()
+    assert outcome.sentiment.label in {"positive", "negative", "neutral"}
+    assert 0.0 <= outcome.sentiment.confidence <= 1.0
+    customer_msg, bot_msg = await db.messages(outcome.customer.id)
+    assert (customer_msg.role, customer_msg.text, customer_msg.sentiment) == ("customer", "where is my parcel",
+                                                                           outcome.sentiment.label)
+    assert (bot_msg.role, bot_msg.text) == ("bot", outcome.reply)
+
+
+async def test_empty_text_gets_a_prompt_to_type_without_a_model_call(db, tiny_engine):
+    service = ConversationService(db, tiny_engine, tiny_engine.config)
+    outcome = await service.handle_text(ANN, "  \n\t ")
+    assert outcome.reply == tiny_engine.config.chat.empty_reply
+    assert outcome.sentiment is None and outcome.alert is None
+    assert [m.text for m in await db.messages(outcome.customer.id)] == ["  \n\t ", outcome.reply]
+
+
+async def test_over_long_text_is_stored_whole(db, tiny_engine):
+    service = ConversationService(db, tiny_engine, tiny_engine.config)
+    text = "my order arrived broken " * 400
+    outcome = await service.handle_text(ANN, text)
+    assert (await db.messages(outcome.customer.id))[0].text == text
+    assert tiny_engine.count_tokens(tiny_engine.truncate(text, 256)) <= 256
+
+
+async def test_model_failure_gives_the_fallback_reply_and_keeps_the_message(db, tiny_config):
+    # A timeout far below one forward pass makes every model call fail for real.
+    config = replace(tiny_config, model=replace(tiny_config.model, timeout_seconds=1e-6))
+    engine = Engine.load(config)
+    try:
+        outcome = await ConversationService(db, engine, config).handle_text(ANN, "hello?")
+    finally:
+        engine.close()
+    assert outcome.fallback and outcome.reply == config.chat.fallback_reply
+    assert outcome.sentiment is None
+    assert [m.text for m in await db.messages(outcome.customer.id)] == ["hello?", config.chat.fallback_reply]
+
+
+async def test_history_is_trimmed_to_the_token_budget_newest_kept(db, tiny_engine):
+    config = replace(tiny_engine.config, chat=replace(tiny_engine.config.chat, history_tokens=300,
+                                                       max_message_tokens=100))
+    service = ConversationService(db, tiny_engine, config)
+    customer = await service.customer(ANN)
+    for i in range(30):
+        await db.add_message(customer.id, "customer", f"turn {i} " + "thank you great shop " * 3)
+    newest = await db.add_message(customer.id, "customer", "now")
+    history = await service._history_before(customer.id, newest)
+    assert history[-1][1].startswith("turn 29")
+    assert 0 < len(history) < 30
+    assert sum(tiny_engine.count_tokens(text) for _, text in history) <= 200
+
+
+async def test_two_customers_never_share_history(db, tiny_engine):
+    service = ConversationService(db, tiny_engine, tiny_engine.config)
+    await service.handle_text(ANN, "my order arrived broken")
+    bob = await service.handle_text(Sender("console", "bob"), "hello")
+    history = await service._history_before(bob.customer.id, bob.message_id + 10)
+    assert [text for _, text in history] == ["hello", bob.reply]
+
+
+async def test_console_json_lines_one_per_message(db, tiny_engine):
+    service = ConversationService(db, tiny_engine, tiny_engine.config)
+    out = StringIO()
+    await chat(service, "7", as_json=True, stdin=StringIO("where is my parcel\n\nthank you\n"), stdout=out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["user"] for line in lines] == ["7", "7", "7"]
+    assert set(lines[0]) == {"user", "sentiment", "confidence", "reply", "alert"}
+    assert lines[1]["sentiment"] is None and lines[1]["reply"] == tiny_engine.config.chat.empty_reply
+    assert all(line["reply"] for line in lines)
+
+
+def test_shopbot_chat_command_persists_history_across_runs(tmp_path, tiny_config):
+    config_file = dump_config(tiny_config, tmp_path)
+    for text in ("where is my parcel", "thank you"):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "chat", "--json", "--user", "7", "--config", str(config_file)],
+            input=text + "\n", capture_output=True, text=True, cwd=REPO, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        [line] = result.stdout.splitlines()
+        assert json.loads(line)["user"] == "7"
+    import asyncio
+
+    async def stored():
+        db = await Database.open(tiny_config.storage.path)
+        try:
+            customer = await db.customer("console", "7")
+            return [(m.role, m.text) for m in await db.messages(customer.id)]
+        finally:
+            await db.close()
+
+    rows = asyncio.run(stored())
+    assert [r for r in rows if r[0] == "customer"] == [("customer", "where is my parcel"), ("customer", "thank you")]
+    assert len(rows) == 4
