@@ -34,10 +34,11 @@ class Engine:
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
-        self._special = [t for t in tokenizer.all_special_tokens if t.startswith("<")]
+        # Every added token (<|im_start|>, <file_sep>, ...) is parsed from raw text, so all are neutralised.
+        self.special_tokens = [t for t in tokenizer.get_added_vocab() if len(t) > 1]
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopbot-model")
         head = find_head(config.sentiment.head_path, config.model.cache_dir, loading.model_slug(config.model))
-        self.sentiment_reader = SentimentReader(model, tokenizer, config.sentiment, self._special, head)
+        self.sentiment_reader = SentimentReader(model, tokenizer, config.sentiment, self.special_tokens, head)
 
     @classmethod
     def load(cls, config: Config) -> "Engine":
@@ -82,8 +83,8 @@ class Engine:
     def generate_reply(self, history: Sequence[tuple[str, str]], text: str) -> str:
         """The chat role: shop system prompt + trimmed history + the message, sampled per chat.generation."""
         chat = self.config.chat
-        history = [(role, as_data(past, self._special)) for role, past in history]
-        messages = chat_messages(chat.system_prompt, history, as_data(text, self._special))
+        history = [(role, as_data(past, self.special_tokens)) for role, past in history]
+        messages = chat_messages(chat.system_prompt, history, as_data(text, self.special_tokens))
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
         ).to(self.model.device)
