@@ -74,6 +74,14 @@ class TelegramSettings:
     welcome: str = ""
     help: str = ""
     non_text_reply: str = ""
+    reset_reply: str = ""
+    forget_confirm: str = ""
+    forget_yes: str = ""
+    forget_no: str = ""
+    forget_done: str = ""  # may use {messages} and {alerts}: the counts deleted
+    forget_cancelled: str = ""
+    edited_reply: str = ""  # empty: edits are ignored silently
+    group_reply: str = ""  # empty: the bot stays silent in groups
 
 
 @dataclass(frozen=True)
@@ -197,3 +205,10 @@ def _validate(cfg: Config) -> None:
     check(t.base_url.startswith(("http://", "https://")), "telegram.base_url", "must be an http(s) URL")
     check(t.base_file_url.startswith(("http://", "https://")), "telegram.base_file_url", "must be an http(s) URL")
     check(t.poll_timeout >= 0, "telegram.poll_timeout", "must be >= 0")
+    for name in ("welcome", "help", "non_text_reply", "reset_reply", "forget_confirm", "forget_yes", "forget_no",
+                 "forget_done", "forget_cancelled"):
+        check(bool(getattr(t, name).strip()), f"telegram.{name}", "must not be empty (Telegram refuses empty messages)")
+    try:
+        t.forget_done.format(messages=0, alerts=0)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError("telegram.forget_done", f"only {{messages}} and {{alerts}} can be filled in ({exc!r})") from None

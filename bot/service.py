@@ -73,10 +73,12 @@ class ConversationService:
             reply = self.config.chat.fallback_reply
         return await self._answer(customer, message_id, reply, sentiment, alert, fallback)
 
-    async def handle_non_text(self, sender: Sender, kind: str, external_id: str | None = None) -> Outcome:
-        """A photo, sticker, voice note...: stored as an event, answered politely, no model call."""
+    async def handle_non_text(self, sender: Sender, kind: str, external_id: str | None = None,
+                              caption: str | None = None) -> Outcome:
+        """A photo, sticker, voice note...: stored as an event (with its caption), answered politely, no model call."""
         customer = await self.customer(sender)
-        message_id = await self.db.add_message(customer.id, "customer", f"[{kind}]", kind=kind, external_id=external_id)
+        text = f"[{kind}] {caption}" if caption else f"[{kind}]"
+        message_id = await self.db.add_message(customer.id, "customer", text, kind=kind, external_id=external_id)
         return await self._answer(customer, message_id, self.config.telegram.non_text_reply)
 
     async def reset(self, sender: Sender) -> None:

@@ -1,0 +1,130 @@
+"""Customers in private chats: commands, text through the service, non-text, edits; groups get a pointer."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
+from telegram.error import TelegramError
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot.config import Config
+from bot.handlers import NEW_MESSAGE, customer_chats, message_id, operator_chat, sender, service
+from bot.handlers.operator import send_alert
+from bot.handlers.sending import send_text, typing
+from bot.service import Outcome
+
+log = logging.getLogger(__name__)
+
+FORGET_YES, FORGET_NO = "forget:yes", "forget:no"
+# Checked in this order: an animation also carries a document, a venue also a location.
+NON_TEXT_KINDS = ("photo", "sticker", "voice", "video_note", "video", "animation", "audio", "document",
+                  "venue", "location", "contact", "poll", "dice", "game", "story", "invoice")
+CUSTOMER_COMMANDS = ["start", "help", "reset", "forget"]
+
+
+async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, markup=None) -> None:
+    await send_text(context.bot, update.effective_chat.id, text, markup)
+
+
+def _texts(context: ContextTypes.DEFAULT_TYPE):
+    return service(context).config.telegram
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start: the shop's welcome."""
+    await _say(update, context, _texts(context).welcome)
+
+
+async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help, and any command the bot doesn't know (operator commands look exactly like unknown ones here)."""
+    await _say(update, context, _texts(context).help)
+
+
+async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/reset: replies stop using the earlier conversation (nothing is deleted)."""
+    await service(context).reset(sender(update.effective_user))
+    await _say(update, context, _texts(context).reset_reply)
+
+
+async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/forget: ask to confirm with two buttons; nothing is deleted yet."""
+    texts = _texts(context)
+    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(texts.forget_yes, callback_data=FORGET_YES),
+                                     InlineKeyboardButton(texts.forget_no, callback_data=FORGET_NO)]])
+    await _say(update, context, texts.forget_confirm, buttons)
+
+
+async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A press on /forget's buttons: delete everything about whoever pressed, or nothing; say which."""
+    query, texts = update.callback_query, _texts(context)
+    await query.answer()
+    if query.data == FORGET_YES:
+        counts = await service(context).forget(sender(query.from_user))
+        answer = texts.forget_done.format(messages=counts["messages"], alerts=counts["alerts"])
+    else:
+        answer = texts.forget_cancelled
+    try:  # editing also removes the buttons, so a second press can't arrive
+        await query.edit_message_text(answer)
+    except TelegramError as exc:  # e.g. pressed twice before the edit landed: the deletion itself is done
+        log.info("could not edit the /forget question in chat %s: %s", update.effective_chat.id, exc)
+
+
+def _with_sentiment(outcome: Outcome, show: bool) -> str:
+    s = outcome.sentiment
+    return f"{outcome.reply}\n\n({s.label} {s.confidence:.2f})" if show and s else outcome.reply
+
+
+async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A customer's text: through the service with "typing…" shown, the reply back, an alert to operators."""
+    svc, message, chat_id = service(context), update.effective_message, update.effective_chat.id
+    async with typing(context.bot, chat_id):
+        outcome = await svc.handle_text(sender(update.effective_user), message.text, message_id(update))
+    # Both sends swallow Telegram failures: a customer who blocked the bot still raises the alert.
+    await send_text(context.bot, chat_id, _with_sentiment(outcome, svc.config.telegram.show_sentiment))
+    if outcome.alert:
+        await send_alert(context.bot, svc, outcome, message.text)
+
+
+async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo, sticker, voice note, file, location...: stored as an event, answered politely."""
+    message = update.effective_message
+    kind = next((k for k in NON_TEXT_KINDS if getattr(message, k, None)), "attachment")
+    outcome = await service(context).handle_non_text(sender(update.effective_user), kind, message_id(update),
+                                                     caption=message.caption)
+    await _say(update, context, outcome.reply)
+
+
+async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message is not re-read (its reply went out already); the customer is told to resend."""
+    note = _texts(context).edited_reply
+    if note:
+        await _say(update, context, note)
+
+
+async def group_pointer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command or a mention of the bot in a group: one line pointing to a private chat, nothing stored."""
+    message, note = update.effective_message, _texts(context).group_reply
+    # How an owner finds the id for [alerts] operator_chat_id: /start@thebot in the group, then read the log.
+    log.info("group chat %s (%s) called the bot", update.effective_chat.id, update.effective_chat.title)
+    mentioned = f"@{context.bot.username}".lower() in (message.text or "").lower()
+    if note and (mentioned or message.text.startswith("/")):
+        await _say(update, context, f"{note}\nhttps://t.me/{context.bot.username}")
+
+
+def handlers(config: Config) -> list[BaseHandler]:
+    mine, new = customer_chats(config), NEW_MESSAGE & customer_chats(config)
+    groups = NEW_MESSAGE & filters.ChatType.GROUPS & ~operator_chat(config)
+    return [
+        CommandHandler("start", start, filters=new),
+        CommandHandler("help", help_, filters=new),
+        CommandHandler("reset", reset, filters=new),
+        CommandHandler("forget", forget, filters=new),
+        CallbackQueryHandler(forget_answer, pattern=f"^({FORGET_YES}|{FORGET_NO})$"),
+        MessageHandler(new & filters.TEXT & ~filters.COMMAND, text),
+        MessageHandler(new & filters.COMMAND, help_),
+        MessageHandler(new & filters.ATTACHMENT, non_text),
+        MessageHandler(filters.UpdateType.EDITED_MESSAGE & mine, edited),
+        CommandHandler(CUSTOMER_COMMANDS, group_pointer, filters=groups),
+        MessageHandler(groups & filters.Entity(MessageEntity.MENTION), group_pointer),
+    ]
