@@ -1,8 +1,10 @@
 """The conversation service end to end on a real engine (tiny random model) and a real SQLite file."""
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from io import StringIO
 
@@ -99,8 +101,6 @@ def test_shopbot_chat_command_persists_history_across_runs(tmp_path, tiny_config
         assert result.returncode == 0, result.stderr
         [line] = result.stdout.splitlines()
         assert json.loads(line)["user"] == "7"
-    import asyncio
-
     async def stored():
         db = await Database.open(tiny_config.storage.path)
         try:
@@ -112,3 +112,15 @@ def test_shopbot_chat_command_persists_history_across_runs(tmp_path, tiny_config
     rows = asyncio.run(stored())
     assert [r for r in rows if r[0] == "customer"] == [("customer", "where is my parcel"), ("customer", "thank you")]
     assert len(rows) == 4
+
+
+async def test_model_timeout_counts_running_time_not_the_queue(tiny_config):
+    # Two calls queue behind a slow one; each takes far less than the timeout once it runs.
+    config = replace(tiny_config, model=replace(tiny_config.model, timeout_seconds=0.5))
+    engine = Engine.load(config)
+    try:
+        results = await asyncio.gather(engine.run(time.sleep, 0.4), engine.run(time.sleep, 0.4),
+                                       engine.run(time.sleep, 0.4))
+    finally:
+        engine.close()
+    assert results == [None, None, None]

@@ -64,8 +64,23 @@ class Engine:
     # --- async facade ------------------------------------------------------------------------------
 
     async def run(self, fn: Callable[..., T], *args) -> T:
-        """Run a model call on the engine's thread; waiting callers queue, the event loop stays free."""
-        future = asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+        """Run a model call on the engine's thread; waiting callers queue, the event loop stays free.
+
+        The timeout counts from when the call starts running, not while it waits its turn: a busy shop's
+        queue must not turn every waiting customer's reply into the fallback."""
+        loop = asyncio.get_running_loop()
+        started = asyncio.Event()
+
+        def call() -> T:
+            loop.call_soon_threadsafe(started.set)
+            return fn(*args)
+
+        future = loop.run_in_executor(self._worker, call)
+        try:
+            await started.wait()
+        except asyncio.CancelledError:
+            future.cancel()  # still queued: drop it rather than run it for nobody
+            raise
         try:
             return await asyncio.wait_for(future, self.config.model.timeout_seconds)
         except asyncio.TimeoutError:
