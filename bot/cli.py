@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from bot.config import TOKEN_ENV, Config, ConfigError, load_config
+from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, load_config
 
 log = logging.getLogger("shopbot")
 
@@ -24,6 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", parents=[common], help="chat with the bot in this terminal")
     chat.add_argument("--user", default="local", help="customer id whose history to use (default: local)")
     chat.add_argument("--json", action="store_true", help="one JSON object per line out, for scripts")
+    labelled = argparse.ArgumentParser(add_help=False, parents=[common])
+    labelled.add_argument("file", help="CSV with the header text,label (positive/negative, optionally neutral)")
+    labelled.add_argument("--limit", type=int, help="use a seeded random sample of N rows, stratified by label")
+    labelled.add_argument("--labels", help="only rows with these labels, comma-separated (e.g. positive,negative)")
+    labelled.add_argument("--seed", type=int, default=20240611, help="seed of the --limit sample")
+    evaluate = sub.add_parser("eval", parents=[labelled], help="score the sentiment method on a labelled CSV")
+    evaluate.add_argument("--method", choices=SENTIMENT_METHODS, help="method to score (default: the configured)")
+    evaluate.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    calibrate = sub.add_parser("calibrate", parents=[labelled], help="fit a sentiment head on a labelled CSV")
+    calibrate.add_argument("--l2", type=float, help="weight penalty of the fit (default: the shipped head's)")
+    calibrate.add_argument("--out", help="where to save the head (default: next to the model cache)")
     return parser
 
 
@@ -78,7 +90,32 @@ async def chat_command(config: Config, args: argparse.Namespace) -> int:
         return await chat(service, args.user, args.json)
 
 
-COMMANDS = {"run": run_command, "chat": chat_command}
+async def eval_command(config: Config, args: argparse.Namespace) -> int:
+    from bot.evaluation import format_report, run_eval
+
+    report = await asyncio.to_thread(run_eval, config, args.file, args.method, args.limit, _labels(args), args.seed)
+    print(json.dumps(report) if args.json else format_report(report, args.file))
+    return 0
+
+
+async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
+    from bot.evaluation import run_calibrate
+
+    result = await asyncio.to_thread(
+        run_calibrate, config, args.file, args.limit, _labels(args), args.seed, args.l2, args.out)
+    held_out = result["held_out"]
+    print(f"saved a sentiment head fitted on {result['n']} rows to {result['path']}")
+    print(f"held-out ({held_out['n']} rows): macro-F1 {held_out['macro_f1']:.3f}, accuracy {held_out['accuracy']:.3f}")
+    for note in result["notes"]:
+        print(note)
+    return 0
+
+
+def _labels(args: argparse.Namespace) -> list[str] | None:
+    return [label.strip() for label in args.labels.split(",")] if args.labels else None
+
+
+COMMANDS = {"run": run_command, "chat": chat_command, "eval": eval_command, "calibrate": calibrate_command}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -12,12 +14,15 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bot.config import ConfigError, SentimentSettings
 from bot.llm.generation import generation_kwargs
-from bot.llm.head import SentimentHead
+from bot.llm.head import L2, POOLS, SentimentHead, fit_head
 from bot.llm.prompts import as_data, sentiment_messages
+
+log = logging.getLogger(__name__)
 
 POLAR = ("negative", "positive")
 SENTINEL = "\x00MESSAGE\x00"
 CONTENT_FREE = ("N/A", "", "[MASK]")  # contextual calibration inputs (Zhao et al., 2021)
+HEAD_DEPTHS = (0.5,)  # where a new head reads the model, as fractions of its depth (measured: README)
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,75 @@ class Sentiment:
     scores: dict[str, float]
 
 
+class _Enough(Exception):
+    """Raised by a forward hook once the deepest layer a head reads has run: the rest is not needed."""
+
+
+class PromptPass:
+    """One sentiment prompt whose fixed part is a cached KV prefix: each call runs only the message's tokens.
+
+    The customer's text sits alone in the user turn, with special tokens defused, so the model reads it as
+    data under the system instruction; only the tokens after it (the assistant turn's opening) follow.
+    """
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, instruction: str,
+                 special_tokens: list[str]):
+        self.model, self.tokenizer, self._special = model, tokenizer, special_tokens
+        prompt = tokenizer.apply_chat_template(
+            sentiment_messages(instruction, SENTINEL), add_generation_prompt=True, tokenize=False
+        )
+        prefix, self._suffix = prompt.split(SENTINEL)
+        self._prefix_ids = self.ids(prefix)
+        self._cache = None  # built on first use, on the model thread
+
+    def ids(self, text: str) -> torch.Tensor:
+        return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(self.model.device)
+
+    def _message(self, text: str) -> torch.Tensor:
+        if self._cache is None:
+            self._cache = self.model(self._prefix_ids, use_cache=True).past_key_values
+        return self.ids(as_data(text, self._special) + self._suffix)
+
+    @torch.inference_mode()
+    def last_logits(self, text: str) -> torch.Tensor:
+        """(vocab,) next-token logits after the prompt; only the last position goes through the LM head."""
+        ids = self._message(text)
+        try:
+            return self.model(ids, past_key_values=self._cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+        finally:
+            self._cache.crop(-ids.shape[1])  # drop this message's tokens again (negative = how many)
+
+    @torch.inference_mode()
+    def states(self, text: str, layers: Sequence[int]) -> list[torch.Tensor]:
+        """Each of `layers`' (T, hidden) output over the message's tokens; blocks past the deepest never run."""
+        ids = self._message(text)
+        blocks = self.model.get_decoder().layers
+        deepest = max(layers)
+        captured: dict[int, torch.Tensor] = {}
+
+        def keep(layer: int):
+            def hook(_module, _args, output):
+                captured[layer] = (output[0] if isinstance(output, tuple) else output)[0]  # (T, hidden)
+                if layer == deepest:
+                    raise _Enough
+
+            return hook
+
+        handles = [blocks[layer - 1].register_forward_hook(keep(layer)) for layer in set(layers)]
+        try:
+            self.model.get_decoder()(ids, past_key_values=self._cache, use_cache=True)
+        except _Enough:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+            for cached in self._cache.layers[:deepest]:  # only the blocks that ran stored this message
+                cached.crop(-ids.shape[1])
+        return [captured[layer] for layer in layers]
+
+
 class SentimentReader:
-    """Holds the sentiment instruction as a cached KV prefix so each message costs one short forward pass."""
+    """The configured method, plus the others for `shopbot eval --method`, on the engine's one model."""
 
     def __init__(
         self,
@@ -40,74 +112,84 @@ class SentimentReader:
     ):
         self.model, self.tokenizer, self.settings = model, tokenizer, settings
         self._special = special_tokens
-        prompt = tokenizer.apply_chat_template(
-            sentiment_messages(settings.instruction, SENTINEL), add_generation_prompt=True, tokenize=False
-        )
-        prefix, self._suffix = prompt.split(SENTINEL)
-        self._prefix_ids = self._ids(prefix)
-        self._prefix_cache = None  # built on first use, on the model thread
+        self._prompt = PromptPass(model, tokenizer, settings.instruction, special_tokens)
         # Label words as the model would start its answer: the first token of each word.
-        self._label_ids = [self._ids(label)[0, 0].item() for label in POLAR]
+        self._label_ids = [self._prompt.ids(label)[0, 0].item() for label in POLAR]
         self._calibration: np.ndarray | None = None
-        layers = model.config.num_hidden_layers
-        self._mid_layer = round(layers * 2 / 3)
-        self.head = self._load_head(head_file) if settings.method == "head" else None
+        self._head_file = head_file
+        self._head: tuple[SentimentHead, PromptPass] | None = None
+        self.method = settings.method
+        if self.method == "head" and head_file is None:
+            log.warning("no sentiment head for this model: reading sentiment by label logits instead "
+                        "(`shopbot calibrate FILE.csv` makes a head)")
+            self.method = "logits"
+        elif self.method == "head":
+            self._load_head()  # a configured head that is missing or wrong stops start-up, naming the key
 
-    def _load_head(self, head_file: Path | None) -> SentimentHead:
-        if head_file is None or not head_file.is_file():
-            raise ConfigError(
-                "sentiment.head_path",
-                f"no sentiment head for this model ({head_file or 'none shipped'}); "
-                "run `shopbot calibrate FILE.csv` or pick sentiment.method = \"logits\"",
-            )
-        head = SentimentHead.load(head_file)
-        if head.dim != 3 * self.model.config.hidden_size:
-            raise ConfigError("sentiment.head_path", f"{head_file} was fitted for another model (size {head.dim})")
-        return head
+    # --- the learned head --------------------------------------------------------------------------
 
-    def _ids(self, text: str) -> torch.Tensor:
-        return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(self.model.device)
+    def _load_head(self) -> tuple[SentimentHead, PromptPass]:
+        if self._head is None:
+            head_file = self._head_file
+            if head_file is None or not head_file.is_file():
+                raise ConfigError(
+                    "sentiment.head_path",
+                    f"no sentiment head for this model ({head_file or 'none shipped'}); "
+                    "run `shopbot calibrate FILE.csv` or pick sentiment.method = \"logits\"",
+                )
+            self.use_head(SentimentHead.load(head_file), str(head_file))
+        return self._head
 
-    def read(self, text: str, method: str | None = None) -> Sentiment:
-        method = method or self.settings.method
-        if method == "generate":
-            return self._by_generation(text)
-        if method == "logits":
-            return self._by_label_logits(text)
-        if method == "head":
-            return self._by_head(text)
-        raise ValueError(f"unknown sentiment method {method!r}")
+    @property
+    def head(self) -> SentimentHead:
+        return self._load_head()[0]
 
-    # --- the shared forward pass -------------------------------------------------------------------
+    def use_head(self, head: SentimentHead, source: str = "the head") -> None:
+        """Read with `head` from now on (the configured one loads on first use)."""
+        config = self.model.config
+        fits = head.dim == len(head.layers) * len(POOLS) * config.hidden_size
+        if not fits or max(head.layers) >= config.num_hidden_layers:
+            raise ConfigError("sentiment.head_path", f"{source} was fitted for another model")
+        # The head was fitted on hidden states under its own instruction: read them under the same one.
+        same = head.instruction == self.settings.instruction
+        self._head = head, self._prompt if same else PromptPass(self.model, self.tokenizer, head.instruction,
+                                                                 self._special)
 
-    @torch.inference_mode()
-    def _forward(self, text: str, hidden: bool):
-        """One forward pass over the customer's tokens only, on top of the cached instruction prefix."""
-        if self._prefix_cache is None:
-            self._prefix_cache = self.model(self._prefix_ids, use_cache=True).past_key_values
-        ids = self._ids(as_data(text, self._special) + self._suffix)
-        try:
-            return self.model(
-                ids, past_key_values=self._prefix_cache, use_cache=True, output_hidden_states=hidden
-            )
-        finally:
-            # Drop this message's tokens again (a negative crop removes that many in transformers 4 and 5).
-            self._prefix_cache.crop(-ids.shape[1])
+    @staticmethod
+    def _pool(states: list[torch.Tensor]) -> np.ndarray:
+        """(len(layers) * len(POOLS) * hidden,) per layer: the last token's state, then the mean over tokens."""
+        return torch.cat([part for s in states for part in (s[-1], s.mean(dim=0))]).float().cpu().numpy()
 
-    def features(self, text: str) -> np.ndarray:
-        """(3*hidden,) final-layer last token, a two-thirds-deep layer's last token, final-layer mean."""
-        states = self._forward(text, hidden=True).hidden_states  # each (1, T, hidden)
-        final, mid = states[-1][0], states[self._mid_layer][0]
-        return torch.cat([final[-1], mid[-1], final.mean(dim=0)]).float().cpu().numpy()
+    def head_layers(self) -> tuple[int, ...]:
+        """The layers a newly calibrated head reads on this model."""
+        depth = self.model.config.num_hidden_layers
+        return tuple(sorted({max(1, min(depth - 1, round(depth * f))) for f in HEAD_DEPTHS}))
 
-    # --- the three methods -------------------------------------------------------------------------
+    def head_features(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        """(N, D) features for fitting a new head: the configured instruction, the layers of head_layers()."""
+        layers = self.head_layers()
+        rows = []
+        for i, text in enumerate(texts, 1):
+            rows.append(self._pool(self._prompt.states(text, layers)))
+            if progress:
+                progress.update(i)
+        return np.stack(rows)
+
+    def fit_head(self, features, labels: list[str], l2: float | None = None, data: str = "") -> SentimentHead:
+        """A head over head_features() rows; `data` names what it was fitted on (kept in the file)."""
+        meta = {"model": self.model.config.name_or_path, "data": data}
+        return fit_head(np.asarray(features), labels, self.settings.instruction, self.head_layers(), meta,
+                        L2 if l2 is None else l2)
 
     def _by_head(self, text: str) -> Sentiment:
-        probs = self.head.probabilities(self.features(text)[None])[0]
-        return self._decide(dict(zip(self.head.classes, probs.tolist())))
+        head, prompt = self._load_head()
+        features = self._pool(prompt.states(text, head.layers))
+        return self._decide(dict(zip(head.classes, head.probabilities(features[None])[0].tolist())))
+
+    # --- label-word scores -------------------------------------------------------------------------
 
     def _polar_probs(self, text: str) -> np.ndarray:
-        logits = self._forward(text, hidden=False).logits[0, -1, self._label_ids]
+        logits = self._prompt.last_logits(text)[self._label_ids]
         return torch.softmax(logits.float(), dim=0).cpu().numpy()
 
     def _by_label_logits(self, text: str) -> Sentiment:
@@ -117,10 +199,12 @@ class SentimentReader:
         probs = self._polar_probs(text) / self._calibration
         return self._decide(dict(zip(POLAR, (probs / probs.sum()).tolist())))
 
+    # --- the seed's baseline -----------------------------------------------------------------------
+
     @torch.inference_mode()
     def _by_generation(self, text: str) -> Sentiment:
-        """The seed's baseline: the whole prompt, generate a few tokens greedily, parse the word."""
-        ids = self._ids(self.tokenizer.apply_chat_template(
+        """The whole prompt, generate a few tokens greedily, parse the word."""
+        ids = self._prompt.ids(self.tokenizer.apply_chat_template(
             sentiment_messages(self.settings.instruction, as_data(text, self._special)),
             add_generation_prompt=True, tokenize=False,
         ))
@@ -135,6 +219,18 @@ class SentimentReader:
         if found is None or found.group() == "neutral":
             return Sentiment("neutral", 1.0 - abs(scores["positive"] - scores["negative"]), scores)
         return Sentiment(found.group(), scores[found.group()], scores)
+
+    # --- dispatch ----------------------------------------------------------------------------------
+
+    def read(self, text: str, method: str | None = None) -> Sentiment:
+        method = method or self.method
+        if method == "generate":
+            return self._by_generation(text)
+        if method == "logits":
+            return self._by_label_logits(text)
+        if method == "head":
+            return self._by_head(text)
+        raise ValueError(f"unknown sentiment method {method!r}")
 
     def _decide(self, scores: dict[str, float]) -> Sentiment:
         label = max(scores, key=scores.get)

@@ -1,0 +1,147 @@
+"""Eval metrics on hand-built data, sampling, the head file, `shopbot eval/calibrate` end to end on the tiny model."""
+
+import json
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bot.cli import main
+from bot.config import ConfigError
+from bot.evaluation import Row, decision, evaluate, metrics, read_rows, stratified_indices
+from bot.llm.head import SentimentHead, calibrated_path, find_head
+from bot.llm.sentiment import Sentiment
+from tests.conftest import dump_config
+
+# 6 rows: 3 negative (2 read right), 2 positive (both right), 1 neutral (read negative).
+HAND_BUILT = [
+    ("the lid was cracked", "negative", "negative"),
+    ("never again", "negative", "negative"),
+    ("refund took a month", "negative", "positive"),
+    ("lovely, thanks!", "positive", "positive"),
+    ("fast delivery", "positive", "positive"),
+    ('where is "my" order, please?', "neutral", "negative"),
+]
+
+
+def write_csv(path, rows):
+    path.write_text("text,label\n" + "".join(f'"{t.replace(chr(34), chr(34) * 2)}",{label}\n' for t, label, *_ in rows),
+                    encoding="utf-8")
+    return path
+
+
+def test_metrics_on_a_hand_built_csv_match_the_numbers_worked_out_by_hand(tmp_path):
+    rows = read_rows(write_csv(tmp_path / "hand.csv", HAND_BUILT))
+    assert rows[5] == Row('where is "my" order, please?', "neutral")
+    report = metrics([r.label for r in rows], [p for *_, p in HAND_BUILT])
+    assert report["n"] == 6
+    assert report["accuracy"] == pytest.approx(4 / 6)
+    negative, positive, neutral = (report["labels"][k] for k in ("negative", "positive", "neutral"))
+    assert (negative["precision"], negative["recall"], negative["f1"]) == pytest.approx((2 / 3, 2 / 3, 2 / 3))
+    assert (positive["precision"], positive["recall"], positive["f1"]) == pytest.approx((2 / 3, 1.0, 0.8))
+    assert (neutral["precision"], neutral["recall"], neutral["f1"]) == (0.0, 0.0, 0.0)
+    assert report["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0.0) / 3)
+    assert report["confusion"] == {
+        "negative": {"negative": 2, "neutral": 0, "positive": 1},
+        "neutral": {"negative": 1, "neutral": 0, "positive": 0},
+        "positive": {"negative": 0, "neutral": 0, "positive": 2},
+    }
+
+
+def test_label_filter_and_unknown_labels(tmp_path):
+    path = write_csv(tmp_path / "hand.csv", HAND_BUILT)
+    assert [r.label for r in read_rows(path, ["positive", "negative"])].count("neutral") == 0
+    assert len(read_rows(path, ["positive", "negative"])) == 5
+    (tmp_path / "bad.csv").write_text("text,label\nhi,happy\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="happy"):
+        read_rows(tmp_path / "bad.csv")
+
+
+def test_stratified_sample_is_seeded_and_keeps_each_labels_share():
+    labels = ["positive"] * 300 + ["negative"] * 600 + ["neutral"] * 100  # sorted, as waimai is
+    picked = stratified_indices(labels, 100)
+    assert picked == stratified_indices(labels, 100) != stratified_indices(labels, 100, seed=1)
+    assert len(set(picked)) == 100
+    assert Counter(labels[i] for i in picked) == {"negative": 60, "positive": 30, "neutral": 10}
+    assert stratified_indices(labels, None) == list(range(1000))
+
+
+def test_a_two_label_file_scores_the_pole_an_unsure_method_leaned_to():
+    unsure = Sentiment("neutral", 0.9, {"negative": 0.55, "positive": 0.45})
+    assert decision(unsure, {"negative", "positive"}) == "negative"
+    assert decision(unsure, {"negative", "positive", "neutral"}) == "neutral"
+
+
+def test_head_file_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    head = SentimentHead(
+        classes=["negative", "positive"], instruction="Judge the mood.\nOne word.", layers=(3, 5),
+        mean=rng.normal(size=8).astype(np.float32), std=rng.uniform(1, 2, size=8).astype(np.float32),
+        weight=rng.normal(size=(2, 8)).astype(np.float32), bias=np.array([0.1, -0.1], np.float32),
+        meta={"data": "hand.csv", "n": 6},
+    )
+    head.save(tmp_path / "heads" / "h.npz")
+    loaded = SentimentHead.load(tmp_path / "heads" / "h.npz")
+    assert (loaded.classes, loaded.instruction, loaded.layers, loaded.meta) == (
+        head.classes, head.instruction, head.layers, head.meta)
+    features = rng.normal(size=(4, 8)).astype(np.float32)
+    np.testing.assert_allclose(loaded.probabilities(features), head.probabilities(features), rtol=1e-6)
+    np.testing.assert_allclose(loaded.probabilities(features).sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_a_calibrated_head_beats_the_shipped_one_and_a_configured_path_beats_both(tmp_path):
+    slug = "SmolLM2-135M-Instruct"
+    assert find_head("", tmp_path, slug).parent.name == "heads"  # the shipped default
+    calibrated_path(tmp_path, slug).parent.mkdir(parents=True)
+    calibrated_path(tmp_path, slug).write_bytes(b"")
+    assert find_head("", tmp_path, slug) == calibrated_path(tmp_path, slug)
+    assert str(find_head("/x/mine.npz", tmp_path, slug)) == "/x/mine.npz"
+
+
+def test_the_prefix_cache_is_left_as_found_after_each_method(tiny_engine):
+    reader = tiny_engine.sentiment_reader
+    before = reader.read("where is my parcel", "logits").scores
+    reader.head_features(["my order arrived broken"])  # early exit: only some blocks stored the message
+    reader.read("thank you, great shop", "generate")
+    assert reader.read("where is my parcel", "logits").scores == pytest.approx(before)
+    again = reader.head_features(["my order arrived broken", "my order arrived broken"])
+    np.testing.assert_allclose(again[0], again[1], rtol=1e-5)
+
+
+def test_evaluate_reports_every_method_with_timings(tiny_engine):
+    rows = [Row(t, label) for t, label, _ in HAND_BUILT[:5]]
+    for method in ("generate", "logits"):
+        report = evaluate(tiny_engine, rows, method, progress=False)
+        assert report["n"] == 5 and report["method"] == method
+        assert report["ms_per_message"] > 0
+        assert set(report["confusion"]) == {"negative", "positive"}
+
+
+def test_calibrate_then_eval_the_head_end_to_end(tiny_config, tmp_path, capsys):
+    data = write_csv(tmp_path / "train.csv", HAND_BUILT * 3)
+    config = dump_config(tiny_config, tmp_path)
+    head = tmp_path / "head.npz"
+    assert main(["calibrate", str(data), "--config", str(config), "--labels", "positive,negative",
+                 "--out", str(head)]) == 0
+    out = capsys.readouterr().out
+    assert str(head) in out and "held-out (3 rows)" in out
+    assert SentimentHead.load(head).classes == ["negative", "positive"]
+
+    config.write_text(config.read_text().replace('head_path = ""', f'head_path = "{head}"'))
+    assert main(["eval", str(data), "--config", str(config), "--method", "head", "--json", "--limit", "6"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 6 and report["method"] == "head"
+    assert {"accuracy", "macro_f1", "labels", "confusion", "ms_per_message"} <= set(report)
+    assert set(report["labels"]) == {"negative", "positive", "neutral"}
+
+
+def test_a_head_for_another_model_is_refused_naming_the_key(tiny_engine, tmp_path):
+    from bot.llm.sentiment import SentimentReader
+
+    wrong = SentimentHead(["negative", "positive"], "x", (1,), np.zeros(5, np.float32), np.ones(5, np.float32),
+                          np.zeros((2, 5), np.float32), np.zeros(2, np.float32))
+    wrong.save(tmp_path / "wrong.npz")
+    settings = replace(tiny_engine.config.sentiment, method="head")
+    with pytest.raises(ConfigError, match="sentiment.head_path"):
+        SentimentReader(tiny_engine.model, tiny_engine.tokenizer, settings, [], tmp_path / "wrong.npz")
