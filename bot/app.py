@@ -7,16 +7,19 @@ import logging
 import signal
 from collections import Counter
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor
 
 from bot.config import TOKEN_ENV, Config, ConfigError
-from bot.handlers import SERVICE_KEY, customer, operator
+from bot import retention
+from bot.handlers import OUTBOX_KEY, SERVICE_KEY, customer, handoff, operator
 from bot.handlers.errors import ErrorReporter, redact_in_logs
+from bot.inbox import Inbox
 from bot.llm.engine import Engine
+from bot.outbox import AlertOutbox
 from bot.service import ConversationService
 from storage.db import Database
 
@@ -29,30 +32,40 @@ MAX_CONCURRENT_UPDATES = 1024
 RATE_LIMIT_RETRIES = 3  # AIORateLimiter waits out a 429's retry_after and tries again this often
 # Updates the bot acts on; #5 and #6 add what they need. Channel posts and reactions are not fetched.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+INBOX_KEY = "inbox"  # bot_data: the Inbox that fetches updates (serving() starts it)
 CUSTOMER_MENU = [BotCommand("help", "what I can do"), BotCommand("reset", "start a fresh conversation"),
-                 BotCommand("forget", "delete what the bot stored about you")]
-OPERATOR_MENU = [BotCommand("stats", "today's numbers")]
+                 BotCommand("forget", "delete what the bot stored about you"),
+                 BotCommand("human", "ask for a person from the shop")]
+OPERATOR_MENU = [BotCommand("stats", "today's numbers"),
+                 BotCommand("release", "reply to a customer's message: hand them back to the bot")]
 
 
 class PerChatProcessor(BaseUpdateProcessor):
     """Updates of one chat run strictly in arrival order; different chats run concurrently."""
 
-    def __init__(self, max_concurrent_updates: int):
+    def __init__(self, max_concurrent_updates: int, after: Callable[[object], Awaitable[None]]):
         super().__init__(max_concurrent_updates)
+        self._after = after  # told when an update is finished with, whatever its handlers did
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: Counter[int] = Counter()  # to drop a chat's lock once nobody holds or awaits it
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
-            await coroutine
+            try:
+                await coroutine
+            finally:
+                await self._after(update)
             return
         # asyncio.Lock wakes waiters first-in first-out, and PTB starts update tasks in update order.
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         self._waiting[chat.id] += 1
         try:
             async with lock:
-                await coroutine
+                try:
+                    await coroutine
+                finally:
+                    await self._after(update)
         finally:
             self._waiting[chat.id] -= 1
             if not self._waiting[chat.id]:
@@ -74,16 +87,21 @@ def build_application(config: Config, engine: Engine | None = None) -> Applicati
     redact_in_logs(config.telegram_token)
 
     # 1. The client: token from the environment, Bot API location from [telegram], flood limits
-    #    respected (and 429s retried) by AIORateLimiter, chats served concurrently but each in order.
+    #    respected (and 429s retried) by AIORateLimiter, chats served concurrently but each in order,
+    #    updates fetched by the Inbox (stored before Telegram is told they arrived) instead of PTB's Updater.
+    inbox = Inbox(config)
     app = (
         Application.builder()
         .token(config.telegram_token)
         .base_url(config.telegram.base_url)
         .base_file_url(config.telegram.base_file_url)
         .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
-        .concurrent_updates(PerChatProcessor(MAX_CONCURRENT_UPDATES))
+        .concurrent_updates(PerChatProcessor(MAX_CONCURRENT_UPDATES, after=inbox.done))
+        .updater(None)
         .build()
     )
+    app.bot_data[INBOX_KEY] = inbox
+    app.bot_data[OUTBOX_KEY] = AlertOutbox(config.alerts.outbox_retry_seconds)
 
     # 2. Lifecycle: the database and the model are opened before the first update, closed after the last.
     async def post_init(app: Application) -> None:
@@ -94,6 +112,7 @@ def build_application(config: Config, engine: Engine | None = None) -> Applicati
             await db.close()
             raise
         app.bot_data[SERVICE_KEY] = ConversationService(db, model, config)
+        inbox.db = db
         await _set_command_menus(app, config)
 
     async def post_shutdown(app: Application) -> None:
@@ -106,12 +125,14 @@ def build_application(config: Config, engine: Engine | None = None) -> Applicati
 
     app.post_init, app.post_shutdown = post_init, post_shutdown
 
-    # 3. Handlers: the operator chat's first, then customers' private chats and the group pointer.
+    # 3. Handlers: the operator chat's first, then handoff (buttons, replies to customers), then customers'
+    #    private chats and the group pointer.
     app.add_handlers(operator.handlers(config))
+    app.add_handlers(handoff.handlers(config))
     app.add_handlers(customer.handlers(config))
 
     # 4. One error handler: log, then a brief rate-limited note to the operator chat.
-    app.add_error_handler(ErrorReporter(config.alerts.operator_chat_id))
+    app.add_error_handler(ErrorReporter(config.alerts.operator_chat_id, config.telegram.storage_error_reply))
     return app
 
 
@@ -131,18 +152,31 @@ async def serving(app: Application, config: Config) -> AsyncIterator[Application
     await app.initialize()
     try:
         await app.post_init(app)
-        # Updates that arrived while the bot was down are answered, not dropped.
-        await app.updater.start_polling(poll_interval=0.0, timeout=config.telegram.poll_timeout,
-                                        allowed_updates=ALLOWED_UPDATES)
+        await app.bot.delete_webhook()  # getUpdates refuses to work while a webhook is set
         await app.start()
+        # Updates that arrived while the bot was down are answered, not dropped; unfinished ones first.
+        await app.bot_data[INBOX_KEY].replay(app)
+        tasks = _background(app, config)
         try:
             yield app
         finally:
-            await app.updater.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await app.stop()  # waits for updates being handled, so no reply is cut off
     finally:
         await app.shutdown()
         await app.post_shutdown(app)
+
+
+def _background(app: Application, config: Config) -> list[asyncio.Task]:
+    """Fetching updates, retrying undelivered alerts, the daily retention job, handing idle takeovers back."""
+    svc: ConversationService = app.bot_data[SERVICE_KEY]
+    jobs = [app.bot_data[INBOX_KEY].poll(app, ALLOWED_UPDATES), retention.run(svc.db, config.storage.retention_days)]
+    if config.alerts.operator_chat_id is not None:
+        jobs.append(app.bot_data[OUTBOX_KEY].run(app.bot, svc))
+        jobs.append(handoff.watch_idle(app.bot, svc))  # takeovers only start from the operator chat
+    return [asyncio.create_task(job) for job in jobs]
 
 
 async def run_telegram(config: Config) -> int:

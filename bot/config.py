@@ -54,6 +54,8 @@ class ChatSettings:
     max_message_tokens: int = 256
     fallback_reply: str = ""
     empty_reply: str = ""
+    rate_limit_per_minute: int = 20  # a customer's messages beyond this are stored, not answered; 0: no limit
+    slow_down_reply: str = ""  # said once when a customer goes over the rate limit
     generation: GenerationSettings = GenerationSettings()
 
 
@@ -63,6 +65,18 @@ class AlertSettings:
     cooldown_minutes: float = 30.0
     operator_chat_id: int | None = None
     context_turns: int = 6
+    outbox_retry_seconds: float = 60.0  # undelivered alerts (operator chat unreachable) are retried this often
+    # Escalation beyond one negative message (#5); each alert names the rule that fired.
+    negatives_in_a_row: int = 3  # 0: off
+    very_negative: float = 0.9  # a negative read at least this sure alerts even within the cooldown
+    human_phrases: tuple[str, ...] = ()  # a message containing one (any case) asks for a person
+
+
+@dataclass(frozen=True)
+class HandoffSettings:
+    idle_minutes: float = 30.0  # a takeover with no operator reply for this long goes back to the bot
+    customer_notice: str = ""  # told to the customer once per takeover
+    human_reply: str = ""  # the answer to /human or a request for a person
 
 
 @dataclass(frozen=True)
@@ -82,11 +96,15 @@ class TelegramSettings:
     forget_cancelled: str = ""
     edited_reply: str = ""  # empty: edits are ignored silently
     group_reply: str = ""  # empty: the bot stays silent in groups
+    queue_notice_at: int = 3  # tell a customer their place in line when this many are ahead; 0: never
+    queue_notice: str = ""  # may use {position}
+    storage_error_reply: str = ""  # when SQLite fails (disk full, locked)
 
 
 @dataclass(frozen=True)
 class StorageSettings:
     path: Path = Path("data/shopbot.db")
+    retention_days: int = 0  # conversations older than this are deleted daily; 0: kept forever
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,7 @@ class Config:
     chat: ChatSettings = ChatSettings()
     alerts: AlertSettings = AlertSettings()
     telegram: TelegramSettings = TelegramSettings()
+    handoff: HandoffSettings = HandoffSettings()
     storage: StorageSettings = StorageSettings()
     telegram_token: str | None = field(default=None, repr=False)  # from the environment only
 
@@ -167,6 +186,10 @@ def _coerce(key: str, value: Any, default: Any, type_name: str) -> Any:
             raise ConfigError(key, f"must be an integer chat id, got {value!r}")
         return value
     expected = type(default)
+    if expected is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(key, f"must be a list of non-empty strings, got {value!r}")
+        return tuple(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -202,12 +225,27 @@ def _validate(cfg: Config) -> None:
     check(0.0 <= a.threshold <= 1.0, "alerts.threshold", "must be between 0 and 1")
     check(a.cooldown_minutes >= 0, "alerts.cooldown_minutes", "must be >= 0")
     check(a.context_turns >= 0, "alerts.context_turns", "must be >= 0")
+    check(a.outbox_retry_seconds > 0, "alerts.outbox_retry_seconds", "must be > 0")
+    check(c.rate_limit_per_minute >= 0, "chat.rate_limit_per_minute", "must be >= 0 (0 turns the limit off)")
+    check(bool(c.slow_down_reply.strip()), "chat.slow_down_reply", "must not be empty")
+    check(t.queue_notice_at >= 0, "telegram.queue_notice_at", "must be >= 0 (0 turns the notice off)")
+    check(cfg.storage.retention_days >= 0, "storage.retention_days", "must be >= 0 (0 keeps everything)")
+    check(a.negatives_in_a_row >= 0, "alerts.negatives_in_a_row", "must be >= 0 (0 turns the rule off)")
+    check(a.threshold <= a.very_negative <= 1.0, "alerts.very_negative", "must be between alerts.threshold and 1")
+    h = cfg.handoff
+    check(h.idle_minutes > 0, "handoff.idle_minutes", "must be > 0")
+    for name in ("customer_notice", "human_reply"):
+        check(bool(getattr(h, name).strip()), f"handoff.{name}", "must not be empty (Telegram refuses empty messages)")
     check(t.base_url.startswith(("http://", "https://")), "telegram.base_url", "must be an http(s) URL")
     check(t.base_file_url.startswith(("http://", "https://")), "telegram.base_file_url", "must be an http(s) URL")
     check(t.poll_timeout >= 0, "telegram.poll_timeout", "must be >= 0")
     for name in ("welcome", "help", "non_text_reply", "reset_reply", "forget_confirm", "forget_yes", "forget_no",
-                 "forget_done", "forget_cancelled"):
+                 "forget_done", "forget_cancelled", "queue_notice", "storage_error_reply"):
         check(bool(getattr(t, name).strip()), f"telegram.{name}", "must not be empty (Telegram refuses empty messages)")
+    try:
+        t.queue_notice.format(position=1)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError("telegram.queue_notice", f"only {{position}} can be filled in ({exc!r})") from None
     try:
         t.forget_done.format(messages=0, alerts=0)
     except (KeyError, IndexError, ValueError) as exc:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from bot.config import Config
+from bot.handoff import Handoff
 from bot.llm.engine import Engine
+from bot.llm.guard import clean_reply
 from bot.llm.sentiment import Sentiment
+from bot.ratelimit import RateLimiter, Verdict
 from storage.db import Customer, Database, StoredMessage
 
 log = logging.getLogger(__name__)
 
 HISTORY_FETCH_LIMIT = 60  # turns read back before trimming to the token budget
+HUMAN_COMMAND = "/human"  # stored as the customer's turn (kind 'command') when they ask for a person
 
 
 @dataclass(frozen=True)
@@ -29,9 +32,9 @@ class Sender:
 @dataclass(frozen=True)
 class Alert:
     id: int
-    reason: str
-    label: str
-    confidence: float
+    reason: str  # the escalation rule that fired
+    label: str | None  # None for /human, which has no sentiment read
+    confidence: float | None
 
 
 @dataclass(frozen=True)
@@ -40,34 +43,79 @@ class Outcome:
 
     customer: Customer
     message_id: int
-    reply: str
+    reply: str | None  # None: an operator has the conversation and the customer was told so already
     sentiment: Sentiment | None = None
     alert: Alert | None = None
     fallback: bool = False  # the model failed and the customer got chat.fallback_reply
+    reply_id: int | None = None  # the stored reply, to mark sent once the channel has it
+    replayed: bool = False  # delivered before (a crash): nothing new stored; reply is empty if it was sent
+    relayed: bool = False  # taken over: no model reply; the channel passes the message on to the operator
+
+
+def storable(text: str) -> str:
+    """Text as UTF-8 can hold it: a surrogate pair becomes its character, a lone surrogate U+FFFD.
+
+    Telegram delivers UTF-8, so lone surrogates never arrive from it; other callers can still pass them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 class ConversationService:
     def __init__(self, db: Database, engine: Engine, config: Config):
         self.db, self.engine, self.config = db, engine, config
+        self.handoff = Handoff(db, config)
+        self.limiter = RateLimiter(config.chat.rate_limit_per_minute)
+        self._at_model = 0  # messages being read or answered by the model, or queued for it
+
+    def waiting_for_model(self) -> int:
+        """How many messages are ahead of a new one in the model's queue (the engine runs one call at a time)."""
+        return self._at_model
 
     async def customer(self, sender: Sender) -> Customer:
         return await self.db.customer(sender.channel, sender.external_id, sender.display_name, sender.username)
 
     async def handle_text(self, sender: Sender, text: str, external_id: str | None = None) -> Outcome:
-        """One customer message in, the reply out; the message is stored before anything can fail."""
+        """One customer message in, the reply out; the message is stored before anything can fail.
+
+        Over the rate limit the message is stored but not read: the first such gets chat.slow_down_reply,
+        later ones no reply at all (Outcome.reply is empty)."""
         customer = await self.customer(sender)
-        message_id = await self.db.add_message(customer.id, "customer", text, external_id=external_id)
+        text = storable(text)
+        message_id, stored_reply = await self._store_once(customer, text, "text", external_id)
+        if stored_reply is not None:
+            return stored_reply
+        verdict = self.limiter.check(customer.id)
+        if verdict is Verdict.DROP:
+            return Outcome(customer, message_id, "")
+        if verdict is Verdict.WARN:
+            log.info("customer %s is over %s messages a minute", customer.id, self.config.chat.rate_limit_per_minute)
+            return await self._answer(customer, message_id, self.config.chat.slow_down_reply)
         if not text.strip():
             return await self._answer(customer, message_id, self.config.chat.empty_reply)
-        model_text = self.engine.truncate(text, self.config.chat.max_message_tokens)
-        sentiment = await self._read_sentiment(message_id, model_text)
-        alert = await self._maybe_alert(customer, message_id, sentiment)
-        history = await self._history_before(customer.id, message_id)
+        self._at_model += 1
         try:
-            reply = await self.engine.reply(history, model_text)
-        except Exception:
-            log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
-            reply = ""
+            model_text = self.engine.truncate(text, self.config.chat.max_message_tokens)
+            sentiment = await self._read_sentiment(message_id, model_text)
+            if await self.handoff.active(customer.id):
+                return await self._relay(customer, message_id, sentiment)
+            human = self.handoff.asks_for_human(text)
+            alert = await self._maybe_alert(customer, message_id, sentiment, human)
+            if human:  # an honest answer beats the model improvising one
+                return await self._answer(customer, message_id, self.config.handoff.human_reply, sentiment, alert)
+            history = await self._history_before(customer.id, message_id)
+            try:
+                reply = await self.engine.reply(history, model_text)
+            except Exception:
+                log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
+                reply = ""
+        finally:
+            self._at_model -= 1
+        if await self.handoff.active(customer.id):  # taken over while the model wrote: the person speaks now
+            return await self._relay(customer, message_id, sentiment, alert)
+        reply = clean_reply(reply, self.engine.special_tokens, self.config.chat.system_prompt)
         fallback = not reply
         if fallback:
             reply = self.config.chat.fallback_reply
@@ -77,9 +125,45 @@ class ConversationService:
                               caption: str | None = None) -> Outcome:
         """A photo, sticker, voice note...: stored as an event (with its caption), answered politely, no model call."""
         customer = await self.customer(sender)
-        text = f"[{kind}] {caption}" if caption else f"[{kind}]"
-        message_id = await self.db.add_message(customer.id, "customer", text, kind=kind, external_id=external_id)
+        text = storable(f"[{kind}] {caption}" if caption else f"[{kind}]")
+        message_id, stored_reply = await self._store_once(customer, text, kind, external_id)
+        if stored_reply is not None:
+            return stored_reply
+        if await self.handoff.active(customer.id):
+            return await self._relay(customer, message_id)
         return await self._answer(customer, message_id, self.config.telegram.non_text_reply)
+
+    async def request_human(self, sender: Sender, external_id: str | None = None) -> Outcome:
+        """/human: stored as the customer's turn; an alert, unless an operator has the conversation already."""
+        customer = await self.customer(sender)
+        message_id, stored_reply = await self._store_once(customer, HUMAN_COMMAND, "command", external_id)
+        if stored_reply is not None:
+            return stored_reply
+        if await self.handoff.active(customer.id):
+            return await self._relay(customer, message_id)
+        alert = await self._maybe_alert(customer, message_id, None, human=True)
+        return await self._answer(customer, message_id, self.config.handoff.human_reply, alert=alert)
+
+    async def _store_once(self, customer: Customer, text: str, kind: str,
+                          external_id: str | None) -> tuple[int, Outcome | None]:
+        """Store the message unless the channel delivered it before (after a crash): (its id, its earlier reply)."""
+        prior = await self.db.customer_message(customer.id, external_id) if external_id else None
+        if prior is None:
+            return await self.db.add_message(customer.id, "customer", text, kind=kind, external_id=external_id), None
+        answer = await self.db.reply_to(prior.id)
+        if answer is None:
+            log.info("message %s of customer %s was delivered again before it was answered", external_id, customer.id)
+            return prior.id, None
+        # Sent already: nothing to do. Stored but not confirmed sent: the crash came before or during sending.
+        reply = "" if answer["sent_at"] else answer["text"]
+        log.info("message %s of customer %s was delivered again; %s", external_id, customer.id,
+                 "its stored reply is sent now" if reply else "it was answered already")
+        return prior.id, Outcome(customer, prior.id, reply, reply_id=answer["id"], replayed=True)
+
+    async def mark_sent(self, outcome: Outcome) -> None:
+        """The channel confirmed the reply: a redelivery of the same message will not send it again."""
+        if outcome.reply_id is not None:
+            await self.db.mark_sent(outcome.reply_id)
 
     async def reset(self, sender: Sender) -> None:
         await self.db.reset_history((await self.customer(sender)).id)
@@ -93,8 +177,16 @@ class ConversationService:
 
     async def _answer(self, customer: Customer, message_id: int, reply: str,
                       sentiment: Sentiment | None = None, alert: Alert | None = None, fallback: bool = False) -> Outcome:
-        await self.db.add_message(customer.id, "bot", reply)
-        return Outcome(customer, message_id, reply, sentiment, alert, fallback)
+        reply_id = await self.db.add_message(customer.id, "bot", reply, reply_to=message_id)
+        return Outcome(customer, message_id, reply, sentiment, alert, fallback, reply_id)
+
+    async def _relay(self, customer: Customer, message_id: int, sentiment: Sentiment | None = None,
+                     alert: Alert | None = None) -> Outcome:
+        """Taken over: no model reply; the customer hears once that a person is handling the chat."""
+        notice = await self.handoff.notice_once(customer.id)
+        if notice:  # kind 'notice': stored for the record, never read by the model as its own words
+            await self.db.add_message(customer.id, "bot", notice, kind="notice", reply_to=message_id)
+        return Outcome(customer, message_id, notice, sentiment, alert, relayed=True)
 
     async def _read_sentiment(self, message_id: int, text: str) -> Sentiment | None:
         try:
@@ -105,17 +197,15 @@ class ConversationService:
         await self.db.set_sentiment(message_id, sentiment.label, sentiment.confidence)
         return sentiment
 
-    async def _maybe_alert(self, customer: Customer, message_id: int, sentiment: Sentiment | None) -> Alert | None:
-        """Negative at or above the threshold raises an alert, at most one per customer per cooldown."""
-        settings = self.config.alerts
-        if sentiment is None or sentiment.label != "negative" or sentiment.confidence < settings.threshold:
+    async def _maybe_alert(self, customer: Customer, message_id: int, sentiment: Sentiment | None,
+                           human: bool = False) -> Alert | None:
+        """An alert when an escalation rule fires ([alerts]); within the cooldown only a more severe rule does."""
+        reason = await self.handoff.escalation(customer.id, sentiment, human)
+        if reason is None:
             return None
-        last = await self.db.last_alert_at(customer.id)
-        if last is not None and time.time() - last < settings.cooldown_minutes * 60:
-            return None
-        reason = "negative message"
-        alert_id = await self.db.add_alert(customer.id, message_id, reason, sentiment.label, sentiment.confidence)
-        return Alert(alert_id, reason, sentiment.label, sentiment.confidence)
+        label, confidence = (sentiment.label, sentiment.confidence) if sentiment else (None, None)
+        alert_id = await self.db.add_alert(customer.id, message_id, reason, label, confidence)
+        return Alert(alert_id, reason, label, confidence)
 
     async def _history_before(self, customer_id: int, message_id: int) -> list[tuple[str, str]]:
         """Past turns, newest kept, within chat.history_tokens (the new message's own tokens count too)."""

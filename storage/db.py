@@ -103,12 +103,34 @@ class Database:
         *,
         kind: str = "text",
         external_id: str | None = None,
+        reply_to: int | None = None,
     ) -> int:
         cur = await self._db.execute(
-            "INSERT INTO messages (customer_id, role, kind, text, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (customer_id, role, kind, text, external_id, time.time()),
+            "INSERT INTO messages (customer_id, role, kind, text, external_id, reply_to, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (customer_id, role, kind, text, external_id, reply_to, time.time()),
         )
         return cur.lastrowid
+
+    async def customer_message(self, customer_id: int, external_id: str) -> StoredMessage | None:
+        """The customer's message with this channel id, if it was stored already (a redelivery)."""
+        row = await self._one(
+            "SELECT id, role, kind, text, sentiment, confidence, created_at FROM messages"
+            " WHERE customer_id = ? AND external_id = ? AND role = 'customer'",
+            (customer_id, external_id),
+        )
+        return StoredMessage(**dict(row)) if row else None
+
+    async def reply_to(self, message_id: int) -> dict | None:
+        """The bot's stored answer to a customer message (id, text, sent_at), if there is one."""
+        row = await self._one(
+            "SELECT id, text, sent_at FROM messages WHERE reply_to = ? AND role = 'bot' ORDER BY id LIMIT 1",
+            (message_id,),
+        )
+        return dict(row) if row else None
+
+    async def mark_sent(self, message_id: int) -> None:
+        await self._db.execute("UPDATE messages SET sent_at = ? WHERE id = ?", (time.time(), message_id))
 
     async def set_sentiment(self, message_id: int, label: str, confidence: float) -> None:
         await self._db.execute(
@@ -158,6 +180,51 @@ class Database:
             raise
         return counts
 
+    async def delete_older_than(self, cutoff: float) -> dict[str, int]:
+        """Retention: messages and alerts created before `cutoff` (unix time), then customers left with nothing."""
+        counts = {}
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("alerts", "messages"):
+                cur = await self._db.execute(f"DELETE FROM {table} WHERE created_at < ?", (cutoff,))
+                counts[table] = cur.rowcount
+            cur = await self._db.execute(
+                "DELETE FROM customers WHERE created_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM messages WHERE messages.customer_id = customers.id)",
+                (cutoff,),
+            )
+            counts["customers"] = cur.rowcount
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        return counts
+
+    # --- inbox: Telegram updates stored before they are confirmed ------------------------------------
+
+    async def inbox_add(self, update_id: int, payload: str) -> bool:
+        """Keep an update until it is handled; False if it is known already (a redelivery)."""
+        cur = await self._db.execute(
+            "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
+            (update_id, payload, time.time()),
+        )
+        return cur.rowcount == 1
+
+    async def inbox_pending(self) -> list[str]:
+        """Payloads of updates received but not handled to the end (the process died), oldest first."""
+        return [r[0] for r in await self._all("SELECT payload FROM inbox WHERE done_at IS NULL ORDER BY update_id")]
+
+    async def inbox_done(self, update_id: int) -> None:
+        # Only the id is needed from now on (to spot a redelivery): the customer's text is not kept twice.
+        await self._db.execute(
+            "UPDATE inbox SET done_at = ?, payload = '' WHERE update_id = ?", (time.time(), update_id)
+        )
+
+    async def inbox_prune(self, before: float) -> int:
+        """Forget handled updates older than `before`: Telegram redelivers nothing older than a day."""
+        cur = await self._db.execute("DELETE FROM inbox WHERE done_at IS NOT NULL AND received_at < ?", (before,))
+        return cur.rowcount
+
     # --- alerts ----------------------------------------------------------------------------------
 
     async def add_alert(
@@ -174,12 +241,127 @@ class Database:
         row = await self._one("SELECT MAX(created_at) FROM alerts WHERE customer_id = ?", (customer_id,))
         return row[0]
 
+    async def undelivered_alerts(self) -> list[dict]:
+        """The outbox: alerts the operator chat has not received yet, oldest first."""
+        return [dict(r) for r in await self._all("SELECT * FROM alerts WHERE delivered_at IS NULL ORDER BY id")]
+
+    async def message_text(self, message_id: int) -> str | None:
+        row = await self._one("SELECT text FROM messages WHERE id = ?", (message_id,))
+        return row[0] if row else None
+
     async def mark_alert_delivered(self, alert_id: int) -> None:
         await self._db.execute("UPDATE alerts SET delivered_at = ? WHERE id = ?", (time.time(), alert_id))
 
     async def alerts(self, customer_id: int | None = None) -> list[dict]:
         where, params = ("WHERE customer_id = ?", (customer_id,)) if customer_id is not None else ("", ())
         return [dict(r) for r in await self._all(f"SELECT * FROM alerts {where} ORDER BY id", params)]
+
+    async def alert(self, alert_id: int) -> dict | None:
+        row = await self._one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
+        return dict(row) if row else None
+
+    async def recent_labels(self, customer_id: int, limit: int) -> list[str | None]:
+        """The sentiment read for the customer's last `limit` text messages, newest first."""
+        rows = await self._all(
+            "SELECT sentiment FROM messages WHERE customer_id = ? AND role = 'customer' AND kind = 'text'"
+            " ORDER BY id DESC LIMIT ?",
+            (customer_id, limit),
+        )
+        return [r[0] for r in rows]
+
+    # --- handoff: takeovers, operator-chat messages, label corrections -----------------------------
+
+    async def open_takeover(self, customer_id: int) -> dict | None:
+        row = await self._one("SELECT * FROM takeovers WHERE customer_id = ? AND ended_at IS NULL", (customer_id,))
+        return dict(row) if row else None
+
+    async def start_takeover(self, customer_id: int, operator_id: str, operator_name: str | None) -> tuple[dict, bool]:
+        """The customer's open takeover, started now by this operator if there was none; (takeover, started)."""
+        now = time.time()
+        cur = await self._db.execute(
+            "INSERT OR IGNORE INTO takeovers (customer_id, operator_id, operator_name, started_at, last_activity_at)"
+            " VALUES (?, ?, ?, ?, ?)",  # the partial unique index keeps one open takeover per customer
+            (customer_id, operator_id, operator_name, now, now),
+        )
+        return await self.open_takeover(customer_id), cur.rowcount == 1
+
+    async def touch_takeover(self, customer_id: int) -> None:
+        await self._db.execute(
+            "UPDATE takeovers SET last_activity_at = ? WHERE customer_id = ? AND ended_at IS NULL",
+            (time.time(), customer_id),
+        )
+
+    async def mark_customer_told(self, customer_id: int) -> bool:
+        """Record that the customer was told a person is handling the chat; False if they already were."""
+        cur = await self._db.execute(
+            "UPDATE takeovers SET customer_told = 1 WHERE customer_id = ? AND ended_at IS NULL AND customer_told = 0",
+            (customer_id,),
+        )
+        return cur.rowcount == 1
+
+    async def end_takeover(self, customer_id: int, reason: str) -> dict | None:
+        """Close the customer's open takeover; returns it as it was, or None when there was none."""
+        takeover = await self.open_takeover(customer_id)
+        if takeover is not None:
+            await self._db.execute(
+                "UPDATE takeovers SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+                (time.time(), reason, takeover["id"]),
+            )
+        return takeover
+
+    async def idle_takeovers(self, before: float) -> list[dict]:
+        """Open takeovers with no operator activity since `before` (unix time)."""
+        rows = await self._all(
+            "SELECT * FROM takeovers WHERE ended_at IS NULL AND last_activity_at < ? ORDER BY id", (before,)
+        )
+        return [dict(r) for r in rows]
+
+    async def remember_operator_message(self, chat_id: int, message_id: int, customer_id: int, kind: str) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO operator_chat_messages (chat_id, message_id, customer_id, kind, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (chat_id, message_id, customer_id, kind, time.time()),
+        )
+
+    async def customer_for_operator_message(self, chat_id: int, message_id: int) -> int | None:
+        row = await self._one(
+            "SELECT customer_id FROM operator_chat_messages WHERE chat_id = ? AND message_id = ?", (chat_id, message_id)
+        )
+        return row[0] if row else None
+
+    async def latest_alert_message(self, chat_id: int, customer_id: int) -> int | None:
+        """The operator-chat message of the customer's newest alert: the thread their messages are relayed under."""
+        row = await self._one(
+            "SELECT message_id FROM operator_chat_messages WHERE chat_id = ? AND customer_id = ? AND kind = 'alert'"
+            " ORDER BY created_at DESC, message_id DESC LIMIT 1",
+            (chat_id, customer_id),
+        )
+        return row[0] if row else None
+
+    async def mark_alerts_answered(self, customer_id: int) -> None:
+        """An operator just wrote to the customer: their unanswered alerts are answered now."""
+        await self._db.execute(
+            "UPDATE alerts SET answered_at = ? WHERE customer_id = ? AND answered_at IS NULL",
+            (time.time(), customer_id),
+        )
+
+    async def add_label_correction(self, alert_id: int, corrected_label: str, operator_id: str) -> bool:
+        """The operator says the alert's message was `corrected_label`; False if unknown or corrected already."""
+        cur = await self._db.execute(
+            """INSERT OR IGNORE INTO label_corrections
+                 (alert_id, message_id, model_label, corrected_label, operator_id, created_at)
+               SELECT id, message_id, label, ?, ?, ? FROM alerts WHERE id = ?""",
+            (corrected_label, operator_id, time.time(), alert_id),
+        )
+        return cur.rowcount == 1
+
+    async def label_corrections(self) -> list[dict]:
+        """Every correction with the message text it is about: the input #4's evaluation loop reads."""
+        rows = await self._all(
+            """SELECT c.*, m.text FROM label_corrections c LEFT JOIN messages m ON m.id = c.message_id
+               ORDER BY c.id"""
+        )
+        return [dict(r) for r in rows]
 
     # --- reporting -------------------------------------------------------------------------------
 
@@ -202,3 +384,24 @@ class Database:
             "alerts": alerts[0],
             "alerts_delivered": alerts[1] or 0,
         }
+
+    async def handoff_stats(self, since: float) -> dict:
+        """Open takeovers now; alert-to-first-operator-reply seconds and label corrections since `since`."""
+        open_now = await self._one("SELECT COUNT(*) FROM takeovers WHERE ended_at IS NULL")
+        waits = await self._all(
+            "SELECT answered_at - created_at FROM alerts WHERE created_at >= ? AND answered_at IS NOT NULL"
+            " ORDER BY 1",
+            (since,),
+        )
+        corrections = await self._one("SELECT COUNT(*) FROM label_corrections WHERE created_at >= ?", (since,))
+        return {"open_takeovers": open_now[0], "reply_waits": [r[0] for r in waits], "corrections": corrections[0]}
+
+    async def daily_counts(self, start: float, days: int) -> list[tuple[int, int]]:
+        """(customer messages, of them read negative) per 24 h from `start`, one pair per day, oldest first."""
+        rows = await self._all(
+            """SELECT CAST((created_at - ?) / 86400 AS INTEGER) AS day, COUNT(*), SUM(sentiment = 'negative')
+               FROM messages WHERE role = 'customer' AND created_at >= ? GROUP BY day""",
+            (start, start),
+        )
+        counts = {r[0]: (r[1], r[2] or 0) for r in rows}
+        return [counts.get(day, (0, 0)) for day in range(days)]

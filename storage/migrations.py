@@ -56,7 +56,75 @@ async def m001_initial(db: aiosqlite.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_initial]
+async def m002_handoff(db: aiosqlite.Connection) -> None:
+    """Operator handoff (#5): takeovers, operator-chat messages mapped to customers, Dismiss corrections."""
+    await _run(
+        db,
+        """
+        CREATE TABLE takeovers (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+            operator_id TEXT NOT NULL,          -- the channel's id of the operator who took over
+            operator_name TEXT,
+            started_at REAL NOT NULL,
+            last_activity_at REAL NOT NULL,     -- the idle timeout counts from here
+            customer_told INTEGER NOT NULL DEFAULT 0,  -- the customer was told a person is handling the chat
+            ended_at REAL,                      -- NULL while the operator has the conversation
+            end_reason TEXT                     -- 'released', 'idle'
+        );
+        CREATE UNIQUE INDEX takeovers_open ON takeovers (customer_id) WHERE ended_at IS NULL;
+        CREATE TABLE operator_chat_messages (
+            chat_id INTEGER NOT NULL,           -- the operator chat
+            message_id INTEGER NOT NULL,        -- a message the bot posted there
+            customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,                 -- 'alert', 'relay', 'note': replies to any of them reach the customer
+            created_at REAL NOT NULL,
+            PRIMARY KEY (chat_id, message_id)
+        );
+        CREATE INDEX operator_chat_messages_by_customer ON operator_chat_messages (customer_id, kind, created_at);
+        CREATE TABLE label_corrections (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL UNIQUE REFERENCES alerts(id) ON DELETE CASCADE,
+            message_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+            model_label TEXT,                   -- what the model read
+            corrected_label TEXT NOT NULL,      -- what the operator says it is
+            operator_id TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        """
+    )
+    # No comment on the column: SQLite splices the clause into the table's stored CREATE statement, where a
+    # trailing "--" comment would swallow the closing parenthesis. answered_at: the first operator reply after it.
+    await db.execute("ALTER TABLE alerts ADD COLUMN answered_at REAL")
+
+
+async def m003_reliability(db: aiosqlite.Connection) -> None:
+    """Reliability (#6): Telegram updates kept until handled, one stored copy per customer message, replies linked."""
+    # A message stored twice before this index existed keeps its first copy's channel id only.
+    await _run(
+        db,
+        """
+        UPDATE messages SET external_id = NULL
+        WHERE role = 'customer' AND external_id IS NOT NULL AND id NOT IN (
+            SELECT MIN(id) FROM messages WHERE role = 'customer' AND external_id IS NOT NULL
+            GROUP BY customer_id, external_id);
+        CREATE UNIQUE INDEX messages_once ON messages (customer_id, external_id)
+            WHERE role = 'customer' AND external_id IS NOT NULL;
+        ALTER TABLE messages ADD COLUMN reply_to INTEGER;  -- a bot message: the customer message it answers
+        ALTER TABLE messages ADD COLUMN sent_at REAL;      -- a bot message: when the channel confirmed delivery
+        CREATE INDEX messages_by_reply ON messages (reply_to) WHERE reply_to IS NOT NULL;
+        CREATE TABLE inbox (
+            update_id INTEGER PRIMARY KEY,      -- Telegram's update id
+            payload TEXT NOT NULL,              -- the update as Telegram sent it (JSON)
+            received_at REAL NOT NULL,
+            done_at REAL                        -- NULL until every handler has finished with it
+        );
+        CREATE INDEX inbox_pending ON inbox (update_id) WHERE done_at IS NULL
+        """,
+    )
+
+
+MIGRATIONS = [m001_initial, m002_handoff, m003_reliability]
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:

@@ -7,9 +7,11 @@ from telegram.ext import ContextTypes, filters
 
 from bot.config import Config
 from bot.service import ConversationService, Sender
+from storage.db import Customer
 
 CHANNEL = "telegram"
 SERVICE_KEY = "service"  # where post_init puts the ConversationService in bot_data
+OUTBOX_KEY = "outbox"  # the AlertOutbox in bot_data
 
 # New messages only: PTB's message filters also match edits and channel posts, which get their own policy.
 NEW_MESSAGE = filters.UpdateType.MESSAGE
@@ -21,6 +23,12 @@ def service(context: ContextTypes.DEFAULT_TYPE) -> ConversationService:
 
 def sender(user: User) -> Sender:
     return Sender(CHANNEL, str(user.id), user.full_name, user.username)
+
+
+def who(customer: Customer) -> str:
+    """How operators see a customer: name and @username."""
+    name = customer.display_name or "(no name)"
+    return f"{name} (@{customer.username})" if customer.username else name
 
 
 def operator_chat(config: Config) -> filters.Chat:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.config import Config
-from bot.handlers import NEW_MESSAGE, customer_chats, message_id, operator_chat, sender, service
-from bot.handlers.operator import send_alert
+from bot.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, operator_chat, sender, service
+from bot.handlers.handoff import relay
 from bot.handlers.sending import send_text, typing
 from bot.service import Outcome
 
@@ -20,7 +21,8 @@ FORGET_YES, FORGET_NO = "forget:yes", "forget:no"
 # Checked in this order: an animation also carries a document, a venue also a location.
 NON_TEXT_KINDS = ("photo", "sticker", "voice", "video_note", "video", "animation", "audio", "document",
                   "venue", "location", "contact", "poll", "dice", "game", "story", "invoice")
-CUSTOMER_COMMANDS = ["start", "help", "reset", "forget"]
+CUSTOMER_COMMANDS = ["start", "help", "reset", "forget", "human"]
+QUEUE_NOTICE_INTERVAL = 300.0  # seconds: one place-in-line notice per chat, not one per queued message
 
 
 async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, markup=None) -> None:
@@ -75,15 +77,48 @@ def _with_sentiment(outcome: Outcome, show: bool) -> str:
     return f"{outcome.reply}\n\n({s.label} {s.confidence:.2f})" if show and s else outcome.reply
 
 
+async def _answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, outcome: Outcome, text: str) -> None:
+    """Send the service's reply and record that Telegram has it (so a redelivery is not answered twice).
+
+    Nothing is sent when the reply is empty: over the rate limit, or a redelivered message answered already."""
+    if outcome.reply and await send_text(context.bot, chat_id, text):
+        await service(context).mark_sent(outcome)
+
+
+async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+    """When many customers are ahead in the model's queue, say so, at most once per chat per interval."""
+    ahead, texts = service(context).waiting_for_model(), _texts(context)
+    last = context.chat_data.get("queue_notice_at", float("-inf"))
+    if texts.queue_notice_at and ahead >= texts.queue_notice_at and time.monotonic() - last > QUEUE_NOTICE_INTERVAL:
+        context.chat_data["queue_notice_at"] = time.monotonic()
+        await send_text(context.bot, chat_id, texts.queue_notice.format(position=ahead + 1))
+
+
 async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A customer's text: through the service with "typing…" shown, the reply back, an alert to operators."""
     svc, message, chat_id = service(context), update.effective_message, update.effective_chat.id
+    await _queue_notice(context, chat_id)
     async with typing(context.bot, chat_id):
         outcome = await svc.handle_text(sender(update.effective_user), message.text, message_id(update))
     # Both sends swallow Telegram failures: a customer who blocked the bot still raises the alert.
-    await send_text(context.bot, chat_id, _with_sentiment(outcome, svc.config.telegram.show_sentiment))
+    await _answer(context, chat_id, outcome, _with_sentiment(outcome, svc.config.telegram.show_sentiment))
+    await _to_operators(context, outcome, message)
+
+
+async def _to_operators(context: ContextTypes.DEFAULT_TYPE, outcome: Outcome, message: Message) -> None:
+    """The alert the message raised, and the message itself while an operator has the conversation."""
+    svc = service(context)
     if outcome.alert:
-        await send_alert(context.bot, svc, outcome, message.text)
+        await context.bot_data[OUTBOX_KEY].deliver(context.bot, svc, outcome, message.text or message.caption or "")
+    if outcome.relayed:
+        await relay(context.bot, svc, outcome, message)
+
+
+async def human(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/human: the customer asks for a person; operators get an alert saying so."""
+    outcome = await service(context).request_human(sender(update.effective_user), message_id(update))
+    await _answer(context, update.effective_chat.id, outcome, outcome.reply)
+    await _to_operators(context, outcome, update.effective_message)
 
 
 async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -92,7 +127,8 @@ async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     kind = next((k for k in NON_TEXT_KINDS if getattr(message, k, None)), "attachment")
     outcome = await service(context).handle_non_text(sender(update.effective_user), kind, message_id(update),
                                                      caption=message.caption)
-    await _say(update, context, outcome.reply)
+    await _answer(context, update.effective_chat.id, outcome, outcome.reply)
+    await _to_operators(context, outcome, message)
 
 
 async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -120,6 +156,7 @@ def handlers(config: Config) -> list[BaseHandler]:
         CommandHandler("help", help_, filters=new),
         CommandHandler("reset", reset, filters=new),
         CommandHandler("forget", forget, filters=new),
+        CommandHandler("human", human, filters=new),
         CallbackQueryHandler(forget_answer, pattern=f"^({FORGET_YES}|{FORGET_NO})$"),
         MessageHandler(new & filters.TEXT & ~filters.COMMAND, text),
         MessageHandler(new & filters.COMMAND, help_),

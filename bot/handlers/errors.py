@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 
-from telegram import Update
+from telegram import Chat, Update
 from telegram.ext import ContextTypes
 
 from bot.handlers.sending import send_text
@@ -18,15 +19,24 @@ NOTICE_INTERVAL_SECONDS = 600.0  # at most one error note in the operator chat p
 class ErrorReporter:
     """PTB error handler: every error is logged; operators hear about them at most once per interval."""
 
-    def __init__(self, operator_chat_id: int | None):
+    def __init__(self, operator_chat_id: int | None, storage_error_reply: str = ""):
         self.operator_chat_id = operator_chat_id
+        self.storage_error_reply = storage_error_reply  # told to a customer whose message SQLite could not take
         self._last_notice = float("-inf")
         self._suppressed = 0
 
     async def __call__(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the error with its update; then maybe tell the operator chat (never with details or ids)."""
         where = f"update {update.update_id}" if isinstance(update, Update) else "background work"
-        log.error("error while handling %s", where, exc_info=context.error)
+        if isinstance(context.error, sqlite3.Error):
+            # Expected trouble on a small server, not a bug: one clear line, no traceback, and the bot keeps serving.
+            log.error("SQLite failed while handling %s: %s: %s (is the disk full, or another process holding the "
+                      "database?)", where, type(context.error).__name__, context.error)
+            chat = update.effective_chat if isinstance(update, Update) else None
+            if chat is not None and chat.type == Chat.PRIVATE and chat.id != self.operator_chat_id:
+                await send_text(context.bot, chat.id, self.storage_error_reply)
+        else:
+            log.error("error while handling %s", where, exc_info=context.error)
         if self.operator_chat_id is None:
             return
         now = time.monotonic()

@@ -1,14 +1,15 @@
-"""Sending to Telegram: plain text split to the size limit, retries that can't duplicate, and "typing…"."""
+"""Sending to Telegram: plain text split to the size limit, copies, retries that can't duplicate, and "typing…"."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from contextlib import asynccontextmanager, suppress
-from typing import AsyncIterator
+from functools import partial
+from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 import httpx
-from telegram import Bot, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardMarkup, Message, MessageId, ReplyParameters
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
 
@@ -19,6 +20,7 @@ SEND_RETRIES = 3  # for failures where the message surely was not delivered (Ret
 RETRY_BACKOFF_SECONDS = 1.0  # doubled after each attempt
 # httpx failures that happen before the request reaches Telegram: retrying them can't send twice.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+T = TypeVar("T")
 
 
 def utf16_len(text: str) -> int:
@@ -59,8 +61,13 @@ def _worth_retrying(exc: NetworkError) -> bool:
     return not isinstance(exc, BadRequest) and (exc.__cause__ is None or isinstance(exc.__cause__, _NOT_SENT))
 
 
-async def send_text(bot: Bot, chat_id: int, text: str,
-                    reply_markup: InlineKeyboardMarkup | None = None) -> list[Message] | None:
+def _reply(message_id: int | None) -> ReplyParameters | None:
+    # Still sent if the message replied to was deleted meanwhile.
+    return ReplyParameters(message_id, allow_sending_without_reply=True) if message_id else None
+
+
+async def send_text(bot: Bot, chat_id: int, text: str, reply_markup: InlineKeyboardMarkup | None = None,
+                    reply_to: int | None = None) -> list[Message] | None:
     """Send `text` as plain text (no parse mode, so model output can't break it), split if long.
 
     Returns the messages sent, or None when Telegram did not take all of it (logged here, never raised:
@@ -69,7 +76,8 @@ async def send_text(bot: Bot, chat_id: int, text: str,
     sent: list[Message] = []
     for i, part in enumerate(parts):
         markup = reply_markup if i == len(parts) - 1 else None  # buttons go under the last piece
-        message = await _send_one(bot, chat_id, part, markup)
+        send = partial(bot.send_message, text=part, reply_markup=markup, reply_parameters=_reply(reply_to))
+        message = await _retrying(chat_id, send)
         if message is None:
             return None
         sent.append(message)
@@ -77,11 +85,21 @@ async def send_text(bot: Bot, chat_id: int, text: str,
     return sent
 
 
-async def _send_one(bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> Message | None:
+async def copy_message(bot: Bot, chat_id: int, from_chat_id: int, message_id: int,
+                       reply_to: int | None = None) -> MessageId | None:
+    """Copy a message to chat_id, with send_text's retries and None on failure.
+
+    A copy, unlike a forward, carries no "forwarded from" header, so it works whatever the sender's privacy settings."""
+    return await _retrying(chat_id, partial(bot.copy_message, from_chat_id=from_chat_id, message_id=message_id,
+                                            reply_parameters=_reply(reply_to)))
+
+
+async def _retrying(chat_id: int, send: Callable[[int], Awaitable[T]]) -> T | None:
+    """`send(chat_id)`, retried while nothing can have been delivered; None (logged) when it did not go through."""
     delay = RETRY_BACKOFF_SECONDS
     for attempt in range(SEND_RETRIES + 1):
         try:
-            return await bot.send_message(chat_id, text, reply_markup=markup)
+            return await send(chat_id)
         except Forbidden:
             log.info("chat %s blocked the bot or removed it; message not sent", chat_id)
             return None

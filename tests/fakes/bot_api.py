@@ -134,6 +134,7 @@ class FakeBotApi:
         self._next_mid: dict[int, int] = {}
         self._faults: list[list[Any]] = []  # [method, chat_id or None, remaining, ApiError]
         self._delays: dict[str, float] = {}
+        self._held: dict[str, list[Call]] = {}  # method -> calls waiting for release()
         self._blocked: set[int] = set()
         self._update_ids = itertools.count(1)
         self._ids = itertools.count(1)  # callback query ids and file ids
@@ -241,6 +242,21 @@ class FakeBotApi:
         """Answer method only after `seconds` (0 removes the delay)."""
         with self._cond:
             self._delays[method] = seconds
+
+    def hold(self, method: str) -> None:
+        """Calls of method wait unanswered until release(): requests stuck on their way to Telegram."""
+        with self._cond:
+            self._held.setdefault(method, [])
+
+    def release(self, method: str, *, deliver: bool = True) -> int:
+        """Answer the held calls: carry them out, or (deliver=False) answer 502 without carrying them out,
+        as if they never reached Telegram (e.g. the bot was killed mid-request). Returns how many were held."""
+        with self._cond:
+            calls = self._held.pop(method, [])
+            for call in calls if not deliver else ():
+                call.status = 502
+            self._cond.notify_all()
+            return len(calls)
 
     def block_chat(self, chat_id: int) -> None:
         """Every send/edit/copy/forward to chat_id answers 403 until unblock_chat."""
@@ -389,6 +405,11 @@ class FakeBotApi:
         if delay:
             self._stopping.wait(delay)  # an Event, so stop() cuts the delay short
         with self._cond:
+            if method in self._held:
+                self._held[method].append(call)
+                self._cond.wait_for(lambda: method not in self._held or self._stopping.is_set())
+                if call.status == 502:  # dropped by release(deliver=False)
+                    return 502, json.dumps({"ok": False, "error_code": 502, "description": "Bad Gateway"})
             try:
                 error = self._take_fault(method, params.get("chat_id"))
                 if error:

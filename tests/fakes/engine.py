@@ -10,13 +10,16 @@ from bot.llm.sentiment import Sentiment
 
 
 class ScriptedEngine:
-    """Delegates to `inner`; `sentiments`/`replies` override it for exact texts; replies wait for `gate`."""
+    """Delegates to `inner`; `sentiments`/`replies` override it for exact texts; replies wait for `gate`.
+
+    `histories` records the history each reply was asked with (what the model saw), in call order."""
 
     def __init__(self, inner: Engine, sentiments: dict[str, tuple[str, float]] | None = None,
                  replies: dict[str, str] | None = None):
         self.inner = inner
         self.sentiments = sentiments or {}
         self.replies = replies or {}
+        self.histories: list[list[tuple[str, str]]] = []
         self.gate = asyncio.Event()
         self.gate.set()
 
@@ -30,5 +33,6 @@ class ScriptedEngine:
         return await self.inner.sentiment(text)
 
     async def reply(self, history: Sequence[tuple[str, str]], text: str) -> str:
+        self.histories.append(list(history))
         await self.gate.wait()
         return self.replies.get(text) or await self.inner.reply(history, text)

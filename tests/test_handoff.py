@@ -1,0 +1,271 @@
+"""Operator handoff (#5) end to end: the real Application over the fake Bot API, tiny model, real SQLite."""
+
+import struct
+import zlib
+from dataclasses import replace
+
+import pytest
+
+from bot import chart
+from bot.handoff import HUMAN_REQUEST, NOT_NEGATIVE
+from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.engine import ScriptedEngine
+from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot, sent_texts
+
+ANN, BOB = 1001, 1002
+OLGA, PIET = 7, 8  # two operators in the operator group
+ANGRY = "My order arrived broken and nobody answers!"
+SENTIMENTS = {ANGRY: ("negative", 0.8), "still nothing?": ("negative", 0.8), "hello?": ("neutral", 0.7),
+              "ok thanks": ("positive", 0.9), "one more thing": ("neutral", 0.7)}
+
+
+@pytest.fixture
+def fake():
+    with FakeBotApi(TOKEN) as api:
+        yield api
+
+
+@pytest.fixture
+def config(tiny_config, fake):
+    return over_fake(tiny_config, fake)
+
+
+@pytest.fixture
+def engine(tiny_engine):
+    return ScriptedEngine(tiny_engine, sentiments=SENTIMENTS)
+
+
+def operator_says(fake: FakeBotApi, text: str, reply_to: int | None, user_id: int = OLGA, name: str = "Olga") -> int:
+    return fake.send_text(OPERATORS, text, user_id=user_id, first_name=name, chat_type="supergroup",
+                          reply_to_message_id=reply_to)
+
+
+def copies_to(chat_id: int):
+    return lambda c: c.method == "copyMessage" and c.status == 200 and c.params["chat_id"] == chat_id
+
+
+async def operator_chat_has(fake: FakeBotApi, needle: str, count: int = 1) -> dict:
+    """Wait for the bot's `count`-th operator-chat message containing `needle`; that message."""
+    await fake.wait_for(lambda c: c.method == "sendMessage" and c.status == 200 and c.params["chat_id"] == OPERATORS
+                        and needle in c.params["text"], count=count)
+    return [m for m in fake.sent_messages(OPERATORS) if needle in (m.get("text") or "")][count - 1]
+
+
+async def angry_alert(fake: FakeBotApi) -> dict:
+    """Ann writes angrily; returns the alert message in the operator chat."""
+    fake.send_text(ANN, ANGRY, first_name="Ann", username="ann_k")
+    await replies(fake, ANN)
+    return await operator_chat_has(fake, "Alert #")
+
+
+async def customer_id(svc, chat_id: int) -> int:
+    return (await svc.db.customer("telegram", str(chat_id))).id
+
+
+async def test_reply_reaches_the_customer_bot_stays_silent_and_resumes_after_hand_back(config, engine, fake):
+    notice = config.handoff.customer_notice
+    async with running_bot(config, engine) as svc:
+        alert = await angry_alert(fake)
+        buttons = [b["text"] for b in alert["reply_markup"]["inline_keyboard"][0]]
+        assert buttons == ["Take over", "Dismiss"] and "negative message" in alert["text"]
+
+        operator_says(fake, "So sorry! A new teapot ships today.", alert["message_id"])
+        await fake.wait_for(copies_to(ANN))
+        note = await operator_chat_has(fake, "is handling Ann (@ann_k) now")
+        assert note["reply_to_message"]["message_id"] == alert["message_id"]  # threaded under the alert
+
+        fake.send_text(ANN, "hello?")
+        relayed = await operator_chat_has(fake, "hello?")
+        fake.send_text(ANN, "still nothing?")
+        await operator_chat_has(fake, "still nothing?")
+        # The operator's copy, one notice, no model reply; both messages threaded under the alert.
+        assert sent_texts(fake, ANN)[1:] == ["So sorry! A new teapot ships today.", notice]
+        assert relayed["reply_to_message"]["message_id"] == alert["message_id"]
+        assert fake.sent_messages(ANN)[1]["text"] == "So sorry! A new teapot ships today."  # a copy...
+        assert "forward_origin" not in fake.sent_messages(ANN)[1]  # ...not a forward
+        assert fake.calls("copyMessage")[0].params["from_chat_id"] == OPERATORS
+
+        fake.press_button(OPERATORS, note["message_id"], note["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+                          user_id=OLGA, first_name="Olga")
+        await operator_chat_has(fake, "is back with the bot (by Olga)")
+        calls_before = len(engine.histories)
+        fake.send_text(ANN, "ok thanks")
+        texts = await replies(fake, ANN, 3)  # sendMessages: the first reply, the notice, and now a reply again
+        stored = await svc.db.messages(await customer_id(svc, ANN))
+    assert texts[-1] == stored[-1].text and stored[-1].role == "bot"  # the bot answers again
+    assert len(engine.histories) == calls_before + 1
+    # The model saw the operator's turn (as the shop) and the messages sent during the takeover.
+    assert ("operator", "So sorry! A new teapot ships today.") in engine.histories[-1]
+    assert ("customer", "still nothing?") in engine.histories[-1]
+    assert [(m.role, m.kind) for m in stored] == [
+        ("customer", "text"), ("bot", "text"), ("operator", "text"), ("customer", "text"), ("bot", "notice"),
+        ("customer", "text"), ("customer", "text"), ("bot", "text")]
+
+
+async def test_take_over_button_and_release_command(config, engine, fake):
+    async with running_bot(config, engine):
+        alert = await angry_alert(fake)
+        take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.press_button(OPERATORS, alert["message_id"], take, user_id=PIET, first_name="Piet")
+        await operator_chat_has(fake, "Piet is handling Ann")
+        fake.send_text(ANN, "hello?")
+        relayed = await operator_chat_has(fake, "hello?")
+        fake.send_command(OPERATORS, "release", user_id=PIET, chat_type="supergroup")  # not a reply: how to use it
+        await operator_chat_has(fake, "as a reply to one of the customer's messages")
+        fake.send_command(OPERATORS, "release", user_id=PIET, first_name="Piet", chat_type="supergroup",
+                          reply_to_message_id=relayed["message_id"])
+        await operator_chat_has(fake, "is back with the bot (by Piet)")
+        fake.send_text(ANN, "one more thing")
+        await replies(fake, ANN, 3)  # the first reply, the notice for "hello?", and a real reply now
+    assert sent_texts(fake, ANN)[1] == config.handoff.customer_notice
+    assert fake.calls("copyMessage") == []  # Take over alone sends the customer nothing
+
+
+async def test_idle_takeover_is_handed_back_and_operators_told(config, engine, fake):
+    config = replace(config, handoff=replace(config.handoff, idle_minutes=0.02))  # 1.2 s
+    async with running_bot(config, engine) as svc:
+        alert = await angry_alert(fake)
+        operator_says(fake, "Checking, one moment.", alert["message_id"])
+        await fake.wait_for(copies_to(ANN))
+        await operator_chat_has(fake, "is back with the bot (no operator reply for 0.02 min)")
+        assert await svc.handoff.active(await customer_id(svc, ANN)) is None
+        fake.send_text(ANN, "one more thing")
+        texts = await replies(fake, ANN, 2)
+    assert texts[-1] not in (config.handoff.customer_notice, "Checking, one moment.")
+
+
+async def test_takeover_survives_a_restart(config, engine, fake):
+    async with running_bot(config, engine):
+        alert = await angry_alert(fake)
+        operator_says(fake, "Looking into it now.", alert["message_id"])
+        await fake.wait_for(copies_to(ANN))
+    async with running_bot(config, engine) as svc:  # a new process, the same SQLite file
+        fake.send_text(ANN, "hello?")
+        relayed = await operator_chat_has(fake, "hello?")
+        assert sent_texts(fake, ANN)[1:] == ["Looking into it now.", config.handoff.customer_notice]  # no bot reply
+        fake.send_photo(ANN, caption="the lid is cracked")  # non-text is relayed too: copied under a header
+        await fake.wait_for(copies_to(OPERATORS))
+        photo = fake.sent_messages(OPERATORS)[-1]
+        operator_says(fake, "Found it: it ships tomorrow.", photo["message_id"], user_id=PIET, name="Piet")
+        await fake.wait_for(copies_to(ANN), count=2)
+        turns = [m.text for m in await svc.db.messages(await customer_id(svc, ANN)) if m.role == "operator"]
+    assert photo["caption"] == "the lid is cracked" and "sent:" in photo["reply_to_message"]["text"]
+    assert [m.get("text") for m in fake.sent_messages(ANN)][-1] == "Found it: it ships tomorrow."
+    assert turns == ["Looking into it now.", "Found it: it ships tomorrow."]
+
+
+async def test_two_operators_replies_reach_the_customer_in_order(config, engine, fake):
+    async with running_bot(config, engine) as svc:
+        alert = await angry_alert(fake)
+        lines = [("Olga", OLGA, "Hi Ann, Olga here."), ("Piet", PIET, "Piet too: refund is on its way."),
+                 ("Olga", OLGA, "Anything else?"), ("Piet", PIET, "Have a nice day!")]
+        for name, uid, text in lines:
+            operator_says(fake, text, alert["message_id"], user_id=uid, name=name)
+        await fake.wait_for(copies_to(ANN), count=4)
+        takeover = await svc.handoff.active(await customer_id(svc, ANN))
+        stored = [m.text for m in await svc.db.messages(await customer_id(svc, ANN)) if m.role == "operator"]
+    assert [m["text"] for m in fake.sent_messages(ANN)][1:] == [t for _, _, t in lines]
+    assert stored == [t for _, _, t in lines]
+    assert takeover["operator_name"] == "Olga"
+
+
+async def test_dismiss_is_a_label_correction_and_stats_report_handoff_with_a_chart(config, engine, fake):
+    async with running_bot(config, engine) as svc:
+        alert = await angry_alert(fake)
+        dismiss = alert["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+        fake.press_button(OPERATORS, alert["message_id"], dismiss, user_id=OLGA)
+        fake.press_button(OPERATORS, alert["message_id"], dismiss, user_id=PIET)  # counted once
+        await fake.wait_for("answerCallbackQuery", count=2)
+        operator_says(fake, "Sorry about that!", alert["message_id"])
+        await fake.wait_for(copies_to(ANN))
+        fake.send_command(OPERATORS, "stats", user_id=OLGA, chat_type="supergroup")
+        stats = await operator_chat_has(fake, "Today so far")
+        photo = (await fake.wait_for("sendPhoto"))[0]
+        corrections = await svc.db.label_corrections()
+    answers = [c.params.get("text") for c in fake.calls("answerCallbackQuery")]
+    assert answers == ["Recorded: not negative. Thank you.", "Already recorded."]
+    assert [(c["model_label"], c["corrected_label"], c["text"]) for c in corrections] == [
+        ("negative", NOT_NEGATIVE, ANGRY)]
+    assert "Label corrections (Dismiss): 1" in stats["text"] and "Open takeovers now: 1" in stats["text"]
+    assert "Alert to first operator reply (median): " in stats["text"] and "no operator replies" not in stats["text"]
+    assert photo.params["chat_id"] == OPERATORS and photo.params["photo"] > 100  # bytes of the PNG uploaded
+    assert "last 14 days" in photo.params["caption"]
+
+
+async def test_a_customer_cannot_trigger_operator_actions(config, engine, fake):
+    async with running_bot(config, engine) as svc:
+        await angry_alert(fake)
+        cid = await customer_id(svc, ANN)
+        fake.send_command(ANN, "forget")  # any bot message with buttons in the customer's own chat
+        await replies(fake, ANN, 2)
+        question = fake.sent_messages(ANN)[-1]["message_id"]
+        for data in (f"handoff:take:{cid}", "handoff:dismiss:1", f"handoff:release:{cid}"):
+            fake.press_button(ANN, question, data)  # forged callback data
+        await fake.wait_for("answerCallbackQuery", count=3)
+        fake.send_command(ANN, "release")
+        fake.send_text(ANN, "hello?", reply_to_message_id=question)  # a customer's reply is just a message
+        await replies(fake, ANN, 4)
+        takeover, corrections = await svc.handoff.active(cid), await svc.db.label_corrections()
+    assert {c.params.get("text") for c in fake.calls("answerCallbackQuery")} == {"Not available here."}
+    assert takeover is None and corrections == []
+    assert sent_texts(fake, ANN)[2] == config.telegram.help
+    assert fake.calls("copyMessage") == []
+
+
+async def test_human_request_raises_an_alert_saying_so(config, engine, fake):
+    async with running_bot(config, engine) as svc:
+        fake.send_command(ANN, "human")
+        (answer,) = await replies(fake, ANN)
+        alert = await operator_chat_has(fake, "Alert #")
+        fake.send_text(BOB, "我要转人工")
+        (bob_answer,) = await replies(fake, BOB)
+        await operator_chat_has(fake, "Alert #", count=2)
+        alerts = await svc.db.alerts()
+    assert answer == bob_answer == config.handoff.human_reply
+    assert f"Alert #1: {HUMAN_REQUEST}" in alert["text"] and "Sentiment: not read" in alert["text"]
+    assert [a["reason"] for a in alerts] == [HUMAN_REQUEST, HUMAN_REQUEST]
+    assert engine.histories == []  # no model reply was asked for
+
+
+async def test_escalation_rules_fire_in_severity_order_within_the_cooldown(db, tiny_engine):
+    from bot.service import ConversationService, Sender
+
+    sentiments = {"meh": ("negative", 0.65), "bad": ("negative", 0.75), "awful": ("negative", 0.95),
+                  "fine": ("neutral", 0.7)}
+    config = tiny_engine.config
+    service = ConversationService(db, ScriptedEngine(tiny_engine, sentiments=sentiments), config)
+    ann = Sender("console", "ann")
+    reasons = [(await service.handle_text(ann, text)).alert for text in
+               ["meh", "bad", "bad", "fine", "bad", "awful", "awful", "please let me talk to a human"]]
+    assert [a.reason if a else None for a in reasons] == [
+        None,  # negative, but below the threshold
+        "negative message",
+        "3 negative messages in a row",  # more severe than the last alert: through the cooldown
+        None, None,  # the run is broken; a single negative is less severe than the last alert
+        "very negative message",
+        None,  # the same rule again within the cooldown
+        HUMAN_REQUEST,
+    ]
+    three = [(await service.handle_text(Sender("console", "bob"), t)).alert for t in ["meh", "meh", "meh"]]
+    assert [a.reason if a else None for a in three] == [None, None, "3 negative messages in a row"]
+
+
+def test_chart_is_a_valid_png_with_a_red_share_per_day():
+    days = [(0, 0)] * 12 + [(10, 5), (4, 0)]
+    data = chart.daily_png(days)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    idat = data.index(b"IDAT")
+    (length,) = struct.unpack(">I", data[idat - 4:idat])
+    raw = zlib.decompress(data[idat + 4:idat + 4 + length])
+    assert (width, height) == (chart.WIDTH, chart.HEIGHT) and len(raw) == height * (1 + 3 * width)
+
+    def pixel(x: int, y: int) -> tuple:
+        row = raw[y * (1 + 3 * width) + 1:]
+        return tuple(row[3 * x:3 * x + 3])
+
+    slot = (width - 2 * chart.MARGIN) // 14
+    middle = chart.MARGIN + 12 * slot + slot // 2  # the day with 10 messages, half negative
+    baseline = height - chart.MARGIN
+    assert pixel(middle, baseline - 1) == chart.RED and pixel(middle, chart.MARGIN + 1) == chart.BLUE
+    assert pixel(chart.MARGIN + slot // 2, baseline - 1) == chart.WHITE  # an empty day

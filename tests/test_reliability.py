@@ -1,0 +1,243 @@
+"""Faults and abuse over the real Application and the fake Bot API: flaky Telegram, unreachable operators,
+failing model and SQLite, redeliveries, the rate limit, the queue notice, retention, access by chat id."""
+
+import asyncio
+import logging
+import sqlite3
+import time
+from dataclasses import replace
+
+import pytest
+
+from bot.handlers import sending
+from bot.llm.engine import ModelTimeout
+from bot.retention import DAY_SECONDS, purge
+from bot.service import ConversationService, Sender
+from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.engine import ScriptedEngine
+from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot, sent_texts
+
+ANN, BOB, CAT, DAN = 1001, 1002, 1003, 1004
+ANGRY = "My order arrived broken and nobody answers!"
+
+
+@pytest.fixture
+def fake():
+    with FakeBotApi(TOKEN) as api:
+        yield api
+
+
+@pytest.fixture
+def config(tiny_config, fake):
+    return over_fake(tiny_config, fake)
+
+
+def with_chat(config, **chat):
+    return replace(config, chat=replace(config.chat, **chat))
+
+
+async def stored(svc, chat_id: int) -> list:
+    return await svc.db.messages((await svc.db.customer("telegram", str(chat_id))).id)
+
+
+async def settle(seconds: float = 0.3) -> None:
+    """Give handlers time to do anything they wrongly still would (a second send, a second alert)."""
+    await asyncio.sleep(seconds)
+
+
+async def test_429_500_and_a_timeout_on_send_message_still_deliver_each_reply_once(config, tiny_engine, fake,
+                                                                                      monkeypatch, caplog):
+    monkeypatch.setattr(sending, "RETRY_BACKOFF_SECONDS", 0.05)
+    fake.fail_next("sendMessage", status=429, retry_after=1, chat_id=ANN)
+    fake.fail_next("sendMessage", status=500, count=2, chat_id=BOB)
+    async with running_bot(config, tiny_engine) as svc:
+        fake.send_text(ANN, "where is my parcel")
+        fake.send_text(BOB, "do you ship abroad")
+        (ann,), (bob,) = await replies(fake, ANN), await replies(fake, BOB)
+        # Telegram takes the message but answers after PTB's 5 s read timeout: not retried, so not doubled.
+        fake.delay("sendMessage", 5.5)
+        fake.send_text(CAT, "is the teapot in stock")
+        (cat,) = await replies(fake, CAT, timeout=15)
+        fake.delay("sendMessage", 0)
+        await settle()
+        bots = {chat: [m.text for m in await stored(svc, chat) if m.role == "bot"] for chat in (ANN, BOB, CAT)}
+    assert [c.status for c in fake.calls("sendMessage") if c.params["chat_id"] == ANN] == [429, 200]
+    assert [c.status for c in fake.calls("sendMessage") if c.params["chat_id"] == BOB] == [500, 500, 200]
+    assert [c.params["chat_id"] for c in fake.calls("sendMessage")].count(CAT) == 1
+    assert bots == {ANN: [ann], BOB: [bob], CAT: [cat]}
+    assert TOKEN not in caplog.text
+
+
+async def test_unreachable_operator_chat_keeps_alerts_in_the_outbox_until_it_works(config, tiny_engine, fake):
+    config = replace(config, alerts=replace(config.alerts, outbox_retry_seconds=0.2))
+    engine = ScriptedEngine(tiny_engine, sentiments={ANGRY: ("negative", 0.95), "still broken": ("negative", 0.95)})
+    fake.block_chat(OPERATORS)  # the bot was removed from the operator group: 403
+    async with running_bot(config, engine) as svc:
+        fake.send_text(ANN, ANGRY)
+        fake.send_text(BOB, "still broken")
+        (ann,), (bob,) = await replies(fake, ANN), await replies(fake, BOB)  # customers unaffected
+        await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == OPERATORS and c.status == 403,
+                            count=3)  # both live attempts and at least one retry were refused
+        assert [a["delivered_at"] for a in await svc.db.alerts()] == [None, None]
+        fake.unblock_chat(OPERATORS)
+        alerts = await replies(fake, OPERATORS, 2)
+        await settle(0.6)  # three more retry periods: nothing is sent twice
+        delivered = await svc.db.alerts()
+    assert sent_texts(fake, OPERATORS) == alerts and len(alerts) == 2
+    assert ANGRY in alerts[0] and "still broken" in alerts[1]
+    assert all(a["delivered_at"] for a in delivered)
+
+
+class FailingEngine(ScriptedEngine):
+    """The sentiment role raises; the chat role times out."""
+
+    async def sentiment(self, text):
+        raise RuntimeError("sentiment exploded")
+
+    async def reply(self, history, text):
+        raise ModelTimeout("model call exceeded 60 s")
+
+
+async def test_model_failure_or_timeout_gets_the_fallback_and_the_message_is_stored(config, tiny_engine, fake):
+    async with running_bot(config, FailingEngine(tiny_engine)) as svc:
+        fake.send_text(ANN, "where is my parcel")
+        assert await replies(fake, ANN) == [config.chat.fallback_reply]
+        messages = await stored(svc, ANN)
+    assert [(m.role, m.text) for m in messages] == [("customer", "where is my parcel"),
+                                                    ("bot", config.chat.fallback_reply)]
+
+
+async def test_sqlite_failures_get_one_clear_log_line_and_the_bot_keeps_serving(config, tiny_engine, fake, caplog):
+    caplog.set_level(logging.INFO)
+    async with running_bot(config, tiny_engine) as svc:
+        real_add, real_inbox_add = svc.db.add_message, svc.db.inbox_add
+        failures = {"add_message": 1, "inbox_add": 1}
+
+        def failing(name, real):
+            async def call(*args, **kwargs):
+                if failures[name]:
+                    failures[name] -= 1
+                    raise sqlite3.OperationalError("database or disk is full")
+                return await real(*args, **kwargs)
+            return call
+
+        svc.db.add_message = failing("add_message", real_add)
+        fake.send_text(ANN, "where is my parcel")
+        assert await replies(fake, ANN) == [config.telegram.storage_error_reply]
+        fake.send_text(ANN, "hello again")
+        await replies(fake, ANN, 2)
+        svc.db.inbox_add = failing("inbox_add", real_inbox_add)  # the update is fetched again after a backoff
+        fake.send_text(BOB, "anyone there?")
+        await replies(fake, BOB, timeout=10)
+        await settle()
+        ann, bob = await stored(svc, ANN), await stored(svc, BOB)
+    sqlite_lines = [r for r in caplog.records if "database or disk is full" in r.getMessage()]
+    assert len(sqlite_lines) == 2 and all(r.exc_info is None for r in sqlite_lines)  # one line each, no traceback
+    assert any("SQLite failed" in r.getMessage() for r in sqlite_lines)
+    assert [m.text for m in ann if m.role == "customer"] == ["hello again"]
+    assert [m.text for m in bob if m.role == "customer"] == ["anyone there?"] and len(sent_texts(fake, BOB)) == 1
+    assert TOKEN not in caplog.text
+
+
+async def test_a_redelivered_update_or_message_is_not_answered_twice(config, tiny_engine, fake):
+    async with running_bot(config, tiny_engine) as svc:
+        update_id = fake.send_text(ANN, "where is my parcel")
+        await replies(fake, ANN)
+        (update,) = [c.result for c in fake.calls("getUpdates") if c.result][0]
+        assert update["update_id"] == update_id
+        # The same message again in a new update. (The same update again is the crash test's case: only a
+        # restarted bot, polling without an offset, can be sent an update it has seen.)
+        fake.queue_raw_update({"message": update["message"]})
+        fake.send_text(ANN, "and my refund?")
+        texts = await replies(fake, ANN, 2)
+        await settle()
+        messages = await stored(svc, ANN)
+    assert sent_texts(fake, ANN) == texts
+    assert [m.text for m in messages if m.role == "customer"] == ["where is my parcel", "and my refund?"]
+    assert [m.text for m in messages if m.role == "bot"] == texts
+
+
+async def test_over_the_rate_limit_one_slow_down_and_the_rest_stored_unread(config, tiny_engine, fake):
+    config = with_chat(config, rate_limit_per_minute=3)
+    async with running_bot(config, tiny_engine) as svc:
+        for i in range(6):
+            fake.send_text(ANN, f"message {i}")
+        fake.send_text(BOB, "hello")  # another customer is not limited by Ann's flood
+        texts = await replies(fake, ANN, 4)
+        await replies(fake, BOB)
+        await settle()
+        messages = await stored(svc, ANN)
+    assert len(sent_texts(fake, ANN)) == 4 and texts[3] == config.chat.slow_down_reply
+    customer = [m for m in messages if m.role == "customer"]
+    assert [m.text for m in customer] == [f"message {i}" for i in range(6)]
+    assert [m.sentiment is not None for m in customer] == [True] * 3 + [False] * 3  # never sent to the model
+
+
+async def test_customers_waiting_behind_the_model_are_told_their_place_in_line(config, tiny_engine, fake):
+    config = replace(config, telegram=replace(config.telegram, queue_notice_at=2))
+    engine = ScriptedEngine(tiny_engine)
+    engine.gate.clear()
+    async with running_bot(config, engine) as svc:
+        for chat in (ANN, BOB):
+            fake.send_text(chat, "hello")
+        for _ in range(200):
+            if svc.waiting_for_model() == 2:
+                break
+            await asyncio.sleep(0.02)
+        fake.send_text(CAT, "hello")
+        (notice,) = await replies(fake, CAT)
+        engine.gate.set()
+        await replies(fake, CAT, 2)
+        fake.send_text(DAN, "hello")
+        await replies(fake, DAN)
+    assert notice == config.telegram.queue_notice.format(position=3)
+    assert [len(sent_texts(fake, chat)) for chat in (ANN, BOB, DAN)] == [1, 1, 1]  # short queue: no notice
+
+
+async def test_operator_commands_work_only_in_the_chat_with_the_configured_id(config, tiny_engine, fake):
+    impostor = -999  # a group that looks like the operators' one, with another id
+    async with running_bot(config, tiny_engine):
+        fake.send_command(impostor, "stats", user_id=7, chat_type="supergroup")
+        fake.send_command(OPERATORS, "stats", user_id=7, chat_type="supergroup")
+        stats = (await replies(fake, OPERATORS))[0]
+        await settle()
+    assert stats.startswith("Today so far") and sent_texts(fake, impostor) == []
+
+
+async def test_retention_deletes_conversations_older_than_the_setting(db, tiny_engine, tiny_config):
+    svc = ConversationService(db, tiny_engine, tiny_config)
+    await svc.handle_text(Sender("telegram", "1", "Old"), "an old question", "1")
+    await svc.handle_text(Sender("telegram", "2", "New"), "a new question", "1")
+    old = (await db.customer("telegram", "1")).id
+    # Test-only time travel: age the first customer's rows by 40 days.
+    with sqlite3.connect(db.path) as conn:
+        for table in ("customers", "messages"):
+            column = "id" if table == "customers" else "customer_id"
+            conn.execute(f"UPDATE {table} SET created_at = created_at - 40 * 86400 WHERE {column} = ?", (old,))
+    assert (await purge(db, 0)).keys() == {"updates"}  # 0: kept forever
+    counts = await purge(db, 30)
+    assert counts["messages"] == 2 and counts["customers"] == 1
+    assert await db.customer_by_id(old) is None
+    assert len(await db.messages((await db.customer("telegram", "2")).id)) == 2
+    assert await purge(db, 30, now=time.time() + 31 * DAY_SECONDS) == {"updates": 0, "alerts": 0, "messages": 2,
+                                                                          "customers": 1}
+
+
+def test_rate_limit_window_slides_and_warns_once_per_burst():
+    from bot.ratelimit import RateLimiter, Verdict
+
+    now = [0.0]
+    limiter = RateLimiter(2, clock=lambda: now[0])
+    assert [limiter.check(1) for _ in range(4)] == [Verdict.OK, Verdict.OK, Verdict.WARN, Verdict.DROP]
+    assert limiter.check(2) is Verdict.OK  # per customer
+    now[0] = 61.0
+    assert [limiter.check(1) for _ in range(3)] == [Verdict.OK, Verdict.OK, Verdict.WARN]
+    assert all(RateLimiter(0).check(1) is Verdict.OK for _ in range(100))  # 0: no limit
+
+
+async def test_the_inbox_knows_an_update_it_has_seen_and_keeps_no_text_once_handled(db):
+    assert await db.inbox_add(7, '{"update_id": 7}') and not await db.inbox_add(7, '{"update_id": 7}')
+    assert await db.inbox_pending() == ['{"update_id": 7}']
+    await db.inbox_done(7)
+    assert await db.inbox_pending() == [] and not await db.inbox_add(7, '{"update_id": 7}')
+    assert await db.inbox_prune(time.time() + 1) == 1
