@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, load_config
+from bot.evaluation import LabelledFileError
 
 log = logging.getLogger("shopbot")
 
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(COMMANDS[args.command](config, args))
     except ConfigError as exc:
         print(f"shopbot: {exc}", file=sys.stderr)
+        return 2
+    except LabelledFileError as exc:
+        print(f"shopbot {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

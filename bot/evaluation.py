@@ -15,6 +15,10 @@ LABELS = ("negative", "neutral", "positive")
 SEED = 20240611
 
 
+class LabelledFileError(ValueError):
+    """The labelled CSV is missing or not in the `text,label` shape; the message says which and why."""
+
+
 @dataclass(frozen=True)
 class Row:
     text: str
@@ -24,14 +28,17 @@ class Row:
 def read_rows(path: str | Path, labels: Iterable[str] | None = None) -> list[Row]:
     """Rows of a `text,label` CSV, only those whose label is in `labels` (all known labels when None)."""
     keep = set(labels or LABELS)
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: needs a header with the columns text,label")
-        rows = [Row(r["text"], r["label"].strip().lower()) for r in reader]
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
+                raise LabelledFileError(f"{path}: needs a header with the columns text,label")
+            rows = [Row(r["text"], (r["label"] or "").strip().lower()) for r in reader]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabelledFileError(f"{path}: cannot read it as a UTF-8 CSV ({exc.__class__.__name__}: {exc})") from None
     unknown = {r.label for r in rows} - set(LABELS)
     if unknown:
-        raise ValueError(f"{path}: unknown labels {sorted(unknown)} (expected {', '.join(LABELS)})")
+        raise LabelledFileError(f"{path}: unknown labels {sorted(unknown)} (expected {', '.join(LABELS)})")
     return [r for r in rows if r.label in keep]
 
 

@@ -145,3 +145,14 @@ def test_a_head_for_another_model_is_refused_naming_the_key(tiny_engine, tmp_pat
     settings = replace(tiny_engine.config.sentiment, method="head")
     with pytest.raises(ConfigError, match="sentiment.head_path"):
         SentimentReader(tiny_engine.model, tiny_engine.tokenizer, settings, [], tmp_path / "wrong.npz")
+
+
+def test_eval_of_a_missing_or_malformed_file_says_what_is_wrong(tmp_path, capsys):
+    from bot.cli import main
+
+    assert main(["eval", str(tmp_path / "nope.csv")]) == 2
+    assert "nope.csv: cannot read it as a UTF-8 CSV" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("message,mood\nhi,happy\n", encoding="utf-8")
+    assert main(["calibrate", str(bad)]) == 2
+    assert "bad.csv: needs a header with the columns text,label" in capsys.readouterr().err
