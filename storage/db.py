@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import AsyncIterator
 
 import aiosqlite
 
@@ -57,6 +59,17 @@ class Database:
 
     async def close(self) -> None:
         await self._db.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """Statements inside commit together or not at all (the connection is otherwise autocommit)."""
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
 
     async def _one(self, sql: str, params: tuple = ()) -> aiosqlite.Row | None:
         async with self._db.execute(sql, params) as cur:
@@ -167,24 +180,18 @@ class Database:
     async def forget(self, customer_id: int) -> dict[str, int]:
         """Delete the customer and everything stored about them; returns what was deleted, by kind."""
         counts = {}
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._transaction():
             for table in ("messages", "alerts"):
                 row = await self._one(f"SELECT COUNT(*) FROM {table} WHERE customer_id = ?", (customer_id,))
                 counts[table] = row[0]
             cur = await self._db.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
             counts["customers"] = cur.rowcount
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
         return counts
 
     async def delete_older_than(self, cutoff: float) -> dict[str, int]:
         """Retention: messages and alerts created before `cutoff` (unix time), then customers left with nothing."""
         counts = {}
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._transaction():
             for table in ("alerts", "messages"):
                 cur = await self._db.execute(f"DELETE FROM {table} WHERE created_at < ?", (cutoff,))
                 counts[table] = cur.rowcount
@@ -194,10 +201,6 @@ class Database:
                 (cutoff,),
             )
             counts["customers"] = cur.rowcount
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
         return counts
 
     # --- inbox: Telegram updates stored before they are confirmed ------------------------------------

@@ -105,3 +105,21 @@ def dump_config(config: Config, tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def fake():
+    """A fake Telegram Bot API server on 127.0.0.1, stopped after the test."""
+    from tests.fakes.bot_api import FakeBotApi
+    from tests.telegram_helpers import TOKEN
+
+    with FakeBotApi(TOKEN) as api:
+        yield api
+
+
+@pytest.fixture
+def config(tiny_config, fake) -> Config:
+    """The tiny-model config pointed at the fake Bot API."""
+    from tests.telegram_helpers import over_fake
+
+    return over_fake(tiny_config, fake)

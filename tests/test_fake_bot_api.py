@@ -10,15 +10,9 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, Time
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from tests.fakes.bot_api import FakeBotApi
+from tests.telegram_helpers import TOKEN  # the token the shared `fake` fixture serves
 
-TOKEN = "123:TEST"
 CHAT = 42
-
-
-@pytest.fixture
-def fake():
-    with FakeBotApi(TOKEN) as api:
-        yield api
 
 
 def make_bot(fake: FakeBotApi, token: str = TOKEN) -> Bot:
@@ -27,7 +21,7 @@ def make_bot(fake: FakeBotApi, token: str = TOKEN) -> Bot:
 
 async def test_get_me_and_send_message_are_recorded(fake):
     async with make_bot(fake) as bot:  # initialize() calls getMe
-        assert bot.username == "shopbot_test_bot" and bot.id == 123
+        assert bot.username == "shopbot_test_bot" and bot.id == int(TOKEN.split(":")[0])
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Yes", callback_data="y")]])
         msg = await bot.send_message(CHAT, "42", reply_markup=keyboard)
         second = await bot.send_message(CHAT, "again", reply_to_message_id=msg.message_id,

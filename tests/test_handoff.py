@@ -10,24 +10,13 @@ from bot import chart
 from bot.handoff import HUMAN_REQUEST, NOT_NEGATIVE
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot, sent_texts
+from tests.telegram_helpers import OPERATORS, replies, running_bot, sent_texts
 
 ANN, BOB = 1001, 1002
 OLGA, PIET = 7, 8  # two operators in the operator group
 ANGRY = "My order arrived broken and nobody answers!"
 SENTIMENTS = {ANGRY: ("negative", 0.8), "still nothing?": ("negative", 0.8), "hello?": ("neutral", 0.7),
               "ok thanks": ("positive", 0.9), "one more thing": ("neutral", 0.7)}
-
-
-@pytest.fixture
-def fake():
-    with FakeBotApi(TOKEN) as api:
-        yield api
-
-
-@pytest.fixture
-def config(tiny_config, fake):
-    return over_fake(tiny_config, fake)
 
 
 @pytest.fixture

@@ -7,29 +7,15 @@ import sqlite3
 import time
 from dataclasses import replace
 
-import pytest
-
 from bot.handlers import sending
 from bot.llm.engine import ModelTimeout
 from bot.retention import DAY_SECONDS, purge
 from bot.service import ConversationService, Sender
-from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot, sent_texts
+from tests.telegram_helpers import OPERATORS, TOKEN, replies, running_bot, sent_texts
 
 ANN, BOB, CAT, DAN = 1001, 1002, 1003, 1004
 ANGRY = "My order arrived broken and nobody answers!"
-
-
-@pytest.fixture
-def fake():
-    with FakeBotApi(TOKEN) as api:
-        yield api
-
-
-@pytest.fixture
-def config(tiny_config, fake):
-    return over_fake(tiny_config, fake)
 
 
 def with_chat(config, **chat):

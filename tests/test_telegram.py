@@ -4,27 +4,13 @@ import asyncio
 import logging
 import time
 
-import pytest
-
 from bot.handlers import sending
 from bot.handlers.sending import split_text, utf16_len
-from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot, sent_texts
+from tests.telegram_helpers import OPERATORS, TOKEN, replies, running_bot, sent_texts
 
 ANN, BOB = 1001, 1002
 ANGRY = "My order arrived broken and nobody answers!"
-
-
-@pytest.fixture
-def fake():
-    with FakeBotApi(TOKEN) as api:
-        yield api
-
-
-@pytest.fixture
-def config(tiny_config, fake):
-    return over_fake(tiny_config, fake)
 
 
 def sends_to(chat_id: int):
