@@ -217,7 +217,7 @@ class SentimentReader:
         scores = dict(zip(POLAR, first_step.tolist()))
         found = re.search(r"positive|negative|neutral", answer)
         if found is None or found.group() == "neutral":
-            return Sentiment("neutral", 1.0 - abs(scores["positive"] - scores["negative"]), scores)
+            return _unsure(scores)
         return Sentiment(found.group(), scores[found.group()], scores)
 
     # --- dispatch ----------------------------------------------------------------------------------
@@ -235,7 +235,10 @@ class SentimentReader:
     def _decide(self, scores: dict[str, float]) -> Sentiment:
         label = max(scores, key=scores.get)
         if label != "neutral" and scores[label] < self.settings.neutral_below:
-            # Unsure between the poles: report neutral, as sure as the poles are close.
-            pos, neg = scores.get("positive", 0.0), scores.get("negative", 0.0)
-            return Sentiment("neutral", 1.0 - abs(pos - neg), scores)
+            return _unsure(scores)
         return Sentiment(label, scores[label], scores)
+
+
+def _unsure(scores: dict[str, float]) -> Sentiment:
+    """Neutral between the poles, as sure as the poles are close."""
+    return Sentiment("neutral", 1.0 - abs(scores.get("positive", 0.0) - scores.get("negative", 0.0)), scores)
