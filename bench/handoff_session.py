@@ -23,7 +23,7 @@ from bot.config import load_config  # noqa: E402
 from bot.llm.engine import Engine  # noqa: E402
 from tests.fakes.bot_api import FakeBotApi  # noqa: E402
 from tests.fakes.engine import ScriptedEngine  # noqa: E402
-from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, running_bot  # noqa: E402
+from tests.telegram_helpers import OPERATORS, TOKEN, linked, over_fake, running_bot  # noqa: E402
 
 ANN, OLGA = 2001, 7
 ANGRY = "My order arrived broken and nobody answers! This is unacceptable."
@@ -43,7 +43,7 @@ async def session(fake: FakeBotApi, config, engine: ScriptedEngine, checks: list
         fake.send_text(ANN, ANGRY, first_name="Ann", username="ann_k")
         await fake.wait_for(to_chat(ANN), TIMEOUT)
         alerts = await fake.wait_for(to_chat(OPERATORS), 30)
-        alert = fake.sent_messages(OPERATORS)[0]
+        alert = await linked(svc, fake.sent_messages(OPERATORS)[0])
         buttons = [b["text"] for row in (alert.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
         checks.append(("the angry message raised an alert in the operator chat", len(alerts) == 1))
         checks.append(("the alert carries Take over and Dismiss buttons", buttons == ["Take over", "Dismiss"]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import AsyncIterator
@@ -41,3 +43,15 @@ async def replies(fake: FakeBotApi, chat_id: int, count: int = 1, timeout: float
     await fake.wait_for(lambda c: c.method == "sendMessage" and c.status == 200 and c.params["chat_id"] == chat_id,
                         timeout, count=count)
     return sent_texts(fake, chat_id)
+
+
+async def linked(svc: ConversationService, message: dict) -> dict:
+    """`message` (in the operator chat) once the bot has linked it to its customer.
+
+    The link is stored right after Telegram accepts the message; an operator a few milliseconds faster than
+    that would reply to an unknown message, so the tests reply only once it is there, as a person would."""
+    deadline = time.monotonic() + 10
+    while await svc.db.customer_for_operator_message(OPERATORS, message["message_id"]) is None:
+        assert time.monotonic() < deadline, f"operator-chat message {message['message_id']} never linked"
+        await asyncio.sleep(0.02)
+    return message

@@ -10,7 +10,7 @@ from bot import chart
 from bot.handoff import HUMAN_REQUEST, NOT_NEGATIVE
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, replies, running_bot, sent_texts
+from tests.telegram_helpers import OPERATORS, linked, replies, running_bot, sent_texts
 
 ANN, BOB = 1001, 1002
 OLGA, PIET = 7, 8  # two operators in the operator group
@@ -40,11 +40,11 @@ async def operator_chat_has(fake: FakeBotApi, needle: str, count: int = 1) -> di
     return [m for m in fake.sent_messages(OPERATORS) if needle in (m.get("text") or "")][count - 1]
 
 
-async def angry_alert(fake: FakeBotApi) -> dict:
-    """Ann writes angrily; returns the alert message in the operator chat."""
+async def angry_alert(fake: FakeBotApi, svc) -> dict:
+    """Ann writes angrily; returns the alert message in the operator chat, linked to Ann."""
     fake.send_text(ANN, ANGRY, first_name="Ann", username="ann_k")
     await replies(fake, ANN)
-    return await operator_chat_has(fake, "Alert #")
+    return await linked(svc, await operator_chat_has(fake, "Alert #"))
 
 
 async def customer_id(svc, chat_id: int) -> int:
@@ -54,7 +54,7 @@ async def customer_id(svc, chat_id: int) -> int:
 async def test_reply_reaches_the_customer_bot_stays_silent_and_resumes_after_hand_back(config, engine, fake):
     notice = config.handoff.customer_notice
     async with running_bot(config, engine) as svc:
-        alert = await angry_alert(fake)
+        alert = await angry_alert(fake, svc)
         buttons = [b["text"] for b in alert["reply_markup"]["inline_keyboard"][0]]
         assert buttons == ["Take over", "Dismiss"] and "negative message" in alert["text"]
 
@@ -92,13 +92,13 @@ async def test_reply_reaches_the_customer_bot_stays_silent_and_resumes_after_han
 
 
 async def test_take_over_button_and_release_command(config, engine, fake):
-    async with running_bot(config, engine):
-        alert = await angry_alert(fake)
+    async with running_bot(config, engine) as svc:
+        alert = await angry_alert(fake, svc)
         take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         fake.press_button(OPERATORS, alert["message_id"], take, user_id=PIET, first_name="Piet")
         await operator_chat_has(fake, "Piet is handling Ann")
         fake.send_text(ANN, "hello?")
-        relayed = await operator_chat_has(fake, "hello?")
+        relayed = await linked(svc, await operator_chat_has(fake, "hello?"))
         fake.send_command(OPERATORS, "release", user_id=PIET, chat_type="supergroup")  # not a reply: how to use it
         await operator_chat_has(fake, "as a reply to one of the customer's messages")
         fake.send_command(OPERATORS, "release", user_id=PIET, first_name="Piet", chat_type="supergroup",
@@ -113,7 +113,7 @@ async def test_take_over_button_and_release_command(config, engine, fake):
 async def test_idle_takeover_is_handed_back_and_operators_told(config, engine, fake):
     config = replace(config, handoff=replace(config.handoff, idle_minutes=0.02))  # 1.2 s
     async with running_bot(config, engine) as svc:
-        alert = await angry_alert(fake)
+        alert = await angry_alert(fake, svc)
         operator_says(fake, "Checking, one moment.", alert["message_id"])
         await fake.wait_for(copies_to(ANN))
         await operator_chat_has(fake, "is back with the bot (no operator reply for 0.02 min)")
@@ -124,8 +124,8 @@ async def test_idle_takeover_is_handed_back_and_operators_told(config, engine, f
 
 
 async def test_takeover_survives_a_restart(config, engine, fake):
-    async with running_bot(config, engine):
-        alert = await angry_alert(fake)
+    async with running_bot(config, engine) as svc:
+        alert = await angry_alert(fake, svc)
         operator_says(fake, "Looking into it now.", alert["message_id"])
         await fake.wait_for(copies_to(ANN))
     async with running_bot(config, engine) as svc:  # a new process, the same SQLite file
@@ -134,7 +134,7 @@ async def test_takeover_survives_a_restart(config, engine, fake):
         assert sent_texts(fake, ANN)[1:] == ["Looking into it now.", config.handoff.customer_notice]  # no bot reply
         fake.send_photo(ANN, caption="the lid is cracked")  # non-text is relayed too: copied under a header
         await fake.wait_for(copies_to(OPERATORS))
-        photo = fake.sent_messages(OPERATORS)[-1]
+        photo = await linked(svc, fake.sent_messages(OPERATORS)[-1])
         operator_says(fake, "Found it: it ships tomorrow.", photo["message_id"], user_id=PIET, name="Piet")
         await fake.wait_for(copies_to(ANN), count=2)
         turns = [m.text for m in await svc.db.messages(await customer_id(svc, ANN)) if m.role == "operator"]
@@ -145,7 +145,7 @@ async def test_takeover_survives_a_restart(config, engine, fake):
 
 async def test_two_operators_replies_reach_the_customer_in_order(config, engine, fake):
     async with running_bot(config, engine) as svc:
-        alert = await angry_alert(fake)
+        alert = await angry_alert(fake, svc)
         lines = [("Olga", OLGA, "Hi Ann, Olga here."), ("Piet", PIET, "Piet too: refund is on its way."),
                  ("Olga", OLGA, "Anything else?"), ("Piet", PIET, "Have a nice day!")]
         for name, uid, text in lines:
@@ -160,7 +160,7 @@ async def test_two_operators_replies_reach_the_customer_in_order(config, engine,
 
 async def test_dismiss_is_a_label_correction_and_stats_report_handoff_with_a_chart(config, engine, fake):
     async with running_bot(config, engine) as svc:
-        alert = await angry_alert(fake)
+        alert = await angry_alert(fake, svc)
         dismiss = alert["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
         fake.press_button(OPERATORS, alert["message_id"], dismiss, user_id=OLGA)
         fake.press_button(OPERATORS, alert["message_id"], dismiss, user_id=PIET)  # counted once
@@ -183,7 +183,7 @@ async def test_dismiss_is_a_label_correction_and_stats_report_handoff_with_a_cha
 
 async def test_a_customer_cannot_trigger_operator_actions(config, engine, fake):
     async with running_bot(config, engine) as svc:
-        await angry_alert(fake)
+        await angry_alert(fake, svc)
         cid = await customer_id(svc, ANN)
         fake.send_command(ANN, "forget")  # any bot message with buttons in the customer's own chat
         await replies(fake, ANN, 2)
