@@ -111,7 +111,15 @@ def build_application(config: Config, engine: Engine | None = None) -> Applicati
         except BaseException:
             await db.close()
             raise
-        app.bot_data[SERVICE_KEY] = ConversationService(db, model, config)
+        service = ConversationService(db, model, config)
+        try:
+            await service.start()  # a broken knowledge file stops start-up with the line and the reason
+        except BaseException:
+            if engine is None:
+                model.close()
+            await db.close()
+            raise
+        app.bot_data[SERVICE_KEY] = service
         inbox.db = db
         await _set_command_menus(app, config)
 

@@ -1,4 +1,4 @@
-"""The `shopbot` command: run (Telegram, or the console without a token), chat, eval, calibrate."""
+"""The `shopbot` command: run (Telegram, or the console without a token), chat, eval, calibrate, kb, eval-replies."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import json
 import logging
 import sys
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import AsyncIterator
 
 from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, load_config
 from bot.evaluation import LabelledFileError
+from bot.knowledge import KnowledgeFileError
 
 log = logging.getLogger("shopbot")
 
@@ -37,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = sub.add_parser("calibrate", parents=[labelled], help="fit a sentiment head on a labelled CSV")
     calibrate.add_argument("--l2", type=float, help="weight penalty of the fit (default: the shipped head's)")
     calibrate.add_argument("--out", help="where to save the head (default: next to the model cache)")
+    kb = sub.add_parser("kb", parents=[common], help="the shop's knowledge (FAQ) the bot answers from")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_import = kb_sub.add_parser("import", parents=[common], help="replace the knowledge with a CSV's entries")
+    kb_import.add_argument("file", nargs="?", help="CSV with the header id,lang,question,answer "
+                                                   "(default: [knowledge] file)")
+    replies = sub.add_parser("eval-replies", parents=[common], help="score the replies to shop questions")
+    replies.add_argument("file", help="CSV with the header lang,question,expect_any,kind")
+    replies.add_argument("--knowledge", help="knowledge CSV to answer from (default: [knowledge] file)")
+    replies.add_argument("--no-knowledge", action="store_true", help="the model's own words, as without knowledge")
+    replies.add_argument("--json", action="store_true", help="print the report as one JSON object")
     return parser
 
 
@@ -53,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"shopbot: {exc}", file=sys.stderr)
         return 2
-    except LabelledFileError as exc:
+    except (LabelledFileError, KnowledgeFileError) as exc:
         print(f"shopbot {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -62,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 @asynccontextmanager
 async def conversation_service(config: Config) -> AsyncIterator["ConversationService"]:
-    """Open the database and load the engine (once), close both on the way out."""
+    """Open the database, load the engine (once) and the shop's knowledge; close them on the way out."""
     from bot.llm.engine import Engine
     from bot.service import ConversationService
     from storage.db import Database
@@ -71,7 +83,9 @@ async def conversation_service(config: Config) -> AsyncIterator["ConversationSer
     try:
         engine = await asyncio.to_thread(Engine.load, config)
         try:
-            yield ConversationService(db, engine, config)
+            service = ConversationService(db, engine, config)
+            await service.start()
+            yield service
         finally:
             engine.close()
     finally:
@@ -115,11 +129,54 @@ async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+async def kb_command(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    path = Path(args.file) if args.file else config.knowledge.file
+    if path is None:
+        print("shopbot kb import: give a FILE, or set [knowledge] file in the config", file=sys.stderr)
+        return 2
+    # Without the configured file: the one given is imported (start-up re-imports [knowledge] file if it differs).
+    async with conversation_service(replace(config, knowledge=replace(config.knowledge, file=None))) as service:
+        count = await service.knowledge.import_file(path)
+    print(f"imported {count} knowledge entries from {path} into {config.storage.path}")
+    if config.knowledge.file is not None and path.resolve() != config.knowledge.file.resolve():
+        print(f"note: [knowledge] file is {config.knowledge.file}; the bot re-imports it at start when it changes")
+    return 0
+
+
+async def eval_replies_command(config: Config, args: argparse.Namespace) -> int:
+    """Fresh customers in a throw-away database, so the shop's own history and operators see nothing of it."""
+    import tempfile
+    from pathlib import Path
+
+    from bot.reply_evaluation import evaluate_replies, format_report, read_questions
+
+    questions = read_questions(args.file)
+    knowledge = None if args.no_knowledge else Path(args.knowledge) if args.knowledge else config.knowledge.file
+    if knowledge is None and not args.no_knowledge:
+        print("shopbot eval-replies: give --knowledge FILE, set [knowledge] file, or pass --no-knowledge",
+              file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="shopbot-eval-") as tmp:
+        config = replace(config, storage=replace(config.storage, path=Path(tmp) / "eval.db"),
+                         knowledge=replace(config.knowledge, file=knowledge))
+        async with conversation_service(config) as service:
+            report = await evaluate_replies(service, questions, _progress if not args.json else None)
+    print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report, args.file))
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"\r{done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+
 def _labels(args: argparse.Namespace) -> list[str] | None:
     return [label.strip() for label in args.labels.split(",")] if args.labels else None
 
 
-COMMANDS = {"run": run_command, "chat": chat_command, "eval": eval_command, "calibrate": calibrate_command}
+COMMANDS = {"run": run_command, "chat": chat_command, "eval": eval_command, "calibrate": calibrate_command,
+            "kb": kb_command, "eval-replies": eval_replies_command}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -102,6 +102,61 @@ class TelegramSettings:
 
 
 @dataclass(frozen=True)
+class SignalWeights:
+    """How much each retrieval signal counts for a language (README, "Shop knowledge": measured per language)."""
+
+    lexical: float = 1.0  # shared words / Chinese character n-grams (TF-IDF)
+    tokens: float = 0.0  # the model's token vectors, word against word
+    likelihood: float = 1.0  # how much the entry makes the model expect the customer's words
+
+
+@dataclass(frozen=True)
+class LanguageSettings:
+    answer_from: str = "entry"  # "entry": the knowledge entry's own text, wrapped; "model": the chat model writes
+    wrap: str = "{answer}"  # how an entry's answer is framed; may use {answer} and {question}
+    unknown_reply: str = ""  # a shop question with no entry in this language: a person follows up
+    unsure_reply: str = ""  # no entry is a sure match: the closest one ({answer}, {question}), and a person follows up
+    off_topic_reply: str = ""  # not about the shop: a polite steer back
+    shop_words: tuple[str, ...] = ()  # a message with none of these (and no word of the knowledge) is off-topic
+    weights: SignalWeights = SignalWeights()
+
+
+# Shop talk in general, beyond the words of a shop's own knowledge (which count too). A message with neither is
+# steered back to the shop; when in doubt a message counts as a shop question (a person follows up).
+EN_SHOP_WORDS = ("shop", "store", "order", "buy", "bought", "sell", "price", "cost", "pay", "ship", "deliver",
+                 "parcel", "package", "arrive", "send", "return", "refund", "exchange", "swap", "size", "small",
+                 "large", "discount", "product", "item", "stock", "warranty", "invoice", "receipt", "cancel",
+                 "open", "broken", "damaged", "you", "can i")
+ZH_SHOP_WORDS = ("店", "买", "卖", "订单", "下单", "价", "钱", "付", "发货", "寄", "快递", "物流", "到货", "几天",
+                 "多久", "退", "换", "折扣", "优惠", "商品", "货", "保修", "发票", "取消", "尺码", "营业", "坏", "碎",
+                 "你们", "客服")
+
+
+@dataclass(frozen=True)
+class KnowledgeSettings:
+    file: Path | None = None  # CSV id,lang,question,answer; None: no knowledge, the model answers freely
+    candidates: int = 8  # entries the likelihood signal re-reads for each message (a forward pass each)
+    sure_margin: float = 1.0  # the best entry leads the runner-up by this much (z-score units): answered plainly
+    languages: dict = field(default_factory=lambda: {
+        "en": LanguageSettings(
+            answer_from="entry", wrap="{answer}",
+            unknown_reply="I don't have that information, so I have asked a person from the shop to follow "
+                          "up here.",
+            unsure_reply="I am not sure our shop's information answers this, so I have asked a person from the "
+                         "shop to follow up here. The closest I found: {answer}",
+            off_topic_reply="I can only help with questions about our shop: orders, delivery, returns, payment "
+                            "and our products. What can I do for you?",
+            shop_words=EN_SHOP_WORDS, weights=SignalWeights(lexical=0.0, tokens=1.0, likelihood=1.0)),
+        "zh": LanguageSettings(
+            answer_from="entry", wrap="{answer}",
+            unknown_reply="这个问题我暂时没有相关信息，已请店里的工作人员在这里跟进回复您。",
+            unsure_reply="我不确定本店的信息能回答这个问题，已请店里的工作人员在这里跟进回复您。最相关的信息是：{answer}",
+            off_topic_reply="我只能解答与本店相关的问题，例如订单、配送、退换货、付款和商品。请问有什么可以帮您？",
+            shop_words=ZH_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=0.0, likelihood=1.0)),
+    })
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     path: Path = Path("data/shopbot.db")
     retention_days: int = 0  # conversations older than this are deleted daily; 0: kept forever
@@ -116,6 +171,7 @@ class Config:
     telegram: TelegramSettings = TelegramSettings()
     handoff: HandoffSettings = HandoffSettings()
     storage: StorageSettings = StorageSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     telegram_token: str | None = field(default=None, repr=False)  # from the environment only
 
 
@@ -139,6 +195,8 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
     base = path.resolve().parent
     cfg = _replace(cfg, "model", cache_dir=_under(base, cfg.model.cache_dir))
     cfg = _replace(cfg, "storage", path=_under(base, cfg.storage.path))
+    if cfg.knowledge.file is not None:
+        cfg = _replace(cfg, "knowledge", file=_under(base, cfg.knowledge.file))
     _validate(cfg)
     token = environ.get(TOKEN_ENV, "").strip() or None
     return replace(cfg, telegram_token=token)
@@ -169,12 +227,31 @@ def _build(cls: type, raw: Any, prefix: str):
         key, value, default = f"{prefix}{name}", raw[name], getattr(defaults, name)
         if hasattr(default, "__dataclass_fields__"):
             values[name] = _build(type(default), value, f"{key}.")
+        elif isinstance(default, dict):  # knowledge.languages: one table per language code
+            values[name] = _languages(value, default, key)
         else:
             values[name] = _coerce(key, value, default, f.type)
     return cls(**values)
 
 
+def _languages(raw: Any, defaults: dict, key: str) -> dict:
+    """Per-language tables; a language shopbot knows starts from its defaults, so a table may set one key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(key, "must be a table of languages, e.g. [knowledge.languages.en]")
+    merged = dict(defaults)
+    for code, table in raw.items():
+        built = _build(LanguageSettings, table, f"{key}.{code}.")
+        base = defaults.get(code, LanguageSettings())
+        given = {n: getattr(built, n) for n in (table if isinstance(table, dict) else {})}
+        merged[code] = replace(base, **given)
+    return merged
+
+
 def _coerce(key: str, value: Any, default: Any, type_name: str) -> Any:
+    if "Path | None" in str(type_name):
+        if not isinstance(value, str):
+            raise ConfigError(key, "must be a path string (empty = none)")
+        return Path(value) if value.strip() else None
     if "Path" in str(type_name):
         if not isinstance(value, str) or not value:
             raise ConfigError(key, "must be a non-empty path string")
@@ -242,6 +319,7 @@ def _validate(cfg: Config) -> None:
     for name in ("welcome", "help", "non_text_reply", "reset_reply", "forget_confirm", "forget_yes", "forget_no",
                  "forget_done", "forget_cancelled", "queue_notice", "storage_error_reply"):
         check(bool(getattr(t, name).strip()), f"telegram.{name}", "must not be empty (Telegram refuses empty messages)")
+    _validate_knowledge(cfg.knowledge)
     try:
         t.queue_notice.format(position=1)
     except (KeyError, IndexError, ValueError) as exc:
@@ -250,3 +328,29 @@ def _validate(cfg: Config) -> None:
         t.forget_done.format(messages=0, alerts=0)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError("telegram.forget_done", f"only {{messages}} and {{alerts}} can be filled in ({exc!r})") from None
+
+
+ANSWER_SOURCES = ("entry", "model")
+
+
+def _validate_knowledge(k: KnowledgeSettings) -> None:
+    def check(ok: bool, key: str, reason: str) -> None:
+        if not ok:
+            raise ConfigError(key, reason)
+
+    check(k.candidates >= 1, "knowledge.candidates", "must be >= 1")
+    check(k.sure_margin >= 0, "knowledge.sure_margin", "must be >= 0")
+    for code, lang in k.languages.items():
+        key = f"knowledge.languages.{code}"
+        check(lang.answer_from in ANSWER_SOURCES, f"{key}.answer_from", f"must be one of {', '.join(ANSWER_SOURCES)}")
+        for name in ("unknown_reply", "off_topic_reply"):
+            check(bool(getattr(lang, name).strip()), f"{key}.{name}", "must not be empty")
+        for name in ("wrap", "unsure_reply"):
+            try:
+                filled = getattr(lang, name).format(answer="\0", question="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ConfigError(f"{key}.{name}", f"only {{answer}} and {{question}} can be filled in ({exc!r})") from None
+            check("\0" in filled, f"{key}.{name}", "must contain {answer}")
+        w = lang.weights
+        check(min(w.lexical, w.tokens, w.likelihood) >= 0, f"{key}.weights", "must all be >= 0")
+        check(w.lexical + w.tokens + w.likelihood > 0, f"{key}.weights", "at least one must be > 0")

@@ -9,6 +9,8 @@ from bot.llm.sentiment import Sentiment
 from storage.db import Database
 
 HUMAN_REQUEST = "customer asked for a person"
+NO_ANSWER = "no answer in the shop's knowledge"
+NEGATIVE, VERY_NEGATIVE = "negative message", "very negative message"
 NOT_NEGATIVE = "not_negative"  # the corrected label Dismiss records: the operator says only "not negative"
 IDLE, RELEASED = "idle", "released"  # why a takeover ended
 
@@ -20,17 +22,20 @@ class Handoff:
         self.db, self.config = db, config
         a = config.alerts
         # Least to most severe: within the cooldown only a more severe rule raises a new alert.
-        self.rules = ["negative message", f"{a.negatives_in_a_row} negative messages in a row",
-                      "very negative message", HUMAN_REQUEST]
+        self.in_a_row = f"{a.negatives_in_a_row} negative messages in a row"
+        self.rules = [NEGATIVE, self.in_a_row, VERY_NEGATIVE, NO_ANSWER, HUMAN_REQUEST]
 
     def asks_for_human(self, text: str) -> bool:
         """An explicit request for a person: one of [alerts] human_phrases, in any case."""
         folded = text.casefold()
         return any(phrase.casefold() in folded for phrase in self.config.alerts.human_phrases)
 
-    async def escalation(self, customer_id: int, sentiment: Sentiment | None, human: bool) -> str | None:
+    async def escalation(self, customer_id: int, sentiment: Sentiment | None, human: bool,
+                         unanswered: bool = False) -> str | None:
         """The most severe rule this message fires that the customer's last alert (within the cooldown) didn't."""
         rule = await self._strongest_rule(customer_id, sentiment, human)
+        if unanswered and (rule is None or self._severity(rule) < self._severity(NO_ANSWER)):
+            rule = NO_ANSWER
         if rule is None:
             return None
         alerts = await self.db.alerts(customer_id)
@@ -45,12 +50,12 @@ class Handoff:
         if sentiment is None or sentiment.label != "negative":
             return None
         if sentiment.confidence >= a.very_negative:
-            return self.rules[2]
+            return VERY_NEGATIVE
         # The current message is stored (and labelled) already, so it is the newest of the labels.
         n = a.negatives_in_a_row
         if n > 1 and await self.db.recent_labels(customer_id, n) == ["negative"] * n:
-            return self.rules[1]
-        return self.rules[0] if sentiment.confidence >= a.threshold else None
+            return self.in_a_row
+        return NEGATIVE if sentiment.confidence >= a.threshold else None
 
     def _severity(self, reason: str) -> int:
         return self.rules.index(reason) if reason in self.rules else 0  # reasons from older configs: the least

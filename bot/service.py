@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from bot.config import Config
 from bot.handoff import Handoff
+from bot.knowledge import Knowledge, Match
+from bot.lexicon import language_of
 from bot.llm.engine import Engine
 from bot.llm.guard import clean_reply
 from bot.llm.sentiment import Sentiment
@@ -68,6 +70,7 @@ class ConversationService:
         self.db, self.engine, self.config = db, engine, config
         self.handoff = Handoff(db, config)
         self.limiter = RateLimiter(config.chat.rate_limit_per_minute)
+        self.knowledge = Knowledge(db, engine, config.knowledge)
         self._at_model = 0  # messages being read or answered by the model, or queued for it
 
     def waiting_for_model(self) -> int:
@@ -102,12 +105,13 @@ class ConversationService:
             if await self.handoff.active(customer.id):
                 return await self._relay(customer, message_id, sentiment)
             human = self.handoff.asks_for_human(text)
-            alert = await self._maybe_alert(customer, message_id, sentiment, human)
+            match = await self._match(model_text) if self.knowledge and not human else None
+            alert = await self._maybe_alert(customer, message_id, sentiment, human, match is not None and match.unanswered)
             if human:  # an honest answer beats the model improvising one
                 return await self._answer(customer, message_id, self.config.handoff.human_reply, sentiment, alert)
             history = await self._history_before(customer.id, message_id)
             try:
-                reply = await self.engine.reply(history, model_text)
+                reply = await self._reply(history, model_text, match)
             except Exception:
                 log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
                 reply = ""
@@ -120,6 +124,39 @@ class ConversationService:
         if fallback:
             reply = self.config.chat.fallback_reply
         return await self._answer(customer, message_id, reply, sentiment, alert, fallback)
+
+    async def start(self) -> None:
+        """Before the first message: import the knowledge file if it changed, load the knowledge."""
+        await self.knowledge.sync()
+        if not self.knowledge:
+            log.warning("no shop knowledge ([knowledge] file): replies are the model's own words")
+
+    async def _match(self, text: str) -> Match:
+        try:
+            return await self.knowledge.find(text)
+        except Exception:  # a person answering beats a guess
+            log.exception("knowledge search failed; handing the question to a person")
+            return Match(language_of(text), None, 0.0, on_topic=True)
+
+    async def _reply(self, history: list[tuple[str, str]], text: str, match: Match | None) -> str:
+        """The model's own words without knowledge; with it, only what the knowledge says (or a steer, or a
+        hand-over), in the customer's language."""
+        if match is None:
+            return await self.engine.reply(history, text)
+        lang = self.config.knowledge.languages[match.lang]
+        if not match.on_topic:
+            return lang.off_topic_reply
+        entry = match.entry
+        if entry is None:
+            return lang.unknown_reply
+        if not match.sure:  # the closest entry may still help; a person follows up either way
+            return lang.unsure_reply.format(answer=entry.answer, question=entry.question)
+        if lang.answer_from == "model":
+            reply = await self.engine.reply(history, text, facts=[f"{entry.question} {entry.answer}"])
+            if reply.strip() and language_of(reply) == match.lang:
+                return reply
+            log.info("the model did not answer in %s; sending the knowledge entry %r instead", match.lang, entry.entry_id)
+        return lang.wrap.format(answer=entry.answer, question=entry.question)
 
     async def handle_non_text(self, sender: Sender, kind: str, external_id: str | None = None,
                               caption: str | None = None) -> Outcome:
@@ -198,9 +235,9 @@ class ConversationService:
         return sentiment
 
     async def _maybe_alert(self, customer: Customer, message_id: int, sentiment: Sentiment | None,
-                           human: bool = False) -> Alert | None:
+                           human: bool = False, unanswered: bool = False) -> Alert | None:
         """An alert when an escalation rule fires ([alerts]); within the cooldown only a more severe rule does."""
-        reason = await self.handoff.escalation(customer.id, sentiment, human)
+        reason = await self.handoff.escalation(customer.id, sentiment, human, unanswered)
         if reason is None:
             return None
         label, confidence = (sentiment.label, sentiment.confidence) if sentiment else (None, None)

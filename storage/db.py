@@ -24,6 +24,14 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class KnowledgeEntry:
+    entry_id: str
+    lang: str
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
 class StoredMessage:
     id: int
     role: str  # 'customer' | 'bot' | 'operator'
@@ -54,7 +62,11 @@ class Database:
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
-        await migrate(conn)
+        try:
+            await migrate(conn)
+        except BaseException:
+            await conn.close()  # its thread would otherwise keep the process alive after the error
+            raise
         return cls(conn, path)
 
     async def close(self) -> None:
@@ -227,6 +239,45 @@ class Database:
         """Forget handled updates older than `before`: Telegram redelivers nothing older than a day."""
         cur = await self._db.execute("DELETE FROM inbox WHERE done_at IS NOT NULL AND received_at < ?", (before,))
         return cur.rowcount
+
+    # --- shop knowledge --------------------------------------------------------------------------
+
+    async def replace_knowledge(self, entries: list[KnowledgeEntry], source: str, sha256: str) -> None:
+        """The imported file becomes the whole knowledge, in one transaction: a failed import changes nothing.
+
+        Vectors of entries whose text did not change are kept, so a re-import embeds only what is new."""
+        async with self._transaction():
+            kept = {(r["entry_id"], r["lang"], r["question"], r["answer"]): r for r in await self._all(
+                "SELECT entry_id, lang, question, answer, vectors, vectors_shape, embedded_with FROM knowledge")}
+            await self._db.execute("DELETE FROM knowledge")
+            for position, e in enumerate(entries):
+                old = kept.get((e.entry_id, e.lang, e.question, e.answer))
+                await self._db.execute(
+                    "INSERT INTO knowledge (entry_id, lang, question, answer, position, vectors, vectors_shape,"
+                    " embedded_with) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (e.entry_id, e.lang, e.question, e.answer, position,
+                     *((old["vectors"], old["vectors_shape"], old["embedded_with"]) if old else (None, None, None))),
+                )
+            await self._db.execute(
+                "INSERT INTO knowledge_imports (source, sha256, entries, imported_at) VALUES (?, ?, ?, ?)",
+                (source, sha256, len(entries), time.time()),
+            )
+
+    async def last_knowledge_import(self) -> dict | None:
+        row = await self._one("SELECT * FROM knowledge_imports ORDER BY id DESC LIMIT 1")
+        return dict(row) if row else None
+
+    async def knowledge(self) -> list[dict]:
+        """Every entry with its stored vectors, in file order."""
+        return [dict(r) for r in await self._all(
+            "SELECT entry_id, lang, question, answer, vectors, vectors_shape, embedded_with FROM knowledge"
+            " ORDER BY position")]
+
+    async def set_knowledge_vectors(self, entry_id: str, lang: str, vectors: bytes, shape: str, model: str) -> None:
+        await self._db.execute(
+            "UPDATE knowledge SET vectors = ?, vectors_shape = ?, embedded_with = ? WHERE entry_id = ? AND lang = ?",
+            (vectors, shape, model, entry_id, lang),
+        )
 
     # --- alerts ----------------------------------------------------------------------------------
 

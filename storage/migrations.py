@@ -8,7 +8,8 @@ import aiosqlite
 
 
 async def _run(db: aiosqlite.Connection, script: str) -> None:
-    # executescript() would COMMIT the migration's open transaction, so run statements one by one.
+    # executescript() would COMMIT the migration's open transaction, so run statements one by one
+    # (split at semicolons: none may appear inside a statement, its comments included).
     for statement in script.split(";"):
         if statement.strip():
             await db.execute(statement)
@@ -124,7 +125,34 @@ async def m003_reliability(db: aiosqlite.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_initial, m002_handoff, m003_reliability]
+async def m004_knowledge(db: aiosqlite.Connection) -> None:
+    """Shop knowledge (#8): FAQ entries per language, with the model's token vectors for retrieval."""
+    await _run(
+        db,
+        """
+        CREATE TABLE knowledge (
+            entry_id TEXT NOT NULL,             -- the owner's id: the same id in two languages is one fact
+            lang TEXT NOT NULL,
+            question TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            position INTEGER NOT NULL,          -- row order in the imported file
+            vectors BLOB,                       -- float16 (tokens x hidden), L2-normalised, NULL until embedded
+            vectors_shape TEXT,                 -- "tokens,hidden"
+            embedded_with TEXT,                 -- the model that made `vectors` (another model re-embeds)
+            PRIMARY KEY (entry_id, lang)
+        );
+        CREATE TABLE knowledge_imports (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,               -- the file imported
+            sha256 TEXT NOT NULL,               -- its content hash: an unchanged file is not re-imported at start
+            entries INTEGER NOT NULL,
+            imported_at REAL NOT NULL
+        )
+        """,
+    )
+
+
+MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge]
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:

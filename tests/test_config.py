@@ -61,6 +61,11 @@ def test_token_comes_from_the_environment_only(tmp_path):
         ("telegram.base_url", "api.telegram.org", "telegram.base_url: must be an http(s) URL"),
         ("alerts.operator_chat_id", "ops", "alerts.operator_chat_id: must be an integer chat id"),
         ("storage", "shopbot.db", "storage: must be a table"),
+        ("knowledge.languages.en.answer_from", "poetry", "knowledge.languages.en.answer_from: must be one of entry, model"),
+        ("knowledge.languages.zh.wrap", "您好！", "knowledge.languages.zh.wrap: must contain {answer}"),
+        ("knowledge.languages.en.unsure_reply", "Hm {price}", "knowledge.languages.en.unsure_reply: only {answer}"),
+        ("knowledge.languages.en.tone", "warm", "knowledge.languages.en.tone: unknown key"),
+        ("knowledge.sure_margin", -1, "knowledge.sure_margin: must be >= 0"),
     ],
 )
 def test_bad_values_name_the_key_and_the_reason(tmp_path, key, value, message):

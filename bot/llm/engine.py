@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
+import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -17,6 +18,7 @@ from bot.llm import loading
 from bot.llm.generation import generation_kwargs
 from bot.llm.head import find_head
 from bot.llm.prompts import as_data, chat_messages
+from bot.llm.retrieval import KnowledgeReader
 from bot.llm.sentiment import Sentiment, SentimentReader
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class Engine:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopbot-model")
         head = find_head(config.sentiment.head_path, config.model.cache_dir, loading.model_slug(config.model))
         self.sentiment_reader = SentimentReader(model, tokenizer, config.sentiment, self.special_tokens, head)
+        self.knowledge_reader = KnowledgeReader(model, tokenizer, self.special_tokens)
+        self.name = loading.model_slug(config.model)  # stored with knowledge vectors: another model re-embeds
 
     @classmethod
     def load(cls, config: Config) -> "Engine":
@@ -89,17 +93,27 @@ class Engine:
     async def sentiment(self, text: str) -> Sentiment:
         return await self.run(self.sentiment_reader.read, text)
 
-    async def reply(self, history: Sequence[tuple[str, str]], text: str) -> str:
-        return await self.run(self.generate_reply, history, text)
+    async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = ()) -> str:
+        return await self.run(self.generate_reply, history, text, facts)
+
+    async def token_vectors(self, text: str) -> np.ndarray:
+        return await self.run(self.knowledge_reader.token_vectors, text)
+
+    async def knowledge_likelihood(self, entries: Sequence[tuple[str, str]], text: str) -> np.ndarray:
+        return await self.run(self.knowledge_reader.likelihood, entries, text)
 
     # --- synchronous model calls (run on the worker thread) ---------------------------------------
 
     @torch.inference_mode()
-    def generate_reply(self, history: Sequence[tuple[str, str]], text: str) -> str:
-        """The chat role: shop system prompt + trimmed history + the message, sampled per chat.generation."""
+    def generate_reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = ()) -> str:
+        """The chat role: shop system prompt (+ the shop's facts to answer from) + trimmed history + the message,
+        sampled per chat.generation."""
         chat = self.config.chat
         history = [(role, as_data(past, self.special_tokens)) for role, past in history]
-        messages = chat_messages(chat.system_prompt, history, as_data(text, self.special_tokens))
+        system = chat.system_prompt
+        if facts:
+            system += GROUNDING + "\n".join(f"- {fact}" for fact in facts)
+        messages = chat_messages(system, history, as_data(text, self.special_tokens))
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
         ).to(self.model.device)
@@ -111,6 +125,7 @@ class Engine:
         return reply
 
 
+GROUNDING = "\nAnswer only from these facts of the shop:\n"
 SENTENCE_END = re.compile(r"[.!?。！？…](?=\s|$)|[。！？]")
 
 

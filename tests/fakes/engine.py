@@ -12,7 +12,8 @@ from bot.llm.sentiment import Sentiment
 class ScriptedEngine:
     """Delegates to `inner`; `sentiments`/`replies` override it for exact texts; replies wait for `gate`.
 
-    `histories` records the history each reply was asked with (what the model saw), in call order."""
+    `histories` records the history each reply was asked with (what the model saw), in call order, and `facts`
+    the shop facts each reply was given; `embedded` the texts whose token vectors were computed."""
 
     def __init__(self, inner: Engine, sentiments: dict[str, tuple[str, float]] | None = None,
                  replies: dict[str, str] | None = None):
@@ -20,6 +21,8 @@ class ScriptedEngine:
         self.sentiments = sentiments or {}
         self.replies = replies or {}
         self.histories: list[list[tuple[str, str]]] = []
+        self.facts: list[list[str]] = []
+        self.embedded: list[str] = []
         self.gate = asyncio.Event()
         self.gate.set()
 
@@ -32,7 +35,12 @@ class ScriptedEngine:
             return Sentiment(label, confidence, {label: confidence})
         return await self.inner.sentiment(text)
 
-    async def reply(self, history: Sequence[tuple[str, str]], text: str) -> str:
+    async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = ()) -> str:
         self.histories.append(list(history))
+        self.facts.append(list(facts))
         await self.gate.wait()
-        return self.replies.get(text) or await self.inner.reply(history, text)
+        return self.replies.get(text) or await self.inner.reply(history, text, facts)
+
+    async def token_vectors(self, text: str):
+        self.embedded.append(text)
+        return await self.inner.token_vectors(text)

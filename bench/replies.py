@@ -1,0 +1,63 @@
+"""Replies to the sample shop's questions, without and with the shop's knowledge, in one run on one loaded model.
+
+    .venv/bin/python bench/replies.py            # ~6 min on 2 cores, run alone
+
+"without" is the bot as it was before shop knowledge (#8): the model writes every reply itself. "with" answers
+from ../shared/data/shop/faq.csv as configured. Both use the repo's config.toml otherwise, fresh customers in a
+throw-away database. Prints a markdown table; every reply goes to bench/out/replies.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.config import load_config  # noqa: E402
+from bot.llm.engine import Engine  # noqa: E402
+from bot.reply_evaluation import evaluate_replies, read_questions  # noqa: E402
+from bot.service import ConversationService  # noqa: E402
+from storage.db import Database  # noqa: E402
+
+SHOP = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "shop"
+OUT = Path(__file__).resolve().parent / "out"
+
+
+async def run(engine: Engine, config, knowledge: Path | None, tmp: Path) -> dict:
+    config = replace(config, storage=replace(config.storage, path=tmp / f"{knowledge is not None}.db"),
+                     knowledge=replace(config.knowledge, file=knowledge))
+    db = await Database.open(config.storage.path)
+    try:
+        service = ConversationService(db, engine, config)
+        await service.start()
+        return await evaluate_replies(service, read_questions(SHOP / "questions.csv"))
+    finally:
+        await db.close()
+
+
+async def main() -> int:
+    config = load_config()
+    engine = await asyncio.to_thread(Engine.load, config)
+    reports = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, knowledge in (("without knowledge (before #8)", None), ("with knowledge", SHOP / "faq.csv")):
+            reports[name] = await run(engine, config, knowledge, Path(tmp))
+    engine.close()
+    print("| replies | fact accuracy (en / zh) | wrong language | invented | facts handed over | ms/reply (median) |")
+    print("|---|---|---|---|---|---|")
+    for name, r in reports.items():
+        by = r["fact_accuracy_by_language"]
+        print(f"| {name} | {r['fact_accuracy']:.2f} ({by['en']:.2f} / {by['zh']:.2f}) | {r['wrong_language']} | "
+              f"{r['invented']} | {r['facts_handed_over']} | {r['ms_per_reply']:.0f} |")
+    OUT.mkdir(exist_ok=True)
+    (OUT / "replies.json").write_text(json.dumps(reports, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,187 @@
+"""Shop knowledge: import and re-import, the answer rules (entry, steer, hand-over) and the language rule."""
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.handoff import NO_ANSWER
+from bot.knowledge import Knowledge, KnowledgeFileError
+from bot.lexicon import language_of
+from bot.reply_evaluation import Question, evaluate_replies
+from bot.service import ConversationService, Sender
+from tests.conftest import REPO, dump_config
+from tests.fakes.engine import ScriptedEngine
+
+FIXTURE = Path(__file__).parent / "fixtures" / "knowledge.csv"
+HOURS_EN = "The Green Kettle tea shop is open Tuesday to Sunday, 10:00 to 19:00. We are closed on Mondays."
+HOURS_ZH = "绿壶茶叶店周二至周日 10:00–19:00 营业，周一休息。"
+
+
+def write(tmp_path: Path, rows: list[str], name: str = "faq.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(["id,lang,question,answer", *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def one_fact(tmp_path: Path) -> Path:
+    """Opening hours in both languages: the only entry, so every shop question matches it surely."""
+    return write(tmp_path, [f'hours,en,When is the tea shop open?,"{HOURS_EN}"', f"hours,zh,茶叶店几点营业？,{HOURS_ZH}"])
+
+
+def knowledge_config(config, path: Path | None, **settings):
+    return replace(config, knowledge=replace(config.knowledge, file=path, **settings))
+
+
+def language(config, code: str, **settings):
+    """config with knowledge.languages.<code> changed."""
+    languages = dict(config.knowledge.languages)
+    languages[code] = replace(languages[code], **settings)
+    return replace(config, knowledge=replace(config.knowledge, languages=languages))
+
+
+def test_language_of_reads_the_script_the_customer_wrote_in():
+    assert language_of("Where is my order 12345?") == "en"
+    assert language_of("我的订单12345到哪了？") == "zh"
+    assert language_of("我的 iPhone case 还没到") == "zh"  # mostly Chinese, with a product name
+    assert language_of("Is the 绿茶 in stock, and when can you ship it to Berlin?") == "en"
+    assert language_of("👍") == "en"
+
+
+async def test_import_then_reimport_replaces_the_knowledge_and_embeds_only_what_changed(db, tiny_engine, tmp_path):
+    engine = ScriptedEngine(tiny_engine)
+    knowledge = Knowledge(db, engine, tiny_engine.config.knowledge)
+    assert await knowledge.import_file(FIXTURE) == 10
+    stored = await db.knowledge()
+    assert [(e["entry_id"], e["lang"]) for e in stored][:2] == [("hours", "en"), ("hours", "zh")]
+    assert len(engine.embedded) == 10 and all(e["vectors"] for e in stored)
+
+    # The owner edits one answer and deletes the loyalty card: the file is the whole truth again.
+    rows = FIXTURE.read_text(encoding="utf-8").splitlines()
+    edited = [r.replace("14 days", "30 days") for r in rows if not r.startswith("loyalty")]
+    path = tmp_path / "faq.csv"
+    path.write_text("\n".join(edited), encoding="utf-8")
+    engine.embedded.clear()
+    assert await knowledge.import_file(path) == 8
+    stored = await db.knowledge()
+    assert {e["entry_id"] for e in stored} == {"hours", "delivery", "returns", "brewing"}
+    assert "30 days" in next(e["answer"] for e in stored if (e["entry_id"], e["lang"]) == ("returns", "en"))
+    assert engine.embedded == ["Can I return tea I don't like? Unopened packets can be returned within 30 days for a "
+                               "full refund."]
+
+
+@pytest.mark.parametrize(("rows", "reason"), [
+    (["hours,en,When?,Ten to seven.", "hours,en,Open when?,Ten to seven."], "line 3: 'hours' in 'en' is also on line 2"),
+    (["hours,en,When?,"], "line 2: answer is empty"),
+    (["hours,fr,Quand?,De 10h à 19h."], "line 2: language 'fr' has no [knowledge.languages.fr] settings"),
+    (["hours,en,When?,Ten, to seven."], "line 2: 5 fields, expected 4"),
+])
+async def test_a_broken_file_names_the_line_and_leaves_the_knowledge_as_it_was(db, tiny_engine, tmp_path, rows, reason):
+    knowledge = Knowledge(db, tiny_engine, tiny_engine.config.knowledge)
+    await knowledge.import_file(FIXTURE)
+    with pytest.raises(KnowledgeFileError) as err:
+        await knowledge.import_file(write(tmp_path, rows, "broken.csv"))
+    assert f"broken.csv {reason}" in str(err.value)
+    assert len(await db.knowledge()) == 10
+
+
+async def test_start_imports_the_configured_file_only_when_it_changed(db, tiny_engine, tmp_path):
+    path = one_fact(tmp_path)
+    config = knowledge_config(tiny_engine.config, path)
+    await ConversationService(db, tiny_engine, config).start()
+    first = await db.last_knowledge_import()
+    await ConversationService(db, tiny_engine, config).start()  # a restart with the same file
+    assert (await db.last_knowledge_import())["id"] == first["id"]
+    path.write_text(path.read_text(encoding="utf-8").replace("19:00", "20:00"), encoding="utf-8")
+    service = ConversationService(db, tiny_engine, config)
+    await service.start()
+    assert (await db.last_knowledge_import())["id"] == first["id"] + 1
+    assert "20:00" in (await service.handle_text(Sender("console", "1"), "When is the shop open?")).reply
+
+
+async def test_a_shop_question_is_answered_with_the_entry_in_the_customers_language(db, tiny_engine, tmp_path):
+    service = ConversationService(db, tiny_engine, knowledge_config(tiny_engine.config, one_fact(tmp_path)))
+    await service.start()
+    english = await service.handle_text(Sender("console", "1"), "Are you open on Sundays?")
+    chinese = await service.handle_text(Sender("console", "2"), "你们周日营业吗？")
+    assert english.reply == HOURS_EN and english.alert is None
+    assert chinese.reply == HOURS_ZH and chinese.alert is None
+
+
+async def test_small_talk_is_steered_back_to_the_shop_without_an_alert(db, tiny_engine, tmp_path):
+    config = knowledge_config(tiny_engine.config, one_fact(tmp_path))
+    service = ConversationService(db, tiny_engine, config)
+    await service.start()
+    outcome = await service.handle_text(Sender("console", "1"), "What is the capital of Australia?")
+    assert outcome.reply == config.knowledge.languages["en"].off_topic_reply
+    assert outcome.alert is None
+
+
+async def test_a_question_without_a_sure_answer_goes_to_a_person_with_an_alert(db, tiny_engine, tmp_path):
+    config = knowledge_config(tiny_engine.config, FIXTURE, sure_margin=1e9)  # no match is ever sure
+    service = ConversationService(db, tiny_engine, config)
+    await service.start()
+    outcome = await service.handle_text(Sender("console", "1"), "你们卖咖啡机吗？")
+    assert outcome.alert is not None and outcome.alert.reason == NO_ANSWER
+    assert outcome.reply.startswith("我不确定本店的信息能回答这个问题，已请店里的工作人员在这里跟进回复您。")
+    assert language_of(outcome.reply) == "zh"
+    assert [a["reason"] for a in await db.alerts(outcome.customer.id)] == [NO_ANSWER]
+
+
+async def test_with_no_entries_in_the_customers_language_a_person_answers(db, tiny_engine, tmp_path):
+    path = write(tmp_path, [f'hours,en,When is the tea shop open?,"{HOURS_EN}"'])
+    config = knowledge_config(tiny_engine.config, path)
+    service = ConversationService(db, tiny_engine, config)
+    await service.start()
+    outcome = await service.handle_text(Sender("console", "1"), "你们几点开门？")
+    assert outcome.reply == config.knowledge.languages["zh"].unknown_reply
+    assert outcome.alert.reason == NO_ANSWER
+
+
+async def test_a_model_reply_in_the_wrong_language_is_replaced_by_the_entry(db, tiny_engine, tmp_path):
+    config = language(knowledge_config(tiny_engine.config, one_fact(tmp_path)), "zh", answer_from="model",
+                      wrap="您好！{answer}")
+    config = language(config, "en", answer_from="model")
+    engine = ScriptedEngine(tiny_engine, replies={"你们周日营业吗？": "Yes, we are open on Sundays.",
+                                                  "Are you open on Sundays?": "Yes: Sundays 10:00 to 19:00."})
+    service = ConversationService(db, engine, config)
+    await service.start()
+    chinese = await service.handle_text(Sender("console", "1"), "你们周日营业吗？")
+    english = await service.handle_text(Sender("console", "2"), "Are you open on Sundays?")
+    assert chinese.reply == f"您好！{HOURS_ZH}"  # the model wrote English: the entry's own Chinese instead
+    assert english.reply == "Yes: Sundays 10:00 to 19:00."
+    assert engine.facts == [[f"茶叶店几点营业？ {HOURS_ZH}"], [f"When is the tea shop open? {HOURS_EN}"]]
+
+
+async def test_eval_replies_counts_right_facts_wrong_languages_and_invented_answers(db, tiny_engine, tmp_path):
+    service = ConversationService(db, tiny_engine, knowledge_config(tiny_engine.config, one_fact(tmp_path)))
+    await service.start()
+    report = await evaluate_replies(service, [
+        Question("en", "Are you open on Sundays?", ("10:00",), "fact"),
+        Question("zh", "周日营业吗？", ("10:00",), "fact"),
+        Question("en", "Are you open at night?", ("24 hours",), "fact"),  # the entry says otherwise: not right
+        Question("en", "Is the tea shop open on the moon?", (), "unknown"),  # the hours entry matches surely
+        Question("en", "你好", (), "off_topic"),  # filed as English, answered in Chinese
+    ])
+    assert report["fact_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["fact_accuracy_by_language"] == {"en": 0.5, "zh": 1.0}
+    assert report["invented"] == 1
+    assert report["wrong_language"] == 1
+    assert report["ms_per_reply"] > 0
+
+
+def test_kb_import_command_imports_or_names_the_broken_line(tmp_path, tiny_config):
+    config_file = dump_config(tiny_config, tmp_path)
+    ok = subprocess.run([sys.executable, "-m", "bot.cli", "kb", "import", str(FIXTURE), "--config", str(config_file)],
+                        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "imported 10 knowledge entries" in ok.stdout
+    broken = write(tmp_path, ["hours,en,When?,"], "broken.csv")
+    bad = subprocess.run([sys.executable, "-m", "bot.cli", "kb", "import", str(broken), "--config", str(config_file)],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert bad.returncode == 2
+    assert f"{broken} line 2: answer is empty" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -1,0 +1,45 @@
+"""Retrieval claimed of the embedded SmolLM2-135M-Instruct model: paraphrases find their entry, run for real."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.handoff import NO_ANSWER
+from bot.knowledge import Knowledge
+from bot.service import ConversationService, Sender
+
+pytestmark = pytest.mark.real_model
+
+FIXTURE = Path(__file__).parent / "fixtures" / "knowledge.csv"
+
+
+@pytest.fixture
+async def knowledge(db, real_engine):
+    knowledge = Knowledge(db, real_engine, real_engine.config.knowledge)
+    await knowledge.import_file(FIXTURE)
+    return knowledge
+
+
+@pytest.mark.parametrize(("question", "entry_id"), [
+    ("Can I come by on a Monday?", "hours"),
+    ("My parcel still hasn't arrived. How many days does it usually take?", "delivery"),
+    ("What water temperature is right for green tea?", "brewing"),
+    ("周一可以去店里买茶吗？", "hours"),
+    ("买的茶没拆开，不想要了能退款吗？", "returns"),
+    ("泡绿茶水温多少合适？", "brewing"),
+])
+async def test_a_paraphrased_question_finds_its_entry_in_its_own_language(knowledge, question, entry_id):
+    match = await knowledge.find(question)
+    assert match.on_topic
+    assert (match.entry.entry_id, match.entry.lang) == (entry_id, match.lang)
+    assert match.lang == ("zh" if "茶" in question else "en")
+
+
+async def test_a_question_the_knowledge_cannot_answer_is_handed_to_a_person(db, real_engine):
+    config = replace(real_engine.config, knowledge=replace(real_engine.config.knowledge, file=FIXTURE))
+    service = ConversationService(db, real_engine, config)
+    await service.start()
+    outcome = await service.handle_text(Sender("console", "1"), "Do you sell used cars?")
+    assert outcome.alert is not None and outcome.alert.reason == NO_ANSWER
+    assert "a person from the shop" in outcome.reply
