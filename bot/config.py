@@ -85,6 +85,7 @@ class TelegramSettings:
     base_file_url: str = "https://api.telegram.org/file/bot"
     poll_timeout: int = 30
     show_sentiment: bool = False
+    stream_drafts: bool = True  # show a model-written reply growing (sendMessageDraft) before it is sent
     welcome: str = ""
     help: str = ""
     non_text_reply: str = ""

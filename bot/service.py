@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from bot.config import Config
 from bot.handoff import Handoff
@@ -80,8 +81,12 @@ class ConversationService:
     async def customer(self, sender: Sender) -> Customer:
         return await self.db.customer(sender.channel, sender.external_id, sender.display_name, sender.username)
 
-    async def handle_text(self, sender: Sender, text: str, external_id: str | None = None) -> Outcome:
+    async def handle_text(self, sender: Sender, text: str, external_id: str | None = None,
+                          on_partial: Callable[[str], None] | None = None) -> Outcome:
         """One customer message in, the reply out; the message is stored before anything can fail.
+
+        While the model writes a reply, `on_partial(reply so far)` is called as it grows (for channels that
+        stream); the Outcome's reply is the final word.
 
         Over the rate limit the message is stored but not read: the first such gets chat.slow_down_reply,
         later ones no reply at all (Outcome.reply is empty)."""
@@ -111,7 +116,7 @@ class ConversationService:
                 return await self._answer(customer, message_id, self.config.handoff.human_reply, sentiment, alert)
             history = await self._history_before(customer.id, message_id)
             try:
-                reply = await self._reply(history, model_text, match)
+                reply = await self._reply(history, model_text, match, self._cleaned(on_partial))
             except Exception:
                 log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
                 reply = ""
@@ -138,11 +143,24 @@ class ConversationService:
             log.exception("knowledge search failed; handing the question to a person")
             return Match(language_of(text), None, 0.0, on_topic=True)
 
-    async def _reply(self, history: list[tuple[str, str]], text: str, match: Match | None) -> str:
+    def _cleaned(self, on_partial: Callable[[str], None] | None) -> Callable[[str], None] | None:
+        """on_partial that sees a growing reply as the customer will: through the same guard, never empty."""
+        if on_partial is None:
+            return None
+
+        def relay(so_far: str) -> None:
+            shown = clean_reply(so_far, self.engine.special_tokens, self.config.chat.system_prompt)
+            if shown:
+                on_partial(shown)
+
+        return relay
+
+    async def _reply(self, history: list[tuple[str, str]], text: str, match: Match | None,
+                     on_text: Callable[[str], None] | None = None) -> str:
         """The model's own words without knowledge; with it, only what the knowledge says (or a steer, or a
         hand-over), in the customer's language."""
         if match is None:
-            return await self.engine.reply(history, text)
+            return await self.engine.reply(history, text, on_text=on_text)
         lang = self.config.knowledge.languages[match.lang]
         if not match.on_topic:
             return lang.off_topic_reply
@@ -152,6 +170,7 @@ class ConversationService:
         if not match.sure:  # the closest entry may still help; a person follows up either way
             return lang.unsure_reply.format(answer=entry.answer, question=entry.question)
         if lang.answer_from == "model":
+            # Not streamed: a reply in the wrong language is replaced by the entry, so it can't be shown early.
             reply = await self.engine.reply(history, text, facts=[f"{entry.question} {entry.answer}"])
             if reply.strip() and language_of(reply) == match.lang:
                 return reply

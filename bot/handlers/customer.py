@@ -12,6 +12,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 from bot.config import Config
 from bot.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, operator_chat, sender, service
 from bot.handlers.handoff import relay
+from bot.handlers.drafts import DraftStream
 from bot.handlers.sending import send_text, typing
 from bot.service import Outcome
 
@@ -99,7 +100,14 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc, message, chat_id = service(context), update.effective_message, update.effective_chat.id
     await _queue_notice(context, chat_id)
     async with typing(context.bot, chat_id):
-        outcome = await svc.handle_text(sender(update.effective_user), message.text, message_id(update))
+        # The reply grows in a draft while the model writes it; the draft id is the customer's message id.
+        drafts = DraftStream(context.bot, chat_id, message.message_id) if svc.config.telegram.stream_drafts else None
+        try:
+            outcome = await svc.handle_text(sender(update.effective_user), message.text, message_id(update),
+                                            on_partial=drafts.update if drafts else None)
+        finally:
+            if drafts:
+                await drafts.close()
     # Both sends swallow Telegram failures: a customer who blocked the bot still raises the alert.
     await _answer(context, chat_id, outcome, _with_sentiment(outcome, svc.config.telegram.show_sentiment))
     await _to_operators(context, outcome, message)

@@ -11,7 +11,7 @@ from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TextStreamer
 
 from bot.config import Config
 from bot.llm import loading
@@ -93,8 +93,14 @@ class Engine:
     async def sentiment(self, text: str) -> Sentiment:
         return await self.run(self.sentiment_reader.read, text)
 
-    async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = ()) -> str:
-        return await self.run(self.generate_reply, history, text, facts)
+    async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
+                    on_text: Callable[[str], None] | None = None) -> str:
+        """The chat role's reply; `on_text(reply so far)` is called on the event loop as it grows (streaming)."""
+        relay = None
+        if on_text is not None:
+            loop = asyncio.get_running_loop()
+            relay = lambda so_far: loop.call_soon_threadsafe(on_text, so_far)  # noqa: E731 (from the model thread)
+        return await self.run(self.generate_reply, history, text, facts, relay)
 
     async def token_vectors(self, text: str) -> np.ndarray:
         return await self.run(self.knowledge_reader.token_vectors, text)
@@ -105,7 +111,8 @@ class Engine:
     # --- synchronous model calls (run on the worker thread) ---------------------------------------
 
     @torch.inference_mode()
-    def generate_reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = ()) -> str:
+    def generate_reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
+                       on_text: Callable[[str], None] | None = None) -> str:
         """The chat role: shop system prompt (+ the shop's facts to answer from) + trimmed history + the message,
         sampled per chat.generation."""
         chat = self.config.chat
@@ -117,12 +124,26 @@ class Engine:
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
         ).to(self.model.device)
-        output = self.model.generate(**inputs, **generation_kwargs(chat.generation, self.tokenizer))
+        streamer = _Growing(self.tokenizer, on_text) if on_text else None
+        output = self.model.generate(**inputs, **generation_kwargs(chat.generation, self.tokenizer), streamer=streamer)
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
         reply = self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
         if len(new_tokens) >= chat.generation.max_new_tokens:
             reply = end_at_sentence(reply)  # cut off by the token limit: drop the half sentence
         return reply
+
+
+class _Growing(TextStreamer):
+    """Calls `on_text` with the whole reply so far each time the decoded text grows by complete words."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, on_text: Callable[[str], None]):
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._on_text, self._so_far = on_text, ""
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        if text:
+            self._so_far += text
+            self._on_text(self._so_far.strip())
 
 
 GROUNDING = "\nAnswer only from these facts of the shop:\n"

@@ -23,6 +23,7 @@ class ScriptedEngine:
         self.histories: list[list[tuple[str, str]]] = []
         self.facts: list[list[str]] = []
         self.embedded: list[str] = []
+        self.word_seconds = 0.0
         self.gate = asyncio.Event()
         self.gate.set()
 
@@ -35,11 +36,20 @@ class ScriptedEngine:
             return Sentiment(label, confidence, {label: confidence})
         return await self.inner.sentiment(text)
 
-    async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = ()) -> str:
+    async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
+                    on_text=None) -> str:
+        """A scripted reply grows word by word, `word_seconds` apart, as a model streams it."""
         self.histories.append(list(history))
         self.facts.append(list(facts))
         await self.gate.wait()
-        return self.replies.get(text) or await self.inner.reply(history, text, facts)
+        if not self.replies.get(text):
+            return await self.inner.reply(history, text, facts, on_text)
+        words = self.replies[text].split(" ")
+        for n in range(1, len(words) + 1):
+            if on_text is not None:
+                on_text(" ".join(words[:n]))
+            await asyncio.sleep(self.word_seconds)
+        return self.replies[text]
 
     async def token_vectors(self, text: str):
         self.embedded.append(text)

@@ -1,0 +1,60 @@
+"""Streamed replies: the reply grows while the model writes it, in the console and as Telegram drafts."""
+
+import asyncio
+import io
+
+from bot.console import chat
+from bot.service import ConversationService, Sender
+from tests.fakes.engine import ScriptedEngine
+from tests.telegram_helpers import replies, running_bot, sent_texts
+
+REPLY = "Your parcel left our warehouse this morning and should arrive on Friday."
+
+
+async def test_the_service_reports_a_model_reply_as_it_grows(db, tiny_engine):
+    partials: list[str] = []
+    outcome = await ConversationService(db, tiny_engine, tiny_engine.config).handle_text(
+        Sender("console", "1"), "where is my parcel", on_partial=partials.append)
+    assert partials, "the model's reply was not streamed"
+    assert all(len(a) <= len(b) for a, b in zip(partials, partials[1:]))
+    assert partials[-1].startswith(outcome.reply) or outcome.fallback
+
+
+class Terminal(io.StringIO):
+    """stdin of a person at a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_the_console_prints_the_reply_as_it_grows(db, tiny_engine):
+    engine = ScriptedEngine(tiny_engine, replies={"where is my parcel": REPLY})
+    out = io.StringIO()
+    await chat(ConversationService(db, engine, tiny_engine.config), "1", False, Terminal("where is my parcel\n"), out)
+    text = out.getvalue()
+    assert f"bot> {REPLY}\n  sentiment: [" in text  # one reply line, written word by word, then the mood
+
+
+async def test_telegram_shows_drafts_at_most_once_a_second_then_sends_the_reply(config, fake, tiny_engine):
+    engine = ScriptedEngine(tiny_engine, replies={"where is my parcel": REPLY})
+    engine.word_seconds = 0.25  # 12 words: about 3 s of writing
+    async with running_bot(config, engine):
+        fake.send_text(1001, "where is my parcel")
+        assert await replies(fake, 1001) == [REPLY]
+    drafts = fake.calls("sendMessageDraft")
+    assert 2 <= len(drafts) <= 5
+    assert all(int(d.params["chat_id"]) == 1001 for d in drafts)
+    assert REPLY.startswith(drafts[-1].params["text"]) and len(drafts[-1].params["text"]) > len(drafts[0].params["text"])
+    gaps = [b.time - a.time for a, b in zip(drafts, drafts[1:])]
+    assert min(gaps) >= 0.9
+    assert sent_texts(fake, 1001) == [REPLY]  # the draft is a preview: the reply is still one message
+
+
+async def test_flood_control_on_drafts_never_costs_the_reply(config, fake, tiny_engine):
+    engine = ScriptedEngine(tiny_engine, replies={"where is my parcel": REPLY})
+    engine.word_seconds = 0.1
+    fake.fail_next("sendMessageDraft", status=429, retry_after=30)
+    async with running_bot(config, engine):
+        fake.send_text(1001, "where is my parcel")
+        assert await replies(fake, 1001) == [REPLY]
+    assert len(fake.calls("sendMessageDraft")) == 1  # refused, and paused for the 30 s Telegram asked for
