@@ -1,4 +1,5 @@
-"""Time to first visible reply text, streamed vs whole, for a 20-token message after 6 turns (#7's target case).
+"""Time to first visible reply text, streamed vs whole, for a 20-token message after 6 turns (#7's target case),
+and the same with the customer's KV cache kept from the turns before (chat.kv_cache_tokens) or not.
 
     .venv/bin/python bench/first_text.py        # ~2 min on 2 cores, run alone
 
@@ -27,37 +28,48 @@ HISTORY = [("customer", "Hi, I ordered a teapot last week."), ("bot", "Thank you
            ("customer", "It has not arrived yet."), ("bot", "I am sorry to hear that. Do you have the order number?"),
            ("customer", "Yes, it is 48213."), ("bot", "Thank you. Let me check the delivery status for you.")]
 MESSAGE = "Could you please tell me when my blue teapot will finally be delivered to my home address?"
-RUNS = 5
+RUNS = 3
+
+
+async def one_run(service: ConversationService, db: Database, name: str, live: bool = False):
+    """(seconds to first text, seconds to the whole reply, reply tokens) for MESSAGE after 6 turns."""
+    sender = Sender("bench", name)
+    customer = await service.customer(sender)
+    for role, text in HISTORY:
+        if not live:
+            await db.add_message(customer.id, role, text)
+        elif role == "customer":
+            await service.handle_text(sender, text)  # the bot's own replies become the history
+    first: list[float] = []
+    started = time.perf_counter()
+    outcome = await service.handle_text(sender, MESSAGE,
+                                        on_partial=lambda _: first.append(time.perf_counter()) if not first else None)
+    done = time.perf_counter()
+    return (first[0] if first else done) - started, done - started, service.engine.count_tokens(outcome.reply)
 
 
 async def main() -> int:
     config = load_config()
     engine = await asyncio.to_thread(Engine.load, config)
     print(f"message: {engine.count_tokens(MESSAGE)} tokens, history: {len(HISTORY)} turns, {RUNS} runs each")
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         db = await Database.open(Path(tmp) / "bench.db")
         service = ConversationService(db, engine, config)
-        for run in range(RUNS):
-            customer = await service.customer(Sender("bench", str(run)))
-            for role, text in HISTORY:
-                await db.add_message(customer.id, role, text)
-            first: list[float] = []
-            started = time.perf_counter()
-            outcome = await service.handle_text(
-                Sender("bench", str(run)), MESSAGE,
-                on_partial=lambda _: first.append(time.perf_counter()) if not first else None)
-            done = time.perf_counter()
-            tokens = engine.count_tokens(outcome.reply)
-            rows.append((first[0] - started if first else done - started, done - started, tokens))
+        stored = [await one_run(service, db, f"stored-{run}") for run in range(RUNS)]
+        live = {}
+        for bound in (config.chat.kv_cache_tokens, 0):
+            engine.caches.max_tokens = bound
+            live[bound] = [await one_run(service, db, f"live-{bound}-{run}", live=True) for run in range(RUNS)]
         await db.close()
     engine.close()
-    first = statistics.median(r[0] for r in rows)
-    whole = statistics.median(r[1] for r in rows)
+    med = lambda rows, i: statistics.median(r[i] for r in rows)  # noqa: E731
+    on, off = live[config.chat.kv_cache_tokens], live[0]
     print("| | median s |\n|---|---|")
-    print(f"| first visible text, streamed (sentiment included) | {first:.2f} |")
-    print(f"| first visible text without streaming (the whole reply) | {whole:.2f} |")
-    print(f"| reply tokens (median) | {statistics.median(r[2] for r in rows):.0f} |")
+    print(f"| first visible text, streamed (sentiment included) | {med(stored, 0):.2f} |")
+    print(f"| first visible text without streaming (the whole reply) | {med(stored, 1):.2f} |")
+    print(f"| reply tokens (median) | {med(stored, 2):.0f} |")
+    print(f"| 4th turn of a live conversation, first text, KV cache kept | {med(on, 0):.2f} |")
+    print(f"| 4th turn of a live conversation, first text, no KV cache | {med(off, 0):.2f} |")
     return 0
 
 

@@ -54,6 +54,7 @@ class ChatSettings:
     max_message_tokens: int = 256
     fallback_reply: str = ""
     empty_reply: str = ""
+    kv_cache_tokens: int = 4096  # active conversations' KV caches kept between turns, in tokens (0: none)
     rate_limit_per_minute: int = 20  # a customer's messages beyond this are stored, not answered; 0: no limit
     slow_down_reply: str = ""  # said once when a customer goes over the rate limit
     generation: GenerationSettings = GenerationSettings()
@@ -304,6 +305,7 @@ def _validate(cfg: Config) -> None:
     check(a.cooldown_minutes >= 0, "alerts.cooldown_minutes", "must be >= 0")
     check(a.context_turns >= 0, "alerts.context_turns", "must be >= 0")
     check(a.outbox_retry_seconds > 0, "alerts.outbox_retry_seconds", "must be > 0")
+    check(c.kv_cache_tokens >= 0, "chat.kv_cache_tokens", "must be >= 0 (0 keeps no caches)")
     check(c.rate_limit_per_minute >= 0, "chat.rate_limit_per_minute", "must be >= 0 (0 turns the limit off)")
     check(bool(c.slow_down_reply.strip()), "chat.slow_down_reply", "must not be empty")
     check(t.queue_notice_at >= 0, "telegram.queue_notice_at", "must be >= 0 (0 turns the notice off)")

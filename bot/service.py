@@ -116,7 +116,7 @@ class ConversationService:
                 return await self._answer(customer, message_id, self.config.handoff.human_reply, sentiment, alert)
             history = await self._history_before(customer.id, message_id)
             try:
-                reply = await self._reply(history, model_text, match, self._cleaned(on_partial))
+                reply = await self._reply(history, model_text, match, self._cleaned(on_partial), customer.id)
             except Exception:
                 log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
                 reply = ""
@@ -156,11 +156,11 @@ class ConversationService:
         return relay
 
     async def _reply(self, history: list[tuple[str, str]], text: str, match: Match | None,
-                     on_text: Callable[[str], None] | None = None) -> str:
+                     on_text: Callable[[str], None] | None, customer_id: int) -> str:
         """The model's own words without knowledge; with it, only what the knowledge says (or a steer, or a
         hand-over), in the customer's language."""
         if match is None:
-            return await self.engine.reply(history, text, on_text=on_text)
+            return await self.engine.reply(history, text, on_text=on_text, conversation=customer_id)
         lang = self.config.knowledge.languages[match.lang]
         if not match.on_topic:
             return lang.off_topic_reply
@@ -225,7 +225,9 @@ class ConversationService:
         await self.db.reset_history((await self.customer(sender)).id)
 
     async def forget(self, sender: Sender) -> dict[str, int]:
-        return await self.db.forget((await self.customer(sender)).id)
+        customer = await self.customer(sender)
+        await self.engine.run(self.engine.caches.forget, customer.id)  # the model's memory of them goes too
+        return await self.db.forget(customer.id)
 
     async def recent_turns(self, customer_id: int) -> list[StoredMessage]:
         """The last few turns, for an operator reading an alert."""

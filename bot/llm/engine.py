@@ -11,12 +11,13 @@ from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TextStreamer
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase, TextStreamer
 
 from bot.config import Config
 from bot.llm import loading
 from bot.llm.generation import generation_kwargs
 from bot.llm.head import find_head
+from bot.llm.kv_cache import ConversationCaches
 from bot.llm.prompts import as_data, chat_messages
 from bot.llm.retrieval import KnowledgeReader
 from bot.llm.sentiment import Sentiment, SentimentReader
@@ -42,6 +43,7 @@ class Engine:
         head = find_head(config.sentiment.head_path, config.model.cache_dir, loading.model_slug(config.model))
         self.sentiment_reader = SentimentReader(model, tokenizer, config.sentiment, self.special_tokens, head)
         self.knowledge_reader = KnowledgeReader(model, tokenizer, self.special_tokens)
+        self.caches = ConversationCaches(config.chat.kv_cache_tokens)
         self.name = loading.model_slug(config.model)  # stored with knowledge vectors: another model re-embeds
 
     @classmethod
@@ -94,13 +96,15 @@ class Engine:
         return await self.run(self.sentiment_reader.read, text)
 
     async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
-                    on_text: Callable[[str], None] | None = None) -> str:
-        """The chat role's reply; `on_text(reply so far)` is called on the event loop as it grows (streaming)."""
+                    on_text: Callable[[str], None] | None = None, conversation: object = None) -> str:
+        """The chat role's reply; `on_text(reply so far)` is called on the event loop as it grows (streaming).
+
+        `conversation` (a customer id) keeps its KV cache for the next turn."""
         relay = None
         if on_text is not None:
             loop = asyncio.get_running_loop()
             relay = lambda so_far: loop.call_soon_threadsafe(on_text, so_far)  # noqa: E731 (from the model thread)
-        return await self.run(self.generate_reply, history, text, facts, relay)
+        return await self.run(self.generate_reply, history, text, facts, relay, conversation)
 
     async def token_vectors(self, text: str) -> np.ndarray:
         return await self.run(self.knowledge_reader.token_vectors, text)
@@ -112,7 +116,7 @@ class Engine:
 
     @torch.inference_mode()
     def generate_reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
-                       on_text: Callable[[str], None] | None = None) -> str:
+                       on_text: Callable[[str], None] | None = None, conversation: object = None) -> str:
         """The chat role: shop system prompt (+ the shop's facts to answer from) + trimmed history + the message,
         sampled per chat.generation."""
         chat = self.config.chat
@@ -125,7 +129,14 @@ class Engine:
             messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
         ).to(self.model.device)
         streamer = _Growing(self.tokenizer, on_text) if on_text else None
-        output = self.model.generate(**inputs, **generation_kwargs(chat.generation, self.tokenizer), streamer=streamer)
+        ids = inputs["input_ids"][0]  # (T,)
+        cache = self.caches.take(conversation, ids) if conversation is not None else None
+        cache = DynamicCache() if cache is None else cache
+        output = self.model.generate(**inputs, **generation_kwargs(chat.generation, self.tokenizer), streamer=streamer,
+                                     past_key_values=cache)
+        if conversation is not None and chat.kv_cache_tokens:
+            # generate() ran every token but the last one it sampled through the model: the cache holds those.
+            self.caches.put(conversation, output[0, :cache.get_seq_length()], cache)
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
         reply = self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
         if len(new_tokens) >= chat.generation.max_new_tokens:

@@ -37,13 +37,13 @@ class ScriptedEngine:
         return await self.inner.sentiment(text)
 
     async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
-                    on_text=None) -> str:
+                    on_text=None, conversation=None) -> str:
         """A scripted reply grows word by word, `word_seconds` apart, as a model streams it."""
         self.histories.append(list(history))
         self.facts.append(list(facts))
         await self.gate.wait()
         if not self.replies.get(text):
-            return await self.inner.reply(history, text, facts, on_text)
+            return await self.inner.reply(history, text, facts, on_text, conversation)
         words = self.replies[text].split(" ")
         for n in range(1, len(words) + 1):
             if on_text is not None:
