@@ -35,6 +35,7 @@ class ModelSettings:
     device: str = "cpu"
     dtype: str = "float32"
     threads: int = 0  # 0: let torch decide
+    quantize: str = "none"  # "int8": dynamic int8 Linear layers (CPU only)
     timeout_seconds: float = 60.0
 
 
@@ -286,6 +287,8 @@ def _validate(cfg: Config) -> None:
     check(m.device == "cpu" or m.device.startswith("cuda"), "model.device", "must be 'cpu' or 'cuda[:N]'")
     check(m.dtype in DTYPES, "model.dtype", f"must be one of {', '.join(DTYPES)}")
     check(m.threads >= 0, "model.threads", "must be >= 0")
+    check(m.quantize in ("none", "int8"), "model.quantize", "must be 'none' or 'int8'")
+    check(m.quantize == "none" or m.device == "cpu", "model.quantize", "int8 runs on the CPU only")
     check(m.timeout_seconds > 0, "model.timeout_seconds", "must be > 0")
     check(s.method in SENTIMENT_METHODS, "sentiment.method", f"must be one of {', '.join(SENTIMENT_METHODS)}")
     check(bool(s.instruction.strip()), "sentiment.instruction", "must not be empty")

@@ -66,6 +66,8 @@ def test_token_comes_from_the_environment_only(tmp_path):
         ("knowledge.languages.en.unsure_reply", "Hm {price}", "knowledge.languages.en.unsure_reply: only {answer}"),
         ("knowledge.languages.en.tone", "warm", "knowledge.languages.en.tone: unknown key"),
         ("knowledge.sure_margin", -1, "knowledge.sure_margin: must be >= 0"),
+        ("model.quantize", "int4", "model.quantize: must be 'none' or 'int8'"),
+        ("chat.kv_cache_tokens", -1, "chat.kv_cache_tokens: must be >= 0"),
     ],
 )
 def test_bad_values_name_the_key_and_the_reason(tmp_path, key, value, message):

@@ -1,4 +1,4 @@
-"""Conversation KV caches: a customer's next turn runs only its new tokens, with the same reply, in bounded memory."""
+"""Speed options: conversation KV caches (a next turn runs only its new tokens, same reply, bounded memory), int8."""
 
 from dataclasses import replace
 
@@ -69,3 +69,13 @@ async def test_forget_drops_the_customers_cache(db, tiny_engine):
     assert customer.id in tiny_engine.caches._caches
     await service.forget(Sender("console", "1"))
     assert customer.id not in tiny_engine.caches._caches
+
+
+async def test_an_int8_model_loads_and_answers(db, tiny_config):
+    engine = Engine.load(replace(tiny_config, model=replace(tiny_config.model, quantize="int8")))
+    try:
+        assert "DynamicQuantizedLinear" in {type(m).__name__ for m in engine.model.modules()}
+        outcome = await ConversationService(db, engine, engine.config).handle_text(Sender("console", "1"), "hello")
+        assert outcome.reply and outcome.sentiment is not None
+    finally:
+        engine.close()
