@@ -41,7 +41,8 @@ async def test_telegram_shows_drafts_at_most_once_a_second_then_sends_the_reply(
     async with running_bot(config, engine):
         fake.send_text(1001, "where is my parcel")
         assert await replies(fake, 1001) == [REPLY]
-    drafts = fake.calls("sendMessageDraft")
+    # Answered ones only: a draft still in flight when the reply is done is cut off, its request half sent.
+    drafts = [d for d in fake.calls("sendMessageDraft") if d.status == 200]
     assert 2 <= len(drafts) <= 5
     assert all(int(d.params["chat_id"]) == 1001 for d in drafts)
     assert REPLY.startswith(drafts[-1].params["text"]) and len(drafts[-1].params["text"]) > len(drafts[0].params["text"])
