@@ -55,7 +55,7 @@ class ChatSettings:
     max_message_tokens: int = 256
     fallback_reply: str = ""
     empty_reply: str = ""
-    kv_cache_tokens: int = 4096  # active conversations' KV caches kept between turns, in tokens (0: none)
+    kv_cache_tokens: int = 1024  # active conversations' KV caches kept between turns, in tokens (0: none)
     rate_limit_per_minute: int = 20  # a customer's messages beyond this are stored, not answered; 0: no limit
     slow_down_reply: str = ""  # said once when a customer goes over the rate limit
     generation: GenerationSettings = GenerationSettings()

@@ -134,7 +134,8 @@ class ConversationService:
         """Before the first message: import the knowledge file if it changed, load the knowledge."""
         await self.knowledge.sync()
         if not self.knowledge:
-            log.warning("no shop knowledge ([knowledge] file): replies are the model's own words")
+            log.warning("no shop knowledge ([knowledge] file): replies are the model's own words and may invent "
+                        "facts (README, \"Shop knowledge\")")
 
     async def _match(self, text: str) -> Match:
         try:
