@@ -33,9 +33,7 @@ class Handoff:
     async def escalation(self, customer_id: int, sentiment: Sentiment | None, human: bool,
                          unanswered: bool = False) -> str | None:
         """The most severe rule this message fires that the customer's last alert (within the cooldown) didn't."""
-        rule = await self._strongest_rule(customer_id, sentiment, human)
-        if unanswered and (rule is None or self._severity(rule) < self._severity(NO_ANSWER)):
-            rule = NO_ANSWER
+        rule = await self._strongest_rule(customer_id, sentiment, human, unanswered)
         if rule is None:
             return None
         alerts = await self.db.alerts(customer_id)
@@ -43,10 +41,13 @@ class Handoff:
         recent = last is not None and time.time() - last["created_at"] < self.config.alerts.cooldown_minutes * 60
         return None if recent and self._severity(last["reason"]) >= self._severity(rule) else rule
 
-    async def _strongest_rule(self, customer_id: int, sentiment: Sentiment | None, human: bool) -> str | None:
+    async def _strongest_rule(self, customer_id: int, sentiment: Sentiment | None, human: bool,
+                              unanswered: bool) -> str | None:
         a = self.config.alerts
         if human:
             return HUMAN_REQUEST
+        if unanswered:  # outranks every sentiment rule
+            return NO_ANSWER
         if sentiment is None or sentiment.label != "negative":
             return None
         if sentiment.confidence >= a.very_negative:

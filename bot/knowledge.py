@@ -67,9 +67,8 @@ class Match:
 
     lang: str  # the message's language
     entry: KnowledgeEntry | None  # the best entry; None: off-topic, or no entries in this language
-    margin: float  # how far the best entry leads the runner-up (z-score units)
     on_topic: bool  # about the shop (a shop word, or a word the knowledge uses)
-    sure: bool = False  # the margin reaches knowledge.sure_margin: the entry answers it
+    sure: bool = False  # it leads the runner-up by knowledge.sure_margin and shares a word: the entry answers it
 
     @property
     def unanswered(self) -> bool:
@@ -144,14 +143,14 @@ class Knowledge:
     async def find(self, text: str) -> Match:
         """The entry that best answers `text` in its language, and how sure that is."""
         lang = language_of(text)
-        settings = self.settings.languages.get(lang) or next(iter(self.settings.languages.values()))
+        settings = self.settings.languages[lang]  # en and zh always have settings (their defaults)
         folded = text.casefold()
         shop_word = any(w.casefold() in folded for w in settings.shop_words)
         known = self._languages.get(lang)
         if known is None:  # no entries in the customer's language: a person answers, or a steer back
-            return Match(lang, None, 0.0, shop_word)
+            return Match(lang, None, shop_word)
         if not (shop_word or known.lexicon.shares_a_term(text)):
-            return Match(lang, None, 0.0, False)
+            return Match(lang, None, False)
         w = settings.weights
         # First pass, cheap: lexical and token-vector scores over every entry of the language.
         first = np.zeros(len(known.entries))
@@ -173,4 +172,4 @@ class Knowledge:
         # Sure takes both: the model's reading clearly prefers the entry, and the entry shares a word with the
         # message. The model alone is sure of unrelated entries too ("Do you sell used cars?" -> delivery).
         sure = margin >= self.settings.sure_margin and known.lexicon.shares_a_term(text, best)
-        return Match(lang, known.entries[best], margin, True, sure)
+        return Match(lang, known.entries[best], True, sure)

@@ -142,7 +142,7 @@ class ConversationService:
             return await self.knowledge.find(text)
         except Exception:  # a person answering beats a guess
             log.exception("knowledge search failed; handing the question to a person")
-            return Match(language_of(text), None, 0.0, on_topic=True)
+            return Match(language_of(text), None, on_topic=True)
 
     def _cleaned(self, on_partial: Callable[[str], None] | None) -> Callable[[str], None] | None:
         """on_partial that sees a growing reply as the customer will: through the same guard, never empty."""

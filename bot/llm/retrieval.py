@@ -38,9 +38,8 @@ class KnowledgeReader:
         """(content tokens, hidden) float32, rows L2-normalised; zero rows when the text has no content word."""
         states = self._prompt.states(text, [self.layer])[0].float()  # (T, hidden) over the message's tokens
         ids = self._prompt.ids(as_data(text, self._special))[0].tolist()
-        keep = [i for i, token in enumerate(ids) if _is_content(self.tokenizer.decode([token]))]
         # The prompt's message tokens and the bare text's tokens line up: both start at a turn boundary.
-        keep = [i for i in keep if i < states.shape[0]]
+        keep = [i for i, token in enumerate(ids) if _is_content(self.tokenizer.decode([token]))]
         vectors = states[keep] if keep else states[:0]
         return torch.nn.functional.normalize(vectors, dim=1).numpy()
 
