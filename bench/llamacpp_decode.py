@@ -43,20 +43,13 @@ print(json.dumps(rows))
 """
 
 
-def ours(prompt_messages, quantize: str = "none") -> tuple[list[dict], str]:
-    """shopbot's engine on the prompt: the runs, and the prompt as text (for llama.cpp)."""
+def decode_runs(engine, prompt_messages) -> list[dict]:
+    """Greedy decode of NEW_TOKENS on the prompt, RUNS times: first token s and decode tokens/s of each run."""
     import torch
-    from dataclasses import replace
     from transformers import TextStreamer
 
-    from bot.config import load_config
-    from bot.llm.engine import Engine
-
-    config = load_config()
-    engine = Engine.load(replace(config, model=replace(config.model, threads=2, quantize=quantize)))
     tok, model = engine.tokenizer, engine.model
     ids = tok.apply_chat_template(prompt_messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    rows = []
 
     class Clock(TextStreamer):
         def put(self, value):
@@ -65,6 +58,7 @@ def ours(prompt_messages, quantize: str = "none") -> tuple[list[dict], str]:
         def end(self):
             pass
 
+    rows = []
     for _ in range(RUNS):
         clock = Clock(tok)
         clock.times = []
@@ -76,25 +70,52 @@ def ours(prompt_messages, quantize: str = "none") -> tuple[list[dict], str]:
         n = out.shape[1] - ids["input_ids"].shape[1]
         first = clock.times[1]  # put() is called with the prompt first, then each new token
         rows.append({"first": first - start, "decode_tps": (n - 1) / (end - first), "tokens": n})
+    return rows
+
+
+def ours(prompt_messages, quantize: str = "none") -> list[dict]:
+    """decode_runs on shopbot's engine as configured, 2 threads, quantized or not."""
+    from dataclasses import replace
+
+    from bot.config import load_config
+    from bot.llm.engine import Engine
+
+    config = load_config()
+    engine = Engine.load(replace(config, model=replace(config.model, threads=2, quantize=quantize)))
+    try:
+        return decode_runs(engine, prompt_messages)
+    finally:
+        engine.close()
+
+
+def llama_runs(llama_python: str, prompt_messages) -> list[dict]:
+    """The same runs with llama.cpp on the embedded GGUF, in the venv of `llama_python`."""
+    from transformers import AutoTokenizer
+
+    from bot.config import load_config
+    from bot.llm.loading import checkpoint_for, embedded_gguf
+
+    tok = AutoTokenizer.from_pretrained(checkpoint_for(load_config().model))
     prompt = tok.apply_chat_template(prompt_messages, add_generation_prompt=True, tokenize=False)
-    engine.close()
-    return rows, prompt
+    out = subprocess.run([llama_python, "-c", LLAMA, str(embedded_gguf()), prompt, str(NEW_TOKENS), str(RUNS)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def bench_messages() -> list[dict[str, str]]:
+    """The chat prompt both engines decode from: the shop system prompt, 6 turns, a 20-token message."""
+    from bot.config import load_config
+    from bot.llm.prompts import chat_messages
+
+    return chat_messages(load_config().chat.system_prompt, HISTORY, MESSAGE)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--llama-python", required=True, help="python of a venv with llama-cpp-python")
     args = parser.parse_args()
-    from bot.config import load_config
-    from bot.llm.loading import embedded_gguf
-    from bot.llm.prompts import chat_messages
-
-    messages = chat_messages(load_config().chat.system_prompt, HISTORY, MESSAGE)
-    shop, prompt = ours(messages)
-    shop_int8, _ = ours(messages, "int8")
-    out = subprocess.run([args.llama_python, "-c", LLAMA, str(embedded_gguf()), prompt, str(NEW_TOKENS), str(RUNS)],
-                         capture_output=True, text=True, check=True)
-    llama = json.loads(out.stdout)
+    messages = bench_messages()
+    shop, shop_int8, llama = ours(messages), ours(messages, "int8"), llama_runs(args.llama_python, messages)
     print("| engine | first token s | decode tokens/s |\n|---|---|---|")
     for name, rows in (("shopbot (transformers, fp32)", shop), ("shopbot, model.quantize = int8", shop_int8),
                        ("llama.cpp (Q4_1 GGUF)", llama)):

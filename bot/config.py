@@ -36,6 +36,7 @@ class ModelSettings:
     dtype: str = "float32"
     threads: int = 0  # 0: let torch decide
     quantize: str = "none"  # "int8": dynamic int8 Linear layers (CPU only)
+    batch_size: int = 8  # customers whose sentiment or reply waits at the same time run as one batch (1 = one by one)
     timeout_seconds: float = 60.0
 
 
@@ -99,7 +100,7 @@ class TelegramSettings:
     forget_cancelled: str = ""
     edited_reply: str = ""  # empty: edits are ignored silently
     group_reply: str = ""  # empty: the bot stays silent in groups
-    queue_notice_at: int = 3  # tell a customer their place in line when this many are ahead; 0: never
+    queue_notice_at: int = 3  # tell a customer their place in line when this many batches are ahead; 0: never
     queue_notice: str = ""  # may use {position}
     storage_error_reply: str = ""  # when SQLite fails (disk full, locked)
 
@@ -287,6 +288,7 @@ def _validate(cfg: Config) -> None:
     check(m.device == "cpu" or m.device.startswith("cuda"), "model.device", "must be 'cpu' or 'cuda[:N]'")
     check(m.dtype in DTYPES, "model.dtype", f"must be one of {', '.join(DTYPES)}")
     check(m.threads >= 0, "model.threads", "must be >= 0")
+    check(m.batch_size >= 1, "model.batch_size", "must be >= 1")
     check(m.quantize in ("none", "int8"), "model.quantize", "must be 'none' or 'int8'")
     check(m.quantize == "none" or m.device == "cpu", "model.quantize", "int8 runs on the CPU only")
     check(m.timeout_seconds > 0, "model.timeout_seconds", "must be > 0")

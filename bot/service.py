@@ -72,11 +72,10 @@ class ConversationService:
         self.handoff = Handoff(db, config)
         self.limiter = RateLimiter(config.chat.rate_limit_per_minute)
         self.knowledge = Knowledge(db, engine, config.knowledge)
-        self._at_model = 0  # messages being read or answered by the model, or queued for it
 
     def waiting_for_model(self) -> int:
-        """How many messages are ahead of a new one in the model's queue (the engine runs one call at a time)."""
-        return self._at_model
+        """How many messages are being read or answered by the model, or queued for it, ahead of a new one."""
+        return self.engine.open_turns
 
     async def customer(self, sender: Sender) -> Customer:
         return await self.db.customer(sender.channel, sender.external_id, sender.display_name, sender.username)
@@ -103,8 +102,7 @@ class ConversationService:
             return await self._answer(customer, message_id, self.config.chat.slow_down_reply)
         if not text.strip():
             return await self._answer(customer, message_id, self.config.chat.empty_reply)
-        self._at_model += 1
-        try:
+        async with self.engine.turn():
             model_text = self.engine.truncate(text, self.config.chat.max_message_tokens)
             sentiment = await self._read_sentiment(message_id, model_text)
             if await self.handoff.active(customer.id):
@@ -120,8 +118,6 @@ class ConversationService:
             except Exception:
                 log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
                 reply = ""
-        finally:
-            self._at_model -= 1
         if await self.handoff.active(customer.id):  # taken over while the model wrote: the person speaks now
             return await self._relay(customer, message_id, sentiment, alert)
         reply = clean_reply(reply, self.engine.special_tokens, self.config.chat.system_prompt)

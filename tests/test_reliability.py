@@ -160,7 +160,9 @@ async def test_over_the_rate_limit_one_slow_down_and_the_rest_stored_unread(conf
 
 
 async def test_customers_waiting_behind_the_model_are_told_their_place_in_line(config, tiny_engine, fake):
-    config = replace(config, telegram=replace(config.telegram, queue_notice_at=2))
+    # One customer at a time: two ahead are two model turns ahead.
+    config = replace(config, telegram=replace(config.telegram, queue_notice_at=2),
+                     model=replace(config.model, batch_size=1))
     engine = ScriptedEngine(tiny_engine)
     engine.gate.clear()
     async with running_bot(config, engine) as svc:

@@ -87,10 +87,12 @@ async def _answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, outcome: Out
 
 
 async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
-    """When many customers are ahead in the model's queue, say so, at most once per chat per interval."""
-    ahead, texts = service(context).waiting_for_model(), _texts(context)
+    """When many batches of customers are ahead in the model's queue, say so, at most once per chat per interval."""
+    svc, texts = service(context), _texts(context)
+    ahead = svc.waiting_for_model()
+    batches_ahead = -(-ahead // svc.config.model.batch_size)  # the model answers up to batch_size customers at once
     last = context.chat_data.get("queue_notice_at", float("-inf"))
-    if texts.queue_notice_at and ahead >= texts.queue_notice_at and time.monotonic() - last > QUEUE_NOTICE_INTERVAL:
+    if texts.queue_notice_at and batches_ahead >= texts.queue_notice_at and time.monotonic() - last > QUEUE_NOTICE_INTERVAL:
         context.chat_data["queue_notice_at"] = time.monotonic()
         await send_text(context.bot, chat_id, texts.queue_notice.format(position=ahead + 1))
 

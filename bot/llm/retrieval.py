@@ -36,7 +36,7 @@ class KnowledgeReader:
 
     def token_vectors(self, text: str) -> np.ndarray:
         """(content tokens, hidden) float32, rows L2-normalised; zero rows when the text has no content word."""
-        states = self._prompt.states(text, [self.layer])[0].float()  # (T, hidden) over the message's tokens
+        states = self._prompt.states([text], [self.layer])[0][0].float()  # (T, hidden) over the message's tokens
         ids = self._prompt.ids(as_data(text, self._special))[0].tolist()
         # The prompt's message tokens and the bare text's tokens line up: both start at a turn boundary.
         keep = [i for i, token in enumerate(ids) if _is_content(self.tokenizer.decode([token]))]

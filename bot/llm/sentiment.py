@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from bot.config import ConfigError, SentimentSettings
 from bot.llm.generation import generation_kwargs
@@ -37,7 +37,7 @@ class _Enough(Exception):
 
 
 class PromptPass:
-    """One sentiment prompt whose fixed part is a cached KV prefix: each call runs only the message's tokens.
+    """One sentiment prompt whose fixed part is a cached KV prefix: each call runs only the messages' tokens.
 
     The customer's text sits alone in the user turn, with special tokens defused, so the model reads it as
     data under the system instruction; only the tokens after it (the assistant turn's opening) follow.
@@ -51,36 +51,46 @@ class PromptPass:
         )
         prefix, self._suffix = prompt.split(SENTINEL)
         self._prefix_ids = self.ids(prefix)
-        self._cache = None  # built on first use, on the model thread
+        self._prefix: DynamicCache | None = None  # built on first use, on the model thread
 
     def ids(self, text: str) -> torch.Tensor:
         return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(self.model.device)
 
-    def _message(self, text: str) -> torch.Tensor:
-        if self._cache is None:
-            self._cache = self.model(self._prefix_ids, use_cache=True).past_key_values
-        return self.ids(as_data(text, self._special) + self._suffix)
+    def _messages(self, texts: Sequence[str]) -> tuple[torch.Tensor, list[int], DynamicCache]:
+        """(B, T) message ids padded on the right, each row's length, and the prefix cache for B rows.
+
+        Right padding needs no mask: causal attention never lets a message's tokens see the pads after them."""
+        if self._prefix is None:
+            self._prefix = self.model(self._prefix_ids, use_cache=True).past_key_values
+        rows = [self.ids(as_data(text, self._special) + self._suffix)[0] for text in texts]
+        lengths = [len(r) for r in rows]
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(rows), max(lengths)), pad, dtype=torch.long, device=self.model.device)
+        for i, row in enumerate(rows):
+            ids[i, :len(row)] = row
+        cache = DynamicCache()  # a copy per call: the shared prefix itself never grows
+        for layer, cached in enumerate(self._prefix.layers):
+            cache.update(cached.keys.expand(len(rows), -1, -1, -1), cached.values.expand(len(rows), -1, -1, -1), layer)
+        return ids, lengths, cache
 
     @torch.inference_mode()
     def last_logits(self, text: str) -> torch.Tensor:
         """(vocab,) next-token logits after the prompt; only the last position goes through the LM head."""
-        ids = self._message(text)
-        try:
-            return self.model(ids, past_key_values=self._cache, use_cache=True, logits_to_keep=1).logits[0, -1]
-        finally:
-            self._cache.crop(-ids.shape[1])  # drop this message's tokens again (negative = how many)
+        ids, _, cache = self._messages([text])
+        return self.model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
 
     @torch.inference_mode()
-    def states(self, text: str, layers: Sequence[int]) -> list[torch.Tensor]:
-        """Each of `layers`' (T, hidden) output over the message's tokens; blocks past the deepest never run."""
-        ids = self._message(text)
+    def states(self, texts: Sequence[str], layers: Sequence[int]) -> list[list[torch.Tensor]]:
+        """For each text, each of `layers`' (T, hidden) output over its tokens; one batched pass for all texts,
+        and blocks past the deepest layer never run."""
+        ids, lengths, cache = self._messages(texts)
         blocks = self.model.get_decoder().layers
         deepest = max(layers)
         captured: dict[int, torch.Tensor] = {}
 
         def keep(layer: int):
             def hook(_module, _args, output):
-                captured[layer] = (output[0] if isinstance(output, tuple) else output)[0]  # (T, hidden)
+                captured[layer] = output[0] if isinstance(output, tuple) else output  # (B, T, hidden)
                 if layer == deepest:
                     raise _Enough
 
@@ -88,15 +98,13 @@ class PromptPass:
 
         handles = [blocks[layer - 1].register_forward_hook(keep(layer)) for layer in set(layers)]
         try:
-            self.model.get_decoder()(ids, past_key_values=self._cache, use_cache=True)
+            self.model.get_decoder()(ids, past_key_values=cache, use_cache=True)
         except _Enough:
             pass
         finally:
             for handle in handles:
                 handle.remove()
-            for cached in self._cache.layers[:deepest]:  # only the blocks that ran stored this message
-                cached.crop(-ids.shape[1])
-        return [captured[layer] for layer in layers]
+        return [[captured[layer][row, :n] for layer in layers] for row, n in enumerate(lengths)]
 
 
 class SentimentReader:
@@ -170,7 +178,7 @@ class SentimentReader:
         layers = self.head_layers()
         rows = []
         for i, text in enumerate(texts, 1):
-            rows.append(self._pool(self._prompt.states(text, layers)))
+            rows.append(self._pool(self._prompt.states([text], layers)[0]))
             if progress:
                 progress.update(i)
         return np.stack(rows)
@@ -181,10 +189,10 @@ class SentimentReader:
         return fit_head(np.asarray(features), labels, self.settings.instruction, self.head_layers(), meta,
                         L2 if l2 is None else l2)
 
-    def _by_head(self, text: str) -> Sentiment:
+    def _by_head(self, texts: Sequence[str]) -> list[Sentiment]:
         head, prompt = self._load_head()
-        features = self._pool(prompt.states(text, head.layers))
-        return self._decide(dict(zip(head.classes, head.probabilities(features[None])[0].tolist())))
+        features = np.stack([self._pool(states) for states in prompt.states(texts, head.layers)])
+        return [self._decide(dict(zip(head.classes, probs))) for probs in head.probabilities(features).tolist()]
 
     # --- label-word scores -------------------------------------------------------------------------
 
@@ -223,13 +231,17 @@ class SentimentReader:
     # --- dispatch ----------------------------------------------------------------------------------
 
     def read(self, text: str, method: str | None = None) -> Sentiment:
+        return self.read_many([text], method)[0]
+
+    def read_many(self, texts: Sequence[str], method: str | None = None) -> list[Sentiment]:
+        """Each text's sentiment; the head reads them all in one batched pass, the other methods one by one."""
         method = method or self.method
-        if method == "generate":
-            return self._by_generation(text)
-        if method == "logits":
-            return self._by_label_logits(text)
         if method == "head":
-            return self._by_head(text)
+            return self._by_head(texts)
+        if method == "generate":
+            return [self._by_generation(text) for text in texts]
+        if method == "logits":
+            return [self._by_label_logits(text) for text in texts]
         raise ValueError(f"unknown sentiment method {method!r}")
 
     def _decide(self, scores: dict[str, float]) -> Sentiment:
