@@ -5,7 +5,8 @@
 Each variant runs in its own process, one after another (load time and peak RSS are per process): the embedded
 model, the repo's config (replies sampled as configured, no shop knowledge, so the model writes every reply)
 with only the variant's settings changed. Per variant:
-- load: Engine.load with the checkpoint already converted; peak RSS: the process's at the end;
+- load: Engine.load with the checkpoint already converted, and the first reply after it (torch.compile compiles
+  there; not counted below); peak RSS: the process's at the end;
 - sentiment: median ms per message read one by one, and per message when 8 wait together;
 - first text: seconds until a streamed reply first shows text, a 20-token message after 6 turns (median of 3);
 - decode: greedy tokens/s over 64 new tokens on the same prompt (bench/llamacpp_decode.py; median of 3);
@@ -34,12 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.first_text import HISTORY, MESSAGE  # noqa: E402
 from bench.llamacpp_decode import bench_messages, decode_runs, llama_runs  # noqa: E402
 
-# (name, [model] changes, [chat] changes): each adds one optimisation to the row before it.
+# (name, [model] changes, [chat] changes, torch.compile the reply path): the first four each add one
+# optimisation to the row before; the last two check options the config does not turn on.
 VARIANTS = [
-    ("nothing reused, one by one", {"batch_size": 1}, {"kv_cache_tokens": 0}),
-    ("+ KV caches (system prompt, conversations)", {"batch_size": 1}, {}),
-    ("+ batching (default config)", {}, {}),
-    ("+ int8", {"quantize": "int8"}, {}),
+    ("nothing reused, one by one", {"batch_size": 1}, {"kv_cache_tokens": 0}, False),
+    ("+ KV caches (system prompt, conversations)", {"batch_size": 1}, {}, False),
+    ("+ batching (default config)", {}, {}, False),
+    ("+ int8", {"quantize": "int8"}, {}, False),
+    ("default config + torch.compile (not a config option)", {}, {}, True),
+    ("default config, but model.threads = 1", {"threads": 1}, {}, False),
 ]
 CUSTOMER_MESSAGES = [
     "Hi, I ordered a teapot last week. When will it arrive?",
@@ -57,7 +61,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure(model_changes: dict, chat_changes: dict) -> dict:
+async def measure(model_changes: dict, chat_changes: dict, compiled: bool) -> dict:
     import torch
 
     from bot.config import load_config
@@ -70,10 +74,15 @@ async def measure(model_changes: dict, chat_changes: dict) -> dict:
     config = replace(config, model=replace(config.model, **model_changes), chat=replace(config.chat, **chat_changes))
     started = time.perf_counter()
     engine = await asyncio.to_thread(Engine.load, config)
+    if compiled:  # only generate() calls forward(); dynamic shapes, so new lengths and batch sizes may reuse code
+        engine.model.forward = torch.compile(engine.model.forward, dynamic=True)
     result = {"load_s": time.perf_counter() - started}
 
     for text in SENTIMENT_TEXTS:  # warm-up: the instruction prefix, first-call allocations
         await engine.sentiment(text)
+    started = time.perf_counter()
+    await asyncio.to_thread(engine.generate_reply, [], "Hello!")  # torch.compile compiles here
+    result["warmup_s"] = time.perf_counter() - started
     one = []
     for text in SENTIMENT_TEXTS * 2:
         started = time.perf_counter()
@@ -135,8 +144,7 @@ def main() -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)  # a variant's index, run in this process
     args = parser.parse_args()
     if args.child is not None:
-        _, model_changes, chat_changes = VARIANTS[int(args.child)]
-        print(json.dumps(asyncio.run(measure(model_changes, chat_changes))))
+        print(json.dumps(asyncio.run(measure(*VARIANTS[int(args.child)][1:]))))
         return 0
 
     rows = []
@@ -147,11 +155,11 @@ def main() -> int:
             return 1
         rows.append((name, json.loads(out.stdout.strip().splitlines()[-1])))
         print(f"{name}: done", file=sys.stderr)
-    print("| variant | load s | peak RSS MB | sentiment ms/msg (1 / 8 waiting) | first text s | first token s "
+    print("| variant | load s (+ first reply) | peak RSS MB | sentiment ms/msg (1 / 8 waiting) | first text s | first token s "
           "| decode tok/s | 1 customer p50 / p95 s | 8 customers p50 / p95 s | 8 customers replies/min |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows:
-        print(f"| {name} | {r['load_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['sentiment_ms']:.0f} / {r['sentiment_8_ms']:.0f} "
+        print(f"| {name} | {r['load_s']:.1f} (+{r['warmup_s']:.1f}) | {r['peak_rss_mb']:.0f} | {r['sentiment_ms']:.0f} / {r['sentiment_8_ms']:.0f} "
               f"| {r['first_text_s']:.2f} | {r['first_token_s']:.2f} | {r['decode_tps']:.1f} "
               f"| {r['one_p50_s']:.1f} / {r['one_p95_s']:.1f} | {r['eight_p50_s']:.1f} / {r['eight_p95_s']:.1f} "
               f"| {r['eight_per_min']:.1f} |")
