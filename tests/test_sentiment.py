@@ -54,3 +54,15 @@ def test_confidence_is_the_methods_probability_not_a_constant(real_engine):
         ANGRY, "The parcel was a day late.", "Where is my order?", "Lovely shop, thanks!")}
     assert len(confidences) == 4
     assert max(confidences) > 0.9 and min(confidences) < 0.2
+
+
+ORDINARY = ["Hello, where is my order?", "Can I change the colour of my order before it ships?",
+            "请问这个订单什么时候发货？", "我想把收货地址改一下，可以吗？"]
+
+
+def test_ordinary_shop_questions_do_not_alert_operators(real_engine):
+    """The commonest messages a shop gets are neutral questions: none may read as an alerting negative."""
+    threshold = real_engine.config.alerts.threshold
+    for text in ORDINARY:
+        sentiment = real_engine.sentiment_reader.read(text)
+        assert sentiment.label != "negative" or sentiment.confidence < threshold, (text, sentiment)
