@@ -41,6 +41,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=20)
     parser.add_argument("--messages", type=int, default=10, help="per customer, all sent at once")
     parser.add_argument("--max-new-tokens", type=int, help="reply length cap (default: config.toml's)")
+    parser.add_argument("--batch-size", type=int, help="[model] batch_size (default: config.toml's)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
     return parser.parse_args()
 
@@ -57,6 +58,8 @@ async def run(args: argparse.Namespace) -> int:
         generation = replace(generation, max_new_tokens=args.max_new_tokens)
     # The bench measures the pipeline, so the per-customer rate limit is off (10 messages at once would pass it anyway).
     config = replace(config, chat=replace(config.chat, generation=generation, rate_limit_per_minute=0))
+    if args.batch_size:
+        config = replace(config, model=replace(config.model, batch_size=args.batch_size))
     chats = [FIRST_CHAT + i for i in range(args.customers)]
     texts = {chat: [f"{QUESTIONS[(chat + i) % len(QUESTIONS)]} (#{i + 1})" for i in range(args.messages)] for chat in chats}
     notice_prefix = config.telegram.queue_notice.split("{")[0]

@@ -77,7 +77,7 @@ class Engine:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return text if len(ids) <= max_tokens else self.tokenizer.decode(ids[:max_tokens])
 
-    # --- async facade ---
+    # --- turns: which customers are at the model ----------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def turn(self):
@@ -92,7 +92,7 @@ class Engine:
         """Customers in a turn who may ask for a reply in a moment (not those still waiting for their sentiment)."""
         return self.open_turns - self._sentiments.waiting - self._replies.waiting
 
-    # --- async facade (model calls) ------------------------------------------------------------------------------
+    # --- async facade ------------------------------------------------------------------------------
 
     async def run(self, fn: Callable[..., T], *args) -> T:
         """Run a model call on the engine's thread; waiting callers queue, the event loop stays free.
@@ -162,9 +162,11 @@ class Engine:
         kwargs = generation_kwargs(chat.generation, self.tokenizer)
         input_ids, mask, cache = stitch(prompts, reused, kwargs["pad_token_id"])
         width = input_ids.shape[1]
-        streaming = any(r.on_text for r in requests)
-        streamer = _Growing(self.tokenizer, [r.on_text for r in requests], set(self._stop_ids.tolist())) if streaming else None
-        output = self.model.generate(input_ids=input_ids.to(self.model.device), attention_mask=mask.to(self.model.device),
+        streamer = None
+        if any(r.on_text for r in requests):
+            streamer = _Growing(self.tokenizer, [r.on_text for r in requests], set(self._stop_ids.tolist()))
+        device = self.model.device
+        output = self.model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),
                                      past_key_values=cache, streamer=streamer, **kwargs).cpu()  # (B, width + new)
         # generate() ran every token but the last one it sampled through the model: the cache holds those.
         mask = torch.cat([mask, torch.ones(len(requests), cache.get_seq_length() - width, dtype=mask.dtype)], dim=1)
@@ -179,7 +181,7 @@ class Engine:
             if reuse and request.conversation is not None:
                 # The row's real tokens: not the pads, nor what a finished row was padded with while others ran.
                 slots = mask[row, :width + length + 1].nonzero().squeeze(1)
-                self.caches.put(request.conversation, output[row, slots], row_cache(cache, row, slots.to(self.model.device)))
+                self.caches.put(request.conversation, output[row, slots], row_cache(cache, row, slots.to(device)))
         return replies
 
     def _chat_ids(self, request: ReplyRequest) -> torch.Tensor:
@@ -261,8 +263,8 @@ def _ends_a_word(text: str) -> bool:
     """Whether the decoded text so far ends on a whole word (CJK characters each count as one)."""
     if not text or text.endswith("\ufffd"):  # half a multi-byte character
         return False
-    last = text[-1]
-    return last.isspace() or "\u2e80" <= last <= "\u9fff" or "\u3000" <= last <= "\u303f" or "\uff00" <= last <= "\uffef"
+    last = text[-1]  # CJK ideographs and punctuation, full-width forms
+    return last.isspace() or "\u2e80" <= last <= "\u9fff" or "\uff00" <= last <= "\uffef"
 
 
 GROUNDING = "\nAnswer only from these facts of the shop:\n"
