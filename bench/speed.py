@@ -173,7 +173,7 @@ def main() -> int:
     base = rows[0][1]["eight_per_min"]
     for name, r in rows[1:]:
         print(f"8-customer throughput vs the first row, {name}: {r['eight_per_min'] / base:.1f}x")
-    print(f"mean reply tokens: " + ", ".join(f"{name} {r['reply_tokens']:.0f}" for name, r in rows))
+    print("mean reply tokens: " + ", ".join(f"{name} {r['reply_tokens']:.0f}" for name, r in rows))
     return 0
 
 
