@@ -18,7 +18,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from bot.config import Config
 from bot.llm import loading
-from bot.llm.generation import generation_kwargs
+from bot.llm.generation import generation_kwargs, pad_id
 from bot.llm.head import find_head
 from bot.llm.batching import Batcher
 from bot.llm.kv_cache import ConversationCaches, row_cache, stitch
@@ -53,8 +53,7 @@ class Engine:
         self._replies = Batcher(self.run, self.generate_replies, config.model.batch_size, coming=self._replies_coming)
         self.open_turns = 0  # customer messages between reaching the model and their reply (see turn())
         eos = model.generation_config.eos_token_id
-        pad = generation_kwargs(config.chat.generation, tokenizer)["pad_token_id"]
-        self._stop_ids = torch.tensor(sorted({*(eos if isinstance(eos, list) else [eos]), pad} - {None}))
+        self._stop_ids = torch.tensor(sorted({*(eos if isinstance(eos, list) else [eos]), pad_id(tokenizer)} - {None}))
 
     @classmethod
     def load(cls, config: Config) -> "Engine":

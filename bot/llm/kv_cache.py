@@ -4,7 +4,7 @@ and how several of them are laid side by side for one batched generate()."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 from transformers import DynamicCache
@@ -54,11 +54,16 @@ class ConversationCaches:
         self._caches.pop(key, None)
 
 
+def cache_from(layers: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> DynamicCache:
+    """A new cache holding each layer's (keys, values), copied: update() concatenates onto empty tensors."""
+    cache = DynamicCache()
+    for layer, (keys, values) in enumerate(layers):
+        cache.update(keys, values, layer)
+    return cache
+
+
 def _prefix_copy(cache: DynamicCache, n: int) -> DynamicCache:
-    copy = DynamicCache()
-    for layer, cached in enumerate(cache.layers):
-        copy.update(cached.keys[:, :, :n], cached.values[:, :, :n], layer)  # update() concatenates: a copy
-    return copy
+    return cache_from((c.keys[:, :, :n], c.values[:, :, :n]) for c in cache.layers)
 
 
 def _shared_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
@@ -87,18 +92,22 @@ def stitch(prompts: Sequence[torch.Tensor], caches: Sequence[DynamicCache | None
         input_ids[row, width - (len(ids) - n):] = ids[n:]
         mask[row, width_held - n:width_held] = 1
         mask[row, width - (len(ids) - n):] = 1
-    stitched = DynamicCache()
-    if width_held:
-        template = next(c for c in caches if c is not None).layers[0].keys  # (1, heads, T, dim)
-        for layer in range(len(next(c for c in caches if c is not None).layers)):
-            keys = template.new_zeros(batch, template.shape[1], width_held, template.shape[3])
-            values = torch.zeros_like(keys)
-            for row, (cache, n) in enumerate(zip(caches, held)):
-                if n:
-                    keys[row, :, width_held - n:] = cache.layers[layer].keys[0]
-                    values[row, :, width_held - n:] = cache.layers[layer].values[0]
-            stitched.update(keys, values, layer)
-    return input_ids, mask, stitched
+    if not width_held:
+        return input_ids, mask, DynamicCache()
+
+    def side_by_side(layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, heads, S, dim) keys and values of every row's cache at `layer`, each ending at slot S."""
+        source = next(c for c in caches if c is not None).layers[layer].keys  # (1, heads, T, dim)
+        keys = source.new_zeros(batch, source.shape[1], width_held, source.shape[3])
+        values = torch.zeros_like(keys)
+        for row, (cache, n) in enumerate(zip(caches, held)):
+            if n:
+                keys[row, :, width_held - n:] = cache.layers[layer].keys[0]
+                values[row, :, width_held - n:] = cache.layers[layer].values[0]
+        return keys, values
+
+    depth = len(next(c for c in caches if c is not None).layers)
+    return input_ids, mask, cache_from(side_by_side(layer) for layer in range(depth))
 
 
 def row_cache(cache: DynamicCache, row: int, slots: torch.Tensor) -> DynamicCache:
@@ -108,7 +117,4 @@ def row_cache(cache: DynamicCache, row: int, slots: torch.Tensor) -> DynamicCach
         if len(slots) < cache.get_seq_length():
             cache.crop(len(slots) - cache.get_seq_length())
         return cache
-    single = DynamicCache()
-    for layer, cached in enumerate(cache.layers):
-        single.update(cached.keys[row:row + 1, :, slots], cached.values[row:row + 1, :, slots], layer)
-    return single
+    return cache_from((c.keys[row:row + 1, :, slots], c.values[row:row + 1, :, slots]) for c in cache.layers)

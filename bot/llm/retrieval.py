@@ -17,6 +17,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bot.lexicon import EN_STOP
+from bot.llm.generation import pad_id
 from bot.llm.prompts import as_data
 from bot.llm.sentiment import PromptPass
 
@@ -55,7 +56,7 @@ class KnowledgeReader:
             rows.append(context + message)
             starts.append(len(context))
         width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        pad = pad_id(self.tokenizer)
         ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.model.device)
         mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.model.device)
         hidden = self.model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state  # (E, width, h)

@@ -13,7 +13,8 @@ import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from bot.config import ConfigError, SentimentSettings
-from bot.llm.generation import generation_kwargs
+from bot.llm.generation import generation_kwargs, pad_id
+from bot.llm.kv_cache import cache_from
 from bot.llm.head import L2, POOLS, SentimentHead, fit_head
 from bot.llm.prompts import as_data, sentiment_messages
 
@@ -64,13 +65,12 @@ class PromptPass:
             self._prefix = self.model(self._prefix_ids, use_cache=True).past_key_values
         rows = [self.ids(as_data(text, self._special) + self._suffix)[0] for text in texts]
         lengths = [len(r) for r in rows]
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(rows), max(lengths)), pad, dtype=torch.long, device=self.model.device)
+        ids = torch.full((len(rows), max(lengths)), pad_id(self.tokenizer), dtype=torch.long, device=self.model.device)
         for i, row in enumerate(rows):
             ids[i, :len(row)] = row
-        cache = DynamicCache()  # a copy per call: the shared prefix itself never grows
-        for layer, cached in enumerate(self._prefix.layers):
-            cache.update(cached.keys.expand(len(rows), -1, -1, -1), cached.values.expand(len(rows), -1, -1, -1), layer)
+        # A copy per call, one row per message: the shared prefix itself never grows.
+        cache = cache_from((c.keys.expand(len(rows), -1, -1, -1), c.values.expand(len(rows), -1, -1, -1))
+                           for c in self._prefix.layers)
         return ids, lengths, cache
 
     @torch.inference_mode()
