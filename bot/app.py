@@ -19,6 +19,7 @@ from bot.handlers import OUTBOX_KEY, SERVICE_KEY, customer, handoff, operator
 from bot.handlers.errors import ErrorReporter, redact_in_logs
 from bot.inbox import Inbox
 from bot.llm.engine import Engine
+from bot.llm.loading import checkpoint_for
 from bot.monitoring import Monitor
 from bot.outbox import AlertOutbox
 from bot.service import ConversationService
@@ -202,6 +203,19 @@ def _background(app: Application, config: Config) -> list[asyncio.Task]:
     return [asyncio.create_task(job) for job in jobs]
 
 
+async def _summary(app: Application, config: Config) -> str:
+    """The one start-up line: what is served, with which model and weights, from where updates come."""
+    svc: ConversationService = app.bot_data[SERVICE_KEY]
+    m, t = config.model, config.telegram
+    weights = await asyncio.to_thread(checkpoint_for, m)  # converted already: only looks the folder up
+    receiving_from = f"webhook {t.webhook_url} (listening on {t.webhook_listen})" if t.mode == "webhook" else "polling"
+    return (f"serving @{app.bot.username}: model {svc.engine.name} from {weights} (torch {m.device} {m.dtype}"
+            f"{', int8' if m.quantize == 'int8' else ''}, {m.threads or 'default'} threads); "
+            f"{len(await svc.db.knowledge())} knowledge entries; operator chat "
+            f"{config.alerts.operator_chat_id or 'not configured (no alerts sent)'}; {receiving_from}"
+            f"{'; health and metrics on ' + config.monitoring.listen if config.monitoring.listen else ''}")
+
+
 async def run_telegram(config: Config) -> int:
     """`shopbot run` with a token: serve until SIGINT/SIGTERM; exit code for the CLI."""
     app = build_application(config)
@@ -211,8 +225,7 @@ async def run_telegram(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with serving(app, config):
-            log.info("serving Telegram as @%s; operator chat %s", app.bot.username,
-                     config.alerts.operator_chat_id or "not configured (no alerts sent)")
+            log.info("%s", await _summary(app, config))
             await stop.wait()
     except InvalidToken:  # its message contains the token: not logged
         log.error("Telegram rejected the bot token in %s", TOKEN_ENV)
