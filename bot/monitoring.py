@@ -33,6 +33,7 @@ class Monitor:
         self._started = time.monotonic()
         self._server: tornado.httpserver.HTTPServer | None = None
         self._webhook_checked: tuple[float, str | None] = (float("-inf"), None)
+        self._last_problems: list[str] = []
 
     @property
     def service(self) -> ConversationService | None:
@@ -51,6 +52,9 @@ class Monitor:
         updates = await self._updates_trouble()
         if updates:
             problems.append(f"updates: {updates}")
+        if problems != self._last_problems:  # logged when the answer changes, not at every probe
+            log.warning("health: %s", "; ".join(problems) or "ok again")
+            self._last_problems = problems
         return problems
 
     async def _updates_trouble(self) -> str | None:
@@ -82,6 +86,7 @@ class Monitor:
         if not self.config.monitoring.listen:
             return
         host, port = listen_address("monitoring.listen", self.config.monitoring.listen)
+        logging.getLogger("tornado.access").setLevel(logging.CRITICAL)  # a line per probe and scrape; ours: above
         web = tornado.web.Application([("/healthz", _Health, {"monitor": self}), ("/metrics", _Metrics, {"monitor": self})])
         self._server = tornado.httpserver.HTTPServer(web)
         try:

@@ -1,0 +1,220 @@
+"""The `shopbot` command: run (Telegram, or the console in a terminal), chat, prepare, eval, calibrate, kb, eval-replies."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import warnings
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import AsyncIterator
+
+from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, load_config
+from bot.evaluation import LabelledFileError
+from bot.knowledge import KnowledgeFileError
+
+log = logging.getLogger("shopbot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="path to config.toml (default: the one in the repo root)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser = argparse.ArgumentParser(prog="shopbot", description=__doc__, parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", parents=[common],
+                   help=f"serve Telegram ({TOKEN_ENV} set); without it, the console chat in a terminal, else an error")
+    sub.add_parser("prepare", parents=[common], help="convert the configured model once, then exit (Docker build)")
+    chat = sub.add_parser("chat", parents=[common], help="chat with the bot in this terminal")
+    chat.add_argument("--user", default="local", help="customer id whose history to use (default: local)")
+    chat.add_argument("--json", action="store_true", help="one JSON object per line out, for scripts")
+    labelled = argparse.ArgumentParser(add_help=False, parents=[common])
+    labelled.add_argument("file", help="CSV with the header text,label (positive/negative, optionally neutral)")
+    labelled.add_argument("--limit", type=int, help="use a seeded random sample of N rows, stratified by label")
+    labelled.add_argument("--labels", help="only rows with these labels, comma-separated (e.g. positive,negative)")
+    labelled.add_argument("--seed", type=int, default=20240611, help="seed of the --limit sample")
+    evaluate = sub.add_parser("eval", parents=[labelled], help="score the sentiment method on a labelled CSV")
+    evaluate.add_argument("--method", choices=SENTIMENT_METHODS, help="method to score (default: the configured)")
+    evaluate.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    calibrate = sub.add_parser("calibrate", parents=[labelled], help="fit a sentiment head on a labelled CSV")
+    calibrate.add_argument("--l2", type=float, help="weight penalty of the fit (default: the shipped head's)")
+    calibrate.add_argument("--out", help="where to save the head (default: next to the model cache)")
+    kb = sub.add_parser("kb", parents=[common], help="the shop's knowledge (FAQ) the bot answers from")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_import = kb_sub.add_parser("import", parents=[common], help="replace the knowledge with a CSV's entries")
+    kb_import.add_argument("file", nargs="?", help="CSV with the header id,lang,question,answer "
+                                                   "(default: [knowledge] file)")
+    replies = sub.add_parser("eval-replies", parents=[common], help="score the replies to shop questions")
+    replies.add_argument("file", help="CSV with the header lang,question,expect_any,kind")
+    replies.add_argument("--knowledge", help="knowledge CSV to answer from (default: [knowledge] file)")
+    replies.add_argument("--no-knowledge", action="store_true", help="the model's own words, as without knowledge")
+    replies.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config(args.config)
+        return asyncio.run(COMMANDS[args.command](config, args))
+    except ConfigError as exc:
+        print(f"shopbot: {exc}", file=sys.stderr)
+        return 2
+    except (LabelledFileError, KnowledgeFileError) as exc:
+        print(f"shopbot {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _quiet_libraries() -> None:
+    """No library deprecation notices or per-load progress bars: they are for the libraries' developers."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars follow this switch too
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def prepare_model(config: Config) -> str:
+    """Convert the configured model if it is not yet (the first start: a minute, with a progress bar)."""
+    from transformers.utils import logging as transformers_logging
+
+    from bot.llm.loading import checkpoint_for
+
+    transformers_logging.enable_progress_bar()
+    try:
+        return checkpoint_for(config.model)
+    finally:
+        transformers_logging.disable_progress_bar()
+
+
+async def prepare_command(config: Config, args: argparse.Namespace) -> int:
+    print(f"model ready in {await asyncio.to_thread(prepare_model, config)}")
+    return 0
+
+
+@asynccontextmanager
+async def conversation_service(config: Config) -> AsyncIterator["ConversationService"]:
+    """Open the database, load the engine (once) and the shop's knowledge; close them on the way out."""
+    from bot.llm.engine import Engine
+    from bot.service import ConversationService
+    from storage.db import Database
+
+    await asyncio.to_thread(prepare_model, config)
+    db = await Database.open(config.storage.path)
+    try:
+        engine = await asyncio.to_thread(Engine.load, config)
+        try:
+            service = ConversationService(db, engine, config)
+            await service.start()
+            yield service
+        finally:
+            engine.close()
+    finally:
+        await db.close()
+
+
+async def run_command(config: Config, args: argparse.Namespace) -> int:
+    if config.telegram_token:
+        from bot.app import run_telegram
+
+        await asyncio.to_thread(prepare_model, config)
+        return await run_telegram(config)
+    if not sys.stdin.isatty():
+        # A service (systemd, Docker) without its token: exiting 0 on EOF would make it restart forever.
+        print(f"shopbot run: {TOKEN_ENV} is not set, so there is no Telegram bot to serve. Create one with "
+              f"@BotFather and set {TOKEN_ENV} in the environment (README, \"Deploy\"); "
+              f"for the console chat run `shopbot chat`.", file=sys.stderr)
+        return 2
+    print(f"{TOKEN_ENV} is not set: starting the local console chat instead of Telegram.", file=sys.stderr)
+    return await chat_command(config, argparse.Namespace(user="local", json=False))
+
+
+async def chat_command(config: Config, args: argparse.Namespace) -> int:
+    from bot.console import chat
+
+    async with conversation_service(config) as service:
+        return await chat(service, args.user, args.json)
+
+
+async def eval_command(config: Config, args: argparse.Namespace) -> int:
+    from bot.evaluation import format_report, run_eval
+
+    report = await asyncio.to_thread(run_eval, config, args.file, args.method, args.limit, _labels(args), args.seed)
+    print(json.dumps(report) if args.json else format_report(report, args.file))
+    return 0
+
+
+async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
+    from bot.evaluation import run_calibrate
+
+    result = await asyncio.to_thread(
+        run_calibrate, config, args.file, args.limit, _labels(args), args.seed, args.l2, args.out)
+    held_out = result["held_out"]
+    print(f"saved a sentiment head fitted on {result['n']} rows to {result['path']}")
+    print(f"held-out ({held_out['n']} rows): macro-F1 {held_out['macro_f1']:.3f}, accuracy {held_out['accuracy']:.3f}")
+    for note in result["notes"]:
+        print(note)
+    return 0
+
+
+async def kb_command(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    path = Path(args.file) if args.file else config.knowledge.file
+    if path is None:
+        print("shopbot kb import: give a FILE, or set [knowledge] file in the config", file=sys.stderr)
+        return 2
+    # Without the configured file: the one given is imported (start-up re-imports [knowledge] file if it differs).
+    async with conversation_service(replace(config, knowledge=replace(config.knowledge, file=None))) as service:
+        count = await service.knowledge.import_file(path)
+    print(f"imported {count} knowledge entries from {path} into {config.storage.path}")
+    if config.knowledge.file is not None and path.resolve() != config.knowledge.file.resolve():
+        print(f"note: [knowledge] file is {config.knowledge.file}; the bot re-imports it at start when it changes")
+    return 0
+
+
+async def eval_replies_command(config: Config, args: argparse.Namespace) -> int:
+    """Fresh customers in a throw-away database, so the shop's own history and operators see nothing of it."""
+    import tempfile
+    from pathlib import Path
+
+    from bot.reply_evaluation import evaluate_replies, format_report, read_questions
+
+    questions = read_questions(args.file)
+    knowledge = None if args.no_knowledge else Path(args.knowledge) if args.knowledge else config.knowledge.file
+    if knowledge is None and not args.no_knowledge:
+        print("shopbot eval-replies: give --knowledge FILE, set [knowledge] file, or pass --no-knowledge",
+              file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="shopbot-eval-") as tmp:
+        config = replace(config, storage=replace(config.storage, path=Path(tmp) / "eval.db"),
+                         knowledge=replace(config.knowledge, file=knowledge))
+        async with conversation_service(config) as service:
+            report = await evaluate_replies(service, questions, _progress if not args.json else None)
+    print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report, args.file))
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"\r{done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+
+def _labels(args: argparse.Namespace) -> list[str] | None:
+    return [label.strip() for label in args.labels.split(",")] if args.labels else None
+
+
+COMMANDS = {"run": run_command, "chat": chat_command, "prepare": prepare_command, "eval": eval_command, "calibrate": calibrate_command,
+            "kb": kb_command, "eval-replies": eval_replies_command}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,389 @@
+"""Load and validate config.toml into typed settings; a bad value fails at start naming its key."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+
+
+class ConfigError(ValueError):
+    """A config value is missing or wrong; the message starts with the dotted key."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"config error: {key}: {reason}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 96
+    temperature: float = 0.7  # 0 means greedy (deterministic)
+    top_p: float = 0.9
+    repetition_penalty: float = 1.2
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    source: str = "embedded"  # "embedded", a .gguf file, a checkpoint directory, or a hub id
+    cache_dir: Path = Path("data/models")
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int = 0  # 0: let torch decide
+    quantize: str = "none"  # "int8": dynamic int8 Linear layers (CPU only)
+    batch_size: int = 8  # customers whose sentiment or reply waits at the same time run as one batch (1 = one by one)
+    timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SentimentSettings:
+    method: str = "logits"
+    instruction: str = ""
+    head_path: str = ""  # empty: the head shipped with shopbot
+    neutral_below: float = 0.6
+    generation: GenerationSettings = GenerationSettings(max_new_tokens=10, temperature=0.0)
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    system_prompt: str = ""
+    history_tokens: int = 1024
+    max_message_tokens: int = 256
+    fallback_reply: str = ""
+    empty_reply: str = ""
+    kv_cache_tokens: int = 1024  # active conversations' KV caches kept between turns, in tokens (0: none)
+    rate_limit_per_minute: int = 20  # a customer's messages beyond this are stored, not answered; 0: no limit
+    slow_down_reply: str = ""  # said once when a customer goes over the rate limit
+    generation: GenerationSettings = GenerationSettings()
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    threshold: float = 0.7
+    cooldown_minutes: float = 30.0
+    operator_chat_id: int | None = None
+    context_turns: int = 6
+    outbox_retry_seconds: float = 60.0  # undelivered alerts (operator chat unreachable) are retried this often
+    # Escalation beyond one negative message (#5); each alert names the rule that fired.
+    negatives_in_a_row: int = 3  # 0: off
+    very_negative: float = 0.9  # a negative read at least this sure alerts even within the cooldown
+    human_phrases: tuple[str, ...] = ()  # a message containing one (any case) asks for a person
+
+
+@dataclass(frozen=True)
+class HandoffSettings:
+    idle_minutes: float = 30.0  # a takeover with no operator reply for this long goes back to the bot
+    customer_notice: str = ""  # told to the customer once per takeover
+    human_reply: str = ""  # the answer to /human or a request for a person
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"  # "polling": the bot fetches updates; "webhook": Telegram posts them to webhook_url
+    poll_timeout: int = 30
+    webhook_listen: str = "127.0.0.1:8443"  # host:port the webhook server binds (behind a reverse proxy)
+    webhook_url: str = ""  # the public https URL Telegram posts to; its path is the path served
+    show_sentiment: bool = False
+    stream_drafts: bool = True  # show a model-written reply growing (sendMessageDraft) before it is sent
+    welcome: str = ""
+    help: str = ""
+    non_text_reply: str = ""
+    reset_reply: str = ""
+    forget_confirm: str = ""
+    forget_yes: str = ""
+    forget_no: str = ""
+    forget_done: str = ""  # may use {messages} and {alerts}: the counts deleted
+    forget_cancelled: str = ""
+    edited_reply: str = ""  # empty: edits are ignored silently
+    group_reply: str = ""  # empty: the bot stays silent in groups
+    queue_notice_at: int = 3  # tell a customer their place in line when this many batches are ahead; 0: never
+    queue_notice: str = ""  # may use {position}
+    storage_error_reply: str = ""  # when SQLite fails (disk full, locked)
+
+
+@dataclass(frozen=True)
+class SignalWeights:
+    """How much each retrieval signal counts for a language (README, "Shop knowledge": measured per language)."""
+
+    lexical: float = 1.0  # shared words / Chinese character n-grams (TF-IDF)
+    tokens: float = 0.0  # the model's token vectors, word against word
+    likelihood: float = 1.0  # how much the entry makes the model expect the customer's words
+
+
+@dataclass(frozen=True)
+class LanguageSettings:
+    answer_from: str = "entry"  # "entry": the knowledge entry's own text, wrapped; "model": the chat model writes
+    wrap: str = "{answer}"  # how an entry's answer is framed; may use {answer} and {question}
+    unknown_reply: str = ""  # a shop question with no entry in this language: a person follows up
+    unsure_reply: str = ""  # no entry is a sure match: the closest one ({answer}, {question}), and a person follows up
+    off_topic_reply: str = ""  # not about the shop: a polite steer back
+    shop_words: tuple[str, ...] = ()  # a message with none of these (and no word of the knowledge) is off-topic
+    weights: SignalWeights = SignalWeights()
+
+
+# Shop talk in general, beyond the words of a shop's own knowledge (which count too). A message with neither is
+# steered back to the shop; when in doubt a message counts as a shop question (a person follows up).
+EN_SHOP_WORDS = ("shop", "store", "order", "buy", "bought", "sell", "price", "cost", "pay", "ship", "deliver",
+                 "parcel", "package", "arrive", "send", "return", "refund", "exchange", "swap", "size", "small",
+                 "large", "discount", "product", "item", "stock", "warranty", "invoice", "receipt", "cancel",
+                 "open", "broken", "damaged", "you", "can i")
+ZH_SHOP_WORDS = ("店", "买", "卖", "订单", "下单", "价", "钱", "付", "发货", "寄", "快递", "物流", "到货", "几天",
+                 "多久", "退", "换", "折扣", "优惠", "商品", "货", "保修", "发票", "取消", "尺码", "营业", "坏", "碎",
+                 "你们", "客服")
+
+
+@dataclass(frozen=True)
+class KnowledgeSettings:
+    file: Path | None = None  # CSV id,lang,question,answer; None: no knowledge, the model answers freely
+    candidates: int = 8  # entries the likelihood signal re-reads for each message (a forward pass each)
+    sure_margin: float = 1.0  # the best entry leads the runner-up by this much (z-score units): answered plainly
+    languages: dict = field(default_factory=lambda: {
+        "en": LanguageSettings(
+            answer_from="entry", wrap="{answer}",
+            unknown_reply="I don't have that information, so I have asked a person from the shop to follow "
+                          "up here.",
+            unsure_reply="I am not sure our shop's information answers this, so I have asked a person from the "
+                         "shop to follow up here. The closest I found: {answer}",
+            off_topic_reply="I can only help with questions about our shop: orders, delivery, returns, payment "
+                            "and our products. What can I do for you?",
+            shop_words=EN_SHOP_WORDS, weights=SignalWeights(lexical=0.0, tokens=1.0, likelihood=1.0)),
+        "zh": LanguageSettings(
+            answer_from="entry", wrap="{answer}",
+            unknown_reply="这个问题我暂时没有相关信息，已请店里的工作人员在这里跟进回复您。",
+            unsure_reply="我不确定本店的信息能回答这个问题，已请店里的工作人员在这里跟进回复您。最相关的信息是：{answer}",
+            off_topic_reply="我只能解答与本店相关的问题，例如订单、配送、退换货、付款和商品。请问有什么可以帮您？",
+            shop_words=ZH_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=0.0, likelihood=1.0)),
+    })
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    path: Path = Path("data/shopbot.db")
+    retention_days: int = 0  # conversations older than this are deleted daily; 0: kept forever
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    listen: str = ""  # host:port of /healthz and /metrics; empty: no monitoring server
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelSettings = ModelSettings()
+    sentiment: SentimentSettings = SentimentSettings()
+    chat: ChatSettings = ChatSettings()
+    alerts: AlertSettings = AlertSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    handoff: HandoffSettings = HandoffSettings()
+    storage: StorageSettings = StorageSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    telegram_token: str | None = field(default=None, repr=False)  # from the environment only
+
+
+SENTIMENT_METHODS = ("generate", "logits", "head")
+TELEGRAM_MODES = ("polling", "webhook")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read a TOML file, check every value, resolve relative paths against the file's folder."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    environ = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("--config", f"no such file: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+    if "token" in raw.get("telegram", {}):
+        raise ConfigError("telegram.token", f"never put the bot token in the file; set {TOKEN_ENV} instead")
+    cfg = _build(Config, raw, "")
+    base = path.resolve().parent
+    cfg = _replace(cfg, "model", cache_dir=_under(base, cfg.model.cache_dir))
+    cfg = _replace(cfg, "storage", path=_under(base, cfg.storage.path))
+    if cfg.knowledge.file is not None:
+        cfg = _replace(cfg, "knowledge", file=_under(base, cfg.knowledge.file))
+    _validate(cfg)
+    token = environ.get(TOKEN_ENV, "").strip() or None
+    return replace(cfg, telegram_token=token)
+
+
+def _under(base: Path, p: Path) -> Path:
+    p = p.expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _replace(cfg: Config, section: str, **changes: Any) -> Config:
+    return replace(cfg, **{section: replace(getattr(cfg, section), **changes)})
+
+
+def _build(cls: type, raw: Any, prefix: str):
+    """Turn a TOML table into dataclass `cls`, checking types; unknown keys are errors (typos)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(prefix.rstrip(".") or "<root>", "must be a table")
+    known = {f.name: f for f in fields(cls) if f.name != "telegram_token"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}", f"unknown key (expected one of: {', '.join(known)})")
+    values = {}
+    defaults = cls()
+    for name, f in known.items():
+        if name not in raw:
+            continue
+        key, value, default = f"{prefix}{name}", raw[name], getattr(defaults, name)
+        if hasattr(default, "__dataclass_fields__"):
+            values[name] = _build(type(default), value, f"{key}.")
+        elif isinstance(default, dict):  # knowledge.languages: one table per language code
+            values[name] = _languages(value, default, key)
+        else:
+            values[name] = _coerce(key, value, default, f.type)
+    return cls(**values)
+
+
+def _languages(raw: Any, defaults: dict, key: str) -> dict:
+    """Per-language tables; a language shopbot knows starts from its defaults, so a table may set one key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(key, "must be a table of languages, e.g. [knowledge.languages.en]")
+    merged = dict(defaults)
+    for code, table in raw.items():
+        built = _build(LanguageSettings, table, f"{key}.{code}.")
+        base = defaults.get(code, LanguageSettings())
+        given = {n: getattr(built, n) for n in (table if isinstance(table, dict) else {})}
+        merged[code] = replace(base, **given)
+    return merged
+
+
+def _coerce(key: str, value: Any, default: Any, type_name: str) -> Any:
+    if "Path | None" in str(type_name):
+        if not isinstance(value, str):
+            raise ConfigError(key, "must be a path string (empty = none)")
+        return Path(value) if value.strip() else None
+    if "Path" in str(type_name):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(key, "must be a non-empty path string")
+        return Path(value)
+    if "int | None" in str(type_name):
+        if value is None or value == 0:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(key, f"must be an integer chat id, got {value!r}")
+        return value
+    expected = type(default)
+    if expected is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(key, f"must be a list of non-empty strings, got {value!r}")
+        return tuple(value)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(key, f"must be {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _validate(cfg: Config) -> None:
+    def check(ok: bool, key: str, reason: str) -> None:
+        if not ok:
+            raise ConfigError(key, reason)
+
+    m, s, c, a, t = cfg.model, cfg.sentiment, cfg.chat, cfg.alerts, cfg.telegram
+    check(bool(m.source.strip()), "model.source", "must name a model")
+    check(m.device == "cpu" or m.device.startswith("cuda"), "model.device", "must be 'cpu' or 'cuda[:N]'")
+    check(m.dtype in DTYPES, "model.dtype", f"must be one of {', '.join(DTYPES)}")
+    check(m.threads >= 0, "model.threads", "must be >= 0")
+    check(m.batch_size >= 1, "model.batch_size", "must be >= 1")
+    check(m.quantize in ("none", "int8"), "model.quantize", "must be 'none' or 'int8'")
+    check(m.quantize == "none" or m.device == "cpu", "model.quantize", "int8 runs on the CPU only")
+    check(m.timeout_seconds > 0, "model.timeout_seconds", "must be > 0")
+    check(s.method in SENTIMENT_METHODS, "sentiment.method", f"must be one of {', '.join(SENTIMENT_METHODS)}")
+    check(bool(s.instruction.strip()), "sentiment.instruction", "must not be empty")
+    check(0.0 <= s.neutral_below <= 1.0, "sentiment.neutral_below", "must be between 0 and 1")
+    check(bool(c.system_prompt.strip()), "chat.system_prompt", "must not be empty")
+    check(bool(c.fallback_reply.strip()), "chat.fallback_reply", "must not be empty")
+    check(bool(c.empty_reply.strip()), "chat.empty_reply", "must not be empty")
+    check(c.history_tokens >= 64, "chat.history_tokens", "must be at least 64")
+    check(1 <= c.max_message_tokens <= c.history_tokens, "chat.max_message_tokens",
+          "must be between 1 and chat.history_tokens")
+    for name, g in (("sentiment.generation", s.generation), ("chat.generation", c.generation)):
+        check(1 <= g.max_new_tokens <= 4096, f"{name}.max_new_tokens", "must be between 1 and 4096")
+        check(0.0 <= g.temperature <= 5.0, f"{name}.temperature", "must be between 0 and 5")
+        check(0.0 < g.top_p <= 1.0, f"{name}.top_p", "must be in (0, 1]")
+        check(g.repetition_penalty > 0, f"{name}.repetition_penalty", "must be > 0")
+    check(0.0 <= a.threshold <= 1.0, "alerts.threshold", "must be between 0 and 1")
+    check(a.cooldown_minutes >= 0, "alerts.cooldown_minutes", "must be >= 0")
+    check(a.context_turns >= 0, "alerts.context_turns", "must be >= 0")
+    check(a.outbox_retry_seconds > 0, "alerts.outbox_retry_seconds", "must be > 0")
+    check(c.kv_cache_tokens >= 0, "chat.kv_cache_tokens", "must be >= 0 (0 keeps no caches)")
+    check(c.rate_limit_per_minute >= 0, "chat.rate_limit_per_minute", "must be >= 0 (0 turns the limit off)")
+    check(bool(c.slow_down_reply.strip()), "chat.slow_down_reply", "must not be empty")
+    check(t.queue_notice_at >= 0, "telegram.queue_notice_at", "must be >= 0 (0 turns the notice off)")
+    check(cfg.storage.retention_days >= 0, "storage.retention_days", "must be >= 0 (0 keeps everything)")
+    check(a.negatives_in_a_row >= 0, "alerts.negatives_in_a_row", "must be >= 0 (0 turns the rule off)")
+    check(a.threshold <= a.very_negative <= 1.0, "alerts.very_negative", "must be between alerts.threshold and 1")
+    h = cfg.handoff
+    check(h.idle_minutes > 0, "handoff.idle_minutes", "must be > 0")
+    for name in ("customer_notice", "human_reply"):
+        check(bool(getattr(h, name).strip()), f"handoff.{name}", "must not be empty (Telegram refuses empty messages)")
+    check(t.base_url.startswith(("http://", "https://")), "telegram.base_url", "must be an http(s) URL")
+    check(t.base_file_url.startswith(("http://", "https://")), "telegram.base_file_url", "must be an http(s) URL")
+    check(t.poll_timeout >= 0, "telegram.poll_timeout", "must be >= 0")
+    check(t.mode in TELEGRAM_MODES, "telegram.mode", f"must be one of {', '.join(TELEGRAM_MODES)}")
+    if t.mode == "webhook":
+        listen_address("telegram.webhook_listen", t.webhook_listen)
+        check(t.webhook_url.startswith(("https://", "http://")), "telegram.webhook_url",
+              "must be the public URL Telegram posts updates to, e.g. https://shop.example.com/telegram")
+    if cfg.monitoring.listen:
+        listen_address("monitoring.listen", cfg.monitoring.listen)
+    for name in ("welcome", "help", "non_text_reply", "reset_reply", "forget_confirm", "forget_yes", "forget_no",
+                 "forget_done", "forget_cancelled", "queue_notice", "storage_error_reply"):
+        check(bool(getattr(t, name).strip()), f"telegram.{name}", "must not be empty (Telegram refuses empty messages)")
+    _validate_knowledge(cfg.knowledge)
+    try:
+        t.queue_notice.format(position=1)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError("telegram.queue_notice", f"only {{position}} can be filled in ({exc!r})") from None
+    try:
+        t.forget_done.format(messages=0, alerts=0)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError("telegram.forget_done", f"only {{messages}} and {{alerts}} can be filled in ({exc!r})") from None
+
+
+def listen_address(key: str, text: str) -> tuple[str, int]:
+    """"host:port" (IPv6 as "[::1]:port") as (host, port); a ConfigError naming `key` otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(key, f"must be host:port, e.g. 127.0.0.1:9100, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+ANSWER_SOURCES = ("entry", "model")
+
+
+def _validate_knowledge(k: KnowledgeSettings) -> None:
+    def check(ok: bool, key: str, reason: str) -> None:
+        if not ok:
+            raise ConfigError(key, reason)
+
+    check(k.candidates >= 1, "knowledge.candidates", "must be >= 1")
+    check(k.sure_margin >= 0, "knowledge.sure_margin", "must be >= 0")
+    for code, lang in k.languages.items():
+        key = f"knowledge.languages.{code}"
+        check(lang.answer_from in ANSWER_SOURCES, f"{key}.answer_from", f"must be one of {', '.join(ANSWER_SOURCES)}")
+        for name in ("unknown_reply", "off_topic_reply"):
+            check(bool(getattr(lang, name).strip()), f"{key}.{name}", "must not be empty")
+        for name in ("wrap", "unsure_reply"):
+            try:
+                filled = getattr(lang, name).format(answer="\0", question="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ConfigError(f"{key}.{name}", f"only {{answer}} and {{question}} can be filled in ({exc!r})") from None
+            check("\0" in filled, f"{key}.{name}", "must contain {answer}")
+        w = lang.weights
+        check(min(w.lexical, w.tokens, w.likelihood) >= 0, f"{key}.weights", "must all be >= 0")
+        check(w.lexical + w.tokens + w.likelihood > 0, f"{key}.weights", "at least one must be > 0")

@@ -1,0 +1,214 @@
+"""Score a sentiment method on a labelled CSV, and fit a head from one: the runners behind `shopbot eval/calibrate`."""
+
+from __future__ import annotations
+
+import csv
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+LABELS = ("negative", "neutral", "positive")
+SEED = 20240611
+
+
+class LabelledFileError(ValueError):
+    """The labelled CSV is missing or not in the `text,label` shape; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    label: str
+
+
+def read_rows(path: str | Path, labels: Iterable[str] | None = None) -> list[Row]:
+    """Rows of a `text,label` CSV, only those whose label is in `labels` (all known labels when None)."""
+    keep = set(labels or LABELS)
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
+                raise LabelledFileError(f"{path}: needs a header with the columns text,label")
+            rows = [Row(r["text"], (r["label"] or "").strip().lower()) for r in reader]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabelledFileError(f"{path}: cannot read it as a UTF-8 CSV ({exc.__class__.__name__}: {exc})") from None
+    unknown = {r.label for r in rows} - set(LABELS)
+    if unknown:
+        raise LabelledFileError(f"{path}: unknown labels {sorted(unknown)} (expected {', '.join(LABELS)})")
+    return [r for r in rows if r.label in keep]
+
+
+def stratified_indices(labels: Sequence[str], n: int | None, seed: int = SEED) -> list[int]:
+    """A seeded random sample of n positions keeping each label's share (files may be sorted by label)."""
+    if n is None or n >= len(labels):
+        return list(range(len(labels)))
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    # Largest-remainder rounding so the quotas add up to exactly n.
+    exact = {label: n * len(group) / len(labels) for label, group in by_label.items()}
+    quota = {label: int(share) for label, share in exact.items()}
+    for label in sorted(exact, key=lambda k: exact[k] - quota[k], reverse=True)[: n - sum(quota.values())]:
+        quota[label] += 1
+    picked = [i for label in sorted(by_label) for i in rng.sample(by_label[label], quota[label])]
+    rng.shuffle(picked)
+    return picked
+
+
+def stratified_sample(rows: Sequence[Row], n: int | None, seed: int = SEED) -> list[Row]:
+    return [rows[i] for i in stratified_indices([row.label for row in rows], n, seed)]
+
+
+def metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 over the gold labels, per-label precision/recall/F1 and the confusion counts."""
+    classes = sorted(set(gold))
+    shown = sorted(set(gold) | set(predicted))
+    confusion = {g: {p: 0 for p in shown} for g in classes}
+    for g, p in zip(gold, predicted, strict=True):
+        confusion[g][p] += 1
+    per_label = {}
+    for label in classes:
+        hit = confusion[label][label]
+        said = sum(confusion[g].get(label, 0) for g in classes)
+        support = sum(confusion[label].values())
+        precision = hit / said if said else 0.0
+        recall = hit / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_label[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    n = len(gold)
+    return {
+        "n": n,
+        "accuracy": sum(g == p for g, p in zip(gold, predicted)) / n if n else 0.0,
+        "macro_f1": sum(v["f1"] for v in per_label.values()) / len(classes) if classes else 0.0,
+        "labels": per_label,
+        "confusion": confusion,
+    }
+
+
+def decision(sentiment, allowed: set[str]) -> str:
+    """The method's label if the file can hold it, else its best-scored label among those the file has.
+
+    A file without neutral rows asks for a polarity: a method's "neutral" (unsure) there is replaced by the
+    pole it leaned to. Files with neutral rows are scored on the method's own three-way label.
+    """
+    if sentiment.label in allowed:
+        return sentiment.label
+    return max((label for label in sentiment.scores if label in allowed), key=sentiment.scores.get)
+
+
+class Progress:
+    """Rows done and speed on stderr: a line redrawn every 2 s on a terminal, else a new line every 30 s."""
+
+    def __init__(self, total: int, what: str):
+        self.total, self.what = total, what
+        self.started = self.shown = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self.every = 2.0 if self.tty else 30.0
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        if now - self.shown < self.every and done < self.total:
+            return
+        self.shown = now
+        rate = (now - self.started) / done * 1000 if done else 0.0
+        end = "\r" if self.tty and done < self.total else "\n"
+        print(f"{self.what}: {done}/{self.total} ({rate:.0f} ms/row)", end=end, file=sys.stderr, flush=True)
+
+
+def evaluate(engine, rows: Sequence[Row], method: str, progress: bool = True) -> dict:
+    """Run `method` on the engine over the rows: metrics plus median ms per message and the unsure count.
+
+    Each text is cut to chat.max_message_tokens first, as the service does; the time is the sentiment call's.
+    """
+    allowed = {row.label for row in rows}
+    shown = Progress(len(rows), f"eval {method}") if progress else None
+    predicted, millis, unsure = [], [], 0
+    for i, row in enumerate(rows, 1):
+        text = engine.truncate(row.text, engine.config.chat.max_message_tokens)
+        started = time.perf_counter()
+        sentiment = engine.sentiment_reader.read(text, method)
+        millis.append((time.perf_counter() - started) * 1000)
+        unsure += sentiment.label == "neutral"
+        predicted.append(decision(sentiment, allowed))
+        if shown:
+            shown.update(i)
+    report = metrics([row.label for row in rows], predicted)
+    report.update(method=method, ms_per_message=statistics.median(millis) if millis else 0.0, unsure=unsure)
+    return report
+
+
+def calibrate(engine, rows: Sequence[Row], save_to: Path, l2: float | None = None, held_out: float = 0.2,
+              data: str = "") -> dict:
+    """Fit a head on (1 - held_out) of the rows and score it on the rest; then refit on all rows and save it."""
+    reader = engine.sentiment_reader
+    limit = engine.config.chat.max_message_tokens
+    features = reader.head_features([engine.truncate(row.text, limit) for row in rows], Progress(len(rows), "features"))
+    labels = [row.label for row in rows]
+    test = sorted(stratified_indices(labels, round(len(rows) * held_out)))
+    fit = sorted(set(range(len(rows))) - set(test))
+    trial = reader.fit_head(features[fit], [labels[i] for i in fit], l2=l2)
+    score = metrics([labels[i] for i in test], trial.predict(features[test]))
+    reader.fit_head(features, labels, l2=l2, data=data).save(save_to)
+    return {"path": str(save_to), "n": len(rows), "held_out": score}
+
+
+def load_engine(config):
+    from bot.llm.engine import Engine
+
+    return Engine.load(config)
+
+
+def run_eval(config, file: str, method: str | None, limit: int | None, labels: list[str] | None,
+             seed: int = SEED) -> dict:
+    """`shopbot eval`: load the engine once, score the (sampled) file."""
+    rows = stratified_sample(read_rows(file, labels), limit, seed)
+    engine = load_engine(config)
+    try:
+        return {"file": str(file), **evaluate(engine, rows, method or engine.sentiment_reader.method)}
+    finally:
+        engine.close()
+
+
+def run_calibrate(config, file: str, limit: int | None, labels: list[str] | None, seed: int = SEED,
+                  l2: float | None = None, out: str | None = None) -> dict:
+    """`shopbot calibrate`: fit a head on the (sampled) file, save it next to the model cache (or to `out`)."""
+    from bot.llm.head import calibrated_path
+    from bot.llm.loading import model_slug
+
+    rows = stratified_sample(read_rows(file, labels), limit, seed)
+    # Making a head needs none loaded: load the engine as if the method were "logits".
+    engine = load_engine(replace(config, sentiment=replace(config.sentiment, method="logits")))
+    save_to = Path(out) if out else calibrated_path(config.model.cache_dir, model_slug(config.model))
+    try:
+        result = calibrate(engine, rows, save_to, l2, data=Path(file).name)
+    finally:
+        engine.close()
+    notes = []
+    if config.sentiment.head_path and Path(config.sentiment.head_path).resolve() != save_to.resolve():
+        notes.append(f"note: sentiment.head_path = {config.sentiment.head_path} is used instead of this head")
+    if config.sentiment.method != "head":
+        notes.append('note: set sentiment.method = "head" in config.toml to use it')
+    return {**result, "notes": notes}
+
+
+def format_report(report: dict, title: str) -> str:
+    """The eval report as plain text: headline numbers, per-label table, confusion matrix."""
+    lines = [
+        f"{title}  method={report['method']}  n={report['n']}",
+        f"accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}   "
+        f"median {report['ms_per_message']:.0f} ms/message   unsure (neutral) {report['unsure']}",
+        "",
+        f"{'label':<10}{'precision':>10}{'recall':>8}{'F1':>7}{'n':>7}",
+    ]
+    for label, v in report["labels"].items():
+        lines.append(f"{label:<10}{v['precision']:>10.3f}{v['recall']:>8.3f}{v['f1']:>7.3f}{v['support']:>7}")
+    predicted = list(next(iter(report["confusion"].values()), {}))
+    lines += ["", "confusion (rows: gold, columns: predicted)", f"{'':<10}" + "".join(f"{p:>10}" for p in predicted)]
+    for gold, row in report["confusion"].items():
+        lines.append(f"{gold:<10}" + "".join(f"{row[p]:>10}" for p in predicted))
+    return "\n".join(lines)

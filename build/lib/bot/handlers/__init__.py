@@ -1,0 +1,47 @@
+"""Telegram handlers: what they share (the service, who wrote, which chats are whose)."""
+
+from __future__ import annotations
+
+from telegram import Update, User
+from telegram.ext import ContextTypes, filters
+
+from bot.config import Config
+from bot.service import ConversationService, Sender
+from storage.db import Customer
+
+CHANNEL = "telegram"
+SERVICE_KEY = "service"  # where post_init puts the ConversationService in bot_data
+OUTBOX_KEY = "outbox"  # the AlertOutbox in bot_data
+
+# New messages only: PTB's message filters also match edits and channel posts, which get their own policy.
+NEW_MESSAGE = filters.UpdateType.MESSAGE
+
+
+def service(context: ContextTypes.DEFAULT_TYPE) -> ConversationService:
+    return context.bot_data[SERVICE_KEY]
+
+
+def sender(user: User) -> Sender:
+    return Sender(CHANNEL, str(user.id), user.full_name, user.username)
+
+
+def who(customer: Customer) -> str:
+    """How operators see a customer: name and @username."""
+    name = customer.display_name or "(no name)"
+    return f"{name} (@{customer.username})" if customer.username else name
+
+
+def operator_chat(config: Config) -> filters.Chat:
+    """The operator chat; matches nothing when none is configured."""
+    chat_id = config.alerts.operator_chat_id
+    return filters.Chat(chat_id=chat_id if chat_id is not None else [])
+
+
+def customer_chats(config: Config) -> filters.BaseFilter:
+    """Customers talk to the bot in private chats; the operator's own private chat is not a customer chat."""
+    return filters.ChatType.PRIVATE & ~operator_chat(config)
+
+
+def message_id(update: Update) -> str:
+    """Telegram's message id, kept with the stored message (unique per chat, so per customer)."""
+    return str(update.effective_message.message_id)

@@ -1,0 +1,177 @@
+"""Customers in private chats: commands, text through the service, non-text, edits; groups get a pointer."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
+from telegram.error import TelegramError
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot.config import Config
+from bot.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, operator_chat, sender, service
+from bot.handlers.handoff import relay
+from bot.handlers.drafts import DraftStream
+from bot.handlers.sending import send_text, typing
+from bot.service import Outcome
+
+log = logging.getLogger(__name__)
+
+FORGET_YES, FORGET_NO = "forget:yes", "forget:no"
+# Checked in this order: an animation also carries a document, a venue also a location.
+NON_TEXT_KINDS = ("photo", "sticker", "voice", "video_note", "video", "animation", "audio", "document",
+                  "venue", "location", "contact", "poll", "dice", "game", "story", "invoice")
+CUSTOMER_COMMANDS = ["start", "help", "reset", "forget", "human"]
+QUEUE_NOTICE_INTERVAL = 300.0  # seconds: one place-in-line notice per chat, not one per queued message
+
+
+async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, markup=None) -> None:
+    await send_text(context.bot, update.effective_chat.id, text, markup)
+
+
+def _texts(context: ContextTypes.DEFAULT_TYPE):
+    return service(context).config.telegram
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start: the shop's welcome."""
+    await _say(update, context, _texts(context).welcome)
+
+
+async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help, and any command the bot doesn't know (operator commands look exactly like unknown ones here)."""
+    await _say(update, context, _texts(context).help)
+
+
+async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/reset: replies stop using the earlier conversation (nothing is deleted)."""
+    await service(context).reset(sender(update.effective_user))
+    await _say(update, context, _texts(context).reset_reply)
+
+
+async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/forget: ask to confirm with two buttons; nothing is deleted yet."""
+    texts = _texts(context)
+    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(texts.forget_yes, callback_data=FORGET_YES),
+                                     InlineKeyboardButton(texts.forget_no, callback_data=FORGET_NO)]])
+    await _say(update, context, texts.forget_confirm, buttons)
+
+
+async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A press on /forget's buttons: delete everything about whoever pressed, or nothing; say which."""
+    query, texts = update.callback_query, _texts(context)
+    await query.answer()
+    if query.data == FORGET_YES:
+        counts = await service(context).forget(sender(query.from_user))
+        answer = texts.forget_done.format(messages=counts["messages"], alerts=counts["alerts"])
+    else:
+        answer = texts.forget_cancelled
+    try:  # editing also removes the buttons, so a second press can't arrive
+        await query.edit_message_text(answer)
+    except TelegramError as exc:  # e.g. pressed twice before the edit landed: the deletion itself is done
+        log.info("could not edit the /forget question in chat %s: %s", update.effective_chat.id, exc)
+
+
+def _with_sentiment(outcome: Outcome, show: bool) -> str:
+    s = outcome.sentiment
+    return f"{outcome.reply}\n\n({s.label} {s.confidence:.2f})" if show and s else outcome.reply
+
+
+async def _answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, outcome: Outcome, text: str) -> None:
+    """Send the service's reply and record that Telegram has it (so a redelivery is not answered twice).
+
+    Nothing is sent when the reply is empty: over the rate limit, or a redelivered message answered already."""
+    if outcome.reply and await send_text(context.bot, chat_id, text):
+        await service(context).mark_sent(outcome)
+
+
+async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+    """When many batches of customers are ahead in the model's queue, say so, at most once per chat per interval."""
+    svc, texts = service(context), _texts(context)
+    ahead = svc.waiting_for_model()
+    batches_ahead = -(-ahead // svc.config.model.batch_size)  # the model answers up to batch_size customers at once
+    last = context.chat_data.get("queue_notice_at", float("-inf"))
+    if texts.queue_notice_at and batches_ahead >= texts.queue_notice_at and time.monotonic() - last > QUEUE_NOTICE_INTERVAL:
+        context.chat_data["queue_notice_at"] = time.monotonic()
+        await send_text(context.bot, chat_id, texts.queue_notice.format(position=ahead + 1))
+
+
+async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A customer's text: through the service with "typing…" shown, the reply back, an alert to operators."""
+    svc, message, chat_id = service(context), update.effective_message, update.effective_chat.id
+    await _queue_notice(context, chat_id)
+    async with typing(context.bot, chat_id):
+        # The reply grows in a draft while the model writes it; the draft id is the customer's message id.
+        drafts = DraftStream(context.bot, chat_id, message.message_id) if svc.config.telegram.stream_drafts else None
+        try:
+            outcome = await svc.handle_text(sender(update.effective_user), message.text, message_id(update),
+                                            on_partial=drafts.update if drafts else None)
+        finally:
+            if drafts:
+                await drafts.close()
+    # Both sends swallow Telegram failures: a customer who blocked the bot still raises the alert.
+    await _answer(context, chat_id, outcome, _with_sentiment(outcome, svc.config.telegram.show_sentiment))
+    await _to_operators(context, outcome, message)
+
+
+async def _to_operators(context: ContextTypes.DEFAULT_TYPE, outcome: Outcome, message: Message) -> None:
+    """The alert the message raised, and the message itself while an operator has the conversation."""
+    svc = service(context)
+    if outcome.alert:
+        await context.bot_data[OUTBOX_KEY].deliver(context.bot, svc, outcome, message.text or message.caption or "")
+    if outcome.relayed:
+        await relay(context.bot, svc, outcome, message)
+
+
+async def human(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/human: the customer asks for a person; operators get an alert saying so."""
+    outcome = await service(context).request_human(sender(update.effective_user), message_id(update))
+    await _answer(context, update.effective_chat.id, outcome, outcome.reply)
+    await _to_operators(context, outcome, update.effective_message)
+
+
+async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo, sticker, voice note, file, location...: stored as an event, answered politely."""
+    message = update.effective_message
+    kind = next((k for k in NON_TEXT_KINDS if getattr(message, k, None)), "attachment")
+    outcome = await service(context).handle_non_text(sender(update.effective_user), kind, message_id(update),
+                                                     caption=message.caption)
+    await _answer(context, update.effective_chat.id, outcome, outcome.reply)
+    await _to_operators(context, outcome, message)
+
+
+async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message is not re-read (its reply went out already); the customer is told to resend."""
+    note = _texts(context).edited_reply
+    if note:
+        await _say(update, context, note)
+
+
+async def group_pointer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command or a mention of the bot in a group: one line pointing to a private chat, nothing stored."""
+    message, note = update.effective_message, _texts(context).group_reply
+    # How an owner finds the id for [alerts] operator_chat_id: /start@thebot in the group, then read the log.
+    log.info("group chat %s (%s) called the bot", update.effective_chat.id, update.effective_chat.title)
+    mentioned = f"@{context.bot.username}".lower() in (message.text or "").lower()
+    if note and (mentioned or message.text.startswith("/")):
+        await _say(update, context, f"{note}\nhttps://t.me/{context.bot.username}")
+
+
+def handlers(config: Config) -> list[BaseHandler]:
+    mine, new = customer_chats(config), NEW_MESSAGE & customer_chats(config)
+    groups = NEW_MESSAGE & filters.ChatType.GROUPS & ~operator_chat(config)
+    return [
+        CommandHandler("start", start, filters=new),
+        CommandHandler("help", help_, filters=new),
+        CommandHandler("reset", reset, filters=new),
+        CommandHandler("forget", forget, filters=new),
+        CommandHandler("human", human, filters=new),
+        CallbackQueryHandler(forget_answer, pattern=f"^({FORGET_YES}|{FORGET_NO})$"),
+        MessageHandler(new & filters.TEXT & ~filters.COMMAND, text),
+        MessageHandler(new & filters.COMMAND, help_),
+        MessageHandler(new & filters.ATTACHMENT, non_text),
+        MessageHandler(filters.UpdateType.EDITED_MESSAGE & mine, edited),
+        CommandHandler(CUSTOMER_COMMANDS, group_pointer, filters=groups),
+        MessageHandler(groups & filters.Entity(MessageEntity.MENTION), group_pointer),
+    ]

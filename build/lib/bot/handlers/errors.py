@@ -1,0 +1,75 @@
+"""The one error handler (log first, then a brief, rate-limited note to operators) and token redaction in logs."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+
+from telegram import Chat, Update
+from telegram.ext import ContextTypes
+
+from bot.handlers.sending import send_text
+
+log = logging.getLogger(__name__)
+
+NOTICE_INTERVAL_SECONDS = 600.0  # at most one error note in the operator chat per 10 minutes
+
+
+class ErrorReporter:
+    """PTB error handler: every error is logged; operators hear about them at most once per interval."""
+
+    def __init__(self, operator_chat_id: int | None, storage_error_reply: str = ""):
+        self.operator_chat_id = operator_chat_id
+        self.storage_error_reply = storage_error_reply  # told to a customer whose message SQLite could not take
+        self._last_notice = float("-inf")
+        self._suppressed = 0
+
+    async def __call__(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the error with its update; then maybe tell the operator chat (never with details or ids)."""
+        where = f"update {update.update_id}" if isinstance(update, Update) else "background work"
+        if isinstance(context.error, sqlite3.Error):
+            # Expected trouble on a small server, not a bug: one clear line, no traceback, and the bot keeps serving.
+            log.error("SQLite failed while handling %s: %s: %s (is the disk full, or another process holding the "
+                      "database?)", where, type(context.error).__name__, context.error)
+            chat = update.effective_chat if isinstance(update, Update) else None
+            if chat is not None and chat.type == Chat.PRIVATE and chat.id != self.operator_chat_id:
+                await send_text(context.bot, chat.id, self.storage_error_reply)
+        else:
+            log.error("error while handling %s", where, exc_info=context.error)
+        if self.operator_chat_id is None:
+            return
+        now = time.monotonic()
+        if now - self._last_notice < NOTICE_INTERVAL_SECONDS:
+            self._suppressed += 1
+            return
+        self._last_notice = now
+        more = f" ({self._suppressed} more since the last note)" if self._suppressed else ""
+        self._suppressed = 0
+        # The type only: messages can hold customer text or, for InvalidToken, the token itself.
+        await send_text(context.bot, self.operator_chat_id,
+                        f"⚙️ shopbot hit an error: {type(context.error).__name__}{more}. Details are in the bot's log.")
+
+
+class TokenRedactor(logging.Filter):
+    """Replaces the bot token in every record a handler emits (PTB puts it in InvalidToken's message)."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if self.token in message or self.token in (record.exc_text or ""):
+            record.msg, record.args = message.replace(self.token, "<token>"), None
+            record.exc_text = (record.exc_text or "").replace(self.token, "<token>") or None
+        return True
+
+
+def redact_in_logs(token: str) -> None:
+    """Install a TokenRedactor on every root handler (once per token): whatever any library logs."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, TokenRedactor) and f.token == token for f in handler.filters):
+            handler.addFilter(TokenRedactor(token))

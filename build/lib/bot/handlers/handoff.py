@@ -1,0 +1,174 @@
+"""Operator handoff in Telegram: alert buttons, replies copied to customers, relays, /release, idle hand-back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import TelegramError
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot.config import Config
+from bot.handlers import CHANNEL, NEW_MESSAGE, operator_chat, service, who
+from bot.handlers.sending import copy_message, send_text
+from bot.service import ConversationService, Outcome
+from storage.db import Customer
+
+log = logging.getLogger(__name__)
+
+TAKE, DISMISS, RELEASE = "take", "dismiss", "release"
+# handoff:take:<customer id>, handoff:dismiss:<alert id>, handoff:release:<customer id>
+CALLBACK_PATTERN = rf"^handoff:({TAKE}|{DISMISS}|{RELEASE}):\d+$"
+MAX_IDLE_CHECK_SECONDS = 30.0  # idle takeovers are looked for this often (more often for short timeouts)
+RELEASE_USAGE = "Send /release as a reply to one of the customer's messages here (or to their alert)."
+
+
+def _button(text: str, action: str, number: int) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=f"handoff:{action}:{number}")
+
+
+def alert_buttons(alert_id: int, customer_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[_button("Take over", TAKE, customer_id), _button("Dismiss", DISMISS, alert_id)]])
+
+
+async def _customer_of(svc: ConversationService, replied: Message | None) -> Customer | None:
+    """The customer an operator-chat message (an alert, a relay, a note) belongs to, if any."""
+    if replied is None:
+        return None
+    customer_id = await svc.db.customer_for_operator_message(replied.chat_id, replied.message_id)
+    customer = await svc.db.customer_by_id(customer_id) if customer_id else None
+    return customer if customer and customer.channel == CHANNEL else None
+
+
+async def _post(bot: Bot, svc: ConversationService, customer: Customer, text: str, kind: str,
+                markup: InlineKeyboardMarkup | None = None) -> list[Message] | None:
+    """Post to the operator chat threaded under the customer's newest alert, remembered as the customer's."""
+    chat_id = svc.config.alerts.operator_chat_id
+    if chat_id is None:
+        return None
+    root = await svc.db.latest_alert_message(chat_id, customer.id)
+    sent = await send_text(bot, chat_id, text, markup, reply_to=root)
+    for piece in sent or []:
+        await svc.db.remember_operator_message(piece.chat_id, piece.message_id, customer.id, kind)
+    return sent
+
+
+async def relay(bot: Bot, svc: ConversationService, outcome: Outcome, message: Message) -> None:
+    """A taken-over customer's message, passed on to the operator chat under their alert (the bot stays quiet)."""
+    c, s = outcome.customer, outcome.sentiment
+    if message.text:
+        mood = f" ({s.label} {s.confidence:.2f})" if s else ""
+        await _post(bot, svc, c, f"💬 {who(c)}{mood}:\n{message.text}", "relay")
+        return
+    header = await _post(bot, svc, c, f"💬 {who(c)} sent:", "relay")
+    if header:  # a photo, voice note...: copied as it is, under a line saying whose it is
+        chat_id, header_id = header[-1].chat_id, header[-1].message_id
+        copied = await copy_message(bot, chat_id, message.chat_id, message.message_id, reply_to=header_id)
+        if copied:
+            await svc.db.remember_operator_message(chat_id, copied.message_id, c.id, "relay")
+
+
+async def _taken_over(bot: Bot, svc: ConversationService, customer: Customer, operator: str) -> None:
+    minutes = svc.config.handoff.idle_minutes
+    text = (f"🧑‍💼 {operator} is handling {who(customer)} now; the bot stays silent for them. Reply to their "
+            f"messages here to answer. Hand back when done (it happens by itself after {minutes:g} min "
+            f"without an operator reply).")
+    await _post(bot, svc, customer, text, "note", InlineKeyboardMarkup([[_button("Hand back", RELEASE, customer.id)]]))
+
+
+async def _handed_back(bot: Bot, svc: ConversationService, customer: Customer, why: str) -> None:
+    await _post(bot, svc, customer, f"🤖 {who(customer)} is back with the bot ({why}).", "note")
+
+
+async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A reply to an alert, relay or note in the operator chat: copied to that customer as the shop; takes over."""
+    svc, message, operator = service(context), update.effective_message, update.effective_user
+    customer = await _customer_of(svc, message.reply_to_message)
+    if customer is None:
+        return  # a reply to anything else: operators talking among themselves
+    _, started = await svc.handoff.take_over(customer.id, str(operator.id), operator.full_name)
+    if started:
+        await _taken_over(context.bot, svc, customer, operator.full_name)
+    copied = await copy_message(context.bot, int(customer.external_id), message.chat_id, message.message_id)
+    if copied is None:
+        await send_text(context.bot, message.chat_id, f"⚠️ Not delivered to {who(customer)}: Telegram refused it "
+                        "(they may have blocked the bot).", reply_to=message.message_id)
+        return
+    text = message.text or message.caption or "[attachment]"
+    kind = "text" if message.text else "attachment"  # only text turns go into the history the model reads
+    await svc.handoff.operator_turn(customer.id, text, kind, str(copied.message_id))
+
+
+async def release(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/release in reply to a customer's message, alert or note: that customer goes back to the bot."""
+    svc, message = service(context), update.effective_message
+    customer = await _customer_of(svc, message.reply_to_message)
+    if customer is None:
+        await send_text(context.bot, message.chat_id, RELEASE_USAGE, reply_to=message.message_id)
+    elif await svc.handoff.release(customer.id) is None:
+        await send_text(context.bot, message.chat_id, f"The bot has {who(customer)} already.",
+                        reply_to=message.message_id)
+    else:
+        await _handed_back(context.bot, svc, customer, f"by {update.effective_user.full_name}")
+
+
+async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Take over, Dismiss, Hand back: honoured only when pressed in the operator chat (checked by chat id)."""
+    query, svc = update.callback_query, service(context)
+    chat_id = query.message.chat.id if query.message else None
+    if chat_id is None or chat_id != svc.config.alerts.operator_chat_id:
+        # Callback data is whatever a client sends: a customer could forge an operator action.
+        log.warning("refused %r from user %s in chat %s: not the operator chat",
+                    query.data, query.from_user.id, chat_id)
+        await query.answer("Not available here.")
+        return
+    _, action, number = query.data.split(":")
+    operator, number = query.from_user, int(number)
+    if action == DISMISS:
+        recorded = await svc.handoff.dismiss(number, str(operator.id))
+        await query.answer("Recorded: not negative. Thank you." if recorded else "Already recorded.")
+        return
+    customer = await svc.db.customer_by_id(number)
+    if customer is None:
+        await query.answer("This customer's data was deleted.")
+    elif action == TAKE:
+        takeover, started = await svc.handoff.take_over(customer.id, str(operator.id), operator.full_name)
+        await query.answer("You have this customer now." if started
+                           else f"{takeover['operator_name']} is handling this customer already.")
+        if started:
+            await _taken_over(context.bot, svc, customer, operator.full_name)
+    elif await svc.handoff.release(customer.id) is None:
+        await query.answer("The bot has this customer already.")
+    else:
+        await query.answer("Handed back to the bot.")
+        await _handed_back(context.bot, svc, customer, f"by {operator.full_name}")
+        try:  # the note's button has done its job
+            await query.edit_message_reply_markup(None)
+        except TelegramError as exc:
+            log.info("could not remove the Hand back button: %s", exc)
+
+
+async def watch_idle(bot: Bot, svc: ConversationService) -> None:
+    """Until cancelled: hand takeovers idle for [handoff] idle_minutes back to the bot, and say so to operators."""
+    minutes = svc.config.handoff.idle_minutes
+    interval = min(MAX_IDLE_CHECK_SECONDS, minutes * 60 / 4)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            for takeover in await svc.handoff.release_idle():
+                customer = await svc.db.customer_by_id(takeover["customer_id"])
+                if customer:
+                    await _handed_back(bot, svc, customer, f"no operator reply for {minutes:g} min")
+        except sqlite3.Error as exc:
+            log.error("idle hand-back: SQLite failed (%s); trying again in %.0f s", exc, interval)
+
+
+def handlers(config: Config) -> list[BaseHandler]:
+    here = NEW_MESSAGE & operator_chat(config)
+    return [
+        CallbackQueryHandler(button, pattern=CALLBACK_PATTERN),  # from any chat, so a forged press is refused
+        CommandHandler("release", release, filters=here),
+        MessageHandler(here & filters.REPLY & ~filters.COMMAND, operator_reply),
+    ]

@@ -1,0 +1,113 @@
+"""The operator chat: alerts about negative customers, and commands that only work there (/stats)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+from datetime import datetime, timedelta
+
+from telegram import Bot, Message, Update
+from telegram.error import TelegramError
+from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+
+from bot.config import Config
+from bot import chart
+from bot.handlers import NEW_MESSAGE, operator_chat, service, who
+from bot.handlers.handoff import alert_buttons
+from bot.handlers.sending import send_text
+from bot.service import ConversationService, Outcome
+
+log = logging.getLogger(__name__)
+
+CHART_DAYS = 14
+TURN_PREVIEW_CHARS = 300  # each past turn in an alert is cut to this; the new message is shown whole
+OPERATOR_HELP = ("This is the operator chat: alerts about unhappy customers arrive here.\n"
+                 "Reply to an alert or to a customer's message here to answer them as the shop: the bot then "
+                 "stays silent for that customer until Hand back.\n"
+                 "Take over - handle the customer yourself; Dismiss - the message was not negative\n"
+                 "/release (as a reply to a customer's message) - hand the customer back to the bot\n"
+                 "/stats - today's numbers and a chart of the last 14 days")
+
+
+def alert_text(outcome: Outcome, message: str, turns: list) -> str:
+    """Who, what they wrote, how negative, and the conversation so far, as plain text."""
+    c, a = outcome.customer, outcome.alert
+    lines = [f"⚠️ Alert #{a.id}: {a.reason}",
+             f"Customer: {who(c)}, Telegram id {c.external_id}",
+             f"Sentiment: {a.label} {a.confidence:.2f}" if a.label else "Sentiment: not read",
+             "", "Message:", message]
+    others = [t for t in turns if t.id != outcome.message_id]  # the bot's answer to it included
+    if others:
+        lines += ["", "Recent turns:"]
+        for turn in others:
+            text = turn.text if len(turn.text) <= TURN_PREVIEW_CHARS else turn.text[:TURN_PREVIEW_CHARS] + "…"
+            lines.append(f"{turn.role}: {text}")
+    return "\n".join(lines)
+
+
+async def send_alert(bot: Bot, svc: ConversationService, outcome: Outcome, message: str) -> list[Message] | None:
+    """Post the alert, with its buttons, to the operator chat; marked delivered only once Telegram has all of it.
+
+    Every piece is remembered as the customer's: an operator's reply to any of them reaches the customer."""
+    chat_id = svc.config.alerts.operator_chat_id
+    if chat_id is None:
+        log.warning("alert #%s not sent: no [alerts] operator_chat_id configured", outcome.alert.id)
+        return None
+    turns = await svc.recent_turns(outcome.customer.id)
+    sent = await send_text(bot, chat_id, alert_text(outcome, message, turns),
+                           alert_buttons(outcome.alert.id, outcome.customer.id))
+    if sent:
+        await svc.db.mark_alert_delivered(outcome.alert.id)
+        for piece in sent:
+            await svc.db.remember_operator_message(piece.chat_id, piece.message_id, outcome.customer.id, "alert")
+    else:  # stays undelivered in SQLite (delivered_at IS NULL), where a later retry can find it
+        log.error("alert #%s for customer %s could not be delivered to the operator chat",
+                  outcome.alert.id, outcome.customer.id)
+    return sent
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def stats_text(stats: dict, handoff: dict) -> str:
+    waits = handoff["reply_waits"]
+    wait = _duration(statistics.median(waits)) if waits else "no operator replies yet"
+    return (f"Today so far:\n"
+            f"Customers: {stats['customers']}\n"
+            f"Messages: {stats['messages']}\n"
+            f"Negative: {stats['negative_share']:.0%}\n"
+            f"Alerts: {stats['alerts_delivered']} sent of {stats['alerts']} raised\n"
+            f"Alert to first operator reply (median): {wait}\n"
+            f"Label corrections (Dismiss): {handoff['corrections']}\n"
+            f"Open takeovers now: {handoff['open_takeovers']}")
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/stats: today's numbers since local midnight, then a chart of the last 14 days."""
+    svc, chat_id = service(context), update.effective_chat.id
+    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    numbers = await svc.db.stats_since(midnight.timestamp())
+    handoff = await svc.db.handoff_stats(midnight.timestamp())
+    await send_text(context.bot, chat_id, stats_text(numbers, handoff))
+    days = await svc.db.daily_counts((midnight - timedelta(days=CHART_DAYS - 1)).timestamp(), CHART_DAYS)
+    try:  # operators would rather look than read; the numbers went out already if this fails
+        png = await asyncio.to_thread(chart.daily_png, days, midnight.date())  # ~0.2 s of drawing, off the loop
+        await context.bot.send_photo(chat_id, png, caption=chart.caption(days))
+    except TelegramError as exc:
+        log.warning("the /stats chart was not sent: %s", exc)
+
+
+async def operator_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start or /help in the operator chat: what happens here."""
+    await send_text(context.bot, update.effective_chat.id, OPERATOR_HELP)
+
+
+def handlers(config: Config) -> list[BaseHandler]:
+    here = NEW_MESSAGE & operator_chat(config)
+    return [
+        CommandHandler("stats", stats, filters=here),
+        CommandHandler(["start", "help"], operator_help, filters=here),
+    ]

@@ -1,0 +1,140 @@
+"""Sending to Telegram: plain text split to the size limit, copies, retries that can't duplicate, and "typing…"."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager, suppress
+from functools import partial
+from typing import AsyncIterator, Awaitable, Callable, TypeVar
+
+import httpx
+from telegram import Bot, InlineKeyboardMarkup, Message, MessageId, ReplyParameters
+from telegram.constants import ChatAction, MessageLimit
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
+
+log = logging.getLogger(__name__)
+
+TYPING_REFRESH_SECONDS = 4.0  # Telegram shows "typing…" for 5 s
+SEND_RETRIES = 3  # for failures where the message surely was not delivered (RetryAfter: the rate limiter's job)
+RETRY_BACKOFF_SECONDS = 1.0  # doubled after each attempt
+# httpx failures that happen before the request reaches Telegram: retrying them can't send twice.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+T = TypeVar("T")
+
+
+def utf16_len(text: str) -> int:
+    # Telegram counts message length in UTF-16 code units: an emoji outside the BMP counts twice.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting_prefix(text: str, limit: int) -> int:
+    """How many characters of `text` fit in `limit` UTF-16 units."""
+    units = 0
+    for i, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return i
+    return len(text)
+
+
+def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Pieces of at most `limit` UTF-16 units, cut at a paragraph, line or word break where there is one."""
+    parts = []
+    while utf16_len(text) > limit:
+        cut = _fitting_prefix(text, limit)
+        window = text[:cut]
+        brk = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
+        if brk < cut // 2:  # no break in the second half: a hard cut beats a tiny piece
+            brk = cut
+        parts.append(text[:brk].rstrip())
+        text = text[brk:].lstrip()
+    parts.append(text)
+    return [p for p in parts if p.strip()]
+
+
+def _worth_retrying(exc: NetworkError) -> bool:
+    """Telegram answered with a server error, or the request never left: either way nothing was delivered.
+
+    A read timeout is not retried: Telegram may already have delivered the message, and a duplicate reply
+    is worse than a late log line."""
+    return not isinstance(exc, BadRequest) and (exc.__cause__ is None or isinstance(exc.__cause__, _NOT_SENT))
+
+
+def _reply(message_id: int | None) -> ReplyParameters | None:
+    # Still sent if the message replied to was deleted meanwhile.
+    return ReplyParameters(message_id, allow_sending_without_reply=True) if message_id else None
+
+
+async def send_text(bot: Bot, chat_id: int, text: str, reply_markup: InlineKeyboardMarkup | None = None,
+                    reply_to: int | None = None) -> list[Message] | None:
+    """Send `text` as plain text (no parse mode, so model output can't break it), split if long.
+
+    Returns the messages sent, or None when Telegram did not take all of it (logged here, never raised:
+    the caller's stored data is already safe and the bot must keep serving everyone else)."""
+    parts = split_text(text)
+    sent: list[Message] = []
+    for i, part in enumerate(parts):
+        markup = reply_markup if i == len(parts) - 1 else None  # buttons go under the last piece
+        send = partial(bot.send_message, text=part, reply_markup=markup, reply_parameters=_reply(reply_to))
+        message = await _retrying(chat_id, send)
+        if message is None:
+            return None
+        sent.append(message)
+        chat_id = message.chat_id  # follows a group's migration to a supergroup
+    return sent
+
+
+async def copy_message(bot: Bot, chat_id: int, from_chat_id: int, message_id: int,
+                       reply_to: int | None = None) -> MessageId | None:
+    """Copy a message to chat_id, with send_text's retries and None on failure.
+
+    A copy, unlike a forward, carries no "forwarded from" header, so it works whatever the sender's privacy settings."""
+    return await _retrying(chat_id, partial(bot.copy_message, from_chat_id=from_chat_id, message_id=message_id,
+                                            reply_parameters=_reply(reply_to)))
+
+
+async def _retrying(chat_id: int, send: Callable[[int], Awaitable[T]]) -> T | None:
+    """`send(chat_id)`, retried while nothing can have been delivered; None (logged) when it did not go through."""
+    delay = RETRY_BACKOFF_SECONDS
+    for attempt in range(SEND_RETRIES + 1):
+        try:
+            return await send(chat_id)
+        except Forbidden:
+            log.info("chat %s blocked the bot or removed it; message not sent", chat_id)
+            return None
+        except ChatMigrated as exc:
+            log.warning("chat %s became supergroup %s: update the config; sending there", chat_id, exc.new_chat_id)
+            chat_id = exc.new_chat_id
+        except NetworkError as exc:
+            if not _worth_retrying(exc) or attempt == SEND_RETRIES:
+                log.warning("message to chat %s not sent: %s: %s", chat_id, type(exc).__name__, exc)
+                return None
+            log.info("sending to chat %s failed (%s); retrying in %.0f s", chat_id, exc, delay)
+            await asyncio.sleep(delay)
+            delay *= 2
+        except TelegramError as exc:  # RetryAfter after the rate limiter's own retries, and the rest
+            log.warning("message to chat %s not sent: %s: %s", chat_id, type(exc).__name__, exc)
+            return None
+    return None
+
+
+@asynccontextmanager
+async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
+    """Show "typing…" in the chat for as long as the block runs."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(chat_id, ChatAction.TYPING)
+            except TelegramError as exc:  # cosmetic: never worth failing or delaying a reply for
+                log.debug("typing indicator for chat %s failed: %s", chat_id, exc)
+            await asyncio.sleep(TYPING_REFRESH_SECONDS)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

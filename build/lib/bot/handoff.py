@@ -1,0 +1,97 @@
+"""Operator handoff, channel-agnostic: escalation rules, takeovers, operator turns and label corrections."""
+
+from __future__ import annotations
+
+import time
+
+from bot.config import Config
+from bot.llm.sentiment import Sentiment
+from storage.db import Database
+
+HUMAN_REQUEST = "customer asked for a person"
+NO_ANSWER = "no answer in the shop's knowledge"
+NEGATIVE, VERY_NEGATIVE = "negative message", "very negative message"
+NOT_NEGATIVE = "not_negative"  # the corrected label Dismiss records: the operator says only "not negative"
+IDLE, RELEASED = "idle", "released"  # why a takeover ended
+
+
+class Handoff:
+    """Who escalates, and who has the conversation: the operator or the bot. All state lives in SQLite."""
+
+    def __init__(self, db: Database, config: Config):
+        self.db, self.config = db, config
+        a = config.alerts
+        # Least to most severe: within the cooldown only a more severe rule raises a new alert.
+        self.in_a_row = f"{a.negatives_in_a_row} negative messages in a row"
+        self.rules = [NEGATIVE, self.in_a_row, VERY_NEGATIVE, NO_ANSWER, HUMAN_REQUEST]
+
+    def asks_for_human(self, text: str) -> bool:
+        """An explicit request for a person: one of [alerts] human_phrases, in any case."""
+        folded = text.casefold()
+        return any(phrase.casefold() in folded for phrase in self.config.alerts.human_phrases)
+
+    async def escalation(self, customer_id: int, sentiment: Sentiment | None, human: bool,
+                         unanswered: bool = False) -> str | None:
+        """The most severe rule this message fires that the customer's last alert (within the cooldown) didn't."""
+        rule = await self._strongest_rule(customer_id, sentiment, human, unanswered)
+        if rule is None:
+            return None
+        alerts = await self.db.alerts(customer_id)
+        last = alerts[-1] if alerts else None
+        recent = last is not None and time.time() - last["created_at"] < self.config.alerts.cooldown_minutes * 60
+        return None if recent and self._severity(last["reason"]) >= self._severity(rule) else rule
+
+    async def _strongest_rule(self, customer_id: int, sentiment: Sentiment | None, human: bool,
+                              unanswered: bool) -> str | None:
+        a = self.config.alerts
+        if human:
+            return HUMAN_REQUEST
+        if unanswered:  # outranks every sentiment rule
+            return NO_ANSWER
+        if sentiment is None or sentiment.label != "negative":
+            return None
+        if sentiment.confidence >= a.very_negative:
+            return VERY_NEGATIVE
+        # The current message is stored (and labelled) already, so it is the newest of the labels.
+        n = a.negatives_in_a_row
+        if n > 1 and await self.db.recent_labels(customer_id, n) == ["negative"] * n:
+            return self.in_a_row
+        return NEGATIVE if sentiment.confidence >= a.threshold else None
+
+    def _severity(self, reason: str) -> int:
+        return self.rules.index(reason) if reason in self.rules else 0  # reasons from older configs: the least
+
+    # --- takeovers -------------------------------------------------------------------------------
+
+    async def active(self, customer_id: int) -> dict | None:
+        """The open takeover, if an operator has this customer's conversation."""
+        return await self.db.open_takeover(customer_id)
+
+    async def take_over(self, customer_id: int, operator_id: str, operator_name: str | None) -> tuple[dict, bool]:
+        """The operator takes the conversation (no-op if someone has it); (takeover, started now)."""
+        return await self.db.start_takeover(customer_id, operator_id, operator_name)
+
+    async def operator_turn(self, customer_id: int, text: str, kind: str = "text",
+                            external_id: str | None = None) -> None:
+        """What an operator sent the customer: stored as the shop's turn; counts as activity and answers alerts."""
+        await self.db.add_message(customer_id, "operator", text, kind=kind, external_id=external_id)
+        await self.db.touch_takeover(customer_id)
+        await self.db.mark_alerts_answered(customer_id)
+
+    async def notice_once(self, customer_id: int) -> str | None:
+        """The "a person is handling this chat" notice, the first time a taken-over customer writes."""
+        return self.config.handoff.customer_notice if await self.db.mark_customer_told(customer_id) else None
+
+    async def release(self, customer_id: int, reason: str = RELEASED) -> dict | None:
+        """Hand the conversation back to the bot; the takeover that ended, or None if there was none."""
+        return await self.db.end_takeover(customer_id, reason)
+
+    async def release_idle(self) -> list[dict]:
+        """Hand back every takeover without operator activity for [handoff] idle_minutes; those handed back."""
+        cutoff = time.time() - self.config.handoff.idle_minutes * 60
+        ended = [await self.release(t["customer_id"], IDLE) for t in await self.db.idle_takeovers(cutoff)]
+        return [t for t in ended if t is not None]
+
+    async def dismiss(self, alert_id: int, operator_id: str) -> bool:
+        """Dismiss: the alert's message was not negative; a label correction for the evaluation loop (once)."""
+        return await self.db.add_label_correction(alert_id, NOT_NEGATIVE, operator_id)

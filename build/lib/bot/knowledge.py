@@ -1,0 +1,175 @@
+"""The shop's knowledge: import the owner's CSV into SQLite, and find the entry that answers a message."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.config import KnowledgeSettings
+from bot.lexicon import Lexicon, language_of
+from storage.db import Database, KnowledgeEntry
+
+log = logging.getLogger(__name__)
+
+HEADER = ["id", "lang", "question", "answer"]
+
+
+class KnowledgeFileError(ValueError):
+    """The knowledge CSV cannot be imported; the message names the file, the line and the reason."""
+
+
+def read_file(path: Path, languages: dict) -> tuple[list[KnowledgeEntry], str]:
+    """The entries of a knowledge CSV and the file's sha256; every problem is reported with its line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise KnowledgeFileError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")  # spreadsheet programs save UTF-8 with a byte-order mark
+    except UnicodeDecodeError:
+        raise KnowledgeFileError(f"{path}: not UTF-8 text; save it as CSV UTF-8") from None
+    rows = csv.reader(text.splitlines())
+    header = [h.strip().lower() for h in next(rows, [])]
+    if header != HEADER:
+        raise KnowledgeFileError(f"{path}: the first line must be {','.join(HEADER)} (found {','.join(header)})")
+    entries, seen = [], {}
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(HEADER):
+            raise KnowledgeFileError(f"{path} line {line}: {len(row)} fields, expected {len(HEADER)} "
+                                     "(put text with commas in double quotes)")
+        entry_id, lang, question, answer = (cell.strip() for cell in row)
+        for name, value in zip(HEADER, (entry_id, lang, question, answer)):
+            if not value:
+                raise KnowledgeFileError(f"{path} line {line}: {name} is empty")
+        if lang not in languages:
+            raise KnowledgeFileError(f"{path} line {line}: language {lang!r} has no [knowledge.languages.{lang}] "
+                                     f"settings (configured: {', '.join(languages)})")
+        if (entry_id, lang) in seen:
+            raise KnowledgeFileError(f"{path} line {line}: {entry_id!r} in {lang!r} is also on line "
+                                     f"{seen[entry_id, lang]}")
+        seen[entry_id, lang] = line
+        entries.append(KnowledgeEntry(entry_id, lang, question, answer))
+    if not entries:
+        raise KnowledgeFileError(f"{path}: no entries")
+    return entries, hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class Match:
+    """What the knowledge says about a message."""
+
+    lang: str  # the message's language
+    entry: KnowledgeEntry | None  # the best entry; None: off-topic, or no entries in this language
+    on_topic: bool  # about the shop (a shop word, or a word the knowledge uses)
+    sure: bool = False  # it leads the runner-up by knowledge.sure_margin and shares a word: the entry answers it
+
+    @property
+    def unanswered(self) -> bool:
+        """A shop question the knowledge may not answer: a person follows up."""
+        return self.on_topic and not self.sure
+
+
+class _Language:
+    """One language's entries, their lexicon and their token vectors."""
+
+    def __init__(self, entries: list[KnowledgeEntry], vectors: list[np.ndarray]):
+        self.entries, self.vectors = entries, vectors
+        self.lexicon = Lexicon([f"{e.question} {e.answer}" for e in entries])
+
+
+def _z(scores: np.ndarray) -> np.ndarray:
+    return (scores - scores.mean()) / (scores.std() + 1e-9)
+
+
+class Knowledge:
+    """The imported entries in memory (exact search: a shop's FAQ is small), scored with the engine's model."""
+
+    def __init__(self, db: Database, engine, settings: KnowledgeSettings):
+        self.db, self.engine, self.settings = db, engine, settings
+        self._languages: dict[str, _Language] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._languages)
+
+    async def import_file(self, path: Path) -> int:
+        """Replace the knowledge with the file's entries (one transaction), embed the new ones; how many."""
+        entries, sha256 = read_file(path, self.settings.languages)
+        await self.db.replace_knowledge(entries, str(path), sha256)
+        await self.load()
+        return len(entries)
+
+    async def sync(self) -> None:
+        """At start: import knowledge.file if it changed since the last import, then load what is stored."""
+        path = self.settings.file
+        if path is not None:
+            try:
+                entries, sha256 = read_file(path, self.settings.languages)
+            except KnowledgeFileError as exc:
+                raise KnowledgeFileError(f"[knowledge] file: {exc}") from None
+            last = await self.db.last_knowledge_import()
+            if last is None or last["sha256"] != sha256:
+                await self.db.replace_knowledge(entries, str(path), sha256)
+                log.info("imported %d knowledge entries from %s", len(entries), path)
+        await self.load()
+
+    async def load(self) -> None:
+        """Read the stored entries; entries without vectors from this model are embedded (and stored) now."""
+        model = self.engine.name
+        by_lang: dict[str, tuple[list, list]] = {}
+        for row in await self.db.knowledge():
+            entry = KnowledgeEntry(row["entry_id"], row["lang"], row["question"], row["answer"])
+            if row["vectors"] is not None and row["embedded_with"] == model:
+                shape = tuple(int(n) for n in row["vectors_shape"].split(","))
+                vectors = np.frombuffer(row["vectors"], dtype=np.float16).reshape(shape).astype(np.float32)
+            else:
+                vectors = await self.engine.token_vectors(f"{entry.question} {entry.answer}")
+                await self.db.set_knowledge_vectors(entry.entry_id, entry.lang, vectors.astype(np.float16).tobytes(),
+                                                    ",".join(map(str, vectors.shape)), model)
+            entries, all_vectors = by_lang.setdefault(entry.lang, ([], []))
+            entries.append(entry)
+            all_vectors.append(vectors)
+        self._languages = {lang: _Language(*parts) for lang, parts in by_lang.items()}
+        if self._languages:
+            log.info("shop knowledge: %s", ", ".join(f"{len(k.entries)} entries in {lang}"
+                                                      for lang, k in self._languages.items()))
+
+    async def find(self, text: str) -> Match:
+        """The entry that best answers `text` in its language, and how sure that is."""
+        lang = language_of(text)
+        settings = self.settings.languages[lang]  # en and zh always have settings (their defaults)
+        folded = text.casefold()
+        shop_word = any(w.casefold() in folded for w in settings.shop_words)
+        known = self._languages.get(lang)
+        if known is None:  # no entries in the customer's language: a person answers, or a steer back
+            return Match(lang, None, shop_word)
+        if not (shop_word or known.lexicon.shares_a_term(text)):
+            return Match(lang, None, False)
+        w = settings.weights
+        # First pass, cheap: lexical and token-vector scores over every entry of the language.
+        first = np.zeros(len(known.entries))
+        if w.lexical:
+            first += w.lexical * _z(np.array(known.lexicon.scores(text)))
+        if w.tokens:
+            query = await self.engine.token_vectors(text)  # (q, hidden)
+            # Each query word's closest entry word, averaged: (entries,)
+            sims = [float((query @ v.T).max(axis=1).mean()) if len(query) and len(v) else 0.0 for v in known.vectors]
+            first += w.tokens * _z(np.array(sims))
+        candidates = np.argsort(-first)[: self.settings.candidates]
+        final = first[candidates]  # z-scores over every entry: a strong first-pass lead survives the re-read
+        if w.likelihood and len(candidates) > 1:
+            pairs = [(known.entries[i].question, known.entries[i].answer) for i in candidates]
+            final = final + w.likelihood * _z(await self.engine.knowledge_likelihood(pairs, text))
+        order = np.argsort(-final)
+        margin = float(final[order[0]] - final[order[1]]) if len(order) > 1 else float("inf")
+        best = int(candidates[order[0]])
+        # Sure takes both: the model's reading clearly prefers the entry, and the entry shares a word with the
+        # message. The model alone is sure of unrelated entries too ("Do you sell used cars?" -> delivery).
+        sure = margin >= self.settings.sure_margin and known.lexicon.shares_a_term(text, best)
+        return Match(lang, known.entries[best], True, sure)

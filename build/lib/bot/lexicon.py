@@ -1,0 +1,67 @@
+"""Words and characters of a text: its language, and a TF-IDF match over English words and Chinese n-grams."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Sequence
+
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+WORD = re.compile(r"[a-z0-9]+")
+CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# Function words carry no topic; left in, "can I" would match every "can I" entry.
+EN_STOP = frozenset(
+    "a an and are as at be by can could do does for from have how i if in is it me my of on or our the this "
+    "that to we what when where which will with would you your".split()
+)
+ZH_STOP = frozenset("的 了 吗 呢 吧 啊 我 你 您 们 是 有 在 和 就 都 也 要 能 可 以 么 什 怎 多 久".split())
+
+
+def language_of(text: str) -> str:
+    """'zh' when Chinese characters make up at least a third of the letters, else 'en'."""
+    cjk = len(CJK.findall(text))
+    latin = sum(len(w) for w in WORD.findall(text.lower()))
+    return "zh" if cjk and cjk * 3 >= cjk + latin else "en"
+
+
+def terms(text: str) -> list[str]:
+    """English words (and 5-letter stems of long ones, so refund/refunded meet) and Chinese 1-3-grams."""
+    text = text.lower()
+    out: list[str] = []
+    for word in WORD.findall(text):
+        if word not in EN_STOP:
+            out.append(word)
+            if len(word) > 5:
+                out.append(word[:5] + "~")
+    for run in CJK_RUN.findall(text):
+        out += [c for c in run if c not in ZH_STOP]
+        grams = (run[i:i + n] for n in (2, 3) for i in range(len(run) - n + 1))
+        out += [g for g in grams if not set(g) <= ZH_STOP]  # 你们, 可以 ... say nothing about the topic
+    return out
+
+
+class Lexicon:
+    """TF-IDF vectors of a few documents; a query's cosine to each (sublinear tf, smoothed idf)."""
+
+    def __init__(self, documents: Sequence[str]):
+        bags = [Counter(terms(d)) for d in documents]
+        self._terms = [{t for t in bag if not (len(t) == 1 and CJK.match(t))} for bag in bags]
+        df = Counter(t for bag in bags for t in bag)
+        n = len(documents)
+        self._idf = {t: math.log((n + 1) / (c + 1)) + 1 for t, c in df.items()}
+        self._docs = [self._vector(bag) for bag in bags]
+
+    def _vector(self, bag: Counter) -> dict[str, float]:
+        weights = {t: (1 + math.log(c)) * self._idf.get(t, 0.0) for t, c in bag.items()}
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        return {t: w / norm for t, w in weights.items() if w}
+
+    def scores(self, text: str) -> list[float]:
+        query = self._vector(Counter(terms(text)))
+        return [sum(w * doc.get(t, 0.0) for t, w in query.items()) for doc in self._docs]
+
+    def shares_a_term(self, text: str, document: int | None = None) -> bool:
+        """The text has a word, or a Chinese pair of characters, that the document (any, when None) has."""
+        pool = self._idf if document is None else self._terms[document]
+        return any(t in pool for t in terms(text) if not (len(t) == 1 and CJK.match(t)))

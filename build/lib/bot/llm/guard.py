@@ -1,0 +1,29 @@
+"""Checks on the model's reply before a customer sees it: no chat-template tokens, no system prompt read back."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+MIN_LEAK_CHARS = 30  # shorter prompt sentences ("Answer briefly.") are ordinary phrases, not a leak
+_SENTENCE = re.compile(r"[^.!?。！？]+[.!?。！？]?")
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def leaks_prompt(reply: str, system_prompt: str) -> bool:
+    """True when the reply repeats a whole sentence of the system prompt (case and spacing ignored)."""
+    reply = _normal(reply)
+    return any(len(s) >= MIN_LEAK_CHARS and s in reply
+               for s in (_normal(m.group()) for m in _SENTENCE.finditer(system_prompt)))
+
+
+def clean_reply(reply: str, special_tokens: Iterable[str], system_prompt: str) -> str:
+    """The reply with template tokens removed; empty (so the fallback is sent) if it gives the prompt away."""
+    for token in special_tokens:
+        reply = reply.replace(token, "")
+    # Also marker text of templates this tokenizer does not know, e.g. "<|system|>" or "<|user|>".
+    reply = re.sub(r"<\|[^|<>\s]{1,30}\|>", "", reply).strip()
+    return "" if leaks_prompt(reply, system_prompt) else reply

@@ -1,0 +1,79 @@
+"""The retrieval role: how well each shop-knowledge entry matches a customer message, read from the one model.
+
+Two readings of the model (measured on the sample shop: README, "Shop knowledge"):
+- token vectors: each content token's hidden state a few layers up; a message matches an entry when each of
+  its words finds a close word in the entry (late interaction, as ColBERT scores passages);
+- likelihood: how much more probable the customer's words become after the entry's text (query likelihood,
+  as UPR reranks passages), read on a few candidates only because it costs a forward pass per entry.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from bot.lexicon import EN_STOP
+from bot.llm.generation import pad_id
+from bot.llm.prompts import as_data
+from bot.llm.sentiment import PromptPass
+
+TOKEN_FRACTION = 0.2  # token vectors are read a fifth of the way up (layer 6 of 30 on SmolLM2-135M)
+RETRIEVAL_INSTRUCTION = "You match a shop customer's question to the shop's FAQ."
+LIKELIHOOD_CONTEXT = "Shop FAQ: {question} {answer}\nA customer writes: "
+
+
+class KnowledgeReader:
+    """Token vectors and likelihoods for retrieval, on the engine's one model (call on the engine thread)."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, special_tokens: list[str]):
+        self.model, self.tokenizer, self._special = model, tokenizer, special_tokens
+        self._prompt = PromptPass(model, tokenizer, RETRIEVAL_INSTRUCTION, special_tokens)
+        depth = model.config.num_hidden_layers
+        self.layer = max(1, round(depth * TOKEN_FRACTION))
+
+    def token_vectors(self, text: str) -> np.ndarray:
+        """(content tokens, hidden) float32, rows L2-normalised; zero rows when the text has no content word."""
+        states = self._prompt.states([text], [self.layer])[0][0].float()  # (T, hidden) over the message's tokens
+        ids = self._prompt.ids(as_data(text, self._special))[0].tolist()
+        # The prompt's message tokens and the bare text's tokens line up: both start at a turn boundary.
+        keep = [i for i, token in enumerate(ids) if _is_content(self.tokenizer.decode([token]))]
+        vectors = states[keep] if keep else states[:0]
+        return torch.nn.functional.normalize(vectors, dim=1).numpy()
+
+    @torch.inference_mode()
+    def likelihood(self, entries: Sequence[tuple[str, str]], text: str) -> np.ndarray:
+        """(len(entries),) mean log-probability of the message's tokens after each (question, answer) entry.
+
+        One right-padded batch: every row is entry context + message, so causal attention never sees padding."""
+        message = self._ids(as_data(text, self._special))
+        rows, starts = [], []
+        for question, answer in entries:
+            context = self._ids(LIKELIHOOD_CONTEXT.format(question=question, answer=answer))
+            rows.append(context + message)
+            starts.append(len(context))
+        width = max(len(r) for r in rows)
+        pad = pad_id(self.tokenizer)
+        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.model.device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.model.device)
+        hidden = self.model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state  # (E, width, h)
+        # Only the positions that predict the message's tokens go through the LM head (the vocabulary is large):
+        # the token at position p is predicted by the state at p - 1.
+        at = torch.tensor(starts, device=ids.device)[:, None] - 1 + torch.arange(len(message), device=ids.device)
+        states = hidden.gather(1, at[:, :, None].expand(-1, -1, hidden.shape[-1]))  # (E, message, h)
+        logp = torch.log_softmax(self.model.get_output_embeddings()(states).float(), dim=-1)  # (E, message, vocab)
+        target = torch.tensor(message, device=ids.device).expand(len(rows), -1)
+        scores = logp.gather(2, target[:, :, None]).squeeze(2).mean(dim=1).tolist()
+        return np.array(scores)
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _is_content(piece: str) -> bool:
+    """A token worth matching: not a function word, not bare punctuation (CJK byte pieces count as content)."""
+    word = piece.strip().lower()
+    return bool(word) and word not in EN_STOP and not re.fullmatch(r"[^\w\ufffd]+", word)

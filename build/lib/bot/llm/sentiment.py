@@ -1,0 +1,256 @@
+"""The sentiment role: three ways to read a label and a probability from the one loaded model."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+from bot.config import ConfigError, SentimentSettings
+from bot.llm.generation import generation_kwargs, pad_id
+from bot.llm.kv_cache import cache_from
+from bot.llm.head import L2, POOLS, SentimentHead, fit_head
+from bot.llm.prompts import as_data, sentiment_messages
+
+log = logging.getLogger(__name__)
+
+POLAR = ("negative", "positive")
+SENTINEL = "\x00MESSAGE\x00"
+CONTENT_FREE = ("N/A", "", "[MASK]")  # contextual calibration inputs (Zhao et al., 2021)
+HEAD_DEPTHS = (0.5,)  # where a new head reads the model, as fractions of its depth (measured: README)
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    label: str  # 'negative' | 'neutral' | 'positive'
+    confidence: float  # probability of `label` under the method, in [0, 1]
+    scores: dict[str, float]
+
+
+class _Enough(Exception):
+    """Raised by a forward hook once the deepest layer a head reads has run: the rest is not needed."""
+
+
+class PromptPass:
+    """One sentiment prompt whose fixed part is a cached KV prefix: each call runs only the messages' tokens.
+
+    The customer's text sits alone in the user turn, with special tokens defused, so the model reads it as
+    data under the system instruction; only the tokens after it (the assistant turn's opening) follow.
+    """
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, instruction: str,
+                 special_tokens: list[str]):
+        self.model, self.tokenizer, self._special = model, tokenizer, special_tokens
+        prompt = tokenizer.apply_chat_template(
+            sentiment_messages(instruction, SENTINEL), add_generation_prompt=True, tokenize=False
+        )
+        prefix, self._suffix = prompt.split(SENTINEL)
+        self._prefix_ids = self.ids(prefix)
+        self._prefix: DynamicCache | None = None  # built on first use, on the model thread
+
+    def ids(self, text: str) -> torch.Tensor:
+        return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(self.model.device)
+
+    def _messages(self, texts: Sequence[str]) -> tuple[torch.Tensor, list[int], DynamicCache]:
+        """(B, T) message ids padded on the right, each row's length, and the prefix cache for B rows.
+
+        Right padding needs no mask: causal attention never lets a message's tokens see the pads after them."""
+        if self._prefix is None:
+            self._prefix = self.model(self._prefix_ids, use_cache=True).past_key_values
+        rows = [self.ids(as_data(text, self._special) + self._suffix)[0] for text in texts]
+        lengths = [len(r) for r in rows]
+        ids = torch.full((len(rows), max(lengths)), pad_id(self.tokenizer), dtype=torch.long, device=self.model.device)
+        for i, row in enumerate(rows):
+            ids[i, :len(row)] = row
+        # A copy per call, one row per message: the shared prefix itself never grows.
+        cache = cache_from((c.keys.expand(len(rows), -1, -1, -1), c.values.expand(len(rows), -1, -1, -1))
+                           for c in self._prefix.layers)
+        return ids, lengths, cache
+
+    @torch.inference_mode()
+    def last_logits(self, text: str) -> torch.Tensor:
+        """(vocab,) next-token logits after the prompt; only the last position goes through the LM head."""
+        ids, _, cache = self._messages([text])
+        return self.model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+
+    @torch.inference_mode()
+    def states(self, texts: Sequence[str], layers: Sequence[int]) -> list[list[torch.Tensor]]:
+        """For each text, each of `layers`' (T, hidden) output over its tokens; one batched pass for all texts,
+        and blocks past the deepest layer never run."""
+        ids, lengths, cache = self._messages(texts)
+        blocks = self.model.get_decoder().layers
+        deepest = max(layers)
+        captured: dict[int, torch.Tensor] = {}
+
+        def keep(layer: int):
+            def hook(_module, _args, output):
+                captured[layer] = output[0] if isinstance(output, tuple) else output  # (B, T, hidden)
+                if layer == deepest:
+                    raise _Enough
+
+            return hook
+
+        handles = [blocks[layer - 1].register_forward_hook(keep(layer)) for layer in set(layers)]
+        try:
+            self.model.get_decoder()(ids, past_key_values=cache, use_cache=True)
+        except _Enough:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        return [[captured[layer][row, :n] for layer in layers] for row, n in enumerate(lengths)]
+
+
+class SentimentReader:
+    """The configured method, plus the others for `shopbot eval --method`, on the engine's one model."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        settings: SentimentSettings,
+        special_tokens: list[str],
+        head_file: Path | None = None,
+    ):
+        self.model, self.tokenizer, self.settings = model, tokenizer, settings
+        self._special = special_tokens
+        self._prompt = PromptPass(model, tokenizer, settings.instruction, special_tokens)
+        # Label words as the model would start its answer: the first token of each word.
+        self._label_ids = [self._prompt.ids(label)[0, 0].item() for label in POLAR]
+        self._calibration: np.ndarray | None = None
+        self._head_file = head_file
+        self._head: tuple[SentimentHead, PromptPass] | None = None
+        self.method = settings.method
+        if self.method == "head" and head_file is None:
+            log.warning("no sentiment head for this model: reading sentiment by label logits instead "
+                        "(`shopbot calibrate FILE.csv` makes a head)")
+            self.method = "logits"
+        elif self.method == "head":
+            self._load_head()  # a configured head that is missing or wrong stops start-up, naming the key
+
+    # --- the learned head --------------------------------------------------------------------------
+
+    def _load_head(self) -> tuple[SentimentHead, PromptPass]:
+        if self._head is None:
+            head_file = self._head_file
+            if head_file is None or not head_file.is_file():
+                raise ConfigError(
+                    "sentiment.head_path",
+                    f"no sentiment head for this model ({head_file or 'none shipped'}); "
+                    "run `shopbot calibrate FILE.csv` or pick sentiment.method = \"logits\"",
+                )
+            self.use_head(SentimentHead.load(head_file), str(head_file))
+        return self._head
+
+    @property
+    def head(self) -> SentimentHead:
+        return self._load_head()[0]
+
+    def use_head(self, head: SentimentHead, source: str = "the head") -> None:
+        """Read with `head` from now on (the configured one loads on first use)."""
+        config = self.model.config
+        fits = head.dim == len(head.layers) * len(POOLS) * config.hidden_size
+        if not fits or max(head.layers) >= config.num_hidden_layers:
+            raise ConfigError("sentiment.head_path", f"{source} was fitted for another model")
+        # The head was fitted on hidden states under its own instruction: read them under the same one.
+        same = head.instruction == self.settings.instruction
+        self._head = head, self._prompt if same else PromptPass(self.model, self.tokenizer, head.instruction,
+                                                                 self._special)
+
+    @staticmethod
+    def _pool(states: list[torch.Tensor]) -> np.ndarray:
+        """(len(layers) * len(POOLS) * hidden,) per layer: the last token's state, then the mean over tokens."""
+        return torch.cat([part for s in states for part in (s[-1], s.mean(dim=0))]).float().cpu().numpy()
+
+    def head_layers(self) -> tuple[int, ...]:
+        """The layers a newly calibrated head reads on this model."""
+        depth = self.model.config.num_hidden_layers
+        return tuple(sorted({max(1, min(depth - 1, round(depth * f))) for f in HEAD_DEPTHS}))
+
+    def head_features(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        """(N, D) features for fitting a new head: the configured instruction, the layers of head_layers()."""
+        layers = self.head_layers()
+        rows = []
+        for i, text in enumerate(texts, 1):
+            rows.append(self._pool(self._prompt.states([text], layers)[0]))
+            if progress:
+                progress.update(i)
+        return np.stack(rows)
+
+    def fit_head(self, features, labels: list[str], l2: float | None = None, data: str = "") -> SentimentHead:
+        """A head over head_features() rows; `data` names what it was fitted on (kept in the file)."""
+        meta = {"model": self.model.config.name_or_path, "data": data}
+        return fit_head(np.asarray(features), labels, self.settings.instruction, self.head_layers(), meta,
+                        L2 if l2 is None else l2)
+
+    def _by_head(self, texts: Sequence[str]) -> list[Sentiment]:
+        head, prompt = self._load_head()
+        features = np.stack([self._pool(states) for states in prompt.states(texts, head.layers)])
+        return [self._decide(dict(zip(head.classes, probs))) for probs in head.probabilities(features).tolist()]
+
+    # --- label-word scores -------------------------------------------------------------------------
+
+    def _polar_probs(self, text: str) -> np.ndarray:
+        logits = self._prompt.last_logits(text)[self._label_ids]
+        return torch.softmax(logits.float(), dim=0).cpu().numpy()
+
+    def _by_label_logits(self, text: str) -> Sentiment:
+        if self._calibration is None:
+            # The model's bias with no content at all; dividing it out means neither label wins by default.
+            self._calibration = np.mean([self._polar_probs(t) for t in CONTENT_FREE], axis=0)
+        probs = self._polar_probs(text) / self._calibration
+        return self._decide(dict(zip(POLAR, (probs / probs.sum()).tolist())))
+
+    # --- the seed's baseline -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _by_generation(self, text: str) -> Sentiment:
+        """The whole prompt, generate a few tokens greedily, parse the word."""
+        ids = self._prompt.ids(self.tokenizer.apply_chat_template(
+            sentiment_messages(self.settings.instruction, as_data(text, self._special)),
+            add_generation_prompt=True, tokenize=False,
+        ))
+        out = self.model.generate(
+            ids, **generation_kwargs(self.settings.generation, self.tokenizer),
+            output_scores=True, return_dict_in_generate=True,
+        )
+        answer = self.tokenizer.decode(out.sequences[0, ids.shape[1]:], skip_special_tokens=True).lower()
+        first_step = torch.softmax(out.scores[0][0, self._label_ids].float(), dim=0).cpu().numpy()
+        scores = dict(zip(POLAR, first_step.tolist()))
+        found = re.search(r"positive|negative|neutral", answer)
+        if found is None or found.group() == "neutral":
+            return _unsure(scores)
+        return Sentiment(found.group(), scores[found.group()], scores)
+
+    # --- dispatch ----------------------------------------------------------------------------------
+
+    def read(self, text: str, method: str | None = None) -> Sentiment:
+        return self.read_many([text], method)[0]
+
+    def read_many(self, texts: Sequence[str], method: str | None = None) -> list[Sentiment]:
+        """Each text's sentiment; the head reads them all in one batched pass, the other methods one by one."""
+        method = method or self.method
+        if method == "head":
+            return self._by_head(texts)
+        if method == "generate":
+            return [self._by_generation(text) for text in texts]
+        if method == "logits":
+            return [self._by_label_logits(text) for text in texts]
+        raise ValueError(f"unknown sentiment method {method!r}")
+
+    def _decide(self, scores: dict[str, float]) -> Sentiment:
+        label = max(scores, key=scores.get)
+        if label != "neutral" and scores[label] < self.settings.neutral_below:
+            return _unsure(scores)
+        return Sentiment(label, scores[label], scores)
+
+
+def _unsure(scores: dict[str, float]) -> Sentiment:
+    """Neutral between the poles, as sure as the poles are close."""
+    return Sentiment("neutral", 1.0 - abs(scores.get("positive", 0.0) - scores.get("negative", 0.0)), scores)

@@ -1,0 +1,35 @@
+"""Data retention: a daily job deleting conversations older than [storage] retention_days."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+DAY_SECONDS = 86400.0
+
+
+async def purge(db: Database, retention_days: int, now: float | None = None) -> dict[str, int]:
+    """One run: handled Telegram updates older than a day always, conversations past retention if it is set."""
+    now = time.time() if now is None else now
+    counts = {"updates": await db.inbox_prune(now - DAY_SECONDS)}
+    if retention_days:
+        counts |= await db.delete_older_than(now - retention_days * DAY_SECONDS)
+        log.info("retention (%s days): deleted %s messages, %s alerts, %s customers", retention_days,
+                 counts["messages"], counts["alerts"], counts["customers"])
+    return counts
+
+
+async def run(db: Database, retention_days: int) -> None:
+    """At start and then daily, until cancelled."""
+    while True:
+        try:
+            await purge(db, retention_days)
+        except sqlite3.Error as exc:
+            log.error("retention job: SQLite failed (%s); trying again tomorrow", exc)
+        await asyncio.sleep(DAY_SECONDS)

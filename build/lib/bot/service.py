@@ -1,0 +1,290 @@
+"""The conversation service every channel calls: store, read sentiment, decide an alert, reply, store."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from bot.config import Config
+from bot.handoff import Handoff
+from bot.knowledge import Knowledge, Match
+from bot.lexicon import language_of
+from bot.llm.engine import Engine
+from bot.llm.guard import clean_reply
+from bot.llm.sentiment import Sentiment
+from bot.metrics import Metrics
+from bot.ratelimit import RateLimiter, Verdict
+from storage.db import Customer, Database, StoredMessage
+
+log = logging.getLogger(__name__)
+
+HISTORY_FETCH_LIMIT = 60  # turns read back before trimming to the token budget
+HUMAN_COMMAND = "/human"  # stored as the customer's turn (kind 'command') when they ask for a person
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who wrote, as the channel knows them."""
+
+    channel: str
+    external_id: str
+    display_name: str | None = None
+    username: str | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    reason: str  # the escalation rule that fired
+    label: str | None  # None for /human, which has no sentiment read
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the service did with one customer message."""
+
+    customer: Customer
+    message_id: int
+    reply: str | None  # None: an operator has the conversation and the customer was told so already
+    sentiment: Sentiment | None = None
+    alert: Alert | None = None
+    fallback: bool = False  # the model failed and the customer got chat.fallback_reply
+    reply_id: int | None = None  # the stored reply, to mark sent once the channel has it
+    replayed: bool = False  # delivered before (a crash): nothing new stored; reply is empty if it was sent
+    relayed: bool = False  # taken over: no model reply; the channel passes the message on to the operator
+
+
+def storable(text: str) -> str:
+    """Text as UTF-8 can hold it: a surrogate pair becomes its character, a lone surrogate U+FFFD.
+
+    Telegram delivers UTF-8, so lone surrogates never arrive from it; other callers can still pass them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+class ConversationService:
+    def __init__(self, db: Database, engine: Engine, config: Config):
+        self.db, self.engine, self.config = db, engine, config
+        self.handoff = Handoff(db, config)
+        self.limiter = RateLimiter(config.chat.rate_limit_per_minute)
+        self.knowledge = Knowledge(db, engine, config.knowledge)
+        self.metrics = Metrics()
+        self.metrics.queue_depth.set_function(lambda: self.engine.open_turns)
+
+    def waiting_for_model(self) -> int:
+        """How many messages are being read or answered by the model, or queued for it, ahead of a new one."""
+        return self.engine.open_turns
+
+    async def customer(self, sender: Sender) -> Customer:
+        return await self.db.customer(sender.channel, sender.external_id, sender.display_name, sender.username)
+
+    async def handle_text(self, sender: Sender, text: str, external_id: str | None = None,
+                          on_partial: Callable[[str], None] | None = None) -> Outcome:
+        """One customer message in, the reply out; the message is stored before anything can fail.
+
+        While the model writes a reply, `on_partial(reply so far)` is called as it grows (for channels that
+        stream); the Outcome's reply is the final word.
+
+        Over the rate limit the message is stored but not read: the first such gets chat.slow_down_reply,
+        later ones no reply at all (Outcome.reply is empty)."""
+        customer = await self.customer(sender)
+        text = storable(text)
+        message_id, stored_reply = await self._store_once(customer, text, "text", external_id)
+        if stored_reply is not None:
+            return stored_reply
+        verdict = self.limiter.check(customer.id)
+        if verdict is Verdict.DROP:
+            return Outcome(customer, message_id, "")
+        if verdict is Verdict.WARN:
+            log.info("customer %s is over %s messages a minute", customer.id, self.config.chat.rate_limit_per_minute)
+            return await self._answer(customer, message_id, self.config.chat.slow_down_reply)
+        if not text.strip():
+            return await self._answer(customer, message_id, self.config.chat.empty_reply)
+        async with self.engine.turn():
+            model_text = self.engine.truncate(text, self.config.chat.max_message_tokens)
+            sentiment = await self._read_sentiment(message_id, model_text)
+            if await self.handoff.active(customer.id):
+                return await self._relay(customer, message_id, sentiment)
+            human = self.handoff.asks_for_human(text)
+            match = await self._match(model_text) if self.knowledge and not human else None
+            alert = await self._maybe_alert(customer, message_id, sentiment, human, match is not None and match.unanswered)
+            if human:  # an honest answer beats the model improvising one
+                return await self._answer(customer, message_id, self.config.handoff.human_reply, sentiment, alert)
+            history = await self._history_before(customer.id, message_id)
+            try:
+                reply = await self._reply(history, model_text, match, self._cleaned(on_partial), customer.id)
+            except Exception:
+                log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
+                reply = ""
+        if await self.handoff.active(customer.id):  # taken over while the model wrote: the person speaks now
+            return await self._relay(customer, message_id, sentiment, alert)
+        reply = clean_reply(reply, self.engine.special_tokens, self.config.chat.system_prompt)
+        fallback = not reply
+        if fallback:
+            reply = self.config.chat.fallback_reply
+        return await self._answer(customer, message_id, reply, sentiment, alert, fallback)
+
+    async def start(self) -> None:
+        """Before the first message: import the knowledge file if it changed, load the knowledge."""
+        await self.knowledge.sync()
+        if not self.knowledge:
+            log.warning("no shop knowledge ([knowledge] file): replies are the model's own words and may invent "
+                        "facts (README, \"Shop knowledge\")")
+
+    async def _match(self, text: str) -> Match:
+        try:
+            return await self.knowledge.find(text)
+        except Exception:  # a person answering beats a guess
+            log.exception("knowledge search failed; handing the question to a person")
+            return Match(language_of(text), None, on_topic=True)
+
+    def _cleaned(self, on_partial: Callable[[str], None] | None) -> Callable[[str], None] | None:
+        """on_partial that sees a growing reply as the customer will: through the same guard, never empty."""
+        if on_partial is None:
+            return None
+
+        def relay(so_far: str) -> None:
+            shown = clean_reply(so_far, self.engine.special_tokens, self.config.chat.system_prompt)
+            if shown:
+                on_partial(shown)
+
+        return relay
+
+    async def _reply(self, history: list[tuple[str, str]], text: str, match: Match | None,
+                     on_text: Callable[[str], None] | None, customer_id: int) -> str:
+        """The model's own words without knowledge; with it, only what the knowledge says (or a steer, or a
+        hand-over), in the customer's language."""
+        if match is None:
+            return await self._model_reply(history, text, on_text=on_text, conversation=customer_id)
+        lang = self.config.knowledge.languages[match.lang]
+        if not match.on_topic:
+            return lang.off_topic_reply
+        entry = match.entry
+        if entry is None:
+            return lang.unknown_reply
+        if not match.sure:  # the closest entry may still help; a person follows up either way
+            return lang.unsure_reply.format(answer=entry.answer, question=entry.question)
+        if lang.answer_from == "model":
+            # Not streamed: a reply in the wrong language is replaced by the entry, so it can't be shown early.
+            reply = await self._model_reply(history, text, facts=[f"{entry.question} {entry.answer}"])
+            if reply.strip() and language_of(reply) == match.lang:
+                return reply
+            log.info("the model did not answer in %s; sending the knowledge entry %r instead", match.lang, entry.entry_id)
+        return lang.wrap.format(answer=entry.answer, question=entry.question)
+
+    async def _model_reply(self, history: list[tuple[str, str]], text: str, **kwargs) -> str:
+        """engine.reply, timed for the tokens-per-second metric."""
+        started = time.monotonic()
+        reply = await self.engine.reply(history, text, **kwargs)
+        self.metrics.reply_written(self.engine.count_tokens(reply), time.monotonic() - started)
+        return reply
+
+    async def handle_non_text(self, sender: Sender, kind: str, external_id: str | None = None,
+                              caption: str | None = None) -> Outcome:
+        """A photo, sticker, voice note...: stored as an event (with its caption), answered politely, no model call."""
+        customer = await self.customer(sender)
+        text = storable(f"[{kind}] {caption}" if caption else f"[{kind}]")
+        message_id, stored_reply = await self._store_once(customer, text, kind, external_id)
+        if stored_reply is not None:
+            return stored_reply
+        if await self.handoff.active(customer.id):
+            return await self._relay(customer, message_id)
+        return await self._answer(customer, message_id, self.config.telegram.non_text_reply)
+
+    async def request_human(self, sender: Sender, external_id: str | None = None) -> Outcome:
+        """/human: stored as the customer's turn; an alert, unless an operator has the conversation already."""
+        customer = await self.customer(sender)
+        message_id, stored_reply = await self._store_once(customer, HUMAN_COMMAND, "command", external_id)
+        if stored_reply is not None:
+            return stored_reply
+        if await self.handoff.active(customer.id):
+            return await self._relay(customer, message_id)
+        alert = await self._maybe_alert(customer, message_id, None, human=True)
+        return await self._answer(customer, message_id, self.config.handoff.human_reply, alert=alert)
+
+    async def _store_once(self, customer: Customer, text: str, kind: str,
+                          external_id: str | None) -> tuple[int, Outcome | None]:
+        """Store the message unless the channel delivered it before (after a crash): (its id, its earlier reply)."""
+        prior = await self.db.customer_message(customer.id, external_id) if external_id else None
+        if prior is None:
+            message_id = await self.db.add_message(customer.id, "customer", text, kind=kind, external_id=external_id)
+            self.metrics.messages_in.labels(kind).inc()
+            return message_id, None
+        answer = await self.db.reply_to(prior.id)
+        if answer is None:
+            log.info("message %s of customer %s was delivered again before it was answered", external_id, customer.id)
+            return prior.id, None
+        # Sent already: nothing to do. Stored but not confirmed sent: the crash came before or during sending.
+        reply = "" if answer["sent_at"] else answer["text"]
+        log.info("message %s of customer %s was delivered again; %s", external_id, customer.id,
+                 "its stored reply is sent now" if reply else "it was answered already")
+        return prior.id, Outcome(customer, prior.id, reply, reply_id=answer["id"], replayed=True)
+
+    async def mark_sent(self, outcome: Outcome) -> None:
+        """The channel confirmed the reply: a redelivery of the same message will not send it again."""
+        if outcome.reply_id is not None:
+            await self.db.mark_sent(outcome.reply_id)
+            self.metrics.replies_out.inc()
+
+    async def reset(self, sender: Sender) -> None:
+        await self.db.reset_history((await self.customer(sender)).id)
+
+    async def forget(self, sender: Sender) -> dict[str, int]:
+        customer = await self.customer(sender)
+        await self.engine.run(self.engine.caches.forget, customer.id)  # the model's memory of them goes too
+        return await self.db.forget(customer.id)
+
+    async def recent_turns(self, customer_id: int) -> list[StoredMessage]:
+        """The last few turns, for an operator reading an alert."""
+        return await self.db.history(customer_id, self.config.alerts.context_turns)
+
+    async def _answer(self, customer: Customer, message_id: int, reply: str,
+                      sentiment: Sentiment | None = None, alert: Alert | None = None, fallback: bool = False) -> Outcome:
+        reply_id = await self.db.add_message(customer.id, "bot", reply, reply_to=message_id)
+        return Outcome(customer, message_id, reply, sentiment, alert, fallback, reply_id)
+
+    async def _relay(self, customer: Customer, message_id: int, sentiment: Sentiment | None = None,
+                     alert: Alert | None = None) -> Outcome:
+        """Taken over: no model reply; the customer hears once that a person is handling the chat."""
+        notice = await self.handoff.notice_once(customer.id)
+        if notice:  # kind 'notice': stored for the record, never read by the model as its own words
+            await self.db.add_message(customer.id, "bot", notice, kind="notice", reply_to=message_id)
+        return Outcome(customer, message_id, notice, sentiment, alert, relayed=True)
+
+    async def _read_sentiment(self, message_id: int, text: str) -> Sentiment | None:
+        try:
+            sentiment = await self.engine.sentiment(text)
+        except Exception:
+            log.exception("sentiment model failed for message %s", message_id)
+            return None
+        await self.db.set_sentiment(message_id, sentiment.label, sentiment.confidence)
+        self.metrics.sentiment.labels(sentiment.label).inc()
+        return sentiment
+
+    async def _maybe_alert(self, customer: Customer, message_id: int, sentiment: Sentiment | None,
+                           human: bool = False, unanswered: bool = False) -> Alert | None:
+        """An alert when an escalation rule fires ([alerts]); within the cooldown only a more severe rule does."""
+        reason = await self.handoff.escalation(customer.id, sentiment, human, unanswered)
+        if reason is None:
+            return None
+        label, confidence = (sentiment.label, sentiment.confidence) if sentiment else (None, None)
+        alert_id = await self.db.add_alert(customer.id, message_id, reason, label, confidence)
+        return Alert(alert_id, reason, label, confidence)
+
+    async def _history_before(self, customer_id: int, message_id: int) -> list[tuple[str, str]]:
+        """Past turns, newest kept, within chat.history_tokens (the new message's own tokens count too)."""
+        turns = [t for t in await self.db.history(customer_id, HISTORY_FETCH_LIMIT) if t.id < message_id]
+        budget = self.config.chat.history_tokens - self.config.chat.max_message_tokens
+        kept: list[tuple[str, str]] = []
+        for turn in reversed(turns):
+            budget -= self.engine.count_tokens(turn.text)
+            if budget < 0:
+                break
+            kept.append((turn.role, turn.text))
+        return kept[::-1]

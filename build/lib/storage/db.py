@@ -1,0 +1,472 @@
+"""The SQLite layer: one connection (one writer), WAL mode, every query shopbot runs."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator
+
+import aiosqlite
+
+from storage.migrations import migrate
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    channel: str
+    external_id: str
+    display_name: str | None
+    username: str | None
+
+
+@dataclass(frozen=True)
+class KnowledgeEntry:
+    entry_id: str
+    lang: str
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    role: str  # 'customer' | 'bot' | 'operator'
+    kind: str
+    text: str
+    sentiment: str | None
+    confidence: float | None
+    created_at: float
+
+
+class Database:
+    """Owns the SQLite file. aiosqlite runs every statement on one thread, so writes never race."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path):
+        self._db = conn
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike) -> "Database":
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Customers' messages are personal data: the file is readable by the owner only.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        conn = await aiosqlite.connect(path, isolation_level=None)  # autocommit; BEGIN where needed
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        try:
+            await migrate(conn)
+        except BaseException:
+            await conn.close()  # its thread would otherwise keep the process alive after the error
+            raise
+        return cls(conn, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """Statements inside commit together or not at all (the connection is otherwise autocommit)."""
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
+
+    async def check_writable(self) -> None:
+        """Raise sqlite3.Error unless a write can be made now (file writable, not locked by another process)."""
+        # Matches no row, yet it is a write: refused on a read-only file, waits out (busy_timeout) another
+        # process's lock. Not in a transaction of its own: it may run inside one of ours and must not end it.
+        await self._db.execute("DELETE FROM inbox WHERE update_id IS NULL")
+
+    async def _one(self, sql: str, params: tuple = ()) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, params: tuple = ()) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    # --- customers -------------------------------------------------------------------------------
+
+    async def customer(
+        self, channel: str, external_id: str, display_name: str | None = None, username: str | None = None
+    ) -> Customer:
+        """The customer with this channel id, created on first contact; name and username kept current."""
+        await self._db.execute(
+            """INSERT INTO customers (channel, external_id, display_name, username, created_at)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (channel, external_id) DO UPDATE SET
+                 display_name = COALESCE(excluded.display_name, display_name),
+                 username = COALESCE(excluded.username, username)""",
+            (channel, str(external_id), display_name, username, time.time()),
+        )
+        row = await self._one(
+            "SELECT id, channel, external_id, display_name, username FROM customers"
+            " WHERE channel = ? AND external_id = ?",
+            (channel, str(external_id)),
+        )
+        return Customer(**dict(row))
+
+    async def customer_by_id(self, customer_id: int) -> Customer | None:
+        row = await self._one(
+            "SELECT id, channel, external_id, display_name, username FROM customers WHERE id = ?", (customer_id,)
+        )
+        return Customer(**dict(row)) if row else None
+
+    # --- messages --------------------------------------------------------------------------------
+
+    async def add_message(
+        self,
+        customer_id: int,
+        role: str,
+        text: str,
+        *,
+        kind: str = "text",
+        external_id: str | None = None,
+        reply_to: int | None = None,
+    ) -> int:
+        cur = await self._db.execute(
+            "INSERT INTO messages (customer_id, role, kind, text, external_id, reply_to, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (customer_id, role, kind, text, external_id, reply_to, time.time()),
+        )
+        return cur.lastrowid
+
+    async def customer_message(self, customer_id: int, external_id: str) -> StoredMessage | None:
+        """The customer's message with this channel id, if it was stored already (a redelivery)."""
+        row = await self._one(
+            "SELECT id, role, kind, text, sentiment, confidence, created_at FROM messages"
+            " WHERE customer_id = ? AND external_id = ? AND role = 'customer'",
+            (customer_id, external_id),
+        )
+        return StoredMessage(**dict(row)) if row else None
+
+    async def reply_to(self, message_id: int) -> dict | None:
+        """The bot's stored answer to a customer message (id, text, sent_at), if there is one."""
+        row = await self._one(
+            "SELECT id, text, sent_at FROM messages WHERE reply_to = ? AND role = 'bot' ORDER BY id LIMIT 1",
+            (message_id,),
+        )
+        return dict(row) if row else None
+
+    async def mark_sent(self, message_id: int) -> None:
+        await self._db.execute("UPDATE messages SET sent_at = ? WHERE id = ?", (time.time(), message_id))
+
+    async def set_sentiment(self, message_id: int, label: str, confidence: float) -> None:
+        await self._db.execute(
+            "UPDATE messages SET sentiment = ?, confidence = ? WHERE id = ?", (label, confidence, message_id)
+        )
+
+    async def history(self, customer_id: int, limit: int) -> list[StoredMessage]:
+        """The newest `limit` text turns since the last /reset, oldest first."""
+        rows = await self._all(
+            """SELECT id, role, kind, text, sentiment, confidence, created_at FROM messages
+               WHERE customer_id = ? AND kind = 'text'
+                 AND id > (SELECT history_start_id FROM customers WHERE id = ?)
+               ORDER BY id DESC LIMIT ?""",
+            (customer_id, customer_id, limit),
+        )
+        return [StoredMessage(**dict(r)) for r in reversed(rows)]
+
+    async def messages(self, customer_id: int) -> list[StoredMessage]:
+        """Everything stored for a customer, oldest first (resets included)."""
+        rows = await self._all(
+            "SELECT id, role, kind, text, sentiment, confidence, created_at FROM messages"
+            " WHERE customer_id = ? ORDER BY id",
+            (customer_id,),
+        )
+        return [StoredMessage(**dict(r)) for r in rows]
+
+    async def reset_history(self, customer_id: int) -> None:
+        """Start a fresh conversation: replies stop using what came before (nothing is deleted)."""
+        await self._db.execute(
+            "UPDATE customers SET history_start_id = (SELECT COALESCE(MAX(id), 0) FROM messages) WHERE id = ?",
+            (customer_id,),
+        )
+
+    async def forget(self, customer_id: int) -> dict[str, int]:
+        """Delete the customer and everything stored about them; returns what was deleted, by kind."""
+        counts = {}
+        async with self._transaction():
+            for table in ("messages", "alerts"):
+                row = await self._one(f"SELECT COUNT(*) FROM {table} WHERE customer_id = ?", (customer_id,))
+                counts[table] = row[0]
+            cur = await self._db.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
+            counts["customers"] = cur.rowcount
+        return counts
+
+    async def delete_older_than(self, cutoff: float) -> dict[str, int]:
+        """Retention: messages and alerts created before `cutoff` (unix time), then customers left with nothing."""
+        counts = {}
+        async with self._transaction():
+            for table in ("alerts", "messages"):
+                cur = await self._db.execute(f"DELETE FROM {table} WHERE created_at < ?", (cutoff,))
+                counts[table] = cur.rowcount
+            cur = await self._db.execute(
+                "DELETE FROM customers WHERE created_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM messages WHERE messages.customer_id = customers.id)",
+                (cutoff,),
+            )
+            counts["customers"] = cur.rowcount
+        return counts
+
+    # --- inbox: Telegram updates stored before they are confirmed ------------------------------------
+
+    async def inbox_add(self, update_id: int, payload: str) -> bool:
+        """Keep an update until it is handled; False if it is known already (a redelivery)."""
+        cur = await self._db.execute(
+            "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
+            (update_id, payload, time.time()),
+        )
+        return cur.rowcount == 1
+
+    async def inbox_pending(self) -> list[str]:
+        """Payloads of updates received but not handled to the end (the process died), oldest first."""
+        return [r[0] for r in await self._all("SELECT payload FROM inbox WHERE done_at IS NULL ORDER BY update_id")]
+
+    async def inbox_done(self, update_id: int) -> None:
+        # Only the id is needed from now on (to spot a redelivery): the customer's text is not kept twice.
+        await self._db.execute(
+            "UPDATE inbox SET done_at = ?, payload = '' WHERE update_id = ?", (time.time(), update_id)
+        )
+
+    async def inbox_prune(self, before: float) -> int:
+        """Forget handled updates older than `before`: Telegram redelivers nothing older than a day."""
+        cur = await self._db.execute("DELETE FROM inbox WHERE done_at IS NOT NULL AND received_at < ?", (before,))
+        return cur.rowcount
+
+    # --- shop knowledge --------------------------------------------------------------------------
+
+    async def replace_knowledge(self, entries: list[KnowledgeEntry], source: str, sha256: str) -> None:
+        """The imported file becomes the whole knowledge, in one transaction: a failed import changes nothing.
+
+        Vectors of entries whose text did not change are kept, so a re-import embeds only what is new."""
+        async with self._transaction():
+            kept = {(r["entry_id"], r["lang"], r["question"], r["answer"]): r for r in await self._all(
+                "SELECT entry_id, lang, question, answer, vectors, vectors_shape, embedded_with FROM knowledge")}
+            await self._db.execute("DELETE FROM knowledge")
+            for position, e in enumerate(entries):
+                old = kept.get((e.entry_id, e.lang, e.question, e.answer))
+                await self._db.execute(
+                    "INSERT INTO knowledge (entry_id, lang, question, answer, position, vectors, vectors_shape,"
+                    " embedded_with) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (e.entry_id, e.lang, e.question, e.answer, position,
+                     *((old["vectors"], old["vectors_shape"], old["embedded_with"]) if old else (None, None, None))),
+                )
+            await self._db.execute(
+                "INSERT INTO knowledge_imports (source, sha256, entries, imported_at) VALUES (?, ?, ?, ?)",
+                (source, sha256, len(entries), time.time()),
+            )
+
+    async def last_knowledge_import(self) -> dict | None:
+        row = await self._one("SELECT * FROM knowledge_imports ORDER BY id DESC LIMIT 1")
+        return dict(row) if row else None
+
+    async def knowledge(self) -> list[dict]:
+        """Every entry with its stored vectors, in file order."""
+        return [dict(r) for r in await self._all(
+            "SELECT entry_id, lang, question, answer, vectors, vectors_shape, embedded_with FROM knowledge"
+            " ORDER BY position")]
+
+    async def set_knowledge_vectors(self, entry_id: str, lang: str, vectors: bytes, shape: str, model: str) -> None:
+        await self._db.execute(
+            "UPDATE knowledge SET vectors = ?, vectors_shape = ?, embedded_with = ? WHERE entry_id = ? AND lang = ?",
+            (vectors, shape, model, entry_id, lang),
+        )
+
+    # --- alerts ----------------------------------------------------------------------------------
+
+    async def add_alert(
+        self, customer_id: int, message_id: int | None, reason: str, label: str | None, confidence: float | None
+    ) -> int:
+        cur = await self._db.execute(
+            "INSERT INTO alerts (customer_id, message_id, reason, label, confidence, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (customer_id, message_id, reason, label, confidence, time.time()),
+        )
+        return cur.lastrowid
+
+    async def last_alert_at(self, customer_id: int) -> float | None:
+        row = await self._one("SELECT MAX(created_at) FROM alerts WHERE customer_id = ?", (customer_id,))
+        return row[0]
+
+    async def undelivered_alerts(self) -> list[dict]:
+        """The outbox: alerts the operator chat has not received yet, oldest first."""
+        return [dict(r) for r in await self._all("SELECT * FROM alerts WHERE delivered_at IS NULL ORDER BY id")]
+
+    async def message_text(self, message_id: int) -> str | None:
+        row = await self._one("SELECT text FROM messages WHERE id = ?", (message_id,))
+        return row[0] if row else None
+
+    async def mark_alert_delivered(self, alert_id: int) -> None:
+        await self._db.execute("UPDATE alerts SET delivered_at = ? WHERE id = ?", (time.time(), alert_id))
+
+    async def alerts(self, customer_id: int | None = None) -> list[dict]:
+        where, params = ("WHERE customer_id = ?", (customer_id,)) if customer_id is not None else ("", ())
+        return [dict(r) for r in await self._all(f"SELECT * FROM alerts {where} ORDER BY id", params)]
+
+    async def alert(self, alert_id: int) -> dict | None:
+        row = await self._one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
+        return dict(row) if row else None
+
+    async def recent_labels(self, customer_id: int, limit: int) -> list[str | None]:
+        """The sentiment read for the customer's last `limit` text messages, newest first."""
+        rows = await self._all(
+            "SELECT sentiment FROM messages WHERE customer_id = ? AND role = 'customer' AND kind = 'text'"
+            " ORDER BY id DESC LIMIT ?",
+            (customer_id, limit),
+        )
+        return [r[0] for r in rows]
+
+    # --- handoff: takeovers, operator-chat messages, label corrections -----------------------------
+
+    async def open_takeover(self, customer_id: int) -> dict | None:
+        row = await self._one("SELECT * FROM takeovers WHERE customer_id = ? AND ended_at IS NULL", (customer_id,))
+        return dict(row) if row else None
+
+    async def start_takeover(self, customer_id: int, operator_id: str, operator_name: str | None) -> tuple[dict, bool]:
+        """The customer's open takeover, started now by this operator if there was none; (takeover, started)."""
+        now = time.time()
+        cur = await self._db.execute(
+            "INSERT OR IGNORE INTO takeovers (customer_id, operator_id, operator_name, started_at, last_activity_at)"
+            " VALUES (?, ?, ?, ?, ?)",  # the partial unique index keeps one open takeover per customer
+            (customer_id, operator_id, operator_name, now, now),
+        )
+        return await self.open_takeover(customer_id), cur.rowcount == 1
+
+    async def touch_takeover(self, customer_id: int) -> None:
+        await self._db.execute(
+            "UPDATE takeovers SET last_activity_at = ? WHERE customer_id = ? AND ended_at IS NULL",
+            (time.time(), customer_id),
+        )
+
+    async def mark_customer_told(self, customer_id: int) -> bool:
+        """Record that the customer was told a person is handling the chat; False if they already were."""
+        cur = await self._db.execute(
+            "UPDATE takeovers SET customer_told = 1 WHERE customer_id = ? AND ended_at IS NULL AND customer_told = 0",
+            (customer_id,),
+        )
+        return cur.rowcount == 1
+
+    async def end_takeover(self, customer_id: int, reason: str) -> dict | None:
+        """Close the customer's open takeover; returns it as it was, or None when there was none."""
+        takeover = await self.open_takeover(customer_id)
+        if takeover is not None:
+            await self._db.execute(
+                "UPDATE takeovers SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+                (time.time(), reason, takeover["id"]),
+            )
+        return takeover
+
+    async def idle_takeovers(self, before: float) -> list[dict]:
+        """Open takeovers with no operator activity since `before` (unix time)."""
+        rows = await self._all(
+            "SELECT * FROM takeovers WHERE ended_at IS NULL AND last_activity_at < ? ORDER BY id", (before,)
+        )
+        return [dict(r) for r in rows]
+
+    async def remember_operator_message(self, chat_id: int, message_id: int, customer_id: int, kind: str) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO operator_chat_messages (chat_id, message_id, customer_id, kind, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (chat_id, message_id, customer_id, kind, time.time()),
+        )
+
+    async def customer_for_operator_message(self, chat_id: int, message_id: int) -> int | None:
+        row = await self._one(
+            "SELECT customer_id FROM operator_chat_messages WHERE chat_id = ? AND message_id = ?", (chat_id, message_id)
+        )
+        return row[0] if row else None
+
+    async def latest_alert_message(self, chat_id: int, customer_id: int) -> int | None:
+        """The operator-chat message of the customer's newest alert: the thread their messages are relayed under."""
+        row = await self._one(
+            "SELECT message_id FROM operator_chat_messages WHERE chat_id = ? AND customer_id = ? AND kind = 'alert'"
+            " ORDER BY created_at DESC, message_id DESC LIMIT 1",
+            (chat_id, customer_id),
+        )
+        return row[0] if row else None
+
+    async def mark_alerts_answered(self, customer_id: int) -> None:
+        """An operator just wrote to the customer: their unanswered alerts are answered now."""
+        await self._db.execute(
+            "UPDATE alerts SET answered_at = ? WHERE customer_id = ? AND answered_at IS NULL",
+            (time.time(), customer_id),
+        )
+
+    async def add_label_correction(self, alert_id: int, corrected_label: str, operator_id: str) -> bool:
+        """The operator says the alert's message was `corrected_label`; False if unknown or corrected already."""
+        cur = await self._db.execute(
+            """INSERT OR IGNORE INTO label_corrections
+                 (alert_id, message_id, model_label, corrected_label, operator_id, created_at)
+               SELECT id, message_id, label, ?, ?, ? FROM alerts WHERE id = ?""",
+            (corrected_label, operator_id, time.time(), alert_id),
+        )
+        return cur.rowcount == 1
+
+    async def label_corrections(self) -> list[dict]:
+        """Every correction with the message text it is about: the input #4's evaluation loop reads."""
+        rows = await self._all(
+            """SELECT c.*, m.text FROM label_corrections c LEFT JOIN messages m ON m.id = c.message_id
+               ORDER BY c.id"""
+        )
+        return [dict(r) for r in rows]
+
+    # --- reporting -------------------------------------------------------------------------------
+
+    async def stats_since(self, since: float) -> dict[str, float | int]:
+        """Customers and messages since `since` (unix time), the share of them read negative, alerts sent."""
+        row = await self._one(
+            """SELECT COUNT(DISTINCT customer_id), COUNT(*),
+                      SUM(sentiment = 'negative'), SUM(sentiment IS NOT NULL)
+               FROM messages WHERE role = 'customer' AND created_at >= ?""",
+            (since,),
+        )
+        customers, messages, negative, classified = row[0], row[1], row[2] or 0, row[3] or 0
+        alerts = await self._one(
+            "SELECT COUNT(*), SUM(delivered_at IS NOT NULL) FROM alerts WHERE created_at >= ?", (since,)
+        )
+        return {
+            "customers": customers,
+            "messages": messages,
+            "negative_share": negative / classified if classified else 0.0,
+            "alerts": alerts[0],
+            "alerts_delivered": alerts[1] or 0,
+        }
+
+    async def alert_counts(self) -> tuple[int, int]:
+        """(alerts the operator chat has, alerts still waiting for it), all time."""
+        row = await self._one("SELECT SUM(delivered_at IS NOT NULL), SUM(delivered_at IS NULL) FROM alerts")
+        return row[0] or 0, row[1] or 0
+
+    async def handoff_stats(self, since: float) -> dict:
+        """Open takeovers now; alert-to-first-operator-reply seconds and label corrections since `since`."""
+        open_now = await self._one("SELECT COUNT(*) FROM takeovers WHERE ended_at IS NULL")
+        waits = await self._all(
+            "SELECT answered_at - created_at FROM alerts WHERE created_at >= ? AND answered_at IS NOT NULL"
+            " ORDER BY 1",
+            (since,),
+        )
+        corrections = await self._one("SELECT COUNT(*) FROM label_corrections WHERE created_at >= ?", (since,))
+        return {"open_takeovers": open_now[0], "reply_waits": [r[0] for r in waits], "corrections": corrections[0]}
+
+    async def daily_counts(self, start: float, days: int) -> list[tuple[int, int]]:
+        """(customer messages, of them read negative) per 24 h from `start`, one pair per day, oldest first."""
+        rows = await self._all(
+            """SELECT CAST((created_at - ?) / 86400 AS INTEGER) AS day, COUNT(*), SUM(sentiment = 'negative')
+               FROM messages WHERE role = 'customer' AND created_at >= ? GROUP BY day""",
+            (start, start),
+        )
+        counts = {r[0]: (r[1], r[2] or 0) for r in rows}
+        return [counts.get(day, (0, 0)) for day in range(days)]
