@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,10 +18,11 @@ from transformers.generation.streamers import BaseStreamer
 from bot.config import Config
 from bot.llm import loading
 from bot.llm.generation import generation_kwargs, pad_id
+from bot.llm.guard import end_at_sentence, whole_words
 from bot.llm.head import find_head
 from bot.llm.batching import Batcher
 from bot.llm.kv_cache import ConversationCaches, row_cache, stitch
-from bot.llm.prompts import as_data, chat_messages
+from bot.llm.prompts import as_data, chat_messages, grounded
 from bot.llm.retrieval import KnowledgeReader
 from bot.llm.sentiment import Sentiment, SentimentReader
 
@@ -185,9 +185,7 @@ class Engine:
 
     def _chat_ids(self, request: ReplyRequest) -> torch.Tensor:
         """(T,) the chat role's prompt for one request."""
-        system = self.config.chat.system_prompt
-        if request.facts:
-            system += GROUNDING + "\n".join(f"- {fact}" for fact in request.facts)
+        system = grounded(self.config.chat.system_prompt, request.facts)
         history = [(role, as_data(past, self.special_tokens)) for role, past in request.history]
         messages = chat_messages(system, history, as_data(request.text, self.special_tokens))
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
@@ -250,27 +248,7 @@ class _Growing(BaseStreamer):
 
     def _show(self, row: int, final: bool = False) -> None:
         text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
-        if not final and not _ends_a_word(text):
-            text = text[:max(text.rfind(" "), text.rfind("\n"), 0)]  # hold back a word still being written
-        text = text.strip()
+        text = whole_words(text, final)
         if len(text) > len(self.shown[row]):
             self.shown[row] = text
             self.on_text[row](text)
-
-
-def _ends_a_word(text: str) -> bool:
-    """Whether the decoded text so far ends on a whole word (CJK characters each count as one)."""
-    if not text or text.endswith("\ufffd"):  # half a multi-byte character
-        return False
-    last = text[-1]  # CJK ideographs and punctuation, full-width forms
-    return last.isspace() or "\u2e80" <= last <= "\u9fff" or "\uff00" <= last <= "\uffef"
-
-
-GROUNDING = "\nAnswer only from these facts of the shop:\n"
-SENTENCE_END = re.compile(r"[.!?。！？…](?=\s|$)|[。！？]")
-
-
-def end_at_sentence(text: str) -> str:
-    """The text up to its last complete sentence (all of it when no sentence ends)."""
-    ends = [m.end() for m in SENTENCE_END.finditer(text)]
-    return text[: ends[-1]] if ends else text
