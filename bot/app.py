@@ -18,7 +18,7 @@ from bot import retention
 from bot.handlers import OUTBOX_KEY, SERVICE_KEY, customer, handoff, operator
 from bot.handlers.errors import ErrorReporter, redact_in_logs
 from bot.inbox import Inbox
-from bot.llm.engine import Engine
+from bot.llm.backends import ModelBackend, load_backend
 from bot.outbox import AlertOutbox
 from bot.service import ConversationService
 from storage.db import Database
@@ -26,8 +26,8 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 # Updates waiting for their chat's lock hold a slot, so the bound is high: one chatty customer must not
-# use up the slots another customer's /start needs. Real work is bounded anyway: the engine runs one
-# model call at a time.
+# use up the slots another customer's /start needs. Real work is bounded anyway: by the engine's batches, or
+# by model.max_concurrency on a model server.
 MAX_CONCURRENT_UPDATES = 1024
 RATE_LIMIT_RETRIES = 3  # AIORateLimiter waits out a 429's retry_after and tries again this often
 # Updates the bot acts on; #5 and #6 add what they need. Channel posts and reactions are not fetched.
@@ -78,7 +78,7 @@ class PerChatProcessor(BaseUpdateProcessor):
         """Nothing to free: Application.stop() already waited for running updates."""
 
 
-def build_application(config: Config, engine: Engine | None = None) -> Application:
+def build_application(config: Config, engine: ModelBackend | None = None) -> Application:
     """The whole bot, in order: client, lifecycle, handlers, error handler. `engine`: reuse a loaded one."""
     if not config.telegram_token:
         raise ConfigError(TOKEN_ENV, "not set: create a bot with @BotFather and export its token")
@@ -107,7 +107,7 @@ def build_application(config: Config, engine: Engine | None = None) -> Applicati
     async def post_init(app: Application) -> None:
         db = await Database.open(config.storage.path)
         try:
-            model = engine or await asyncio.to_thread(Engine.load, config)  # seconds of CPU, off the loop
+            model = engine or await asyncio.to_thread(load_backend, config)  # seconds of CPU or HTTP, off the loop
         except BaseException:
             await db.close()
             raise

@@ -14,6 +14,7 @@ from typing import AsyncIterator
 from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, load_config
 from bot.evaluation import LabelledFileError
 from bot.knowledge import KnowledgeFileError
+from bot.llm.backends import ModelServerDown
 
 log = logging.getLogger("shopbot")
 
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LabelledFileError, KnowledgeFileError) as exc:
         print(f"shopbot {args.command}: {exc}", file=sys.stderr)
         return 2
+    except ModelServerDown as exc:
+        print(f"shopbot: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -75,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
 @asynccontextmanager
 async def conversation_service(config: Config) -> AsyncIterator["ConversationService"]:
     """Open the database, load the engine (once) and the shop's knowledge; close them on the way out."""
-    from bot.llm.engine import Engine
+    from bot.llm.backends import load_backend
     from bot.service import ConversationService
     from storage.db import Database
 
     db = await Database.open(config.storage.path)
     try:
-        engine = await asyncio.to_thread(Engine.load, config)
+        engine = await asyncio.to_thread(load_backend, config)
         try:
             service = ConversationService(db, engine, config)
             await service.start()

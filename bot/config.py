@@ -10,6 +10,8 @@ from typing import Any
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+MODEL_KEY_ENV = "SHOPBOT_MODEL_API_KEY"  # the remote model server's API key (backend = "openai"), if it wants one
+SECRETS = ("telegram_token", "model_api_key")  # Config fields read from the environment, never from the file
 
 
 class ConfigError(ValueError):
@@ -38,6 +40,10 @@ class ModelSettings:
     quantize: str = "none"  # "int8": dynamic int8 Linear layers (CPU only)
     batch_size: int = 8  # customers whose sentiment or reply waits at the same time run as one batch (1 = one by one)
     timeout_seconds: float = 60.0
+    backend: str = "local"  # "local": the model in this process; "openai": an OpenAI-compatible server at base_url
+    base_url: str = ""  # backend = "openai": e.g. http://127.0.0.1:8080/v1
+    model: str = ""  # backend = "openai": the model name the server knows; empty: the server's only model
+    max_concurrency: int = 4  # backend = "openai": requests in flight at once (the server batches them)
 
 
 @dataclass(frozen=True)
@@ -177,9 +183,11 @@ class Config:
     storage: StorageSettings = StorageSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     telegram_token: str | None = field(default=None, repr=False)  # from the environment only
+    model_api_key: str | None = field(default=None, repr=False)  # from the environment only
 
 
 SENTIMENT_METHODS = ("generate", "logits", "head")
+BACKENDS = ("local", "openai")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -195,6 +203,8 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
     if "token" in raw.get("telegram", {}):
         raise ConfigError("telegram.token", f"never put the bot token in the file; set {TOKEN_ENV} instead")
+    if "api_key" in raw.get("model", {}):
+        raise ConfigError("model.api_key", f"never put the API key in the file; set {MODEL_KEY_ENV} instead")
     cfg = _build(Config, raw, "")
     base = path.resolve().parent
     cfg = _replace(cfg, "model", cache_dir=_under(base, cfg.model.cache_dir))
@@ -203,7 +213,7 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         cfg = _replace(cfg, "knowledge", file=_under(base, cfg.knowledge.file))
     _validate(cfg)
     token = environ.get(TOKEN_ENV, "").strip() or None
-    return replace(cfg, telegram_token=token)
+    return replace(cfg, telegram_token=token, model_api_key=environ.get(MODEL_KEY_ENV, "").strip() or None)
 
 
 def _under(base: Path, p: Path) -> Path:
@@ -219,7 +229,7 @@ def _build(cls: type, raw: Any, prefix: str):
     """Turn a TOML table into dataclass `cls`, checking types; unknown keys are errors (typos)."""
     if not isinstance(raw, dict):
         raise ConfigError(prefix.rstrip(".") or "<root>", "must be a table")
-    known = {f.name: f for f in fields(cls) if f.name != "telegram_token"}
+    known = {f.name: f for f in fields(cls) if f.name not in SECRETS}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{prefix}{key}", f"unknown key (expected one of: {', '.join(known)})")
@@ -292,6 +302,11 @@ def _validate(cfg: Config) -> None:
     check(m.quantize in ("none", "int8"), "model.quantize", "must be 'none' or 'int8'")
     check(m.quantize == "none" or m.device == "cpu", "model.quantize", "int8 runs on the CPU only")
     check(m.timeout_seconds > 0, "model.timeout_seconds", "must be > 0")
+    check(m.backend in BACKENDS, "model.backend", f"must be one of {', '.join(BACKENDS)}")
+    if m.backend == "openai":
+        check(m.base_url.startswith(("http://", "https://")), "model.base_url",
+              "must be the server's http(s) URL, e.g. http://127.0.0.1:8080/v1")
+    check(m.max_concurrency >= 1, "model.max_concurrency", "must be >= 1")
     check(s.method in SENTIMENT_METHODS, "sentiment.method", f"must be one of {', '.join(SENTIMENT_METHODS)}")
     check(bool(s.instruction.strip()), "sentiment.instruction", "must not be empty")
     check(0.0 <= s.neutral_below <= 1.0, "sentiment.neutral_below", "must be between 0 and 1")

@@ -10,9 +10,9 @@ from bot.config import Config
 from bot.handoff import Handoff
 from bot.knowledge import Knowledge, Match
 from bot.lexicon import language_of
-from bot.llm.engine import Engine
+from bot.llm.backends import ModelBackend, ModelServerDown
 from bot.llm.guard import clean_reply
-from bot.llm.sentiment import Sentiment
+from bot.llm.sentiment_scores import Sentiment
 from bot.ratelimit import RateLimiter, Verdict
 from storage.db import Customer, Database, StoredMessage
 
@@ -53,6 +53,12 @@ class Outcome:
     reply_id: int | None = None  # the stored reply, to mark sent once the channel has it
     replayed: bool = False  # delivered before (a crash): nothing new stored; reply is empty if it was sent
     relayed: bool = False  # taken over: no model reply; the channel passes the message on to the operator
+    model_error: str | None = None  # the model failed (so the reply is the fallback): why, for the operators
+
+
+class ModelFailed(RuntimeError):
+    """A customer got chat.fallback_reply because the model failed; channels raise it, once the customer has their
+    answer, so operators hear of it through the error handler (rate-limited)."""
 
 
 def storable(text: str) -> str:
@@ -67,7 +73,7 @@ def storable(text: str) -> str:
 
 
 class ConversationService:
-    def __init__(self, db: Database, engine: Engine, config: Config):
+    def __init__(self, db: Database, engine: ModelBackend, config: Config):
         self.db, self.engine, self.config = db, engine, config
         self.handoff = Handoff(db, config)
         self.limiter = RateLimiter(config.chat.rate_limit_per_minute)
@@ -108,23 +114,32 @@ class ConversationService:
             if await self.handoff.active(customer.id):
                 return await self._relay(customer, message_id, sentiment)
             human = self.handoff.asks_for_human(text)
-            match = await self._match(model_text) if self.knowledge and not human else None
+            try:
+                match = await self._match(model_text) if self.knowledge and not human else None
+            except ModelServerDown as exc:  # no guess from half the signals: the fallback, and operators hear why
+                log.error("no knowledge search for customer %s: %s; sending the fallback reply", customer.id, exc)
+                return await self._answer(customer, message_id, self.config.chat.fallback_reply, sentiment,
+                                          fallback=True, model_error=str(exc))
             alert = await self._maybe_alert(customer, message_id, sentiment, human, match is not None and match.unanswered)
             if human:  # an honest answer beats the model improvising one
                 return await self._answer(customer, message_id, self.config.handoff.human_reply, sentiment, alert)
             history = await self._history_before(customer.id, message_id)
+            model_error = None
             try:
                 reply = await self._reply(history, model_text, match, self._cleaned(on_partial), customer.id)
-            except Exception:
+            except ModelServerDown as exc:  # one line: the traceback says nothing more than the URL
+                log.error("no reply for customer %s: %s; sending the fallback reply", customer.id, exc)
+                reply, model_error = "", str(exc)
+            except Exception as exc:
                 log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
-                reply = ""
+                reply, model_error = "", type(exc).__name__  # the type only: a message may quote the customer
         if await self.handoff.active(customer.id):  # taken over while the model wrote: the person speaks now
             return await self._relay(customer, message_id, sentiment, alert)
         reply = clean_reply(reply, self.engine.special_tokens, self.config.chat.system_prompt)
         fallback = not reply
         if fallback:
             reply = self.config.chat.fallback_reply
-        return await self._answer(customer, message_id, reply, sentiment, alert, fallback)
+        return await self._answer(customer, message_id, reply, sentiment, alert, fallback, model_error)
 
     async def start(self) -> None:
         """Before the first message: import the knowledge file if it changed, load the knowledge."""
@@ -136,6 +151,8 @@ class ConversationService:
     async def _match(self, text: str) -> Match:
         try:
             return await self.knowledge.find(text)
+        except ModelServerDown:
+            raise
         except Exception:  # a person answering beats a guess
             log.exception("knowledge search failed; handing the question to a person")
             return Match(language_of(text), None, on_topic=True)
@@ -223,7 +240,7 @@ class ConversationService:
 
     async def forget(self, sender: Sender) -> dict[str, int]:
         customer = await self.customer(sender)
-        await self.engine.run(self.engine.caches.forget, customer.id)  # the model's memory of them goes too
+        await self.engine.forget(customer.id)  # the model's memory of them goes too
         return await self.db.forget(customer.id)
 
     async def recent_turns(self, customer_id: int) -> list[StoredMessage]:
@@ -231,9 +248,10 @@ class ConversationService:
         return await self.db.history(customer_id, self.config.alerts.context_turns)
 
     async def _answer(self, customer: Customer, message_id: int, reply: str,
-                      sentiment: Sentiment | None = None, alert: Alert | None = None, fallback: bool = False) -> Outcome:
+                      sentiment: Sentiment | None = None, alert: Alert | None = None, fallback: bool = False,
+                      model_error: str | None = None) -> Outcome:
         reply_id = await self.db.add_message(customer.id, "bot", reply, reply_to=message_id)
-        return Outcome(customer, message_id, reply, sentiment, alert, fallback, reply_id)
+        return Outcome(customer, message_id, reply, sentiment, alert, fallback, reply_id, model_error=model_error)
 
     async def _relay(self, customer: Customer, message_id: int, sentiment: Sentiment | None = None,
                      alert: Alert | None = None) -> Outcome:
@@ -246,6 +264,9 @@ class ConversationService:
     async def _read_sentiment(self, message_id: int, text: str) -> Sentiment | None:
         try:
             sentiment = await self.engine.sentiment(text)
+        except ModelServerDown as exc:
+            log.error("no sentiment for message %s: %s", message_id, exc)
+            return None
         except Exception:
             log.exception("sentiment model failed for message %s", message_id)
             return None

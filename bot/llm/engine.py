@@ -37,6 +37,8 @@ class ModelTimeout(RuntimeError):
 class Engine:
     """Synchronous torch code behind an async facade: one worker thread runs every model call in turn."""
 
+    retrieval_signals = frozenset({"tokens", "likelihood"})  # the model's token vectors and query likelihood
+
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: Config):
         self.model = model
         self.tokenizer = tokenizer
@@ -137,6 +139,10 @@ class Engine:
 
     async def knowledge_likelihood(self, entries: Sequence[tuple[str, str]], text: str) -> np.ndarray:
         return await self.run(self.knowledge_reader.likelihood, entries, text)
+
+    async def forget(self, conversation: object) -> None:
+        """Drop the conversation's KV cache (/forget)."""
+        await self.run(self.caches.forget, conversation)
 
     # --- synchronous model calls (run on the worker thread) ---------------------------------------
 

@@ -50,5 +50,9 @@ def _ends_a_word(text: str) -> bool:
     """Whether the text so far ends on a whole word (CJK characters each count as one)."""
     if not text or text.endswith("\ufffd"):  # half a multi-byte character
         return False
-    last = text[-1]  # CJK ideographs and punctuation, full-width forms
-    return last.isspace() or "\u2e80" <= last <= "\u9fff" or "\uff00" <= last <= "\uffef"
+    return text[-1].isspace() or is_cjk(text[-1])
+
+
+def is_cjk(char: str) -> bool:
+    """CJK ideographs and punctuation, full-width forms: each is a word of its own."""
+    return "\u2e80" <= char <= "\u9fff" or "\uff00" <= char <= "\uffef"
