@@ -112,9 +112,17 @@ async def chat_command(config: Config, args: argparse.Namespace) -> int:
         return await chat(service, args.user, args.json)
 
 
+def _in_process(config: Config, command: str) -> None:
+    """eval and calibrate read the model's own scores and hidden states: the local backend only."""
+    if config.model.backend != "local":
+        raise ConfigError("model.backend", f"`shopbot {command}` runs the model in this process; with a model server "
+                                           "use bench/remote_sentiment.py (README, \"A remote model server\")")
+
+
 async def eval_command(config: Config, args: argparse.Namespace) -> int:
     from bot.evaluation import format_report, run_eval
 
+    _in_process(config, "eval")
     report = await asyncio.to_thread(run_eval, config, args.file, args.method, args.limit, _labels(args), args.seed)
     print(json.dumps(report) if args.json else format_report(report, args.file))
     return 0
@@ -123,6 +131,7 @@ async def eval_command(config: Config, args: argparse.Namespace) -> int:
 async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
     from bot.evaluation import run_calibrate
 
+    _in_process(config, "calibrate")
     result = await asyncio.to_thread(
         run_calibrate, config, args.file, args.limit, _labels(args), args.seed, args.l2, args.out)
     held_out = result["held_out"]

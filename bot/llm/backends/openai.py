@@ -63,6 +63,7 @@ class RemoteEngine:
         self._logprobs = config.sentiment.method != "generate"  # else the constrained choice
         self._content_free: np.ndarray | None = None  # mean label probabilities on CONTENT_FREE inputs
         self._connections: dict[asyncio.AbstractEventLoop, _Connection] = {}
+        self._closing: asyncio.Task | None = None  # a running loop's client closing (held so it is not collected)
 
     @classmethod
     def load(cls, config: Config) -> "RemoteEngine":
@@ -79,9 +80,12 @@ class RemoteEngine:
         return cls(config, model, signals)
 
     def close(self) -> None:
+        """Close the HTTP connections (called on the thread of the loops that used them)."""
         for loop, connection in self._connections.items():
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(loop.create_task, connection.client.aclose())
+            if loop.is_running():  # this loop, closing down: it runs the task before it ends
+                self._closing = loop.create_task(connection.client.aclose())
+            elif not loop.is_closed():
+                loop.run_until_complete(connection.client.aclose())
         self._connections.clear()
 
     # --- token estimates (the server's tokenizer is not here) -----------------------------------------
