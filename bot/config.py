@@ -92,7 +92,10 @@ class HandoffSettings:
 class TelegramSettings:
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"  # "polling": the bot fetches updates; "webhook": Telegram posts them to webhook_url
     poll_timeout: int = 30
+    webhook_listen: str = "127.0.0.1:8443"  # host:port the webhook server binds (behind a reverse proxy)
+    webhook_url: str = ""  # the public https URL Telegram posts to; its path is the path served
     show_sentiment: bool = False
     stream_drafts: bool = True  # show a model-written reply growing (sendMessageDraft) before it is sent
     welcome: str = ""
@@ -173,6 +176,11 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    listen: str = ""  # host:port of /healthz and /metrics; empty: no monitoring server
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelSettings = ModelSettings()
     sentiment: SentimentSettings = SentimentSettings()
@@ -182,12 +190,14 @@ class Config:
     handoff: HandoffSettings = HandoffSettings()
     storage: StorageSettings = StorageSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     telegram_token: str | None = field(default=None, repr=False)  # from the environment only
     model_api_key: str | None = field(default=None, repr=False)  # from the environment only
 
 
 SENTIMENT_METHODS = ("generate", "logits", "head")
 BACKENDS = ("local", "openai")
+TELEGRAM_MODES = ("polling", "webhook")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -339,6 +349,13 @@ def _validate(cfg: Config) -> None:
     check(t.base_url.startswith(("http://", "https://")), "telegram.base_url", "must be an http(s) URL")
     check(t.base_file_url.startswith(("http://", "https://")), "telegram.base_file_url", "must be an http(s) URL")
     check(t.poll_timeout >= 0, "telegram.poll_timeout", "must be >= 0")
+    check(t.mode in TELEGRAM_MODES, "telegram.mode", f"must be one of {', '.join(TELEGRAM_MODES)}")
+    if t.mode == "webhook":
+        listen_address("telegram.webhook_listen", t.webhook_listen)
+        check(t.webhook_url.startswith(("https://", "http://")), "telegram.webhook_url",
+              "must be the public URL Telegram posts updates to, e.g. https://shop.example.com/telegram")
+    if cfg.monitoring.listen:
+        listen_address("monitoring.listen", cfg.monitoring.listen)
     for name in ("welcome", "help", "non_text_reply", "reset_reply", "forget_confirm", "forget_yes", "forget_no",
                  "forget_done", "forget_cancelled", "queue_notice", "storage_error_reply"):
         check(bool(getattr(t, name).strip()), f"telegram.{name}", "must not be empty (Telegram refuses empty messages)")
@@ -351,6 +368,14 @@ def _validate(cfg: Config) -> None:
         t.forget_done.format(messages=0, alerts=0)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError("telegram.forget_done", f"only {{messages}} and {{alerts}} can be filled in ({exc!r})") from None
+
+
+def listen_address(key: str, text: str) -> tuple[str, int]:
+    """"host:port" (IPv6 as "[::1]:port") as (host, port); a ConfigError naming `key` otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(key, f"must be host:port, e.g. 127.0.0.1:9100, got {text!r}")
+    return host.strip("[]"), int(port)
 
 
 ANSWER_SOURCES = ("entry", "model")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -13,6 +14,7 @@ from bot.lexicon import language_of
 from bot.llm.backends import ModelBackend, ModelServerDown
 from bot.llm.guard import clean_reply
 from bot.llm.sentiment_scores import Sentiment
+from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter, Verdict
 from storage.db import Customer, Database, StoredMessage
 
@@ -78,6 +80,8 @@ class ConversationService:
         self.handoff = Handoff(db, config)
         self.limiter = RateLimiter(config.chat.rate_limit_per_minute)
         self.knowledge = Knowledge(db, engine, config.knowledge)
+        self.metrics = Metrics()
+        self.metrics.queue_depth.set_function(lambda: self.engine.open_turns)
 
     def waiting_for_model(self) -> int:
         """How many messages are being read or answered by the model, or queued for it, ahead of a new one."""
@@ -174,7 +178,7 @@ class ConversationService:
         """The model's own words without knowledge; with it, only what the knowledge says (or a steer, or a
         hand-over), in the customer's language."""
         if match is None:
-            return await self.engine.reply(history, text, on_text=on_text, conversation=customer_id)
+            return await self._model_reply(history, text, on_text=on_text, conversation=customer_id)
         lang = self.config.knowledge.languages[match.lang]
         if not match.on_topic:
             return lang.off_topic_reply
@@ -185,11 +189,18 @@ class ConversationService:
             return lang.unsure_reply.format(answer=entry.answer, question=entry.question)
         if lang.answer_from == "model":
             # Not streamed: a reply in the wrong language is replaced by the entry, so it can't be shown early.
-            reply = await self.engine.reply(history, text, facts=[f"{entry.question} {entry.answer}"])
+            reply = await self._model_reply(history, text, facts=[f"{entry.question} {entry.answer}"])
             if reply.strip() and language_of(reply) == match.lang:
                 return reply
             log.info("the model did not answer in %s; sending the knowledge entry %r instead", match.lang, entry.entry_id)
         return lang.wrap.format(answer=entry.answer, question=entry.question)
+
+    async def _model_reply(self, history: list[tuple[str, str]], text: str, **kwargs) -> str:
+        """engine.reply, timed for the tokens-per-second metric."""
+        started = time.monotonic()
+        reply = await self.engine.reply(history, text, **kwargs)
+        self.metrics.reply_written(self.engine.count_tokens(reply), time.monotonic() - started)
+        return reply
 
     async def handle_non_text(self, sender: Sender, kind: str, external_id: str | None = None,
                               caption: str | None = None) -> Outcome:
@@ -219,7 +230,9 @@ class ConversationService:
         """Store the message unless the channel delivered it before (after a crash): (its id, its earlier reply)."""
         prior = await self.db.customer_message(customer.id, external_id) if external_id else None
         if prior is None:
-            return await self.db.add_message(customer.id, "customer", text, kind=kind, external_id=external_id), None
+            message_id = await self.db.add_message(customer.id, "customer", text, kind=kind, external_id=external_id)
+            self.metrics.messages_in.labels(kind).inc()
+            return message_id, None
         answer = await self.db.reply_to(prior.id)
         if answer is None:
             log.info("message %s of customer %s was delivered again before it was answered", external_id, customer.id)
@@ -234,6 +247,7 @@ class ConversationService:
         """The channel confirmed the reply: a redelivery of the same message will not send it again."""
         if outcome.reply_id is not None:
             await self.db.mark_sent(outcome.reply_id)
+            self.metrics.replies_out.inc()
 
     async def reset(self, sender: Sender) -> None:
         await self.db.reset_history((await self.customer(sender)).id)
@@ -271,6 +285,7 @@ class ConversationService:
             log.exception("sentiment model failed for message %s", message_id)
             return None
         await self.db.set_sentiment(message_id, sentiment.label, sentiment.confidence)
+        self.metrics.sentiment.labels(sentiment.label).inc()
         return sentiment
 
     async def _maybe_alert(self, customer: Customer, message_id: int, sentiment: Sentiment | None,

@@ -117,12 +117,13 @@ def fake():
         yield api
 
 
-@pytest.fixture
-def config(tiny_config, fake) -> Config:
-    """The tiny-model config pointed at the fake Bot API."""
+@pytest.fixture(params=["polling", "webhook"])
+def config(request, tiny_config, fake) -> Config:
+    """The tiny-model config pointed at the fake Bot API; every end-to-end test runs with both ways of
+    receiving updates (long polling, and the fake posting to the bot's webhook)."""
     from tests.telegram_helpers import over_fake
 
-    return over_fake(tiny_config, fake)
+    return over_fake(tiny_config, fake, request.param)
 
 
 @pytest.fixture(scope="session")
