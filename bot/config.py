@@ -113,6 +113,7 @@ class SignalWeights:
     lexical: float = 1.0  # shared words / Chinese character n-grams (TF-IDF)
     tokens: float = 0.0  # the model's token vectors, word against word
     likelihood: float = 1.0  # how much the entry makes the model expect the customer's words
+    intents: float = 2.0  # shared shop intents (bot/concepts.py: "postage" and "shipping fee" are one intent)
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ class KnowledgeSettings:
                          "shop to follow up here. The closest I found: {answer}",
             off_topic_reply="I can only help with questions about our shop: orders, delivery, returns, payment "
                             "and our products. What can I do for you?",
-            shop_words=EN_SHOP_WORDS, weights=SignalWeights(lexical=0.0, tokens=1.0, likelihood=1.0),
+            shop_words=EN_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=1.0, likelihood=1.0, intents=2.0),
             greetings=("hi", "hello", "hey", "good morning", "good afternoon", "good evening"),
             thanks=("thanks", "thank you", "thx", "cheers", "ok", "okay", "great", "bye", "goodbye"),
             greeting_reply="Hello! How can I help you?",
@@ -169,7 +170,7 @@ class KnowledgeSettings:
             unknown_reply="这个问题我暂时没有相关信息，已请店里的工作人员在这里跟进回复您。",
             unsure_reply="我不确定本店的信息能回答这个问题，已请店里的工作人员在这里跟进回复您。最相关的信息是：{answer}",
             off_topic_reply="我只能解答与本店相关的问题，例如订单、配送、退换货、付款和商品。请问有什么可以帮您？",
-            shop_words=ZH_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=0.0, likelihood=1.0),
+            shop_words=ZH_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=1.0, likelihood=1.0, intents=2.0),
             greetings=("你好", "您好", "嗨", "哈喽", "在吗", "在不在", "早上好", "下午好", "晚上好"),
             thanks=("谢谢", "多谢", "感谢", "谢了", "好的", "好", "知道了", "收到", "再见", "拜拜"),
             greeting_reply="您好！请问有什么可以帮您？",
@@ -380,5 +381,5 @@ def _validate_knowledge(k: KnowledgeSettings) -> None:
                 raise ConfigError(f"{key}.{name}", f"only {{answer}} and {{question}} can be filled in ({exc!r})") from None
             check("\0" in filled, f"{key}.{name}", "must contain {answer}")
         w = lang.weights
-        check(min(w.lexical, w.tokens, w.likelihood) >= 0, f"{key}.weights", "must all be >= 0")
-        check(w.lexical + w.tokens + w.likelihood > 0, f"{key}.weights", "at least one must be > 0")
+        check(min(w.lexical, w.tokens, w.likelihood, w.intents) >= 0, f"{key}.weights", "must all be >= 0")
+        check(w.lexical + w.tokens + w.likelihood + w.intents > 0, f"{key}.weights", "at least one must be > 0")
