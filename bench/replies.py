@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/replies.py            # ~6 min on 2 cores, run alone
 
-"without" is the bot as it was before shop knowledge (#8): the model writes every reply itself. "with" answers
-from ../shared/data/shop/faq.csv as configured. Both use the repo's config.toml otherwise, fresh customers in a
+"free chat" is the bot as it was before shop knowledge (#8) and before #16: without knowledge the model writes
+every reply itself (chat.free_chat = "on"). "no free chat" is chat.free_chat as configured ("auto": off for the
+embedded model). "with knowledge" answers from ../shared/data/shop/faq.csv as configured. Both use the repo's config.toml otherwise, fresh customers in a
 throw-away database. Prints a markdown table; every reply goes to bench/out/replies.json.
 """
 
@@ -28,9 +29,9 @@ SHOP = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "shop
 OUT = Path(__file__).resolve().parent / "out"
 
 
-async def run(engine: Engine, config, knowledge: Path | None, tmp: Path) -> dict:
-    config = replace(config, storage=replace(config.storage, path=tmp / f"{knowledge is not None}.db"),
-                     knowledge=replace(config.knowledge, file=knowledge))
+async def run(engine: Engine, config, knowledge: Path | None, free_chat: str, tmp: Path) -> dict:
+    config = replace(config, storage=replace(config.storage, path=tmp / f"{knowledge is not None}-{free_chat}.db"),
+                     knowledge=replace(config.knowledge, file=knowledge), chat=replace(config.chat, free_chat=free_chat))
     db = await Database.open(config.storage.path)
     try:
         service = ConversationService(db, engine, config)
@@ -45,15 +46,20 @@ async def main() -> int:
     engine = await asyncio.to_thread(Engine.load, config)
     reports = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, knowledge in (("without knowledge (before #8)", None), ("with knowledge", SHOP / "faq.csv")):
-            reports[name] = await run(engine, config, knowledge, Path(tmp))
+        for name, knowledge, free_chat in (
+                ("without knowledge, free chat (before #8)", None, "on"),
+                (f"without knowledge, chat.free_chat = {config.chat.free_chat}", None, config.chat.free_chat),
+                ("with knowledge", SHOP / "faq.csv", config.chat.free_chat)):
+            reports[name] = await run(engine, config, knowledge, free_chat, Path(tmp))
     engine.close()
-    print("| replies | fact accuracy (en / zh) | wrong language | invented | facts handed over | ms/reply (median) |")
-    print("|---|---|---|---|---|---|")
+    print("| replies | fact accuracy (en / zh) | wrong language | invented | made-up facts | facts handed over "
+          "| ms/reply (median) |")
+    print("|---|---|---|---|---|---|---|")
     for name, r in reports.items():
         by = r["fact_accuracy_by_language"]
+        made_up = "-" if r["made_up_facts"] is None else r["made_up_facts"]
         print(f"| {name} | {r['fact_accuracy']:.2f} ({by['en']:.2f} / {by['zh']:.2f}) | {r['wrong_language']} | "
-              f"{r['invented']} | {r['facts_handed_over']} | {r['ms_per_reply']:.0f} |")
+              f"{r['invented']} | {made_up} | {r['facts_handed_over']} | {r['ms_per_reply']:.0f} |")
     OUT.mkdir(exist_ok=True)
     (OUT / "replies.json").write_text(json.dumps(reports, ensure_ascii=False, indent=1), encoding="utf-8")
     return 0
