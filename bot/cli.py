@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser = argparse.ArgumentParser(prog="shopbot", description=__doc__, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", parents=[common], help=f"serve Telegram if {TOKEN_ENV} is set, else the console chat")
+    sub.add_parser("run", parents=[common],
+                   help=f"serve Telegram ({TOKEN_ENV} set); without it, the console chat in a terminal, else an error")
     chat = sub.add_parser("chat", parents=[common], help="chat with the bot in this terminal")
     chat.add_argument("--user", default="local", help="customer id whose history to use (default: local)")
     chat.add_argument("--json", action="store_true", help="one JSON object per line out, for scripts")
@@ -101,6 +102,12 @@ async def run_command(config: Config, args: argparse.Namespace) -> int:
         from bot.app import run_telegram
 
         return await run_telegram(config)
+    if not sys.stdin.isatty():
+        # A service (systemd, Docker) without its token: exiting 0 on EOF would make it restart forever.
+        print(f"shopbot run: {TOKEN_ENV} is not set, so there is no Telegram bot to serve. Create one with "
+              f"@BotFather and set {TOKEN_ENV} in the environment (README, \"Deploy\"); "
+              f"for the console chat run `shopbot chat`.", file=sys.stderr)
+        return 2
     print(f"{TOKEN_ENV} is not set: starting the local console chat instead of Telegram.", file=sys.stderr)
     return await chat_command(config, argparse.Namespace(user="local", json=False))
 

@@ -65,6 +65,7 @@ class ChatSettings:
     kv_cache_tokens: int = 1024  # active conversations' KV caches kept between turns, in tokens (0: none)
     rate_limit_per_minute: int = 20  # a customer's messages beyond this are stored, not answered; 0: no limit
     slow_down_reply: str = ""  # said once when a customer goes over the rate limit
+    free_chat: str = "auto"  # without knowledge: "on" the model writes replies, "off" small talk + a person; "auto"
     generation: GenerationSettings = GenerationSettings()
 
 
@@ -92,7 +93,10 @@ class HandoffSettings:
 class TelegramSettings:
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"  # "polling": the bot fetches updates; "webhook": Telegram posts them to webhook_url
     poll_timeout: int = 30
+    webhook_listen: str = "127.0.0.1:8443"  # host:port the webhook server binds (behind a reverse proxy)
+    webhook_url: str = ""  # the public https URL Telegram posts to; its path is the path served
     show_sentiment: bool = False
     stream_drafts: bool = True  # show a model-written reply growing (sendMessageDraft) before it is sent
     welcome: str = ""
@@ -118,6 +122,7 @@ class SignalWeights:
     lexical: float = 1.0  # shared words / Chinese character n-grams (TF-IDF)
     tokens: float = 0.0  # the model's token vectors, word against word
     likelihood: float = 1.0  # how much the entry makes the model expect the customer's words
+    intents: float = 2.0  # shared shop intents (bot/concepts.py: "postage" and "shipping fee" are one intent)
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,12 @@ class LanguageSettings:
     unsure_reply: str = ""  # no entry is a sure match: the closest one ({answer}, {question}), and a person follows up
     off_topic_reply: str = ""  # not about the shop: a polite steer back
     shop_words: tuple[str, ...] = ()  # a message with none of these (and no word of the knowledge) is off-topic
+    # Without knowledge and free chat (chat.free_chat), the bot answers only small talk itself:
+    greetings: tuple[str, ...] = ()  # a message of only these (and punctuation) gets greeting_reply
+    thanks: tuple[str, ...] = ()  # ... of only these gets thanks_reply
+    greeting_reply: str = ""
+    thanks_reply: str = ""
+    follow_up_reply: str = ""  # anything else, and a model reply in another language: a person follows up
     weights: SignalWeights = SignalWeights()
 
 
@@ -156,13 +167,24 @@ class KnowledgeSettings:
                          "shop to follow up here. The closest I found: {answer}",
             off_topic_reply="I can only help with questions about our shop: orders, delivery, returns, payment "
                             "and our products. What can I do for you?",
-            shop_words=EN_SHOP_WORDS, weights=SignalWeights(lexical=0.0, tokens=1.0, likelihood=1.0)),
+            shop_words=EN_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=1.0, likelihood=1.0, intents=2.0),
+            greetings=("hi", "hello", "hey", "good morning", "good afternoon", "good evening"),
+            thanks=("thanks", "thank you", "thx", "cheers", "ok", "okay", "great", "bye", "goodbye"),
+            greeting_reply="Hello! How can I help you?",
+            thanks_reply="You're welcome! Write any time if there is anything else.",
+            follow_up_reply="Thank you for your message. A person from the shop will read it and answer you here "
+                            "as soon as they can."),
         "zh": LanguageSettings(
             answer_from="entry", wrap="{answer}",
             unknown_reply="这个问题我暂时没有相关信息，已请店里的工作人员在这里跟进回复您。",
             unsure_reply="我不确定本店的信息能回答这个问题，已请店里的工作人员在这里跟进回复您。最相关的信息是：{answer}",
             off_topic_reply="我只能解答与本店相关的问题，例如订单、配送、退换货、付款和商品。请问有什么可以帮您？",
-            shop_words=ZH_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=0.0, likelihood=1.0)),
+            shop_words=ZH_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=1.0, likelihood=1.0, intents=2.0),
+            greetings=("你好", "您好", "嗨", "哈喽", "在吗", "在不在", "早上好", "下午好", "晚上好"),
+            thanks=("谢谢", "多谢", "感谢", "谢了", "好的", "好", "知道了", "收到", "再见", "拜拜"),
+            greeting_reply="您好！请问有什么可以帮您？",
+            thanks_reply="不客气！还有其他问题随时联系我们。",
+            follow_up_reply="感谢您的留言。店里的工作人员会尽快在这里回复您。"),
     })
 
 
@@ -170,6 +192,11 @@ class KnowledgeSettings:
 class StorageSettings:
     path: Path = Path("data/shopbot.db")
     retention_days: int = 0  # conversations older than this are deleted daily; 0: kept forever
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    listen: str = ""  # host:port of /healthz and /metrics; empty: no monitoring server
 
 
 @dataclass(frozen=True)
@@ -182,12 +209,15 @@ class Config:
     handoff: HandoffSettings = HandoffSettings()
     storage: StorageSettings = StorageSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     telegram_token: str | None = field(default=None, repr=False)  # from the environment only
     model_api_key: str | None = field(default=None, repr=False)  # from the environment only
 
 
 SENTIMENT_METHODS = ("generate", "logits", "head")
 BACKENDS = ("local", "openai")
+TELEGRAM_MODES = ("polling", "webhook")
+FREE_CHAT = ("auto", "on", "off")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -328,6 +358,7 @@ def _validate(cfg: Config) -> None:
     check(c.kv_cache_tokens >= 0, "chat.kv_cache_tokens", "must be >= 0 (0 keeps no caches)")
     check(c.rate_limit_per_minute >= 0, "chat.rate_limit_per_minute", "must be >= 0 (0 turns the limit off)")
     check(bool(c.slow_down_reply.strip()), "chat.slow_down_reply", "must not be empty")
+    check(c.free_chat in FREE_CHAT, "chat.free_chat", f"must be one of {', '.join(FREE_CHAT)}")
     check(t.queue_notice_at >= 0, "telegram.queue_notice_at", "must be >= 0 (0 turns the notice off)")
     check(cfg.storage.retention_days >= 0, "storage.retention_days", "must be >= 0 (0 keeps everything)")
     check(a.negatives_in_a_row >= 0, "alerts.negatives_in_a_row", "must be >= 0 (0 turns the rule off)")
@@ -339,6 +370,13 @@ def _validate(cfg: Config) -> None:
     check(t.base_url.startswith(("http://", "https://")), "telegram.base_url", "must be an http(s) URL")
     check(t.base_file_url.startswith(("http://", "https://")), "telegram.base_file_url", "must be an http(s) URL")
     check(t.poll_timeout >= 0, "telegram.poll_timeout", "must be >= 0")
+    check(t.mode in TELEGRAM_MODES, "telegram.mode", f"must be one of {', '.join(TELEGRAM_MODES)}")
+    if t.mode == "webhook":
+        listen_address("telegram.webhook_listen", t.webhook_listen)
+        check(t.webhook_url.startswith(("https://", "http://")), "telegram.webhook_url",
+              "must be the public URL Telegram posts updates to, e.g. https://shop.example.com/telegram")
+    if cfg.monitoring.listen:
+        listen_address("monitoring.listen", cfg.monitoring.listen)
     for name in ("welcome", "help", "non_text_reply", "reset_reply", "forget_confirm", "forget_yes", "forget_no",
                  "forget_done", "forget_cancelled", "queue_notice", "storage_error_reply"):
         check(bool(getattr(t, name).strip()), f"telegram.{name}", "must not be empty (Telegram refuses empty messages)")
@@ -351,6 +389,14 @@ def _validate(cfg: Config) -> None:
         t.forget_done.format(messages=0, alerts=0)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError("telegram.forget_done", f"only {{messages}} and {{alerts}} can be filled in ({exc!r})") from None
+
+
+def listen_address(key: str, text: str) -> tuple[str, int]:
+    """"host:port" (IPv6 as "[::1]:port") as (host, port); a ConfigError naming `key` otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(key, f"must be host:port, e.g. 127.0.0.1:9100, got {text!r}")
+    return host.strip("[]"), int(port)
 
 
 ANSWER_SOURCES = ("entry", "model")
@@ -366,7 +412,7 @@ def _validate_knowledge(k: KnowledgeSettings) -> None:
     for code, lang in k.languages.items():
         key = f"knowledge.languages.{code}"
         check(lang.answer_from in ANSWER_SOURCES, f"{key}.answer_from", f"must be one of {', '.join(ANSWER_SOURCES)}")
-        for name in ("unknown_reply", "off_topic_reply"):
+        for name in ("unknown_reply", "off_topic_reply", "greeting_reply", "thanks_reply", "follow_up_reply"):
             check(bool(getattr(lang, name).strip()), f"{key}.{name}", "must not be empty")
         for name in ("wrap", "unsure_reply"):
             try:
@@ -375,5 +421,5 @@ def _validate_knowledge(k: KnowledgeSettings) -> None:
                 raise ConfigError(f"{key}.{name}", f"only {{answer}} and {{question}} can be filled in ({exc!r})") from None
             check("\0" in filled, f"{key}.{name}", "must contain {answer}")
         w = lang.weights
-        check(min(w.lexical, w.tokens, w.likelihood) >= 0, f"{key}.weights", "must all be >= 0")
-        check(w.lexical + w.tokens + w.likelihood > 0, f"{key}.weights", "at least one must be > 0")
+        check(min(w.lexical, w.tokens, w.likelihood, w.intents) >= 0, f"{key}.weights", "must all be >= 0")
+        check(w.lexical + w.tokens + w.likelihood + w.intents > 0, f"{key}.weights", "at least one must be > 0")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.concepts import intents
 from bot.config import KnowledgeSettings, SignalWeights
 from bot.lexicon import Lexicon, language_of
 from storage.db import Database, KnowledgeEntry
@@ -67,8 +68,8 @@ class Match:
 
     lang: str  # the message's language
     entry: KnowledgeEntry | None  # the best entry; None: off-topic, or no entries in this language
-    on_topic: bool  # about the shop (a shop word, or a word the knowledge uses)
-    sure: bool = False  # it leads the runner-up by knowledge.sure_margin and shares a word: the entry answers it
+    on_topic: bool  # about the shop (a shop word, a shop intent, or a word the knowledge uses)
+    sure: bool = False  # the entry answers it: see Knowledge.find
 
     @property
     def unanswered(self) -> bool:
@@ -77,11 +78,13 @@ class Match:
 
 
 class _Language:
-    """One language's entries, their lexicon and their token vectors."""
+    """One language's entries, their lexicon, shop intents and token vectors."""
 
     def __init__(self, entries: list[KnowledgeEntry], vectors: list[np.ndarray]):
         self.entries, self.vectors = entries, vectors
         self.lexicon = Lexicon([f"{e.question} {e.answer}" for e in entries])
+        self.intents = [intents(f"{e.question} {e.answer}") for e in entries]
+        self.covered = frozenset().union(*self.intents)  # every intent some entry speaks of
 
 
 def _z(scores: np.ndarray) -> np.ndarray:
@@ -148,16 +151,19 @@ class Knowledge:
         settings = self.settings.languages[lang]  # en and zh always have settings (their defaults)
         folded = text.casefold()
         shop_word = any(w.casefold() in folded for w in settings.shop_words)
+        asks = intents(text)
         known = self._languages.get(lang)
         if known is None:  # no entries in the customer's language: a person answers, or a steer back
-            return Match(lang, None, shop_word)
-        if not (shop_word or known.lexicon.shares_a_term(text)):
+            return Match(lang, None, shop_word or bool(asks))
+        if not (shop_word or asks or known.lexicon.shares_a_term(text)):
             return Match(lang, None, False)
         w = self._weights(settings.weights)
-        # First pass, cheap: lexical and token-vector scores over every entry of the language.
+        # First pass, cheap: lexical, intent and token-vector scores over every entry of the language.
         first = np.zeros(len(known.entries))
         if w.lexical:
             first += w.lexical * _z(np.array(known.lexicon.scores(text)))
+        if w.intents:  # Jaccard overlap of the shop intents asked and those each entry speaks of
+            first += w.intents * _z(np.array([len(asks & e) / (len(asks | e) or 1) for e in known.intents]))
         if w.tokens:
             query = await self.engine.token_vectors(text)  # (q, hidden)
             # Each query word's closest entry word, averaged: (entries,)
@@ -171,9 +177,12 @@ class Knowledge:
         order = np.argsort(-final)
         margin = float(final[order[0]] - final[order[1]]) if len(order) > 1 else float("inf")
         best = int(candidates[order[0]])
-        # Sure takes both: the model's reading clearly prefers the entry, and the entry shares a word with the
-        # message. The model alone is sure of unrelated entries too ("Do you sell used cars?" -> delivery).
-        sure = margin >= self.settings.sure_margin and known.lexicon.shares_a_term(text, best)
+        # Sure takes three things. The scores clearly prefer the entry. The entry shares a word or an intent with
+        # the message. And the message asks nothing the knowledge never speaks of: "Do you buy back old
+        # furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a person
+        # answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
+        related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
+        sure = margin >= self.settings.sure_margin and related and asks <= known.covered
         return Match(lang, known.entries[best], True, sure)
 
     def _weights(self, weights: SignalWeights) -> SignalWeights:

@@ -48,11 +48,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 def with_model(config: Config, source: str, tmp_path: Path, **chat_generation) -> Config:
-    """The repo's default config pointed at `source`, with the database in tmp_path."""
+    """The repo's default config pointed at `source`, with the database in tmp_path. The model chats freely (a
+    random tiny model is far below chat.free_chat's "auto" size, and these tests are about its replies) and reads
+    sentiment by logits (no head is fitted for it at start: tests/test_auto_head.py covers that)."""
     config = replace(
         config,
         model=replace(config.model, source=source),
         storage=replace(config.storage, path=tmp_path / "shopbot.db"),
+        chat=replace(config.chat, free_chat="on"),
+        sentiment=replace(config.sentiment, method="logits"),
     )
     if chat_generation:
         config = replace(config, chat=replace(config.chat, generation=replace(config.chat.generation, **chat_generation)))
@@ -97,11 +101,13 @@ async def db(tmp_path):
 
 
 def dump_config(config: Config, tmp_path: Path) -> Path:
-    """Write the parts of `config` tests change (model, storage, chat.generation) over the shipped file."""
+    """Write the parts of `config` tests change (model, storage, chat) over the shipped file."""
     text = (REPO / "config.toml").read_text(encoding="utf-8")
     text = text.replace('source = "embedded"', f'source = "{config.model.source}"')
     text = text.replace('path = "data/shopbot.db"', f'path = "{config.storage.path}"')
     text = text.replace("max_new_tokens = 96", f"max_new_tokens = {config.chat.generation.max_new_tokens}")
+    text = text.replace('free_chat = "auto"', f'free_chat = "{config.chat.free_chat}"')
+    text = text.replace('method = "head"', f'method = "{config.sentiment.method}"')
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -117,12 +123,13 @@ def fake():
         yield api
 
 
-@pytest.fixture
-def config(tiny_config, fake) -> Config:
-    """The tiny-model config pointed at the fake Bot API."""
+@pytest.fixture(params=["polling", "webhook"])
+def config(request, tiny_config, fake) -> Config:
+    """The tiny-model config pointed at the fake Bot API; every end-to-end test runs with both ways of
+    receiving updates (long polling, and the fake posting to the bot's webhook)."""
     from tests.telegram_helpers import over_fake
 
-    return over_fake(tiny_config, fake)
+    return over_fake(tiny_config, fake, request.param)
 
 
 @pytest.fixture(scope="session")

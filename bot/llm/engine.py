@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.llm import loading
 from bot.llm.generation import generation_kwargs, pad_id
 from bot.llm.guard import end_at_sentence, whole_words
+from bot.llm.auto_head import ensure_head
 from bot.llm.head import find_head
 from bot.llm.batching import Batcher
 from bot.llm.kv_cache import ConversationCaches, row_cache, stitch
@@ -54,6 +55,7 @@ class Engine:
         self._sentiments = Batcher(self.run, self.sentiment_reader.read_many, config.model.batch_size)
         self._replies = Batcher(self.run, self.generate_replies, config.model.batch_size, coming=self._replies_coming)
         self.open_turns = 0  # customer messages between reaching the model and their reply (see turn())
+        self.parameters = loading.estimated_parameters(model.config)  # decides chat.free_chat = "auto"
         eos = model.generation_config.eos_token_id
         self._stop_ids = torch.tensor(sorted({*(eos if isinstance(eos, list) else [eos]), pad_id(tokenizer)} - {None}))
 
@@ -67,6 +69,10 @@ class Engine:
 
     def close(self) -> None:
         self._worker.shutdown(wait=True, cancel_futures=True)
+
+    def prepare_roles(self) -> None:
+        """Before serving: a model with no sentiment head gets one fitted once (minutes, shown on stderr)."""
+        ensure_head(self)
 
     # --- cheap tokenizer helpers (no model call; safe on the event loop) --------------------------
 

@@ -59,6 +59,7 @@ class RemoteEngine:
         self.special_tokens = SPECIAL_TOKENS
         self.retrieval_signals = retrieval_signals
         self.open_turns = 0  # customer messages between reaching the model and their reply (see turn())
+        self.parameters = None  # the server's model: its size is not ours to know
         self.url = config.model.base_url.rstrip("/")
         self._logprobs = config.sentiment.method != "generate"  # else the constrained choice
         self._content_free: np.ndarray | None = None  # mean label probabilities on CONTENT_FREE inputs
@@ -78,6 +79,9 @@ class RemoteEngine:
         if config.sentiment.method == "head":
             log.info("sentiment: label probabilities from the server (a sentiment head needs the model in-process)")
         return cls(config, model, signals)
+
+    def prepare_roles(self) -> None:
+        """Nothing to prepare: the label logprobs need no head."""
 
     def close(self) -> None:
         """Close the HTTP connections (called on the thread of the loops that used them)."""
