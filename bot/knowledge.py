@@ -186,8 +186,9 @@ class Knowledge:
         return Match(lang, known.entries[best], True, sure)
 
     def _weights(self, weights: SignalWeights) -> SignalWeights:
-        """The language's weights for the signals the backend's model gives; with none of them, shared words alone."""
+        """The language's weights for the signals the backend's model gives; with none of them and no weight on
+        shared words, shared words count fully (intents, which need no model, stay as configured)."""
         signals = self.engine.retrieval_signals
         usable = replace(weights, tokens=weights.tokens if "tokens" in signals else 0.0,
                          likelihood=weights.likelihood if "likelihood" in signals else 0.0)
-        return usable if usable.lexical + usable.tokens + usable.likelihood > 0 else SignalWeights(1.0, 0.0, 0.0)
+        return usable if usable.lexical + usable.tokens + usable.likelihood > 0 else replace(usable, lexical=1.0)
