@@ -4,7 +4,8 @@ same machine, one after the other in one run: replies per minute, p50/p95 time t
     .venv/bin/python bench/remote.py   # about 3 minutes; run it alone (never beside another model process)
 
 Both runs: the embedded SmolLM2-135M-Instruct, 8 customers x 4 messages sent at once, 96 new tokens at most, the
-shipped config. Local: the torch engine, batches of model.batch_size. Remote: llama.cpp (xllamacpp, the Q4_1 GGUF as
+shipped config with chat.free_chat = "on" (its "auto" is off for the local 135M model and on for a server's, so the
+two runs would otherwise do different work). Local: the torch engine, batches of model.batch_size. Remote: llama.cpp (xllamacpp, the Q4_1 GGUF as
 shipped, 2 threads, 8 slots) behind backend = "openai" with max_concurrency 8.
 """
 
@@ -20,7 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.llama_server import LlamaServer  # noqa: E402
 
-SCENARIO = ["--customers", "8", "--messages", "4"]
+SCENARIO = ["--customers", "8", "--messages", "4", "--free-chat", "on"]  # every reply written by the model
 SLOTS = 8  # the server's parallel slots and the bot's max_concurrency: one per customer
 NUMBERS = {"p50": r"p50 ([\d.]+) s", "p95": r"p95 ([\d.]+) s", "per_minute": r"throughput:\s+([\d.]+)",
            "rss": r"peak RSS:\s+(\d+) MB", "lost": r"lost:\s+(\d+)", "duplicated": r"duplicated:\s+(\d+)",
