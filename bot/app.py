@@ -1,4 +1,4 @@
-"""The Telegram application: wired in one function, run by long polling until SIGINT/SIGTERM."""
+"""The Telegram application: wired in one function, run by long polling or a webhook until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections import Counter
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
@@ -18,21 +18,24 @@ from bot import retention
 from bot.handlers import OUTBOX_KEY, SERVICE_KEY, customer, handoff, operator
 from bot.handlers.errors import ErrorReporter, redact_in_logs
 from bot.inbox import Inbox
-from bot.llm.engine import Engine
+from bot.llm.backends import ModelBackend, load_backend
+from bot.monitoring import Monitor
 from bot.outbox import AlertOutbox
 from bot.service import ConversationService
+from bot.webhook import receiving
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 # Updates waiting for their chat's lock hold a slot, so the bound is high: one chatty customer must not
-# use up the slots another customer's /start needs. Real work is bounded anyway: the engine runs one
-# model call at a time.
+# use up the slots another customer's /start needs. Real work is bounded anyway: by the engine's batches, or
+# by model.max_concurrency on a model server.
 MAX_CONCURRENT_UPDATES = 1024
 RATE_LIMIT_RETRIES = 3  # AIORateLimiter waits out a 429's retry_after and tries again this often
 # Updates the bot acts on; #5 and #6 add what they need. Channel posts and reactions are not fetched.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 INBOX_KEY = "inbox"  # bot_data: the Inbox that fetches updates (serving() starts it)
+MONITOR_KEY = "monitor"  # bot_data: the Monitor behind /healthz and /metrics
 CUSTOMER_MENU = [BotCommand("help", "what I can do"), BotCommand("reset", "start a fresh conversation"),
                  BotCommand("forget", "delete what the bot stored about you"),
                  BotCommand("human", "ask for a person from the shop")]
@@ -78,7 +81,7 @@ class PerChatProcessor(BaseUpdateProcessor):
         """Nothing to free: Application.stop() already waited for running updates."""
 
 
-def build_application(config: Config, engine: Engine | None = None) -> Application:
+def build_application(config: Config, engine: ModelBackend | None = None) -> Application:
     """The whole bot, in order: client, lifecycle, handlers, error handler. `engine`: reuse a loaded one."""
     if not config.telegram_token:
         raise ConfigError(TOKEN_ENV, "not set: create a bot with @BotFather and export its token")
@@ -102,12 +105,15 @@ def build_application(config: Config, engine: Engine | None = None) -> Applicati
     )
     app.bot_data[INBOX_KEY] = inbox
     app.bot_data[OUTBOX_KEY] = AlertOutbox(config.alerts.outbox_retry_seconds)
+    monitor = app.bot_data[MONITOR_KEY] = Monitor(app, config, inbox)
 
-    # 2. Lifecycle: the database and the model are opened before the first update, closed after the last.
+    # 2. Lifecycle: the database and the model are opened before the first update, closed after the last;
+    #    /healthz answers from the start (503 while the model loads) to the end.
     async def post_init(app: Application) -> None:
+        await monitor.start()
         db = await Database.open(config.storage.path)
         try:
-            model = engine or await asyncio.to_thread(Engine.load, config)  # seconds of CPU, off the loop
+            model = engine or await asyncio.to_thread(load_backend, config)  # seconds of CPU or HTTP, off the loop
         except BaseException:
             await db.close()
             raise
@@ -120,10 +126,11 @@ def build_application(config: Config, engine: Engine | None = None) -> Applicati
             await db.close()
             raise
         app.bot_data[SERVICE_KEY] = service
-        inbox.db = db
+        inbox.db, inbox.metrics = db, service.metrics
         await _set_command_menus(app, config)
 
     async def post_shutdown(app: Application) -> None:
+        await monitor.stop()
         svc: ConversationService | None = app.bot_data.pop(SERVICE_KEY, None)
         if svc is None:  # post_init never finished
             return
@@ -156,21 +163,27 @@ async def _set_command_menus(app: Application, config: Config) -> None:
 
 @asynccontextmanager
 async def serving(app: Application, config: Config) -> AsyncIterator[Application]:
-    """What run_polling does, inside an already running event loop: init, post_init, poll ... stop, shutdown."""
+    """What run_polling/run_webhook do, inside a running event loop: init, post_init, receive ... stop, shutdown."""
+    inbox: Inbox = app.bot_data[INBOX_KEY]
+    webhook = config.telegram.mode == "webhook"
     await app.initialize()
     try:
         await app.post_init(app)
-        await app.bot.delete_webhook()  # getUpdates refuses to work while a webhook is set
+        if not webhook:
+            await app.bot.delete_webhook()  # getUpdates refuses to work while a webhook is set
         await app.start()
         # Updates that arrived while the bot was down are answered, not dropped; unfinished ones first.
-        await app.bot_data[INBOX_KEY].replay(app)
-        tasks = _background(app, config)
+        await inbox.replay(app)
         try:
-            yield app
+            async with receiving(app, config, inbox, ALLOWED_UPDATES) if webhook else nullcontext():
+                tasks = _background(app, config)
+                try:
+                    yield app
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await app.stop()  # waits for updates being handled, so no reply is cut off
     finally:
         await app.shutdown()
@@ -178,9 +191,11 @@ async def serving(app: Application, config: Config) -> AsyncIterator[Application
 
 
 def _background(app: Application, config: Config) -> list[asyncio.Task]:
-    """Fetching updates, retrying undelivered alerts, the daily retention job, handing idle takeovers back."""
+    """Fetching updates (polling), retrying undelivered alerts, the daily retention job, handing idle takeovers back."""
     svc: ConversationService = app.bot_data[SERVICE_KEY]
-    jobs = [app.bot_data[INBOX_KEY].poll(app, ALLOWED_UPDATES), retention.run(svc.db, config.storage.retention_days)]
+    jobs = [retention.run(svc.db, config.storage.retention_days)]
+    if config.telegram.mode == "polling":
+        jobs.append(app.bot_data[INBOX_KEY].poll(app, ALLOWED_UPDATES))
     if config.alerts.operator_chat_id is not None:
         jobs.append(app.bot_data[OUTBOX_KEY].run(app.bot, svc))
         jobs.append(handoff.watch_idle(app.bot, svc))  # takeovers only start from the operator chat

@@ -10,6 +10,8 @@ from typing import Any
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+MODEL_KEY_ENV = "SHOPBOT_MODEL_API_KEY"  # the remote model server's API key (backend = "openai"), if it wants one
+SECRETS = ("telegram_token", "model_api_key")  # Config fields read from the environment, never from the file
 
 
 class ConfigError(ValueError):
@@ -38,6 +40,10 @@ class ModelSettings:
     quantize: str = "none"  # "int8": dynamic int8 Linear layers (CPU only)
     batch_size: int = 8  # customers whose sentiment or reply waits at the same time run as one batch (1 = one by one)
     timeout_seconds: float = 60.0
+    backend: str = "local"  # "local": the model in this process; "openai": an OpenAI-compatible server at base_url
+    base_url: str = ""  # backend = "openai": e.g. http://127.0.0.1:8080/v1
+    model: str = ""  # backend = "openai": the model name the server knows; empty: the server's only model
+    max_concurrency: int = 4  # backend = "openai": requests in flight at once (the server batches them)
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,10 @@ class HandoffSettings:
 class TelegramSettings:
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"  # "polling": the bot fetches updates; "webhook": Telegram posts them to webhook_url
     poll_timeout: int = 30
+    webhook_listen: str = "127.0.0.1:8443"  # host:port the webhook server binds (behind a reverse proxy)
+    webhook_url: str = ""  # the public https URL Telegram posts to; its path is the path served
     show_sentiment: bool = False
     stream_drafts: bool = True  # show a model-written reply growing (sendMessageDraft) before it is sent
     welcome: str = ""
@@ -186,6 +195,11 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    listen: str = ""  # host:port of /healthz and /metrics; empty: no monitoring server
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelSettings = ModelSettings()
     sentiment: SentimentSettings = SentimentSettings()
@@ -195,10 +209,14 @@ class Config:
     handoff: HandoffSettings = HandoffSettings()
     storage: StorageSettings = StorageSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     telegram_token: str | None = field(default=None, repr=False)  # from the environment only
+    model_api_key: str | None = field(default=None, repr=False)  # from the environment only
 
 
 SENTIMENT_METHODS = ("generate", "logits", "head")
+BACKENDS = ("local", "openai")
+TELEGRAM_MODES = ("polling", "webhook")
 FREE_CHAT = ("auto", "on", "off")
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -215,6 +233,8 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
     if "token" in raw.get("telegram", {}):
         raise ConfigError("telegram.token", f"never put the bot token in the file; set {TOKEN_ENV} instead")
+    if "api_key" in raw.get("model", {}):
+        raise ConfigError("model.api_key", f"never put the API key in the file; set {MODEL_KEY_ENV} instead")
     cfg = _build(Config, raw, "")
     base = path.resolve().parent
     cfg = _replace(cfg, "model", cache_dir=_under(base, cfg.model.cache_dir))
@@ -223,7 +243,7 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         cfg = _replace(cfg, "knowledge", file=_under(base, cfg.knowledge.file))
     _validate(cfg)
     token = environ.get(TOKEN_ENV, "").strip() or None
-    return replace(cfg, telegram_token=token)
+    return replace(cfg, telegram_token=token, model_api_key=environ.get(MODEL_KEY_ENV, "").strip() or None)
 
 
 def _under(base: Path, p: Path) -> Path:
@@ -239,7 +259,7 @@ def _build(cls: type, raw: Any, prefix: str):
     """Turn a TOML table into dataclass `cls`, checking types; unknown keys are errors (typos)."""
     if not isinstance(raw, dict):
         raise ConfigError(prefix.rstrip(".") or "<root>", "must be a table")
-    known = {f.name: f for f in fields(cls) if f.name != "telegram_token"}
+    known = {f.name: f for f in fields(cls) if f.name not in SECRETS}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{prefix}{key}", f"unknown key (expected one of: {', '.join(known)})")
@@ -312,6 +332,11 @@ def _validate(cfg: Config) -> None:
     check(m.quantize in ("none", "int8"), "model.quantize", "must be 'none' or 'int8'")
     check(m.quantize == "none" or m.device == "cpu", "model.quantize", "int8 runs on the CPU only")
     check(m.timeout_seconds > 0, "model.timeout_seconds", "must be > 0")
+    check(m.backend in BACKENDS, "model.backend", f"must be one of {', '.join(BACKENDS)}")
+    if m.backend == "openai":
+        check(m.base_url.startswith(("http://", "https://")), "model.base_url",
+              "must be the server's http(s) URL, e.g. http://127.0.0.1:8080/v1")
+    check(m.max_concurrency >= 1, "model.max_concurrency", "must be >= 1")
     check(s.method in SENTIMENT_METHODS, "sentiment.method", f"must be one of {', '.join(SENTIMENT_METHODS)}")
     check(bool(s.instruction.strip()), "sentiment.instruction", "must not be empty")
     check(0.0 <= s.neutral_below <= 1.0, "sentiment.neutral_below", "must be between 0 and 1")
@@ -345,6 +370,13 @@ def _validate(cfg: Config) -> None:
     check(t.base_url.startswith(("http://", "https://")), "telegram.base_url", "must be an http(s) URL")
     check(t.base_file_url.startswith(("http://", "https://")), "telegram.base_file_url", "must be an http(s) URL")
     check(t.poll_timeout >= 0, "telegram.poll_timeout", "must be >= 0")
+    check(t.mode in TELEGRAM_MODES, "telegram.mode", f"must be one of {', '.join(TELEGRAM_MODES)}")
+    if t.mode == "webhook":
+        listen_address("telegram.webhook_listen", t.webhook_listen)
+        check(t.webhook_url.startswith(("https://", "http://")), "telegram.webhook_url",
+              "must be the public URL Telegram posts updates to, e.g. https://shop.example.com/telegram")
+    if cfg.monitoring.listen:
+        listen_address("monitoring.listen", cfg.monitoring.listen)
     for name in ("welcome", "help", "non_text_reply", "reset_reply", "forget_confirm", "forget_yes", "forget_no",
                  "forget_done", "forget_cancelled", "queue_notice", "storage_error_reply"):
         check(bool(getattr(t, name).strip()), f"telegram.{name}", "must not be empty (Telegram refuses empty messages)")
@@ -357,6 +389,14 @@ def _validate(cfg: Config) -> None:
         t.forget_done.format(messages=0, alerts=0)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError("telegram.forget_done", f"only {{messages}} and {{alerts}} can be filled in ({exc!r})") from None
+
+
+def listen_address(key: str, text: str) -> tuple[str, int]:
+    """"host:port" (IPv6 as "[::1]:port") as (host, port); a ConfigError naming `key` otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(key, f"must be host:port, e.g. 127.0.0.1:9100, got {text!r}")
+    return host.strip("[]"), int(port)
 
 
 ANSWER_SOURCES = ("entry", "model")

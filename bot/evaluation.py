@@ -159,11 +159,10 @@ def calibrate(engine, rows: Sequence[Row], save_to: Path, l2: float | None = Non
 
 def load_engine(config):
     """The engine, with a sentiment head fitted first if the method is "head" and the model has none."""
-    from bot.llm.auto_head import ensure_head
     from bot.llm.engine import Engine
 
     engine = Engine.load(config)
-    ensure_head(engine)
+    engine.prepare_roles()
     return engine
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from bot.config import Config
-from bot.llm.sentiment import Sentiment
+from bot.llm.sentiment_scores import Sentiment
 from storage.db import Database
 
 HUMAN_REQUEST = "customer asked for a person"

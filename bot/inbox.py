@@ -6,12 +6,14 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot.config import Config
+from bot.metrics import Metrics
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -26,12 +28,17 @@ class Inbox:
     def __init__(self, config: Config):
         self.config = config
         self.db: Database | None = None  # set by post_init, when the database is open
+        self.last_contact: float | None = None  # time.monotonic() Telegram last answered getUpdates or posted
+        self.metrics: Metrics | None = None  # set by post_init too; the reply latency is observed here
+        self._arrived: dict[int, float] = {}  # update_id -> time.monotonic() it was stored, until handled
 
     async def replay(self, app: Application) -> int:
         """Queue the updates a killed process fetched but never finished; returns how many."""
         pending = await self.db.inbox_pending()
         for payload in pending:
-            await app.update_queue.put(Update.de_json(json.loads(payload), app.bot))
+            update = Update.de_json(json.loads(payload), app.bot)
+            self._arrived[update.update_id] = time.monotonic()
+            await app.update_queue.put(update)
         if pending:
             log.info("handling %s update(s) left unfinished by the last run", len(pending))
         return len(pending)
@@ -43,10 +50,10 @@ class Inbox:
             try:
                 updates = await app.bot.get_updates(offset=offset, timeout=self.config.telegram.poll_timeout,
                                                     allowed_updates=allowed_updates)
+                self.last_contact = time.monotonic()
                 for update in updates:
                     # Not stored, not confirmed: if this raises, Telegram sends the update again.
-                    if await self.db.inbox_add(update.update_id, json.dumps(update.to_dict())):
-                        await app.update_queue.put(update)
+                    await self.receive(app, update)
                     offset = update.update_id + 1
                 backoff = 0.0
             except InvalidToken:  # revoked while running: retrying can't help (its message holds the token)
@@ -57,10 +64,19 @@ class Inbox:
                 log.error("fetching updates failed (%s: %s); retrying in %.0f s", type(exc).__name__, exc, backoff)
                 await asyncio.sleep(backoff)
 
+    async def receive(self, app: Application, update: Update) -> None:
+        """Store a fetched or posted update, then queue it for the handlers unless it is a redelivery."""
+        if await self.db.inbox_add(update.update_id, json.dumps(update.to_dict())):
+            self._arrived[update.update_id] = time.monotonic()
+            await app.update_queue.put(update)
+
     async def done(self, update: object) -> None:
         """Every handler has finished with the update (answered, or failed and reported)."""
         if not isinstance(update, Update) or self.db is None:
             return
+        arrived = self._arrived.pop(update.update_id, None)
+        if arrived is not None and self.metrics is not None and update.message is not None:
+            self.metrics.reply_latency.observe(time.monotonic() - arrived)
         try:
             await self.db.inbox_done(update.update_id)
         except sqlite3.Error as exc:  # it stays pending and is handled again after a restart, idempotently

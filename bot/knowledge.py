@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from bot.concepts import intents
-from bot.config import KnowledgeSettings
+from bot.config import KnowledgeSettings, SignalWeights
 from bot.lexicon import Lexicon, language_of
 from storage.db import Database, KnowledgeEntry
 
@@ -128,7 +128,9 @@ class Knowledge:
         by_lang: dict[str, tuple[list, list]] = {}
         for row in await self.db.knowledge():
             entry = KnowledgeEntry(row["entry_id"], row["lang"], row["question"], row["answer"])
-            if row["vectors"] is not None and row["embedded_with"] == model:
+            if "tokens" not in self.engine.retrieval_signals:
+                vectors = np.zeros((0, 0), dtype=np.float32)  # this backend's model gives no vectors
+            elif row["vectors"] is not None and row["embedded_with"] == model:
                 shape = tuple(int(n) for n in row["vectors_shape"].split(","))
                 vectors = np.frombuffer(row["vectors"], dtype=np.float16).reshape(shape).astype(np.float32)
             else:
@@ -155,7 +157,7 @@ class Knowledge:
             return Match(lang, None, shop_word or bool(asks))
         if not (shop_word or asks or known.lexicon.shares_a_term(text)):
             return Match(lang, None, False)
-        w = settings.weights
+        w = self._weights(settings.weights)
         # First pass, cheap: lexical, intent and token-vector scores over every entry of the language.
         first = np.zeros(len(known.entries))
         if w.lexical:
@@ -182,3 +184,10 @@ class Knowledge:
         related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
         sure = margin >= self.settings.sure_margin and related and asks <= known.covered
         return Match(lang, known.entries[best], True, sure)
+
+    def _weights(self, weights: SignalWeights) -> SignalWeights:
+        """The language's weights for the signals the backend's model gives; with none of them, shared words alone."""
+        signals = self.engine.retrieval_signals
+        usable = replace(weights, tokens=weights.tokens if "tokens" in signals else 0.0,
+                         likelihood=weights.likelihood if "likelihood" in signals else 0.0)
+        return usable if usable.lexical + usable.tokens + usable.likelihood > 0 else SignalWeights(1.0, 0.0, 0.0)

@@ -23,22 +23,11 @@ class SmallTalk(enum.Enum):
     REQUEST = "request"  # anything else: a person follows up
 
 
-def estimated_parameters(model_config) -> int:
-    """The decoder's parameter count from a transformers config (quantization does not change what it knows)."""
-    c = model_config
-    hidden, layers = c.hidden_size, c.num_hidden_layers
-    head_dim = getattr(c, "head_dim", None) or hidden // c.num_attention_heads
-    kv = getattr(c, "num_key_value_heads", None) or c.num_attention_heads
-    attention = 2 * hidden * hidden + 2 * hidden * kv * head_dim  # q and o, k and v
-    mlp = 3 * hidden * c.intermediate_size  # gate, up, down
-    embeddings = c.vocab_size * hidden * (1 if getattr(c, "tie_word_embeddings", True) else 2)
-    return layers * (attention + mlp) + embeddings
-
-
-def free_chat_allowed(setting: str, model_config) -> bool:
-    """chat.free_chat: "on", "off", or "auto" (on for models of at least FREE_CHAT_MIN_PARAMETERS)."""
+def free_chat_allowed(setting: str, parameters: int | None) -> bool:
+    """chat.free_chat: "on", "off", or "auto": on for models of at least FREE_CHAT_MIN_PARAMETERS, and for a model on a
+    server (its size unknown: a shop that runs a model server chose a model to chat with)."""
     if setting == "auto":
-        return estimated_parameters(model_config) >= FREE_CHAT_MIN_PARAMETERS
+        return parameters is None or parameters >= FREE_CHAT_MIN_PARAMETERS
     return setting == "on"
 
 

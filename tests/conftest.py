@@ -123,9 +123,41 @@ def fake():
         yield api
 
 
-@pytest.fixture
-def config(tiny_config, fake) -> Config:
-    """The tiny-model config pointed at the fake Bot API."""
+@pytest.fixture(params=["polling", "webhook"])
+def config(request, tiny_config, fake) -> Config:
+    """The tiny-model config pointed at the fake Bot API; every end-to-end test runs with both ways of
+    receiving updates (long polling, and the fake posting to the bot's webhook)."""
     from tests.telegram_helpers import over_fake
 
-    return over_fake(tiny_config, fake)
+    return over_fake(tiny_config, fake, request.param)
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """A real llama.cpp server (xllamacpp) serving the embedded GGUF on 127.0.0.1, for the whole session."""
+    from tests.llama_server import LlamaServer
+
+    with LlamaServer() as server:
+        yield server
+
+
+def remote(config: Config, base_url: str, tmp_path: Path, **model) -> Config:
+    """`config` on the remote backend at `base_url`, greedy 32-token replies, the database in tmp_path."""
+    generation = replace(config.chat.generation, temperature=0.0, max_new_tokens=32)
+    return replace(config, model=replace(config.model, backend="openai", base_url=base_url, **model),
+                   chat=replace(config.chat, generation=generation),
+                   storage=replace(config.storage, path=tmp_path / "shopbot.db"))
+
+
+@pytest.fixture
+def remote_config(llama_server, tmp_path) -> Config:
+    return remote(load_config(environ={}), llama_server.url, tmp_path)
+
+
+@pytest.fixture
+def remote_engine(remote_config):
+    from bot.llm.backends import load_backend
+
+    engine = load_backend(remote_config)
+    yield engine
+    engine.close()

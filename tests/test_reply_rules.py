@@ -10,6 +10,7 @@ from transformers import LlamaConfig, Qwen2Config
 
 from bot.handoff import NO_ANSWER
 from bot.lexicon import language_of
+from bot.llm.loading import estimated_parameters
 from bot.reply_rules import SmallTalk, free_chat_allowed, small_talk
 from bot.service import ConversationService, Sender
 from tests.fakes.engine import ScriptedEngine
@@ -35,10 +36,12 @@ def test_small_talk_is_only_greetings_or_thanks_with_nothing_else(tiny_config, t
     assert small_talk(text, tiny_config.knowledge.languages[language_of(text)]) is kind
 
 
-def test_auto_free_chat_is_off_for_the_embedded_size_and_on_for_a_15b_model():
-    assert not free_chat_allowed("auto", SMOLLM2_135M)
-    assert free_chat_allowed("auto", QWEN25_15B)
-    assert free_chat_allowed("on", SMOLLM2_135M) and not free_chat_allowed("off", QWEN25_15B)
+def test_auto_free_chat_is_off_for_the_embedded_size_and_on_for_a_15b_model_or_a_server_model():
+    small, large = estimated_parameters(SMOLLM2_135M), estimated_parameters(QWEN25_15B)
+    assert not free_chat_allowed("auto", small)
+    assert free_chat_allowed("auto", large)
+    assert free_chat_allowed("auto", None)  # a model on a server: the shop chose it to chat
+    assert free_chat_allowed("on", small) and not free_chat_allowed("off", large)
 
 
 async def test_without_knowledge_and_free_chat_greetings_and_thanks_get_texts_and_the_rest_a_person(db, tiny_engine,

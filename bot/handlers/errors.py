@@ -10,6 +10,7 @@ from telegram import Chat, Update
 from telegram.ext import ContextTypes
 
 from bot.handlers.sending import send_text
+from bot.service import ModelFailed
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class ErrorReporter:
             chat = update.effective_chat if isinstance(update, Update) else None
             if chat is not None and chat.type == Chat.PRIVATE and chat.id != self.operator_chat_id:
                 await send_text(context.bot, chat.id, self.storage_error_reply)
-        else:
+        elif not isinstance(context.error, ModelFailed):  # that one was logged where it happened
             log.error("error while handling %s", where, exc_info=context.error)
         if self.operator_chat_id is None:
             return
@@ -46,9 +47,12 @@ class ErrorReporter:
         self._last_notice = now
         more = f" ({self._suppressed} more since the last note)" if self._suppressed else ""
         self._suppressed = 0
-        # The type only: messages can hold customer text or, for InvalidToken, the token itself.
-        await send_text(context.bot, self.operator_chat_id,
-                        f"⚙️ shopbot hit an error: {type(context.error).__name__}{more}. Details are in the bot's log.")
+        if isinstance(context.error, ModelFailed):  # its text names the cause, never the customer's words
+            note = (f"⚙️ The model did not answer ({context.error}): customers get the fallback reply{more}. "
+                    "Details are in the bot's log.")
+        else:  # the type only: messages can hold customer text or, for InvalidToken, the token itself
+            note = f"⚙️ shopbot hit an error: {type(context.error).__name__}{more}. Details are in the bot's log."
+        await send_text(context.bot, self.operator_chat_id, note)
 
 
 class TokenRedactor(logging.Filter):
