@@ -202,6 +202,19 @@ def _background(app: Application, config: Config) -> list[asyncio.Task]:
     return [asyncio.create_task(job) for job in jobs]
 
 
+async def _summary(app: Application, config: Config) -> str:
+    """The one start-up line: what is served, with which model and weights, from where updates come."""
+    svc: ConversationService = app.bot_data[SERVICE_KEY]
+    m, t = config.model, config.telegram
+    model = (f"model {svc.engine.name} on {m.base_url}" if m.backend == "openai" else
+             f"model {svc.engine.name} (torch {m.device} {m.dtype}{', int8' if m.quantize == 'int8' else ''}, "
+             f"{m.threads or 'default'} threads)")
+    receiving_from = f"webhook {t.webhook_url} (listening on {t.webhook_listen})" if t.mode == "webhook" else "polling"
+    return (f"serving @{app.bot.username}: {model}; {len(await svc.db.knowledge())} knowledge entries; operator chat "
+            f"{config.alerts.operator_chat_id or 'not configured (no alerts sent)'}; {receiving_from}"
+            f"{'; health and metrics on ' + config.monitoring.listen if config.monitoring.listen else ''}")
+
+
 async def run_telegram(config: Config) -> int:
     """`shopbot run` with a token: serve until SIGINT/SIGTERM; exit code for the CLI."""
     app = build_application(config)
@@ -211,8 +224,7 @@ async def run_telegram(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with serving(app, config):
-            log.info("serving Telegram as @%s; operator chat %s", app.bot.username,
-                     config.alerts.operator_chat_id or "not configured (no alerts sent)")
+            log.info("%s", await _summary(app, config))
             await stop.wait()
     except InvalidToken:  # its message contains the token: not logged
         log.error("Telegram rejected the bot token in %s", TOKEN_ENV)
