@@ -16,6 +16,7 @@ from typing import AsyncIterator
 from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, load_config
 from bot.evaluation import LabelledFileError
 from bot.knowledge import KnowledgeFileError
+from bot.llm.backends import ModelServerDown
 
 log = logging.getLogger("shopbot")
 
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LabelledFileError, KnowledgeFileError) as exc:
         print(f"shopbot {args.command}: {exc}", file=sys.stderr)
         return 2
+    except ModelServerDown as exc:
+        print(f"shopbot: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -104,14 +108,14 @@ async def prepare_command(config: Config, args: argparse.Namespace) -> int:
 @asynccontextmanager
 async def conversation_service(config: Config) -> AsyncIterator["ConversationService"]:
     """Open the database, load the engine (once) and the shop's knowledge; close them on the way out."""
-    from bot.llm.engine import Engine
+    from bot.llm.backends import load_backend
     from bot.service import ConversationService
     from storage.db import Database
 
     await asyncio.to_thread(prepare_model, config)
     db = await Database.open(config.storage.path)
     try:
-        engine = await asyncio.to_thread(Engine.load, config)
+        engine = await asyncio.to_thread(load_backend, config)
         try:
             service = ConversationService(db, engine, config)
             await service.start()
@@ -145,9 +149,17 @@ async def chat_command(config: Config, args: argparse.Namespace) -> int:
         return await chat(service, args.user, args.json)
 
 
+def _in_process(config: Config, command: str) -> None:
+    """eval and calibrate read the model's own scores and hidden states: the local backend only."""
+    if config.model.backend != "local":
+        raise ConfigError("model.backend", f"`shopbot {command}` runs the model in this process; with a model server "
+                                           "use bench/remote_sentiment.py (README, \"A remote model server\")")
+
+
 async def eval_command(config: Config, args: argparse.Namespace) -> int:
     from bot.evaluation import format_report, run_eval
 
+    _in_process(config, "eval")
     report = await asyncio.to_thread(run_eval, config, args.file, args.method, args.limit, _labels(args), args.seed)
     print(json.dumps(report) if args.json else format_report(report, args.file))
     return 0
@@ -156,6 +168,7 @@ async def eval_command(config: Config, args: argparse.Namespace) -> int:
 async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
     from bot.evaluation import run_calibrate
 
+    _in_process(config, "calibrate")
     result = await asyncio.to_thread(
         run_calibrate, config, args.file, args.limit, _labels(args), args.seed, args.l2, args.out)
     held_out = result["held_out"]

@@ -9,11 +9,10 @@ from datetime import datetime, timedelta
 
 from telegram import Bot, Message, Update
 from telegram.error import TelegramError
-from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.config import Config
 from bot import chart
-from bot.handlers import NEW_MESSAGE, operator_chat, service, who
+from bot.handlers import NEW_MESSAGE, follow_move, service, who
 from bot.handlers.handoff import alert_buttons
 from bot.handlers.sending import send_text
 from bot.service import ConversationService, Outcome
@@ -105,9 +104,19 @@ async def operator_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await send_text(context.bot, update.effective_chat.id, OPERATOR_HELP)
 
 
-def handlers(config: Config) -> list[BaseHandler]:
-    here = NEW_MESSAGE & operator_chat(config)
+async def moved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The operator group became a supergroup (a new chat id): followed now, and after restarts (SQLite)."""
+    old, new = update.effective_chat.id, update.effective_message.migrate_to_chat_id
+    await service(context).db.add_chat_migration(old, new)
+    follow_move(context.bot_data, new)
+    log.warning("the operator chat %s became supergroup %s: followed; set [alerts] operator_chat_id = %s when "
+                "convenient", old, new, new)
+
+
+def handlers(operators: filters.Chat) -> list[BaseHandler]:
+    here = NEW_MESSAGE & operators
     return [
+        MessageHandler(here & filters.StatusUpdate.MIGRATE, moved),
         CommandHandler("stats", stats, filters=here),
         CommandHandler(["start", "help"], operator_help, filters=here),
     ]
