@@ -90,6 +90,8 @@ def _quiet_libraries() -> None:
 def prepare_model(config: Config) -> str:
     """Convert the configured model if it is not yet (the first start: a minute, with a progress bar); the
     loads that follow show no progress bars."""
+    if config.model.backend != "local":  # a remote server holds the model; torch is never imported
+        return config.model.base_url
     from transformers.utils import logging as transformers_logging
 
     from bot.llm.loading import checkpoint_for

@@ -15,7 +15,7 @@ import pytest
 from bot import monitoring
 from bot.app import MONITOR_KEY, build_application, serving
 from bot.config import TOKEN_ENV, ConfigError, load_config
-from tests.conftest import REPO
+from tests.conftest import REPO, remote
 from tests.fakes.engine import ScriptedEngine
 from tests.telegram_helpers import free_port, over_fake, replies, running_bot
 
@@ -170,3 +170,19 @@ def test_run_as_a_service_without_the_token_fails_clearly_instead_of_opening_the
                             text=True, env=env, cwd=REPO, timeout=120)
     assert result.returncode == 2
     assert f"{TOKEN_ENV} is not set" in result.stderr and "shopbot chat" in result.stderr
+
+
+@pytest.mark.real_model
+async def test_healthz_says_when_the_remote_model_server_is_down(fake, tmp_path):
+    from tests.llama_server import LlamaServer
+
+    with LlamaServer() as server:
+        config = monitored(over_fake(remote(load_config(environ={}), server.url, tmp_path), fake))
+        async with running_bot(config, None):
+            up = await get(config, "/healthz")
+            server.kill()
+            down = await get(config, "/healthz")
+            server.start()
+            back = await get(config, "/healthz")
+    assert up.status_code == 200 and back.status_code == 200
+    assert down.status_code == 503 and down.text.startswith(f"model: the model server at {server.url}")
