@@ -1,1 +1,0 @@
-"""The language model: one engine that owns it, and the role prompts that use it."""
