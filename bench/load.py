@@ -46,6 +46,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
     parser.add_argument("--base-url", help="the model on this OpenAI-compatible server (backend = \"openai\")")
     parser.add_argument("--max-concurrency", type=int, help="[model] max_concurrency (default: config.toml's)")
+    parser.add_argument("--free-chat", choices=("on", "off", "auto"),
+                        help="chat.free_chat (default: config.toml's; \"on\": every reply is written by the model)")
     return parser.parse_args()
 
 
@@ -65,6 +67,8 @@ async def run(args: argparse.Namespace) -> int:
         config = replace(config, model=replace(config.model, batch_size=args.batch_size))
     if args.base_url:
         config = replace(config, model=replace(config.model, backend="openai", base_url=args.base_url))
+    if args.free_chat:
+        config = replace(config, chat=replace(config.chat, free_chat=args.free_chat))
     if args.max_concurrency:
         config = replace(config, model=replace(config.model, max_concurrency=args.max_concurrency))
     chats = [FIRST_CHAT + i for i in range(args.customers)]
@@ -116,7 +120,8 @@ async def run(args: argparse.Namespace) -> int:
     total = args.customers * args.messages
 
     print(f"command: .venv/bin/python bench/load.py --customers {args.customers} --messages {args.messages}"
-          f" --max-new-tokens {generation.max_new_tokens}" + (f" --base-url {args.base_url}" if args.base_url else ""))
+          f" --max-new-tokens {generation.max_new_tokens}" + (f" --base-url {args.base_url}" if args.base_url else "")
+          + (f" --free-chat {args.free_chat}" if args.free_chat else ""))
     print(f"model: {engine.name} ({config.model.backend}), sentiment {config.sentiment.method},"
           f" {generation.max_new_tokens} new tokens max")
     print(f"messages in:     {messages_in} of {total}")

@@ -1,7 +1,7 @@
 """A real llama.cpp server (PyPI xllamacpp) serving the embedded GGUF on 127.0.0.1, for the remote-backend tests and
 bench/remote.py. It runs in a process of its own, so a test can kill it the way a crashed server dies.
 
-    python -m tests.llama_server PORT   # serves until killed (what LlamaServer starts)
+    python -m tests.llama_server PORT PARALLEL THREADS EMBEDDINGS(0/1)   # serves until killed (LlamaServer starts it)
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ REPEAT_PENALTY = 1.2  # config.toml's chat.generation.repetition_penalty, which 
 class LlamaServer:
     """`python -m tests.llama_server` in a child process; `url` is its OpenAI API root."""
 
-    def __init__(self, port: int | None = None, parallel: int = 4, threads: int = 2, api_key: str = ""):
+    def __init__(self, port: int | None = None, parallel: int = 4, threads: int = 2, api_key: str = "",
+                 embeddings: bool = True):
         self.port = port or free_port()
-        self.parallel, self.threads, self.api_key = parallel, threads, api_key
+        self.parallel, self.threads, self.api_key, self.embeddings = parallel, threads, api_key, embeddings
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.process: subprocess.Popen | None = None
 
@@ -35,7 +36,8 @@ class LlamaServer:
         """Start it and wait until it answers /health."""
         env = {**os.environ, "PYTHONPATH": str(REPO), "LLAMA_SERVER_API_KEY": self.api_key}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.llama_server", str(self.port), str(self.parallel), str(self.threads)],
+            [sys.executable, "-m", "tests.llama_server", str(self.port), str(self.parallel), str(self.threads),
+             str(int(self.embeddings))],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -69,8 +71,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(port: int, parallel: int, threads: int) -> None:
-    """llama.cpp's OpenAI-compatible server on the embedded GGUF, with embeddings (mean-pooled), until killed."""
+def serve(port: int, parallel: int, threads: int, embeddings: int) -> None:
+    """llama.cpp's OpenAI-compatible server on the embedded GGUF, with embeddings (mean-pooled) or not, until killed."""
     import xllamacpp
 
     from bot.llm.loading import embedded_gguf
@@ -81,8 +83,9 @@ def serve(port: int, parallel: int, threads: int) -> None:
     params.port = port
     params.n_parallel = parallel
     params.n_ctx = SLOT_TOKENS * parallel
-    params.embedding = True  # /v1/embeddings as well as chat: one server for every role
-    params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
+    if embeddings:  # /v1/embeddings as well as chat: one server for every role
+        params.embedding = True
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
     params.sampling.penalty_repeat = REPEAT_PENALTY
     if os.environ.get("LLAMA_SERVER_API_KEY"):
@@ -93,4 +96,4 @@ def serve(port: int, parallel: int, threads: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(*(int(arg) for arg in sys.argv[1:4]))
+    serve(*(int(arg) for arg in sys.argv[1:5]))

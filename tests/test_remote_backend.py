@@ -32,7 +32,7 @@ async def test_a_streamed_reply_grows_in_whole_words_and_ends_as_the_same_reply(
     assert plain.strip() and streamed == plain  # greedy: streaming changes how, not what
     assert len(partials) >= 3
     assert all(later.startswith(earlier) for earlier, later in zip(partials, partials[1:]))
-    assert plain.startswith(partials[-2])
+    assert partials[-1].startswith(plain)  # the whole text streamed; the reply ends at its last full sentence
 
 
 async def test_sentiment_is_a_probability_and_a_complaint_reads_negative(remote_engine):
@@ -68,7 +68,7 @@ async def test_knowledge_answers_from_its_entries_through_the_servers_embeddings
     assert cars.alert is not None and "a person from the shop" in cars.reply
 
 
-async def test_an_unreachable_server_at_start_is_a_clear_error_naming_its_url(tmp_path, capsys):
+def test_an_unreachable_server_at_start_is_a_clear_error_naming_its_url(tmp_path, capsys):
     url = f"http://127.0.0.1:{free_port()}/v1"
     text = (REPO / "config.toml").read_text(encoding="utf-8").replace(
         'source = "embedded"', f'source = "embedded"\nbackend = "openai"\nbase_url = "{url}"')
@@ -120,7 +120,9 @@ async def test_request_bodies_use_only_fields_openai_vllm_and_ollama_all_documen
         try:
             service = ConversationService(db, engine, config)
             await service.start()
-            await service.handle_text(Sender("console", "1"), "Do you ship abroad?", on_partial=lambda _: None)
+            await service.handle_text(Sender("console", "1"), "How long does delivery take?")
+            await engine.reply([("customer", "Hello"), ("bot", "Hi!")], "Do you ship abroad?", on_text=lambda _: None)
+            await engine.reply([], "Do you ship abroad?", facts=["We ship to the EU."])
             chooser = load_backend(replace(config, sentiment=replace(config.sentiment, method="generate")))
             await chooser.sentiment(COMPLAINT)
             chooser.close()

@@ -29,7 +29,8 @@ async def test_telegram_end_to_end_on_the_remote_backend(llama_server, fake, tmp
     operator_messages = [m["text"] for m in fake.sent_messages(OPERATORS)]
     assert len(operator_messages) == 1 and f"Telegram id {ANGRY}" in operator_messages[0]
     drafts = [d.params["text"] for d in fake.calls("sendMessageDraft") if d.status == 200]
-    assert all(angry.startswith(d) or happy.startswith(d) for d in drafts)
+    # A draft is the reply so far; the sent reply may end earlier (cut back to its last full sentence).
+    assert all(any(d.startswith(r) or r.startswith(d) for r in (angry, happy)) for d in drafts)
 
 
 async def test_the_server_dying_gives_fallbacks_one_operator_note_and_loses_nothing(fake, tmp_path):

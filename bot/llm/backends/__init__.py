@@ -21,7 +21,9 @@ class ModelBackend(Protocol):
     config: Config
     name: str  # names the model in stored knowledge vectors: another model's are computed again
     special_tokens: list[str]  # chat-template tokens customer text must not smuggle in, nor a reply show
-    retrieval_signals: frozenset[str]  # knowledge signals besides the lexical one: "tokens", "likelihood"
+    # Knowledge signals the model gives: "tokens" (token_vectors, every backend has it) and "likelihood"
+    # (knowledge_likelihood(entries, text) -> (entries,), only on backends that list it).
+    retrieval_signals: frozenset[str]
     open_turns: int  # customer messages between reaching the model and their reply
     parameters: int | None  # the model's size where the bot knows it (None: a model on a server)
 
@@ -34,7 +36,6 @@ class ModelBackend(Protocol):
     async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
                     on_text: Callable[[str], None] | None = None, conversation: object = None) -> str: ...
     async def token_vectors(self, text: str) -> np.ndarray: ...
-    async def knowledge_likelihood(self, entries: Sequence[tuple[str, str]], text: str) -> np.ndarray: ...
     async def forget(self, conversation: object) -> None: ...
 
 
