@@ -1,4 +1,4 @@
-"""The `shopbot` command: run (Telegram, or the console without a token), chat, eval, calibrate, kb, eval-replies."""
+"""The `shopbot` command: run (Telegram, or the console in a terminal), chat, prepare, eval, calibrate, kb, eval-replies."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
+import warnings
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import AsyncIterator
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", parents=[common],
                    help=f"serve Telegram ({TOKEN_ENV} set); without it, the console chat in a terminal, else an error")
+    sub.add_parser("prepare", parents=[common], help="convert the configured model once, then exit (Docker build)")
     chat = sub.add_parser("chat", parents=[common], help="chat with the bot in this terminal")
     chat.add_argument("--user", default="local", help="customer id whose history to use (default: local)")
     chat.add_argument("--json", action="store_true", help="one JSON object per line out, for scripts")
@@ -56,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_libraries()
     logging.basicConfig(
         level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -77,6 +81,31 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _quiet_libraries() -> None:
+    """No library deprecation notices or per-load progress bars: they are for the libraries' developers."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars follow this switch too
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def prepare_model(config: Config) -> str:
+    """Convert the configured model if it is not yet (the first start: a minute, with a progress bar)."""
+    from transformers.utils import logging as transformers_logging
+
+    from bot.llm.loading import checkpoint_for
+
+    transformers_logging.enable_progress_bar()
+    try:
+        return checkpoint_for(config.model)
+    finally:
+        transformers_logging.disable_progress_bar()
+
+
+async def prepare_command(config: Config, args: argparse.Namespace) -> int:
+    print(f"model ready in {await asyncio.to_thread(prepare_model, config)}")
+    return 0
+
+
 @asynccontextmanager
 async def conversation_service(config: Config) -> AsyncIterator["ConversationService"]:
     """Open the database, load the engine (once) and the shop's knowledge; close them on the way out."""
@@ -84,6 +113,7 @@ async def conversation_service(config: Config) -> AsyncIterator["ConversationSer
     from bot.service import ConversationService
     from storage.db import Database
 
+    await asyncio.to_thread(prepare_model, config)
     db = await Database.open(config.storage.path)
     try:
         engine = await asyncio.to_thread(load_backend, config)
@@ -101,6 +131,7 @@ async def run_command(config: Config, args: argparse.Namespace) -> int:
     if config.telegram_token:
         from bot.app import run_telegram
 
+        await asyncio.to_thread(prepare_model, config)
         return await run_telegram(config)
     if not sys.stdin.isatty():
         # A service (systemd, Docker) without its token: exiting 0 on EOF would make it restart forever.
@@ -195,7 +226,7 @@ def _labels(args: argparse.Namespace) -> list[str] | None:
     return [label.strip() for label in args.labels.split(",")] if args.labels else None
 
 
-COMMANDS = {"run": run_command, "chat": chat_command, "eval": eval_command, "calibrate": calibrate_command,
+COMMANDS = {"run": run_command, "chat": chat_command, "prepare": prepare_command, "eval": eval_command, "calibrate": calibrate_command,
             "kb": kb_command, "eval-replies": eval_replies_command}
 
 if __name__ == "__main__":

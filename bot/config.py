@@ -147,10 +147,10 @@ class LanguageSettings:
 EN_SHOP_WORDS = ("shop", "store", "order", "buy", "bought", "sell", "price", "cost", "pay", "ship", "deliver",
                  "parcel", "package", "arrive", "send", "return", "refund", "exchange", "swap", "size", "small",
                  "large", "discount", "product", "item", "stock", "warranty", "invoice", "receipt", "cancel",
-                 "open", "broken", "damaged", "you", "can i")
+                 "open", "broken", "damaged")  # not "you" or "can i": "Thank you!" is no shop question
 ZH_SHOP_WORDS = ("店", "买", "卖", "订单", "下单", "价", "钱", "付", "发货", "寄", "快递", "物流", "到货", "几天",
                  "多久", "退", "换", "折扣", "优惠", "商品", "货", "保修", "发票", "取消", "尺码", "营业", "坏", "碎",
-                 "你们", "客服")
+                 "客服")  # not 你们 ("you"): 谢谢你们 is no shop question
 
 
 @dataclass(frozen=True)
@@ -238,6 +238,12 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
     cfg = _build(Config, raw, "")
     base = path.resolve().parent
     cfg = _replace(cfg, "model", cache_dir=_under(base, cfg.model.cache_dir))
+    # model.source may also be a hub id ("org/name"): only a path that exists next to the file is taken as one.
+    source = _under(base, Path(cfg.model.source))
+    if cfg.model.source != "embedded" and source.exists():
+        cfg = _replace(cfg, "model", source=str(source))
+    if cfg.sentiment.head_path:
+        cfg = _replace(cfg, "sentiment", head_path=str(_under(base, Path(cfg.sentiment.head_path))))
     cfg = _replace(cfg, "storage", path=_under(base, cfg.storage.path))
     if cfg.knowledge.file is not None:
         cfg = _replace(cfg, "knowledge", file=_under(base, cfg.knowledge.file))

@@ -29,7 +29,7 @@ def read_rows(path: str | Path, labels: Iterable[str] | None = None) -> list[Row
     """Rows of a `text,label` CSV, only those whose label is in `labels` (all known labels when None)."""
     keep = set(labels or LABELS)
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # Excel writes a BOM
             reader = csv.DictReader(f)
             if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
                 raise LabelledFileError(f"{path}: needs a header with the columns text,label")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from bot.concepts import intents
 from bot.config import KnowledgeSettings, SignalWeights
-from bot.lexicon import Lexicon, language_of
+from bot.lexicon import Lexicon, language_of, words_finder
 from storage.db import Database, KnowledgeEntry
 
 log = logging.getLogger(__name__)
@@ -34,18 +36,30 @@ def read_file(path: Path, languages: dict) -> tuple[list[KnowledgeEntry], str]:
         text = raw.decode("utf-8-sig")  # spreadsheet programs save UTF-8 with a byte-order mark
     except UnicodeDecodeError:
         raise KnowledgeFileError(f"{path}: not UTF-8 text; save it as CSV UTF-8") from None
-    rows = csv.reader(text.splitlines())
-    header = [h.strip().lower() for h in next(rows, [])]
+    # newline="": a quoted answer may span lines (csv keeps its line breaks), and line_num counts real lines.
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(rows, [])]
+    except csv.Error as exc:
+        raise KnowledgeFileError(f"{path} line 1: {exc}") from None
     if header != HEADER:
         raise KnowledgeFileError(f"{path}: the first line must be {','.join(HEADER)} (found {','.join(header)})")
-    entries, seen = [], {}
-    for line, row in enumerate(rows, start=2):
+    entries, seen, start = [], {}, rows.line_num + 1
+    while True:
+        line = start  # the row's first line: a quoted answer may go on over several
+        try:
+            row = next(rows, None)
+        except csv.Error as exc:  # e.g. a quote never closed: the rest of the file would be one answer
+            raise KnowledgeFileError(f"{path} line {line}: {exc} (a double quote not closed?)") from None
+        if row is None:
+            break
+        start = rows.line_num + 1
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(HEADER):
             raise KnowledgeFileError(f"{path} line {line}: {len(row)} fields, expected {len(HEADER)} "
                                      "(put text with commas in double quotes)")
-        entry_id, lang, question, answer = (cell.strip() for cell in row)
+        entry_id, lang, question, answer = (cell.strip().replace("\r\n", "\n") for cell in row)
         for name, value in zip(HEADER, (entry_id, lang, question, answer)):
             if not value:
                 raise KnowledgeFileError(f"{path} line {line}: {name} is empty")
@@ -97,6 +111,7 @@ class Knowledge:
     def __init__(self, db: Database, engine, settings: KnowledgeSettings):
         self.db, self.engine, self.settings = db, engine, settings
         self._languages: dict[str, _Language] = {}
+        self._shop_words: dict[str, re.Pattern | None] = {}  # per language, compiled on first use
 
     def __bool__(self) -> bool:
         return bool(self._languages)
@@ -149,8 +164,10 @@ class Knowledge:
         """The entry that best answers `text` in its language, and how sure that is."""
         lang = language_of(text)
         settings = self.settings.languages[lang]  # en and zh always have settings (their defaults)
-        folded = text.casefold()
-        shop_word = any(w.casefold() in folded for w in settings.shop_words)
+        finder = self._shop_words.get(lang)
+        if finder is None:
+            finder = self._shop_words[lang] = words_finder(settings.shop_words)
+        shop_word = finder is not None and finder.search(text.casefold()) is not None
         asks = intents(text)
         known = self._languages.get(lang)
         if known is None:  # no entries in the customer's language: a person answers, or a steer back

@@ -329,8 +329,10 @@ class ConversationService:
         budget = self.config.chat.history_tokens - self.config.chat.max_message_tokens
         kept: list[tuple[str, str]] = []
         for turn in reversed(turns):
-            budget -= self.engine.count_tokens(turn.text)
+            # Each turn capped like a new message: one very long old message must not push out all the rest.
+            text = self.engine.truncate(turn.text, self.config.chat.max_message_tokens)
+            budget -= self.engine.count_tokens(text)
             if budget < 0:
                 break
-            kept.append((turn.role, turn.text))
+            kept.append((turn.role, text))
         return kept[::-1]

@@ -72,8 +72,11 @@ class Database:
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
+        # Deleted rows are overwritten, not just unlinked: /forget and retention leave no text in free pages.
+        await conn.execute("PRAGMA secure_delete=ON")
         try:
             await migrate(conn)
+            await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a deletion the last run did not scrub
         except BaseException:
             await conn.close()  # its thread would otherwise keep the process alive after the error
             raise
@@ -234,7 +237,12 @@ class Database:
                 counts[table] = row[0]
             cur = await self._execute("DELETE FROM customers WHERE id = ?", (customer_id,))
             counts["customers"] = cur.rowcount
+        await self._scrub_wal()
         return counts
+
+    async def _scrub_wal(self) -> None:
+        """Copy the WAL into the file and empty it: the deleted text's old page images in it are gone."""
+        await self._execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def delete_older_than(self, cutoff: float) -> dict[str, int]:
         """Retention: messages and alerts created before `cutoff` (unix time), then customers left with nothing."""
@@ -249,6 +257,7 @@ class Database:
                 (cutoff,),
             )
             counts["customers"] = cur.rowcount
+        await self._scrub_wal()
         return counts
 
     # --- inbox: Telegram updates stored before they are confirmed ------------------------------------
@@ -263,7 +272,16 @@ class Database:
 
     async def inbox_pending(self) -> list[str]:
         """Payloads of updates received but not handled to the end (the process died), oldest first."""
-        return [r[0] for r in await self._all("SELECT payload FROM inbox WHERE done_at IS NULL ORDER BY update_id")]
+        return [r[0] for r in await self._all(
+            "SELECT payload FROM inbox WHERE done_at IS NULL AND failed_at IS NULL ORDER BY update_id")]
+
+    async def inbox_give_up(self, update_id: int) -> None:
+        """Handling failed on every retry: kept with its payload for the owner, no longer replayed."""
+        await self._execute("UPDATE inbox SET failed_at = ? WHERE update_id = ?", (time.time(), update_id))
+
+    async def inbox_failed(self) -> list[str]:
+        """Payloads of updates given up on, oldest first."""
+        return [r[0] for r in await self._all("SELECT payload FROM inbox WHERE failed_at IS NOT NULL ORDER BY update_id")]
 
     async def inbox_done(self, update_id: int) -> None:
         # Only the id is needed from now on (to spot a redelivery): the customer's text is not kept twice.
@@ -333,7 +351,12 @@ class Database:
 
     async def undelivered_alerts(self) -> list[dict]:
         """The outbox: alerts the operator chat has not received yet, oldest first."""
-        return [dict(r) for r in await self._all("SELECT * FROM alerts WHERE delivered_at IS NULL ORDER BY id")]
+        return [dict(r) for r in await self._all(
+            "SELECT * FROM alerts WHERE delivered_at IS NULL AND not_sent IS NULL ORDER BY id")]
+
+    async def mark_alert_not_sent(self, alert_id: int, reason: str) -> None:
+        """The alert stays on record but leaves the outbox."""
+        await self._execute("UPDATE alerts SET not_sent = ? WHERE id = ?", (reason, alert_id))
 
     async def message_text(self, message_id: int) -> str | None:
         row = await self._one("SELECT text FROM messages WHERE id = ?", (message_id,))
@@ -454,6 +477,17 @@ class Database:
                ORDER BY c.id"""
         )
         return [dict(r) for r in rows]
+
+    # --- chats that moved ---------------------------------------------------------------------------
+
+    async def add_chat_migration(self, from_id: int, to_id: int) -> None:
+        await self._execute("INSERT OR REPLACE INTO chat_migrations (from_id, to_id, migrated_at) VALUES (?, ?, ?)",
+                            (from_id, to_id, time.time()))
+
+    async def chat_moved_to(self, chat_id: int | None) -> int | None:
+        """The supergroup a group became, if it did."""
+        row = await self._one("SELECT to_id FROM chat_migrations WHERE from_id = ?", (chat_id,))
+        return row[0] if row else None
 
     # --- reporting -------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -32,6 +33,20 @@ WEBHOOK_RETRY_SECONDS = 0.2  # Telegram backs off longer; tests want the retry s
 WEBHOOK_TIMEOUT_SECONDS = 30  # how long a post may take before it counts as failed
 _NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
                  "markup are exactly the same as a current content and reply markup of a message")
+
+
+@dataclass
+class Drop:
+    """A connection closed without an answer; `delivered`: after carrying the call out (the ambiguous case)."""
+
+    delivered: bool
+
+
+@dataclass
+class Stall:
+    """An answer `seconds` late: longer than the client waits is a timeout (the call is still carried out)."""
+
+    seconds: float
 
 
 @dataclass
@@ -99,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
             params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         status, payload = self.server.fake._dispatch(url.path, {k: _decode(k, v)
                                                                 for k, v in params.items()})
+        if status is None:  # a dropped connection: closed without an answer
+            self.close_connection = True
+            return
         out = payload.encode()
         try:
             self.send_response(status)
@@ -136,10 +154,12 @@ class FakeBotApi:
         self._sent: list[J] = []  # snapshots of what the bot sent, in order
         self._chats: dict[int, J] = {}
         self._next_mid: dict[int, int] = {}
-        self._faults: list[list[Any]] = []  # [method, chat_id or None, remaining, ApiError]
+        self._faults: list[list[Any]] = []  # [method, chat_id or None, remaining, ApiError | Drop | Stall]
         self._delays: dict[str, float] = {}
-        self._held: dict[str, list[Call]] = {}  # method -> calls waiting for release()
+        self._held: dict[tuple[str, int | None], list[Call]] = {}  # (method, chat) -> calls waiting for release()
         self._blocked: set[int] = set()
+        self._revoked = False
+        self.injected: Counter[str] = Counter()  # faults carried out, by kind ("429", "500", "drop", "stall", "403")
         self._update_ids = itertools.count(1)
         self._ids = itertools.count(1)  # callback query ids and file ids
         self._server: _Server | None = None
@@ -265,21 +285,38 @@ class FakeBotApi:
         with self._cond:
             self._faults.append([method, chat_id, count, error])
 
+    def drop_next(self, method: str, *, delivered: bool = False, count: int = 1,
+                  chat_id: int | None = None) -> None:
+        """Close the connection of the next `count` calls of method without answering; with delivered=True
+        the call is carried out first (Telegram took the message, the answer was lost)."""
+        with self._cond:
+            self._faults.append([method, chat_id, count, Drop(delivered)])
+
+    def stall_next(self, method: str, seconds: float, *, count: int = 1, chat_id: int | None = None) -> None:
+        """Answer the next `count` calls of method `seconds` late (carried out all the same): a read timeout."""
+        with self._cond:
+            self._faults.append([method, chat_id, count, Stall(seconds)])
+
+    def revoke_token(self) -> None:
+        """Every call answers 401 Unauthorized from now on, as when the owner revokes the token in @BotFather."""
+        with self._cond:
+            self._revoked = True
+
     def delay(self, method: str, seconds: float) -> None:
         """Answer method only after `seconds` (0 removes the delay)."""
         with self._cond:
             self._delays[method] = seconds
 
-    def hold(self, method: str) -> None:
-        """Calls of method wait unanswered until release(): requests stuck on their way to Telegram."""
+    def hold(self, method: str, chat_id: int | None = None) -> None:
+        """Calls of method (to chat_id, or any) wait unanswered until release(): requests stuck on their way."""
         with self._cond:
-            self._held.setdefault(method, [])
+            self._held.setdefault((method, chat_id), [])
 
-    def release(self, method: str, *, deliver: bool = True) -> int:
+    def release(self, method: str, chat_id: int | None = None, *, deliver: bool = True) -> int:
         """Answer the held calls: carry them out, or (deliver=False) answer 502 without carrying them out,
         as if they never reached Telegram (e.g. the bot was killed mid-request). Returns how many were held."""
         with self._cond:
-            calls = self._held.pop(method, [])
+            calls = self._held.pop((method, chat_id), [])
             for call in calls if not deliver else ():
                 call.status = 502
             self._cond.notify_all()
@@ -295,15 +332,18 @@ class FakeBotApi:
         with self._cond:
             self._blocked.discard(chat_id)
 
-    def _take_fault(self, method: str, chat_id: Any) -> ApiError | None:
+    def _take_fault(self, method: str, chat_id: Any) -> ApiError | Drop | Stall | None:
         if chat_id in self._blocked and method.startswith(_SEND_PREFIXES):
+            self.injected["403"] += 1
             return ApiError(403, _DESCRIPTIONS[403])
         for fault in self._faults:
             if fault[0] == method and fault[1] in (None, chat_id):
                 fault[2] -= 1
                 if fault[2] <= 0:
                     self._faults.remove(fault)
-                return fault[3]
+                error = fault[3]
+                self.injected[str(error.status) if isinstance(error, ApiError) else type(error).__name__.lower()] += 1
+                return error
         return None
 
     def queue_raw_update(self, update: J) -> int:
@@ -421,10 +461,13 @@ class FakeBotApi:
         self._messages[(chat_id, mid)] = msg
         return msg
 
-    def _dispatch(self, path: str, params: J) -> tuple[int, str]:
+    def _dispatch(self, path: str, params: J) -> tuple[int | None, str]:
+        """(HTTP status, JSON body) for one request; status None: close the connection without an answer."""
         prefix, _, method = path.rpartition("/")
         if not prefix.endswith(f"/bot{self.token}"):  # wrong token or base_url: InvalidToken
             return 404, json.dumps({"ok": False, "error_code": 404, "description": "Not Found"})
+        if self._revoked:
+            return 401, json.dumps({"ok": False, "error_code": 401, "description": "Unauthorized"})
         call = Call(method, params, time.time())
         with self._cond:
             self._calls.append(call)
@@ -432,20 +475,28 @@ class FakeBotApi:
         if delay:
             self._stopping.wait(delay)  # an Event, so stop() cuts the delay short
         with self._cond:
-            if method in self._held:
-                self._held[method].append(call)
-                self._cond.wait_for(lambda: method not in self._held or self._stopping.is_set())
+            held = next((k for k in ((method, params.get("chat_id")), (method, None)) if k in self._held), None)
+            if held:
+                self._held[held].append(call)
+                self._cond.wait_for(lambda: held not in self._held or self._stopping.is_set())
                 if call.status == 502:  # dropped by release(deliver=False)
                     return 502, json.dumps({"ok": False, "error_code": 502, "description": "Bad Gateway"})
             try:
-                error = self._take_fault(method, params.get("chat_id"))
-                if error:
-                    raise error
+                fault = self._take_fault(method, params.get("chat_id"))
+                if isinstance(fault, ApiError):
+                    raise fault
+                if isinstance(fault, Drop) and not fault.delivered:
+                    call.status = 0
+                    return None, ""
                 handler = getattr(self, f"_api_{method}", None)
                 # Methods without a handler (answerCallbackQuery, sendChatAction, setMyCommands,
                 # deleteMyCommands, close, logOut, anything new) just answer True.
                 result = handler(params) if handler else True
                 call.status, call.result = 200, copy.deepcopy(result)
+                if isinstance(fault, Drop):
+                    return None, ""
+                if isinstance(fault, Stall):
+                    self._cond.wait_for(self._stopping.is_set, fault.seconds)  # the lock is free meanwhile
                 return 200, json.dumps({"ok": True, "result": result})
             except (KeyError, ValueError, TypeError) as exc:  # missing or malformed parameter
                 error = ApiError(400, f"Bad Request: {exc!r}")
