@@ -191,6 +191,7 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
     if bool(args.file) == args.from_db:
         print("shopbot analyze: give a FILE, or --from-db (not both)", file=sys.stderr)
         return 2
+    out = Path(args.out or ("analysis-messages" if args.from_db else f"analysis-{Path(args.file).stem}"))
     reader = Reader(config)
     try:
         if args.from_db:
@@ -201,7 +202,6 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
                 except ValueError:
                     print(f"shopbot analyze: --since {args.since!r} is not a date like 2024-05-31", file=sys.stderr)
                     return 2
-            out = Path(args.out or "analysis-messages")
             title = f"customer messages in {config.storage.path}" + (f" since {args.since}" if args.since else "")
             db = await Database.open(config.storage.path)
             try:
@@ -210,7 +210,6 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
                 await db.close()
         else:
             path = Path(args.file)
-            out = Path(args.out or f"analysis-{path.stem}")
             title = path.name
             encoding = sniff_encoding(path) if path.is_file() else None
             check_readable(path, encoding, args.text_column)

@@ -195,6 +195,36 @@ def test_an_interrupted_run_continues_where_it_stopped_and_a_row_cut_short_is_re
     assert {r["ref"]: r["sentiment"] for r in again} == {r["ref"]: r["sentiment"] for r in whole}
 
 
+def test_ctrl_c_keeps_whole_rows_and_the_same_command_continues(cli_config, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    data = write_csv(tmp_path / "c.csv", ["text"], [[f"comment number {i}, 第{i}条"] for i in range(4000)])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "bot.cli", "analyze", str(data), "--out", str(out), "--config", cli_config]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if (out / "rows.csv").exists() and len((out / "rows.csv").read_bytes().splitlines()) > 1:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    err = child.communicate(timeout=120)[1]
+    assert child.returncode == 130 and "Run the same command again to continue" in err
+    first = rows_of(out)
+    assert 0 < len(first) < 4000 and all(None not in r.values() for r in first)
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0 and f"{4000 - len(first)} rows read now, {len(first)} from an earlier run" \
+        in finished.stderr
+    assert sorted(int(r["ref"]) for r in rows_of(out)) == list(range(2, 4002))
+
+
 def test_analyze_refuses_to_mix_two_inputs_in_one_folder_and_names_bad_arguments(cli_config, tmp_path, capsys):
     one = write_csv(tmp_path / "one.csv", ["text"], [["a"]])
     two = write_csv(tmp_path / "two.csv", ["text"], [["b"]])

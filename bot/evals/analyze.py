@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -98,8 +99,6 @@ class Reader:
         self.max_chars = CHARS_PER_TOKEN * config.chat.max_message_tokens
 
     async def sentiments(self, texts: list[str]) -> list:
-        import asyncio
-
         from bot.llm.engine import Engine
 
         if self.engine is None:
