@@ -99,10 +99,10 @@ class Reader:
         self.max_chars = CHARS_PER_TOKEN * config.chat.max_message_tokens
 
     async def sentiments(self, texts: list[str]) -> list:
-        from bot.llm.engine import Engine
+        from bot.evaluation import load_engine  # the local engine, with its sentiment head ready
 
         if self.engine is None:
-            self.engine = await asyncio.to_thread(Engine.load, self.config)
+            self.engine = await asyncio.to_thread(load_engine, self.config)
         reader = self.engine.sentiment_reader
         return await self.engine.run(reader.read_many, [text[:self.max_chars] for text in texts])
 
