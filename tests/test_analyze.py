@@ -209,13 +209,12 @@ def test_ctrl_c_keeps_whole_rows_and_the_same_command_continues(cli_config, tmp_
     command = [sys.executable, "-m", "bot.cli", "analyze", str(data), "--out", str(out), "--config", cli_config]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and child.poll() is None:
-        if (out / "rows.csv").exists() and len((out / "rows.csv").read_bytes().splitlines()) > 1:
-            break
+    deadline = time.monotonic() + 300
+    while not ((out / "rows.csv").exists() and len((out / "rows.csv").read_bytes().splitlines()) > 1):
+        assert child.poll() is None and time.monotonic() < deadline, "no row written before the run ended"
         time.sleep(0.05)
     child.send_signal(signal.SIGINT)
-    err = child.communicate(timeout=120)[1]
+    err = child.communicate(timeout=300)[1]
     assert child.returncode == 130 and "Run the same command again to continue" in err
     first = rows_of(out)
     assert 0 < len(first) < 1500 and all(None not in r.values() for r in first)
