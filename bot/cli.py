@@ -96,17 +96,18 @@ def main(argv: list[str] | None = None) -> int:
 def _quiet_libraries() -> None:
     """No library deprecation notices or per-load progress bars: they are for the libraries' developers."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars follow this switch too
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def prepare_model(config: Config) -> str:
-    """Convert the configured model if it is not yet (the first start: a minute, with a progress bar)."""
+    """Convert the configured model if it is not yet (the first start: a minute, with a progress bar); the
+    loads that follow show no progress bars."""
+    if config.model.backend != "local":  # a remote server holds the model; torch is never imported
+        return config.model.base_url
     from transformers.utils import logging as transformers_logging
 
     from bot.llm.loading import checkpoint_for
 
-    transformers_logging.enable_progress_bar()
     try:
         return checkpoint_for(config.model)
     finally:
