@@ -14,6 +14,12 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv with $("$python" --version)"
     "$python" -m venv .venv
 fi
+# Report tests (issue 19, `shopbot analyze`): headless Chromium opens report.html. Debian's package; apt needs root.
+if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null; then
+    echo "setup: installing chromium (apt) for the report tests"
+    sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
 # Skip pip entirely when nothing changed since the last successful install (starts stay fast).
 stamp=".venv/.shopbot-installed"
 want="$(cat pyproject.toml scripts/setup.sh scripts/install_torch.sh | sha256sum | cut -c1-16) extras=${extras}"
