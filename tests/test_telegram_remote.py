@@ -21,7 +21,7 @@ async def test_telegram_end_to_end_on_the_remote_backend(llama_server, fake, tmp
         assert svc.engine.name.startswith("openai:")
         fake.send_text(ANGRY, "My order arrived broken and nobody answers my emails. This is terrible!")
         fake.send_text(HAPPY, "Thank you so much, the tea is wonderful and it arrived quickly!")
-        angry, happy = (await replies(fake, ANGRY, timeout=60))[0], (await replies(fake, HAPPY, timeout=60))[0]
+        angry, happy = (await replies(fake, ANGRY, timeout=240))[0], (await replies(fake, HAPPY, timeout=240))[0]
         alerts = await svc.db.alerts()
     assert angry.strip() and happy.strip()
     assert config.chat.fallback_reply not in (angry, happy)
@@ -38,15 +38,15 @@ async def test_the_server_dying_gives_fallbacks_one_operator_note_and_loses_noth
         config = over_fake(remote(load_config(environ={}), server.url, tmp_path), fake)
         async with running_bot(config, None) as svc:
             fake.send_text(ANGRY, "Hello, do you sell oolong tea?")
-            first = (await replies(fake, ANGRY, timeout=60))[0]
+            first = (await replies(fake, ANGRY, timeout=240))[0]
             server.kill()
             fake.send_text(ANGRY, "How much is it?")
             fake.send_text(HAPPY, "Do you ship to Canada?")
-            await replies(fake, ANGRY, 2, timeout=60)
-            await replies(fake, HAPPY, timeout=60)
+            await replies(fake, ANGRY, 2, timeout=240)
+            await replies(fake, HAPPY, timeout=240)
             server.start()
             fake.send_text(ANGRY, "Thanks, and green tea?")
-            last = (await replies(fake, ANGRY, 3, timeout=60))[2]
+            last = (await replies(fake, ANGRY, 3, timeout=240))[2]
             customer = await svc.db.customer("telegram", str(ANGRY))
             stored = [(m.role, m.text) for m in await svc.db.messages(customer.id)]
     fallback = config.chat.fallback_reply
