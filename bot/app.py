@@ -7,7 +7,7 @@ import logging
 import signal
 from collections import Counter
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
@@ -22,6 +22,9 @@ from bot.llm.engine import Engine
 from bot.outbox import AlertOutbox
 from bot.service import ConversationService
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.channels.web.server import WebChat
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +190,19 @@ def _background(app: Application, config: Config) -> list[asyncio.Task]:
     return [asyncio.create_task(job) for job in jobs]
 
 
+@asynccontextmanager
+async def web_alongside(app: Application, config: Config) -> AsyncIterator["WebChat | None"]:
+    """[web] listen set: the web chat in this process, over the same service, alerting this operator chat."""
+    if not config.web.listen:
+        yield None
+        return
+    from bot.channels.web.server import serving_web
+    from bot.handlers.other_channels import TelegramOperators
+
+    async with serving_web(app.bot_data[SERVICE_KEY], config, TelegramOperators(app)) as chat:
+        yield chat
+
+
 async def run_telegram(config: Config) -> int:
     """`shopbot run` with a token: serve until SIGINT/SIGTERM; exit code for the CLI."""
     app = build_application(config)
@@ -195,7 +211,7 @@ async def run_telegram(config: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with serving(app, config):
+        async with serving(app, config), web_alongside(app, config):
             log.info("serving Telegram as @%s; operator chat %s", app.bot.username,
                      config.alerts.operator_chat_id or "not configured (no alerts sent)")
             await stop.wait()

@@ -14,6 +14,14 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv with $("$python" --version)"
     "$python" -m venv .venv
 fi
+# --- web chat browser tests (issue 20): the distribution's headless Chromium, which Playwright drives ---
+# (Playwright's own browser download cannot reach the internet here; the tests use /usr/bin/chromium.)
+if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null; then
+    echo "setup: installing chromium (apt) for the web chat's browser tests"
+    sudo_=(); [ "$(id -u)" = 0 ] || sudo_=(sudo)
+    "${sudo_[@]}" apt-get update -q && "${sudo_[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+# --- end web chat browser tests ---
 # Skip pip entirely when nothing changed since the last successful install (starts stay fast).
 stamp=".venv/.shopbot-installed"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) extras=${extras}"

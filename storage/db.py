@@ -105,16 +105,20 @@ class Database:
                  username = COALESCE(excluded.username, username)""",
             (channel, str(external_id), display_name, username, time.time()),
         )
-        row = await self._one(
-            "SELECT id, channel, external_id, display_name, username FROM customers"
-            " WHERE channel = ? AND external_id = ?",
-            (channel, str(external_id)),
-        )
-        return Customer(**dict(row))
+        return await self.existing_customer(channel, external_id)
 
     async def customer_by_id(self, customer_id: int) -> Customer | None:
         row = await self._one(
             "SELECT id, channel, external_id, display_name, username FROM customers WHERE id = ?", (customer_id,)
+        )
+        return Customer(**dict(row)) if row else None
+
+    async def existing_customer(self, channel: str, external_id: str) -> Customer | None:
+        """The customer with this channel id, if they ever wrote (a web page view alone stores nobody)."""
+        row = await self._one(
+            "SELECT id, channel, external_id, display_name, username FROM customers"
+            " WHERE channel = ? AND external_id = ?",
+            (channel, str(external_id)),
         )
         return Customer(**dict(row)) if row else None
 
@@ -170,6 +174,15 @@ class Database:
                  AND id > (SELECT history_start_id FROM customers WHERE id = ?)
                ORDER BY id DESC LIMIT ?""",
             (customer_id, customer_id, limit),
+        )
+        return [StoredMessage(**dict(r)) for r in reversed(rows)]
+
+    async def latest_messages(self, customer_id: int, limit: int) -> list[StoredMessage]:
+        """The newest `limit` messages of every kind, resets included, oldest first: what the customer saw."""
+        rows = await self._all(
+            "SELECT id, role, kind, text, sentiment, confidence, created_at FROM messages"
+            " WHERE customer_id = ? ORDER BY id DESC LIMIT ?",
+            (customer_id, limit),
         )
         return [StoredMessage(**dict(r)) for r in reversed(rows)]
 
