@@ -176,6 +176,7 @@ async def test_alert_marked_web_and_the_operators_reply_reaches_the_page_live(co
     """With Telegram beside it: the alert says [web]; a reply to it takes over and arrives on the open page."""
     web_config = for_web(config)
     async with running_both(web_config, engine) as (chat, svc), visitor_session(chat) as session:
+        await session.get(chat.url + "api/session")
         async with EventStream(session, chat.url) as events:
             status, answer = await post(session, chat, "api/messages", {"text": COMPLAINT})
             await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == OPERATORS

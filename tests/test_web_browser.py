@@ -67,7 +67,7 @@ async def test_complaint_streams_operator_reply_arrives_history_survives_reload_
         await page.goto(chat.url)
         await page.get_by_text(texts.greeting).wait_for()
 
-        box = page.get_by_label(texts.input_label)
+        box = page.get_by_role("textbox", name=texts.input_label)
         await box.fill(COMPLAINT)
         await box.press("Enter")  # the keyboard alone sends
         await page.locator(".msg.customer", has_text=COMPLAINT).wait_for()
@@ -97,7 +97,7 @@ async def test_complaint_streams_operator_reply_arrives_history_survives_reload_
 
         await page.screenshot(path=str(shot_path(tmp_path, "web-chat.png")), full_page=True)
         violations = await axe_violations(page)
-        assert violations == [], violations
+        assert violations == [], "\n".join(map(str, violations))
 
         # Reloaded, the page shows the conversation from SQLite.
         await page.reload()
@@ -149,7 +149,7 @@ async def test_the_widget_opens_in_a_corner_on_a_phone_and_renders_model_text_as
             assert box["width"] == 390 and box["height"] == 844  # a phone gets the whole screen
             frame = page.frame_locator("iframe#shopbot-chat")
             await frame.get_by_text(zh.greeting).wait_for()
-            message = frame.get_by_label(zh.input_label)
+            message = frame.get_by_role("textbox", name=zh.input_label)
             await message.fill(HOSTILE)
             await message.press("Enter")
             await frame.locator(".msg.bot:not(.writing)").wait_for()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -90,6 +91,14 @@ class WebChat:
             return await handler(request)
         except web.HTTPRequestEntityTooLarge:
             return _error(413, self._texts(request).too_long.format(limit=self.web.max_message_chars))
+        except web.HTTPException:
+            raise
+        except sqlite3.Error as exc:  # disk full, locked: expected trouble on a small server, said plainly
+            log.error("web chat: SQLite failed on %s: %s", request.path, exc)
+            return _error(503, self._texts(request).error)
+        except Exception:
+            log.exception("web chat: %s failed", request.path)
+            return _error(500, self._texts(request).error)
 
     async def _headers(self, request: web.Request, response: web.StreamResponse) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -191,7 +200,7 @@ class WebChat:
                 if frame is None:  # the server is stopping
                     break
                 await response.write(frame)
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:
             pass  # the page was closed
         finally:
             self.streams.close(visitor, queue)

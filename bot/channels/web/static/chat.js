@@ -28,7 +28,7 @@
   }
 
   function add(role, text, sentiment) {
-    const item = document.createElement("li");
+    const item = document.createElement("div");
     item.className = "msg " + role;
     const who = document.createElement("span");
     who.className = role === "note" ? "visually-hidden" : "who";

@@ -26,15 +26,15 @@
   frame.title = labels.title;
   frame.hidden = true;
   Object.assign(frame.style, {
-    position: "fixed", zIndex: "2147483001", border: "1px solid #c8c8d0", borderRadius: "12px",
+    position: "fixed", zIndex: "2147483001",
     background: "#fff", boxShadow: "0 4px 24px rgba(0,0,0,.3)",
   });
 
   function place() { // a phone gets the whole screen; a desktop a panel above the button
     Object.assign(frame.style, phone()
-      ? {inset: "0", width: "100%", height: "100%", borderRadius: "0"}
+      ? {inset: "0", width: "100%", height: "100%", border: "0", borderRadius: "0"}
       : {inset: "auto", right: "16px", bottom: "80px", width: "min(380px, calc(100vw - 32px))",
-         height: "min(600px, calc(100vh - 100px))", borderRadius: "12px"});
+         height: "min(600px, calc(100vh - 100px))", border: "1px solid #c8c8d0", borderRadius: "12px"});
   }
 
   function open() {
