@@ -188,6 +188,11 @@ async def test_alert_marked_web_and_the_operators_reply_reaches_the_page_live(co
             relayed_answer = await post(session, chat, "api/messages", {"text": "hello?"})
             await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == OPERATORS
                                 and "hello?" in c.params["text"])
+            fake.send_photo(OPERATORS, caption="look", user_id=7, first_name="Olga", chat_type="supergroup",
+                            reply_to_message_id=alert["message_id"])
+            await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == OPERATORS
+                                and "only text reaches web customers" in c.params["text"])
+        assert [e for e, _ in events.events].count("operator") == 1  # the photo did not reach the page
         customer = (await svc.db.alerts())[0]["customer_id"]
         stored = [(m.role, m.text) for m in await svc.db.messages(customer)]
     assert answer["reply"] == APOLOGY

@@ -127,14 +127,15 @@
 
   async function forget() {
     $("confirm").hidden = true;
+    events.close(); // the "forgotten" event is for the visitor's other pages, not this one
     try {
       const data = await api("api/forget", {});
       log.replaceChildren();
       add("note", data.reply);
-      restartEvents(); // a new visitor from now on
     } catch (err) {
       status.textContent = err.message;
     }
+    restartEvents(); // as the visitor the cookie now names: a new one, unless forgetting failed
     input.focus();
   }
 
