@@ -29,6 +29,7 @@ from bot.llm.engine import Engine  # noqa: E402
 from bot.service import ConversationService  # noqa: E402
 from storage.db import Database  # noqa: E402
 from tests.browser import TIMING, chromium  # noqa: E402
+from tests.web_helpers import free_port  # noqa: E402
 
 SECRET = "bench-" + "0" * 40
 
@@ -73,7 +74,7 @@ async def one_visitor(browser, url: str, service: ConversationService) -> tuple[
 
 async def main(runs: int) -> int:
     config = load_config()
-    config = replace(config, web=replace(config.web, listen="127.0.0.1:0"), web_secret=SECRET)
+    config = replace(config, web=replace(config.web, listen=f"127.0.0.1:{free_port()}"), web_secret=SECRET)
     engine = await asyncio.to_thread(Engine.load, config)
     with tempfile.TemporaryDirectory() as tmp:
         db = await Database.open(Path(tmp) / "bench.db")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import AsyncIterator
@@ -20,9 +21,15 @@ from storage.db import Database
 SECRET = "test-secret-" + "x" * 40
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def for_web(config: Config, **web) -> Config:
     """`config` with the web chat on a free port of 127.0.0.1 and the cookie secret set."""
-    return replace(config, web=replace(config.web, listen="127.0.0.1:0", **web), web_secret=SECRET)
+    return replace(config, web=replace(config.web, listen=f"127.0.0.1:{free_port()}", **web), web_secret=SECRET)
 
 
 @asynccontextmanager

@@ -15,8 +15,8 @@ class TelegramOperators:
     def __init__(self, app: Application):
         self.app = app
 
-    async def alert(self, outcome: Outcome, text: str) -> None:
-        await self.app.bot_data[OUTBOX_KEY].deliver(self.app.bot, self.app.bot_data[SERVICE_KEY], outcome, text)
+    async def alert(self, outcome: Outcome) -> None:
+        await self.app.bot_data[OUTBOX_KEY].raised(self.app, outcome.alert)
 
     async def relay(self, outcome: Outcome, text: str) -> None:
         await relay_text(self.app.bot, self.app.bot_data[SERVICE_KEY], outcome, text)

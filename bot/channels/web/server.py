@@ -254,7 +254,7 @@ class WebChat:
                          outcome.alert.id, outcome.customer.id)
             return
         if outcome.alert:
-            await self.operators.alert(outcome, text)
+            await self.operators.alert(outcome)
         if outcome.relayed:
             await self.operators.relay(outcome, text)
 
@@ -304,7 +304,7 @@ async def serving_web(service: ConversationService, config: Config,
                       operators: Operators | None = None) -> AsyncIterator[WebChat]:
     """The web chat listening on [web] listen until the block ends; open streams end, replies being written finish."""
     chat = WebChat(service, config, operators)
-    host, port = listen_address(config.web.listen)
+    host, port = listen_address("web.listen", config.web.listen)
     runner = web.AppRunner(chat.application(), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
     try:
