@@ -214,7 +214,8 @@ async def test_without_telegram_the_alert_waits_in_sqlite(web_config, engine):
 def test_web_settings_are_checked_at_start(tmp_path):
     bad = tmp_path / "config.toml"
     shipped = (load_config.__globals__["DEFAULT_CONFIG"]).read_text(encoding="utf-8")
-    bad.write_text(shipped.replace('listen = ""', 'listen = "localhost"'), encoding="utf-8")
+    bad.write_text(shipped.replace('listen = ""                      # "host:port"', 'listen = "localhost"  #'),
+                   encoding="utf-8")
     with pytest.raises(ConfigError, match="web.listen: must be host:port"):
         load_config(bad, environ={})
     bad.write_text(shipped.replace("allowed_origins = []", 'allowed_origins = ["shop.example"]'), encoding="utf-8")
