@@ -235,6 +235,9 @@ class WebChat:
         answer = self._answer(message_id, outcome)
         self.streams.send(visitor, "reply", answer)
         await self._to_operators(outcome, text)
+        if outcome.model_error:  # answered with the fallback; Telegram's error handler is not in this path
+            log.error("web chat: the model failed for customer %s (%s); they got the fallback reply",
+                      outcome.customer.id, outcome.model_error)
         response.text = _dumps(answer)
         return response
 
