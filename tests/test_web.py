@@ -225,3 +225,14 @@ def test_web_settings_are_checked_at_start(tmp_path):
         web_secret(load_config(environ={}))
     with pytest.raises(ConfigError, match="SHOPBOT_WEB_SECRET: too short"):
         web_secret(load_config(environ={"SHOPBOT_WEB_SECRET": "short"}))
+
+
+def test_shopbot_web_without_a_secret_stops_before_loading_the_model(monkeypatch, capsys):
+    from bot.cli import main
+
+    monkeypatch.delenv("SHOPBOT_WEB_SECRET", raising=False)
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    assert main(["web"]) == 2
+    assert "SHOPBOT_WEB_SECRET: not set" in capsys.readouterr().err
+    assert main(["web", "--listen", "nope"]) == 2
+    assert "--listen: must be host:port" in capsys.readouterr().err
