@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/web_first_text.py [--runs 3]     # run alone: it loads the model (~1 min on 2 cores)
 
-The repo's config (no shop knowledge, so the model writes every reply), a fresh database, the web chat on a
+The repo's config with no shop knowledge and chat.free_chat = "on" (so the model writes every reply), a fresh database, the web chat on a
 free port, the distribution's headless Chromium. Each run is a new visitor who sends bench/first_text.py's
 20-token message after 6 turns of their own; the page's clock times the submit to the first reply text on
 screen and to the finished reply, and the service's own first streamed text is timed beside it (in this
@@ -74,7 +74,8 @@ async def one_visitor(browser, url: str, service: ConversationService) -> tuple[
 
 async def main(runs: int) -> int:
     config = load_config()
-    config = replace(config, web=replace(config.web, listen=f"127.0.0.1:{free_port()}"), web_secret=SECRET)
+    config = replace(config, chat=replace(config.chat, free_chat="on"),  # the model writes (and streams) every reply
+                     web=replace(config.web, listen=f"127.0.0.1:{free_port()}"), web_secret=SECRET)
     engine = await asyncio.to_thread(Engine.load, config)
     with tempfile.TemporaryDirectory() as tmp:
         db = await Database.open(Path(tmp) / "bench.db")
