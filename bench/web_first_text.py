@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/web_first_text.py [--runs 3]     # run alone: it loads the model (~1 min on 2 cores)
 
-The repo's config with no shop knowledge and chat.free_chat = "on" (so the model writes every reply), a fresh database, the web chat on a
-free port, the distribution's headless Chromium. Each run is a new visitor who sends bench/first_text.py's
-20-token message after 6 turns of their own; the page's clock times the submit to the first reply text on
-screen and to the finished reply, and the service's own first streamed text is timed beside it (in this
-process), so the difference is what the web path (SSE, JSON, the page) adds.
+The repo's config with no shop knowledge and chat.free_chat = "on" (so the model writes every reply), a fresh
+database, the web chat on a free port, the distribution's headless Chromium. Each run is a new visitor who sends
+bench/first_text.py's 20-token message after 6 turns of their own; the page's clock times the submit to the first
+reply text on screen and to the finished reply, and the service's own first streamed text is timed beside it (in
+this process), so the difference is what the web path (SSE, JSON, the page) adds.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The `shopbot` command: run (Telegram, the web chat, or the console in a terminal), web, chat, prepare, eval, calibrate,
-kb, eval-replies."""
+"""The `shopbot` command: run (Telegram, the web chat, or the console in a terminal), web, chat, prepare, eval,
+calibrate, kb, eval-replies."""
 
 from __future__ import annotations
 
@@ -258,7 +258,8 @@ def _labels(args: argparse.Namespace) -> list[str] | None:
     return [label.strip() for label in args.labels.split(",")] if args.labels else None
 
 
-COMMANDS = {"run": run_command, "web": web_command, "chat": chat_command, "prepare": prepare_command, "eval": eval_command, "calibrate": calibrate_command,
+COMMANDS = {"run": run_command, "web": web_command, "chat": chat_command, "prepare": prepare_command,
+            "eval": eval_command, "calibrate": calibrate_command,
             "kb": kb_command, "eval-replies": eval_replies_command}
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 WEB_SECRET_ENV = "SHOPBOT_WEB_SECRET"  # signs the web chat's visitor cookies
 WEB_SECRET_MIN_CHARS = 32
 MODEL_KEY_ENV = "SHOPBOT_MODEL_API_KEY"  # the remote model server's API key (backend = "openai"), if it wants one
-SECRETS = ("telegram_token", "model_api_key", "web_secret")  # Config fields read from the environment, never from the file
+# Config fields read from the environment, never from the file.
+SECRETS = ("telegram_token", "model_api_key", "web_secret")
 
 
 class ConfigError(ValueError):

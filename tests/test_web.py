@@ -22,7 +22,8 @@ SENTIMENTS = {COMPLAINT: ("negative", 0.95), "hello?": ("neutral", 0.7), "thanks
 
 @pytest.fixture
 def engine(tiny_engine):
-    scripted = ScriptedEngine(tiny_engine, sentiments=SENTIMENTS, replies={COMPLAINT: APOLOGY, "thanks": "You are welcome."})
+    scripted = ScriptedEngine(tiny_engine, sentiments=SENTIMENTS,
+                              replies={COMPLAINT: APOLOGY, "thanks": "You are welcome."})
     scripted.word_seconds = 0.02
     return scripted
 
@@ -131,7 +132,8 @@ async def test_size_and_rate_limits_answer_clearly_and_store_nothing_too_big(web
 
 
 async def test_texts_follow_the_visitors_language(web_config, engine):
-    async with running_web(web_config, engine) as chat, visitor_session(chat, **{"Accept-Language": "zh-CN,zh;q=0.9"}) as s:
+    chinese_browser = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    async with running_web(web_config, engine) as chat, visitor_session(chat, **chinese_browser) as s:
         async with s.get(chat.url + "api/session") as response:
             chinese = await response.json()
         async with s.get(chat.url + "api/session?lang=en") as response:

@@ -51,7 +51,8 @@ async def axe_violations(page) -> list[dict]:
     axe = Path(find_spec("axe_playwright_python").origin).parent / "axe.min.js"
     await page.add_script_tag(path=str(axe))
     result = await page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa', 'best-practice']})")
-    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]]} for v in result["violations"]]
+    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]]}
+            for v in result["violations"]]
 
 
 async def test_complaint_streams_operator_reply_arrives_history_survives_reload_forget_clears(
