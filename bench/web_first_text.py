@@ -47,6 +47,7 @@ async def one_visitor(browser, url: str, service: ConversationService) -> tuple[
             await box.fill(text)
             await box.press("Enter")
             await page.wait_for_function("() => window.__timing.at(-1).done !== null", timeout=120_000)
+            print(f"  history turn answered: {text!r}", file=sys.stderr, flush=True)
     first_partial: list[float] = []
     original = service.handle_text
 
