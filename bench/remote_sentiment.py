@@ -48,7 +48,9 @@ async def run(args: argparse.Namespace) -> int:
         print("| remote reading | " + " | ".join(DATASETS) + " | shop questions alerting (en / zh) |")
         print("|---" * (len(DATASETS) + 2) + "|")
         for reading, method in READINGS.items():
-            engine = load_backend(replace(config, model=replace(config.model, backend="openai", base_url=server.url),
+            # An accuracy bench: no per-call timeout worth the name, whatever else the machine runs.
+            model = replace(config.model, backend="openai", base_url=server.url, timeout_seconds=3600.0)
+            engine = load_backend(replace(config, model=model,
                                           sentiment=replace(config.sentiment, method=method)))
             cells = []
             for name in DATASETS:

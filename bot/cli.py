@@ -1,5 +1,5 @@
 """The `shopbot` command: run (Telegram, the web chat, or the console in a terminal), web, chat, prepare, eval,
-calibrate, kb, eval-replies."""
+calibrate, kb, eval-replies, analyze."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from dataclasses import replace
 from typing import AsyncIterator
 
 from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, listen_address, load_config, web_secret
+from bot.evals.analyze import AnalyzeError
+from bot.evals.comments import CommentFileError
 from bot.evaluation import LabelledFileError
 from bot.knowledge import KnowledgeFileError
 from bot.llm.backends import ModelServerDown
@@ -59,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     replies.add_argument("--knowledge", help="knowledge CSV to answer from (default: [knowledge] file)")
     replies.add_argument("--no-knowledge", action="store_true", help="the model's own words, as without knowledge")
     replies.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    analyze = sub.add_parser("analyze", parents=[common],
+                             help="read a file of comments (or the stored messages): sentiment, topics, a report")
+    analyze.add_argument("file", nargs="?", help="CSV with a text column (optional date, source, id), "
+                                                 "JSON Lines, or plain text with one comment per line")
+    analyze.add_argument("--from-db", action="store_true", help="analyse the customers' messages in the database")
+    analyze.add_argument("--since", help="with --from-db: only messages from this date on (YYYY-MM-DD, local time)")
+    analyze.add_argument("--out", help="folder for rows.csv, report.html, report.md "
+                                       "(default: analysis-<file name>, or analysis-messages)")
+    analyze.add_argument("--text-column", default="text", help="the CSV column / JSON field with the comment")
     return parser
 
 
@@ -76,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"shopbot: {exc}", file=sys.stderr)
         return 2
-    except (LabelledFileError, KnowledgeFileError) as exc:
+    except (LabelledFileError, KnowledgeFileError, CommentFileError, AnalyzeError) as exc:
         print(f"shopbot {args.command}: {exc}", file=sys.stderr)
         return 2
     except ModelServerDown as exc:
@@ -89,17 +100,18 @@ def main(argv: list[str] | None = None) -> int:
 def _quiet_libraries() -> None:
     """No library deprecation notices or per-load progress bars: they are for the libraries' developers."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars follow this switch too
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def prepare_model(config: Config) -> str:
-    """Convert the configured model if it is not yet (the first start: a minute, with a progress bar)."""
+    """Convert the configured model if it is not yet (the first start: a minute, with a progress bar); the
+    loads that follow show no progress bars."""
+    if config.model.backend != "local":  # a remote server holds the model; torch is never imported
+        return config.model.base_url
     from transformers.utils import logging as transformers_logging
 
     from bot.llm.loading import checkpoint_for
 
-    transformers_logging.enable_progress_bar()
     try:
         return checkpoint_for(config.model)
     finally:
@@ -250,6 +262,61 @@ async def eval_replies_command(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+async def analyze_command(config: Config, args: argparse.Namespace) -> int:
+    """Rows into DIR/rows.csv (a rerun continues where the last one stopped), then the reports from those rows."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from bot.evals.analyze import Reader, analyse, file_comments, stored_comments, write_reports
+    from bot.evals.comments import check_readable, sniff_encoding
+    from storage.db import Database
+
+    if bool(args.file) == args.from_db:
+        print("shopbot analyze: give a FILE, or --from-db (not both)", file=sys.stderr)
+        return 2
+    if config.model.backend != "local":  # batches of hidden states need the model in this process
+        print('shopbot analyze: reads with the local model; run it with a config whose [model] backend = "local"',
+              file=sys.stderr)
+        return 2
+    out = Path(args.out or ("analysis-messages" if args.from_db else f"analysis-{Path(args.file).stem}"))
+    reader = Reader(config)
+    try:
+        if args.from_db:
+            since = 0.0
+            if args.since:
+                try:
+                    since = datetime.fromisoformat(args.since).timestamp()
+                except ValueError:
+                    print(f"shopbot analyze: --since {args.since!r} is not a date like 2024-05-31", file=sys.stderr)
+                    return 2
+            title = f"customer messages in {config.storage.path}" + (f" since {args.since}" if args.since else "")
+            db = await Database.open(config.storage.path)
+            try:
+                run = await analyse(reader, stored_comments(db, since), out, title, None)
+            finally:
+                await db.close()
+        else:
+            path = Path(args.file)
+            title = path.name
+            encoding = sniff_encoding(path) if path.is_file() else None
+            check_readable(path, encoding, args.text_column)
+            if encoding.notice:
+                print(f"analyze: {encoding.notice}", file=sys.stderr)
+            total = encoding.lines - (path.suffix.lower() in (".csv", ".tsv"))  # the header is no comment
+            run = await analyse(reader, file_comments(path, encoding, args.text_column), out, title, total)
+    except asyncio.CancelledError:  # Ctrl-C: what was read is in rows.csv already
+        print(f"\nanalyze: stopped; the rows read so far are in {out / 'rows.csv'}. "
+              "Run the same command again to continue.", file=sys.stderr)
+        raise
+    finally:
+        reader.close()
+    write_reports(out, title)
+    print(f"analyze: {run.analysed} rows read now, {run.resumed} from an earlier run, {len(run.skipped)} skipped"
+          f"{' (see skipped.csv)' if run.skipped else ''}; wrote {out / 'rows.csv'}, {out / 'report.html'}, "
+          f"{out / 'report.md'}", file=sys.stderr)
+    return 0
+
+
 def _progress(done: int, total: int) -> None:
     print(f"\r{done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
@@ -260,7 +327,7 @@ def _labels(args: argparse.Namespace) -> list[str] | None:
 
 COMMANDS = {"run": run_command, "web": web_command, "chat": chat_command, "prepare": prepare_command,
             "eval": eval_command, "calibrate": calibrate_command,
-            "kb": kb_command, "eval-replies": eval_replies_command}
+            "kb": kb_command, "eval-replies": eval_replies_command, "analyze": analyze_command}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import time
 
+import httpx
 import tornado.httpserver
 import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 # getUpdates answers at least every poll_timeout seconds even when nobody writes; this much longer is a stall.
 POLL_STALL_MARGIN_SECONDS = 60
 WEBHOOK_CHECK_SECONDS = 30  # getWebhookInfo is asked at most this often, however often /healthz is
+MODEL_SERVER_TIMEOUT_SECONDS = 5  # backend = "openai": its /models must answer within this
 
 
 class Monitor:
@@ -33,6 +35,7 @@ class Monitor:
         self._started = time.monotonic()
         self._server: tornado.httpserver.HTTPServer | None = None
         self._webhook_checked: tuple[float, str | None] = (float("-inf"), None)
+        self._last_problems: list[str] = []
 
     @property
     def service(self) -> ConversationService | None:
@@ -44,6 +47,10 @@ class Monitor:
         if svc is None:
             return ["model: not loaded yet (starting)"]
         problems = []
+        if self.config.model.backend == "openai":
+            model = await self._model_server_trouble()
+            if model:
+                problems.append(f"model: {model}")
         try:
             await svc.db.check_writable()
         except sqlite3.Error as exc:
@@ -51,7 +58,21 @@ class Monitor:
         updates = await self._updates_trouble()
         if updates:
             problems.append(f"updates: {updates}")
+        if problems != self._last_problems:  # logged when the answer changes, not at every probe
+            log.warning("health: %s", "; ".join(problems) or "ok again")
+            self._last_problems = problems
         return problems
+
+    async def _model_server_trouble(self) -> str | None:
+        """Why the remote model server does not answer its model list now, or None."""
+        url = f"{self.config.model.base_url.rstrip('/')}/models"
+        key = self.config.model_api_key
+        try:
+            async with httpx.AsyncClient(timeout=MODEL_SERVER_TIMEOUT_SECONDS) as client:
+                response = await client.get(url, headers={"Authorization": f"Bearer {key}"} if key else {})
+        except httpx.HTTPError as exc:
+            return f"the model server at {url} is unreachable: {type(exc).__name__}: {exc}"
+        return None if response.is_success else f"the model server at {url} answered {response.status_code}"
 
     async def _updates_trouble(self) -> str | None:
         if self.config.telegram.mode == "polling":
@@ -82,6 +103,7 @@ class Monitor:
         if not self.config.monitoring.listen:
             return
         host, port = listen_address("monitoring.listen", self.config.monitoring.listen)
+        logging.getLogger("tornado.access").setLevel(logging.CRITICAL)  # a line per probe and scrape; ours: above
         web = tornado.web.Application([("/healthz", _Health, {"monitor": self}), ("/metrics", _Metrics, {"monitor": self})])
         self._server = tornado.httpserver.HTTPServer(web)
         try:

@@ -14,14 +14,12 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv with $("$python" --version)"
     "$python" -m venv .venv
 fi
-# --- web chat browser tests (issue 20): the distribution's headless Chromium, which Playwright drives ---
-# (Playwright's own browser download cannot reach the internet here; the tests use /usr/bin/chromium.)
+# Report tests (issue 19, `shopbot analyze`) and the web chat's browser tests (issue 20): headless Chromium. Debian's package; apt needs root.
 if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null; then
-    echo "setup: installing chromium (apt) for the web chat's browser tests"
-    sudo_=(); [ "$(id -u)" = 0 ] || sudo_=(sudo)
-    "${sudo_[@]}" apt-get update -q && "${sudo_[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+    echo "setup: installing chromium (apt) for the report tests"
+    sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 fi
-# --- end web chat browser tests ---
 # Skip pip entirely when nothing changed since the last successful install (starts stay fast).
 stamp=".venv/.shopbot-installed"
 want="$(cat pyproject.toml scripts/setup.sh scripts/install_torch.sh | sha256sum | cut -c1-16) extras=${extras}"

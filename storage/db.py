@@ -545,6 +545,16 @@ class Database:
         corrections = await self._one("SELECT COUNT(*) FROM label_corrections WHERE created_at >= ?", (since,))
         return {"open_takeovers": open_now[0], "reply_waits": [r[0] for r in waits], "corrections": corrections[0]}
 
+    async def customer_texts(self, since: float, after_id: int, limit: int) -> list[dict]:
+        """A page of customers' text messages created at or after `since` with id > `after_id`, oldest first
+        (id, text, created_at, channel): `shopbot analyze --from-db` walks them page by page."""
+        return [dict(r) for r in await self._all(
+            """SELECT m.id, m.text, m.created_at, c.channel FROM messages m JOIN customers c ON c.id = m.customer_id
+               WHERE m.role = 'customer' AND m.kind = 'text' AND m.id > ? AND m.created_at >= ?
+               ORDER BY m.id LIMIT ?""",
+            (after_id, since, limit),
+        )]
+
     async def daily_counts(self, start: float, days: int) -> list[tuple[int, int]]:
         """(customer messages, of them read negative) per 24 h from `start`, one pair per day, oldest first."""
         rows = await self._all(

@@ -32,7 +32,7 @@ class LlamaServer:
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> "LlamaServer":
+    def start(self, timeout: float = 180.0) -> "LlamaServer":
         """Start it and wait until it answers /health."""
         env = {**os.environ, "PYTHONPATH": str(REPO), "LLAMA_SERVER_API_KEY": self.api_key}
         self.process = subprocess.Popen(

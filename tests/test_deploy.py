@@ -15,7 +15,7 @@ import pytest
 from bot import monitoring
 from bot.app import MONITOR_KEY, build_application, serving
 from bot.config import TOKEN_ENV, ConfigError, load_config
-from tests.conftest import REPO
+from tests.conftest import REPO, remote
 from tests.fakes.engine import ScriptedEngine
 from tests.telegram_helpers import free_port, over_fake, replies, running_bot
 
@@ -28,7 +28,7 @@ def monitored(config):
 
 
 async def get(config, path: str) -> httpx.Response:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=15) as client:  # a locked database is waited out for 5 s
         return await client.get(f"http://{config.monitoring.listen}{path}")
 
 
@@ -149,16 +149,17 @@ async def test_a_taken_port_stops_start_up_naming_the_key(tiny_config, tiny_engi
                 pass
 
 
-@pytest.mark.parametrize("table, reason", [
-    ('[telegram]\nmode = "webhooks"', "telegram.mode: must be one of polling, webhook"),
-    ('[telegram]\nmode = "webhook"', "telegram.webhook_url: must be the public URL"),
-    ('[monitoring]\nlisten = "9100"', "monitoring.listen: must be host:port"),
+@pytest.mark.parametrize("line, reason", [
+    ('mode = "webhooks"', "telegram.mode: must be one of polling, webhook"),
+    ('mode = "webhook"', "telegram.webhook_url: must be the public URL"),  # and no URL
+    ('listen = "9100"', "monitoring.listen: must be host:port"),
 ])
-def test_deploy_settings_are_checked_at_start(tmp_path, table, reason):
-    path = tmp_path / "config.toml"
+def test_deploy_settings_are_checked_at_start(tmp_path, line, reason):
+    key = line.split(" = ")[0]
     text = (REPO / "config.toml").read_text(encoding="utf-8")
-    section = table.split("\n")[0]
-    path.write_text(text.replace(section + "\n", table + "\n", 1), encoding="utf-8")
+    default = next(old for old in text.splitlines() if old.startswith(f"{key} = "))
+    path = tmp_path / "config.toml"
+    path.write_text(text.replace(default, line, 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=reason.replace(".", r"\.")):
         load_config(path, environ={})
 
@@ -169,3 +170,19 @@ def test_run_as_a_service_without_the_token_fails_clearly_instead_of_opening_the
                             text=True, env=env, cwd=REPO, timeout=120)
     assert result.returncode == 2
     assert f"{TOKEN_ENV} is not set" in result.stderr and "shopbot chat" in result.stderr
+
+
+@pytest.mark.real_model
+async def test_healthz_says_when_the_remote_model_server_is_down(fake, tmp_path):
+    from tests.llama_server import LlamaServer
+
+    with LlamaServer() as server:
+        config = monitored(over_fake(remote(load_config(environ={}), server.url, tmp_path), fake))
+        async with running_bot(config, None):
+            up = await get(config, "/healthz")
+            server.kill()
+            down = await get(config, "/healthz")
+            server.start()
+            back = await get(config, "/healthz")
+    assert up.status_code == 200 and back.status_code == 200
+    assert down.status_code == 503 and down.text.startswith(f"model: the model server at {server.url}")

@@ -14,7 +14,7 @@ from bot.llm.engine import ModelTimeout
 from bot.retention import DAY_SECONDS, purge
 from bot.service import ConversationService, Sender
 from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, TOKEN, replies, running_bot, sent_texts
+from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot, sent_texts
 
 ANN, BOB, CAT, DAN = 1001, 1002, 1003, 1004
 ANGRY = "My order arrived broken and nobody answers!"
@@ -121,8 +121,9 @@ async def test_a_failing_outbox_run_is_reported_and_the_next_run_still_delivers(
     assert "error while handling background work" in caplog.text
 
 
-async def test_a_token_revoked_while_running_stops_the_process_with_a_non_zero_exit(config, fake, caplog):
-    bot = asyncio.create_task(run_telegram(config))
+async def test_a_token_revoked_while_running_stops_the_process_with_a_non_zero_exit(tiny_config, fake, caplog):
+    # Polling only: nothing asks a webhook bot when its token goes; its /healthz fails on getWebhookInfo then.
+    bot = asyncio.create_task(run_telegram(over_fake(tiny_config, fake)))
     await fake.wait_for("getUpdates", timeout=60)
     fake.revoke_token()
     assert await asyncio.wait_for(bot, 30) == 2

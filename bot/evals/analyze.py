@@ -1,0 +1,195 @@
+"""`shopbot analyze`: each comment's sentiment, language and key phrases into rows.csv, in batches, resumably."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import AsyncIterator, Iterable
+
+from tqdm import tqdm
+
+from bot.evals.comments import Comment, Encoding, Skipped, read_comments
+from bot.evals.phrases import key_phrases, language
+
+ROW_FIELDS = ("ref", "id", "date", "source", "language", "sentiment", "confidence", "key_phrases", "text")
+SKIPPED_FIELDS = ("ref", "reason")
+WINDOW = 512  # rows read ahead and sorted by length, so each batch's rows pad to about the same length
+BATCH_ROWS = 16  # measured on 2 cores: 16 short comments a pass ~20 rows/s, 64 a pass ~14 (README)
+BATCH_CHARS = 2560  # long comments make smaller batches: one call stays far below model.timeout_seconds
+CHARS_PER_TOKEN = 2  # the model reads a comment's first 2 x chat.max_message_tokens characters
+STORED_PAGE = 1000  # stored messages fetched per query with --from-db
+SHOWN_SKIPS = 10  # skipped rows named on stderr as they happen; all of them are in skipped.csv
+
+
+class AnalyzeError(ValueError):
+    """The output folder holds another input's rows (or no rows file of ours); the message says what to do."""
+
+
+@dataclass
+class Run:
+    """What one `shopbot analyze` run did, for the closing lines on stderr and the report."""
+
+    out: Path
+    analysed: int = 0  # rows read by the model in this run
+    resumed: int = 0  # rows found in rows.csv from an earlier run
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+class RowsFile:
+    """DIR/rows.csv, appended window by window; refs already in it are not analysed again."""
+
+    def __init__(self, out: Path, input_name: str):
+        self.path = out / "rows.csv"
+        manifest = out / "analyze.json"
+        out.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            earlier = json.loads(manifest.read_text(encoding="utf-8"))["input"] if manifest.exists() else None
+            if earlier != input_name:
+                raise AnalyzeError(f"{self.path} holds the rows of {earlier or 'another run'}, not {input_name}; "
+                                   "pass another --out DIR, or delete that folder to start over")
+        else:
+            manifest.write_text(json.dumps({"input": input_name}, ensure_ascii=False) + "\n", encoding="utf-8")
+        self.done = self._resume()
+
+    def _resume(self) -> set[str]:
+        """Refs of the complete rows in the file; a row cut short (the process was killed mid-write) is dropped."""
+        if not self.path.exists():
+            # A BOM, so that spreadsheet programs read the Chinese text as UTF-8.
+            self.path.write_text(",".join(ROW_FIELDS) + "\n", encoding="utf-8-sig")
+            return set()
+        with open(self.path, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows or tuple(rows[0]) != ROW_FIELDS:
+            raise AnalyzeError(f"{self.path} is not a rows file of shopbot analyze; pass another --out DIR")
+        whole = [row for row in rows[1:] if len(row) == len(ROW_FIELDS)]
+        if len(whole) < len(rows) - 1:
+            print(f"analyze: {self.path}: dropped {len(rows) - 1 - len(whole)} row(s) cut short by an earlier "
+                  "stop; they are read again", file=sys.stderr)
+            with open(self.path, "w", encoding="utf-8-sig", newline="") as f:
+                csv.writer(f, lineterminator="\n").writerows([ROW_FIELDS, *whole])
+        return {row[0] for row in whole}
+
+    def append(self, rows: Iterable[tuple]) -> None:
+        """One write and flush per window: an interrupted run leaves whole rows behind."""
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        with open(self.path, "a", encoding="utf-8", newline="") as f:
+            f.write(buffer.getvalue())
+
+
+def write_skipped(out: Path, skipped: list[Skipped]) -> None:
+    """DIR/skipped.csv: every row of the input that could not be read, with why (rewritten each run)."""
+    with open(out / "skipped.csv", "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(SKIPPED_FIELDS)
+        writer.writerows((s.ref, s.reason) for s in skipped)
+
+
+class Reader:
+    """The engine, loaded on the first window that needs it (a rerun with nothing new loads no model)."""
+
+    def __init__(self, config):
+        self.config, self.engine = config, None
+        self.max_chars = CHARS_PER_TOKEN * config.chat.max_message_tokens
+
+    async def sentiments(self, texts: list[str]) -> list:
+        from bot.evaluation import load_engine  # the local engine, with its sentiment head ready
+
+        if self.engine is None:
+            self.engine = await asyncio.to_thread(load_engine, self.config)
+        reader = self.engine.sentiment_reader
+        return await self.engine.run(reader.read_many, [text[:self.max_chars] for text in texts])
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+
+
+async def analyse(reader: Reader, comments: AsyncIterator[Comment | Skipped], out: Path, input_name: str,
+                  total: int | None) -> Run:
+    """Stream the comments through the model window by window into DIR/rows.csv; skip refs already there."""
+    rows = RowsFile(out, input_name)
+    run = Run(out, resumed=len(rows.done))
+    window: list[Comment] = []
+    remaining = None if total is None else max(total - len(rows.done), 0)
+    with tqdm(total=remaining, unit="rows", desc="analyze", file=sys.stderr, dynamic_ncols=True,
+              mininterval=1.0 if sys.stderr.isatty() else 30.0, smoothing=0.1) as bar:
+        async for item in comments:
+            if isinstance(item, Skipped):
+                run.skipped.append(item)
+                if len(run.skipped) <= SHOWN_SKIPS:
+                    bar.write(f"analyze: {input_name}: line {item.ref}: skipped, {item.reason}", file=sys.stderr)
+                bar.update(1)
+            elif item.ref not in rows.done:
+                window.append(item)
+                if len(window) == WINDOW:
+                    await _read_window(reader, window, rows, run, bar)
+                    window = []
+        if window:
+            await _read_window(reader, window, rows, run, bar)
+    write_skipped(out, run.skipped)
+    return run
+
+
+async def _read_window(reader: Reader, window: list[Comment], rows: RowsFile, run: Run, bar: tqdm) -> None:
+    """Batches of similar length, each text read once; the window's rows are written in input order, also
+    when the run is stopped half-way (those read so far)."""
+    texts = sorted(dict.fromkeys(c.text for c in window), key=len)  # the same comment twice is read once
+    read: dict[str, object] = {}
+    try:
+        for batch in _batches(texts):
+            read.update(zip(batch, await reader.sentiments(batch)))
+            batch_texts = set(batch)
+            bar.update(sum(1 for c in window if c.text in batch_texts))
+    finally:
+        done = [c for c in window if c.text in read]
+        rows.append(_row(c, read[c.text]) for c in done)
+        run.analysed += len(done)
+
+
+def _batches(texts: list[str]) -> Iterable[list[str]]:
+    batch: list[str] = []
+    for text in texts:
+        if batch and (len(batch) == BATCH_ROWS or (len(batch) + 1) * len(text) > BATCH_CHARS):
+            yield batch
+            batch = []
+        batch.append(text)
+    if batch:
+        yield batch
+
+
+def _row(comment: Comment, sentiment) -> tuple:
+    lang = language(comment.text)
+    return (comment.ref, comment.id, comment.date, comment.source, lang, sentiment.label,
+            f"{sentiment.confidence:.3f}", "; ".join(key_phrases(comment.text, lang)), comment.text)
+
+
+def write_reports(out: Path, title: str) -> None:
+    """DIR/report.md and DIR/report.html, counted from DIR/rows.csv (and skipped.csv) alone."""
+    from bot.evals.report import markdown, summarise
+    from bot.evals.report_html import html
+
+    summary = summarise(out, title)
+    (out / "report.md").write_text(markdown(summary), encoding="utf-8")
+    (out / "report.html").write_text(html(summary), encoding="utf-8")
+
+
+async def file_comments(path: Path, encoding: Encoding, text_column: str) -> AsyncIterator[Comment | Skipped]:
+    for item in read_comments(path, encoding, text_column):
+        yield item
+
+
+async def stored_comments(db, since: float) -> AsyncIterator[Comment]:
+    """Customers' text messages from the shop's database, oldest first, a page at a time."""
+    after = 0
+    while page := await db.customer_texts(since, after, STORED_PAGE):
+        for m in page:
+            when = datetime.fromtimestamp(m["created_at"]).isoformat(sep=" ", timespec="seconds")
+            yield Comment(f"message:{m['id']}", m["text"], when, m["channel"], str(m["id"]))
+        after = page[-1]["id"]

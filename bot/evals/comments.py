@@ -1,0 +1,178 @@
+"""Comments to analyse, streamed from a CSV, JSON Lines or plain-text file: each row a Comment or a Skipped one."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+FALLBACK_ENCODING = "gb18030"  # what Chinese spreadsheet tools export when they do not write UTF-8
+UNDECODED = re.compile("[\udc80-\udcff]")  # bytes kept by errors="surrogateescape"
+CHUNK = 1 << 20
+
+
+class CommentFileError(ValueError):
+    """The file as a whole cannot be read (missing, no text column); the message names the line and the fix."""
+
+
+@dataclass(frozen=True)
+class Comment:
+    ref: str  # where it came from: the line it starts on, or "message:ID" for stored customer messages
+    text: str
+    date: str = ""  # as given; bot.evals.report reads it
+    source: str = ""
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    ref: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How the file's bytes are decoded, its line count (for the progress bar) and what the user should know."""
+
+    name: str
+    errors: str
+    lines: int
+    notice: str = ""
+
+
+def sniff_encoding(path: Path) -> Encoding:
+    """UTF-8 if the whole file decodes as it, else GB18030 if that does, else UTF-8 with the bad rows skipped.
+
+    One streaming pass per candidate (a few hundred MB/s), so a bad byte near the end is found before any row."""
+    utf8_error = _first_error(path, "utf-8")
+    lines = _count_lines(path)
+    if utf8_error is None:
+        return Encoding("utf-8-sig", "strict", lines)
+    if _first_error(path, FALLBACK_ENCODING) is None:
+        return Encoding(FALLBACK_ENCODING, "strict", lines,
+                        f"{path}: line {utf8_error}: not UTF-8; the file decodes as GB18030, reading it as that")
+    return Encoding("utf-8-sig", "surrogateescape", lines,
+                    f"{path}: line {utf8_error}: not UTF-8 (nor GB18030); rows with undecodable bytes are skipped")
+
+
+def _first_error(path: Path, encoding: str) -> int | None:
+    """The line of the first byte that does not decode, or None when the whole file does."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return line + chunk[:exc.start].count(b"\n")
+            line += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return line
+    return None
+
+
+def _count_lines(path: Path) -> int:
+    lines, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n")
+
+
+def read_comments(path: Path, encoding: Encoding | None, text_column: str = "text") -> Iterator[Comment | Skipped]:
+    """Every row of the file in order. The format follows the extension: .csv/.tsv, .jsonl/.ndjson, else one
+    comment per line. Raises CommentFileError before the first row when the text column is missing."""
+    if not path.is_file():
+        raise CommentFileError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    with open(path, encoding=encoding.name, errors=encoding.errors, newline="") as f:
+        if suffix in (".csv", ".tsv"):
+            rows = _csv_rows(f, path, "\t" if suffix == ".tsv" else ",", text_column)
+        elif suffix in (".jsonl", ".ndjson"):
+            rows = _json_rows(f, path, text_column)
+        else:
+            rows = ((str(n), {"text": line}) for n, line in enumerate(f, 1))
+        for ref, fields in rows:
+            if isinstance(fields, str):
+                yield Skipped(ref, fields)
+                continue
+            text = fields["text"].strip()
+            if not text and suffix not in (".csv", ".tsv", ".jsonl", ".ndjson"):
+                continue  # a blank line between comments, not an empty comment
+            if not text:
+                yield Skipped(ref, "empty text")
+            elif UNDECODED.search("".join(fields.values())):
+                yield Skipped(ref, "bytes that are neither UTF-8 nor GB18030")
+            else:
+                yield Comment(ref, text, fields.get("date", "").strip(), fields.get("source", "").strip(),
+                              fields.get("id", "").strip())
+
+
+def check_readable(path: Path, encoding: Encoding | None, text_column: str) -> None:
+    """Raise CommentFileError now, before a model is loaded, when the file is missing or lacks the text column."""
+    next(read_comments(path, encoding, text_column), None)
+
+
+def _csv_rows(f, path: Path, delimiter: str, text_column: str) -> Iterator[tuple[str, dict[str, str] | str]]:
+    """(line the row starts on, its fields by our names) or (line, why it cannot be read)."""
+    reader = csv.reader(f, delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        raise CommentFileError(f"{path}: the file is empty")
+    names = [name.strip().lstrip("\ufeff").lower() for name in header]
+    wanted = {"text": text_column.lower(), "date": "date", "source": "source", "id": "id"}
+    if wanted["text"] not in names:
+        raise CommentFileError(
+            f"{path}: line 1: no column named {text_column!r} (the header has: {', '.join(header)}); "
+            f"name the comments' column {text_column!r}, or pass --text-column NAME")
+    where = {ours: names.index(theirs) for ours, theirs in wanted.items() if theirs in names}
+    start = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield str(start), f"unreadable CSV ({exc})"
+            start = reader.line_num + 1
+            continue
+        line, start = start, reader.line_num + 1
+        if not row:
+            continue  # a blank line
+        if len(row) != len(names):
+            yield str(line), (f"{len(row)} fields where the header has {len(names)} "
+                              "(a comma or quote inside an unquoted text?)")
+            continue
+        yield str(line), {ours: row[i] for ours, i in where.items()}
+
+
+def _json_rows(f, path: Path, text_column: str) -> Iterator[tuple[str, dict[str, str] | str]]:
+    seen_text = False
+    for n, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield str(n), f"not JSON ({exc.msg}, column {exc.colno})"
+            continue
+        if not isinstance(value, dict):
+            yield str(n), f"a JSON {type(value).__name__}, not an object with a {text_column!r} field"
+            continue
+        if text_column not in value:
+            if not seen_text:  # the first object already lacks it: the name is wrong, not this row
+                raise CommentFileError(
+                    f"{path}: line {n}: no {text_column!r} field (this object has: {', '.join(value)}); "
+                    f"name the comments' field {text_column!r}, or pass --text-column NAME")
+            yield str(n), f"no {text_column!r} field"
+            continue
+        seen_text = True
+        fields = {"text": value[text_column], **{k: value[k] for k in ("date", "source", "id") if k in value}}
+        yield str(n), {k: "" if v is None else str(v) for k, v in fields.items()}

@@ -1,0 +1,209 @@
+"""The analysis report's numbers, counted from DIR/rows.csv alone, and its Markdown rendering (report.md)."""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+LABELS = ("negative", "neutral", "positive")
+TOPICS = 10
+EXAMPLES = 3
+MOST_NEGATIVE = 10
+LISTED_SKIPS = 50
+DAYS_BY_DAY = 62  # a longer span is counted by week, and over two years by month
+YMD = re.compile(r"(\d{4})\D{1,2}(\d{1,2})\D{1,2}(\d{1,2})")
+
+
+@dataclass
+class Topic:
+    phrase: str
+    negative: int  # negative rows with the phrase
+    mentions: int  # all rows with the phrase
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    """Every number the report shows; built by summarise() from the rows file, never from model text."""
+
+    title: str
+    rows: int = 0
+    by_sentiment: Counter = field(default_factory=Counter)
+    by_language: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # language -> labels
+    by_source: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    by_period: dict[date, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    period: str = ""  # "day" | "week" | "month"; "" when no row has a date
+    undated: int = 0  # rows with a date that could not be read
+    topics: list[Topic] = field(default_factory=list)
+    most_negative: list[tuple[float, str, str]] = field(default_factory=list)  # (confidence, ref, text)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (ref, reason)
+
+
+def parse_date(value: str) -> date | None:
+    """ISO dates and times, 2024/5/1, 2024.05.01, 2024年5月1日, or unix seconds; None when it is none of them."""
+    value = value.strip()
+    if re.fullmatch(r"\d{9,10}(\.\d+)?", value):
+        return datetime.fromtimestamp(float(value)).date()
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        pass
+    found = YMD.match(value)
+    try:
+        return date(*map(int, found.groups())) if found else None
+    except ValueError:
+        return None
+
+
+def summarise(out: Path, title: str) -> Summary:
+    """Two streaming passes over DIR/rows.csv: counts first, then example comments for the top topics."""
+    summary = Summary(title)
+    days: Counter = Counter()
+    phrases: dict[str, Counter] = defaultdict(Counter)  # phrase -> label -> rows
+    negative: list[tuple[float, str, str]] = []
+    for row in _rows(out):
+        label = row["sentiment"]
+        summary.rows += 1
+        summary.by_sentiment[label] += 1
+        summary.by_language[row["language"]][label] += 1
+        if row["source"]:
+            summary.by_source[row["source"]][label] += 1
+        if row["date"]:
+            day = parse_date(row["date"])
+            if day is None:
+                summary.undated += 1
+            else:
+                days[(day, label)] += 1
+        for phrase in _phrases(row):
+            phrases[phrase][label] += 1
+        if label == "negative":
+            entry = (float(row["confidence"]), row["ref"], row["text"])
+            if len(negative) < MOST_NEGATIVE:
+                heapq.heappush(negative, entry)
+            else:
+                heapq.heappushpop(negative, entry)
+    summary.most_negative = sorted(negative, reverse=True)
+    summary.period, summary.by_period = _by_period(days)
+    summary.topics = _topics(phrases, summary.by_sentiment["negative"], summary.rows)
+    _add_examples(out, summary.topics)
+    skipped = out / "skipped.csv"
+    if skipped.exists():
+        with open(skipped, encoding="utf-8-sig", newline="") as f:
+            summary.skipped = [(r["ref"], r["reason"]) for r in csv.DictReader(f)]
+    return summary
+
+
+def _rows(out: Path):
+    with open(out / "rows.csv", encoding="utf-8-sig", newline="") as f:
+        yield from csv.DictReader(f)
+
+
+def _phrases(row: dict) -> list[str]:
+    return [p for p in row["key_phrases"].split("; ") if p]
+
+
+def _by_period(days: Counter) -> tuple[str, dict[date, Counter]]:
+    """Label counts per day, week (starting Monday) or month, whichever keeps the chart readable."""
+    if not days:
+        return "", {}
+    first, last = min(day for day, _ in days), max(day for day, _ in days)
+    span = (last - first).days
+    period = "day" if span <= DAYS_BY_DAY else "week" if span <= 730 else "month"
+    start = {"day": lambda d: d, "week": lambda d: d - timedelta(days=d.weekday()),
+             "month": lambda d: d.replace(day=1)}[period]
+    counts: dict[date, Counter] = defaultdict(Counter)
+    for (day, label), n in days.items():
+        counts[start(day)][label] += n
+    return period, dict(sorted(counts.items()))
+
+
+def _topics(phrases: dict[str, Counter], negatives: int, rows: int) -> list[Topic]:
+    """Phrases of many negative comments that are more often negative than comments in general.
+
+    A phrase as common in praise as in complaints (味道, food) is what the shop sells, not a complaint."""
+    if not negatives:
+        return []
+    least = max(3, round(negatives * 0.005))
+    base = negatives / rows
+    kept = [Topic(p, c["negative"], sum(c.values())) for p, c in phrases.items()
+            if c["negative"] >= least and c["negative"] / sum(c.values()) > base]
+    return sorted(kept, key=lambda t: (-t.negative, t.phrase))[:TOPICS]
+
+
+def _add_examples(out: Path, topics: list[Topic]) -> None:
+    """Up to EXAMPLES negative comments quoted verbatim per topic, the most surely negative first."""
+    wanted = {t.phrase: t for t in topics}
+    found: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for row in _rows(out):
+        if row["sentiment"] != "negative":
+            continue
+        for phrase in _phrases(row):
+            if phrase in wanted:
+                heap = found[phrase]
+                entry = (float(row["confidence"]), row["text"])
+                (heapq.heappush if len(heap) < EXAMPLES else heapq.heappushpop)(heap, entry)
+    for phrase, topic in wanted.items():
+        topic.examples = [text for _, text in sorted(found[phrase], reverse=True)]
+
+
+def share(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "–"
+
+
+def period_name(start: date, period: str) -> str:
+    return start.strftime("%Y-%m") if period == "month" else start.isoformat()
+
+
+def markdown(s: Summary) -> str:
+    """report.md: the same numbers as report.html, as tables."""
+    lines = [f"# What customers say: {s.title}", "",
+             f"{s.rows} comments analysed; {len(s.skipped)} rows of the input could not be read (listed at the end).",
+             "Labels come from the model's sentiment head; every number here is counted from rows.csv. "
+             "Intent labels are not in this report yet (they come with the operator workspace).", "",
+             "## Sentiment", "", "| sentiment | comments | share |", "|---|---:|---:|"]
+    lines += [f"| {label} | {s.by_sentiment[label]} | {share(s.by_sentiment[label], s.rows)} |" for label in LABELS]
+    for heading, groups in (("Language", s.by_language), ("Source", s.by_source)):
+        if groups:
+            lines += ["", f"## By {heading.lower()}", "", _label_table_header(heading)]
+            lines += [_label_table_row(name, counts, s.rows) for name, counts in sorted(groups.items())]
+    if s.period:
+        lines += ["", f"## Sentiment by {s.period}", "", _label_table_header(s.period)]
+        lines += [_label_table_row(period_name(start, s.period), counts, None) for start, counts in s.by_period.items()]
+        if s.undated:
+            lines += ["", f"{s.undated} rows have a date that could not be read; they are not in this table."]
+    lines += ["", "## Most frequent complaint topics", ""]
+    if not s.topics:
+        lines.append("No phrase comes up in enough negative comments to call it a topic.")
+    for t in s.topics:
+        lines += [f"### {t.phrase}: {t.negative} negative comments "
+                  f"({share(t.negative, t.mentions)} of the {t.mentions} that mention it)", ""]
+        lines += [f"> {_quote(text)}" + "\n" for text in t.examples]
+    lines += ["## Most negative comments", ""]
+    lines += [f"{i}. ({confidence:.2f}, row {ref}) {_quote(text)}"
+              for i, (confidence, ref, text) in enumerate(s.most_negative, 1)] or ["None."]
+    if s.skipped:
+        lines += ["", f"## Rows that could not be read ({len(s.skipped)})", "", "| line | why |", "|---|---|"]
+        lines += [f"| {ref} | {reason} |" for ref, reason in s.skipped[:LISTED_SKIPS]]
+        if len(s.skipped) > LISTED_SKIPS:
+            lines.append(f"\n{len(s.skipped) - LISTED_SKIPS} more in skipped.csv.")
+    return "\n".join(lines) + "\n"
+
+
+def _label_table_header(first: str) -> str:
+    return f"| {first.lower()} | comments | " + " | ".join(LABELS) + " |\n|---|---:|" + "---:|" * len(LABELS)
+
+
+def _label_table_row(name: str, counts: Counter, whole: int | None) -> str:
+    total = sum(counts.values())
+    cells = " | ".join(f"{counts[label]} ({share(counts[label], total)})" for label in LABELS)
+    return f"| {name} | {total}{f' ({share(total, whole)})' if whole else ''} | {cells} |"
+
+
+def _quote(text: str) -> str:
+    """The comment verbatim, on one line (Markdown would end a quote or list item at a newline)."""
+    return " ".join(text.split())

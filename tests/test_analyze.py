@@ -1,0 +1,314 @@
+"""`shopbot analyze`: reading comment files (bad ones too), rows.csv and resuming, the report's numbers, --from-db."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.evals.analyze import ROW_FIELDS, write_reports
+from bot.evals.comments import Comment, CommentFileError, Skipped, read_comments, sniff_encoding
+from bot.evals.report import markdown, parse_date, summarise
+from tests.conftest import dump_config
+
+
+def comments(path: Path, text_column: str = "text") -> list[Comment | Skipped]:
+    return list(read_comments(path, sniff_encoding(path), text_column))
+
+
+def rows_of(out: Path) -> list[dict]:
+    with open(out / "rows.csv", encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8") -> Path:
+    with open(path, "w", encoding=encoding, newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+# --- reading files ---------------------------------------------------------------------------------------
+
+
+def test_csv_rows_keep_their_line_and_optional_columns_and_bad_rows_say_why(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text('Date,TEXT,source\n2024-05-01,"送餐太慢了\n等了一个小时",meituan\n'
+                    "2024-05-02,,web\n2024-05-02,great shop,web,extra\n\n2024-05-03,thanks!,web\n", encoding="utf-8")
+    got = comments(path)
+    assert got == [
+        Comment("2", "送餐太慢了\n等了一个小时", "2024-05-01", "meituan"),
+        Skipped("4", "empty text"),
+        Skipped("5", "4 fields where the header has 3 (a comma or quote inside an unquoted text?)"),
+        Comment("7", "thanks!", "2024-05-03", "web"),
+    ]
+
+
+def test_a_csv_without_the_text_column_names_the_line_the_columns_and_the_fix(tmp_path):
+    path = write_csv(tmp_path / "export.csv", ["review", "stars"], [["bad", "1"]])
+    with pytest.raises(CommentFileError, match=r"line 1: no column named 'text' \(the header has: review, stars\).*"
+                                                r"--text-column"):
+        comments(path)
+    assert comments(path, "review") == [Comment("2", "bad")]
+
+
+def test_json_lines_bad_lines_are_skipped_by_line_and_a_wrong_field_name_stops_at_once(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "不错", "id": 7, "date": null}\n{"text": "slow\n[1, 2]\n{"comment": "x"}\n'
+                    '{"text": "ok"}\n', encoding="utf-8")
+    got = comments(path)
+    assert got[1].ref == "2" and got[1].reason.startswith("not JSON (")
+    assert got[:1] + got[2:] == [Comment("1", "不错", id="7"), Skipped("3", "a JSON list, not an object with a 'text' "
+                                 "field"), Skipped("4", "no 'text' field"), Comment("5", "ok")]
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text('{"comment": "x"}\n', encoding="utf-8")
+    with pytest.raises(CommentFileError, match=r"line 1: no 'text' field \(this object has: comment\)"):
+        comments(wrong)
+
+
+def test_plain_text_is_one_comment_a_line_and_blank_lines_are_no_comments(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("first one\r\n\n  second 第二  \n", encoding="utf-8")
+    assert comments(path) == [Comment("1", "first one"), Comment("3", "second 第二")]
+
+
+def test_a_gb18030_export_is_read_as_gb18030_and_the_notice_names_the_first_line_that_is_not_utf8(tmp_path):
+    path = write_csv(tmp_path / "gbk.csv", ["text"], [["fine"], ["菜凉了，差评"]], encoding="gb18030")
+    encoding = sniff_encoding(path)
+    assert encoding.name == "gb18030" and "line 3: not UTF-8" in encoding.notice
+    assert [c.text for c in comments(path)] == ["fine", "菜凉了，差评"]
+
+
+def test_rows_with_bytes_of_no_known_encoding_are_skipped_by_line_the_rest_is_read(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_bytes("text\n好吃\n".encode() + b"caf\xe9 \xff\xfe bad\n" + "送得快\n".encode())
+    encoding = sniff_encoding(path)
+    assert encoding.notice.endswith("line 3: not UTF-8 (nor GB18030); rows with undecodable bytes are skipped")
+    assert comments(path) == [Comment("2", "好吃"), Skipped("3", "bytes that are neither UTF-8 nor GB18030"),
+                              Comment("4", "送得快")]
+
+
+def test_dates_in_the_forms_shop_exports_use():
+    assert {parse_date(v).isoformat() for v in ("2024-05-01", "2024-05-01T23:10:00Z", "2024/5/1", "2024.05.01",
+                                                 "2024年5月1日", "2024-05-01 08:00")} == {"2024-05-01"}
+    assert parse_date("yesterday") is None and parse_date("2024-13-45") is None
+
+
+# --- the report, from rows.csv alone ----------------------------------------------------------------------
+
+
+def write_rows(out: Path, rows: list[tuple]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "rows.csv", "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(ROW_FIELDS)
+        writer.writerows(rows)
+
+
+def sample_rows() -> list[tuple]:
+    """15 rows over three weeks: delivery (送餐) complaints, food (味道) both praised and criticised."""
+    rows = []
+    for i in range(15):
+        day = f"2024-05-{1 + i * 2:02d}"
+        if i < 6:
+            rows.append((str(i + 2), "", day, "app", "zh", "negative", f"0.{90 - i}", "送餐; 太慢",
+                         f"送餐太慢了 {i}"))
+        elif i < 9:
+            rows.append((str(i + 2), "", day, "app", "zh", "negative", "0.70", "味道", f"味道一般 {i}"))
+        elif i < 13:
+            rows.append((str(i + 2), "", day, "web", "en", "positive", "0.80", "味道; food", f"great food {i}"))
+        else:
+            rows.append((str(i + 2), "", "someday", "web", "en", "neutral", "0.65", "", f"ok {i}"))
+    return rows
+
+
+def test_report_counts_shares_topics_and_most_negative_come_from_the_rows(tmp_path):
+    write_rows(tmp_path, sample_rows())
+    (tmp_path / "skipped.csv").write_text("ref,reason\n99,empty text\n", encoding="utf-8")
+    s = summarise(tmp_path, "t")
+    assert (s.rows, s.by_sentiment["negative"], s.by_sentiment["positive"], s.by_sentiment["neutral"]) == (15, 9, 4, 2)
+    assert s.by_language["zh"]["negative"] == 9 and s.by_source["web"]["positive"] == 4
+    assert s.period == "day" and s.undated == 2 and sum(sum(c.values()) for c in s.by_period.values()) == 13
+    # 送餐 and 太慢 only come up in complaints; 味道 as often in praise (4 of 7), so it is no complaint topic.
+    assert [(t.phrase, t.negative, t.mentions) for t in s.topics] == [("太慢", 6, 6), ("送餐", 6, 6)]
+    assert s.topics[0].examples == ["送餐太慢了 0", "送餐太慢了 1", "送餐太慢了 2"]  # the surest first, verbatim
+    assert [text for _, _, text in s.most_negative][:2] == ["送餐太慢了 0", "送餐太慢了 1"]
+    report = markdown(s)
+    assert "| negative | 9 | 60.0% |" in report and "### 太慢: 6 negative comments (100.0% of the 6" in report
+    assert "2 rows have a date that could not be read" in report and "| 99 | empty text |" in report
+
+
+def test_a_long_span_is_counted_by_week(tmp_path):
+    write_rows(tmp_path, [(str(i), "", f"2024-{1 + i // 2:02d}-0{1 + i % 2}", "", "en", "positive", "0.9", "", "x")
+                          for i in range(12)])
+    s = summarise(tmp_path, "t")
+    assert s.period == "week" and all(start.weekday() == 0 for start in s.by_period)
+
+
+# --- the command, end to end on the tiny model ---------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_config(tiny_config, tmp_path) -> str:
+    return str(dump_config(tiny_config, tmp_path))
+
+
+def test_analyze_writes_every_readable_row_then_a_rerun_reads_nothing_again(cli_config, tmp_path, capsys):
+    data = write_csv(tmp_path / "c.csv", ["id", "date", "text"],
+                     [[str(i), f"2024-05-0{1 + i % 5}", t] for i, t in
+                      enumerate(["送餐太慢了", "great service, thanks", "菜是凉的", "", "where is my parcel?"] * 4)])
+    out = tmp_path / "out"
+    assert main(["analyze", str(data), "--out", str(out), "--config", cli_config]) == 0
+    assert "16 rows read now, 0 from an earlier run, 4 skipped" in capsys.readouterr().err
+    rows = rows_of(out)
+    assert [r["ref"] for r in rows] == [str(n) for n in range(2, 22) if (n - 2) % 5 != 3]  # input order
+    assert {r["sentiment"] for r in rows} <= {"negative", "neutral", "positive"}
+    assert {r["language"] for r in rows if r["text"] == "菜是凉的"} == {"zh"} and rows[0]["id"] == "0"
+    assert all(0.0 <= float(r["confidence"]) <= 1.0 for r in rows)
+    assert [r["ref"] for r in csv.DictReader(open(out / "skipped.csv", encoding="utf-8-sig"))] == ["5", "10", "15",
+                                                                                                  "20"]
+    assert f"{len(rows)} comments analysed; 4 rows" in (out / "report.md").read_text(encoding="utf-8")
+    assert main(["analyze", str(data), "--out", str(out), "--config", cli_config]) == 0
+    assert "0 rows read now, 16 from an earlier run" in capsys.readouterr().err
+    assert rows_of(out) == rows
+
+
+def test_an_interrupted_run_continues_where_it_stopped_and_a_row_cut_short_is_read_again(cli_config, tmp_path,
+                                                                                          capsys):
+    data = write_csv(tmp_path / "c.csv", ["text"], [[f"comment number {i}"] for i in range(30)])
+    out = tmp_path / "out"
+    assert main(["analyze", str(data), "--out", str(out), "--config", cli_config]) == 0
+    whole = rows_of(out)
+    lines = (out / "rows.csv").read_text(encoding="utf-8-sig").splitlines()
+    # As a killed run leaves it: 10 rows written, the 11th cut off mid-write.
+    (out / "rows.csv").write_text("\n".join(lines[:11]) + "\n" + lines[11][:12], encoding="utf-8-sig")
+    capsys.readouterr()
+    assert main(["analyze", str(data), "--out", str(out), "--config", cli_config]) == 0
+    err = capsys.readouterr().err
+    assert "dropped 1 row(s) cut short" in err and "20 rows read now, 10 from an earlier run" in err
+    again = rows_of(out)
+    assert sorted(r["ref"] for r in again) == sorted(r["ref"] for r in whole)
+    assert {r["ref"]: r["sentiment"] for r in again} == {r["ref"]: r["sentiment"] for r in whole}
+
+
+def test_ctrl_c_keeps_whole_rows_and_the_same_command_continues(cli_config, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    data = write_csv(tmp_path / "c.csv", ["text"], [[f"comment number {i}, 第{i}条"] for i in range(1500)])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "bot.cli", "analyze", str(data), "--out", str(out), "--config", cli_config]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not ((out / "rows.csv").exists() and len((out / "rows.csv").read_bytes().splitlines()) > 1):
+        assert child.poll() is None and time.monotonic() < deadline, "no row written before the run ended"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    err = child.communicate(timeout=300)[1]
+    assert child.returncode == 130 and "Run the same command again to continue" in err
+    first = rows_of(out)
+    assert 0 < len(first) < 1500 and all(None not in r.values() for r in first)
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0 and f"{1500 - len(first)} rows read now, {len(first)} from an earlier run" \
+        in finished.stderr
+    assert sorted(int(r["ref"]) for r in rows_of(out)) == list(range(2, 1502))
+
+
+def test_analyze_refuses_to_mix_two_inputs_in_one_folder_and_names_bad_arguments(cli_config, tmp_path, capsys):
+    one = write_csv(tmp_path / "one.csv", ["text"], [["a"]])
+    two = write_csv(tmp_path / "two.csv", ["text"], [["b"]])
+    out = tmp_path / "out"
+    assert main(["analyze", str(one), "--out", str(out), "--config", cli_config]) == 0
+    assert main(["analyze", str(two), "--out", str(out), "--config", cli_config]) == 2
+    assert "holds the rows of one.csv, not two.csv" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path / "none.csv"), "--config", cli_config]) == 2
+    assert "none.csv: no such file" in capsys.readouterr().err
+    assert main(["analyze", "--config", cli_config]) == 2
+    assert main(["analyze", "--from-db", "--since", "last week", "--config", cli_config]) == 2
+    assert "is not a date like 2024-05-31" in capsys.readouterr().err
+
+
+async def test_from_db_reads_customers_text_messages_since_the_date(tiny_config, tmp_path):
+    import time
+
+    from bot.evals.analyze import Reader, analyse, stored_comments
+    from storage.db import Database
+
+    db = await Database.open(tiny_config.storage.path)
+    ann = await db.customer("telegram", "1", "Ann")
+    old = await db.add_message(ann.id, "customer", "last year's message")
+    await db._db.execute("UPDATE messages SET created_at = ? WHERE id = ?", (time.time() - 400 * 86400, old))
+    new = await db.add_message(ann.id, "customer", "my order is late")
+    await db.add_message(ann.id, "bot", "Sorry to hear that")
+    await db.add_message(ann.id, "customer", "[photo]", kind="photo")
+    reader = Reader(tiny_config)
+    try:
+        run = await analyse(reader, stored_comments(db, time.time() - 86400), tmp_path / "out", "db", None)
+    finally:
+        reader.close()
+        await db.close()
+    [row] = rows_of(tmp_path / "out")
+    assert (run.analysed, row["ref"], row["id"], row["source"], row["text"]) == (
+        1, f"message:{new}", str(new), "telegram", "my order is late")
+    assert parse_date(row["date"]) is not None
+
+
+# --- the page in a real browser ------------------------------------------------------------------------------
+
+
+def test_report_html_renders_in_headless_chromium_with_its_charts(tmp_path):
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed: `bash scripts/setup.sh test` installs it (apt)"
+    write_rows(tmp_path, sample_rows())
+    write_reports(tmp_path, "sample <shop>")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    # A copy with a probe that writes the charts' laid-out sizes into the DOM the browser dumps.
+    probe = ("<script>for (const id of ['sentiment-chart', 'time-chart']) { const r = document.getElementById(id)"
+             ".getBoundingClientRect(); document.body.dataset[id.replace('-c', 'C')] = r.width + 'x' + r.height; }"
+             "</script></body>")
+    (tmp_path / "probe.html").write_text(page.replace("</body>", probe), encoding="utf-8")
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    dom = subprocess.run([*flags, "--dump-dom", (tmp_path / "probe.html").as_uri()], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert 'data-sentiment-chart="600x36"' in dom and 'data-time-chart="720x260"' in dom
+    assert '<b id="rows">15</b>' in dom and "What customers say: sample &lt;shop&gt;" in dom
+    assert dom.count("<rect") >= 3 + 3 * 13 and "送餐太慢了 0" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1000,1400", (tmp_path / "report.html").as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+# --- the real model -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.real_model
+async def test_the_embedded_model_reads_plain_praise_and_complaints_in_both_languages(real_engine, tmp_path):
+    from bot.evals.analyze import Reader, analyse, file_comments
+
+    data = tmp_path / "c.jsonl"
+    texts = {"送餐太慢了，等了一个多小时，菜都凉了，差评": "negative", "味道很好，送得也快，下次还点": "positive",
+             "The parcel arrived broken and nobody answers my emails.": "negative",
+             "Lovely shop, fast delivery, thank you!": "positive"}
+    data.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
+    reader = Reader(real_engine.config)
+    reader.engine = real_engine  # the session's engine: not closed here
+    await analyse(reader, file_comments(data, sniff_encoding(data), "text"), tmp_path / "out", "c.jsonl", 4)
+    rows = rows_of(tmp_path / "out")
+    assert {r["text"]: r["sentiment"] for r in rows} == texts
+    assert [r["language"] for r in rows] == ["zh", "zh", "en", "en"]
+    assert "送餐" in rows[0]["key_phrases"] and "parcel" in rows[2]["key_phrases"]
