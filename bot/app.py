@@ -8,7 +8,7 @@ import logging
 import signal
 from collections import Counter
 from contextlib import asynccontextmanager, nullcontext
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
@@ -25,6 +25,9 @@ from bot.outbox import AlertOutbox
 from bot.service import ConversationService
 from bot.webhook import receiving
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.channels.web.server import WebChat
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +239,19 @@ async def _summary(app: Application, config: Config) -> str:
             f"{'; health and metrics on ' + config.monitoring.listen if config.monitoring.listen else ''}")
 
 
+@asynccontextmanager
+async def web_alongside(app: Application, config: Config) -> AsyncIterator["WebChat | None"]:
+    """[web] listen set: the web chat in this process, over the same service, alerting this operator chat."""
+    if not config.web.listen:
+        yield None
+        return
+    from bot.channels.web.server import serving_web
+    from bot.handlers.other_channels import TelegramOperators
+
+    async with serving_web(app.bot_data[SERVICE_KEY], config, TelegramOperators(app)) as chat:
+        yield chat
+
+
 async def run_telegram(config: Config) -> int:
     """`shopbot run` with a token: serve until SIGINT/SIGTERM or a fatal error; exit code for the CLI."""
     app = build_application(config)
@@ -244,7 +260,7 @@ async def run_telegram(config: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with serving(app, config):
+        async with serving(app, config), web_alongside(app, config):
             log.info("%s", await _summary(app, config))
             waiting = {asyncio.ensure_future(stop.wait())}
             poller = app.bot_data[POLLER_KEY]  # polling: ends only on a fatal error; a webhook has none

@@ -1,5 +1,5 @@
-"""The `shopbot` command: run (Telegram, or the console in a terminal), chat, prepare, eval, calibrate, kb, eval-replies,
-analyze."""
+"""The `shopbot` command: run (Telegram, the web chat, or the console in a terminal), web, chat, prepare, eval,
+calibrate, kb, eval-replies, analyze."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import AsyncIterator
 
-from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, load_config
+from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, listen_address, load_config, web_secret
 from bot.evals.analyze import AnalyzeError
 from bot.evals.comments import CommentFileError
 from bot.evaluation import LabelledFileError
@@ -22,6 +22,7 @@ from bot.knowledge import KnowledgeFileError
 from bot.llm.backends import ModelServerDown
 
 log = logging.getLogger("shopbot")
+DEFAULT_LISTEN = "127.0.0.1:8080"  # `shopbot web` without --listen or [web] listen: this machine only
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shopbot", description=__doc__, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", parents=[common],
-                   help=f"serve Telegram ({TOKEN_ENV} set); without it, the console chat in a terminal, else an error")
+                   help=f"serve Telegram ({TOKEN_ENV} set; and the web chat if [web] listen is set); without it, the "
+                   "web chat if [web] listen is set, else the console chat in a terminal, else an error")
+    web = sub.add_parser("web", parents=[common], help=f"serve the web chat (and Telegram too if {TOKEN_ENV} is set)")
+    web.add_argument("--listen", help=f"host:port (default: [web] listen, else {DEFAULT_LISTEN})")
     sub.add_parser("prepare", parents=[common], help="convert the configured model once, then exit (Docker build)")
     chat = sub.add_parser("chat", parents=[common], help="chat with the bot in this terminal")
     chat.add_argument("--user", default="local", help="customer id whose history to use (default: local)")
@@ -73,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
     logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
+        level=logging.INFO if args.verbose or args.command in ("run", "web") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -141,11 +145,17 @@ async def conversation_service(config: Config) -> AsyncIterator["ConversationSer
 
 
 async def run_command(config: Config, args: argparse.Namespace) -> int:
+    if config.web.listen:
+        web_secret(config)  # a missing secret stops start-up before the model loads
     if config.telegram_token:
         from bot.app import run_telegram
 
         await asyncio.to_thread(prepare_model, config)
         return await run_telegram(config)
+    if config.web.listen:
+        print(f"{TOKEN_ENV} is not set: serving the web chat only; alerts wait in SQLite for the operator chat.",
+              file=sys.stderr)
+        return await _web_only(config)
     if not sys.stdin.isatty():
         # A service (systemd, Docker) without its token: exiting 0 on EOF would make it restart forever.
         print(f"shopbot run: {TOKEN_ENV} is not set, so there is no Telegram bot to serve. Create one with "
@@ -154,6 +164,27 @@ async def run_command(config: Config, args: argparse.Namespace) -> int:
         return 2
     print(f"{TOKEN_ENV} is not set: starting the local console chat instead of Telegram.", file=sys.stderr)
     return await chat_command(config, argparse.Namespace(user="local", json=False))
+
+
+async def web_command(config: Config, args: argparse.Namespace) -> int:
+    listen = args.listen or config.web.listen or DEFAULT_LISTEN
+    listen_address("--listen", listen)
+    return await run_command(replace(config, web=replace(config.web, listen=listen)), args)
+
+
+async def _web_only(config: Config) -> int:
+    """The web chat without Telegram, until SIGINT/SIGTERM."""
+    import signal
+
+    from bot.channels.web.server import serving_web
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    async with conversation_service(config) as service, serving_web(service, config) as chat:
+        print(f"web chat: open {chat.url} (Ctrl-C to stop)", file=sys.stderr)
+        await stop.wait()
+    return 0
 
 
 async def chat_command(config: Config, args: argparse.Namespace) -> int:
@@ -294,7 +325,8 @@ def _labels(args: argparse.Namespace) -> list[str] | None:
     return [label.strip() for label in args.labels.split(",")] if args.labels else None
 
 
-COMMANDS = {"run": run_command, "chat": chat_command, "prepare": prepare_command, "eval": eval_command, "calibrate": calibrate_command,
+COMMANDS = {"run": run_command, "web": web_command, "chat": chat_command, "prepare": prepare_command,
+            "eval": eval_command, "calibrate": calibrate_command,
             "kb": kb_command, "eval-replies": eval_replies_command, "analyze": analyze_command}
 
 if __name__ == "__main__":

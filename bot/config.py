@@ -10,8 +10,11 @@ from typing import Any
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+WEB_SECRET_ENV = "SHOPBOT_WEB_SECRET"  # signs the web chat's visitor cookies
+WEB_SECRET_MIN_CHARS = 32
 MODEL_KEY_ENV = "SHOPBOT_MODEL_API_KEY"  # the remote model server's API key (backend = "openai"), if it wants one
-SECRETS = ("telegram_token", "model_api_key")  # Config fields read from the environment, never from the file
+# Config fields read from the environment, never from the file.
+SECRETS = ("telegram_token", "model_api_key", "web_secret")
 
 
 class ConfigError(ValueError):
@@ -195,6 +198,42 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class WebTexts:
+    """What the web chat page says, in one language (the visitor's, from the browser or the widget's page)."""
+
+    title: str = ""  # the chat's heading
+    greeting: str = ""  # shown above an empty conversation (not stored)
+    input_label: str = ""  # the message box's label, read by screen readers
+    placeholder: str = ""
+    send: str = ""
+    new_chat: str = ""  # the /reset button
+    reset_done: str = ""
+    forget: str = ""  # the "forget me" button
+    forget_confirm: str = ""
+    forget_yes: str = ""
+    forget_no: str = ""
+    forget_done: str = ""  # may use {messages} and {alerts}: the counts deleted
+    too_long: str = ""  # may use {limit}: a message over web.max_message_chars
+    error: str = ""  # the shop's server could not be reached
+    open_chat: str = ""  # the widget's corner button
+    close_chat: str = ""
+    you: str = ""  # who wrote each message, as screen readers announce it
+    shop: str = ""
+    operator: str = ""
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    listen: str = ""  # "host:port" of the web chat; empty: `shopbot run` serves none
+    allowed_origins: tuple[str, ...] = ()  # other sites that may embed the widget and call the API
+    show_sentiment: bool = False
+    max_message_chars: int = 4096  # Telegram's limit, so both channels take the same messages
+    requests_per_minute_per_address: int = 60  # every visitor behind one address together; 0: no limit
+    history_messages: int = 200  # shown when the page is opened again
+    texts: dict = field(default_factory=lambda: {"en": WebTexts()})  # language code -> texts; the first is the default
+
+
+@dataclass(frozen=True)
 class MonitoringSettings:
     listen: str = ""  # host:port of /healthz and /metrics; empty: no monitoring server
 
@@ -210,8 +249,10 @@ class Config:
     storage: StorageSettings = StorageSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    web: WebSettings = WebSettings()
     telegram_token: str | None = field(default=None, repr=False)  # from the environment only
     model_api_key: str | None = field(default=None, repr=False)  # from the environment only
+    web_secret: str | None = field(default=None, repr=False)  # from the environment only
 
 
 SENTIMENT_METHODS = ("generate", "logits", "head")
@@ -235,6 +276,8 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         raise ConfigError("telegram.token", f"never put the bot token in the file; set {TOKEN_ENV} instead")
     if "api_key" in raw.get("model", {}):
         raise ConfigError("model.api_key", f"never put the API key in the file; set {MODEL_KEY_ENV} instead")
+    if "secret" in raw.get("web", {}):
+        raise ConfigError("web.secret", f"never put the cookie secret in the file; set {WEB_SECRET_ENV} instead")
     cfg = _build(Config, raw, "")
     base = path.resolve().parent
     cfg = _replace(cfg, "model", cache_dir=_under(base, cfg.model.cache_dir))
@@ -249,7 +292,8 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         cfg = _replace(cfg, "knowledge", file=_under(base, cfg.knowledge.file))
     _validate(cfg)
     token = environ.get(TOKEN_ENV, "").strip() or None
-    return replace(cfg, telegram_token=token, model_api_key=environ.get(MODEL_KEY_ENV, "").strip() or None)
+    return replace(cfg, telegram_token=token, model_api_key=environ.get(MODEL_KEY_ENV, "").strip() or None,
+                   web_secret=environ.get(WEB_SECRET_ENV, "").strip() or None)
 
 
 def _under(base: Path, p: Path) -> Path:
@@ -277,7 +321,7 @@ def _build(cls: type, raw: Any, prefix: str):
         key, value, default = f"{prefix}{name}", raw[name], getattr(defaults, name)
         if hasattr(default, "__dataclass_fields__"):
             values[name] = _build(type(default), value, f"{key}.")
-        elif isinstance(default, dict):  # knowledge.languages: one table per language code
+        elif isinstance(default, dict):  # knowledge.languages, web.texts: one table per language code
             values[name] = _languages(value, default, key)
         else:
             values[name] = _coerce(key, value, default, f.type)
@@ -288,10 +332,11 @@ def _languages(raw: Any, defaults: dict, key: str) -> dict:
     """Per-language tables; a language shopbot knows starts from its defaults, so a table may set one key."""
     if not isinstance(raw, dict):
         raise ConfigError(key, "must be a table of languages, e.g. [knowledge.languages.en]")
+    cls = type(next(iter(defaults.values())))
     merged = dict(defaults)
     for code, table in raw.items():
-        built = _build(LanguageSettings, table, f"{key}.{code}.")
-        base = defaults.get(code, LanguageSettings())
+        built = _build(cls, table, f"{key}.{code}.")
+        base = defaults.get(code, cls())
         given = {n: getattr(built, n) for n in (table if isinstance(table, dict) else {})}
         merged[code] = replace(base, **given)
     return merged
@@ -387,6 +432,7 @@ def _validate(cfg: Config) -> None:
                  "forget_done", "forget_cancelled", "queue_notice", "storage_error_reply"):
         check(bool(getattr(t, name).strip()), f"telegram.{name}", "must not be empty (Telegram refuses empty messages)")
     _validate_knowledge(cfg.knowledge)
+    _validate_web(cfg.web)
     try:
         t.queue_notice.format(position=1)
     except (KeyError, IndexError, ValueError) as exc:
@@ -429,3 +475,37 @@ def _validate_knowledge(k: KnowledgeSettings) -> None:
         w = lang.weights
         check(min(w.lexical, w.tokens, w.likelihood, w.intents) >= 0, f"{key}.weights", "must all be >= 0")
         check(w.lexical + w.tokens + w.likelihood + w.intents > 0, f"{key}.weights", "at least one must be > 0")
+
+
+def _validate_web(w: WebSettings) -> None:
+    def check(ok: bool, key: str, reason: str) -> None:
+        if not ok:
+            raise ConfigError(key, reason)
+
+    if w.listen:
+        listen_address("web.listen", w.listen)
+    for origin in w.allowed_origins:
+        check(origin.startswith(("http://", "https://")) and origin.count("/") == 2, "web.allowed_origins",
+              f"each must be a scheme and host like \"https://shop.example\" (no path), got {origin!r}")
+    check(w.max_message_chars >= 1, "web.max_message_chars", "must be >= 1")
+    check(w.requests_per_minute_per_address >= 0, "web.requests_per_minute_per_address", "must be >= 0 (0: no limit)")
+    check(w.history_messages >= 0, "web.history_messages", "must be >= 0")
+    for code, texts in w.texts.items():
+        for f in fields(texts):
+            check(bool(getattr(texts, f.name).strip()), f"web.texts.{code}.{f.name}", "must not be empty")
+        for name, filled in (("forget_done", {"messages": 0, "alerts": 0}), ("too_long", {"limit": 1})):
+            try:
+                getattr(texts, name).format(**filled)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ConfigError(f"web.texts.{code}.{name}",
+                                  f"only {{{'}} and {{'.join(filled)}}} can be filled in ({exc!r})") from None
+
+
+def web_secret(config: Config) -> str:
+    """The visitor-cookie secret, checked when the web chat starts (not needed without it)."""
+    secret = config.web_secret or ""
+    if len(secret) < WEB_SECRET_MIN_CHARS:
+        raise ConfigError(WEB_SECRET_ENV, f"{'too short' if secret else 'not set'}: the web chat signs visitor "
+                          f"cookies with it; set at least {WEB_SECRET_MIN_CHARS} random characters, e.g. "
+                          "`python3 -c 'import secrets; print(secrets.token_hex(32))'`")
+    return secret

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
 from bot.config import Config
 from bot.llm.sentiment_scores import Sentiment
-from storage.db import Database
+from storage.db import Customer, Database
+
+if TYPE_CHECKING:
+    from bot.service import Outcome
+
+log = logging.getLogger(__name__)
 
 HUMAN_REQUEST = "customer asked for a person"
 NO_ANSWER = "no answer in the shop's knowledge"
@@ -18,11 +25,25 @@ IDLE, RELEASED = "idle", "released"  # why a takeover ended
 CONVERSATION_SECONDS = 24 * 3600
 
 
+ShowToCustomer = Callable[[Customer, str], Awaitable[None]]
+
+
+class Operators(Protocol):
+    """The operators as a channel other than theirs sees them (the Telegram operator chat today)."""
+
+    async def alert(self, outcome: "Outcome") -> None:
+        """The alert `outcome` raised (stored already: sent from SQLite, retried until the operators have it)."""
+
+    async def relay(self, outcome: "Outcome", text: str) -> None:
+        """A taken-over customer's message, passed on: the bot stays quiet."""
+
+
 class Handoff:
     """Who escalates, and who has the conversation: the operator or the bot. All state lives in SQLite."""
 
     def __init__(self, db: Database, config: Config):
         self.db, self.config = db, config
+        self._shows: dict[str, ShowToCustomer] = {}  # channel -> how an operator's text reaches its customers
         a = config.alerts
         # Least to most severe: within the cooldown only a more severe rule raises a new alert.
         self.in_a_row = f"{a.negatives_in_a_row} negative messages in a row"
@@ -84,6 +105,21 @@ class Handoff:
         await self.db.add_message(customer_id, "operator", text, kind=kind, external_id=external_id)
         await self.db.touch_takeover(customer_id)
         await self.db.mark_alerts_answered(customer_id)
+
+    def reach_customers(self, channel: str, show: ShowToCustomer) -> None:
+        """A channel running in this process says how operator replies reach its customers (Telegram copies
+        messages itself, attachments included, so it needs none)."""
+        self._shows[channel] = show
+
+    async def to_customer(self, customer: Customer, text: str) -> bool:
+        """An operator's text shown to a customer of a channel that registered; False when none did."""
+        show = self._shows.get(customer.channel)
+        if show is None:
+            log.warning("operator reply to customer %s not delivered: the %s channel is not running here",
+                        customer.id, customer.channel)
+            return False
+        await show(customer, text)
+        return True
 
     async def notice_once(self, customer_id: int) -> str | None:
         """The "a person is handling this chat" notice, the first time a taken-over customer writes."""

@@ -14,7 +14,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv with $("$python" --version)"
     "$python" -m venv .venv
 fi
-# Report tests (issue 19, `shopbot analyze`): headless Chromium opens report.html. Debian's package; apt needs root.
+# Report tests (issue 19, `shopbot analyze`) and the web chat's browser tests (issue 20): headless Chromium. Debian's package; apt needs root.
 if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null; then
     echo "setup: installing chromium (apt) for the report tests"
     sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)

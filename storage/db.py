@@ -157,6 +157,15 @@ class Database:
         )
         return Customer(**dict(row)) if row else None
 
+    async def existing_customer(self, channel: str, external_id: str) -> Customer | None:
+        """The customer with this channel id, if they ever wrote (a web page view alone stores nobody)."""
+        row = await self._one(
+            "SELECT id, channel, external_id, display_name, username FROM customers"
+            " WHERE channel = ? AND external_id = ?",
+            (channel, str(external_id)),
+        )
+        return Customer(**dict(row)) if row else None
+
     # --- messages --------------------------------------------------------------------------------
 
     async def add_message(
@@ -209,6 +218,15 @@ class Database:
                  AND id > (SELECT history_start_id FROM customers WHERE id = ?)
                ORDER BY id DESC LIMIT ?""",
             (customer_id, customer_id, limit),
+        )
+        return [StoredMessage(**dict(r)) for r in reversed(rows)]
+
+    async def latest_messages(self, customer_id: int, limit: int) -> list[StoredMessage]:
+        """The newest `limit` messages of every kind, resets included, oldest first: what the customer saw."""
+        rows = await self._all(
+            "SELECT id, role, kind, text, sentiment, confidence, created_at FROM messages"
+            " WHERE customer_id = ? ORDER BY id DESC LIMIT ?",
+            (customer_id, limit),
         )
         return [StoredMessage(**dict(r)) for r in reversed(rows)]
 

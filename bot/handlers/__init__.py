@@ -29,9 +29,10 @@ def sender(user: User) -> Sender:
 
 
 def who(customer: Customer) -> str:
-    """How operators see a customer: name and @username."""
+    """How operators see a customer: name and @username, and the channel when it is not Telegram."""
     name = customer.display_name or "(no name)"
-    return f"{name} (@{customer.username})" if customer.username else name
+    name = f"{name} (@{customer.username})" if customer.username else name
+    return name if customer.channel == CHANNEL else f"{name} [{customer.channel}]"  # e.g. [web]: no Telegram chat
 
 
 def operator_chat(config: Config) -> filters.Chat:

@@ -36,8 +36,7 @@ async def _customer_of(svc: ConversationService, replied: Message | None) -> Cus
     if replied is None:
         return None
     customer_id = await svc.db.customer_for_operator_message(replied.chat_id, replied.message_id)
-    customer = await svc.db.customer_by_id(customer_id) if customer_id else None
-    return customer if customer and customer.channel == CHANNEL else None
+    return await svc.db.customer_by_id(customer_id) if customer_id else None
 
 
 async def _post(bot: Bot, svc: ConversationService, customer: Customer, text: str, kind: str,
@@ -55,10 +54,9 @@ async def _post(bot: Bot, svc: ConversationService, customer: Customer, text: st
 
 async def relay(bot: Bot, svc: ConversationService, outcome: Outcome, message: Message) -> None:
     """A taken-over customer's message, passed on to the operator chat under their alert (the bot stays quiet)."""
-    c, s = outcome.customer, outcome.sentiment
+    c = outcome.customer
     if message.text:
-        mood = f" ({s.label} {s.confidence:.2f})" if s else ""
-        await _post(bot, svc, c, f"💬 {who(c)}{mood}:\n{message.text}", "relay")
+        await relay_text(bot, svc, outcome, message.text)
         return
     header = await _post(bot, svc, c, f"💬 {who(c)} sent:", "relay")
     if header:  # a photo, voice note...: copied as it is, under a line saying whose it is
@@ -66,6 +64,13 @@ async def relay(bot: Bot, svc: ConversationService, outcome: Outcome, message: M
         copied = await copy_message(bot, chat_id, message.chat_id, message.message_id, reply_to=header_id)
         if copied:
             await svc.db.remember_operator_message(chat_id, copied.message_id, c.id, "relay")
+
+
+async def relay_text(bot: Bot, svc: ConversationService, outcome: Outcome, text: str) -> None:
+    """A taken-over customer's text, with its sentiment read, posted to the operator chat under their alert."""
+    c, s = outcome.customer, outcome.sentiment
+    mood = f" ({s.label} {s.confidence:.2f})" if s else ""
+    await _post(bot, svc, c, f"💬 {who(c)}{mood}:\n{text}", "relay")
 
 
 async def _taken_over(bot: Bot, svc: ConversationService, customer: Customer, operator: str) -> None:
@@ -86,17 +91,36 @@ async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     customer = await _customer_of(svc, message.reply_to_message)
     if customer is None:
         return  # a reply to anything else: operators talking among themselves
-    copied = await copy_message(context.bot, int(customer.external_id), message.chat_id, message.message_id)
-    if copied is None:  # nothing reached the customer: the bot keeps the conversation
-        await send_text(context.bot, message.chat_id, f"⚠️ Not delivered to {who(customer)}: Telegram refused it "
-                        "(they may have blocked the bot).", reply_to=message.message_id)
+    copied = None
+    if customer.channel != CHANNEL:
+        delivered = await _to_other_channel(context.bot, svc, customer, message)
+    else:
+        copied = await copy_message(context.bot, int(customer.external_id), message.chat_id, message.message_id)
+        delivered = copied is not None
+        if not delivered:
+            await send_text(context.bot, message.chat_id, f"⚠️ Not delivered to {who(customer)}: Telegram refused "
+                            "it (they may have blocked the bot).", reply_to=message.message_id)
+    if not delivered:  # nothing reached the customer: the bot keeps the conversation
         return
     _, started = await svc.handoff.take_over(customer.id, str(operator.id), operator.full_name)
     if started:
         await _taken_over(context.bot, svc, customer, operator.full_name)
     text = message.text or message.caption or "[attachment]"
     kind = "text" if message.text else "attachment"  # only text turns go into the history the model reads
-    await svc.handoff.operator_turn(customer.id, text, kind, str(copied.message_id))
+    await svc.handoff.operator_turn(customer.id, text, kind, str(copied.message_id) if copied else None)
+
+
+async def _to_other_channel(bot: Bot, svc: ConversationService, customer: Customer, message: Message) -> bool:
+    """An operator's reply to a customer of another channel (the web chat): text only, shown by that channel."""
+    if not message.text:
+        await send_text(bot, message.chat_id, f"⚠️ Not delivered to {who(customer)}: only text reaches "
+                        f"{customer.channel} customers. Please write it as a message.", reply_to=message.message_id)
+        return False
+    if not await svc.handoff.to_customer(customer, message.text):
+        await send_text(bot, message.chat_id, f"⚠️ Not delivered to {who(customer)}: the {customer.channel} chat "
+                        "is not running in this bot.", reply_to=message.message_id)
+        return False
+    return True
 
 
 async def release(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -12,7 +12,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot import chart
-from bot.handlers import NEW_MESSAGE, follow_move, service, who
+from bot.handlers import CHANNEL, NEW_MESSAGE, follow_move, service, who
 from bot.handlers.handoff import alert_buttons
 from bot.handlers.sending import send_text
 from bot.service import ConversationService, Outcome
@@ -33,7 +33,7 @@ def alert_text(outcome: Outcome, message: str, turns: list) -> str:
     """Who, what they wrote, how negative, and the conversation so far, as plain text."""
     c, a = outcome.customer, outcome.alert
     lines = [f"⚠️ Alert #{a.id}: {a.reason}",
-             f"Customer: {who(c)}, Telegram id {c.external_id}",
+             f"Customer: {who(c)}, {'Telegram' if c.channel == CHANNEL else c.channel} id {c.external_id}",
              f"Sentiment: {a.label} {a.confidence:.2f}" if a.label else "Sentiment: not read",
              "", "Message:", message]
     others = [t for t in turns if t.id != outcome.message_id]  # the bot's answer to it included

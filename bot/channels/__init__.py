@@ -1,0 +1,1 @@
+"""Channels other than Telegram, each over the same conversation service."""

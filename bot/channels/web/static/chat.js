@@ -1,0 +1,213 @@
+// The web chat page: talks to shopbot's JSON API, shows replies as they are written (server-sent events).
+// Every text from the model, the shop's staff or the visitor goes into the page as text (textContent), never HTML.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(location.search);
+  const log = $("log"), input = $("message"), status = $("status");
+  const pending = new Map(); // the page's message id -> the reply bubble being written for it
+  const finished = new Set(); // ids whose reply is shown in full
+  let texts = {}, limit = 4096, showSentiment = false;
+
+  async function api(path, body) {
+    const init = body === undefined ? {} : {
+      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+    let response;
+    try {
+      response = await fetch(path, {credentials: "same-origin", ...init});
+    } catch (err) {
+      throw new Error(texts.error || "The chat cannot be reached.");
+    }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error || texts.error);
+    return data;
+  }
+
+  function newId() { // crypto.randomUUID needs HTTPS; this works on plain HTTP too
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function add(role, text, sentiment) {
+    const item = document.createElement("div");
+    item.className = "msg " + role;
+    const who = document.createElement("span");
+    who.className = role === "note" ? "visually-hidden" : "who";
+    who.textContent = {customer: texts.you, bot: texts.shop, operator: texts.operator, note: texts.shop}[role] + ":";
+    const body = document.createElement("p");
+    body.textContent = text;
+    item.append(who, body);
+    if (sentiment) mood(item, sentiment);
+    log.append(item);
+    log.scrollTop = log.scrollHeight;
+    return item;
+  }
+
+  function mood(item, sentiment) {
+    if (!showSentiment || !sentiment) return;
+    const line = item.querySelector(".mood") || item.appendChild(document.createElement("span"));
+    line.className = "mood";
+    line.textContent = `${sentiment.label} ${sentiment.confidence.toFixed(2)}`;
+  }
+
+  function writing(id) {
+    const bubble = add("bot", "");
+    bubble.classList.add("writing");
+    bubble.setAttribute("aria-busy", "true"); // screen readers read the reply once, when it is finished
+    pending.set(id, bubble);
+    return bubble;
+  }
+
+  function partial(id, text) {
+    const bubble = pending.get(id);
+    if (bubble) bubble.querySelector("p").textContent = text;
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function finish(id, data, mine) { // called twice for the visitor's own message: by the event and the answer
+    if (mine && data.sentiment) mood(mine, data.sentiment);
+    if (finished.has(id)) return;
+    finished.add(id);
+    const bubble = pending.get(id);
+    pending.delete(id);
+    if (!bubble) {
+      if (data.reply) add("bot", data.reply);
+      return;
+    }
+    bubble.classList.remove("writing");
+    bubble.removeAttribute("aria-busy");
+    if (data.reply) bubble.querySelector("p").textContent = data.reply;
+    else bubble.remove(); // no reply due: a person has the chat, or the visitor is sending too fast
+  }
+
+  async function send(text) {
+    const command = text.trim().toLowerCase();
+    if (command === "/forget") return askForget();
+    if (command === "/reset") {
+      input.value = "";
+      return reset();
+    }
+    if (text.length > limit) {
+      status.textContent = texts.too_long.replace("{limit}", limit);
+      return;
+    }
+    status.textContent = "";
+    input.value = "";
+    const id = newId();
+    const mine = add("customer", text);
+    mine.dataset.id = id;
+    writing(id);
+    try {
+      finish(id, await api("api/messages", {id, text}), mine);
+    } catch (err) {
+      pending.get(id)?.remove();
+      pending.delete(id);
+      mine.classList.add("failed");
+      status.textContent = err.message;
+      input.value = input.value || text; // nothing typed is lost
+    }
+  }
+
+  async function reset() {
+    try {
+      add("note", (await api("api/reset", {})).reply);
+    } catch (err) {
+      status.textContent = err.message;
+    }
+  }
+
+  function askForget() {
+    $("confirm").hidden = false;
+    $("forget-no").focus();
+  }
+
+  function closeConfirm() {
+    $("confirm").hidden = true;
+    input.focus();
+  }
+
+  async function forget() {
+    $("confirm").hidden = true;
+    events.close(); // the "forgotten" event is for the visitor's other pages, not this one
+    try {
+      const data = await api("api/forget", {});
+      log.replaceChildren();
+      add("note", data.reply);
+    } catch (err) {
+      status.textContent = err.message;
+    }
+    restartEvents(); // as the visitor the cookie now names: a new one, unless forgetting failed
+    input.focus();
+  }
+
+  let events = null;
+  function restartEvents() {
+    if (events) events.close();
+    events = new EventSource("api/events");
+    const on = (name, handle) => events.addEventListener(name, (e) => handle(JSON.parse(e.data)));
+    on("customer", (d) => { // sent from another tab or window of this visitor
+      if (!log.querySelector(`[data-id="${CSS.escape(d.id || "")}"]`) && !pending.has(d.id)) {
+        add("customer", d.text).dataset.id = d.id;
+        writing(d.id);
+      }
+    });
+    on("partial", (d) => partial(d.id, d.text));
+    on("reply", (d) => finish(d.id, d));
+    on("operator", (d) => add("operator", d.text));
+    on("forgotten", () => location.reload());
+  }
+
+  function label(id, text) { $(id).textContent = text; }
+
+  async function start() {
+    const lang = params.get("lang");
+    let session;
+    try {
+      session = await api("api/session" + (lang ? "?lang=" + encodeURIComponent(lang) : ""));
+    } catch (err) {
+      status.textContent = err.message;
+      return;
+    }
+    texts = session.texts;
+    limit = session.max_message_chars;
+    showSentiment = session.show_sentiment;
+    document.documentElement.lang = session.language;
+    document.title = texts.title;
+    label("title", texts.title);
+    label("new-chat", texts.new_chat);
+    label("forget", texts.forget);
+    label("close-label", texts.close_chat);
+    label("confirm-text", texts.forget_confirm);
+    label("forget-yes", texts.forget_yes);
+    label("forget-no", texts.forget_no);
+    label("message-label", texts.input_label);
+    label("send", texts.send);
+    input.placeholder = texts.placeholder;
+    input.maxLength = limit;
+    if (!session.messages.length) add("note", texts.greeting);
+    for (const m of session.messages) add(m.role, m.text, m.sentiment);
+    restartEvents();
+  }
+
+  $("composer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (input.value.trim()) send(input.value);
+  });
+  input.addEventListener("keydown", (e) => { // Enter sends; Shift+Enter is a new line
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      $("composer").requestSubmit();
+    }
+  });
+  $("new-chat").addEventListener("click", reset);
+  $("forget").addEventListener("click", askForget);
+  $("forget-yes").addEventListener("click", forget);
+  $("forget-no").addEventListener("click", closeConfirm);
+  $("confirm").addEventListener("keydown", (e) => { if (e.key === "Escape") closeConfirm(); });
+  if (params.has("widget")) { // inside the widget's frame: the close button (and Escape) closes the corner chat
+    const close = () => parent.postMessage("shopbot:close", "*");
+    $("close").hidden = false;
+    $("close").addEventListener("click", close);
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape" && $("confirm").hidden) close(); });
+  }
+  start();
+})();

@@ -1,0 +1,240 @@
+"""The web chat over HTTP: identity cookies, streamed replies, security rules, alerts and operator replies."""
+
+from dataclasses import replace
+
+import json
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from bot.config import ConfigError, load_config, web_secret
+from bot.channels.web.server import CHANNEL
+from bot.channels.web.visitors import COOKIE
+from tests.fakes.engine import ScriptedEngine
+from tests.telegram_helpers import OPERATORS, linked
+from tests.web_helpers import EventStream, for_web, running_both, running_web
+
+COMPLAINT = "My order arrived broken and nobody answers!"
+APOLOGY = "I am very sorry about your order. A person from the shop will contact you today."
+SENTIMENTS = {COMPLAINT: ("negative", 0.95), "hello?": ("neutral", 0.7), "thanks": ("positive", 0.9)}
+
+
+@pytest.fixture
+def engine(tiny_engine):
+    scripted = ScriptedEngine(tiny_engine, sentiments=SENTIMENTS,
+                              replies={COMPLAINT: APOLOGY, "thanks": "You are welcome."})
+    scripted.word_seconds = 0.02
+    return scripted
+
+
+@pytest.fixture
+def web_config(tiny_config):
+    return for_web(tiny_config)
+
+
+def visitor_session(chat, **headers) -> aiohttp.ClientSession:
+    # unsafe: the cookie jar keeps cookies for an IP address host such as 127.0.0.1
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), headers=headers)
+
+
+def visitor_of(chat, session: aiohttp.ClientSession) -> str | None:
+    """The visitor id the session's cookie carries (None if the server would not accept it)."""
+    return chat.cookies.visitor(session.cookie_jar.filter_cookies(URL(chat.url))[COOKIE].value)
+
+
+async def post(session, chat, path, body, **headers):
+    async with session.post(chat.url + path, json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def test_a_visitor_gets_a_signed_httponly_cookie_and_a_page_view_stores_nobody(web_config, engine):
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        async with session.get(chat.url + "api/session") as response:
+            data = await response.json()
+            set_cookie = response.headers["Set-Cookie"]
+        assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+        assert data["messages"] == [] and data["texts"]["send"] == "Send" and data["language"] == "en"
+        assert await chat.svc.db.stats_since(0) == {"customers": 0, "messages": 0, "negative_share": 0.0,
+                                                    "alerts": 0, "alerts_delivered": 0}
+        visitor = visitor_of(chat, session)
+        assert visitor is not None
+        # A cookie edited to name another visitor is not theirs: its signature fails.
+        assert chat.cookies.visitor(chat.cookies.sign(visitor).replace(visitor, visitor[:-1] + "A")) is None
+
+
+async def test_the_reply_streams_over_events_then_is_stored_under_the_web_identity(web_config, engine):
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        await session.get(chat.url + "api/session")
+        async with EventStream(session, chat.url) as events:
+            status, answer = await post(session, chat, "api/messages", {"id": "m1", "text": "thanks"})
+            partials = await events.wait_for("partial", 3)
+            final = (await events.wait_for("reply"))[0]
+        visitor = visitor_of(chat, session)
+        customer = await chat.svc.db.existing_customer(CHANNEL, visitor)
+        stored = await chat.svc.db.messages(customer.id)
+    assert status == 200 and answer == {"id": "m1", "reply": "You are welcome."} and final == answer
+    assert [p["text"] for p in partials] == ["You", "You are", "You are welcome."]  # growing, word by word
+    assert [(m.role, m.text) for m in stored] == [("customer", "thanks"), ("bot", "You are welcome.")]
+
+
+async def test_a_retried_send_is_answered_once(web_config, engine):
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        first = await post(session, chat, "api/messages", {"id": "same", "text": "thanks"})
+        again = await post(session, chat, "api/messages", {"id": "same", "text": "thanks"})
+        customer = await chat.svc.db.existing_customer(CHANNEL, visitor_of(chat, session))
+        stored = await chat.svc.db.messages(customer.id)
+    assert first == (200, {"id": "same", "reply": "You are welcome."})
+    assert again == (200, {"id": "same", "reply": None})  # sent already: not shown twice
+    assert len(stored) == 2
+
+
+async def test_other_sites_cannot_post_with_the_visitors_cookie(web_config, engine):
+    """CSRF: a foreign Origin is refused, a form post is refused, and nothing is stored either way."""
+    config = replace(web_config, web=replace(web_config.web, allowed_origins=("https://shop.example",)))
+    async with running_web(config, engine) as chat, visitor_session(chat) as session:
+        await session.get(chat.url + "api/session")
+        evil = await post(session, chat, "api/messages", {"text": "hi"}, Origin="https://evil.example")
+        async with session.post(chat.url + "api/forget", data={"x": "1"}) as form:
+            form_status = form.status
+        async with session.options(chat.url + "api/messages", headers={
+                "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}) as preflight:
+            evil_preflight = preflight.status, preflight.headers.get("Access-Control-Allow-Origin")
+        async with session.options(chat.url + "api/messages", headers={
+                "Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}) as preflight:
+            shop_preflight = preflight.status, preflight.headers.get("Access-Control-Allow-Origin")
+        shop = await post(session, chat, "api/messages", {"text": "thanks"}, Origin="https://shop.example")
+        own = await post(session, chat, "api/messages", {"text": "thanks"}, Origin=chat.url.rstrip("/"))
+        async with session.get(chat.url) as page:
+            policy = page.headers["Content-Security-Policy"]
+        customers = (await chat.svc.db.stats_since(0))["messages"]
+    assert evil[0] == 403 and "allowed_origins" in evil[1]["error"]
+    assert form_status == 415
+    assert evil_preflight == (403, None) and shop_preflight == (204, "https://shop.example")
+    assert shop[0] == 200 and own[0] == 200 and customers == 2  # only the two allowed posts stored anything
+    assert "frame-ancestors 'self' https://shop.example" in policy and "script-src 'self'" in policy
+
+
+async def test_size_and_rate_limits_answer_clearly_and_store_nothing_too_big(web_config, engine):
+    config = replace(web_config, web=replace(web_config.web, max_message_chars=50, requests_per_minute_per_address=4))
+    async with running_web(config, engine) as chat, visitor_session(chat) as session:
+        too_long = await post(session, chat, "api/messages", {"text": "x" * 51})
+        async with session.post(chat.url + "api/messages", data=b"{" + b" " * 70_000 + b"}",
+                                headers={"Content-Type": "application/json"}) as huge:
+            huge_status = huge.status
+        not_text = await post(session, chat, "api/messages", {"text": 42})
+        over = [await post(session, chat, "api/messages", {"text": "thanks"}) for _ in range(2)]
+        stored = (await chat.svc.db.stats_since(0))["messages"]
+    assert too_long == (413, {"error": config.web.texts["en"].too_long.format(limit=50)})
+    assert huge_status == 413 and not_text[0] == 400
+    assert over[0][0] == 200 and over[1] == (429, {"error": config.chat.slow_down_reply})
+    assert stored == 1
+
+
+async def test_texts_follow_the_visitors_language(web_config, engine):
+    chinese_browser = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    async with running_web(web_config, engine) as chat, visitor_session(chat, **chinese_browser) as s:
+        async with s.get(chat.url + "api/session") as response:
+            chinese = await response.json()
+        async with s.get(chat.url + "api/session?lang=en") as response:
+            english = await response.json()
+        async with s.get(chat.url + "widget.js") as response:
+            widget = await response.text()
+    assert chinese["language"] == "zh" and chinese["texts"]["send"] == "发送"
+    assert english["language"] == "en"
+    head, _ = widget.split(";\n", 1)
+    labels = json.loads(head.removeprefix("const SHOPBOT_LABELS = "))
+    assert labels["zh"]["open_chat"] == "在线咨询" and labels["en"]["open_chat"] == "Chat with us"
+    assert widget.isascii()  # safe whatever charset the shop's page declares
+
+
+async def test_forget_me_deletes_everything_and_starts_a_new_identity(web_config, engine):
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        await post(session, chat, "api/messages", {"text": COMPLAINT})
+        old = visitor_of(chat, session)
+        status, answer = await post(session, chat, "api/forget", {})
+        new = visitor_of(chat, session)
+        async with session.get(chat.url + "api/session") as response:
+            after = await response.json()
+        gone = await chat.svc.db.existing_customer(CHANNEL, old)
+        alerts = await chat.svc.db.alerts()
+    assert status == 200 and "Deleted: 2 messages and 1 alerts" in answer["reply"]
+    assert new != old and gone is None and alerts == [] and after["messages"] == []
+
+
+async def test_reset_keeps_the_page_history_but_not_the_models(web_config, engine):
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        await post(session, chat, "api/messages", {"text": "thanks"})
+        status, answer = await post(session, chat, "api/reset", {})
+        await post(session, chat, "api/messages", {"text": "thanks"})
+        async with session.get(chat.url + "api/session") as response:
+            shown = [m["text"] for m in (await response.json())["messages"]]
+    assert status == 200 and answer["reply"] == web_config.web.texts["en"].reset_done
+    assert shown == ["thanks", "You are welcome.", "thanks", "You are welcome."]
+    assert engine.histories[-1] == []  # the model saw nothing from before the reset
+
+
+async def test_alert_marked_web_and_the_operators_reply_reaches_the_page_live(config, engine, fake):
+    """With Telegram beside it: the alert says [web]; a reply to it takes over and arrives on the open page."""
+    web_config = for_web(config)
+    async with running_both(web_config, engine) as (chat, svc), visitor_session(chat) as session:
+        await session.get(chat.url + "api/session")
+        async with EventStream(session, chat.url) as events:
+            status, answer = await post(session, chat, "api/messages", {"text": COMPLAINT})
+            await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == OPERATORS
+                                and "Alert #" in c.params["text"])
+            alert = await linked(svc, fake.sent_messages(OPERATORS)[-1])
+            fake.send_text(OPERATORS, "So sorry! A new one ships today.", user_id=7, first_name="Olga",
+                           chat_type="supergroup", reply_to_message_id=alert["message_id"])
+            operator = (await events.wait_for("operator"))[0]
+            relayed_answer = await post(session, chat, "api/messages", {"text": "hello?"})
+            await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == OPERATORS
+                                and "hello?" in c.params["text"])
+            fake.send_photo(OPERATORS, caption="look", user_id=7, first_name="Olga", chat_type="supergroup",
+                            reply_to_message_id=alert["message_id"])
+            await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == OPERATORS
+                                and "only text reaches web customers" in c.params["text"])
+        assert [e for e, _ in events.events].count("operator") == 1  # the photo did not reach the page
+        customer = (await svc.db.alerts())[0]["customer_id"]
+        stored = [(m.role, m.text) for m in await svc.db.messages(customer)]
+    assert answer["reply"] == APOLOGY
+    assert "[web]" in alert["text"] and "web id" in alert["text"] and COMPLAINT in alert["text"]
+    assert operator == {"text": "So sorry! A new one ships today."}
+    assert relayed_answer[1]["reply"] == web_config.handoff.customer_notice  # told once that a person has it
+    assert ("operator", "So sorry! A new one ships today.") in stored
+    relay = [m for m in fake.sent_messages(OPERATORS) if "hello?" in (m.get("text") or "")][0]
+    assert "[web]" in relay["text"] and relay["reply_to_message"]["message_id"] == alert["message_id"]
+
+
+async def test_without_telegram_the_alert_waits_in_sqlite(web_config, engine):
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        await post(session, chat, "api/messages", {"text": COMPLAINT})
+        undelivered = await chat.svc.db.undelivered_alerts()
+    assert len(undelivered) == 1 and undelivered[0]["reason"] == "very negative message"
+
+
+def test_web_settings_are_checked_at_start(tmp_path):
+    bad = tmp_path / "config.toml"
+    shipped = (load_config.__globals__["DEFAULT_CONFIG"]).read_text(encoding="utf-8")
+    bad.write_text(shipped.replace('listen = ""                      # "host:port"', 'listen = "localhost"  #'),
+                   encoding="utf-8")
+    with pytest.raises(ConfigError, match="web.listen: must be host:port"):
+        load_config(bad, environ={})
+    bad.write_text(shipped.replace("allowed_origins = []", 'allowed_origins = ["shop.example"]'), encoding="utf-8")
+    with pytest.raises(ConfigError, match="web.allowed_origins"):
+        load_config(bad, environ={})
+    with pytest.raises(ConfigError, match="SHOPBOT_WEB_SECRET: not set"):
+        web_secret(load_config(environ={}))
+    with pytest.raises(ConfigError, match="SHOPBOT_WEB_SECRET: too short"):
+        web_secret(load_config(environ={"SHOPBOT_WEB_SECRET": "short"}))
+
+
+def test_shopbot_web_without_a_secret_stops_before_loading_the_model(monkeypatch, capsys):
+    from bot.cli import main
+
+    monkeypatch.delenv("SHOPBOT_WEB_SECRET", raising=False)
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    assert main(["web"]) == 2
+    assert "SHOPBOT_WEB_SECRET: not set" in capsys.readouterr().err
+    assert main(["web", "--listen", "nope"]) == 2
+    assert "--listen: must be host:port" in capsys.readouterr().err
