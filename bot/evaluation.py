@@ -158,9 +158,12 @@ def calibrate(engine, rows: Sequence[Row], save_to: Path, l2: float | None = Non
 
 
 def load_engine(config):
+    """The engine, with a sentiment head fitted first if the method is "head" and the model has none."""
     from bot.llm.engine import Engine
 
-    return Engine.load(config)
+    engine = Engine.load(config)
+    engine.prepare_roles()
+    return engine
 
 
 def run_eval(config, file: str, method: str | None, limit: int | None, labels: list[str] | None,

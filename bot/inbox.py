@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from collections import Counter
 
 from telegram import Update
@@ -13,6 +14,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.config import Config
+from bot.metrics import Metrics
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ class Inbox:
     def __init__(self, config: Config):
         self.config = config
         self.db: Database | None = None  # set by post_init, when the database is open
+        self.last_contact: float | None = None  # time.monotonic() Telegram last answered getUpdates or posted
+        self.metrics: Metrics | None = None  # set by post_init too; the reply latency is observed here
+        self._arrived: dict[int, float] = {}  # update_id -> time.monotonic() it was stored, until handled
         self._failed: set[int] = set()  # updates whose handler raised, told by the error handler
         self._attempts: Counter[int] = Counter()  # failed tries per update in this run
 
@@ -37,7 +42,9 @@ class Inbox:
         """Queue the updates a killed process fetched but never finished; returns how many."""
         pending = await self.db.inbox_pending()
         for payload in pending:
-            await app.update_queue.put(Update.de_json(json.loads(payload), app.bot))
+            update = Update.de_json(json.loads(payload), app.bot)
+            self._arrived[update.update_id] = time.monotonic()
+            await app.update_queue.put(update)
         if pending:
             log.info("handling %s update(s) left unfinished by the last run", len(pending))
         return len(pending)
@@ -49,10 +56,10 @@ class Inbox:
             try:
                 updates = await app.bot.get_updates(offset=offset, timeout=self.config.telegram.poll_timeout,
                                                     allowed_updates=allowed_updates)
+                self.last_contact = time.monotonic()
                 for update in updates:
                     # Not stored, not confirmed: if this raises, Telegram sends the update again.
-                    if await self.db.inbox_add(update.update_id, json.dumps(update.to_dict())):
-                        await app.update_queue.put(update)
+                    await self.receive(app, update)
                     offset = update.update_id + 1
                 backoff = 0.0
             except InvalidToken:  # revoked while running: retrying can't help (its message holds the token)
@@ -62,6 +69,12 @@ class Inbox:
                 backoff = min(max(backoff * 2, 1.0), MAX_BACKOFF_SECONDS)
                 log.error("fetching updates failed (%s: %s); retrying in %.0f s", type(exc).__name__, exc, backoff)
                 await asyncio.sleep(backoff)
+
+    async def receive(self, app: Application, update: Update) -> None:
+        """Store a fetched or posted update, then queue it for the handlers unless it is a redelivery."""
+        if await self.db.inbox_add(update.update_id, json.dumps(update.to_dict())):
+            self._arrived[update.update_id] = time.monotonic()
+            await app.update_queue.put(update)
 
     def failed(self, update: Update) -> bool:
         """A handler raised while handling the update (the error handler says so before done() is called).
@@ -75,6 +88,9 @@ class Inbox:
         if not isinstance(update, Update) or self.db is None:
             return
         update_id = update.update_id
+        arrived = self._arrived.pop(update_id, None)
+        if arrived is not None and self.metrics is not None and update.message is not None:
+            self.metrics.reply_latency.observe(time.monotonic() - arrived)
         try:
             if update_id not in self._failed:
                 await self.db.inbox_done(update_id)

@@ -115,6 +115,12 @@ class Database:
         async with self._turn():
             return await self._db.execute(sql, params)
 
+    async def check_writable(self) -> None:
+        """Raise sqlite3.Error unless a write can be made now (file writable, not locked by another process)."""
+        # Matches no row, yet it is a write: refused on a read-only file, waits out (busy_timeout) another
+        # process's lock. Not in a transaction of its own: it may run inside one of ours and must not end it.
+        await self._db.execute("DELETE FROM inbox WHERE update_id IS NULL")
+
     async def _one(self, sql: str, params: tuple = ()) -> aiosqlite.Row | None:
         async with self._turn(), self._db.execute(sql, params) as cur:
             return await cur.fetchone()
@@ -504,6 +510,11 @@ class Database:
             "alerts": alerts[0],
             "alerts_delivered": alerts[1] or 0,
         }
+
+    async def alert_counts(self) -> tuple[int, int]:
+        """(alerts the operator chat has, alerts still waiting for it), all time."""
+        row = await self._one("SELECT SUM(delivered_at IS NOT NULL), SUM(delivered_at IS NULL) FROM alerts")
+        return row[0] or 0, row[1] or 0
 
     async def handoff_stats(self, since: float) -> dict:
         """Open takeovers now; alert-to-first-operator-reply seconds and label corrections since `since`."""

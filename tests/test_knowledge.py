@@ -202,6 +202,26 @@ def test_kb_import_command_imports_or_names_the_broken_line(tmp_path, tiny_confi
     assert "Traceback" not in bad.stderr
 
 
+@pytest.mark.parametrize("question", ["Do you buy back old furniture?", "你们回收旧家具吗？",
+                                      "Can I pay for the sofa in monthly instalments?", "沙发可以分期付款吗？"])
+async def test_a_question_the_knowledge_never_speaks_of_is_handed_over_not_answered_by_a_shared_word(
+        db, tiny_engine, tmp_path, question):
+    """The warranty entry shares "furniture" / 家具 and "pay" / 付款 is known, but no entry buys back or sells in
+    instalments: whatever the margin, a person answers (sure_margin 0 would otherwise take the closest entry)."""
+    path = write(tmp_path, [
+        "warranty,en,Do your products have a warranty?,All electronics have a 1-year warranty; furniture 2 years.",
+        "warranty,zh,商品有保修吗？,电子产品保修1年，家具保修2年。",
+        "payment,en,Which payment methods do you accept?,We accept Alipay and WeChat Pay.",
+        "payment,zh,支持哪些付款方式？,支持支付宝和微信支付。"])
+    service = ConversationService(db, tiny_engine, knowledge_config(tiny_engine.config, path, sure_margin=0.0))
+    await service.start()
+    outcome = await service.handle_text(Sender("console", "1"), question)
+    lang = service.config.knowledge.languages[language_of(question)]
+    assert outcome.alert is not None and outcome.alert.reason == NO_ANSWER
+    assert outcome.reply.startswith(lang.unsure_reply.split("{answer}")[0])
+    assert language_of(outcome.reply) == language_of(question)
+
+
 CHITCHAT = Path(__file__).parent / "fixtures" / "chitchat.csv"
 
 

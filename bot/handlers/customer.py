@@ -13,7 +13,7 @@ from bot.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, se
 from bot.handlers.handoff import relay
 from bot.handlers.drafts import DraftStream
 from bot.handlers.sending import send_text, typing
-from bot.service import Outcome
+from bot.service import ModelFailed, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     # Both sends swallow Telegram failures: a customer who blocked the bot still raises the alert.
     await _answer(context, chat_id, outcome, _with_sentiment(outcome, svc.config.telegram.show_sentiment))
     await _to_operators(context, outcome, message)
+    if outcome.model_error:
+        raise ModelFailed(outcome.model_error)  # answered already; the error handler tells operators (rate-limited)
 
 
 async def _to_operators(context: ContextTypes.DEFAULT_TYPE, outcome: Outcome, message: Message) -> None:

@@ -11,6 +11,7 @@ from telegram import Chat, Update
 from telegram.ext import ContextTypes, filters
 
 from bot.handlers.sending import send_text
+from bot.service import ModelFailed
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ class ErrorReporter:
         """Log the error with its update; then maybe tell the operator chat (never with details or ids)."""
         where = f"update {update.update_id}" if isinstance(update, Update) else "background work"
         operator_chat_id = next(iter(self.operators.chat_ids), None)
-        first = self.on_update_failed(update) if isinstance(update, Update) else False
+        # A model failure was answered already (the fallback reply): nothing to handle again.
+        answered = isinstance(context.error, ModelFailed)
+        first = self.on_update_failed(update) if isinstance(update, Update) and not answered else False
         if isinstance(context.error, sqlite3.Error):
             # Expected trouble on a small server, not a bug: one clear line, no traceback, and the bot keeps serving.
             log.error("SQLite failed while handling %s: %s: %s (is the disk full, or another process holding the "
@@ -41,7 +44,7 @@ class ErrorReporter:
             chat = update.effective_chat if isinstance(update, Update) else None
             if first and chat is not None and chat.type == Chat.PRIVATE and chat.id != operator_chat_id:
                 await send_text(context.bot, chat.id, self.storage_error_reply)
-        else:
+        elif not answered:  # a model failure was logged where it happened
             log.error("error while handling %s", where, exc_info=context.error)
         if operator_chat_id is None:
             return
@@ -52,9 +55,12 @@ class ErrorReporter:
         self._last_notice = now
         more = f" ({self._suppressed} more since the last note)" if self._suppressed else ""
         self._suppressed = 0
-        # The type only: messages can hold customer text or, for InvalidToken, the token itself.
-        await send_text(context.bot, operator_chat_id,
-                        f"⚙️ shopbot hit an error: {type(context.error).__name__}{more}. Details are in the bot's log.")
+        if answered:  # its text names the cause, never the customer's words
+            note = (f"⚙️ The model did not answer ({context.error}): customers get the fallback reply{more}. "
+                    "Details are in the bot's log.")
+        else:  # the type only: messages can hold customer text or, for InvalidToken, the token itself
+            note = f"⚙️ shopbot hit an error: {type(context.error).__name__}{more}. Details are in the bot's log."
+        await send_text(context.bot, operator_chat_id, note)
 
 
 class TokenRedactor(logging.Filter):

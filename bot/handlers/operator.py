@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import statistics
 from datetime import datetime, timedelta
@@ -92,7 +93,8 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await send_text(context.bot, chat_id, stats_text(numbers, handoff))
     days = await svc.db.daily_counts((midnight - timedelta(days=CHART_DAYS - 1)).timestamp(), CHART_DAYS)
     try:  # operators would rather look than read; the numbers went out already if this fails
-        await context.bot.send_photo(chat_id, chart.daily_png(days), caption=chart.caption(days))
+        png = await asyncio.to_thread(chart.daily_png, days, midnight.date())  # ~0.2 s of drawing, off the loop
+        await context.bot.send_photo(chat_id, png, caption=chart.caption(days))
     except TelegramError as exc:
         log.warning("the /stats chart was not sent: %s", exc)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,10 +18,12 @@ from transformers.generation.streamers import BaseStreamer
 from bot.config import Config
 from bot.llm import loading
 from bot.llm.generation import generation_kwargs, pad_id
+from bot.llm.guard import end_at_sentence, whole_words
+from bot.llm.auto_head import ensure_head
 from bot.llm.head import find_head
 from bot.llm.batching import Batcher
 from bot.llm.kv_cache import ConversationCaches, row_cache, stitch
-from bot.llm.prompts import as_data, chat_messages
+from bot.llm.prompts import as_data, chat_messages, grounded
 from bot.llm.retrieval import KnowledgeReader
 from bot.llm.sentiment import Sentiment, SentimentReader
 
@@ -36,6 +37,8 @@ class ModelTimeout(RuntimeError):
 
 class Engine:
     """Synchronous torch code behind an async facade: one worker thread runs every model call in turn."""
+
+    retrieval_signals = frozenset({"tokens", "likelihood"})  # the model's token vectors and query likelihood
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: Config):
         self.model = model
@@ -52,6 +55,7 @@ class Engine:
         self._sentiments = Batcher(self.run, self.sentiment_reader.read_many, config.model.batch_size)
         self._replies = Batcher(self.run, self.generate_replies, config.model.batch_size, coming=self._replies_coming)
         self.open_turns = 0  # customer messages between reaching the model and their reply (see turn())
+        self.parameters = loading.estimated_parameters(model.config)  # decides chat.free_chat = "auto"
         eos = model.generation_config.eos_token_id
         self._stop_ids = torch.tensor(sorted({*(eos if isinstance(eos, list) else [eos]), pad_id(tokenizer)} - {None}))
 
@@ -65,6 +69,10 @@ class Engine:
 
     def close(self) -> None:
         self._worker.shutdown(wait=True, cancel_futures=True)
+
+    def prepare_roles(self) -> None:
+        """Before serving: a model with no sentiment head gets one fitted once (minutes, shown on stderr)."""
+        ensure_head(self)
 
     # --- cheap tokenizer helpers (no model call; safe on the event loop) --------------------------
 
@@ -138,6 +146,10 @@ class Engine:
     async def knowledge_likelihood(self, entries: Sequence[tuple[str, str]], text: str) -> np.ndarray:
         return await self.run(self.knowledge_reader.likelihood, entries, text)
 
+    async def forget(self, conversation: object) -> None:
+        """Drop the conversation's KV cache (/forget)."""
+        await self.run(self.caches.forget, conversation)
+
     # --- synchronous model calls (run on the worker thread) ---------------------------------------
 
     def generate_reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
@@ -185,9 +197,7 @@ class Engine:
 
     def _chat_ids(self, request: ReplyRequest) -> torch.Tensor:
         """(T,) the chat role's prompt for one request."""
-        system = self.config.chat.system_prompt
-        if request.facts:
-            system += GROUNDING + "\n".join(f"- {fact}" for fact in request.facts)
+        system = grounded(self.config.chat.system_prompt, request.facts)
         history = [(role, as_data(past, self.special_tokens)) for role, past in request.history]
         messages = chat_messages(system, history, as_data(request.text, self.special_tokens))
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
@@ -250,27 +260,7 @@ class _Growing(BaseStreamer):
 
     def _show(self, row: int, final: bool = False) -> None:
         text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
-        if not final and not _ends_a_word(text):
-            text = text[:max(text.rfind(" "), text.rfind("\n"), 0)]  # hold back a word still being written
-        text = text.strip()
+        text = whole_words(text, final)
         if len(text) > len(self.shown[row]):
             self.shown[row] = text
             self.on_text[row](text)
-
-
-def _ends_a_word(text: str) -> bool:
-    """Whether the decoded text so far ends on a whole word (CJK characters each count as one)."""
-    if not text or text.endswith("\ufffd"):  # half a multi-byte character
-        return False
-    last = text[-1]  # CJK ideographs and punctuation, full-width forms
-    return last.isspace() or "\u2e80" <= last <= "\u9fff" or "\uff00" <= last <= "\uffef"
-
-
-GROUNDING = "\nAnswer only from these facts of the shop:\n"
-SENTENCE_END = re.compile(r"[.!?。！？…](?=\s|$)|[。！？]")
-
-
-def end_at_sentence(text: str) -> str:
-    """The text up to its last complete sentence (all of it when no sentence ends)."""
-    ends = [m.end() for m in SENTENCE_END.finditer(text)]
-    return text[: ends[-1]] if ends else text

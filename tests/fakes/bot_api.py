@@ -13,7 +13,9 @@ from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+from urllib.error import HTTPError
 from urllib.parse import parse_qsl, urlsplit
+from urllib.request import Request, urlopen
 
 J = dict[str, Any]  # a JSON object
 Predicate = Callable[["Call"], bool] | str
@@ -27,6 +29,8 @@ _TEXT_KEYS = frozenset({"text", "caption", "data", "callback_query_id", "inline_
 _SEND_PREFIXES = ("send", "copy", "forward", "edit")
 _DESCRIPTIONS = {400: "Bad Request: injected failure",
                  403: "Forbidden: bot was blocked by the user", 500: "Internal Server Error"}
+WEBHOOK_RETRY_SECONDS = 0.2  # Telegram backs off longer; tests want the retry soon
+WEBHOOK_TIMEOUT_SECONDS = 30  # how long a post may take before it counts as failed
 _NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
                  "markup are exactly the same as a current content and reply markup of a message")
 
@@ -160,6 +164,12 @@ class FakeBotApi:
         self._ids = itertools.count(1)  # callback query ids and file ids
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Webhook mode (setWebhook): updates are posted to the bot one at a time, oldest first, until answered 2xx.
+        self._webhook: J = {}  # url, secret_token, allowed_updates, max_connections; empty: polling
+        self._webhook_error: tuple[int, str] | None = None  # (unix time, message) of the last failed post
+        self._posts: list[tuple[J, int | str]] = []  # every post: (update, HTTP status or the connection error)
+        self._delivered: list[J] = []  # updates the bot took (getUpdates results, posts answered 2xx), in order
+        self._poster: threading.Thread | None = None
 
     def start(self) -> FakeBotApi:
         """Bind a free port and serve in a daemon thread."""
@@ -169,6 +179,8 @@ class FakeBotApi:
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
+        self._poster = threading.Thread(target=self._post_updates, daemon=True)
+        self._poster.start()
         return self
 
     def stop(self) -> None:
@@ -180,7 +192,8 @@ class FakeBotApi:
             self._server.shutdown()
             self._server.server_close()
             self._thread.join(timeout=5)
-            self._server = self._thread = None
+            self._poster.join(timeout=WEBHOOK_TIMEOUT_SECONDS)
+            self._server = self._thread = self._poster = None
 
     def __enter__(self) -> FakeBotApi:
         return self.start()
@@ -193,6 +206,20 @@ class FakeBotApi:
         """Root URL, e.g. http://127.0.0.1:PORT (the API lives under /bot<token>/)."""
         assert self._server, "FakeBotApi is not started"
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def delivered_updates(self) -> list[J]:
+        """Updates the bot has taken, by getUpdates or by answering a webhook post 2xx, in order."""
+        with self._cond:
+            return copy.deepcopy(self._delivered)
+
+    def webhook_posts(self) -> list[tuple[J, int | str]]:
+        """Every webhook post so far: (the update, the bot's HTTP status or the connection error)."""
+        with self._cond:
+            return copy.deepcopy(self._posts)
+
+    def post_to_webhook(self, update: J, secret_token: str | None) -> int:
+        """Post an update to the registered webhook as anyone could (no retry); the HTTP status."""
+        return self._post(self._webhook["url"], update, secret_token)
 
     def calls(self, method: str | None = None) -> list[Call]:
         """All calls so far (including failed and in-flight ones), optionally of one method."""
@@ -483,22 +510,76 @@ class FakeBotApi:
                 "supports_inline_queries": False}
 
     def _api_getUpdates(self, p: J) -> list[J]:
+        if self._webhook:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                "use deleteWebhook to delete the webhook first")
         offset, limit = int(p.get("offset") or 0), int(p.get("limit") or 100)
         if offset:  # an offset confirms (drops) every update below it
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         # Long poll: Condition.wait releases the lock; queue_raw_update and stop() notify us.
         self._cond.wait_for(lambda: self._updates or self._stopping.is_set(),
                             float(p.get("timeout") or 0))
+        fresh = [u for u in self._updates[:limit] if u not in self._delivered]
+        self._delivered.extend(copy.deepcopy(fresh))
         return self._updates[:limit]
+
+    def _api_setWebhook(self, p: J) -> bool:
+        if not str(p.get("url", "")).startswith(("http://", "https://")):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        self._webhook = {"url": p["url"], **{k: p[k] for k in ("secret_token", "allowed_updates",
+                                                              "max_connections") if k in p}}
+        self._webhook_error = None
+        self._cond.notify_all()  # the poster starts posting what is pending
+        return True
 
     def _api_deleteWebhook(self, p: J) -> bool:
         if p.get("drop_pending_updates"):
             self._updates.clear()
+        self._webhook = {}
         return True
 
     def _api_getWebhookInfo(self, p: J) -> J:
-        return {"url": "", "has_custom_certificate": False,
+        info = {"url": self._webhook.get("url", ""), "has_custom_certificate": False,
                 "pending_update_count": len(self._updates)}
+        if self._webhook_error:
+            info.update(last_error_date=self._webhook_error[0], last_error_message=self._webhook_error[1])
+        return info
+
+    def _post_updates(self) -> None:
+        """The webhook side of Telegram: post the oldest pending update until the bot answers 2xx, then the next."""
+        while not self._stopping.is_set():
+            with self._cond:
+                self._cond.wait_for(lambda: (self._webhook and self._updates) or self._stopping.is_set())
+                if self._stopping.is_set():
+                    return
+                update, webhook = copy.deepcopy(self._updates[0]), dict(self._webhook)
+            try:
+                outcome: int | str = self._post(webhook["url"], update, webhook.get("secret_token"))
+            except OSError as exc:  # refused, reset, timed out: the bot is not there
+                outcome = str(getattr(exc, "reason", exc))
+            with self._cond:
+                self._posts.append((update, outcome))
+                if isinstance(outcome, int) and 200 <= outcome < 300:
+                    self._updates = [u for u in self._updates if u["update_id"] != update["update_id"]]
+                    self._delivered.append(update)
+                    continue
+                error = f"Wrong response from the webhook: {outcome}" if isinstance(outcome, int) else outcome
+                self._webhook_error = (int(time.time()), error)
+            self._stopping.wait(WEBHOOK_RETRY_SECONDS)
+
+    @staticmethod
+    def _post(url: str, update: J, secret_token: str | None) -> int:
+        headers = {"Content-Type": "application/json"}
+        if secret_token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret_token
+        request = Request(url, json.dumps(update).encode(), headers, method="POST")
+        try:
+            with urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+                return response.status
+        except HTTPError as exc:
+            return exc.code
 
     def _api_getChat(self, p: J) -> J:
         # ChatFullInfo requires a few fields beyond Chat's id and type.
