@@ -153,7 +153,7 @@ EN_SHOP_WORDS = ("shop", "store", "order", "buy", "bought", "sell", "price", "co
                  "open", "broken", "damaged")  # not "you" or "can i": "Thank you!" is no shop question
 ZH_SHOP_WORDS = ("店", "买", "卖", "订单", "下单", "价", "钱", "付", "发货", "寄", "快递", "物流", "到货", "几天",
                  "多久", "退", "换", "折扣", "优惠", "商品", "货", "保修", "发票", "取消", "尺码", "营业", "坏", "碎",
-                 "客服")  # not 你们 ("you"): 谢谢你们 is no shop question
+                 "开门", "客服")  # not 你们 ("you"): 谢谢你们 is no shop question
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,17 @@ async def test_model_timeout_counts_running_time_not_the_queue(tiny_config):
     finally:
         engine.close()
     assert results == [None, None, None]
+
+
+async def test_one_very_long_old_message_does_not_push_the_whole_history_out(db, tiny_engine):
+    from tests.fakes.engine import ScriptedEngine
+
+    engine = ScriptedEngine(tiny_engine)
+    engine.gate.set()
+    svc = ConversationService(db, engine, tiny_engine.config)
+    ann = Sender("telegram", "1", "Ann")
+    await svc.handle_text(ann, "hello")
+    await svc.handle_text(ann, "x " * 4096)  # a pasted log file
+    await svc.handle_text(ann, "and where is my parcel?")
+    history = engine.histories[-1]
+    assert [role for role, _ in history][:2] == ["customer", "bot"] and len(history) == 4
