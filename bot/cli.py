@@ -1,4 +1,5 @@
-"""The `shopbot` command: run (Telegram, or the console without a token), chat, eval, calibrate, kb, eval-replies."""
+"""The `shopbot` command: run (Telegram, or the console without a token), chat, eval, calibrate, kb, eval-replies,
+bench."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     replies.add_argument("--knowledge", help="knowledge CSV to answer from (default: [knowledge] file)")
     replies.add_argument("--no-knowledge", action="store_true", help="the model's own words, as without knowledge")
     replies.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    bench = sub.add_parser("bench", parents=[common], help="speed and memory of the configured model here")
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     return parser
 
 
@@ -175,8 +178,17 @@ def _labels(args: argparse.Namespace) -> list[str] | None:
     return [label.strip() for label in args.labels.split(",")] if args.labels else None
 
 
+async def bench_command(config: Config, args: argparse.Namespace) -> int:
+    from bot.benchmark import run_bench, table
+
+    result = await asyncio.to_thread(run_bench, config)
+    result["model"] = config.model.source
+    print(json.dumps(result) if args.json else table(result))
+    return 0
+
+
 COMMANDS = {"run": run_command, "chat": chat_command, "eval": eval_command, "calibrate": calibrate_command,
-            "kb": kb_command, "eval-replies": eval_replies_command}
+            "kb": kb_command, "eval-replies": eval_replies_command, "bench": bench_command}
 
 if __name__ == "__main__":
     sys.exit(main())

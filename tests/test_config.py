@@ -56,7 +56,7 @@ def test_token_comes_from_the_environment_only(tmp_path):
         ("sentiment.method", "vibes", "sentiment.method: must be one of generate, logits, head"),
         ("chat.generation.max_new_tokens", 0, "chat.generation.max_new_tokens: must be between 1 and 4096"),
         ("chat.history_tokens", True, "chat.history_tokens: must be int, got bool"),
-        ("model.dtype", "int3", "model.dtype: must be one of float32, bfloat16, float16"),
+        ("model.weights", "int3", "model.weights: must be one of int4, int8, bf16, fp32"),
         ("chat.system_prompt", "  ", "chat.system_prompt: must not be empty"),
         ("telegram.base_url", "api.telegram.org", "telegram.base_url: must be an http(s) URL"),
         ("alerts.operator_chat_id", "ops", "alerts.operator_chat_id: must be an integer chat id"),
@@ -66,8 +66,8 @@ def test_token_comes_from_the_environment_only(tmp_path):
         ("knowledge.languages.en.unsure_reply", "Hm {price}", "knowledge.languages.en.unsure_reply: only {answer}"),
         ("knowledge.languages.en.tone", "warm", "knowledge.languages.en.tone: unknown key"),
         ("knowledge.sure_margin", -1, "knowledge.sure_margin: must be >= 0"),
-        ("model.quantize", "int4", "model.quantize: must be 'none' or 'int8'"),
-        ("chat.kv_cache_tokens", -1, "chat.kv_cache_tokens: must be >= 0"),
+        ("model.context_tokens", 512, "model.context_tokens: must hold chat.history_tokens"),
+        ("model.kv_cache_mb", 0, "model.kv_cache_mb: must be >= 1"),
     ],
 )
 def test_bad_values_name_the_key_and_the_reason(tmp_path, key, value, message):

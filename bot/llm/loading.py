@@ -71,12 +71,22 @@ def _directory(source: str) -> Path:
     return Path(snapshot_download(source, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
 
 
+def _files(settings: ModelSettings) -> Path:
+    """Where the model's transformers files (config, tokenizer) are."""
+    gguf = gguf_path(settings)
+    return _gguf_extras(gguf, settings.cache_dir) if gguf else _directory(settings.source)
+
+
+def load_tokenizer(settings: ModelSettings) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(_files(settings))
+
+
 def load(settings: ModelSettings) -> Loaded:
     """Our decoder in the configured weight format, and transformers' tokenizer and config for it."""
     if settings.threads:
         torch.set_num_threads(settings.threads)
     gguf = gguf_path(settings)
-    files = _gguf_extras(gguf, settings.cache_dir) if gguf else _directory(settings.source)
+    files = _files(settings)
     tokenizer = AutoTokenizer.from_pretrained(files)
     config = AutoConfig.from_pretrained(files)
     if tokenizer.chat_template is None:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 POLAR = ("negative", "positive")
 SENTINEL = "\x00MESSAGE\x00"
 CONTENT_FREE = ("N/A", "", "[MASK]")  # contextual calibration inputs (Zhao et al., 2021)
+FEATURE_BATCH = 16  # messages read in one pass while calibrating
 HEAD_DEPTHS = (0.5,)  # where a new head reads the model, as fractions of its depth (measured: README)
 
 
@@ -155,10 +156,10 @@ class SentimentReader:
         """(N, D) features for fitting a new head: the configured instruction, the layers of head_layers()."""
         layers = self.head_layers()
         rows = []
-        for i, text in enumerate(texts, 1):
-            rows.append(self._pool(self._prompt.states([text], layers)[0]))
+        for start in range(0, len(texts), FEATURE_BATCH):
+            rows += [self._pool(states) for states in self._prompt.states(texts[start:start + FEATURE_BATCH], layers)]
             if progress:
-                progress.update(i)
+                progress.update(len(rows))
         return np.stack(rows)
 
     def fit_head(self, features, labels: list[str], l2: float | None = None, data: str = "") -> SentimentHead:
