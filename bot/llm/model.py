@@ -124,9 +124,10 @@ class Decoder:
             qkv = ly.qkv(F.rms_norm(x, (s.hidden,), ly.attn_norm, s.eps))  # [B, S, (NH + 2 KVH) D]
             if ly.qkv_bias is not None:
                 qkv = qkv + ly.qkv_bias
-            q, k, v = qkv.split([s.heads * s.head_dim, s.kv_heads * s.head_dim, s.kv_heads * s.head_dim], -1)
-            q = _rope(q.view(B, S, s.heads, s.head_dim).transpose(1, 2), cos, sin)  # [B, NH, S, D]
-            k = _rope(k.view(B, S, s.kv_heads, s.head_dim).transpose(1, 2), cos, sin)  # [B, KVH, S, D]
+            qk, v = qkv.split([(s.heads + s.kv_heads) * s.head_dim, s.kv_heads * s.head_dim], -1)
+            # Q and K rotate together: [B, NH + KVH, S, D], then split by heads.
+            q, k = _rope(qk.view(B, S, s.heads + s.kv_heads, s.head_dim).transpose(1, 2), cos, sin).split(
+                [s.heads, s.kv_heads], 1)
             a = attention(i, q, k, v.view(B, S, s.kv_heads, s.head_dim).transpose(1, 2))  # [B, NH, S, D]
             x = x + ly.o(a.transpose(1, 2).reshape(B, S, s.heads * s.head_dim))
             gate, up = ly.gate_up(F.rms_norm(x, (s.hidden,), ly.mlp_norm, s.eps)).chunk(2, -1)  # [B, S, I] each
