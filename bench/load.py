@@ -7,6 +7,7 @@ duplicated or reordered. The full run (20 x 10 at 96 new tokens) takes many minu
 
     .venv/bin/python bench/load.py --customers 20 --messages 10
     .venv/bin/python bench/load.py --customers 3 --messages 2 --max-new-tokens 16   # a quick check
+    .venv/bin/python bench/load.py --base-url http://127.0.0.1:8080/v1   # the model on a server (bench/remote.py)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # for tests.fakes / tests.telegram_helpers when run as a script
 
 from bot.config import load_config  # noqa: E402
-from bot.llm.engine import Engine  # noqa: E402
+from bot.llm.backends import load_backend  # noqa: E402
 from tests.fakes.bot_api import FakeBotApi  # noqa: E402
 from tests.telegram_helpers import TOKEN, over_fake, running_bot  # noqa: E402
 
@@ -43,6 +44,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-new-tokens", type=int, help="reply length cap (default: config.toml's)")
     parser.add_argument("--batch-size", type=int, help="[model] batch_size (default: config.toml's)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
+    parser.add_argument("--base-url", help="the model on this OpenAI-compatible server (backend = \"openai\")")
+    parser.add_argument("--max-concurrency", type=int, help="[model] max_concurrency (default: config.toml's)")
+    parser.add_argument("--free-chat", choices=("on", "off", "auto"),
+                        help="chat.free_chat (default: config.toml's; \"on\": every reply is written by the model)")
     return parser.parse_args()
 
 
@@ -60,13 +65,19 @@ async def run(args: argparse.Namespace) -> int:
     config = replace(config, chat=replace(config.chat, generation=generation, rate_limit_per_minute=0))
     if args.batch_size:
         config = replace(config, model=replace(config.model, batch_size=args.batch_size))
+    if args.base_url:
+        config = replace(config, model=replace(config.model, backend="openai", base_url=args.base_url))
+    if args.free_chat:
+        config = replace(config, chat=replace(config.chat, free_chat=args.free_chat))
+    if args.max_concurrency:
+        config = replace(config, model=replace(config.model, max_concurrency=args.max_concurrency))
     chats = [FIRST_CHAT + i for i in range(args.customers)]
     texts = {chat: [f"{QUESTIONS[(chat + i) % len(QUESTIONS)]} (#{i + 1})" for i in range(args.messages)] for chat in chats}
     notice_prefix = config.telegram.queue_notice.split("{")[0]
 
     with tempfile.TemporaryDirectory() as tmp, FakeBotApi(TOKEN) as fake:
         config = over_fake(replace(config, storage=replace(config.storage, path=Path(tmp) / "load.db")), fake)
-        engine = await asyncio.to_thread(Engine.load, config)
+        engine = await asyncio.to_thread(load_backend, config)
         try:
             async with running_bot(config, engine) as svc:
                 sent_at: dict[tuple[int, int], float] = {}
@@ -109,8 +120,10 @@ async def run(args: argparse.Namespace) -> int:
     total = args.customers * args.messages
 
     print(f"command: .venv/bin/python bench/load.py --customers {args.customers} --messages {args.messages}"
-          f" --max-new-tokens {generation.max_new_tokens}")
-    print(f"model: {config.model.source}, sentiment {config.sentiment.method}, {generation.max_new_tokens} new tokens max")
+          f" --max-new-tokens {generation.max_new_tokens}" + (f" --base-url {args.base_url}" if args.base_url else "")
+          + (f" --free-chat {args.free_chat}" if args.free_chat else ""))
+    print(f"model: {engine.name} ({config.model.backend}), sentiment {config.sentiment.method},"
+          f" {generation.max_new_tokens} new tokens max")
     print(f"messages in:     {messages_in} of {total}")
     print(f"replies out:     {replies_out}")
     print(f"lost:            {lost}")
@@ -122,7 +135,8 @@ async def run(args: argparse.Namespace) -> int:
         print(f"throughput:      {len(latencies) / max(last_reply - started, 1e-9) * 60:.1f} messages per minute")
     print(f"typing shown:    {len(typing & set(chats))} of {len(chats)} customers;"
           f" place-in-line notice: {len(notices)} customers")
-    print(f"peak RSS:        {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (bot, model and fake server)")
+    model = "model and " if config.model.backend == "local" else ""
+    print(f"peak RSS:        {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (bot, {model}fake server)")
     return 0 if messages_in == total and not (lost or duplicated or out_of_order) else 1
 
 

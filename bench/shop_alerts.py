@@ -29,7 +29,7 @@ def main() -> int:
     args = parser.parse_args()
     config = load_config(args.config)
     engine = load_engine(config)
-    with QUESTIONS.open(encoding="utf-8") as f:
+    with QUESTIONS.open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     alerted: dict[str, list[str]] = {"en": [], "zh": []}
     neutral = {"en": 0, "zh": 0}

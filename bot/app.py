@@ -1,4 +1,5 @@
-"""The Telegram application: wired in one function, run by long polling until SIGINT/SIGTERM."""
+"""The Telegram application: wired in one function, run by long polling or a webhook until SIGINT/SIGTERM or a
+fatal error."""
 
 from __future__ import annotations
 
@@ -6,33 +7,38 @@ import asyncio
 import logging
 import signal
 from collections import Counter
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor
+from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes
 
 from bot.config import TOKEN_ENV, Config, ConfigError
 from bot import retention
-from bot.handlers import OUTBOX_KEY, SERVICE_KEY, customer, handoff, operator
+from bot.handlers import OPERATORS_KEY, OUTBOX_KEY, SERVICE_KEY, customer, follow_move, handoff, operator, operator_chat, service
 from bot.handlers.errors import ErrorReporter, redact_in_logs
 from bot.inbox import Inbox
-from bot.llm.engine import Engine
+from bot.llm.backends import ModelBackend, load_backend
+from bot.monitoring import Monitor
 from bot.outbox import AlertOutbox
 from bot.service import ConversationService
+from bot.webhook import receiving
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 # Updates waiting for their chat's lock hold a slot, so the bound is high: one chatty customer must not
-# use up the slots another customer's /start needs. Real work is bounded anyway: the engine runs one
-# model call at a time.
+# use up the slots another customer's /start needs. Real work is bounded anyway: by the engine's batches, or
+# by model.max_concurrency on a model server.
 MAX_CONCURRENT_UPDATES = 1024
 RATE_LIMIT_RETRIES = 3  # AIORateLimiter waits out a 429's retry_after and tries again this often
 # Updates the bot acts on; #5 and #6 add what they need. Channel posts and reactions are not fetched.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 INBOX_KEY = "inbox"  # bot_data: the Inbox that fetches updates (serving() starts it)
+MONITOR_KEY = "monitor"  # bot_data: the Monitor behind /healthz and /metrics
+POLLER_KEY = "poller"  # bot_data: the task fetching updates while serving(); it ends only on a fatal error
+POLL_RESTART_SECONDS = 5.0  # after an unexpected error in fetching updates (reported), fetching starts again
 CUSTOMER_MENU = [BotCommand("help", "what I can do"), BotCommand("reset", "start a fresh conversation"),
                  BotCommand("forget", "delete what the bot stored about you"),
                  BotCommand("human", "ask for a person from the shop")]
@@ -78,7 +84,7 @@ class PerChatProcessor(BaseUpdateProcessor):
         """Nothing to free: Application.stop() already waited for running updates."""
 
 
-def build_application(config: Config, engine: Engine | None = None) -> Application:
+def build_application(config: Config, engine: ModelBackend | None = None) -> Application:
     """The whole bot, in order: client, lifecycle, handlers, error handler. `engine`: reuse a loaded one."""
     if not config.telegram_token:
         raise ConfigError(TOKEN_ENV, "not set: create a bot with @BotFather and export its token")
@@ -89,25 +95,29 @@ def build_application(config: Config, engine: Engine | None = None) -> Applicati
     # 1. The client: token from the environment, Bot API location from [telegram], flood limits
     #    respected (and 429s retried) by AIORateLimiter, chats served concurrently but each in order,
     #    updates fetched by the Inbox (stored before Telegram is told they arrived) instead of PTB's Updater.
-    inbox = Inbox(config)
+    inbox, outbox = Inbox(config), AlertOutbox()
     app = (
         Application.builder()
         .token(config.telegram_token)
         .base_url(config.telegram.base_url)
         .base_file_url(config.telegram.base_file_url)
         .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
-        .concurrent_updates(PerChatProcessor(MAX_CONCURRENT_UPDATES, after=inbox.done))
+        .concurrent_updates(PerChatProcessor(MAX_CONCURRENT_UPDATES, after=lambda update: inbox.done(update, app)))
         .updater(None)
         .build()
     )
     app.bot_data[INBOX_KEY] = inbox
-    app.bot_data[OUTBOX_KEY] = AlertOutbox(config.alerts.outbox_retry_seconds)
+    app.bot_data[OUTBOX_KEY] = outbox
+    operators = app.bot_data[OPERATORS_KEY] = operator_chat(config)  # follows the chat's move to a supergroup
+    monitor = app.bot_data[MONITOR_KEY] = Monitor(app, config, inbox)
 
-    # 2. Lifecycle: the database and the model are opened before the first update, closed after the last.
+    # 2. Lifecycle: the database and the model are opened before the first update, closed after the last;
+    #    /healthz answers from the start (503 while the model loads) to the end.
     async def post_init(app: Application) -> None:
+        await monitor.start()
         db = await Database.open(config.storage.path)
         try:
-            model = engine or await asyncio.to_thread(Engine.load, config)  # seconds of CPU, off the loop
+            model = engine or await asyncio.to_thread(load_backend, config)  # seconds of CPU or HTTP, off the loop
         except BaseException:
             await db.close()
             raise
@@ -120,10 +130,15 @@ def build_application(config: Config, engine: Engine | None = None) -> Applicati
             await db.close()
             raise
         app.bot_data[SERVICE_KEY] = service
-        inbox.db = db
+        inbox.db, inbox.metrics = db, service.metrics
+        moved_to = await db.chat_moved_to(config.alerts.operator_chat_id)
+        if moved_to is not None:
+            log.info("the operator chat %s is supergroup %s now", config.alerts.operator_chat_id, moved_to)
+            follow_move(app.bot_data, moved_to)
         await _set_command_menus(app, config)
 
     async def post_shutdown(app: Application) -> None:
+        await monitor.stop()
         svc: ConversationService | None = app.bot_data.pop(SERVICE_KEY, None)
         if svc is None:  # post_init never finished
             return
@@ -135,12 +150,24 @@ def build_application(config: Config, engine: Engine | None = None) -> Applicati
 
     # 3. Handlers: the operator chat's first, then handoff (buttons, replies to customers), then customers'
     #    private chats and the group pointer.
-    app.add_handlers(operator.handlers(config))
-    app.add_handlers(handoff.handlers(config))
-    app.add_handlers(customer.handlers(config))
+    app.add_handlers(operator.handlers(operators))
+    app.add_handlers(handoff.handlers(operators))
+    app.add_handlers(customer.handlers(operators))
 
-    # 4. One error handler: log, then a brief rate-limited note to the operator chat.
-    app.add_error_handler(ErrorReporter(config.alerts.operator_chat_id, config.telegram.storage_error_reply))
+    # 4. One error handler: log, then a brief rate-limited note to the operator chat; an update whose handler
+    #    failed is handled again later (bounded), not marked done.
+    app.add_error_handler(ErrorReporter(operators, config.telegram.storage_error_reply,
+                                        on_update_failed=inbox.failed))
+
+    # 5. Periodic work on PTB's JobQueue, started and stopped with the application: an exception in a run
+    #    reaches the error handler, and the next run comes anyway.
+    async def retention_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+        await retention.purge(service(context).db, config.storage.retention_days)
+
+    app.job_queue.run_repeating(retention_job, retention.DAY_SECONDS, first=0, name="retention")
+    if config.alerts.operator_chat_id is not None:  # takeovers, too, start only from the operator chat
+        app.job_queue.run_repeating(outbox.job, config.alerts.outbox_retry_seconds, first=0, name="alert outbox")
+        app.job_queue.run_repeating(handoff.hand_back_idle, handoff.idle_check_seconds(config), name="idle hand-back")
     return app
 
 
@@ -148,47 +175,69 @@ async def _set_command_menus(app: Application, config: Config) -> None:
     """The "/" menu Telegram shows: customer commands in private chats, /stats in the operator chat."""
     try:
         await app.bot.set_my_commands(CUSTOMER_MENU, scope=BotCommandScopeAllPrivateChats())
-        if config.alerts.operator_chat_id is not None:
-            await app.bot.set_my_commands(OPERATOR_MENU, scope=BotCommandScopeChat(config.alerts.operator_chat_id))
+        for chat_id in app.bot_data[OPERATORS_KEY].chat_ids:
+            await app.bot.set_my_commands(OPERATOR_MENU, scope=BotCommandScopeChat(chat_id))
     except TelegramError as exc:  # cosmetic; the commands work without the menu
         log.warning("could not set the command menus: %s", exc)
 
 
 @asynccontextmanager
 async def serving(app: Application, config: Config) -> AsyncIterator[Application]:
-    """What run_polling does, inside an already running event loop: init, post_init, poll ... stop, shutdown."""
+    """What run_polling/run_webhook do, inside a running event loop: init, post_init, receive ... stop, shutdown."""
+    inbox: Inbox = app.bot_data[INBOX_KEY]
+    webhook = config.telegram.mode == "webhook"
     await app.initialize()
     try:
         await app.post_init(app)
-        await app.bot.delete_webhook()  # getUpdates refuses to work while a webhook is set
-        await app.start()
+        if not webhook:
+            await app.bot.delete_webhook()  # getUpdates refuses to work while a webhook is set
+        await app.start()  # the handlers' queue and the JobQueue
         # Updates that arrived while the bot was down are answered, not dropped; unfinished ones first.
-        await app.bot_data[INBOX_KEY].replay(app)
-        tasks = _background(app, config)
+        await inbox.replay(app)
+        poller = None if webhook else asyncio.create_task(_fetch_updates(app), name="fetch updates")
+        app.bot_data[POLLER_KEY] = poller
         try:
-            yield app
+            async with receiving(app, config, inbox, ALLOWED_UPDATES) if webhook else nullcontext():
+                yield app
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if poller is not None:
+                poller.cancel()
+                await asyncio.gather(poller, return_exceptions=True)
             await app.stop()  # waits for updates being handled, so no reply is cut off
     finally:
         await app.shutdown()
         await app.post_shutdown(app)
 
 
-def _background(app: Application, config: Config) -> list[asyncio.Task]:
-    """Fetching updates, retrying undelivered alerts, the daily retention job, handing idle takeovers back."""
+async def _fetch_updates(app: Application) -> None:
+    """The inbox's long poll, started again after an unexpected error (which the error handler reports).
+
+    Ends only when Telegram rejects the token: no retry can help, so the process must stop (and say so)."""
+    while True:
+        try:
+            await app.bot_data[INBOX_KEY].poll(app, ALLOWED_UPDATES)
+        except InvalidToken:
+            raise
+        except Exception as exc:
+            await app.process_error(None, exc)
+            await asyncio.sleep(POLL_RESTART_SECONDS)
+
+
+async def _summary(app: Application, config: Config) -> str:
+    """The one start-up line: what is served, with which model and weights, from where updates come."""
     svc: ConversationService = app.bot_data[SERVICE_KEY]
-    jobs = [app.bot_data[INBOX_KEY].poll(app, ALLOWED_UPDATES), retention.run(svc.db, config.storage.retention_days)]
-    if config.alerts.operator_chat_id is not None:
-        jobs.append(app.bot_data[OUTBOX_KEY].run(app.bot, svc))
-        jobs.append(handoff.watch_idle(app.bot, svc))  # takeovers only start from the operator chat
-    return [asyncio.create_task(job) for job in jobs]
+    m, t = config.model, config.telegram
+    model = (f"model {svc.engine.name} on {m.base_url}" if m.backend == "openai" else
+             f"model {svc.engine.name} ({m.weights} weights, "
+             f"{m.threads or 'default'} threads)")
+    receiving_from = f"webhook {t.webhook_url} (listening on {t.webhook_listen})" if t.mode == "webhook" else "polling"
+    return (f"serving @{app.bot.username}: {model}; {len(await svc.db.knowledge())} knowledge entries; operator chat "
+            f"{config.alerts.operator_chat_id or 'not configured (no alerts sent)'}; {receiving_from}"
+            f"{'; health and metrics on ' + config.monitoring.listen if config.monitoring.listen else ''}")
 
 
 async def run_telegram(config: Config) -> int:
-    """`shopbot run` with a token: serve until SIGINT/SIGTERM; exit code for the CLI."""
+    """`shopbot run` with a token: serve until SIGINT/SIGTERM or a fatal error; exit code for the CLI."""
     app = build_application(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -196,9 +245,14 @@ async def run_telegram(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with serving(app, config):
-            log.info("serving Telegram as @%s; operator chat %s", app.bot.username,
-                     config.alerts.operator_chat_id or "not configured (no alerts sent)")
-            await stop.wait()
+            log.info("%s", await _summary(app, config))
+            waiting = {asyncio.ensure_future(stop.wait())}
+            poller = app.bot_data[POLLER_KEY]  # polling: ends only on a fatal error; a webhook has none
+            await asyncio.wait(waiting | ({poller} if poller else set()), return_when=asyncio.FIRST_COMPLETED)
+            for task in waiting:
+                task.cancel()
+            if poller is not None and poller.done():
+                poller.result()  # what ended it, raised here: the process exits non-zero for systemd to see
     except InvalidToken:  # its message contains the token: not logged
         log.error("Telegram rejected the bot token in %s", TOKEN_ENV)
         return 2

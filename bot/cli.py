@@ -1,4 +1,4 @@
-"""The `shopbot` command: run (Telegram, or the console without a token), chat, eval, calibrate, kb, eval-replies,
+"""The `shopbot` command: run (Telegram, or the console in a terminal), chat, prepare, eval, calibrate, kb, eval-replies,
 bench."""
 
 from __future__ import annotations
@@ -7,7 +7,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
+import warnings
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import AsyncIterator
@@ -15,6 +17,7 @@ from typing import AsyncIterator
 from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, load_config
 from bot.evaluation import LabelledFileError
 from bot.knowledge import KnowledgeFileError
+from bot.llm.backends import ModelServerDown
 
 log = logging.getLogger("shopbot")
 
@@ -25,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser = argparse.ArgumentParser(prog="shopbot", description=__doc__, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", parents=[common], help=f"serve Telegram if {TOKEN_ENV} is set, else the console chat")
+    sub.add_parser("run", parents=[common],
+                   help=f"serve Telegram ({TOKEN_ENV} set); without it, the console chat in a terminal, else an error")
+    sub.add_parser("prepare", parents=[common], help="convert the configured model once, then exit (Docker build)")
     chat = sub.add_parser("chat", parents=[common], help="chat with the bot in this terminal")
     chat.add_argument("--user", default="local", help="customer id whose history to use (default: local)")
     chat.add_argument("--json", action="store_true", help="one JSON object per line out, for scripts")
@@ -57,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_libraries()
     logging.basicConfig(
         level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -71,20 +77,49 @@ def main(argv: list[str] | None = None) -> int:
     except (LabelledFileError, KnowledgeFileError) as exc:
         print(f"shopbot {args.command}: {exc}", file=sys.stderr)
         return 2
+    except ModelServerDown as exc:
+        print(f"shopbot: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _quiet_libraries() -> None:
+    """No library deprecation notices or per-load progress bars: they are for the libraries' developers."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars follow this switch too
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def prepare_model(config: Config) -> str:
+    """Convert the configured model if it is not yet (the first start: a minute, with a progress bar)."""
+    from transformers.utils import logging as transformers_logging
+
+    from bot.llm.loading import checkpoint_for
+
+    transformers_logging.enable_progress_bar()
+    try:
+        return checkpoint_for(config.model)
+    finally:
+        transformers_logging.disable_progress_bar()
+
+
+async def prepare_command(config: Config, args: argparse.Namespace) -> int:
+    print(f"model ready in {await asyncio.to_thread(prepare_model, config)}")
+    return 0
 
 
 @asynccontextmanager
 async def conversation_service(config: Config) -> AsyncIterator["ConversationService"]:
     """Open the database, load the engine (once) and the shop's knowledge; close them on the way out."""
-    from bot.llm.engine import Engine
+    from bot.llm.backends import load_backend
     from bot.service import ConversationService
     from storage.db import Database
 
+    await asyncio.to_thread(prepare_model, config)
     db = await Database.open(config.storage.path)
     try:
-        engine = await asyncio.to_thread(Engine.load, config)
+        engine = await asyncio.to_thread(load_backend, config)
         try:
             service = ConversationService(db, engine, config)
             await service.start()
@@ -99,7 +134,14 @@ async def run_command(config: Config, args: argparse.Namespace) -> int:
     if config.telegram_token:
         from bot.app import run_telegram
 
+        await asyncio.to_thread(prepare_model, config)
         return await run_telegram(config)
+    if not sys.stdin.isatty():
+        # A service (systemd, Docker) without its token: exiting 0 on EOF would make it restart forever.
+        print(f"shopbot run: {TOKEN_ENV} is not set, so there is no Telegram bot to serve. Create one with "
+              f"@BotFather and set {TOKEN_ENV} in the environment (README, \"Deploy\"); "
+              f"for the console chat run `shopbot chat`.", file=sys.stderr)
+        return 2
     print(f"{TOKEN_ENV} is not set: starting the local console chat instead of Telegram.", file=sys.stderr)
     return await chat_command(config, argparse.Namespace(user="local", json=False))
 
@@ -111,9 +153,17 @@ async def chat_command(config: Config, args: argparse.Namespace) -> int:
         return await chat(service, args.user, args.json)
 
 
+def _in_process(config: Config, command: str) -> None:
+    """eval and calibrate read the model's own scores and hidden states: the local backend only."""
+    if config.model.backend != "local":
+        raise ConfigError("model.backend", f"`shopbot {command}` runs the model in this process; with a model server "
+                                           "use bench/remote_sentiment.py (README, \"A remote model server\")")
+
+
 async def eval_command(config: Config, args: argparse.Namespace) -> int:
     from bot.evaluation import format_report, run_eval
 
+    _in_process(config, "eval")
     report = await asyncio.to_thread(run_eval, config, args.file, args.method, args.limit, _labels(args), args.seed)
     print(json.dumps(report) if args.json else format_report(report, args.file))
     return 0
@@ -122,6 +172,7 @@ async def eval_command(config: Config, args: argparse.Namespace) -> int:
 async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
     from bot.evaluation import run_calibrate
 
+    _in_process(config, "calibrate")
     result = await asyncio.to_thread(
         run_calibrate, config, args.file, args.limit, _labels(args), args.seed, args.l2, args.out)
     held_out = result["held_out"]
@@ -187,8 +238,9 @@ async def bench_command(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": run_command, "chat": chat_command, "eval": eval_command, "calibrate": calibrate_command,
-            "kb": kb_command, "eval-replies": eval_replies_command, "bench": bench_command}
+COMMANDS = {"run": run_command, "chat": chat_command, "prepare": prepare_command, "eval": eval_command,
+            "calibrate": calibrate_command, "kb": kb_command, "eval-replies": eval_replies_command,
+            "bench": bench_command}
 
 if __name__ == "__main__":
     sys.exit(main())

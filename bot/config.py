@@ -10,6 +10,8 @@ from typing import Any
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+MODEL_KEY_ENV = "SHOPBOT_MODEL_API_KEY"  # the remote model server's API key (backend = "openai"), if it wants one
+SECRETS = ("telegram_token", "model_api_key")  # Config fields read from the environment, never from the file
 
 
 class ConfigError(ValueError):
@@ -38,6 +40,10 @@ class ModelSettings:
     kv_cache_mb: int = 512  # all KV slots together: active conversations' caches kept between turns (LRU)
     batch_size: int = 8  # customers whose sentiment or reply waits at the same time run as one batch (1 = one by one)
     timeout_seconds: float = 60.0
+    backend: str = "local"  # "local": the model in this process; "openai": an OpenAI-compatible server at base_url
+    base_url: str = ""  # backend = "openai": e.g. http://127.0.0.1:8080/v1
+    model: str = ""  # backend = "openai": the model name the server knows; empty: the server's only model
+    max_concurrency: int = 4  # backend = "openai": requests in flight at once (the server batches them)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class ChatSettings:
     empty_reply: str = ""
     rate_limit_per_minute: int = 20  # a customer's messages beyond this are stored, not answered; 0: no limit
     slow_down_reply: str = ""  # said once when a customer goes over the rate limit
+    free_chat: str = "auto"  # without knowledge: "on" the model writes replies, "off" small talk + a person; "auto"
     generation: GenerationSettings = GenerationSettings()
 
 
@@ -85,7 +92,10 @@ class HandoffSettings:
 class TelegramSettings:
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"  # "polling": the bot fetches updates; "webhook": Telegram posts them to webhook_url
     poll_timeout: int = 30
+    webhook_listen: str = "127.0.0.1:8443"  # host:port the webhook server binds (behind a reverse proxy)
+    webhook_url: str = ""  # the public https URL Telegram posts to; its path is the path served
     show_sentiment: bool = False
     stream_drafts: bool = True  # show a model-written reply growing (sendMessageDraft) before it is sent
     welcome: str = ""
@@ -111,6 +121,7 @@ class SignalWeights:
     lexical: float = 1.0  # shared words / Chinese character n-grams (TF-IDF)
     tokens: float = 0.0  # the model's token vectors, word against word
     likelihood: float = 1.0  # how much the entry makes the model expect the customer's words
+    intents: float = 2.0  # shared shop intents (bot/concepts.py: "postage" and "shipping fee" are one intent)
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,12 @@ class LanguageSettings:
     unsure_reply: str = ""  # no entry is a sure match: the closest one ({answer}, {question}), and a person follows up
     off_topic_reply: str = ""  # not about the shop: a polite steer back
     shop_words: tuple[str, ...] = ()  # a message with none of these (and no word of the knowledge) is off-topic
+    # Without knowledge and free chat (chat.free_chat), the bot answers only small talk itself:
+    greetings: tuple[str, ...] = ()  # a message of only these (and punctuation) gets greeting_reply
+    thanks: tuple[str, ...] = ()  # ... of only these gets thanks_reply
+    greeting_reply: str = ""
+    thanks_reply: str = ""
+    follow_up_reply: str = ""  # anything else, and a model reply in another language: a person follows up
     weights: SignalWeights = SignalWeights()
 
 
@@ -129,10 +146,10 @@ class LanguageSettings:
 EN_SHOP_WORDS = ("shop", "store", "order", "buy", "bought", "sell", "price", "cost", "pay", "ship", "deliver",
                  "parcel", "package", "arrive", "send", "return", "refund", "exchange", "swap", "size", "small",
                  "large", "discount", "product", "item", "stock", "warranty", "invoice", "receipt", "cancel",
-                 "open", "broken", "damaged", "you", "can i")
+                 "open", "broken", "damaged")  # not "you" or "can i": "Thank you!" is no shop question
 ZH_SHOP_WORDS = ("店", "买", "卖", "订单", "下单", "价", "钱", "付", "发货", "寄", "快递", "物流", "到货", "几天",
                  "多久", "退", "换", "折扣", "优惠", "商品", "货", "保修", "发票", "取消", "尺码", "营业", "坏", "碎",
-                 "你们", "客服")
+                 "客服")  # not 你们 ("you"): 谢谢你们 is no shop question
 
 
 @dataclass(frozen=True)
@@ -149,13 +166,24 @@ class KnowledgeSettings:
                          "shop to follow up here. The closest I found: {answer}",
             off_topic_reply="I can only help with questions about our shop: orders, delivery, returns, payment "
                             "and our products. What can I do for you?",
-            shop_words=EN_SHOP_WORDS, weights=SignalWeights(lexical=0.0, tokens=1.0, likelihood=1.0)),
+            shop_words=EN_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=1.0, likelihood=1.0, intents=2.0),
+            greetings=("hi", "hello", "hey", "good morning", "good afternoon", "good evening"),
+            thanks=("thanks", "thank you", "thx", "cheers", "ok", "okay", "great", "bye", "goodbye"),
+            greeting_reply="Hello! How can I help you?",
+            thanks_reply="You're welcome! Write any time if there is anything else.",
+            follow_up_reply="Thank you for your message. A person from the shop will read it and answer you here "
+                            "as soon as they can."),
         "zh": LanguageSettings(
             answer_from="entry", wrap="{answer}",
             unknown_reply="这个问题我暂时没有相关信息，已请店里的工作人员在这里跟进回复您。",
             unsure_reply="我不确定本店的信息能回答这个问题，已请店里的工作人员在这里跟进回复您。最相关的信息是：{answer}",
             off_topic_reply="我只能解答与本店相关的问题，例如订单、配送、退换货、付款和商品。请问有什么可以帮您？",
-            shop_words=ZH_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=0.0, likelihood=1.0)),
+            shop_words=ZH_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=1.0, likelihood=1.0, intents=2.0),
+            greetings=("你好", "您好", "嗨", "哈喽", "在吗", "在不在", "早上好", "下午好", "晚上好"),
+            thanks=("谢谢", "多谢", "感谢", "谢了", "好的", "好", "知道了", "收到", "再见", "拜拜"),
+            greeting_reply="您好！请问有什么可以帮您？",
+            thanks_reply="不客气！还有其他问题随时联系我们。",
+            follow_up_reply="感谢您的留言。店里的工作人员会尽快在这里回复您。"),
     })
 
 
@@ -163,6 +191,11 @@ class KnowledgeSettings:
 class StorageSettings:
     path: Path = Path("data/shopbot.db")
     retention_days: int = 0  # conversations older than this are deleted daily; 0: kept forever
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    listen: str = ""  # host:port of /healthz and /metrics; empty: no monitoring server
 
 
 @dataclass(frozen=True)
@@ -175,11 +208,16 @@ class Config:
     handoff: HandoffSettings = HandoffSettings()
     storage: StorageSettings = StorageSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     telegram_token: str | None = field(default=None, repr=False)  # from the environment only
+    model_api_key: str | None = field(default=None, repr=False)  # from the environment only
 
 
 SENTIMENT_METHODS = ("generate", "logits", "head")
 WEIGHT_FORMATS = ("int4", "int8", "bf16", "fp32")
+BACKENDS = ("local", "openai")
+TELEGRAM_MODES = ("polling", "webhook")
+FREE_CHAT = ("auto", "on", "off")
 
 
 def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
@@ -194,15 +232,23 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
     if "token" in raw.get("telegram", {}):
         raise ConfigError("telegram.token", f"never put the bot token in the file; set {TOKEN_ENV} instead")
+    if "api_key" in raw.get("model", {}):
+        raise ConfigError("model.api_key", f"never put the API key in the file; set {MODEL_KEY_ENV} instead")
     cfg = _build(Config, raw, "")
     base = path.resolve().parent
     cfg = _replace(cfg, "model", cache_dir=_under(base, cfg.model.cache_dir))
+    # model.source may also be a hub id ("org/name"): only a path that exists next to the file is taken as one.
+    source = _under(base, Path(cfg.model.source))
+    if cfg.model.source != "embedded" and source.exists():
+        cfg = _replace(cfg, "model", source=str(source))
+    if cfg.sentiment.head_path:
+        cfg = _replace(cfg, "sentiment", head_path=str(_under(base, Path(cfg.sentiment.head_path))))
     cfg = _replace(cfg, "storage", path=_under(base, cfg.storage.path))
     if cfg.knowledge.file is not None:
         cfg = _replace(cfg, "knowledge", file=_under(base, cfg.knowledge.file))
     _validate(cfg)
     token = environ.get(TOKEN_ENV, "").strip() or None
-    return replace(cfg, telegram_token=token)
+    return replace(cfg, telegram_token=token, model_api_key=environ.get(MODEL_KEY_ENV, "").strip() or None)
 
 
 def _under(base: Path, p: Path) -> Path:
@@ -218,7 +264,7 @@ def _build(cls: type, raw: Any, prefix: str):
     """Turn a TOML table into dataclass `cls`, checking types; unknown keys are errors (typos)."""
     if not isinstance(raw, dict):
         raise ConfigError(prefix.rstrip(".") or "<root>", "must be a table")
-    known = {f.name: f for f in fields(cls) if f.name != "telegram_token"}
+    known = {f.name: f for f in fields(cls) if f.name not in SECRETS}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{prefix}{key}", f"unknown key (expected one of: {', '.join(known)})")
@@ -291,6 +337,11 @@ def _validate(cfg: Config) -> None:
           "must hold chat.history_tokens + chat.generation.max_new_tokens + 256 (system prompt and facts)")
     check(m.kv_cache_mb >= 1, "model.kv_cache_mb", "must be >= 1")
     check(m.timeout_seconds > 0, "model.timeout_seconds", "must be > 0")
+    check(m.backend in BACKENDS, "model.backend", f"must be one of {', '.join(BACKENDS)}")
+    if m.backend == "openai":
+        check(m.base_url.startswith(("http://", "https://")), "model.base_url",
+              "must be the server's http(s) URL, e.g. http://127.0.0.1:8080/v1")
+    check(m.max_concurrency >= 1, "model.max_concurrency", "must be >= 1")
     check(s.method in SENTIMENT_METHODS, "sentiment.method", f"must be one of {', '.join(SENTIMENT_METHODS)}")
     check(bool(s.instruction.strip()), "sentiment.instruction", "must not be empty")
     check(0.0 <= s.neutral_below <= 1.0, "sentiment.neutral_below", "must be between 0 and 1")
@@ -311,6 +362,7 @@ def _validate(cfg: Config) -> None:
     check(a.outbox_retry_seconds > 0, "alerts.outbox_retry_seconds", "must be > 0")
     check(c.rate_limit_per_minute >= 0, "chat.rate_limit_per_minute", "must be >= 0 (0 turns the limit off)")
     check(bool(c.slow_down_reply.strip()), "chat.slow_down_reply", "must not be empty")
+    check(c.free_chat in FREE_CHAT, "chat.free_chat", f"must be one of {', '.join(FREE_CHAT)}")
     check(t.queue_notice_at >= 0, "telegram.queue_notice_at", "must be >= 0 (0 turns the notice off)")
     check(cfg.storage.retention_days >= 0, "storage.retention_days", "must be >= 0 (0 keeps everything)")
     check(a.negatives_in_a_row >= 0, "alerts.negatives_in_a_row", "must be >= 0 (0 turns the rule off)")
@@ -322,6 +374,13 @@ def _validate(cfg: Config) -> None:
     check(t.base_url.startswith(("http://", "https://")), "telegram.base_url", "must be an http(s) URL")
     check(t.base_file_url.startswith(("http://", "https://")), "telegram.base_file_url", "must be an http(s) URL")
     check(t.poll_timeout >= 0, "telegram.poll_timeout", "must be >= 0")
+    check(t.mode in TELEGRAM_MODES, "telegram.mode", f"must be one of {', '.join(TELEGRAM_MODES)}")
+    if t.mode == "webhook":
+        listen_address("telegram.webhook_listen", t.webhook_listen)
+        check(t.webhook_url.startswith(("https://", "http://")), "telegram.webhook_url",
+              "must be the public URL Telegram posts updates to, e.g. https://shop.example.com/telegram")
+    if cfg.monitoring.listen:
+        listen_address("monitoring.listen", cfg.monitoring.listen)
     for name in ("welcome", "help", "non_text_reply", "reset_reply", "forget_confirm", "forget_yes", "forget_no",
                  "forget_done", "forget_cancelled", "queue_notice", "storage_error_reply"):
         check(bool(getattr(t, name).strip()), f"telegram.{name}", "must not be empty (Telegram refuses empty messages)")
@@ -334,6 +393,14 @@ def _validate(cfg: Config) -> None:
         t.forget_done.format(messages=0, alerts=0)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError("telegram.forget_done", f"only {{messages}} and {{alerts}} can be filled in ({exc!r})") from None
+
+
+def listen_address(key: str, text: str) -> tuple[str, int]:
+    """"host:port" (IPv6 as "[::1]:port") as (host, port); a ConfigError naming `key` otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(key, f"must be host:port, e.g. 127.0.0.1:9100, got {text!r}")
+    return host.strip("[]"), int(port)
 
 
 ANSWER_SOURCES = ("entry", "model")
@@ -349,7 +416,7 @@ def _validate_knowledge(k: KnowledgeSettings) -> None:
     for code, lang in k.languages.items():
         key = f"knowledge.languages.{code}"
         check(lang.answer_from in ANSWER_SOURCES, f"{key}.answer_from", f"must be one of {', '.join(ANSWER_SOURCES)}")
-        for name in ("unknown_reply", "off_topic_reply"):
+        for name in ("unknown_reply", "off_topic_reply", "greeting_reply", "thanks_reply", "follow_up_reply"):
             check(bool(getattr(lang, name).strip()), f"{key}.{name}", "must not be empty")
         for name in ("wrap", "unsure_reply"):
             try:
@@ -358,5 +425,5 @@ def _validate_knowledge(k: KnowledgeSettings) -> None:
                 raise ConfigError(f"{key}.{name}", f"only {{answer}} and {{question}} can be filled in ({exc!r})") from None
             check("\0" in filled, f"{key}.{name}", "must contain {answer}")
         w = lang.weights
-        check(min(w.lexical, w.tokens, w.likelihood) >= 0, f"{key}.weights", "must all be >= 0")
-        check(w.lexical + w.tokens + w.likelihood > 0, f"{key}.weights", "at least one must be > 0")
+        check(min(w.lexical, w.tokens, w.likelihood, w.intents) >= 0, f"{key}.weights", "must all be >= 0")
+        check(w.lexical + w.tokens + w.likelihood + w.intents > 0, f"{key}.weights", "at least one must be > 0")

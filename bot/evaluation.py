@@ -29,7 +29,7 @@ def read_rows(path: str | Path, labels: Iterable[str] | None = None) -> list[Row
     """Rows of a `text,label` CSV, only those whose label is in `labels` (all known labels when None)."""
     keep = set(labels or LABELS)
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # Excel writes a BOM
             reader = csv.DictReader(f)
             if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
                 raise LabelledFileError(f"{path}: needs a header with the columns text,label")
@@ -158,9 +158,12 @@ def calibrate(engine, rows: Sequence[Row], save_to: Path, l2: float | None = Non
 
 
 def load_engine(config):
+    """The engine, with a sentiment head fitted first if the method is "head" and the model has none."""
     from bot.llm.engine import Engine
 
-    return Engine.load(config)
+    engine = Engine.load(config)
+    engine.prepare_roles()
+    return engine
 
 
 def run_eval(config, file: str, method: str | None, limit: int | None, labels: list[str] | None,

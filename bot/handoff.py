@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from bot.config import Config
-from bot.llm.sentiment import Sentiment
+from bot.llm.sentiment_scores import Sentiment
 from storage.db import Database
 
 HUMAN_REQUEST = "customer asked for a person"
@@ -13,6 +13,9 @@ NO_ANSWER = "no answer in the shop's knowledge"
 NEGATIVE, VERY_NEGATIVE = "negative message", "very negative message"
 NOT_NEGATIVE = "not_negative"  # the corrected label Dismiss records: the operator says only "not negative"
 IDLE, RELEASED = "idle", "released"  # why a takeover ended
+# A customer waiting for a person is one operator note per conversation, not one per message: no new
+# NO_ANSWER note while their last one is unanswered and younger than this (README, "Without knowledge").
+CONVERSATION_SECONDS = 24 * 3600
 
 
 class Handoff:
@@ -37,8 +40,12 @@ class Handoff:
         if rule is None:
             return None
         alerts = await self.db.alerts(customer_id)
+        now = time.time()
+        if rule == NO_ANSWER and any(a["reason"] == NO_ANSWER and a["answered_at"] is None
+                                     and now - a["created_at"] < CONVERSATION_SECONDS for a in alerts):
+            return None  # the operators know this customer waits; their earlier note shows the conversation
         last = alerts[-1] if alerts else None
-        recent = last is not None and time.time() - last["created_at"] < self.config.alerts.cooldown_minutes * 60
+        recent = last is not None and now - last["created_at"] < self.config.alerts.cooldown_minutes * 60
         return None if recent and self._severity(last["reason"]) >= self._severity(rule) else rule
 
     async def _strongest_rule(self, customer_id: int, sentiment: Sentiment | None, human: bool,

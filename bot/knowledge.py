@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from bot.config import KnowledgeSettings
-from bot.lexicon import Lexicon, language_of
+from bot.concepts import intents
+from bot.config import KnowledgeSettings, SignalWeights
+from bot.lexicon import Lexicon, language_of, words_finder
 from storage.db import Database, KnowledgeEntry
 
 log = logging.getLogger(__name__)
@@ -33,18 +36,30 @@ def read_file(path: Path, languages: dict) -> tuple[list[KnowledgeEntry], str]:
         text = raw.decode("utf-8-sig")  # spreadsheet programs save UTF-8 with a byte-order mark
     except UnicodeDecodeError:
         raise KnowledgeFileError(f"{path}: not UTF-8 text; save it as CSV UTF-8") from None
-    rows = csv.reader(text.splitlines())
-    header = [h.strip().lower() for h in next(rows, [])]
+    # newline="": a quoted answer may span lines (csv keeps its line breaks), and line_num counts real lines.
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(rows, [])]
+    except csv.Error as exc:
+        raise KnowledgeFileError(f"{path} line 1: {exc}") from None
     if header != HEADER:
         raise KnowledgeFileError(f"{path}: the first line must be {','.join(HEADER)} (found {','.join(header)})")
-    entries, seen = [], {}
-    for line, row in enumerate(rows, start=2):
+    entries, seen, start = [], {}, rows.line_num + 1
+    while True:
+        line = start  # the row's first line: a quoted answer may go on over several
+        try:
+            row = next(rows, None)
+        except csv.Error as exc:  # e.g. a quote never closed: the rest of the file would be one answer
+            raise KnowledgeFileError(f"{path} line {line}: {exc} (a double quote not closed?)") from None
+        if row is None:
+            break
+        start = rows.line_num + 1
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(HEADER):
             raise KnowledgeFileError(f"{path} line {line}: {len(row)} fields, expected {len(HEADER)} "
                                      "(put text with commas in double quotes)")
-        entry_id, lang, question, answer = (cell.strip() for cell in row)
+        entry_id, lang, question, answer = (cell.strip().replace("\r\n", "\n") for cell in row)
         for name, value in zip(HEADER, (entry_id, lang, question, answer)):
             if not value:
                 raise KnowledgeFileError(f"{path} line {line}: {name} is empty")
@@ -67,8 +82,8 @@ class Match:
 
     lang: str  # the message's language
     entry: KnowledgeEntry | None  # the best entry; None: off-topic, or no entries in this language
-    on_topic: bool  # about the shop (a shop word, or a word the knowledge uses)
-    sure: bool = False  # it leads the runner-up by knowledge.sure_margin and shares a word: the entry answers it
+    on_topic: bool  # about the shop (a shop word, a shop intent, or a word the knowledge uses)
+    sure: bool = False  # the entry answers it: see Knowledge.find
 
     @property
     def unanswered(self) -> bool:
@@ -77,11 +92,13 @@ class Match:
 
 
 class _Language:
-    """One language's entries, their lexicon and their token vectors."""
+    """One language's entries, their lexicon, shop intents and token vectors."""
 
     def __init__(self, entries: list[KnowledgeEntry], vectors: list[np.ndarray]):
         self.entries, self.vectors = entries, vectors
         self.lexicon = Lexicon([f"{e.question} {e.answer}" for e in entries])
+        self.intents = [intents(f"{e.question} {e.answer}") for e in entries]
+        self.covered = frozenset().union(*self.intents)  # every intent some entry speaks of
 
 
 def _z(scores: np.ndarray) -> np.ndarray:
@@ -94,6 +111,7 @@ class Knowledge:
     def __init__(self, db: Database, engine, settings: KnowledgeSettings):
         self.db, self.engine, self.settings = db, engine, settings
         self._languages: dict[str, _Language] = {}
+        self._shop_words: dict[str, re.Pattern | None] = {}  # per language, compiled on first use
 
     def __bool__(self) -> bool:
         return bool(self._languages)
@@ -125,7 +143,9 @@ class Knowledge:
         by_lang: dict[str, tuple[list, list]] = {}
         for row in await self.db.knowledge():
             entry = KnowledgeEntry(row["entry_id"], row["lang"], row["question"], row["answer"])
-            if row["vectors"] is not None and row["embedded_with"] == model:
+            if "tokens" not in self.engine.retrieval_signals:
+                vectors = np.zeros((0, 0), dtype=np.float32)  # this backend's model gives no vectors
+            elif row["vectors"] is not None and row["embedded_with"] == model:
                 shape = tuple(int(n) for n in row["vectors_shape"].split(","))
                 vectors = np.frombuffer(row["vectors"], dtype=np.float16).reshape(shape).astype(np.float32)
             else:
@@ -144,18 +164,23 @@ class Knowledge:
         """The entry that best answers `text` in its language, and how sure that is."""
         lang = language_of(text)
         settings = self.settings.languages[lang]  # en and zh always have settings (their defaults)
-        folded = text.casefold()
-        shop_word = any(w.casefold() in folded for w in settings.shop_words)
+        finder = self._shop_words.get(lang)
+        if finder is None:
+            finder = self._shop_words[lang] = words_finder(settings.shop_words)
+        shop_word = finder is not None and finder.search(text.casefold()) is not None
+        asks = intents(text)
         known = self._languages.get(lang)
         if known is None:  # no entries in the customer's language: a person answers, or a steer back
-            return Match(lang, None, shop_word)
-        if not (shop_word or known.lexicon.shares_a_term(text)):
+            return Match(lang, None, shop_word or bool(asks))
+        if not (shop_word or asks or known.lexicon.shares_a_term(text)):
             return Match(lang, None, False)
-        w = settings.weights
-        # First pass, cheap: lexical and token-vector scores over every entry of the language.
+        w = self._weights(settings.weights)
+        # First pass, cheap: lexical, intent and token-vector scores over every entry of the language.
         first = np.zeros(len(known.entries))
         if w.lexical:
             first += w.lexical * _z(np.array(known.lexicon.scores(text)))
+        if w.intents:  # Jaccard overlap of the shop intents asked and those each entry speaks of
+            first += w.intents * _z(np.array([len(asks & e) / (len(asks | e) or 1) for e in known.intents]))
         if w.tokens:
             query = await self.engine.token_vectors(text)  # (q, hidden)
             # Each query word's closest entry word, averaged: (entries,)
@@ -169,7 +194,18 @@ class Knowledge:
         order = np.argsort(-final)
         margin = float(final[order[0]] - final[order[1]]) if len(order) > 1 else float("inf")
         best = int(candidates[order[0]])
-        # Sure takes both: the model's reading clearly prefers the entry, and the entry shares a word with the
-        # message. The model alone is sure of unrelated entries too ("Do you sell used cars?" -> delivery).
-        sure = margin >= self.settings.sure_margin and known.lexicon.shares_a_term(text, best)
+        # Sure takes three things. The scores clearly prefer the entry. The entry shares a word or an intent with
+        # the message. And the message asks nothing the knowledge never speaks of: "Do you buy back old
+        # furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a person
+        # answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
+        related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
+        sure = margin >= self.settings.sure_margin and related and asks <= known.covered
         return Match(lang, known.entries[best], True, sure)
+
+    def _weights(self, weights: SignalWeights) -> SignalWeights:
+        """The language's weights for the signals the backend's model gives; with none of them and no weight on
+        shared words, shared words count fully (intents, which need no model, stay as configured)."""
+        signals = self.engine.retrieval_signals
+        usable = replace(weights, tokens=weights.tokens if "tokens" in signals else 0.0,
+                         likelihood=weights.likelihood if "likelihood" in signals else 0.0)
+        return usable if usable.lexical + usable.tokens + usable.likelihood > 0 else replace(usable, lexical=1.0)

@@ -1,11 +1,12 @@
-"""Words and characters of a text: its language, and a TF-IDF match over English words and Chinese n-grams."""
+"""Words and characters of a text: its language, listed words it mentions, a TF-IDF match over English words and
+Chinese n-grams."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections import Counter
-from typing import Sequence
+from typing import Iterable, Sequence
 
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 WORD = re.compile(r"[a-z0-9]+")
@@ -16,6 +17,26 @@ EN_STOP = frozenset(
     "that to we what when where which will with would you your".split()
 )
 ZH_STOP = frozenset("的 了 吗 呢 吧 啊 我 你 您 们 是 有 在 和 就 都 也 要 能 可 以 么 什 怎 多 久".split())
+
+
+# Endings a listed English word may take: "order" also finds orders and ordered, "ship" shipping, "deliver" delivery.
+EN_ENDINGS = "(?:s|es|d|ed|ing|er|ers|y|ies|ment|ments)?"
+
+
+def _word_pattern(word: str) -> str:
+    word = word.casefold().strip()
+    if CJK.search(word):
+        # Chinese is written without spaces and has no endings: a listed word is found wherever it stands.
+        return re.escape(word)
+    stems = {word, word + word[-1]} | ({word[:-1]} if word.endswith("e") else set())  # shipping, arriving
+    alternatives = "|".join(re.escape(s) for s in sorted(stems, key=len, reverse=True))
+    return rf"(?<![^\W_])(?:{alternatives}){EN_ENDINGS}(?![^\W_])"  # never inside another word: "you" not in "your"
+
+
+def words_finder(words: Iterable[str]) -> re.Pattern | None:
+    """A pattern that finds any of `words` in casefolded text as words, not substrings; None for no words."""
+    patterns = [_word_pattern(w) for w in words if w.strip()]
+    return re.compile("|".join(patterns)) if patterns else None
 
 
 def language_of(text: str) -> str:

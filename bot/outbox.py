@@ -1,52 +1,65 @@
-"""Alerts the operator chat could not take (bot removed, 403, outage) stay in SQLite and are retried."""
+"""Alerts go to the operator chat from an outbox in SQLite, sent off the customers' path and retried until delivered."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 
-from telegram import Bot
+from telegram.ext import Application, ContextTypes
 
+from bot.handlers import SERVICE_KEY
 from bot.handlers.operator import send_alert
 from bot.service import Alert, ConversationService, Outcome
 
 log = logging.getLogger(__name__)
 
+NO_OPERATOR_CHAT = "no operator chat configured"  # alerts.not_sent: raised while [alerts] operator_chat_id = 0
+
 
 class AlertOutbox:
-    """Undelivered alerts (alerts.delivered_at IS NULL) are the outbox; one lock so no alert goes out twice."""
+    """Undelivered alerts (alerts.delivered_at IS NULL) are the outbox; one sender at a time, so none goes twice.
 
-    def __init__(self, retry_seconds: float):
-        self.retry_seconds = retry_seconds
+    A customer's handler only stores the alert and wakes the sender: a slow or rate-limited operator chat
+    (groups take 20 messages a minute) never holds up anyone's reply."""
+
+    def __init__(self) -> None:
         self._lock = asyncio.Lock()
+        self._again = False  # an alert arrived while a pass was running: one more pass
 
-    async def deliver(self, bot: Bot, svc: ConversationService, outcome: Outcome, message: str) -> None:
-        """A newly raised alert, sent now unless the retry loop has just sent it."""
-        async with self._lock:
-            if (await svc.db.alert(outcome.alert.id) or {}).get("delivered_at") is None:
-                await send_alert(bot, svc, outcome, message)
+    async def raised(self, app: Application, alert: Alert) -> None:
+        """A new alert is stored: send it soon, without waiting for it."""
+        svc: ConversationService = app.bot_data[SERVICE_KEY]
+        if svc.config.alerts.operator_chat_id is None:
+            # Kept for /stats, never sent: configuring the chat later must not flood it with stale alerts.
+            await svc.db.mark_alert_not_sent(alert.id, NO_OPERATOR_CHAT)
+            return
+        self._again = True
+        if not self._lock.locked():
+            app.create_task(self.flush(app), name="alert outbox")  # an exception reaches the error handler
 
-    async def flush(self, bot: Bot, svc: ConversationService) -> int:
+    async def job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The JobQueue's retry: at start (alerts left by the last run) and every [alerts] outbox_retry_seconds."""
+        await self.flush(context.application)
+
+    async def flush(self, app: Application) -> int:
         """Send undelivered alerts oldest first, until one fails (the chat is still unreachable); how many went."""
+        svc: ConversationService = app.bot_data[SERVICE_KEY]
         sent = 0
+        self._again = True
         async with self._lock:
-            for row in await svc.db.undelivered_alerts():
-                customer = await svc.db.customer_by_id(row["customer_id"])
-                message = await svc.db.message_text(row["message_id"]) if row["message_id"] else None
-                alert = Alert(row["id"], row["reason"], row["label"], row["confidence"])
-                if not await send_alert(bot, svc, Outcome(customer, row["message_id"], "", alert=alert), message or ""):
-                    break
-                sent += 1
+            while self._again:
+                self._again = False
+                for row in await svc.db.undelivered_alerts():
+                    customer = await svc.db.customer_by_id(row["customer_id"])
+                    if customer is None:  # deleted by /forget since the list was read; its alerts went with it
+                        continue
+                    message = await svc.db.message_text(row["message_id"]) if row["message_id"] else None
+                    alert = Alert(row["id"], row["reason"], row["label"], row["confidence"])
+                    if not await send_alert(app.bot, svc, Outcome(customer, row["message_id"], "", alert=alert),
+                                            message or ""):
+                        self._again = False
+                        break
+                    sent += 1
         if sent:
             log.info("delivered %s alert(s) from the outbox", sent)
         return sent
-
-    async def run(self, bot: Bot, svc: ConversationService) -> None:
-        """At start (alerts left by the last run) and then every retry_seconds, until cancelled."""
-        while True:
-            try:
-                await self.flush(bot, svc)
-            except sqlite3.Error as exc:
-                log.error("alert outbox: SQLite failed (%s); retrying in %.0f s", exc, self.retry_seconds)
-            await asyncio.sleep(self.retry_seconds)

@@ -1,10 +1,8 @@
-"""Data retention: a daily job deleting conversations older than [storage] retention_days."""
+"""Data retention: what the daily job (bot/app.py) deletes: conversations older than [storage] retention_days."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sqlite3
 import time
 
 from storage.db import Database
@@ -23,13 +21,3 @@ async def purge(db: Database, retention_days: int, now: float | None = None) -> 
         log.info("retention (%s days): deleted %s messages, %s alerts, %s customers", retention_days,
                  counts["messages"], counts["alerts"], counts["customers"])
     return counts
-
-
-async def run(db: Database, retention_days: int) -> None:
-    """At start and then daily, until cancelled."""
-    while True:
-        try:
-            await purge(db, retention_days)
-        except sqlite3.Error as exc:
-            log.error("retention job: SQLite failed (%s); trying again tomorrow", exc)
-        await asyncio.sleep(DAY_SECONDS)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -10,10 +12,12 @@ from bot.config import Config
 from bot.handoff import Handoff
 from bot.knowledge import Knowledge, Match
 from bot.lexicon import language_of
-from bot.llm.engine import Engine
+from bot.llm.backends import ModelBackend, ModelServerDown
 from bot.llm.guard import clean_reply
-from bot.llm.sentiment import Sentiment
+from bot.llm.sentiment_scores import Sentiment
+from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter, Verdict
+from bot.reply_rules import SmallTalk, free_chat_allowed, small_talk
 from storage.db import Customer, Database, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,12 @@ class Outcome:
     reply_id: int | None = None  # the stored reply, to mark sent once the channel has it
     replayed: bool = False  # delivered before (a crash): nothing new stored; reply is empty if it was sent
     relayed: bool = False  # taken over: no model reply; the channel passes the message on to the operator
+    model_error: str | None = None  # the model failed (so the reply is the fallback): why, for the operators
+
+
+class ModelFailed(RuntimeError):
+    """A customer got chat.fallback_reply because the model failed; channels raise it, once the customer has their
+    answer, so operators hear of it through the error handler (rate-limited)."""
 
 
 def storable(text: str) -> str:
@@ -67,11 +77,14 @@ def storable(text: str) -> str:
 
 
 class ConversationService:
-    def __init__(self, db: Database, engine: Engine, config: Config):
+    def __init__(self, db: Database, engine: ModelBackend, config: Config):
         self.db, self.engine, self.config = db, engine, config
         self.handoff = Handoff(db, config)
         self.limiter = RateLimiter(config.chat.rate_limit_per_minute)
         self.knowledge = Knowledge(db, engine, config.knowledge)
+        self.metrics = Metrics()
+        self.metrics.queue_depth.set_function(lambda: self.engine.open_turns)
+        self.free_chat = free_chat_allowed(config.chat.free_chat, engine.parameters)
 
     def waiting_for_model(self) -> int:
         """How many messages are being read or answered by the model, or queued for it, ahead of a new one."""
@@ -108,46 +121,79 @@ class ConversationService:
             if await self.handoff.active(customer.id):
                 return await self._relay(customer, message_id, sentiment)
             human = self.handoff.asks_for_human(text)
-            match = await self._match(model_text) if self.knowledge and not human else None
-            alert = await self._maybe_alert(customer, message_id, sentiment, human, match is not None and match.unanswered)
+            lang = language_of(text)
+            try:
+                match = await self._match(model_text) if self.knowledge and not human else None
+            except ModelServerDown as exc:  # no guess from half the signals: the fallback, and operators hear why
+                log.error("no knowledge search for customer %s: %s; sending the fallback reply", customer.id, exc)
+                return await self._answer(customer, message_id, self.config.chat.fallback_reply, sentiment,
+                                          fallback=True, model_error=str(exc))
+            talk = None if self.knowledge or self.free_chat else small_talk(text, self._texts(lang))
+            waits = (match is not None and match.unanswered) or talk is SmallTalk.REQUEST
+            alert = await self._maybe_alert(customer, message_id, sentiment, human, waits)
             if human:  # an honest answer beats the model improvising one
                 return await self._answer(customer, message_id, self.config.handoff.human_reply, sentiment, alert)
+            if talk is not None:  # no knowledge, and a model too weak to chat: small talk, or a person follows up
+                return await self._answer(customer, message_id, self._small_talk_reply(talk, lang), sentiment, alert)
             history = await self._history_before(customer.id, message_id)
+            model_error = None
             try:
-                reply = await self._reply(history, model_text, match, self._cleaned(on_partial), customer.id)
-            except Exception:
+                reply = await self._reply(history, model_text, match, self._cleaned(on_partial, lang), customer.id)
+            except ModelServerDown as exc:  # one line: the traceback says nothing more than the URL
+                log.error("no reply for customer %s: %s; sending the fallback reply", customer.id, exc)
+                reply, model_error = "", str(exc)
+            except Exception as exc:
                 log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
-                reply = ""
+                reply, model_error = "", type(exc).__name__  # the type only: a message may quote the customer
         if await self.handoff.active(customer.id):  # taken over while the model wrote: the person speaks now
             return await self._relay(customer, message_id, sentiment, alert)
         reply = clean_reply(reply, self.engine.special_tokens, self.config.chat.system_prompt)
         fallback = not reply
         if fallback:
             reply = self.config.chat.fallback_reply
-        return await self._answer(customer, message_id, reply, sentiment, alert, fallback)
+        elif match is None and language_of(reply) != lang:  # never sent: a person answers in their language
+            log.info("the model replied to customer %s in another language than %s; handing over", customer.id, lang)
+            reply = self._texts(lang).follow_up_reply
+            alert = alert or await self._maybe_alert(customer, message_id, sentiment, unanswered=True)
+        return await self._answer(customer, message_id, reply, sentiment, alert, fallback, model_error)
+
+    def _texts(self, lang: str):
+        """The customer's language's texts ([knowledge.languages.<lang>]; en and zh always have them)."""
+        return self.config.knowledge.languages[lang]
+
+    def _small_talk_reply(self, talk: SmallTalk, lang: str) -> str:
+        texts = self._texts(lang)
+        return {SmallTalk.GREETING: texts.greeting_reply, SmallTalk.THANKS: texts.thanks_reply,
+                SmallTalk.REQUEST: texts.follow_up_reply}[talk]
 
     async def start(self) -> None:
-        """Before the first message: import the knowledge file if it changed, load the knowledge."""
+        """Before the first message: a sentiment head if the model has none (fitted once), the knowledge file
+        imported if it changed, the knowledge loaded."""
+        await asyncio.to_thread(self.engine.prepare_roles)  # nothing else uses the model yet
         await self.knowledge.sync()
         if not self.knowledge:
-            log.warning("no shop knowledge ([knowledge] file): replies are the model's own words and may invent "
-                        "facts (README, \"Shop knowledge\")")
+            log.warning("no shop knowledge ([knowledge] file): %s (README, \"Without knowledge\")",
+                        "replies are the model's own words and may invent facts" if self.free_chat else
+                        "the bot answers greetings and thanks; other messages get chat texts and a person follows up")
 
     async def _match(self, text: str) -> Match:
         try:
             return await self.knowledge.find(text)
+        except ModelServerDown:
+            raise
         except Exception:  # a person answering beats a guess
             log.exception("knowledge search failed; handing the question to a person")
             return Match(language_of(text), None, on_topic=True)
 
-    def _cleaned(self, on_partial: Callable[[str], None] | None) -> Callable[[str], None] | None:
-        """on_partial that sees a growing reply as the customer will: through the same guard, never empty."""
+    def _cleaned(self, on_partial: Callable[[str], None] | None, lang: str) -> Callable[[str], None] | None:
+        """on_partial that sees a growing reply as the customer will: through the same guard, never empty, never
+        in another language than the customer's."""
         if on_partial is None:
             return None
 
         def relay(so_far: str) -> None:
             shown = clean_reply(so_far, self.engine.special_tokens, self.config.chat.system_prompt)
-            if shown:
+            if shown and language_of(shown) == lang:
                 on_partial(shown)
 
         return relay
@@ -157,7 +203,7 @@ class ConversationService:
         """The model's own words without knowledge; with it, only what the knowledge says (or a steer, or a
         hand-over), in the customer's language."""
         if match is None:
-            return await self.engine.reply(history, text, on_text=on_text, conversation=customer_id)
+            return await self._model_reply(history, text, on_text=on_text, conversation=customer_id)
         lang = self.config.knowledge.languages[match.lang]
         if not match.on_topic:
             return lang.off_topic_reply
@@ -168,11 +214,18 @@ class ConversationService:
             return lang.unsure_reply.format(answer=entry.answer, question=entry.question)
         if lang.answer_from == "model":
             # Not streamed: a reply in the wrong language is replaced by the entry, so it can't be shown early.
-            reply = await self.engine.reply(history, text, facts=[f"{entry.question} {entry.answer}"])
+            reply = await self._model_reply(history, text, facts=[f"{entry.question} {entry.answer}"])
             if reply.strip() and language_of(reply) == match.lang:
                 return reply
             log.info("the model did not answer in %s; sending the knowledge entry %r instead", match.lang, entry.entry_id)
         return lang.wrap.format(answer=entry.answer, question=entry.question)
+
+    async def _model_reply(self, history: list[tuple[str, str]], text: str, **kwargs) -> str:
+        """engine.reply, timed for the tokens-per-second metric."""
+        started = time.monotonic()
+        reply = await self.engine.reply(history, text, **kwargs)
+        self.metrics.reply_written(self.engine.count_tokens(reply), time.monotonic() - started)
+        return reply
 
     async def handle_non_text(self, sender: Sender, kind: str, external_id: str | None = None,
                               caption: str | None = None) -> Outcome:
@@ -202,7 +255,9 @@ class ConversationService:
         """Store the message unless the channel delivered it before (after a crash): (its id, its earlier reply)."""
         prior = await self.db.customer_message(customer.id, external_id) if external_id else None
         if prior is None:
-            return await self.db.add_message(customer.id, "customer", text, kind=kind, external_id=external_id), None
+            message_id = await self.db.add_message(customer.id, "customer", text, kind=kind, external_id=external_id)
+            self.metrics.messages_in.labels(kind).inc()
+            return message_id, None
         answer = await self.db.reply_to(prior.id)
         if answer is None:
             log.info("message %s of customer %s was delivered again before it was answered", external_id, customer.id)
@@ -217,13 +272,14 @@ class ConversationService:
         """The channel confirmed the reply: a redelivery of the same message will not send it again."""
         if outcome.reply_id is not None:
             await self.db.mark_sent(outcome.reply_id)
+            self.metrics.replies_out.inc()
 
     async def reset(self, sender: Sender) -> None:
         await self.db.reset_history((await self.customer(sender)).id)
 
     async def forget(self, sender: Sender) -> dict[str, int]:
         customer = await self.customer(sender)
-        await self.engine.run(self.engine.caches.forget, customer.id)  # the model's memory of them goes too
+        await self.engine.forget(customer.id)  # the model's memory of them goes too
         return await self.db.forget(customer.id)
 
     async def recent_turns(self, customer_id: int) -> list[StoredMessage]:
@@ -231,9 +287,10 @@ class ConversationService:
         return await self.db.history(customer_id, self.config.alerts.context_turns)
 
     async def _answer(self, customer: Customer, message_id: int, reply: str,
-                      sentiment: Sentiment | None = None, alert: Alert | None = None, fallback: bool = False) -> Outcome:
+                      sentiment: Sentiment | None = None, alert: Alert | None = None, fallback: bool = False,
+                      model_error: str | None = None) -> Outcome:
         reply_id = await self.db.add_message(customer.id, "bot", reply, reply_to=message_id)
-        return Outcome(customer, message_id, reply, sentiment, alert, fallback, reply_id)
+        return Outcome(customer, message_id, reply, sentiment, alert, fallback, reply_id, model_error=model_error)
 
     async def _relay(self, customer: Customer, message_id: int, sentiment: Sentiment | None = None,
                      alert: Alert | None = None) -> Outcome:
@@ -246,10 +303,14 @@ class ConversationService:
     async def _read_sentiment(self, message_id: int, text: str) -> Sentiment | None:
         try:
             sentiment = await self.engine.sentiment(text)
+        except ModelServerDown as exc:
+            log.error("no sentiment for message %s: %s", message_id, exc)
+            return None
         except Exception:
             log.exception("sentiment model failed for message %s", message_id)
             return None
         await self.db.set_sentiment(message_id, sentiment.label, sentiment.confidence)
+        self.metrics.sentiment.labels(sentiment.label).inc()
         return sentiment
 
     async def _maybe_alert(self, customer: Customer, message_id: int, sentiment: Sentiment | None,
@@ -268,8 +329,10 @@ class ConversationService:
         budget = self.config.chat.history_tokens - self.config.chat.max_message_tokens
         kept: list[tuple[str, str]] = []
         for turn in reversed(turns):
-            budget -= self.engine.count_tokens(turn.text)
+            # Each turn capped like a new message: one very long old message must not push out all the rest.
+            text = self.engine.truncate(turn.text, self.config.chat.max_message_tokens)
+            budget -= self.engine.count_tokens(text)
             if budget < 0:
                 break
-            kept.append((turn.role, turn.text))
+            kept.append((turn.role, text))
         return kept[::-1]

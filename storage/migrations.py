@@ -152,7 +152,23 @@ async def m004_knowledge(db: aiosqlite.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge]
+async def m005_reliability(db: aiosqlite.Connection) -> None:
+    """Reliability, round two (#14): updates whose handling kept failing, alerts never meant for a chat, group moves."""
+    await _run(
+        db,
+        """
+        ALTER TABLE inbox ADD COLUMN failed_at REAL;         -- handling failed every retry: kept, not replayed
+        ALTER TABLE alerts ADD COLUMN not_sent TEXT;         -- why the outbox will never send it (no operator chat)
+        CREATE TABLE chat_migrations (
+            from_id INTEGER PRIMARY KEY,        -- a Telegram group's id before it became a supergroup
+            to_id INTEGER NOT NULL,             -- the supergroup's id
+            migrated_at REAL NOT NULL
+        )
+        """,
+    )
+
+
+MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability]
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:

@@ -59,11 +59,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 def with_model(config: Config, source: str, tmp_path: Path, **chat_generation) -> Config:
-    """The repo's default config pointed at `source`, with the database in tmp_path."""
+    """The repo's default config pointed at `source`, with the database in tmp_path. The model chats freely (a
+    random tiny model is far below chat.free_chat's "auto" size, and these tests are about its replies) and reads
+    sentiment by logits (no head is fitted for it at start: tests/test_auto_head.py covers that)."""
     config = replace(
         config,
         model=replace(config.model, source=source),
         storage=replace(config.storage, path=tmp_path / "shopbot.db"),
+        chat=replace(config.chat, free_chat="on"),
+        sentiment=replace(config.sentiment, method="logits"),
     )
     if chat_generation:
         config = replace(config, chat=replace(config.chat, generation=replace(config.chat.generation, **chat_generation)))
@@ -108,11 +112,13 @@ async def db(tmp_path):
 
 
 def dump_config(config: Config, tmp_path: Path) -> Path:
-    """Write the parts of `config` tests change (model, storage, chat.generation) over the shipped file."""
+    """Write the parts of `config` tests change (model, storage, chat) over the shipped file."""
     text = (REPO / "config.toml").read_text(encoding="utf-8")
     text = text.replace('source = "embedded"', f'source = "{config.model.source}"')
     text = text.replace('path = "data/shopbot.db"', f'path = "{config.storage.path}"')
     text = text.replace("max_new_tokens = 96", f"max_new_tokens = {config.chat.generation.max_new_tokens}")
+    text = text.replace('free_chat = "auto"', f'free_chat = "{config.chat.free_chat}"')
+    text = text.replace('method = "head"', f'method = "{config.sentiment.method}"')
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -128,9 +134,41 @@ def fake():
         yield api
 
 
-@pytest.fixture
-def config(tiny_config, fake) -> Config:
-    """The tiny-model config pointed at the fake Bot API."""
+@pytest.fixture(params=["polling", "webhook"])
+def config(request, tiny_config, fake) -> Config:
+    """The tiny-model config pointed at the fake Bot API; every end-to-end test runs with both ways of
+    receiving updates (long polling, and the fake posting to the bot's webhook)."""
     from tests.telegram_helpers import over_fake
 
-    return over_fake(tiny_config, fake)
+    return over_fake(tiny_config, fake, request.param)
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """A real llama.cpp server (xllamacpp) serving the embedded GGUF on 127.0.0.1, for the whole session."""
+    from tests.llama_server import LlamaServer
+
+    with LlamaServer() as server:
+        yield server
+
+
+def remote(config: Config, base_url: str, tmp_path: Path, **model) -> Config:
+    """`config` on the remote backend at `base_url`, greedy 32-token replies, the database in tmp_path."""
+    generation = replace(config.chat.generation, temperature=0.0, max_new_tokens=32)
+    return replace(config, model=replace(config.model, backend="openai", base_url=base_url, **model),
+                   chat=replace(config.chat, generation=generation),
+                   storage=replace(config.storage, path=tmp_path / "shopbot.db"))
+
+
+@pytest.fixture
+def remote_config(llama_server, tmp_path) -> Config:
+    return remote(load_config(environ={}), llama_server.url, tmp_path)
+
+
+@pytest.fixture
+def remote_engine(remote_config):
+    from bot.llm.backends import load_backend
+
+    engine = load_backend(remote_config)
+    yield engine
+    engine.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -18,10 +19,20 @@ TOKEN = "123456:AAH-fake-secret-token-never-logged"
 OPERATORS = -100200300  # the operator group
 
 
-def over_fake(config: Config, fake: FakeBotApi, **alerts) -> Config:
-    """`config` pointed at the fake server, with the token set and the operator group configured."""
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def over_fake(config: Config, fake: FakeBotApi, mode: str = "polling", **alerts) -> Config:
+    """`config` pointed at the fake server, with the token set and the operator group configured.
+
+    mode "webhook": the fake posts updates to a webhook on a free local port instead of answering getUpdates."""
+    port = free_port()
     telegram = replace(config.telegram, base_url=f"{fake.url}/bot", base_file_url=f"{fake.url}/file/bot",
-                       poll_timeout=1)
+                       poll_timeout=1, mode=mode, webhook_listen=f"127.0.0.1:{port}",
+                       webhook_url=f"http://127.0.0.1:{port}/telegram-updates")
     return replace(config, telegram_token=fake.token, telegram=telegram,
                    alerts=replace(config.alerts, operator_chat_id=OPERATORS, **alerts))
 

@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from bot.config import DEFAULT_CONFIG, TOKEN_ENV, ConfigError, load_config
+from bot.config import DEFAULT_CONFIG, MODEL_KEY_ENV, TOKEN_ENV, ConfigError, load_config
 
 
 
@@ -48,6 +48,13 @@ def test_token_comes_from_the_environment_only(tmp_path):
         load_config(override(tmp_path, "telegram.token", "123:abc"), environ={})
 
 
+def test_the_model_servers_api_key_comes_from_the_environment_only(tmp_path):
+    config = load_config(environ={MODEL_KEY_ENV: "sk-secret"})
+    assert config.model_api_key == "sk-secret" and "sk-secret" not in repr(config)
+    with pytest.raises(ConfigError, match=f"model.api_key: never put the API key in the file; set {MODEL_KEY_ENV}"):
+        load_config(override(tmp_path, "model.api_key", "sk-secret"), environ={})
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
@@ -68,12 +75,20 @@ def test_token_comes_from_the_environment_only(tmp_path):
         ("knowledge.sure_margin", -1, "knowledge.sure_margin: must be >= 0"),
         ("model.context_tokens", 512, "model.context_tokens: must hold chat.history_tokens"),
         ("model.kv_cache_mb", 0, "model.kv_cache_mb: must be >= 1"),
+        ("model.backend", "torch", "model.backend: must be one of local, openai"),
+        ("model.max_concurrency", 0, "model.max_concurrency: must be >= 1"),
     ],
 )
 def test_bad_values_name_the_key_and_the_reason(tmp_path, key, value, message):
     with pytest.raises(ConfigError) as err:
         load_config(override(tmp_path, key, value), environ={})
     assert message in str(err.value)
+
+
+def test_a_remote_backend_needs_the_servers_url(tmp_path):
+    path = override(tmp_path, "model.backend", "openai")
+    with pytest.raises(ConfigError, match="model.base_url: must be the server's http"):
+        load_config(path, environ={})
 
 
 def test_unknown_key_is_a_typo_not_silently_ignored(tmp_path):

@@ -1,8 +1,8 @@
 """Operator handoff (#5) end to end: the real Application over the fake Bot API, tiny model, real SQLite."""
 
-import struct
-import zlib
+import io
 from dataclasses import replace
+from datetime import date
 
 import pytest
 
@@ -239,22 +239,18 @@ async def test_escalation_rules_fire_in_severity_order_within_the_cooldown(db, t
     assert [a.reason if a else None for a in three] == [None, None, "3 negative messages in a row"]
 
 
-def test_chart_is_a_valid_png_with_a_red_share_per_day():
-    days = [(0, 0)] * 12 + [(10, 5), (4, 0)]
-    data = chart.daily_png(days)
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    idat = data.index(b"IDAT")
-    (length,) = struct.unpack(">I", data[idat - 4:idat])
-    raw = zlib.decompress(data[idat + 4:idat + 4 + length])
-    assert (width, height) == (chart.WIDTH, chart.HEIGHT) and len(raw) == height * (1 + 3 * width)
+def test_chart_is_a_phone_sized_png_with_red_only_on_the_days_read_negative():
+    from PIL import Image
 
-    def pixel(x: int, y: int) -> tuple:
-        row = raw[y * (1 + 3 * width) + 1:]
-        return tuple(row[3 * x:3 * x + 3])
-
-    slot = (width - 2 * chart.MARGIN) // 14
-    middle = chart.MARGIN + 12 * slot + slot // 2  # the day with 10 messages, half negative
-    baseline = height - chart.MARGIN
-    assert pixel(middle, baseline - 1) == chart.RED and pixel(middle, chart.MARGIN + 1) == chart.BLUE
-    assert pixel(chart.MARGIN + slot // 2, baseline - 1) == chart.WHITE  # an empty day
+    days = [(0, 0)] * 12 + [(10, 5), (4, 0)]  # yesterday half negative, today none
+    image = Image.open(io.BytesIO(chart.daily_png(days, date(2026, 11, 30)))).convert("RGB")
+    assert image.size == (960, 540)
+    red = tuple(int(chart.RED[i:i + 2], 16) for i in (1, 3, 5))
+    blue = tuple(int(chart.BLUE[i:i + 2], 16) for i in (1, 3, 5))
+    pixels = image.load()
+    columns = {colour: {x for x in range(image.width) for y in range(image.height) if pixels[x, y] == colour}
+               for colour in (red, blue)}
+    # The legend's swatches sit at the left; the bars are the rest. Yesterday's bar holds all the red.
+    bars = {colour: [x for x in xs if x > image.width * 0.25] for colour, xs in columns.items()}
+    assert bars[red] and min(bars[red]) > image.width * 0.8 and max(bars[red]) < image.width * 0.93
+    assert max(bars[blue]) > max(bars[red])  # today's bar, blue only, right of it

@@ -1,11 +1,13 @@
 """The SQLite layer against a real file: migrations, round trips, history order and limits, isolation, deletion."""
 
+import asyncio
 import os
+import sqlite3
 import stat
 
 import aiosqlite
 
-from storage.db import Database
+from storage.db import Database, KnowledgeEntry
 from storage.migrations import MIGRATIONS
 
 
@@ -85,3 +87,31 @@ async def test_stats_count_customers_messages_negative_share_and_alerts(db):
     await db.mark_alert_delivered(alert)
     stats = await db.stats_since(0)
     assert stats == {"customers": 2, "messages": 4, "negative_share": 0.25, "alerts": 1, "alerts_delivered": 1}
+
+
+async def test_many_customers_writing_during_a_transaction_that_fails_midway_lose_nothing(db):
+    """30 customers write while a knowledge import fails on its last row, a /forget and retention run:
+    every customer write lands, the failed import changes nothing, no transaction trips over another."""
+    gone = await db.customer("telegram", "999")
+    await db.add_message(gone.id, "customer", "delete me")
+    entries = [KnowledgeEntry(str(i), "en", f"question {i}", f"answer {i}") for i in range(100)]
+    duplicate = KnowledgeEntry("0", "en", "again", "again")  # the primary key refuses it: a failure midway
+
+    async def customer(n: int) -> None:
+        c = await db.customer("telegram", str(n))
+        for i in range(5):
+            assert await db.inbox_add(n * 100 + i, "{}")
+            await db.add_message(c.id, "customer", f"{n}-{i}")
+
+    results = await asyncio.gather(db.replace_knowledge(entries + [duplicate], "faq.csv", "sha"),
+                                   db.forget(gone.id), db.delete_older_than(0),
+                                   *(customer(n) for n in range(30)), return_exceptions=True)
+    assert isinstance(results[0], sqlite3.IntegrityError)
+    assert [r for r in results[1:] if isinstance(r, BaseException)] == []
+    for n in range(30):
+        c = await db.customer("telegram", str(n))
+        assert [m.text for m in await db.messages(c.id)] == [f"{n}-{i}" for i in range(5)]
+    assert len(await db.inbox_pending()) == 150
+    assert await db.knowledge() == [] and await db.last_knowledge_import() is None
+    with sqlite3.connect(db.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM customers WHERE external_id = '999'").fetchone() == (0,)

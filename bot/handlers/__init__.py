@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from telegram import Update, User
 from telegram.ext import ContextTypes, filters
 
@@ -12,6 +14,7 @@ from storage.db import Customer
 CHANNEL = "telegram"
 SERVICE_KEY = "service"  # where post_init puts the ConversationService in bot_data
 OUTBOX_KEY = "outbox"  # the AlertOutbox in bot_data
+OPERATORS_KEY = "operators"  # the operator chat's filter in bot_data, following the chat's moves
 
 # New messages only: PTB's message filters also match edits and channel posts, which get their own policy.
 NEW_MESSAGE = filters.UpdateType.MESSAGE
@@ -32,14 +35,22 @@ def who(customer: Customer) -> str:
 
 
 def operator_chat(config: Config) -> filters.Chat:
-    """The operator chat; matches nothing when none is configured."""
+    """The operator chat; matches nothing when none is configured. One per application: follow_move() updates it."""
     chat_id = config.alerts.operator_chat_id
     return filters.Chat(chat_id=chat_id if chat_id is not None else [])
 
 
-def customer_chats(config: Config) -> filters.BaseFilter:
+def customer_chats(operators: filters.Chat) -> filters.BaseFilter:
     """Customers talk to the bot in private chats; the operator's own private chat is not a customer chat."""
-    return filters.ChatType.PRIVATE & ~operator_chat(config)
+    return filters.ChatType.PRIVATE & ~operators
+
+
+def follow_move(bot_data: dict, to_id: int) -> None:
+    """The operator group became a supergroup with a new id: commands, replies, buttons and alerts go there now."""
+    operators: filters.Chat = bot_data[OPERATORS_KEY]
+    svc: ConversationService = bot_data[SERVICE_KEY]
+    operators.chat_ids = to_id
+    svc.config = replace(svc.config, alerts=replace(svc.config.alerts, operator_chat_id=to_id))
 
 
 def message_id(update: Update) -> str:

@@ -9,12 +9,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Messag
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.config import Config
-from bot.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, operator_chat, sender, service
+from bot.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, sender, service
 from bot.handlers.handoff import relay
 from bot.handlers.drafts import DraftStream
 from bot.handlers.sending import send_text, typing
-from bot.service import Outcome
+from bot.service import ModelFailed, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +112,15 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     # Both sends swallow Telegram failures: a customer who blocked the bot still raises the alert.
     await _answer(context, chat_id, outcome, _with_sentiment(outcome, svc.config.telegram.show_sentiment))
     await _to_operators(context, outcome, message)
+    if outcome.model_error:
+        raise ModelFailed(outcome.model_error)  # answered already; the error handler tells operators (rate-limited)
 
 
 async def _to_operators(context: ContextTypes.DEFAULT_TYPE, outcome: Outcome, message: Message) -> None:
     """The alert the message raised, and the message itself while an operator has the conversation."""
     svc = service(context)
     if outcome.alert:
-        await context.bot_data[OUTBOX_KEY].deliver(context.bot, svc, outcome, message.text or message.caption or "")
+        await context.bot_data[OUTBOX_KEY].raised(context.application, outcome.alert)
     if outcome.relayed:
         await relay(context.bot, svc, outcome, message)
 
@@ -158,9 +159,9 @@ async def group_pointer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _say(update, context, f"{note}\nhttps://t.me/{context.bot.username}")
 
 
-def handlers(config: Config) -> list[BaseHandler]:
-    mine, new = customer_chats(config), NEW_MESSAGE & customer_chats(config)
-    groups = NEW_MESSAGE & filters.ChatType.GROUPS & ~operator_chat(config)
+def handlers(operators: filters.Chat) -> list[BaseHandler]:
+    mine, new = customer_chats(operators), NEW_MESSAGE & customer_chats(operators)
+    groups = NEW_MESSAGE & filters.ChatType.GROUPS & ~operators
     return [
         CommandHandler("start", start, filters=new),
         CommandHandler("help", help_, filters=new),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from typing import Callable
 
 from telegram import Chat, Update
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, filters
 
 from bot.handlers.sending import send_text
+from bot.service import ModelFailed
 
 log = logging.getLogger(__name__)
 
@@ -19,25 +21,32 @@ NOTICE_INTERVAL_SECONDS = 600.0  # at most one error note in the operator chat p
 class ErrorReporter:
     """PTB error handler: every error is logged; operators hear about them at most once per interval."""
 
-    def __init__(self, operator_chat_id: int | None, storage_error_reply: str = ""):
-        self.operator_chat_id = operator_chat_id
+    def __init__(self, operators: filters.Chat, storage_error_reply: str = "",
+                 on_update_failed: Callable[[Update], bool] = lambda update: True):
+        self.operators = operators  # the operator chat, following its moves
         self.storage_error_reply = storage_error_reply  # told to a customer whose message SQLite could not take
+        # Told which update failed (it is handled again later); True the first time, when the customer hears of it.
+        self.on_update_failed = on_update_failed
         self._last_notice = float("-inf")
         self._suppressed = 0
 
     async def __call__(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the error with its update; then maybe tell the operator chat (never with details or ids)."""
         where = f"update {update.update_id}" if isinstance(update, Update) else "background work"
+        operator_chat_id = next(iter(self.operators.chat_ids), None)
+        # A model failure was answered already (the fallback reply): nothing to handle again.
+        answered = isinstance(context.error, ModelFailed)
+        first = self.on_update_failed(update) if isinstance(update, Update) and not answered else False
         if isinstance(context.error, sqlite3.Error):
             # Expected trouble on a small server, not a bug: one clear line, no traceback, and the bot keeps serving.
             log.error("SQLite failed while handling %s: %s: %s (is the disk full, or another process holding the "
                       "database?)", where, type(context.error).__name__, context.error)
             chat = update.effective_chat if isinstance(update, Update) else None
-            if chat is not None and chat.type == Chat.PRIVATE and chat.id != self.operator_chat_id:
+            if first and chat is not None and chat.type == Chat.PRIVATE and chat.id != operator_chat_id:
                 await send_text(context.bot, chat.id, self.storage_error_reply)
-        else:
+        elif not answered:  # a model failure was logged where it happened
             log.error("error while handling %s", where, exc_info=context.error)
-        if self.operator_chat_id is None:
+        if operator_chat_id is None:
             return
         now = time.monotonic()
         if now - self._last_notice < NOTICE_INTERVAL_SECONDS:
@@ -46,9 +55,12 @@ class ErrorReporter:
         self._last_notice = now
         more = f" ({self._suppressed} more since the last note)" if self._suppressed else ""
         self._suppressed = 0
-        # The type only: messages can hold customer text or, for InvalidToken, the token itself.
-        await send_text(context.bot, self.operator_chat_id,
-                        f"⚙️ shopbot hit an error: {type(context.error).__name__}{more}. Details are in the bot's log.")
+        if answered:  # its text names the cause, never the customer's words
+            note = (f"⚙️ The model did not answer ({context.error}): customers get the fallback reply{more}. "
+                    "Details are in the bot's log.")
+        else:  # the type only: messages can hold customer text or, for InvalidToken, the token itself
+            note = f"⚙️ shopbot hit an error: {type(context.error).__name__}{more}. Details are in the bot's log."
+        await send_text(context.bot, operator_chat_id, note)
 
 
 class TokenRedactor(logging.Filter):
@@ -69,7 +81,17 @@ class TokenRedactor(logging.Filter):
 
 
 def redact_in_logs(token: str) -> None:
-    """Install a TokenRedactor on every root handler (once per token): whatever any library logs."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, TokenRedactor) and f.token == token for f in handler.filters):
-            handler.addFilter(TokenRedactor(token))
+    """Redact the token from every log record as it is made (once per token): whatever any library logs, to
+    whichever handler, including handlers added later."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "redacts", None) == token:
+        return
+    redactor = TokenRedactor(token)
+
+    def redacted_record(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        redactor.filter(record)
+        return record
+
+    redacted_record.redacts = token
+    logging.setLogRecordFactory(redacted_record)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sqlite3
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.config import Config
-from bot.handlers import CHANNEL, NEW_MESSAGE, operator_chat, service, who
+from bot.handlers import CHANNEL, NEW_MESSAGE, service, who
 from bot.handlers.sending import copy_message, send_text
 from bot.service import ConversationService, Outcome
 from storage.db import Customer
@@ -88,14 +86,14 @@ async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     customer = await _customer_of(svc, message.reply_to_message)
     if customer is None:
         return  # a reply to anything else: operators talking among themselves
-    _, started = await svc.handoff.take_over(customer.id, str(operator.id), operator.full_name)
-    if started:
-        await _taken_over(context.bot, svc, customer, operator.full_name)
     copied = await copy_message(context.bot, int(customer.external_id), message.chat_id, message.message_id)
-    if copied is None:
+    if copied is None:  # nothing reached the customer: the bot keeps the conversation
         await send_text(context.bot, message.chat_id, f"⚠️ Not delivered to {who(customer)}: Telegram refused it "
                         "(they may have blocked the bot).", reply_to=message.message_id)
         return
+    _, started = await svc.handoff.take_over(customer.id, str(operator.id), operator.full_name)
+    if started:
+        await _taken_over(context.bot, svc, customer, operator.full_name)
     text = message.text or message.caption or "[attachment]"
     kind = "text" if message.text else "attachment"  # only text turns go into the history the model reads
     await svc.handoff.operator_turn(customer.id, text, kind, str(copied.message_id))
@@ -150,23 +148,22 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.info("could not remove the Hand back button: %s", exc)
 
 
-async def watch_idle(bot: Bot, svc: ConversationService) -> None:
-    """Until cancelled: hand takeovers idle for [handoff] idle_minutes back to the bot, and say so to operators."""
-    minutes = svc.config.handoff.idle_minutes
-    interval = min(MAX_IDLE_CHECK_SECONDS, minutes * 60 / 4)
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            for takeover in await svc.handoff.release_idle():
-                customer = await svc.db.customer_by_id(takeover["customer_id"])
-                if customer:
-                    await _handed_back(bot, svc, customer, f"no operator reply for {minutes:g} min")
-        except sqlite3.Error as exc:
-            log.error("idle hand-back: SQLite failed (%s); trying again in %.0f s", exc, interval)
+def idle_check_seconds(config: Config) -> float:
+    """How often idle takeovers are looked for: often enough for short timeouts."""
+    return min(MAX_IDLE_CHECK_SECONDS, config.handoff.idle_minutes * 60 / 4)
 
 
-def handlers(config: Config) -> list[BaseHandler]:
-    here = NEW_MESSAGE & operator_chat(config)
+async def hand_back_idle(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A JobQueue job: takeovers idle for [handoff] idle_minutes go back to the bot, and operators are told."""
+    svc = service(context)
+    for takeover in await svc.handoff.release_idle():
+        customer = await svc.db.customer_by_id(takeover["customer_id"])
+        if customer:
+            await _handed_back(context.bot, svc, customer, f"no operator reply for {svc.config.handoff.idle_minutes:g} min")
+
+
+def handlers(operators: filters.Chat) -> list[BaseHandler]:
+    here = NEW_MESSAGE & operators
     return [
         CallbackQueryHandler(button, pattern=CALLBACK_PATTERN),  # from any chat, so a forged press is refused
         CommandHandler("release", release, filters=here),

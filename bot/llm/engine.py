@@ -17,6 +17,7 @@ import numpy as np
 
 from bot.config import Config
 from bot.llm import loading
+from bot.llm.auto_head import ensure_head
 from bot.llm.batching import Batcher
 from bot.llm.head import find_head
 from bot.llm.replies import ReplyLoop, ReplyRequest, Turn
@@ -34,6 +35,8 @@ class ModelTimeout(RuntimeError):
 
 class Engine:
     """Synchronous torch code behind an async facade: one worker thread runs every model call in turn."""
+
+    retrieval_signals = frozenset({"tokens", "likelihood"})  # the model's token vectors and query likelihood
 
     def __init__(self, loaded: loading.Loaded, config: Config):
         self.decoder, self.tokenizer, self.config = loaded.decoder, loaded.tokenizer, config
@@ -55,6 +58,7 @@ class Engine:
         self._step_lock = threading.Lock()
         self._closed = False
         self.open_turns = 0  # customer messages between reaching the model and their reply (see turn())
+        self.parameters = loading.estimated_parameters(loaded.config)  # decides chat.free_chat = "auto"
 
     @classmethod
     def load(cls, config: Config) -> "Engine":
@@ -67,6 +71,10 @@ class Engine:
         with self._step_lock:  # a running step sees it and queues no other
             self._closed = True
         self._worker.shutdown(wait=True, cancel_futures=True)
+
+    def prepare_roles(self) -> None:
+        """Before serving: a model with no sentiment head gets one fitted once (minutes, shown on stderr)."""
+        ensure_head(self)
 
     # --- cheap tokenizer helpers (no model call; safe on the event loop) --------------------------
 
@@ -168,6 +176,10 @@ class Engine:
 
     async def knowledge_likelihood(self, entries: Sequence[tuple[str, str]], text: str) -> np.ndarray:
         return await self.run(self.knowledge_reader.likelihood, entries, text)
+
+    async def forget(self, conversation: object) -> None:
+        """Drop the conversation's KV slot (/forget)."""
+        await self.run(self.caches.forget, conversation)
 
     # --- synchronous model calls (benches and tools; the service goes through the async facade) -------------
 

@@ -8,6 +8,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from bot.config import GenerationSettings
+from bot.llm.guard import whole_words
 from bot.llm.model import Decoder
 from bot.llm.slots import Scratch
 
@@ -62,18 +63,8 @@ class Growing:
         self.shown = ""
 
     def show(self, tokens: list[int], final: bool = False) -> None:
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        if not final and not _ends_a_word(text):
-            text = text[:max(text.rfind(" "), text.rfind("\n"), 0)]  # hold back a word still being written
-        text = text.strip()
+        text = whole_words(self.tokenizer.decode(tokens, skip_special_tokens=True), final)
         if len(text) > len(self.shown):
             self.shown = text
             self.on_text(text)
 
-
-def _ends_a_word(text: str) -> bool:
-    """Whether the decoded text so far ends on a whole word (CJK characters each count as one)."""
-    if not text or text.endswith("\ufffd"):  # half a multi-byte character
-        return False
-    last = text[-1]  # CJK ideographs and punctuation, full-width forms
-    return last.isspace() or "\u2e80" <= last <= "\u9fff" or "\uff00" <= last <= "\uffef"

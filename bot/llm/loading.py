@@ -109,3 +109,15 @@ def model_slug(settings: ModelSettings) -> str:
         return EMBEDDED_FILE.split(".")[0]
     name = Path(settings.source).name if settings.source.endswith(".gguf") else settings.source.rstrip("/")
     return name.removesuffix(".gguf").replace("/", "--")
+
+
+def estimated_parameters(model_config) -> int:
+    """The decoder's parameter count from a transformers config (quantization does not change what it knows)."""
+    c = model_config
+    hidden, layers = c.hidden_size, c.num_hidden_layers
+    head_dim = getattr(c, "head_dim", None) or hidden // c.num_attention_heads
+    kv = getattr(c, "num_key_value_heads", None) or c.num_attention_heads
+    attention = 2 * hidden * hidden + 2 * hidden * kv * head_dim  # q and o, k and v
+    mlp = 3 * hidden * c.intermediate_size  # gate, up, down
+    embeddings = c.vocab_size * hidden * (1 if getattr(c, "tie_word_embeddings", True) else 2)
+    return layers * (attention + mlp) + embeddings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+GROUNDING = "\nAnswer only from these facts of the shop:\n"
 # Stored roles -> chat-template roles. An operator speaks for the shop, so the model sees it as its own turn.
 TEMPLATE_ROLE = {"customer": "user", "bot": "assistant", "operator": "assistant"}
 
@@ -28,3 +29,8 @@ def chat_messages(system_prompt: str, history: Sequence[tuple[str, str]], text: 
 def sentiment_messages(instruction: str, text: str) -> list[dict[str, str]]:
     """The sentiment instruction as the system turn; the customer's text alone as the user turn."""
     return [{"role": "system", "content": instruction}, {"role": "user", "content": text}]
+
+
+def grounded(system_prompt: str, facts: Sequence[str]) -> str:
+    """The chat system prompt with the shop's facts to answer from (unchanged without facts)."""
+    return system_prompt + GROUNDING + "\n".join(f"- {fact}" for fact in facts) if facts else system_prompt

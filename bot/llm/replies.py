@@ -3,7 +3,6 @@ and a waiting one joins at the next step, each in its own KV slot."""
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -14,7 +13,8 @@ from transformers import PreTrainedTokenizerBase
 from bot.config import ChatSettings
 from bot.llm.generation import Growing, next_tokens
 from bot.llm.model import Decoder
-from bot.llm.prompts import as_data, chat_messages
+from bot.llm.guard import end_at_sentence
+from bot.llm.prompts import as_data, chat_messages, grounded
 from bot.llm.slots import InSlots, Row, Scratch, Slots
 
 
@@ -111,9 +111,7 @@ class ReplyLoop:
 
     def _prompt(self, request: ReplyRequest) -> list[int]:
         """The chat role's prompt: the shop system prompt (+ the shop's facts to answer from) + history + message."""
-        system = self.chat.system_prompt
-        if request.facts:
-            system += GROUNDING + "\n".join(f"- {fact}" for fact in request.facts)
+        system = grounded(self.chat.system_prompt, request.facts)
         history = [(role, as_data(past, self._special)) for role, past in request.history]
         messages = chat_messages(system, history, as_data(request.text, self._special))
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
@@ -182,13 +180,3 @@ class ReplyLoop:
             self.slots.give_back(turn.row.slot, turn.tokens[:turn.row.held])
             turn.row = None
         turn.finish(result)
-
-
-GROUNDING = "\nAnswer only from these facts of the shop:\n"
-SENTENCE_END = re.compile(r"[.!?。！？…](?=\s|$)|[。！？]")
-
-
-def end_at_sentence(text: str) -> str:
-    """The text up to its last complete sentence (all of it when no sentence ends)."""
-    ends = [m.end() for m in SENTENCE_END.finditer(text)]
-    return text[: ends[-1]] if ends else text

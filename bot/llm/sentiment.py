@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -17,22 +16,14 @@ from bot.llm.generation import greedy, pad_id
 from bot.llm.head import L2, POOLS, SentimentHead, fit_head
 from bot.llm.model import Decoder
 from bot.llm.prompts import as_data, sentiment_messages
+from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide, unsure
 from bot.llm.slots import Scratch
 
 log = logging.getLogger(__name__)
 
-POLAR = ("negative", "positive")
 SENTINEL = "\x00MESSAGE\x00"
-CONTENT_FREE = ("N/A", "", "[MASK]")  # contextual calibration inputs (Zhao et al., 2021)
 FEATURE_BATCH = 16  # messages read in one pass while calibrating
 HEAD_DEPTHS = (0.5,)  # where a new head reads the model, as fractions of its depth (measured: README)
-
-
-@dataclass(frozen=True)
-class Sentiment:
-    label: str  # 'negative' | 'neutral' | 'positive'
-    confidence: float  # probability of `label` under the method, in [0, 1]
-    scores: dict[str, float]
 
 
 class PromptPass:
@@ -183,8 +174,7 @@ class SentimentReader:
         if self._calibration is None:
             # The model's bias with no content at all; dividing it out means neither label wins by default.
             self._calibration = np.mean([self._polar_probs(t) for t in CONTENT_FREE], axis=0)
-        probs = self._polar_probs(text) / self._calibration
-        return self._decide(dict(zip(POLAR, (probs / probs.sum()).tolist())))
+        return self._decide(calibrated(self._polar_probs(text), self._calibration))
 
     # --- the seed's baseline -----------------------------------------------------------------------
 
@@ -200,7 +190,7 @@ class SentimentReader:
         scores = dict(zip(POLAR, first_step.tolist()))
         found = re.search(r"positive|negative|neutral", answer)
         if found is None or found.group() == "neutral":
-            return _unsure(scores)
+            return unsure(scores)
         return Sentiment(found.group(), scores[found.group()], scores)
 
     # --- dispatch ----------------------------------------------------------------------------------
@@ -220,12 +210,4 @@ class SentimentReader:
         raise ValueError(f"unknown sentiment method {method!r}")
 
     def _decide(self, scores: dict[str, float]) -> Sentiment:
-        label = max(scores, key=scores.get)
-        if label != "neutral" and scores[label] < self.settings.neutral_below:
-            return _unsure(scores)
-        return Sentiment(label, scores[label], scores)
-
-
-def _unsure(scores: dict[str, float]) -> Sentiment:
-    """Neutral between the poles, as sure as the poles are close."""
-    return Sentiment("neutral", 1.0 - abs(scores.get("positive", 0.0) - scores.get("negative", 0.0)), scores)
+        return decide(scores, self.settings.neutral_below)

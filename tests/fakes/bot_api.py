@@ -9,10 +9,13 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+from urllib.error import HTTPError
 from urllib.parse import parse_qsl, urlsplit
+from urllib.request import Request, urlopen
 
 J = dict[str, Any]  # a JSON object
 Predicate = Callable[["Call"], bool] | str
@@ -26,8 +29,24 @@ _TEXT_KEYS = frozenset({"text", "caption", "data", "callback_query_id", "inline_
 _SEND_PREFIXES = ("send", "copy", "forward", "edit")
 _DESCRIPTIONS = {400: "Bad Request: injected failure",
                  403: "Forbidden: bot was blocked by the user", 500: "Internal Server Error"}
+WEBHOOK_RETRY_SECONDS = 0.2  # Telegram backs off longer; tests want the retry soon
+WEBHOOK_TIMEOUT_SECONDS = 30  # how long a post may take before it counts as failed
 _NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
                  "markup are exactly the same as a current content and reply markup of a message")
+
+
+@dataclass
+class Drop:
+    """A connection closed without an answer; `delivered`: after carrying the call out (the ambiguous case)."""
+
+    delivered: bool
+
+
+@dataclass
+class Stall:
+    """An answer `seconds` late: longer than the client waits is a timeout (the call is still carried out)."""
+
+    seconds: float
 
 
 @dataclass
@@ -95,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
             params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         status, payload = self.server.fake._dispatch(url.path, {k: _decode(k, v)
                                                                 for k, v in params.items()})
+        if status is None:  # a dropped connection: closed without an answer
+            self.close_connection = True
+            return
         out = payload.encode()
         try:
             self.send_response(status)
@@ -132,14 +154,22 @@ class FakeBotApi:
         self._sent: list[J] = []  # snapshots of what the bot sent, in order
         self._chats: dict[int, J] = {}
         self._next_mid: dict[int, int] = {}
-        self._faults: list[list[Any]] = []  # [method, chat_id or None, remaining, ApiError]
+        self._faults: list[list[Any]] = []  # [method, chat_id or None, remaining, ApiError | Drop | Stall]
         self._delays: dict[str, float] = {}
-        self._held: dict[str, list[Call]] = {}  # method -> calls waiting for release()
+        self._held: dict[tuple[str, int | None], list[Call]] = {}  # (method, chat) -> calls waiting for release()
         self._blocked: set[int] = set()
+        self._revoked = False
+        self.injected: Counter[str] = Counter()  # faults carried out, by kind ("429", "500", "drop", "stall", "403")
         self._update_ids = itertools.count(1)
         self._ids = itertools.count(1)  # callback query ids and file ids
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Webhook mode (setWebhook): updates are posted to the bot one at a time, oldest first, until answered 2xx.
+        self._webhook: J = {}  # url, secret_token, allowed_updates, max_connections; empty: polling
+        self._webhook_error: tuple[int, str] | None = None  # (unix time, message) of the last failed post
+        self._posts: list[tuple[J, int | str]] = []  # every post: (update, HTTP status or the connection error)
+        self._delivered: list[J] = []  # updates the bot took (getUpdates results, posts answered 2xx), in order
+        self._poster: threading.Thread | None = None
 
     def start(self) -> FakeBotApi:
         """Bind a free port and serve in a daemon thread."""
@@ -149,6 +179,8 @@ class FakeBotApi:
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
+        self._poster = threading.Thread(target=self._post_updates, daemon=True)
+        self._poster.start()
         return self
 
     def stop(self) -> None:
@@ -160,7 +192,8 @@ class FakeBotApi:
             self._server.shutdown()
             self._server.server_close()
             self._thread.join(timeout=5)
-            self._server = self._thread = None
+            self._poster.join(timeout=WEBHOOK_TIMEOUT_SECONDS)
+            self._server = self._thread = self._poster = None
 
     def __enter__(self) -> FakeBotApi:
         return self.start()
@@ -173,6 +206,20 @@ class FakeBotApi:
         """Root URL, e.g. http://127.0.0.1:PORT (the API lives under /bot<token>/)."""
         assert self._server, "FakeBotApi is not started"
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def delivered_updates(self) -> list[J]:
+        """Updates the bot has taken, by getUpdates or by answering a webhook post 2xx, in order."""
+        with self._cond:
+            return copy.deepcopy(self._delivered)
+
+    def webhook_posts(self) -> list[tuple[J, int | str]]:
+        """Every webhook post so far: (the update, the bot's HTTP status or the connection error)."""
+        with self._cond:
+            return copy.deepcopy(self._posts)
+
+    def post_to_webhook(self, update: J, secret_token: str | None) -> int:
+        """Post an update to the registered webhook as anyone could (no retry); the HTTP status."""
+        return self._post(self._webhook["url"], update, secret_token)
 
     def calls(self, method: str | None = None) -> list[Call]:
         """All calls so far (including failed and in-flight ones), optionally of one method."""
@@ -238,21 +285,38 @@ class FakeBotApi:
         with self._cond:
             self._faults.append([method, chat_id, count, error])
 
+    def drop_next(self, method: str, *, delivered: bool = False, count: int = 1,
+                  chat_id: int | None = None) -> None:
+        """Close the connection of the next `count` calls of method without answering; with delivered=True
+        the call is carried out first (Telegram took the message, the answer was lost)."""
+        with self._cond:
+            self._faults.append([method, chat_id, count, Drop(delivered)])
+
+    def stall_next(self, method: str, seconds: float, *, count: int = 1, chat_id: int | None = None) -> None:
+        """Answer the next `count` calls of method `seconds` late (carried out all the same): a read timeout."""
+        with self._cond:
+            self._faults.append([method, chat_id, count, Stall(seconds)])
+
+    def revoke_token(self) -> None:
+        """Every call answers 401 Unauthorized from now on, as when the owner revokes the token in @BotFather."""
+        with self._cond:
+            self._revoked = True
+
     def delay(self, method: str, seconds: float) -> None:
         """Answer method only after `seconds` (0 removes the delay)."""
         with self._cond:
             self._delays[method] = seconds
 
-    def hold(self, method: str) -> None:
-        """Calls of method wait unanswered until release(): requests stuck on their way to Telegram."""
+    def hold(self, method: str, chat_id: int | None = None) -> None:
+        """Calls of method (to chat_id, or any) wait unanswered until release(): requests stuck on their way."""
         with self._cond:
-            self._held.setdefault(method, [])
+            self._held.setdefault((method, chat_id), [])
 
-    def release(self, method: str, *, deliver: bool = True) -> int:
+    def release(self, method: str, chat_id: int | None = None, *, deliver: bool = True) -> int:
         """Answer the held calls: carry them out, or (deliver=False) answer 502 without carrying them out,
         as if they never reached Telegram (e.g. the bot was killed mid-request). Returns how many were held."""
         with self._cond:
-            calls = self._held.pop(method, [])
+            calls = self._held.pop((method, chat_id), [])
             for call in calls if not deliver else ():
                 call.status = 502
             self._cond.notify_all()
@@ -268,15 +332,18 @@ class FakeBotApi:
         with self._cond:
             self._blocked.discard(chat_id)
 
-    def _take_fault(self, method: str, chat_id: Any) -> ApiError | None:
+    def _take_fault(self, method: str, chat_id: Any) -> ApiError | Drop | Stall | None:
         if chat_id in self._blocked and method.startswith(_SEND_PREFIXES):
+            self.injected["403"] += 1
             return ApiError(403, _DESCRIPTIONS[403])
         for fault in self._faults:
             if fault[0] == method and fault[1] in (None, chat_id):
                 fault[2] -= 1
                 if fault[2] <= 0:
                     self._faults.remove(fault)
-                return fault[3]
+                error = fault[3]
+                self.injected[str(error.status) if isinstance(error, ApiError) else type(error).__name__.lower()] += 1
+                return error
         return None
 
     def queue_raw_update(self, update: J) -> int:
@@ -394,10 +461,13 @@ class FakeBotApi:
         self._messages[(chat_id, mid)] = msg
         return msg
 
-    def _dispatch(self, path: str, params: J) -> tuple[int, str]:
+    def _dispatch(self, path: str, params: J) -> tuple[int | None, str]:
+        """(HTTP status, JSON body) for one request; status None: close the connection without an answer."""
         prefix, _, method = path.rpartition("/")
         if not prefix.endswith(f"/bot{self.token}"):  # wrong token or base_url: InvalidToken
             return 404, json.dumps({"ok": False, "error_code": 404, "description": "Not Found"})
+        if self._revoked:
+            return 401, json.dumps({"ok": False, "error_code": 401, "description": "Unauthorized"})
         call = Call(method, params, time.time())
         with self._cond:
             self._calls.append(call)
@@ -405,20 +475,28 @@ class FakeBotApi:
         if delay:
             self._stopping.wait(delay)  # an Event, so stop() cuts the delay short
         with self._cond:
-            if method in self._held:
-                self._held[method].append(call)
-                self._cond.wait_for(lambda: method not in self._held or self._stopping.is_set())
+            held = next((k for k in ((method, params.get("chat_id")), (method, None)) if k in self._held), None)
+            if held:
+                self._held[held].append(call)
+                self._cond.wait_for(lambda: held not in self._held or self._stopping.is_set())
                 if call.status == 502:  # dropped by release(deliver=False)
                     return 502, json.dumps({"ok": False, "error_code": 502, "description": "Bad Gateway"})
             try:
-                error = self._take_fault(method, params.get("chat_id"))
-                if error:
-                    raise error
+                fault = self._take_fault(method, params.get("chat_id"))
+                if isinstance(fault, ApiError):
+                    raise fault
+                if isinstance(fault, Drop) and not fault.delivered:
+                    call.status = 0
+                    return None, ""
                 handler = getattr(self, f"_api_{method}", None)
                 # Methods without a handler (answerCallbackQuery, sendChatAction, setMyCommands,
                 # deleteMyCommands, close, logOut, anything new) just answer True.
                 result = handler(params) if handler else True
                 call.status, call.result = 200, copy.deepcopy(result)
+                if isinstance(fault, Drop):
+                    return None, ""
+                if isinstance(fault, Stall):
+                    self._cond.wait_for(self._stopping.is_set, fault.seconds)  # the lock is free meanwhile
                 return 200, json.dumps({"ok": True, "result": result})
             except (KeyError, ValueError, TypeError) as exc:  # missing or malformed parameter
                 error = ApiError(400, f"Bad Request: {exc!r}")
@@ -432,22 +510,76 @@ class FakeBotApi:
                 "supports_inline_queries": False}
 
     def _api_getUpdates(self, p: J) -> list[J]:
+        if self._webhook:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                "use deleteWebhook to delete the webhook first")
         offset, limit = int(p.get("offset") or 0), int(p.get("limit") or 100)
         if offset:  # an offset confirms (drops) every update below it
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         # Long poll: Condition.wait releases the lock; queue_raw_update and stop() notify us.
         self._cond.wait_for(lambda: self._updates or self._stopping.is_set(),
                             float(p.get("timeout") or 0))
+        fresh = [u for u in self._updates[:limit] if u not in self._delivered]
+        self._delivered.extend(copy.deepcopy(fresh))
         return self._updates[:limit]
+
+    def _api_setWebhook(self, p: J) -> bool:
+        if not str(p.get("url", "")).startswith(("http://", "https://")):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        self._webhook = {"url": p["url"], **{k: p[k] for k in ("secret_token", "allowed_updates",
+                                                              "max_connections") if k in p}}
+        self._webhook_error = None
+        self._cond.notify_all()  # the poster starts posting what is pending
+        return True
 
     def _api_deleteWebhook(self, p: J) -> bool:
         if p.get("drop_pending_updates"):
             self._updates.clear()
+        self._webhook = {}
         return True
 
     def _api_getWebhookInfo(self, p: J) -> J:
-        return {"url": "", "has_custom_certificate": False,
+        info = {"url": self._webhook.get("url", ""), "has_custom_certificate": False,
                 "pending_update_count": len(self._updates)}
+        if self._webhook_error:
+            info.update(last_error_date=self._webhook_error[0], last_error_message=self._webhook_error[1])
+        return info
+
+    def _post_updates(self) -> None:
+        """The webhook side of Telegram: post the oldest pending update until the bot answers 2xx, then the next."""
+        while not self._stopping.is_set():
+            with self._cond:
+                self._cond.wait_for(lambda: (self._webhook and self._updates) or self._stopping.is_set())
+                if self._stopping.is_set():
+                    return
+                update, webhook = copy.deepcopy(self._updates[0]), dict(self._webhook)
+            try:
+                outcome: int | str = self._post(webhook["url"], update, webhook.get("secret_token"))
+            except OSError as exc:  # refused, reset, timed out: the bot is not there
+                outcome = str(getattr(exc, "reason", exc))
+            with self._cond:
+                self._posts.append((update, outcome))
+                if isinstance(outcome, int) and 200 <= outcome < 300:
+                    self._updates = [u for u in self._updates if u["update_id"] != update["update_id"]]
+                    self._delivered.append(update)
+                    continue
+                error = f"Wrong response from the webhook: {outcome}" if isinstance(outcome, int) else outcome
+                self._webhook_error = (int(time.time()), error)
+            self._stopping.wait(WEBHOOK_RETRY_SECONDS)
+
+    @staticmethod
+    def _post(url: str, update: J, secret_token: str | None) -> int:
+        headers = {"Content-Type": "application/json"}
+        if secret_token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret_token
+        request = Request(url, json.dumps(update).encode(), headers, method="POST")
+        try:
+            with urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+                return response.status
+        except HTTPError as exc:
+            return exc.code
 
     def _api_getChat(self, p: J) -> J:
         # ChatFullInfo requires a few fields beyond Chat's id and type.

@@ -1,0 +1,80 @@
+"""Sentiment through the remote backend on the shared sets and the sample shop's questions, against a llama.cpp server
+on this machine serving the same embedded model: macro-F1 beside the local methods' table in the README, and how
+many ordinary shop questions would alert operators.
+
+    .venv/bin/python bench/remote_sentiment.py --limit 200   # a few minutes; run it alone
+
+The same seeded 200-row samples as bench/sentiment_table.py (positive/negative rows), scored as `shopbot eval`
+scores them (bot.evaluation); rows are read max_concurrency at a time, as customers would be. Two readings: label
+logprobs (what every server with logprobs gets) and the constrained choice (servers without).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sentiment_table import DATA, DATASETS, POLAR  # noqa: E402
+from bench.shop_alerts import COMPLAINTS, QUESTIONS  # noqa: E402
+from bot.config import load_config  # noqa: E402
+from bot.evaluation import decision, metrics, read_rows, stratified_sample  # noqa: E402
+from bot.llm.backends import load_backend  # noqa: E402
+from tests.llama_server import LlamaServer  # noqa: E402
+
+READINGS = {"logprobs": "logits", "choice": "generate"}  # reading -> the sentiment.method that selects it
+
+
+async def read_all(engine, texts: list[str]) -> tuple[list, float]:
+    """Every text's sentiment (the backend bounds the concurrency) and the wall seconds per text."""
+    limit = engine.config.chat.max_message_tokens
+    started = time.perf_counter()
+    readings = await asyncio.gather(*(engine.sentiment(engine.truncate(text, limit)) for text in texts))
+    return readings, (time.perf_counter() - started) / len(texts)
+
+
+async def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with LlamaServer(parallel=4, threads=2) as server, QUESTIONS.open(encoding="utf-8") as f:
+        questions = [row for row in csv.DictReader(f) if not any(word in row["question"] for word in COMPLAINTS)]
+        print(f"\n{args.limit} rows per dataset, positive/negative, seed {args.seed}; macro-F1 / ms per message "
+              "(wall time, 4 at a time)\n")
+        print("| remote reading | " + " | ".join(DATASETS) + " | shop questions alerting (en / zh) |")
+        print("|---" * (len(DATASETS) + 2) + "|")
+        for reading, method in READINGS.items():
+            engine = load_backend(replace(config, model=replace(config.model, backend="openai", base_url=server.url),
+                                          sentiment=replace(config.sentiment, method=method)))
+            cells = []
+            for name in DATASETS:
+                rows = stratified_sample(read_rows(DATA / f"{name}.csv", POLAR), args.limit, args.seed)
+                readings, seconds = await read_all(engine, [row.text for row in rows])
+                allowed = {row.label for row in rows}
+                report = metrics([row.label for row in rows], [decision(s, allowed) for s in readings])
+                cells.append(f"{report['macro_f1']:.3f} / {seconds * 1000:.0f} ms")
+            readings, _ = await read_all(engine, [row["question"] for row in questions])
+            alerting = {lang: sum(s.label == "negative" and s.confidence >= config.alerts.threshold
+                                  for s, row in zip(readings, questions) if row["lang"] == lang)
+                        for lang in ("en", "zh")}
+            total = {lang: sum(row["lang"] == lang for row in questions) for lang in ("en", "zh")}
+            engine.close()
+            print(f"| {reading} | " + " | ".join(cells) +
+                  f" | {alerting['en']} of {total['en']} / {alerting['zh']} of {total['zh']} |")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=200, help="rows per dataset (stratified, seeded)")
+    parser.add_argument("--seed", type=int, default=20240611)
+    parser.add_argument("--config", help="config.toml (default: the repo's)")
+    return asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

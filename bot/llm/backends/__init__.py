@@ -1,0 +1,50 @@
+"""The seam between the bot and its model: what every backend offers, and the one chosen by [model] backend."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from bot.config import Config
+from bot.llm.sentiment_scores import Sentiment
+
+
+class ModelServerDown(ConnectionError):
+    """The model server does not answer; the message names its URL (and never holds customer text)."""
+
+
+class ModelBackend(Protocol):
+    """What the conversation service and the knowledge use of a model, wherever it runs."""
+
+    config: Config
+    name: str  # names the model in stored knowledge vectors: another model's are computed again
+    special_tokens: list[str]  # chat-template tokens customer text must not smuggle in, nor a reply show
+    # Knowledge signals the model gives: "tokens" (token_vectors, every backend has it) and "likelihood"
+    # (knowledge_likelihood(entries, text) -> (entries,), only on backends that list it).
+    retrieval_signals: frozenset[str]
+    open_turns: int  # customer messages between reaching the model and their reply
+    parameters: int | None  # the model's size where the bot knows it (None: a model on a server)
+
+    def close(self) -> None: ...
+    def prepare_roles(self) -> None: ...  # once before serving, blocking (a local model may fit its sentiment head)
+    def count_tokens(self, text: str) -> int: ...
+    def truncate(self, text: str, max_tokens: int) -> str: ...
+    def turn(self) -> AbstractAsyncContextManager[None]: ...
+    async def sentiment(self, text: str) -> Sentiment: ...
+    async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
+                    on_text: Callable[[str], None] | None = None, conversation: object = None) -> str: ...
+    async def token_vectors(self, text: str) -> np.ndarray: ...
+    async def forget(self, conversation: object) -> None: ...
+
+
+def load_backend(config: Config) -> ModelBackend:
+    """The configured backend, ready to serve (blocking: call it off the event loop)."""
+    if config.model.backend == "openai":
+        from bot.llm.backends.openai import RemoteEngine
+
+        return RemoteEngine.load(config)
+    from bot.llm.engine import Engine  # torch is imported only here: a remote bot never loads it
+
+    return Engine.load(config)

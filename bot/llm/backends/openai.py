@@ -1,0 +1,340 @@
+"""The model on an OpenAI-compatible server (llama.cpp's llama-server, vLLM, Ollama): every role over HTTP.
+
+Only the OpenAI API's own request fields are sent, so a server that refuses unknown fields (OpenAI itself) takes
+them too. No torch and no weights in this process: the bot stays small and the server can sit on another machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, Sequence
+
+import httpx
+import numpy as np
+
+from bot.config import MODEL_KEY_ENV, Config, ConfigError
+from bot.llm.backends import ModelServerDown
+from bot.llm.guard import end_at_sentence, is_cjk, whole_words
+from bot.llm.prompts import as_data, chat_messages, grounded, sentiment_messages
+from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide
+
+log = logging.getLogger(__name__)
+
+RETRIES = 3  # a 429, a 5xx or an unanswered request is tried again this often, FIRST_BACKOFF doubling each time
+FIRST_BACKOFF_SECONDS = 0.5
+MAX_RETRY_AFTER_SECONDS = 10.0  # a server's Retry-After is honoured up to this
+CONNECT_SECONDS = 5.0
+TOP_LOGPROBS = 20  # the most the OpenAI API returns (and vLLM's default limit)
+# A constrained choice has no probability. This one alerts at the default alerts.threshold (0.7) but never counts as
+# alerts.very_negative (0.9), which would bypass the cooldown.
+CHOICE_CONFIDENCE = 0.75
+CHOICE_LABELS = ("negative", "neutral", "positive")
+CHARS_PER_TOKEN = 3  # estimate for non-CJK text; real BPE averages ~4, so the estimate errs on the long side
+# The server applies the chat template, so its tokens are unknown here: the markers of common model families.
+SPECIAL_TOKENS = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|begin_of_text|>", "<|start_header_id|>",
+                  "<|end_header_id|>", "<|eot_id|>", "<start_of_turn>", "<end_of_turn>", "[INST]", "[/INST]",
+                  "<s>", "</s>"]
+
+
+@dataclass
+class _Connection:
+    """The HTTP client and the concurrency slots of one event loop (asyncio objects belong to the loop they run on)."""
+
+    client: httpx.AsyncClient
+    slots: asyncio.Semaphore
+
+
+class RemoteEngine:
+    """The ModelBackend on a server: one request per role call, up to model.max_concurrency in flight at once."""
+
+    def __init__(self, config: Config, model: str, retrieval_signals: frozenset[str]):
+        self.config = config
+        self.model = model
+        self.name = f"openai:{model}"
+        self.special_tokens = SPECIAL_TOKENS
+        self.retrieval_signals = retrieval_signals
+        self.open_turns = 0  # customer messages between reaching the model and their reply (see turn())
+        self.parameters = None  # the server's model: its size is not ours to know
+        self.url = config.model.base_url.rstrip("/")
+        self._logprobs = config.sentiment.method != "generate"  # else the constrained choice
+        self._content_free: np.ndarray | None = None  # mean label probabilities on CONTENT_FREE inputs
+        self._connections: dict[asyncio.AbstractEventLoop, _Connection] = {}
+        self._closing: asyncio.Task | None = None  # a running loop's client closing (held so it is not collected)
+
+    @classmethod
+    def load(cls, config: Config) -> "RemoteEngine":
+        """Check the server answers, settle the model name and whether it gives embeddings (blocking)."""
+        url = config.model.base_url.rstrip("/")
+        with httpx.Client(headers=_auth(config), timeout=httpx.Timeout(config.model.timeout_seconds,
+                                                                        connect=CONNECT_SECONDS)) as client:
+            model = _pick_model(config.model.model, _served_models(client, url), url)
+            signals = frozenset({"tokens"}) if _has_embeddings(client, url, model) else frozenset()
+        log.info("model %s on the server at %s; knowledge search: %s", model, url,
+                 "its embeddings and shared words" if signals else "shared words only (the server gives no embeddings)")
+        if config.sentiment.method == "head":
+            log.info("sentiment: label probabilities from the server (a sentiment head needs the model in-process)")
+        return cls(config, model, signals)
+
+    def prepare_roles(self) -> None:
+        """Nothing to prepare: the label logprobs need no head."""
+
+    def close(self) -> None:
+        """Close the HTTP connections (called on the thread of the loops that used them)."""
+        for loop, connection in self._connections.items():
+            if loop.is_running():  # this loop, closing down: it runs the task before it ends
+                self._closing = loop.create_task(connection.client.aclose())
+            elif not loop.is_closed():
+                loop.run_until_complete(connection.client.aclose())
+        self._connections.clear()
+
+    # --- token estimates (the server's tokenizer is not here) -----------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        cjk = sum(map(is_cjk, text))
+        return cjk + math.ceil((len(text) - cjk) / CHARS_PER_TOKEN)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The text cut to about `max_tokens` tokens (kept whole when it fits)."""
+        if self.count_tokens(text) <= max_tokens:
+            return text
+        used = 0.0
+        for end, char in enumerate(text):
+            used += 1.0 if is_cjk(char) else 1.0 / CHARS_PER_TOKEN
+            if used > max_tokens:
+                return text[:end]
+        return text
+
+    # --- turns: which customers are at the model ------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def turn(self):
+        """Around one customer message's model calls (counted for the place-in-line notice)."""
+        self.open_turns += 1
+        try:
+            yield
+        finally:
+            self.open_turns -= 1
+
+    # --- the roles ------------------------------------------------------------------------------------
+
+    async def sentiment(self, text: str) -> Sentiment:
+        """One call per message: the label words' probabilities as the answer's first token, calibrated like the
+        local "logits" method; a constrained choice where the server gives no logprobs (or method = "generate")."""
+        if self._logprobs:
+            probs = await self._polar_probs(text)
+            if probs is not None:
+                return decide(calibrated(probs, await self._content_free_probs()), self.config.sentiment.neutral_below)
+            log.warning("the model server at %s gives no logprobs: sentiment is read as a constrained choice with a "
+                        "fixed confidence of %.2f (README, \"A remote model server\")", self.url, CHOICE_CONFIDENCE)
+            self._logprobs = False
+        return await self._choice(text)
+
+    async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
+                    on_text: Callable[[str], None] | None = None, conversation: object = None) -> str:
+        """The chat role's reply; with `on_text` it is streamed (server-sent events) and `on_text(reply so far)` is
+        called as it grows by whole words. `conversation` needs nothing here: the server caches prompts itself."""
+        generation = self.config.chat.generation
+        history = [(role, as_data(past, self.special_tokens)) for role, past in history]
+        body = {"model": self.model, "max_tokens": generation.max_new_tokens, "temperature": generation.temperature,
+                "top_p": generation.top_p, "stream": on_text is not None,
+                "messages": chat_messages(grounded(self.config.chat.system_prompt, facts), history,
+                                          as_data(text, self.special_tokens))}
+        async with self._call("/chat/completions", body) as response:
+            if on_text is None:
+                choice = json.loads(await response.aread())["choices"][0]
+                reply, finish = choice["message"].get("content") or "", choice.get("finish_reason")
+            else:
+                reply, finish = await _streamed(response, on_text)
+        reply = reply.strip()
+        return end_at_sentence(reply) if finish == "length" else reply  # cut off: drop the half sentence
+
+    async def token_vectors(self, text: str) -> np.ndarray:
+        """(1, dim) the server's embedding of the text, unit length: one pooled vector stands for its tokens."""
+        answer = await self._post("/embeddings", {"model": self.model, "input": text})
+        vector = np.asarray(answer["data"][0]["embedding"], dtype=np.float32)
+        return (vector / (np.linalg.norm(vector) + 1e-9))[None, :]
+
+    async def forget(self, conversation: object) -> None:
+        """Nothing to drop: shopbot keeps no model state per customer on a server."""
+
+    # --- sentiment ------------------------------------------------------------------------------------
+
+    def _sentiment_body(self, text: str, **fields) -> dict:
+        messages = sentiment_messages(self.config.sentiment.instruction, as_data(text, self.special_tokens))
+        return {"model": self.model, "messages": messages, "temperature": 0.0, **fields}
+
+    async def _polar_probs(self, text: str) -> np.ndarray | None:
+        """(2,) POLAR probabilities of the answer's first token; None when the server sends no logprobs."""
+        answer = await self._post("/chat/completions", self._sentiment_body(
+            text, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS))
+        content = (answer["choices"][0].get("logprobs") or {}).get("content") or []
+        return label_probs(content[0].get("top_logprobs") or []) if content else None
+
+    async def _content_free_probs(self) -> np.ndarray:
+        """The model's bias towards either label with no content at all (computed once)."""
+        if self._content_free is None:
+            self._content_free = np.mean([await self._polar_probs(text) for text in CONTENT_FREE], axis=0)
+        return self._content_free
+
+    async def _choice(self, text: str) -> Sentiment:
+        """The label as a JSON-schema enum the server must answer with, at a fixed confidence."""
+        schema = {"type": "object", "properties": {"label": {"type": "string", "enum": list(CHOICE_LABELS)}},
+                  "required": ["label"], "additionalProperties": False}
+        answer = await self._post("/chat/completions", self._sentiment_body(text, max_tokens=16, response_format={
+            "type": "json_schema", "json_schema": {"name": "sentiment", "strict": True, "schema": schema}}))
+        label = json.loads(answer["choices"][0]["message"]["content"])["label"]
+        if label not in CHOICE_LABELS:
+            raise ValueError(f"the model server ignored the answer schema (label {label!r})")
+        return Sentiment(label, CHOICE_CONFIDENCE, {label: CHOICE_CONFIDENCE})
+
+    # --- HTTP -----------------------------------------------------------------------------------------
+
+    def _connection(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        if loop not in self._connections:
+            settings = self.config.model
+            self._connections = {other: c for other, c in self._connections.items() if not other.is_closed()}
+            self._connections[loop] = _Connection(
+                httpx.AsyncClient(headers=_auth(self.config),
+                                  timeout=httpx.Timeout(settings.timeout_seconds, connect=CONNECT_SECONDS),
+                                  limits=httpx.Limits(max_connections=settings.max_concurrency)),
+                asyncio.Semaphore(settings.max_concurrency))
+        return self._connections[loop]
+
+    async def _post(self, path: str, body: dict) -> dict:
+        async with self._call(path, body) as response:
+            return json.loads(await response.aread())
+
+    @contextlib.asynccontextmanager
+    async def _call(self, path: str, body: dict) -> AsyncIterator[httpx.Response]:
+        """One model call: a slot of max_concurrency, then model.timeout_seconds for all of it (from when it starts,
+        not while it waits for a slot); a 429, a 5xx or a request the server never answered is sent again, with
+        backoff. Nothing is retried once the answer has started, so a reply is never written twice."""
+        connection = self._connection()
+        request = connection.client.build_request("POST", self.url + path, json=body)
+        async with connection.slots, asyncio.timeout(self.config.model.timeout_seconds):
+            for attempt in range(RETRIES + 1):
+                last = attempt == RETRIES
+                try:
+                    response = await connection.client.send(request, stream=True)
+                except httpx.TimeoutException:
+                    raise
+                except httpx.TransportError as exc:  # refused, or a kept-alive connection the server had closed
+                    if last:
+                        raise ModelServerDown(f"the model server at {self.url} is not answering "
+                                              f"({type(exc).__name__})") from exc
+                    await asyncio.sleep(FIRST_BACKOFF_SECONDS * 2 ** attempt)
+                    continue
+                try:
+                    if response.status_code == 429 or response.status_code >= 500:
+                        if last:
+                            raise ModelServerDown(f"the model server at {self.url} answered {response.status_code} "
+                                                  f"{RETRIES + 1} times in a row")
+                        await asyncio.sleep(_backoff(response, attempt))
+                        continue
+                    if response.is_error:
+                        await response.aread()
+                        raise RuntimeError(f"the model server at {self.url} refused {path}: "
+                                           f"{response.status_code} {response.text[:300]}")
+                    try:
+                        yield response
+                    except httpx.TransportError as exc:  # the server went away mid-answer
+                        raise ModelServerDown(f"the model server at {self.url} broke off its answer "
+                                              f"({type(exc).__name__})") from exc
+                    return
+                finally:
+                    await response.aclose()
+
+
+def label_probs(top: list[dict]) -> np.ndarray:
+    """(2,) POLAR probabilities of the answer's first token from its top logprobs: every listed token that starts
+    exactly one label word counts for it (" Negative", "neg"); a label with none listed gets the least listed
+    probability (its upper bound), so a missing label is unlikely but not impossible."""
+    found = np.zeros(len(POLAR))
+    for entry in top:
+        word = entry["token"].strip().lower()
+        starts = [len(word) >= 3 and label.startswith(word) for label in POLAR]
+        if sum(starts) == 1:
+            found[starts.index(True)] += math.exp(entry["logprob"])
+    floor = min((math.exp(entry["logprob"]) for entry in top), default=1.0)
+    return np.where(found > 0, found, floor)
+
+
+async def _streamed(response: httpx.Response, on_text: Callable[[str], None]) -> tuple[str, str | None]:
+    """The reply and its finish reason from server-sent events; `on_text` sees it grow by whole words."""
+    text, finish, shown = "", None, ""
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue  # blank separators, comments, event names
+        data = line[len("data:"):].strip()
+        if data == "[DONE]":
+            break
+        chunk = json.loads(data)
+        if "error" in chunk:
+            raise RuntimeError(f"the model server stopped the reply: {chunk['error']}")
+        for choice in chunk.get("choices") or []:  # a last chunk may carry usage only
+            text += (choice.get("delta") or {}).get("content") or ""
+            finish = choice.get("finish_reason") or finish
+        so_far = whole_words(text)
+        if len(so_far) > len(shown):
+            shown = so_far
+            on_text(so_far)
+    final = whole_words(text, final=True)
+    if len(final) > len(shown):
+        on_text(final)
+    return text, finish
+
+
+def _auth(config: Config) -> dict[str, str]:
+    return {"Authorization": f"Bearer {config.model_api_key}"} if config.model_api_key else {}
+
+
+def _backoff(response: httpx.Response, attempt: int) -> float:
+    """Seconds before the next try: the server's Retry-After when it gives one (capped), else doubling."""
+    try:
+        return min(float(response.headers["retry-after"]), MAX_RETRY_AFTER_SECONDS)
+    except (KeyError, ValueError):
+        return FIRST_BACKOFF_SECONDS * 2 ** attempt
+
+
+def _served_models(client: httpx.Client, url: str) -> list[str]:
+    """The model names the server lists (GET /models): the start-up check that it answers at all."""
+    try:
+        response = client.get(f"{url}/models")
+    except httpx.TransportError as exc:
+        raise ModelServerDown(f"cannot reach the model server at {url} ({type(exc).__name__}: {exc}); is it "
+                              "running, and is [model] base_url right?") from None
+    if response.status_code in (401, 403):
+        raise ConfigError(MODEL_KEY_ENV, f"the model server at {url} refused it ({response.status_code}); "
+                                         "set the server's API key in this environment variable")
+    if response.status_code != 200:
+        raise ModelServerDown(f"the model server at {url} answered {response.status_code} to GET {url}/models; "
+                              "[model] base_url is the API root, usually ending in /v1")
+    return [entry["id"] for entry in response.json().get("data", [])]
+
+
+def _pick_model(configured: str, served: list[str], url: str) -> str:
+    """The configured model name, else the server's only one."""
+    if configured:
+        if configured not in served:  # Ollama also resolves "name" to "name:latest"; the server has the last word
+            log.warning("model.model %r is not among the models the server at %s lists (%s)", configured, url,
+                        ", ".join(served) or "none")
+        return configured
+    if len(served) != 1:
+        raise ConfigError("model.model", f"the server at {url} serves {len(served)} models "
+                                         f"({', '.join(served) or 'none listed'}): name the one to use")
+    return served[0]
+
+
+def _has_embeddings(client: httpx.Client, url: str, model: str) -> bool:
+    """Whether the server embeds text (POST /embeddings): a chat-only vLLM or llama-server does not."""
+    try:
+        response = client.post(f"{url}/embeddings", json={"model": model, "input": "shop"})
+        return response.status_code == 200 and bool(response.json()["data"][0]["embedding"])
+    except (httpx.HTTPError, ValueError, KeyError, IndexError):
+        return False

@@ -1,0 +1,75 @@
+"""A real HTTP proxy in front of a model server: records every request, can answer the next ones with an error
+status (429, 503) before passing requests on, and counts how many are in flight at once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+
+class ModelProxy:
+    """`url` is the OpenAI API root through the proxy; `requests` holds (path, JSON body) in arrival order."""
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream.rstrip("/")  # the server's root, without /v1
+        self.requests: list[tuple[str, dict]] = []
+        self.refuse: list[int] = []  # statuses the next requests get instead of an answer, in order
+        self.in_flight = self.most_in_flight = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def bodies(self, path: str) -> list[dict]:
+        return [body for p, body in self.requests if p.endswith(path)]
+
+    def _handler(self):
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._pass_on(None)
+
+            def do_POST(self) -> None:
+                self._pass_on(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+
+            def _pass_on(self, body: bytes | None) -> None:
+                with proxy._lock:
+                    proxy.requests.append((self.path, json.loads(body) if body else {}))
+                    status = proxy.refuse.pop(0) if proxy.refuse else None
+                    proxy.in_flight += 1
+                    proxy.most_in_flight = max(proxy.most_in_flight, proxy.in_flight)
+                try:
+                    if status is not None:
+                        self.send_response(status)
+                        self.send_header("Retry-After", "0")
+                        self.end_headers()
+                        self.wfile.write(b'{"error": {"message": "injected by the proxy"}}')
+                        return
+                    headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                    with httpx.stream(self.command, proxy.upstream + self.path, content=body, headers=headers,
+                                      timeout=120) as answer:
+                        self.send_response(answer.status_code)
+                        self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+                        self.end_headers()
+                        for chunk in answer.iter_raw():  # server-sent events pass through as they come
+                            self.wfile.write(chunk)
+                            self.wfile.flush()
+                finally:
+                    with proxy._lock:
+                        proxy.in_flight -= 1
+
+        return Handler
+
+    def __enter__(self) -> "ModelProxy":
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()

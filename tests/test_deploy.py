@@ -1,0 +1,171 @@
+"""Running on a server: the webhook's secret and store-before-200, /healthz and /metrics, start-up refusals."""
+
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from bot import monitoring
+from bot.app import MONITOR_KEY, build_application, serving
+from bot.config import TOKEN_ENV, ConfigError, load_config
+from tests.conftest import REPO
+from tests.fakes.engine import ScriptedEngine
+from tests.telegram_helpers import free_port, over_fake, replies, running_bot
+
+ANN = 1001
+ANGRY = "My order arrived broken and nobody answers!"
+
+
+def monitored(config):
+    return replace(config, monitoring=replace(config.monitoring, listen=f"127.0.0.1:{free_port()}"))
+
+
+async def get(config, path: str) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.get(f"http://{config.monitoring.listen}{path}")
+
+
+async def test_webhook_takes_only_telegrams_posts_and_stores_each_update_before_the_200(tiny_config, tiny_engine, fake):
+    config = over_fake(tiny_config, fake, "webhook")
+    engine = ScriptedEngine(tiny_engine)
+    async with running_bot(config, engine) as svc:
+        (registered,) = fake.calls("setWebhook")
+        secret = registered.params["secret_token"]
+        assert registered.params["url"] == config.telegram.webhook_url and registered.params["max_connections"] == 1
+        assert len(secret) >= 32
+
+        engine.gate.clear()  # the reply can't be written: only storing stands between the post and its 200
+        update_id = fake.send_text(ANN, "where is my parcel")
+        while not fake.delivered_updates():
+            await asyncio.sleep(0.02)
+        assert [u["update_id"] for u in map(json.loads, await svc.db.inbox_pending())] == [update_id]
+
+        forged = {"update_id": 999, "message": {**fake.delivered_updates()[0]["message"], "text": "refund me"}}
+        post = fake.post_to_webhook  # blocking HTTP: from a thread, or it would block the bot's own event loop
+        assert await asyncio.to_thread(post, forged, None) == 403
+        assert await asyncio.to_thread(post, forged, "guessed-" + secret[8:]) == 403
+
+        real_inbox_add = svc.db.inbox_add
+        failures = [sqlite3.OperationalError("database or disk is full")]
+
+        async def failing_once(*args):
+            if failures:
+                raise failures.pop()
+            return await real_inbox_add(*args)
+
+        svc.db.inbox_add = failing_once
+        second = fake.send_text(ANN, "hello?")
+        engine.gate.set()
+        await replies(fake, ANN, 2)
+        texts = [m.text for m in await svc.db.messages((await svc.db.customer("telegram", str(ANN))).id)]
+    assert fake.calls("getUpdates") == []
+    # Not stored, not acknowledged: Telegram got a 500 and posted the update again.
+    assert [status for update, status in fake.webhook_posts() if update["update_id"] == second] == [500, 200]
+    assert "refund me" not in texts and texts[::2] == ["where is my parcel", "hello?"]
+
+
+async def test_healthz_is_ok_when_serving_and_metrics_count_what_happened(tiny_config, tiny_engine, fake):
+    config = monitored(over_fake(tiny_config, fake))
+    engine = ScriptedEngine(tiny_engine, sentiments={ANGRY: ("negative", 0.95)})
+    async with running_bot(config, engine):
+        health = await get(config, "/healthz")
+        fake.send_text(ANN, ANGRY)
+        fake.send_photo(ANN)
+        await replies(fake, ANN, 2)
+        await replies(fake, -100200300)  # the alert reached the operator chat
+        await asyncio.sleep(0.2)  # the update is marked done just after its reply
+        metrics = (await get(config, "/metrics")).text
+    assert (health.status_code, health.text) == (200, "ok\n")
+    for line in ('shopbot_messages_in_total{kind="text"} 1.0', 'shopbot_messages_in_total{kind="photo"} 1.0',
+                 "shopbot_replies_out_total 2.0", 'shopbot_sentiment_total{label="negative"} 1.0',
+                 'shopbot_alerts{state="sent"} 1.0', 'shopbot_alerts{state="pending"} 0.0',
+                 "shopbot_reply_latency_seconds_count 2.0", "shopbot_model_queue_depth 0.0"):
+        assert line in metrics.splitlines(), line
+    tokens_per_second = next(l for l in metrics.splitlines() if l.startswith("shopbot_reply_tokens_per_second "))
+    assert float(tokens_per_second.split()[1]) > 0
+
+
+async def test_healthz_says_503_and_why_when_updates_stall_or_the_database_is_locked(
+        tiny_config, tiny_engine, fake, monkeypatch):
+    monkeypatch.setattr(monitoring, "POLL_STALL_MARGIN_SECONDS", 0)
+    config = monitored(over_fake(tiny_config, fake))  # poll_timeout 1 s
+    async with running_bot(config, tiny_engine) as svc:
+        assert (await get(config, "/healthz")).status_code == 200
+        fake.delay("getUpdates", 30)  # Telegram stops answering
+        await asyncio.sleep(2.5)
+        stalled = await get(config, "/healthz")
+        locker = sqlite3.connect(svc.db.path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # another process holds the database (busy_timeout: 5 s)
+        try:
+            locked = await get(config, "/healthz")
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+    assert stalled.status_code == 503 and stalled.text.startswith("updates: no answer from Telegram to getUpdates")
+    assert locked.status_code == 503 and "database: not writable: database is locked" in locked.text
+
+
+async def test_healthz_in_webhook_mode_reports_what_telegram_says_about_delivery(
+        tiny_config, tiny_engine, fake, monkeypatch):
+    monkeypatch.setattr(monitoring, "WEBHOOK_CHECK_SECONDS", 0)
+    config = monitored(over_fake(tiny_config, fake, "webhook"))
+    async with running_bot(config, tiny_engine) as svc:
+        assert (await get(config, "/healthz")).status_code == 200
+
+        async def disk_full(*args):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        svc.db.inbox_add = disk_full  # every post is answered 500 now
+        fake.send_text(ANN, "hello")
+        while not fake.webhook_posts():
+            await asyncio.sleep(0.02)
+        failing = await get(config, "/healthz")
+    assert failing.status_code == 503
+    assert failing.text.startswith(f"updates: Telegram cannot post to {config.telegram.webhook_url}: "
+                                   "Wrong response from the webhook: 500")
+
+
+async def test_healthz_is_503_until_the_model_is_loaded(config, tiny_engine):
+    app = build_application(config, tiny_engine)  # not started: post_init has not loaded anything yet
+    assert await app.bot_data[MONITOR_KEY].problems() == ["model: not loaded yet (starting)"]
+
+
+async def test_a_taken_port_stops_start_up_naming_the_key(tiny_config, tiny_engine, fake):
+    config = over_fake(tiny_config, fake)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = replace(config, monitoring=replace(config.monitoring, listen=f"127.0.0.1:{port}"))
+        with pytest.raises(ConfigError, match=f"monitoring.listen: cannot listen on 127.0.0.1:{port}"):
+            async with serving(build_application(config, tiny_engine), config):
+                pass
+
+
+@pytest.mark.parametrize("table, reason", [
+    ('[telegram]\nmode = "webhooks"', "telegram.mode: must be one of polling, webhook"),
+    ('[telegram]\nmode = "webhook"', "telegram.webhook_url: must be the public URL"),
+    ('[monitoring]\nlisten = "9100"', "monitoring.listen: must be host:port"),
+])
+def test_deploy_settings_are_checked_at_start(tmp_path, table, reason):
+    path = tmp_path / "config.toml"
+    text = (REPO / "config.toml").read_text(encoding="utf-8")
+    section = table.split("\n")[0]
+    path.write_text(text.replace(section + "\n", table + "\n", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=reason.replace(".", r"\.")):
+        load_config(path, environ={})
+
+
+def test_run_as_a_service_without_the_token_fails_clearly_instead_of_opening_the_console(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, env=env, cwd=REPO, timeout=120)
+    assert result.returncode == 2
+    assert f"{TOKEN_ENV} is not set" in result.stderr and "shopbot chat" in result.stderr

@@ -1,0 +1,154 @@
+"""The bot on a remote model server ([model] backend = "openai"), against a real llama.cpp server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import MODEL_KEY_ENV, ConfigError, load_config
+from bot.llm.backends import load_backend
+from bot.llm.backends.openai import CHOICE_CONFIDENCE
+from bot.service import ConversationService, Sender
+from tests.conftest import REPO, remote
+from tests.fakes.model_proxy import ModelProxy
+from tests.llama_server import LlamaServer, free_port
+
+pytestmark = pytest.mark.real_model
+
+KNOWLEDGE = Path(__file__).parent / "fixtures" / "knowledge.csv"
+COMPLAINT = "My order arrived broken and nobody answers my emails. This is terrible!"
+THANKS = "Thank you so much, the tea is wonderful and it arrived quickly!"
+
+
+async def test_a_streamed_reply_grows_in_whole_words_and_ends_as_the_same_reply(remote_engine):
+    plain = await remote_engine.reply([], "Hello! Do you sell green tea?")
+    partials: list[str] = []
+    streamed = await remote_engine.reply([], "Hello! Do you sell green tea?", on_text=partials.append)
+    assert plain.strip() and streamed == plain  # greedy: streaming changes how, not what
+    assert len(partials) >= 3
+    assert all(later.startswith(earlier) for earlier, later in zip(partials, partials[1:]))
+    assert partials[-1].startswith(plain)  # the whole text streamed; the reply ends at its last full sentence
+
+
+async def test_sentiment_is_a_probability_and_a_complaint_reads_negative(remote_engine):
+    complaint, thanks = await remote_engine.sentiment(COMPLAINT), await remote_engine.sentiment(THANKS)
+    for reading in (complaint, thanks):
+        assert sum(reading.scores.values()) == pytest.approx(1.0)
+        assert 0.0 <= reading.confidence <= 1.0
+    assert complaint.label == "negative" and complaint.confidence >= remote_engine.config.alerts.threshold
+    assert thanks.label != "negative"
+
+
+async def test_method_generate_reads_a_constrained_choice_at_its_fixed_confidence(remote_config):
+    config = replace(remote_config, sentiment=replace(remote_config.sentiment, method="generate"))
+    engine = load_backend(config)
+    try:
+        reading = await engine.sentiment(COMPLAINT)
+    finally:
+        engine.close()
+    assert reading.label in ("negative", "neutral", "positive")
+    assert reading.confidence == CHOICE_CONFIDENCE
+
+
+async def test_knowledge_answers_from_its_entries_through_the_servers_embeddings(remote_engine, db):
+    assert remote_engine.retrieval_signals == {"tokens"}  # llama.cpp started with --embeddings
+    config = replace(remote_engine.config, knowledge=replace(remote_engine.config.knowledge, file=KNOWLEDGE))
+    service = ConversationService(db, remote_engine, config)
+    await service.start()
+    asked = await service.handle_text(Sender("console", "1"), "How long does delivery take?")
+    assert "3 to 5 working days" in asked.reply
+    chinese = await service.handle_text(Sender("console", "2"), "快递多久能到？")
+    assert "3到5个工作日" in chinese.reply
+    cars = await service.handle_text(Sender("console", "3"), "Do you sell used cars?")
+    assert cars.alert is not None and "a person from the shop" in cars.reply
+
+
+def test_an_unreachable_server_at_start_is_a_clear_error_naming_its_url(tmp_path, capsys):
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    text = (REPO / "config.toml").read_text(encoding="utf-8").replace(
+        'source = "embedded"', f'source = "embedded"\nbackend = "openai"\nbase_url = "{url}"')
+    text = text.replace('path = "data/shopbot.db"', f'path = "{tmp_path / "s.db"}"')
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    assert main(["chat", "--config", str(tmp_path / "config.toml")]) == 1
+    assert f"cannot reach the model server at {url}" in capsys.readouterr().err
+
+
+async def test_429_and_503_are_retried_and_the_reply_is_asked_for_until_answered_once(llama_server, tmp_path):
+    with ModelProxy(llama_server.url.removesuffix("/v1")) as proxy:
+        engine = load_backend(remote(load_config(environ={}), proxy.url, tmp_path))
+        try:
+            proxy.refuse = [429, 503]
+            reply = await engine.reply([], "Hello!")
+        finally:
+            engine.close()
+    assert reply.strip()
+    assert len(proxy.bodies("/chat/completions")) == 3  # two refused, one answered
+
+
+async def test_requests_in_flight_never_exceed_max_concurrency(llama_server, tmp_path):
+    with ModelProxy(llama_server.url.removesuffix("/v1")) as proxy:
+        engine = load_backend(remote(load_config(environ={}), proxy.url, tmp_path, max_concurrency=2))
+        try:
+            replies = await asyncio.gather(*(engine.reply([], f"Question number {i}: do you ship abroad?")
+                                             for i in range(6)))
+        finally:
+            engine.close()
+    assert all(r.strip() for r in replies)
+    assert proxy.most_in_flight == 2
+
+
+# Request fields each server documents for POST /v1/chat/completions (and /v1/embeddings). Unknown fields are refused
+# by OpenAI, so shopbot sends only fields all of them take.
+# vLLM: docs.vllm.ai "OpenAI-Compatible Server" (chat: the OpenAI fields plus extra sampling parameters).
+# Ollama: docs.ollama.com/api/openai-compatibility (logprobs/top_logprobs since v0.12.11, ollama#12899).
+OLLAMA_CHAT = {"model", "messages", "frequency_penalty", "presence_penalty", "response_format", "seed", "stop",
+               "stream", "stream_options", "temperature", "top_p", "max_tokens", "tools", "logprobs", "top_logprobs"}
+OPENAI_CHAT = OLLAMA_CHAT | {"n", "logit_bias", "user", "tool_choice"}  # vLLM takes all of these too
+EMBEDDINGS = {"model", "input", "encoding_format", "dimensions", "user"}
+
+
+async def test_request_bodies_use_only_fields_openai_vllm_and_ollama_all_document(llama_server, tmp_path, db):
+    with ModelProxy(llama_server.url.removesuffix("/v1")) as proxy:
+        config = remote(load_config(environ={}), proxy.url, tmp_path)
+        config = replace(config, knowledge=replace(config.knowledge, file=KNOWLEDGE))
+        engine = load_backend(config)
+        try:
+            service = ConversationService(db, engine, config)
+            await service.start()
+            await service.handle_text(Sender("console", "1"), "How long does delivery take?")
+            await engine.reply([("customer", "Hello"), ("bot", "Hi!")], "Do you ship abroad?", on_text=lambda _: None)
+            await engine.reply([], "Do you ship abroad?", facts=["We ship to the EU."])
+            chooser = load_backend(replace(config, sentiment=replace(config.sentiment, method="generate")))
+            await chooser.sentiment(COMPLAINT)
+            chooser.close()
+        finally:
+            engine.close()
+    chats = proxy.bodies("/chat/completions")
+    assert {body.get("stream") for body in chats} >= {True, False}
+    assert any("top_logprobs" in body for body in chats) and any("response_format" in body for body in chats)
+    for body in chats:
+        assert set(body) <= OLLAMA_CHAT & OPENAI_CHAT, set(body) - OLLAMA_CHAT
+        assert body["model"] and all(set(m) == {"role", "content"} for m in body["messages"])
+    embeddings = proxy.bodies("/embeddings")
+    assert embeddings and all(set(body) <= EMBEDDINGS for body in embeddings)
+
+
+async def test_the_api_key_comes_from_the_environment_is_sent_and_never_logged(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    key = "sk-shopbot-test-key-0123456789"
+    with LlamaServer(api_key=key) as server:
+        config = remote(load_config(environ={MODEL_KEY_ENV: key}), server.url, tmp_path)
+        engine = load_backend(config)
+        try:
+            assert (await engine.reply([], "Hello!")).strip()
+        finally:
+            engine.close()
+        with pytest.raises(ConfigError) as refused:
+            load_backend(remote(load_config(environ={MODEL_KEY_ENV: "wrong"}), server.url, tmp_path))
+    assert refused.value.key == MODEL_KEY_ENV
+    assert key not in caplog.text and key not in repr(config)

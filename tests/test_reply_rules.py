@@ -1,0 +1,92 @@
+"""Never wrong-language, never nonsense: small talk and a person instead of free chat, the language rule, notes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+from transformers import LlamaConfig, Qwen2Config
+
+from bot.handoff import NO_ANSWER
+from bot.lexicon import language_of
+from bot.llm.loading import estimated_parameters
+from bot.reply_rules import SmallTalk, free_chat_allowed, small_talk
+from bot.service import ConversationService, Sender
+from tests.fakes.engine import ScriptedEngine
+
+SMOLLM2_135M = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                           num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True)
+QWEN25_15B = Qwen2Config(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                         num_attention_heads=12, num_key_value_heads=2, tie_word_embeddings=True)
+
+
+def no_free_chat(config):
+    return replace(config, chat=replace(config.chat, free_chat="off"))
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("Hi!", SmallTalk.GREETING), ("hello there :)", SmallTalk.GREETING), ("您好！", SmallTalk.GREETING),
+    ("在吗？", SmallTalk.GREETING), ("Thanks a lot!", SmallTalk.THANKS), ("hi, thank you 😊", SmallTalk.THANKS),
+    ("好的，谢谢", SmallTalk.THANKS), ("ok", SmallTalk.THANKS),
+    ("Hi! Are you open on Sundays?", SmallTalk.REQUEST), ("你好，我的订单到哪了？", SmallTalk.REQUEST),
+    ("thanks, but the lamp is broken", SmallTalk.REQUEST), ("this", SmallTalk.REQUEST), ("👍", SmallTalk.REQUEST),
+])
+def test_small_talk_is_only_greetings_or_thanks_with_nothing_else(tiny_config, text, kind):
+    assert small_talk(text, tiny_config.knowledge.languages[language_of(text)]) is kind
+
+
+def test_auto_free_chat_is_off_for_the_embedded_size_and_on_for_a_15b_model_or_a_server_model():
+    small, large = estimated_parameters(SMOLLM2_135M), estimated_parameters(QWEN25_15B)
+    assert not free_chat_allowed("auto", small)
+    assert free_chat_allowed("auto", large)
+    assert free_chat_allowed("auto", None)  # a model on a server: the shop chose it to chat
+    assert free_chat_allowed("on", small) and not free_chat_allowed("off", large)
+
+
+async def test_without_knowledge_and_free_chat_greetings_and_thanks_get_texts_and_the_rest_a_person(db, tiny_engine,
+                                                                                                    monkeypatch):
+    config = no_free_chat(tiny_engine.config)
+    engine = ScriptedEngine(tiny_engine)
+    service = ConversationService(db, engine, config)
+    await service.start()
+    en, zh = config.knowledge.languages["en"], config.knowledge.languages["zh"]
+    ann, li = Sender("console", "ann"), Sender("console", "li")
+
+    assert (await service.handle_text(ann, "Hello!")).reply == en.greeting_reply
+    question = await service.handle_text(ann, "Do you have the oak side table in stock?")
+    assert question.reply == en.follow_up_reply and question.alert.reason == NO_ANSWER
+    assert (await service.handle_text(li, "你好")).reply == zh.greeting_reply
+    chinese = await service.handle_text(li, "可以寄到澳门吗？")
+    assert chinese.reply == zh.follow_up_reply and chinese.alert.reason == NO_ANSWER
+    assert (await service.handle_text(li, "谢谢！")).reply == zh.thanks_reply
+    assert engine.histories == []  # the model wrote nothing
+
+    # One note per waiting customer: more questions add none while the first is unanswered, even after the
+    # alert cooldown; once an operator has answered, a later question is a new conversation.
+    again = await service.handle_text(ann, "And is the rattan chair for outdoor use?")
+    assert again.reply == en.follow_up_reply and again.alert is None
+    start = time.time()
+    monkeypatch.setattr(time, "time", lambda: start + 2 * 3600)
+    assert (await service.handle_text(ann, "Hello? Anyone there about the chair?")).alert is None
+    await service.handoff.operator_turn(question.customer.id, "Yes, we have it.")
+    monkeypatch.setattr(time, "time", lambda: start + 4 * 3600)
+    later = await service.handle_text(ann, "Could you also send me the dimensions?")
+    assert later.alert is not None and later.alert.reason == NO_ANSWER
+    assert [a["reason"] for a in await db.alerts(question.customer.id)] == [NO_ANSWER, NO_ANSWER]
+
+
+async def test_a_model_reply_not_in_the_customers_language_is_never_sent_nor_shown(db, tiny_engine):
+    engine = ScriptedEngine(tiny_engine, replies={
+        "我的投诉你们处理了吗？": "Happy New Year! We wish you all the best.",
+        "Is the shop open today?": "Hello, how can I help?"})
+    config = replace(tiny_engine.config, chat=replace(tiny_engine.config.chat, free_chat="on"))
+    service = ConversationService(db, engine, config)
+    await service.start()
+    shown: list[str] = []
+    outcome = await service.handle_text(Sender("console", "li"), "我的投诉你们处理了吗？", on_partial=shown.append)
+    assert outcome.reply == config.knowledge.languages["zh"].follow_up_reply
+    assert outcome.alert is not None and outcome.alert.reason == NO_ANSWER
+    assert shown == []  # not even as a draft
+    english = await service.handle_text(Sender("console", "ann"), "Is the shop open today?")
+    assert english.reply == "Hello, how can I help?" and english.alert is None  # the same language is sent
