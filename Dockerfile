@@ -15,7 +15,7 @@ COPY pyproject.toml README.md config.toml ./
 COPY bot bot
 COPY storage storage
 # In a container the servers listen on all its interfaces; compose publishes them on the host's localhost only.
-RUN .venv/bin/pip install -q . && sed -i -e 's|^listen = ""|listen = "0.0.0.0:9100"|' -e 's|^webhook_listen = "127.0.0.1:8443"|webhook_listen = "0.0.0.0:8443"|' config.toml
+RUN .venv/bin/pip install -q . && sed -i -e '/^\[monitoring\]/,/^\[/ s|^listen = ""|listen = "0.0.0.0:9100"|' -e 's|^webhook_listen = "127.0.0.1:8443"|webhook_listen = "0.0.0.0:8443"|' config.toml
 
 USER shopbot
 # The GGUF dequantized once into data/models; a named volume on /app/data starts with it.

@@ -68,6 +68,7 @@ class ChatSettings:
     kv_cache_tokens: int = 1024  # active conversations' KV caches kept between turns, in tokens (0: none)
     rate_limit_per_minute: int = 20  # a customer's messages beyond this are stored, not answered; 0: no limit
     slow_down_reply: str = ""  # said once when a customer goes over the rate limit
+    same_language_only: bool = True  # a model-written reply in another language is replaced by a hand-over
     free_chat: str = "auto"  # without knowledge: "on" the model writes replies, "off" small talk + a person; "auto"
     generation: GenerationSettings = GenerationSettings()
 

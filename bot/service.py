@@ -151,7 +151,8 @@ class ConversationService:
         fallback = not reply
         if fallback:
             reply = self.config.chat.fallback_reply
-        elif match is None and language_of(reply) != lang:  # never sent: a person answers in their language
+        elif match is None and self.config.chat.same_language_only and language_of(reply) != lang:
+            # never sent: a person answers in their language
             log.info("the model replied to customer %s in another language than %s; handing over", customer.id, lang)
             reply = self._texts(lang).follow_up_reply
             alert = alert or await self._maybe_alert(customer, message_id, sentiment, unanswered=True)

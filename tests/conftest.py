@@ -49,13 +49,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 def with_model(config: Config, source: str, tmp_path: Path, **chat_generation) -> Config:
     """The repo's default config pointed at `source`, with the database in tmp_path. The model chats freely (a
-    random tiny model is far below chat.free_chat's "auto" size, and these tests are about its replies) and reads
+    random tiny model is far below chat.free_chat's "auto" size, and these tests are about its replies; its random
+    words are in no language, so chat.same_language_only is off: tests/test_reply_rules.py covers that rule) and reads
     sentiment by logits (no head is fitted for it at start: tests/test_auto_head.py covers that)."""
     config = replace(
         config,
         model=replace(config.model, source=source),
         storage=replace(config.storage, path=tmp_path / "shopbot.db"),
-        chat=replace(config.chat, free_chat="on"),
+        chat=replace(config.chat, free_chat="on", same_language_only=False),
         sentiment=replace(config.sentiment, method="logits"),
     )
     if chat_generation:
@@ -80,11 +81,14 @@ def tiny_engine(tiny_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def real_engine():
-    """The embedded SmolLM2-135M-Instruct, converted once into the repo's data/models cache, greedy replies."""
+    """The embedded SmolLM2-135M-Instruct, converted once into the repo's data/models cache, greedy replies.
+
+    Free chat is on: these tests are about the model's own replies ("auto" keeps a 135M model from free chat;
+    tests/test_reply_rules.py covers that rule)."""
     from bot.llm.engine import Engine
 
     config = load_config(environ={})
-    config = replace(config, chat=replace(config.chat, generation=replace(
+    config = replace(config, chat=replace(config.chat, free_chat="on", generation=replace(
         config.chat.generation, temperature=0.0, max_new_tokens=32)))
     engine = Engine.load(config)
     yield engine

@@ -116,8 +116,11 @@ async def test_a_failing_outbox_run_is_reported_and_the_next_run_still_delivers(
         fake.send_text(ANN, ANGRY)
         await replies(fake, ANN)
         fake.unblock_chat(OPERATORS)
-        (alert,) = await replies(fake, OPERATORS)  # the error note was refused (403) while the chat was blocked
-    assert ANGRY in alert
+        # The error note may have been refused (403) while the chat was blocked, or sent after: either way the
+        # alert that a later outbox run delivers arrives.
+        await fake.wait_for(lambda c: c.method == "sendMessage" and c.status == 200
+                            and c.params["chat_id"] == OPERATORS and ANGRY in c.params.get("text", ""))
+    assert [text for text in sent_texts(fake, OPERATORS) if ANGRY in text] != []
     assert "error while handling background work" in caplog.text
 
 
@@ -272,7 +275,9 @@ async def test_operator_commands_work_only_in_the_chat_with_the_configured_id(co
 
 
 async def test_retention_deletes_conversations_older_than_the_setting(db, tiny_engine, tiny_config):
-    svc = ConversationService(db, tiny_engine, tiny_config)
+    # Scripted replies: a random tiny model's words can read as another language, which would raise an alert.
+    engine = ScriptedEngine(tiny_engine, replies={"an old question": "An old answer.", "a new question": "A new answer."})
+    svc = ConversationService(db, engine, tiny_config)
     await svc.handle_text(Sender("telegram", "1", "Old"), "an old question", "1")
     await svc.handle_text(Sender("telegram", "2", "New"), "a new question", "1")
     old = (await db.customer("telegram", "1")).id
@@ -311,7 +316,9 @@ async def test_the_inbox_knows_an_update_it_has_seen_and_keeps_no_text_once_hand
 
 
 async def test_an_operator_group_upgraded_to_a_supergroup_keeps_working_there_also_after_a_restart(
-        config, tiny_engine, fake):
+        tiny_config, tiny_engine, fake):
+    # Polling only: the test waits for the getUpdates answer that carries the migration notice.
+    config = over_fake(tiny_config, fake)
     supergroup = -1009998887776
     engine = ScriptedEngine(tiny_engine, sentiments={ANGRY: ("negative", 0.95)})
     async with running_bot(config, engine):

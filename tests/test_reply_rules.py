@@ -80,7 +80,7 @@ async def test_a_model_reply_not_in_the_customers_language_is_never_sent_nor_sho
     engine = ScriptedEngine(tiny_engine, replies={
         "我的投诉你们处理了吗？": "Happy New Year! We wish you all the best.",
         "Is the shop open today?": "Hello, how can I help?"})
-    config = replace(tiny_engine.config, chat=replace(tiny_engine.config.chat, free_chat="on"))
+    config = replace(tiny_engine.config, chat=replace(tiny_engine.config.chat, free_chat="on", same_language_only=True))
     service = ConversationService(db, engine, config)
     await service.start()
     shown: list[str] = []

