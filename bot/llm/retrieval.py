@@ -14,12 +14,14 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from bot.lexicon import EN_STOP
 from bot.llm.generation import pad_id
+from bot.llm.model import Decoder
 from bot.llm.prompts import as_data
 from bot.llm.sentiment import PromptPass
+from bot.llm.slots import Scratch
 
 TOKEN_FRACTION = 0.2  # token vectors are read a fifth of the way up (layer 6 of 30 on SmolLM2-135M)
 RETRIEVAL_INSTRUCTION = "You match a shop customer's question to the shop's FAQ."
@@ -29,16 +31,16 @@ LIKELIHOOD_CONTEXT = "Shop FAQ: {question} {answer}\nA customer writes: "
 class KnowledgeReader:
     """Token vectors and likelihoods for retrieval, on the engine's one model (call on the engine thread)."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, special_tokens: list[str]):
-        self.model, self.tokenizer, self._special = model, tokenizer, special_tokens
-        self._prompt = PromptPass(model, tokenizer, RETRIEVAL_INSTRUCTION, special_tokens)
-        depth = model.config.num_hidden_layers
+    def __init__(self, decoder: Decoder, tokenizer: PreTrainedTokenizerBase, special_tokens: list[str]):
+        self.decoder, self.tokenizer, self._special = decoder, tokenizer, special_tokens
+        self._prompt = PromptPass(decoder, tokenizer, RETRIEVAL_INSTRUCTION, special_tokens)
+        depth = decoder.shape.layers
         self.layer = max(1, round(depth * TOKEN_FRACTION))
 
     def token_vectors(self, text: str) -> np.ndarray:
         """(content tokens, hidden) float32, rows L2-normalised; zero rows when the text has no content word."""
         states = self._prompt.states([text], [self.layer])[0][0].float()  # (T, hidden) over the message's tokens
-        ids = self._prompt.ids(as_data(text, self._special))[0].tolist()
+        ids = self._prompt.ids(as_data(text, self._special))
         # The prompt's message tokens and the bare text's tokens line up: both start at a turn boundary.
         keep = [i for i, token in enumerate(ids) if _is_content(self.tokenizer.decode([token]))]
         vectors = states[keep] if keep else states[:0]
@@ -57,15 +59,15 @@ class KnowledgeReader:
             starts.append(len(context))
         width = max(len(r) for r in rows)
         pad = pad_id(self.tokenizer)
-        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.model.device)
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.model.device)
-        hidden = self.model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state  # (E, width, h)
+        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])  # (E, width), right-padded
+        positions = torch.arange(width)[None].expand(len(rows), -1)
+        hidden, _ = self.decoder.forward(ids, positions, Scratch())  # (E, width, h)
         # Only the positions that predict the message's tokens go through the LM head (the vocabulary is large):
         # the token at position p is predicted by the state at p - 1.
-        at = torch.tensor(starts, device=ids.device)[:, None] - 1 + torch.arange(len(message), device=ids.device)
+        at = torch.tensor(starts)[:, None] - 1 + torch.arange(len(message))
         states = hidden.gather(1, at[:, :, None].expand(-1, -1, hidden.shape[-1]))  # (E, message, h)
-        logp = torch.log_softmax(self.model.get_output_embeddings()(states).float(), dim=-1)  # (E, message, vocab)
-        target = torch.tensor(message, device=ids.device).expand(len(rows), -1)
+        logp = torch.log_softmax(self.decoder.logits(states), dim=-1)  # (E, message, vocab)
+        target = torch.tensor(message).expand(len(rows), -1)
         scores = logp.gather(2, target[:, :, None]).squeeze(2).mean(dim=1).tolist()
         return np.array(scores)
 

@@ -9,93 +9,70 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from bot.config import ConfigError, SentimentSettings
-from bot.llm.generation import generation_kwargs, pad_id
-from bot.llm.kv_cache import cache_from
+from bot.llm.generation import greedy, pad_id
 from bot.llm.head import L2, POOLS, SentimentHead, fit_head
+from bot.llm.model import Decoder
 from bot.llm.prompts import as_data, sentiment_messages
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide, unsure
+from bot.llm.slots import Scratch
 
 log = logging.getLogger(__name__)
 
 SENTINEL = "\x00MESSAGE\x00"
+FEATURE_BATCH = 16  # messages read in one pass while calibrating
 HEAD_DEPTHS = (0.5,)  # where a new head reads the model, as fractions of its depth (measured: README)
 
 
-class _Enough(Exception):
-    """Raised by a forward hook once the deepest layer a head reads has run: the rest is not needed."""
-
-
 class PromptPass:
-    """One sentiment prompt whose fixed part is a cached KV prefix: each call runs only the messages' tokens.
+    """One prompt whose fixed part is computed once: each call runs only the messages' tokens after it.
 
     The customer's text sits alone in the user turn, with special tokens defused, so the model reads it as
     data under the system instruction; only the tokens after it (the assistant turn's opening) follow.
     """
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, instruction: str,
+    def __init__(self, decoder: Decoder, tokenizer: PreTrainedTokenizerBase, instruction: str,
                  special_tokens: list[str]):
-        self.model, self.tokenizer, self._special = model, tokenizer, special_tokens
+        self.decoder, self.tokenizer, self._special = decoder, tokenizer, special_tokens
         prompt = tokenizer.apply_chat_template(
             sentiment_messages(instruction, SENTINEL), add_generation_prompt=True, tokenize=False
         )
         prefix, self._suffix = prompt.split(SENTINEL)
         self._prefix_ids = self.ids(prefix)
-        self._prefix: DynamicCache | None = None  # built on first use, on the model thread
+        self._prefix: Scratch | None = None  # built on first use, on the model thread
 
-    def ids(self, text: str) -> torch.Tensor:
-        return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(self.model.device)
+    def ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _messages(self, texts: Sequence[str]) -> tuple[torch.Tensor, list[int], DynamicCache]:
-        """(B, T) message ids padded on the right, each row's length, and the prefix cache for B rows.
+    @torch.inference_mode()
+    def _run(self, texts: Sequence[str], layers: Sequence[int] = (), depth: int | None = None):
+        """(hidden [B, T, H], {layer: [B, T, H]}, each row's length): the messages right-padded after the prefix.
 
         Right padding needs no mask: causal attention never lets a message's tokens see the pads after them."""
         if self._prefix is None:
-            self._prefix = self.model(self._prefix_ids, use_cache=True).past_key_values
-        rows = [self.ids(as_data(text, self._special) + self._suffix)[0] for text in texts]
+            self._prefix = Scratch()
+            self.decoder.forward(torch.tensor([self._prefix_ids]), torch.arange(len(self._prefix_ids))[None],
+                                 self._prefix)
+        rows = [self.ids(as_data(text, self._special) + self._suffix) for text in texts]
         lengths = [len(r) for r in rows]
-        ids = torch.full((len(rows), max(lengths)), pad_id(self.tokenizer), dtype=torch.long, device=self.model.device)
-        for i, row in enumerate(rows):
-            ids[i, :len(row)] = row
-        # A copy per call, one row per message: the shared prefix itself never grows.
-        cache = cache_from((c.keys.expand(len(rows), -1, -1, -1), c.values.expand(len(rows), -1, -1, -1))
-                           for c in self._prefix.layers)
-        return ids, lengths, cache
+        width = max(lengths)
+        ids = torch.tensor([r + [pad_id(self.tokenizer)] * (width - len(r)) for r in rows])  # [B, T]
+        positions = (len(self._prefix_ids) + torch.arange(width))[None].expand(len(rows), -1)
+        hidden, kept = self.decoder.forward(ids, positions, Scratch(self._prefix, len(rows)), tuple(layers), depth)
+        return hidden, kept, lengths
 
-    @torch.inference_mode()
     def last_logits(self, text: str) -> torch.Tensor:
         """(vocab,) next-token logits after the prompt; only the last position goes through the LM head."""
-        ids, _, cache = self._messages([text])
-        return self.model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+        hidden, _, _ = self._run([text])
+        return self.decoder.logits(hidden[0, -1])
 
-    @torch.inference_mode()
     def states(self, texts: Sequence[str], layers: Sequence[int]) -> list[list[torch.Tensor]]:
         """For each text, each of `layers`' (T, hidden) output over its tokens; one batched pass for all texts,
         and blocks past the deepest layer never run."""
-        ids, lengths, cache = self._messages(texts)
-        blocks = self.model.get_decoder().layers
-        deepest = max(layers)
-        captured: dict[int, torch.Tensor] = {}
-
-        def keep(layer: int):
-            def hook(_module, _args, output):
-                captured[layer] = output[0] if isinstance(output, tuple) else output  # (B, T, hidden)
-                if layer == deepest:
-                    raise _Enough
-
-            return hook
-
-        handles = [blocks[layer - 1].register_forward_hook(keep(layer)) for layer in set(layers)]
-        try:
-            self.model.get_decoder()(ids, past_key_values=cache, use_cache=True)
-        except _Enough:
-            pass
-        finally:
-            for handle in handles:
-                handle.remove()
-        return [[captured[layer][row, :n] for layer in layers] for row, n in enumerate(lengths)]
+        _, kept, lengths = self._run(texts, layers, depth=max(layers))
+        return [[kept[layer][row, :n] for layer in layers] for row, n in enumerate(lengths)]
 
 
 class SentimentReader:
@@ -103,17 +80,19 @@ class SentimentReader:
 
     def __init__(
         self,
-        model: PreTrainedModel,
+        decoder: Decoder,
         tokenizer: PreTrainedTokenizerBase,
         settings: SentimentSettings,
         special_tokens: list[str],
         head_file: Path | None = None,
+        model_name: str = "",
+        stop_ids: frozenset[int] = frozenset(),
     ):
-        self.model, self.tokenizer, self.settings = model, tokenizer, settings
-        self._special = special_tokens
-        self._prompt = PromptPass(model, tokenizer, settings.instruction, special_tokens)
+        self.decoder, self.tokenizer, self.settings = decoder, tokenizer, settings
+        self._special, self._model_name, self._stop_ids = special_tokens, model_name, stop_ids
+        self._prompt = PromptPass(decoder, tokenizer, settings.instruction, special_tokens)
         # Label words as the model would start its answer: the first token of each word.
-        self._label_ids = [self._prompt.ids(label)[0, 0].item() for label in POLAR]
+        self._label_ids = [self._prompt.ids(label)[0] for label in POLAR]
         self._calibration: np.ndarray | None = None
         self._head_file = head_file
         self._head: tuple[SentimentHead, PromptPass] | None = None
@@ -145,38 +124,38 @@ class SentimentReader:
 
     def use_head(self, head: SentimentHead, source: str = "the head") -> None:
         """Read with `head` from now on (the configured one loads on first use)."""
-        config = self.model.config
-        fits = head.dim == len(head.layers) * len(POOLS) * config.hidden_size
-        if not fits or max(head.layers) >= config.num_hidden_layers:
+        shape = self.decoder.shape
+        fits = head.dim == len(head.layers) * len(POOLS) * shape.hidden
+        if not fits or max(head.layers) >= shape.layers:
             raise ConfigError("sentiment.head_path", f"{source} was fitted for another model")
         # The head was fitted on hidden states under its own instruction: read them under the same one.
         same = head.instruction == self.settings.instruction
-        self._head = head, self._prompt if same else PromptPass(self.model, self.tokenizer, head.instruction,
+        self._head = head, self._prompt if same else PromptPass(self.decoder, self.tokenizer, head.instruction,
                                                                  self._special)
 
     @staticmethod
     def _pool(states: list[torch.Tensor]) -> np.ndarray:
         """(len(layers) * len(POOLS) * hidden,) per layer: the last token's state, then the mean over tokens."""
-        return torch.cat([part for s in states for part in (s[-1], s.mean(dim=0))]).float().cpu().numpy()
+        return torch.cat([part for s in states for part in (s[-1], s.float().mean(dim=0))]).float().numpy()
 
     def head_layers(self) -> tuple[int, ...]:
         """The layers a newly calibrated head reads on this model."""
-        depth = self.model.config.num_hidden_layers
+        depth = self.decoder.shape.layers
         return tuple(sorted({max(1, min(depth - 1, round(depth * f))) for f in HEAD_DEPTHS}))
 
     def head_features(self, texts: Sequence[str], progress=None) -> np.ndarray:
         """(N, D) features for fitting a new head: the configured instruction, the layers of head_layers()."""
         layers = self.head_layers()
         rows = []
-        for i, text in enumerate(texts, 1):
-            rows.append(self._pool(self._prompt.states([text], layers)[0]))
+        for start in range(0, len(texts), FEATURE_BATCH):
+            rows += [self._pool(states) for states in self._prompt.states(texts[start:start + FEATURE_BATCH], layers)]
             if progress:
-                progress.update(i)
+                progress.update(len(rows))
         return np.stack(rows)
 
     def fit_head(self, features, labels: list[str], l2: float | None = None, data: str = "") -> SentimentHead:
         """A head over head_features() rows; `data` names what it was fitted on (kept in the file)."""
-        meta = {"model": self.model.config.name_or_path, "data": data}
+        meta = {"model": self._model_name, "data": data}
         return fit_head(np.asarray(features), labels, self.settings.instruction, self.head_layers(), meta,
                         L2 if l2 is None else l2)
 
@@ -189,7 +168,7 @@ class SentimentReader:
 
     def _polar_probs(self, text: str) -> np.ndarray:
         logits = self._prompt.last_logits(text)[self._label_ids]
-        return torch.softmax(logits.float(), dim=0).cpu().numpy()
+        return torch.softmax(logits, dim=0).numpy()
 
     def _by_label_logits(self, text: str) -> Sentiment:
         if self._calibration is None:
@@ -199,19 +178,15 @@ class SentimentReader:
 
     # --- the seed's baseline -----------------------------------------------------------------------
 
-    @torch.inference_mode()
     def _by_generation(self, text: str) -> Sentiment:
-        """The whole prompt, generate a few tokens greedily, parse the word."""
+        """The whole prompt, decode a few tokens greedily, parse the word."""
         ids = self._prompt.ids(self.tokenizer.apply_chat_template(
             sentiment_messages(self.settings.instruction, as_data(text, self._special)),
             add_generation_prompt=True, tokenize=False,
         ))
-        out = self.model.generate(
-            ids, **generation_kwargs(self.settings.generation, self.tokenizer),
-            output_scores=True, return_dict_in_generate=True,
-        )
-        answer = self.tokenizer.decode(out.sequences[0, ids.shape[1]:], skip_special_tokens=True).lower()
-        first_step = torch.softmax(out.scores[0][0, self._label_ids].float(), dim=0).cpu().numpy()
+        tokens, first = greedy(self.decoder, ids, self.settings.generation.max_new_tokens, self._stop_ids)
+        answer = self.tokenizer.decode(tokens, skip_special_tokens=True).lower()
+        first_step = torch.softmax(first[self._label_ids], dim=0).numpy()
         scores = dict(zip(POLAR, first_step.tolist()))
         found = re.search(r"positive|negative|neutral", answer)
         if found is None or found.group() == "neutral":

@@ -1,0 +1,178 @@
+"""shopbot's own decoder and its KV slots: the same numbers as transformers, a next turn that runs only its new
+tokens in its own slot, slots bounded and reused least recently used first, replies decoded together step by step."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from bot.config import ConfigError
+from bot.llm import loading
+from bot.llm.engine import Engine
+from bot.llm.replies import ReplyLoop, ReplyRequest, Turn
+from bot.llm.slots import Scratch, Slots
+from bot.service import ConversationService, Sender
+from tests.conftest import tiny_checkpoint, with_model
+
+
+def greedy(config, **model):
+    chat = replace(config.chat, generation=replace(config.chat.generation, temperature=0.0))
+    return replace(config, chat=chat, model=replace(config.model, **model))
+
+
+def all_logits(decoder, ids: list[int]) -> torch.Tensor:
+    """Teacher-forced: [S, vocab] logits at every position of `ids`."""
+    hidden, _ = decoder.forward(torch.tensor([ids]), torch.arange(len(ids))[None], Scratch())
+    return decoder.logits(hidden[0])
+
+
+@pytest.mark.parametrize("architecture", ["llama", "qwen2"])
+def test_our_decoder_computes_what_transformers_computes(tmp_path, tiny_config, architecture):
+    directory = tiny_checkpoint(tmp_path / architecture, architecture)
+    ids = list(range(3, 40))
+    reference = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)(torch.tensor([ids])).logits[0]
+    for weights, tolerance in (("fp32", 1e-4), ("bf16", 0.1), ("int8", 0.2), ("int4", 0.5)):
+        settings = replace(tiny_config.model, source=str(directory), weights=weights)
+        with torch.inference_mode():
+            ours = all_logits(loading.load(settings).decoder, ids)
+        assert (ours - reference).abs().max() < tolerance, weights
+
+
+def test_an_architecture_we_do_not_run_is_refused_naming_the_key(tmp_path, tiny_config):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    directory = tiny_checkpoint(tmp_path / "gpt2")
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=400)).save_pretrained(directory)
+    with pytest.raises(ConfigError, match="model.source: .*gpt2"):
+        loading.load(replace(tiny_config.model, source=str(directory)))
+
+
+class Passes:
+    """Records how many tokens each forward pass of the engine's decoder ran, per row."""
+
+    def __init__(self, engine: Engine):
+        self.decoder, self.shapes = engine.decoder, []
+        self._forward = self.decoder.forward
+        self.decoder.forward = self.spy
+
+    def spy(self, tokens, *args, **kwargs):
+        self.shapes.append(tuple(tokens.shape))
+        return self._forward(tokens, *args, **kwargs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        del self.decoder.forward
+
+
+async def test_a_next_turn_continues_in_its_slot_and_runs_only_its_new_tokens(db, tiny_config):
+    engine = Engine.load(greedy(tiny_config))
+    service = ConversationService(db, engine, engine.config)
+    try:
+        prefills = []
+        for text in ("where is my parcel", "my order arrived broken", "thank you"):
+            with Passes(engine) as passes:
+                await service.handle_text(Sender("console", "1"), text)
+            prefills.append([s for s in passes.shapes if s[1] > 1])
+        customer = await service.customer(Sender("console", "1"))
+        held = engine.caches.holds(customer.id)
+    finally:
+        engine.close()
+    # Later turns' prompts are longer (they hold the earlier turns), yet each runs fewer tokens than the first.
+    system = len(engine.tokenizer.apply_chat_template([{"role": "system", "content": engine.config.chat.system_prompt}]))
+    reply_prefills = [p[-1][1] for p in prefills]
+    assert all(n < reply_prefills[0] for n in reply_prefills[1:]), reply_prefills
+    assert held > system + 3 * 8  # system prompt + three turns with their 8-token replies
+
+
+async def test_replies_are_the_same_with_or_without_a_slot_kept(tmp_path, tiny_config):
+    from storage.db import Database
+
+    replies = {}
+    for kept in (True, False):
+        engine = Engine.load(greedy(tiny_config))
+        db = await Database.open(tmp_path / f"{kept}.db")
+        service = ConversationService(db, engine, engine.config)
+        try:
+            replies[kept] = []
+            for text in ("where is my parcel", "my order arrived broken", "thank you"):
+                replies[kept].append((await service.handle_text(Sender("console", "1"), text)).reply)
+                if not kept:
+                    engine.caches.forget((await service.customer(Sender("console", "1"))).id)
+        finally:
+            await db.close()
+            engine.close()
+    assert replies[True] == replies[False]
+
+
+def test_slots_are_bounded_in_bytes_and_the_least_recently_used_is_reused(tiny_engine):
+    shape = tiny_engine.decoder.shape
+    per_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * 2  # bf16 keys and values
+    slots = Slots(shape, context=64, budget_bytes=2 * 64 * per_token + 100, dtype=torch.bfloat16)
+    assert slots.count == 2
+    a = slots.take("a", list(range(10)))
+    slots.give_back(a.slot, list(range(9)))
+    b = slots.take("b", list(range(10)))
+    assert slots.take("b", list(range(12))) is None  # b's slot is busy: its next turn waits for it
+    slots.give_back(b.slot, list(range(9)))
+    assert slots.holds("a") == 9 and slots.holds("b") == 9
+    again = slots.take("a", list(range(12)))  # a's next turn: continues where it was, nothing to redo
+    assert (again.slot, again.held) == (a.slot, 9)
+    slots.give_back(again.slot, list(range(11)))
+    c = slots.take("c", list(range(5)))  # a new conversation takes the least recently used slot: b's
+    assert c.slot == b.slot and slots.holds("b") == 0 and slots.holds("a") == 11
+    assert slots.take("d", list(range(5))) is not None  # a's slot is idle: reused, a starts over next time
+    assert slots.take("e", list(range(5))) is None  # every slot busy: a new reply waits
+    slots.forget("a")
+    assert slots.holds("a") == 0
+
+
+async def test_forget_drops_the_customers_slot(db, tiny_engine):
+    service = ConversationService(db, tiny_engine, tiny_engine.config)
+    await service.handle_text(Sender("console", "1"), "where is my parcel")
+    customer = await service.customer(Sender("console", "1"))
+    assert tiny_engine.caches.holds(customer.id) > 0
+    await service.forget(Sender("console", "1"))
+    assert tiny_engine.caches.holds(customer.id) == 0
+
+
+def test_rows_join_and_leave_the_running_batch_at_every_step(tiny_engine):
+    """A reply arriving while others decode joins at the next step; a finished one leaves at once."""
+    engine = tiny_engine  # a loop of its own, stepped only here (the engine's worker may still be finishing a step)
+    slots = Slots(engine.decoder.shape, engine.caches.context, 2**22, engine.decoder.dtype)
+    loop = ReplyLoop(engine.decoder, engine.tokenizer, slots, engine.config.chat, engine.special_tokens,
+                     engine.stop_ids, batch_size=4)
+    results, steps = {}, []
+    turns = {}
+
+    def add(name: str) -> None:
+        turns[name] = Turn(ReplyRequest([], f"where is my parcel {name}"), finish=lambda r: results.__setitem__(name, r))
+        loop.add(turns[name])
+
+    def step() -> None:
+        loop.step()
+        running = {name for name, turn in turns.items() if turn in loop.running}
+        # after every step: each reply not yet handed over is decoding, and a handed-over one has left the batch
+        assert running == set(turns) - set(results)
+        steps.append(running)
+
+    add("a")
+    for _ in range(3):
+        step()
+    add("b")
+    while loop.busy:
+        step()
+    assert steps[:3] == [{"a"}] * 3 and {"a", "b"} in steps and steps[-1] == set()
+    assert set(results) == {"a", "b"} and all(isinstance(reply, str) for reply in results.values())
+
+
+@pytest.mark.parametrize("weights", ["int4", "int8", "bf16", "fp32"])
+async def test_every_weight_format_loads_and_answers(db, tiny_config, weights):
+    engine = Engine.load(replace(tiny_config, model=replace(tiny_config.model, weights=weights)))
+    try:
+        outcome = await ConversationService(db, engine, engine.config).handle_text(Sender("console", "1"), "hello")
+        assert outcome.reply and outcome.sentiment is not None
+    finally:
+        engine.close()
