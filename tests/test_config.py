@@ -2,11 +2,11 @@
 
 import json
 import tomllib
+from dataclasses import replace
 
 import pytest
 
 from bot.config import DEFAULT_CONFIG, MODEL_KEY_ENV, TOKEN_ENV, ConfigError, load_config
-
 
 
 def dump_toml(table: dict, prefix: str = "") -> str:
@@ -77,12 +77,44 @@ def test_the_model_servers_api_key_comes_from_the_environment_only(tmp_path):
         ("model.kv_cache_mb", 0, "model.kv_cache_mb: must be >= 1"),
         ("model.backend", "torch", "model.backend: must be one of local, openai"),
         ("model.max_concurrency", 0, "model.max_concurrency: must be >= 1"),
+        ("telegram.poll_timeout", "30", "telegram.poll_timeout: must be int, got str '30'"),
+        ("alerts.human_phrases", ["talk to a human", " "], "alerts.human_phrases[1]: must not be empty"),
+        ("web.allowed_origins", ["https://shop.example/chat"], "web.allowed_origins[0]: must be a scheme and host"),
+        ("knowledge.languages.en.weights", {"lexical": -1.0}, "knowledge.languages.en.weights.lexical: must be >= 0"),
+        ("telegram_token", "123:abc", "telegram_token: unknown key"),
     ],
 )
 def test_bad_values_name_the_key_and_the_reason(tmp_path, key, value, message):
     with pytest.raises(ConfigError) as err:
         load_config(override(tmp_path, key, value), environ={})
     assert message in str(err.value)
+
+
+def test_a_text_left_out_is_named_not_defaulted_to_empty(tmp_path):
+    path = override(tmp_path, "chat.fallback_reply", "")
+    path.write_text(path.read_text(encoding="utf-8").replace('fallback_reply = ""\n', ""), encoding="utf-8")
+    with pytest.raises(ConfigError, match="chat.fallback_reply: missing: it has no default"):
+        load_config(path, environ={})
+
+
+def test_a_language_table_may_change_one_text_and_keeps_the_shipped_others(tmp_path):
+    path = tmp_path / "config.toml"
+    shipped = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    en_table = shipped[shipped.index("[knowledge.languages.en]"):shipped.index("[knowledge.languages.zh]")]
+    path.write_text(shipped.replace(en_table, '[knowledge.languages.en]\nwrap = "From our shop: {answer}"\n\n'),
+                    encoding="utf-8")
+    en = load_config(path, environ={}).knowledge.languages["en"]
+    assert en.wrap == "From our shop: {answer}"
+    assert en.greeting_reply == load_config(environ={}).knowledge.languages["en"].greeting_reply
+
+
+def test_settings_are_immutable_values_that_replace_copies_and_checks_again():
+    config = load_config(environ={})
+    with pytest.raises(AttributeError):
+        config.alerts.threshold = 0.1
+    assert replace(config.alerts, threshold=0.5).threshold == 0.5 and config.alerts.threshold == 0.7
+    with pytest.raises(ValueError, match="must be between 0 and 1"):
+        replace(config.alerts, threshold=1.5)
 
 
 def test_a_remote_backend_needs_the_servers_url(tmp_path):
