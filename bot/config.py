@@ -30,9 +30,8 @@ class ConfigError(ValueError):
         self.key, self.reason = key, reason
 
 
-# --- What a value must be: pydantic checks each rule and reports `reason` under the value's key.
-
 def rule(ok: Callable[[Any], bool], reason: str) -> AfterValidator:
+    """What a value must be: pydantic refuses a value failing `ok`, and the error names its key with `reason`."""
     def check(value: Any) -> Any:
         if not ok(value):
             raise ValueError(reason)
@@ -77,7 +76,9 @@ def _non_empty_path(value: Any) -> Any:
 
 
 def _optional_path(value: Any) -> Any:
-    return (value if value.strip() else None) if isinstance(value, str) else value  # the file's "" is none
+    if isinstance(value, str) and not value.strip():
+        return None  # the file's "" is none
+    return value
 
 
 def _chat_id(value: Any) -> int | None:
@@ -95,14 +96,15 @@ def _listen(text: str) -> str:
 
 
 Text = Annotated[str, rule(lambda text: bool(text.strip()), "must not be empty")]
-TelegramText = Annotated[str, rule(lambda text: bool(text.strip()), "must not be empty (Telegram refuses empty messages)")]
+TelegramText = Annotated[str, rule(lambda text: bool(text.strip()),
+                                   "must not be empty (Telegram refuses empty messages)")]
 Words = tuple[Text, ...]  # a TOML list of non-empty strings
 HttpUrl = Annotated[str, rule(lambda url: url.startswith(("http://", "https://")), "must be an http(s) URL")]
 Origin = Annotated[str, rule(lambda url: url.startswith(("http://", "https://")) and url.count("/") == 2,
                              "must be a scheme and host like \"https://shop.example\" (no path)")]
 Listen = Annotated[str, AfterValidator(_listen)]
 Fraction = Annotated[float, between(0, 1)]
-FilePath = Annotated[Path, BeforeValidator(_non_empty_path)]
+NonEmptyPath = Annotated[Path, BeforeValidator(_non_empty_path)]
 # A knowledge entry's framing: {answer} must appear (and {question} may).
 AnswerText = Annotated[str, template(answer="", question=""),
                        rule(lambda text: "\0" in text.format(answer="\0", question=""), "must contain {answer}")]
@@ -111,8 +113,8 @@ SENTIMENT_METHODS = get_args(SentimentMethod)
 
 # Frozen, so settings are values that dataclasses.replace copies (and checks again); a key the class does not
 # have is a typo; strict: a value of the wrong TOML type is refused, never converted ("5" is no 5, true no 1).
+# A key without a default below (the texts customers and operators see) must be in the file, as in the shipped one.
 settings = dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid", strict=True))
-# Texts without a default (no default key in a class below) must be in the file: the shipped config.toml has them.
 
 
 @settings
@@ -127,17 +129,21 @@ class GenerationSettings:
 class ModelSettings:
     # "embedded", a .gguf file, a checkpoint directory, or a hub id
     source: Annotated[str, rule(lambda source: bool(source.strip()), "must name a model")] = "embedded"
-    cache_dir: FilePath = Path("data/models")
+    cache_dir: NonEmptyPath = Path("data/models")
     weights: Literal["int4", "int8", "bf16", "fp32"] = "int4"  # the format the weights are held and multiplied in
     threads: Annotated[int, at_least(0)] = 0  # 0: let torch decide
     context_tokens: int = 2048  # the longest conversation (prompt + reply) one KV slot holds
-    kv_cache_mb: Annotated[int, at_least(1)] = 512  # all KV slots together: active conversations' caches kept between turns (LRU)
-    batch_size: Annotated[int, at_least(1)] = 8  # customers whose sentiment or reply waits at the same time run as one batch (1 = one by one)
+    # all KV slots together: active conversations' caches kept between turns (LRU)
+    kv_cache_mb: Annotated[int, at_least(1)] = 512
+    # customers whose sentiment or reply waits at the same time run as one batch (1 = one by one)
+    batch_size: Annotated[int, at_least(1)] = 8
     timeout_seconds: Annotated[float, above(0)] = 60.0
-    backend: Literal["local", "openai"] = "local"  # "local": the model in this process; "openai": an OpenAI-compatible server at base_url
+    # "local": the model in this process; "openai": an OpenAI-compatible server at base_url
+    backend: Literal["local", "openai"] = "local"
     base_url: str = ""  # backend = "openai": e.g. http://127.0.0.1:8080/v1
     model: str = ""  # backend = "openai": the model name the server knows; empty: the server's only model
-    max_concurrency: Annotated[int, at_least(1)] = 4  # backend = "openai": requests in flight at once (the server batches them)
+    # backend = "openai": requests in flight at once (the server batches them)
+    max_concurrency: Annotated[int, at_least(1)] = 4
 
     @model_validator(mode="after")
     def _server_named(self) -> ModelSettings:
@@ -166,7 +172,8 @@ class ChatSettings:
     rate_limit_per_minute: Annotated[int, at_least(0, " (0 turns the limit off)")] = 20
     slow_down_reply: Text  # said once when a customer goes over the rate limit
     same_language_only: bool = True  # a model-written reply in another language is replaced by a hand-over
-    free_chat: Literal["auto", "on", "off"] = "auto"  # without knowledge: "on" the model writes replies, "off" small talk + a person
+    # without knowledge: "on" the model writes replies, "off" small talk + a person
+    free_chat: Literal["auto", "on", "off"] = "auto"
     generation: GenerationSettings = GenerationSettings()
 
     @model_validator(mode="after")
@@ -197,7 +204,8 @@ class AlertSettings:
 
 @settings
 class HandoffSettings:
-    idle_minutes: Annotated[float, above(0)] = 30.0  # a takeover with no operator reply for this long goes back to the bot
+    # a takeover with no operator reply for this long goes back to the bot
+    idle_minutes: Annotated[float, above(0)] = 30.0
     customer_notice: TelegramText  # told to the customer once per takeover
     human_reply: TelegramText  # the answer to /human or a request for a person
 
@@ -206,7 +214,8 @@ class HandoffSettings:
 class TelegramSettings:
     base_url: HttpUrl = "https://api.telegram.org/bot"
     base_file_url: HttpUrl = "https://api.telegram.org/file/bot"
-    mode: Literal["polling", "webhook"] = "polling"  # "polling": the bot fetches updates; "webhook": Telegram posts them
+    # "polling": the bot fetches updates; "webhook": Telegram posts them
+    mode: Literal["polling", "webhook"] = "polling"
     poll_timeout: Annotated[int, at_least(0)] = 30
     webhook_listen: Listen = "127.0.0.1:8443"  # host:port the webhook server binds (behind a reverse proxy)
     webhook_url: str = ""  # the public https URL Telegram posts to; its path is the path served
@@ -244,7 +253,8 @@ class SignalWeights:
     lexical: Annotated[float, at_least(0)] = 1.0  # shared words / Chinese character n-grams (TF-IDF)
     tokens: Annotated[float, at_least(0)] = 0.0  # the model's token vectors, word against word
     likelihood: Annotated[float, at_least(0)] = 1.0  # how much the entry makes the model expect the customer's words
-    intents: Annotated[float, at_least(0)] = 2.0  # shared shop intents (bot/concepts.py: "postage" and "shipping fee" are one intent)
+    # shared shop intents (bot/concepts.py: "postage" and "shipping fee" are one intent)
+    intents: Annotated[float, at_least(0)] = 2.0
 
     @model_validator(mode="after")
     def _one_counts(self) -> SignalWeights:
@@ -254,7 +264,8 @@ class SignalWeights:
 
 @settings
 class LanguageSettings:
-    answer_from: Literal["entry", "model"] = "entry"  # "entry": the knowledge entry's own text, wrapped; "model": the chat model writes
+    # "entry": the knowledge entry's own text, wrapped; "model": the chat model writes
+    answer_from: Literal["entry", "model"] = "entry"
     wrap: AnswerText = "{answer}"  # how an entry's answer is framed
     unknown_reply: Text  # a shop question with no entry in this language: a person follows up
     unsure_reply: AnswerText  # no entry is a sure match: the closest one, and a person follows up
@@ -313,7 +324,8 @@ LANGUAGES = {
 class KnowledgeSettings:
     # CSV id,lang,question,answer; None: no knowledge, the model answers freely
     file: Annotated[Path | None, BeforeValidator(_optional_path)] = None
-    candidates: Annotated[int, at_least(1)] = 8  # entries the likelihood signal re-reads for each message (a forward pass each)
+    # entries the likelihood signal re-reads for each message (a forward pass each)
+    candidates: Annotated[int, at_least(1)] = 8
     # the best entry leads the runner-up by this much (z-score units): answered plainly
     sure_margin: Annotated[float, at_least(0)] = 1.0
     languages: dict[str, LanguageSettings] = field(default_factory=lambda: dict(LANGUAGES))
@@ -321,7 +333,7 @@ class KnowledgeSettings:
 
 @settings
 class StorageSettings:
-    path: FilePath = Path("data/shopbot.db")
+    path: NonEmptyPath = Path("data/shopbot.db")
     # conversations older than this are deleted daily; 0: kept forever
     retention_days: Annotated[int, at_least(0, " (0 keeps everything)")] = 0
 
