@@ -12,9 +12,9 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from bot import monitoring
-from bot.app import MONITOR_KEY, build_application, serving
 from bot.config import TOKEN_ENV, ConfigError, load_config
+from bot.telegram import monitoring
+from bot.telegram.app import MONITOR_KEY, build_application, serving
 from tests.conftest import REPO, remote
 from tests.fakes.engine import ScriptedEngine
 from tests.telegram_helpers import free_port, over_fake, replies, running_bot

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from bot import chart
 from bot.handoff import HUMAN_REQUEST, NOT_NEGATIVE
+from bot.telegram import chart
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.engine import ScriptedEngine
 from tests.telegram_helpers import OPERATORS, linked, replies, running_bot, sent_texts

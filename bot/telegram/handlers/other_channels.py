@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from bot.handlers import OUTBOX_KEY, SERVICE_KEY
-from bot.handlers.handoff import relay_text
 from bot.service import Outcome
+from bot.telegram.handlers import OUTBOX_KEY, SERVICE_KEY
+from bot.telegram.handlers.takeover import relay_text
 
 
 class TelegramOperators:
