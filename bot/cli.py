@@ -190,7 +190,7 @@ async def _web_only(config: Config) -> int:
 
 
 async def chat_command(config: Config, args: argparse.Namespace) -> int:
-    from bot.console import chat
+    from bot.channels.console import chat
 
     async with conversation_service(config) as service:
         return await chat(service, args.user, args.json)

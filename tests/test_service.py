@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from io import StringIO
 
-from bot.console import chat
+from bot.channels.console import chat
 from bot.llm.engine import Engine
 from bot.service import ConversationService, Sender
 from storage.db import Database

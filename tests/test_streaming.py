@@ -3,7 +3,7 @@
 import asyncio
 import io
 
-from bot.console import chat
+from bot.channels.console import chat
 from bot.service import ConversationService, Sender
 from tests.fakes.engine import ScriptedEngine
 from tests.telegram_helpers import replies, running_bot, sent_texts
