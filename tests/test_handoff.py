@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.handoff import HUMAN_REQUEST, NOT_NEGATIVE
+from bot.escalation import HUMAN_REQUEST, NOT_NEGATIVE
 from bot.telegram import chart
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.engine import ScriptedEngine

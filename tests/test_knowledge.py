@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.handoff import NO_ANSWER
+from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge, KnowledgeFileError
 from bot.lexicon import language_of
 from bot.reply_evaluation import Question, evaluate_replies

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from transformers import LlamaConfig, Qwen2Config
 
-from bot.handoff import NO_ANSWER
+from bot.escalation import NO_ANSWER
 from bot.lexicon import language_of
 from bot.llm.loading import estimated_parameters
 from bot.reply_rules import SmallTalk, free_chat_allowed, small_talk

@@ -10,7 +10,7 @@ from bot.telegram.handlers.takeover import relay_text
 
 
 class TelegramOperators:
-    """bot.handoff.Operators over the running Telegram application: the same outbox and threads as Telegram's own."""
+    """bot.escalation.Operators over the running Telegram application: the same outbox and threads as Telegram's own."""
 
     def __init__(self, app: Application):
         self.app = app
