@@ -13,8 +13,8 @@ from bot.service import ConversationService, Sender
 from bot.telegram import inbox
 from bot.telegram.app import run_telegram
 from bot.telegram.handlers import sending
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot, sent_texts
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot, sent_texts
 
 ANN, BOB, CAT, DAN = 1001, 1002, 1003, 1004
 ANGRY = "My order arrived broken and nobody answers!"

@@ -6,8 +6,8 @@ import time
 
 from bot.telegram.handlers import sending
 from bot.telegram.handlers.sending import split_text, utf16_len
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, TOKEN, replies, running_bot, sent_texts
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import OPERATORS, TOKEN, replies, running_bot, sent_texts
 
 ANN, BOB = 1001, 1002
 ANGRY = "My order arrived broken and nobody answers!"

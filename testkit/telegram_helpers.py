@@ -13,7 +13,7 @@ from bot.config import Config
 from bot.service import ConversationService
 from bot.telegram.app import build_application, serving
 from bot.telegram.handlers import SERVICE_KEY
-from tests.fakes.bot_api import FakeBotApi
+from testkit.fakes.bot_api import FakeBotApi
 
 TOKEN = "123456:AAH-fake-secret-token-never-logged"
 OPERATORS = -100200300  # the operator group
