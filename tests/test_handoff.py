@@ -1,16 +1,17 @@
 """Operator handoff (#5) end to end: the real Application over the fake Bot API, tiny model, real SQLite."""
 
+import asyncio
 import io
 from dataclasses import replace
 from datetime import date
 
 import pytest
 
-from bot import chart
-from bot.handoff import HUMAN_REQUEST, NOT_NEGATIVE
-from tests.fakes.bot_api import FakeBotApi
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, linked, replies, running_bot, sent_texts
+from bot.escalation import HUMAN_REQUEST, NOT_NEGATIVE
+from bot.telegram import chart
+from testkit.fakes.bot_api import FakeBotApi
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import OPERATORS, linked, replies, running_bot, sent_texts
 
 ANN, BOB = 1001, 1002
 OLGA, PIET = 7, 8  # two operators in the operator group
@@ -45,6 +46,16 @@ async def angry_alert(fake: FakeBotApi, svc) -> dict:
     fake.send_text(ANN, ANGRY, first_name="Ann", username="ann_k")
     await replies(fake, ANN)
     return await linked(svc, await operator_chat_has(fake, "Alert #"))
+
+
+async def operator_turns(svc, chat_id: int, count: int, timeout: float = 10.0) -> list[str]:
+    """The customer's stored operator turns, once there are `count` (a relay is stored after it is sent)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        turns = [m.text for m in await svc.db.messages(await customer_id(svc, chat_id)) if m.role == "operator"]
+        if len(turns) >= count or asyncio.get_running_loop().time() > deadline:
+            return turns
+        await asyncio.sleep(0.02)
 
 
 async def customer_id(svc, chat_id: int) -> int:
@@ -137,7 +148,7 @@ async def test_takeover_survives_a_restart(config, engine, fake):
         photo = await linked(svc, fake.sent_messages(OPERATORS)[-1])
         operator_says(fake, "Found it: it ships tomorrow.", photo["message_id"], user_id=PIET, name="Piet")
         await fake.wait_for(copies_to(ANN), count=2)
-        turns = [m.text for m in await svc.db.messages(await customer_id(svc, ANN)) if m.role == "operator"]
+        turns = await operator_turns(svc, ANN, count=2)
     assert photo["caption"] == "the lid is cracked" and "sent:" in photo["reply_to_message"]["text"]
     assert [m.get("text") for m in fake.sent_messages(ANN)][-1] == "Found it: it ships tomorrow."
     assert turns == ["Looking into it now.", "Found it: it ships tomorrow."]
@@ -152,7 +163,7 @@ async def test_two_operators_replies_reach_the_customer_in_order(config, engine,
             operator_says(fake, text, alert["message_id"], user_id=uid, name=name)
         await fake.wait_for(copies_to(ANN), count=4)
         takeover = await svc.handoff.active(await customer_id(svc, ANN))
-        stored = [m.text for m in await svc.db.messages(await customer_id(svc, ANN)) if m.role == "operator"]
+        stored = await operator_turns(svc, ANN, count=4)
     assert [m["text"] for m in fake.sent_messages(ANN)][1:] == [t for _, _, t in lines]
     assert stored == [t for _, _, t in lines]
     assert takeover["operator_name"] == "Olga"
