@@ -105,6 +105,33 @@ async def test_a_message_that_fails_every_try_is_kept_not_lost_and_reported(conf
     assert f"failed {inbox.MAX_ATTEMPTS} times" in caplog.text
 
 
+async def test_forget_also_blanks_a_message_that_failed_every_try(config, tiny_engine, fake, monkeypatch):
+    monkeypatch.setattr(inbox, "RETRY_SECONDS", 0.1)
+    secret = "my order number is 4711"
+    async with running_bot(config, tiny_engine) as svc:
+        add_message = svc.db.add_message
+        svc.db.add_message = failing_once({"add_message": -1}, "add_message", add_message)
+        fake.send_text(ANN, secret)
+        fake.send_text(BOB, "my order number is 4712")  # another customer's given-up message stays
+        for _ in range(200):
+            if len(await svc.db.inbox_failed()) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(await svc.db.inbox_failed()) == 2
+        svc.db.add_message = add_message
+        fake.send_command(ANN, "forget")
+        await replies(fake, ANN, 2)  # told once that the message could not be stored, then asked to confirm
+        question = fake.sent_messages(ANN)[-1]
+        yes = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.press_button(ANN, question["message_id"], yes)
+        await fake.wait_for("editMessageText")
+        kept = await svc.db.inbox_failed()
+    database = config.storage.path
+    for path in (database, database.with_name(database.name + "-wal")):  # the file, and the WAL if one is left
+        assert not path.exists() or secret.encode() not in path.read_bytes(), path.name
+    assert len(kept) == 1 and "4712" in kept[0]
+
+
 async def test_a_failing_outbox_run_is_reported_and_the_next_run_still_delivers(config, tiny_engine, fake, caplog):
     config = replace(config, alerts=replace(config.alerts, outbox_retry_seconds=0.2))
     engine = ScriptedEngine(tiny_engine, sentiments={ANGRY: ("negative", 0.95)})
