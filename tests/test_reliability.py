@@ -366,6 +366,29 @@ async def test_an_operator_group_upgraded_to_a_supergroup_keeps_working_there_al
     assert sent_texts(fake, OPERATORS) == []
 
 
+async def test_an_alert_refused_by_a_group_that_became_a_supergroup_follows_it_for_good(config, tiny_engine, fake):
+    # The bot missed the group's migration notice: Telegram answers the alert's send with ChatMigrated instead.
+    supergroup = -1009998887776
+    engine = ScriptedEngine(tiny_engine, sentiments={ANGRY: ("negative", 0.95), "still broken": ("negative", 0.95)})
+    fake.migrate_chat(OPERATORS, supergroup)
+    async with running_bot(config, engine) as svc:
+        fake.send_text(ANN, ANGRY)
+        (alert,) = await replies(fake, supergroup)
+        for _ in range(100):  # recorded right after Telegram took the alert (so also after a restart)
+            if await svc.db.chat_moved_to(OPERATORS) == supergroup:
+                break
+            await asyncio.sleep(0.02)
+        fake.send_command(supergroup, "stats", user_id=7, chat_type="supergroup")  # commands work there now
+        stats = (await replies(fake, supergroup, 2))[1]
+        fake.send_text(BOB, "still broken")
+        await replies(fake, supergroup, 3)
+    assert ANGRY in alert and stats.startswith("Today so far")
+    assert "still broken" in [t for t in sent_texts(fake, supergroup) if t][-1]
+    # Refused once at the old id, then retried at the new one; nothing later goes to the old id.
+    assert [c.status for c in fake.calls() if c.params.get("chat_id") == OPERATORS
+            and c.method.startswith(("send", "copy", "edit"))] == [400]
+
+
 def test_the_token_is_redacted_also_in_a_log_handler_added_after_start():
     import subprocess
     import sys
