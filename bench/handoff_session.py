@@ -17,13 +17,13 @@ from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # for tests.fakes / tests.telegram_helpers when run as a script
+sys.path.insert(0, str(REPO))  # for testkit.fakes / testkit.telegram_helpers when run as a script
 
 from bot.config import load_config  # noqa: E402
 from bot.llm.engine import Engine  # noqa: E402
-from tests.fakes.bot_api import FakeBotApi  # noqa: E402
-from tests.fakes.engine import ScriptedEngine  # noqa: E402
-from tests.telegram_helpers import OPERATORS, TOKEN, linked, over_fake, running_bot  # noqa: E402
+from testkit.fakes.bot_api import FakeBotApi  # noqa: E402
+from testkit.fakes.engine import ScriptedEngine  # noqa: E402
+from testkit.telegram_helpers import OPERATORS, TOKEN, linked, over_fake, running_bot  # noqa: E402
 
 ANN, OLGA = 2001, 7
 ANGRY = "My order arrived broken and nobody answers! This is unacceptable."

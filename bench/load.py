@@ -23,12 +23,12 @@ from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # for tests.fakes / tests.telegram_helpers when run as a script
+sys.path.insert(0, str(REPO))  # for testkit.fakes / testkit.telegram_helpers when run as a script
 
 from bot.config import load_config  # noqa: E402
 from bot.llm.backends import load_backend  # noqa: E402
-from tests.fakes.bot_api import FakeBotApi  # noqa: E402
-from tests.telegram_helpers import TOKEN, over_fake, running_bot  # noqa: E402
+from testkit.fakes.bot_api import FakeBotApi  # noqa: E402
+from testkit.telegram_helpers import TOKEN, over_fake, running_bot  # noqa: E402
 
 FIRST_CHAT = 7001
 QUESTIONS = ["Where is my order?", "Do you ship to Canada?", "My teapot arrived broken, what now?",

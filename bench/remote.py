@@ -23,7 +23,7 @@ from typing import Callable
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.llama_server import LlamaServer  # noqa: E402
+from testkit.llama_server import LlamaServer  # noqa: E402
 
 SCENARIO = ["--customers", "8", "--messages", "4", "--free-chat", "on"]  # every reply written by the model
 SLOTS = 8  # the server's parallel slots and the bot's max_concurrency: one per customer

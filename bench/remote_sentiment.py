@@ -26,7 +26,7 @@ from bench.shop_alerts import COMPLAINTS, QUESTIONS  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.evaluation import decision, metrics, read_rows, stratified_sample  # noqa: E402
 from bot.llm.backends import load_backend  # noqa: E402
-from tests.llama_server import LlamaServer  # noqa: E402
+from testkit.llama_server import LlamaServer  # noqa: E402
 
 READINGS = {"logprobs": "logits", "choice": "generate"}  # reading -> the sentiment.method that selects it
 

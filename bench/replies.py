@@ -58,7 +58,7 @@ async def local(config, tmp: Path) -> dict[str, dict]:
 
 
 async def remote(config, tmp: Path) -> dict[str, dict]:
-    from tests.llama_server import LlamaServer
+    from testkit.llama_server import LlamaServer
 
     reports = {}
     for name, embeddings in (("with knowledge, llama.cpp server, its embeddings", True),

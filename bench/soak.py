@@ -2,9 +2,9 @@
 
     /work/cpu .venv/bin/python bench/soak.py [--customers 20] [--messages 6] [--kills 5] [--seed 1]
 
-20 customers (one of them sends /forget midway) and 3 operators talk to the bot through tests/fakes/bot_api.py,
-with the real model writing every reply (chat.free_chat = "on") and real SQLite. While they do, the bot is killed with SIGKILL at random moments and
-restarted, and the fake injects 429s, 5xx, timeouts (answers later than the client waits), dropped connections
+20 customers (one of them sends /forget midway) and 3 operators talk to the bot through testkit/fakes/bot_api.py,
+with the real model writing every reply (chat.free_chat = "on") and real SQLite. While they do, the bot is killed
+with SIGKILL at random moments and restarted, and the fake injects 429s, 5xx, timeouts (answers later than the client waits), dropped connections
 and an unreachable operator chat. Then it checks what the README's reliability section promises and prints
 the figures: messages, kills, faults, lost, duplicated, out of order; alerts likewise; the database's integrity;
 whether the forgotten customer's text is anywhere in the database file or its WAL; and the duplicate window: how
@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # for tests.fakes when run as a script
+sys.path.insert(0, str(REPO))  # for testkit.fakes when run as a script
 
-from tests.fakes.bot_api import FakeBotApi  # noqa: E402
+from testkit.fakes.bot_api import FakeBotApi  # noqa: E402
 
 TOKEN = "123456:AAH-soak-secret-token-never-logged"
 OPERATORS = -100200300

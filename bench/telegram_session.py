@@ -19,11 +19,11 @@ from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # for tests.fakes / tests.telegram_helpers when run as a script
+sys.path.insert(0, str(REPO))  # for testkit.fakes / testkit.telegram_helpers when run as a script
 
 from bot.config import load_config  # noqa: E402
-from tests.fakes.bot_api import FakeBotApi  # noqa: E402
-from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot  # noqa: E402
+from testkit.fakes.bot_api import FakeBotApi  # noqa: E402
+from testkit.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot  # noqa: E402
 
 CUSTOMERS = {  # Telegram id: (name, messages sent one after another, each after the previous reply)
     2001: ("Ann", ["My order arrived broken and nobody answers!",

@@ -28,8 +28,8 @@ from bot.config import load_config  # noqa: E402
 from bot.llm.engine import Engine  # noqa: E402
 from bot.service import ConversationService  # noqa: E402
 from storage.db import Database  # noqa: E402
-from tests.browser import TIMING, chromium  # noqa: E402
-from tests.web_helpers import free_port  # noqa: E402
+from testkit.browser import TIMING, chromium  # noqa: E402
+from testkit.web_helpers import free_port  # noqa: E402
 
 SECRET = "bench-" + "0" * 40
 

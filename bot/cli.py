@@ -150,7 +150,7 @@ async def run_command(config: Config, args: argparse.Namespace) -> int:
     if config.web.listen:
         web_secret(config)  # a missing secret stops start-up before the model loads
     if config.telegram_token:
-        from bot.app import run_telegram
+        from bot.telegram.app import run_telegram
 
         await asyncio.to_thread(prepare_model, config)
         return await run_telegram(config)
@@ -190,7 +190,7 @@ async def _web_only(config: Config) -> int:
 
 
 async def chat_command(config: Config, args: argparse.Namespace) -> int:
-    from bot.console import chat
+    from bot.channels.console import chat
 
     async with conversation_service(config) as service:
         return await chat(service, args.user, args.json)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import re
 
+from bot.escalation import NO_ANSWER
 from bot.evaluation import LabelledFileError
-from bot.handoff import NO_ANSWER
 from bot.lexicon import language_of
 from bot.service import ConversationService, Sender
 

@@ -1,4 +1,4 @@
-"""Data retention: what the daily job (bot/app.py) deletes: conversations older than [storage] retention_days."""
+"""Data retention: what the daily job (bot/telegram/app.py) deletes: conversations older than [storage] retention_days."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bot.config import Config
-from bot.handoff import Handoff
+from bot.escalation import Handoff
 from bot.knowledge import Knowledge, Match
 from bot.lexicon import language_of
 from bot.llm.backends import ModelBackend, ModelServerDown

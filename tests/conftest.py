@@ -131,8 +131,8 @@ def dump_config(config: Config, tmp_path: Path) -> Path:
 @pytest.fixture
 def fake():
     """A fake Telegram Bot API server on 127.0.0.1, stopped after the test."""
-    from tests.fakes.bot_api import FakeBotApi
-    from tests.telegram_helpers import TOKEN
+    from testkit.fakes.bot_api import FakeBotApi
+    from testkit.telegram_helpers import TOKEN
 
     with FakeBotApi(TOKEN) as api:
         yield api
@@ -142,7 +142,7 @@ def fake():
 def config(request, tiny_config, fake) -> Config:
     """The tiny-model config pointed at the fake Bot API; every end-to-end test runs with both ways of
     receiving updates (long polling, and the fake posting to the bot's webhook)."""
-    from tests.telegram_helpers import over_fake
+    from testkit.telegram_helpers import over_fake
 
     return over_fake(tiny_config, fake, request.param)
 
@@ -150,7 +150,7 @@ def config(request, tiny_config, fake) -> Config:
 @pytest.fixture(scope="session")
 def llama_server():
     """A real llama.cpp server (xllamacpp) serving the embedded GGUF on 127.0.0.1, for the whole session."""
-    from tests.llama_server import LlamaServer
+    from testkit.llama_server import LlamaServer
 
     with LlamaServer() as server:
         yield server

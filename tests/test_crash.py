@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+from testkit.fakes.bot_api import FakeBotApi
+from testkit.telegram_helpers import OPERATORS, TOKEN
 from tests.conftest import REPO, dump_config
-from tests.fakes.bot_api import FakeBotApi
-from tests.telegram_helpers import OPERATORS, TOKEN
 
 CUSTOMERS = (3001, 3002, 3003)
 MESSAGES = 4

@@ -12,12 +12,12 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from bot import monitoring
-from bot.app import MONITOR_KEY, build_application, serving
 from bot.config import TOKEN_ENV, ConfigError, load_config
+from bot.telegram import monitoring
+from bot.telegram.app import MONITOR_KEY, build_application, serving
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import free_port, over_fake, replies, running_bot
 from tests.conftest import REPO, remote
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import free_port, over_fake, replies, running_bot
 
 ANN = 1001
 ANGRY = "My order arrived broken and nobody answers!"
@@ -174,7 +174,7 @@ def test_run_as_a_service_without_the_token_fails_clearly_instead_of_opening_the
 
 @pytest.mark.real_model
 async def test_healthz_says_when_the_remote_model_server_is_down(fake, tmp_path):
-    from tests.llama_server import LlamaServer
+    from testkit.llama_server import LlamaServer
 
     with LlamaServer() as server:
         config = monitored(over_fake(remote(load_config(environ={}), server.url, tmp_path), fake))

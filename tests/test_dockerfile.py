@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from testkit.fakes.bot_api import FakeBotApi
+from testkit.telegram_helpers import TOKEN, free_port
 from tests.conftest import REPO
-from tests.fakes.bot_api import FakeBotApi
-from tests.telegram_helpers import TOKEN, free_port
 
 
 def instructions() -> list[tuple[str, str]]:

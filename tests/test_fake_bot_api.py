@@ -9,8 +9,8 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeybo
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TimedOut
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from tests.fakes.bot_api import FakeBotApi
-from tests.telegram_helpers import TOKEN  # the token the shared `fake` fixture serves
+from testkit.fakes.bot_api import FakeBotApi
+from testkit.telegram_helpers import TOKEN  # the token the shared `fake` fixture serves
 
 CHAT = 42
 

@@ -6,11 +6,11 @@ from datetime import date
 
 import pytest
 
-from bot import chart
-from bot.handoff import HUMAN_REQUEST, NOT_NEGATIVE
-from tests.fakes.bot_api import FakeBotApi
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, linked, replies, running_bot, sent_texts
+from bot.escalation import HUMAN_REQUEST, NOT_NEGATIVE
+from bot.telegram import chart
+from testkit.fakes.bot_api import FakeBotApi
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import OPERATORS, linked, replies, running_bot, sent_texts
 
 ANN, BOB = 1001, 1002
 OLGA, PIET = 7, 8  # two operators in the operator group

@@ -9,9 +9,9 @@ import pytest
 
 from bot.llm.guard import clean_draft, clean_reply, leaks_prompt
 from bot.service import ConversationService, Sender
-from tests.fakes.bot_api import FakeBotApi
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import TOKEN, over_fake, replies, running_bot, sent_texts
+from testkit.fakes.bot_api import FakeBotApi
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import TOKEN, over_fake, replies, running_bot, sent_texts
 
 DATA = Path(__file__).parent / "fixtures" / "hostile_inputs.jsonl"  # one JSON object a line: add cases there
 CASES = [json.loads(line) for line in DATA.open(encoding="utf-8")]

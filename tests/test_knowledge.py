@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.handoff import NO_ANSWER
+from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge, KnowledgeFileError
 from bot.lexicon import language_of
 from bot.reply_evaluation import Question, evaluate_replies
 from bot.service import ConversationService, Sender
+from testkit.fakes.engine import ScriptedEngine
 from tests.conftest import REPO, dump_config
-from tests.fakes.engine import ScriptedEngine
 
 FIXTURE = Path(__file__).parent / "fixtures" / "knowledge.csv"
 HOURS_EN = "The Green Kettle tea shop is open Tuesday to Sunday, 10:00 to 19:00. We are closed on Mondays."

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.handoff import NO_ANSWER
+from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge
 from bot.service import ConversationService, Sender
 

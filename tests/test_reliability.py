@@ -7,14 +7,14 @@ import sqlite3
 import time
 from dataclasses import replace
 
-from bot import inbox
-from bot.app import run_telegram
-from bot.handlers import sending
 from bot.llm.engine import ModelTimeout
 from bot.retention import DAY_SECONDS, purge
 from bot.service import ConversationService, Sender
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot, sent_texts
+from bot.telegram import inbox
+from bot.telegram.app import run_telegram
+from bot.telegram.handlers import sending
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot, sent_texts
 
 ANN, BOB, CAT, DAN = 1001, 1002, 1003, 1004
 ANGRY = "My order arrived broken and nobody answers!"
@@ -397,7 +397,7 @@ def test_the_token_is_redacted_also_in_a_log_handler_added_after_start():
 
     # A fresh process: no log handler exists when the redaction is installed, as when shopbot configures
     # logging after building the application (pytest's own handlers would redact the record for everyone).
-    script = (f"import logging, sys; from bot.handlers.errors import redact_in_logs; redact_in_logs({TOKEN!r}); "
+    script = (f"import logging, sys; from bot.telegram.handlers.errors import redact_in_logs; redact_in_logs({TOKEN!r}); "
               "logging.getLogger().addHandler(logging.StreamHandler(sys.stdout)); "
               f"logging.getLogger('httpx').warning('POST https://api.telegram.org/bot%s/getUpdates', {TOKEN!r})")
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True).stdout

@@ -14,9 +14,9 @@ from bot.config import MODEL_KEY_ENV, ConfigError, load_config
 from bot.llm.backends import load_backend
 from bot.llm.backends.openai import CHOICE_CONFIDENCE
 from bot.service import ConversationService, Sender
+from testkit.fakes.model_proxy import ModelProxy
+from testkit.llama_server import LlamaServer, free_port
 from tests.conftest import REPO, remote
-from tests.fakes.model_proxy import ModelProxy
-from tests.llama_server import LlamaServer, free_port
 
 pytestmark = pytest.mark.real_model
 

@@ -8,12 +8,12 @@ from dataclasses import replace
 import pytest
 from transformers import LlamaConfig, Qwen2Config
 
-from bot.handoff import NO_ANSWER
+from bot.escalation import NO_ANSWER
 from bot.lexicon import language_of
 from bot.llm.loading import estimated_parameters
 from bot.reply_rules import SmallTalk, free_chat_allowed, small_talk
 from bot.service import ConversationService, Sender
-from tests.fakes.engine import ScriptedEngine
+from testkit.fakes.engine import ScriptedEngine
 
 SMOLLM2_135M = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                            num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True)

@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from io import StringIO
 
-from bot.console import chat
+from bot.channels.console import chat
 from bot.llm.engine import Engine
 from bot.service import ConversationService, Sender
 from storage.db import Database
@@ -127,7 +127,7 @@ async def test_model_timeout_counts_running_time_not_the_queue(tiny_config):
 
 
 async def test_one_very_long_old_message_does_not_push_the_whole_history_out(db, tiny_engine):
-    from tests.fakes.engine import ScriptedEngine
+    from testkit.fakes.engine import ScriptedEngine
 
     engine = ScriptedEngine(tiny_engine)
     engine.gate.set()

@@ -3,10 +3,10 @@
 import asyncio
 import io
 
-from bot.console import chat
+from bot.channels.console import chat
 from bot.service import ConversationService, Sender
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import replies, running_bot, sent_texts
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import replies, running_bot, sent_texts
 
 REPLY = "Your parcel left our warehouse this morning and should arrive on Friday."
 

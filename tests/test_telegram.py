@@ -4,10 +4,10 @@ import asyncio
 import logging
 import time
 
-from bot.handlers import sending
-from bot.handlers.sending import split_text, utf16_len
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, TOKEN, replies, running_bot, sent_texts
+from bot.telegram.handlers import sending
+from bot.telegram.handlers.sending import split_text, utf16_len
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import OPERATORS, TOKEN, replies, running_bot, sent_texts
 
 ANN, BOB = 1001, 1002
 ANGRY = "My order arrived broken and nobody answers!"
@@ -236,7 +236,7 @@ async def test_edits_get_a_note_and_groups_only_a_pointer(config, tiny_engine, f
 async def test_errors_are_logged_and_operators_told_once_without_the_token(config, tiny_engine, fake, caplog):
     from telegram.ext import CommandHandler
 
-    from bot.app import build_application, serving
+    from bot.telegram.app import build_application, serving
 
     caplog.set_level(logging.DEBUG)
 
@@ -251,7 +251,7 @@ async def test_errors_are_logged_and_operators_told_once_without_the_token(confi
         fake.send_command(ANN, "boom")
         await replies(fake, ANN, 3)  # the reply and help for the unknown /boom, twice
         (note,) = await replies(fake, OPERATORS)
-    failures = [r for r in caplog.records if r.name == "bot.handlers.errors"]
+    failures = [r for r in caplog.records if r.name == "bot.telegram.handlers.errors"]
     assert len(failures) == 2 and all(r.exc_info[0] is RuntimeError for r in failures)
     assert "RuntimeError" in note and "handler bug" not in note
     assert caplog.records and TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
@@ -259,7 +259,7 @@ async def test_errors_are_logged_and_operators_told_once_without_the_token(confi
 
 
 def test_token_redactor_scrubs_messages_and_tracebacks():
-    from bot.handlers.errors import TokenRedactor
+    from bot.telegram.handlers.errors import TokenRedactor
 
     try:
         raise ValueError(f"The token `{TOKEN}` was rejected by the server.")

@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from tests.fakes.bot_api import FakeBotApi
-from tests.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot
+from testkit.fakes.bot_api import FakeBotApi
+from testkit.telegram_helpers import OPERATORS, TOKEN, over_fake, replies, running_bot
 
 pytestmark = pytest.mark.real_model
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bot.config import load_config
+from testkit.llama_server import LlamaServer
+from testkit.telegram_helpers import OPERATORS, over_fake, replies, running_bot, sent_texts
 from tests.conftest import remote
-from tests.llama_server import LlamaServer
-from tests.telegram_helpers import OPERATORS, over_fake, replies, running_bot, sent_texts
 
 pytestmark = pytest.mark.real_model
 

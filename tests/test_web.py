@@ -8,12 +8,12 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from bot.config import ConfigError, load_config, web_secret
 from bot.channels.web.server import CHANNEL
 from bot.channels.web.visitors import COOKIE
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, linked
-from tests.web_helpers import EventStream, for_web, running_both, running_web
+from bot.config import ConfigError, load_config, web_secret
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import OPERATORS, linked
+from testkit.web_helpers import EventStream, for_web, running_both, running_web
 
 COMPLAINT = "My order arrived broken and nobody answers!"
 APOLOGY = "I am very sorry about your order. A person from the shop will contact you today."

@@ -8,10 +8,10 @@ import pytest
 from aiohttp import web
 
 from bot.channels.web.server import CHANNEL
-from tests.browser import CHROMIUM, TIMING, chromium
-from tests.fakes.engine import ScriptedEngine
-from tests.telegram_helpers import OPERATORS, linked
-from tests.web_helpers import for_web, running_both, running_web
+from testkit.browser import CHROMIUM, TIMING, chromium
+from testkit.fakes.engine import ScriptedEngine
+from testkit.telegram_helpers import OPERATORS, linked
+from testkit.web_helpers import for_web, running_both, running_web
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() or find_spec("playwright") is None,
                                 reason="needs chromium and playwright (bash scripts/setup.sh test installs both)")

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.config import Config, ConfigError, WebTexts, listen_address, web_secret
 from bot.channels.web.visitors import COOKIE, COOKIE_MAX_AGE, LiveStreams, VisitorCookies
-from bot.handoff import Operators
+from bot.config import Config, ConfigError, WebTexts, listen_address, web_secret
+from bot.escalation import Operators
 from bot.ratelimit import RateLimiter, Verdict
 from bot.service import ConversationService, Outcome, Sender
 from storage.db import Customer, StoredMessage

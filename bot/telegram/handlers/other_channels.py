@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from bot.handlers import OUTBOX_KEY, SERVICE_KEY
-from bot.handlers.handoff import relay_text
 from bot.service import Outcome
+from bot.telegram.handlers import OUTBOX_KEY, SERVICE_KEY
+from bot.telegram.handlers.takeover import relay_text
 
 
 class TelegramOperators:
-    """bot.handoff.Operators over the running Telegram application: the same outbox and threads as Telegram's own."""
+    """bot.escalation.Operators over the running Telegram application: the same outbox and threads as Telegram's own."""
 
     def __init__(self, app: Application):
         self.app = app

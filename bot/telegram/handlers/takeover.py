@@ -1,4 +1,4 @@
-"""Operator handoff in Telegram: alert buttons, replies copied to customers, relays, /release, idle hand-back."""
+"""Operator takeovers in Telegram: alert buttons, replies copied to customers, relays, /release, idle hand-back."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.config import Config
-from bot.handlers import CHANNEL, NEW_MESSAGE, service, who
-from bot.handlers.sending import copy_message, send_text
 from bot.service import ConversationService, Outcome
+from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, service, who
+from bot.telegram.handlers.sending import copy_message, send_text
 from storage.db import Customer
 
 log = logging.getLogger(__name__)

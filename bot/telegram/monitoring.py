@@ -14,10 +14,10 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.config import Config, ConfigError, listen_address
-from bot.handlers import SERVICE_KEY
-from bot.inbox import Inbox
 from bot.service import ConversationService
-from bot.webhook import delivery_trouble
+from bot.telegram.handlers import SERVICE_KEY
+from bot.telegram.inbox import Inbox
+from bot.telegram.webhook import delivery_trouble
 
 log = logging.getLogger(__name__)
 

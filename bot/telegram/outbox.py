@@ -7,9 +7,9 @@ import logging
 
 from telegram.ext import Application, ContextTypes
 
-from bot.handlers import SERVICE_KEY
-from bot.handlers.operator import record_move, send_alert
 from bot.service import Alert, ConversationService, Outcome
+from bot.telegram.handlers import SERVICE_KEY
+from bot.telegram.handlers.operator import record_move, send_alert
 
 log = logging.getLogger(__name__)
 

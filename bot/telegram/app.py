@@ -14,16 +14,17 @@ from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScope
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes
 
-from bot.config import TOKEN_ENV, Config, ConfigError
 from bot import retention
-from bot.handlers import OPERATORS_KEY, OUTBOX_KEY, SERVICE_KEY, customer, follow_move, handoff, operator, operator_chat, service
-from bot.handlers.errors import ErrorReporter, redact_in_logs
-from bot.inbox import Inbox
+from bot.config import TOKEN_ENV, Config, ConfigError
 from bot.llm.backends import ModelBackend, load_backend
-from bot.monitoring import Monitor
-from bot.outbox import AlertOutbox
 from bot.service import ConversationService
-from bot.webhook import receiving
+from bot.telegram.handlers import (OPERATORS_KEY, OUTBOX_KEY, SERVICE_KEY, customer, follow_move, operator,
+                                   operator_chat, service, takeover)
+from bot.telegram.handlers.errors import ErrorReporter, redact_in_logs
+from bot.telegram.inbox import Inbox
+from bot.telegram.monitoring import Monitor
+from bot.telegram.outbox import AlertOutbox
+from bot.telegram.webhook import receiving
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -151,10 +152,10 @@ def build_application(config: Config, engine: ModelBackend | None = None) -> App
 
     app.post_init, app.post_shutdown = post_init, post_shutdown
 
-    # 3. Handlers: the operator chat's first, then handoff (buttons, replies to customers), then customers'
+    # 3. Handlers: the operator chat's first, then takeovers (buttons, replies to customers), then customers'
     #    private chats and the group pointer.
     app.add_handlers(operator.handlers(operators))
-    app.add_handlers(handoff.handlers(operators))
+    app.add_handlers(takeover.handlers(operators))
     app.add_handlers(customer.handlers(operators))
 
     # 4. One error handler: log, then a brief rate-limited note to the operator chat; an update whose handler
@@ -170,7 +171,7 @@ def build_application(config: Config, engine: ModelBackend | None = None) -> App
     app.job_queue.run_repeating(retention_job, retention.DAY_SECONDS, first=0, name="retention")
     if config.alerts.operator_chat_id is not None:  # takeovers, too, start only from the operator chat
         app.job_queue.run_repeating(outbox.job, config.alerts.outbox_retry_seconds, first=0, name="alert outbox")
-        app.job_queue.run_repeating(handoff.hand_back_idle, handoff.idle_check_seconds(config), name="idle hand-back")
+        app.job_queue.run_repeating(takeover.hand_back_idle, takeover.idle_check_seconds(config), name="idle hand-back")
     return app
 
 
@@ -246,7 +247,7 @@ async def web_alongside(app: Application, config: Config) -> AsyncIterator["WebC
         yield None
         return
     from bot.channels.web.server import serving_web
-    from bot.handlers.other_channels import TelegramOperators
+    from bot.telegram.handlers.other_channels import TelegramOperators
 
     async with serving_web(app.bot_data[SERVICE_KEY], config, TelegramOperators(app)) as chat:
         yield chat

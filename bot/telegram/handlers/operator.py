@@ -11,11 +11,11 @@ from telegram import Bot, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot import chart
-from bot.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, follow_move, service, who
-from bot.handlers.handoff import alert_buttons
-from bot.handlers.sending import send_text
 from bot.service import ConversationService, Outcome
+from bot.telegram import chart
+from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, follow_move, service, who
+from bot.telegram.handlers.sending import send_text
+from bot.telegram.handlers.takeover import alert_buttons
 
 log = logging.getLogger(__name__)
 

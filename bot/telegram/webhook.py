@@ -14,7 +14,7 @@ from telegram import Bot, Update
 from telegram.ext import Application, Updater
 
 from bot.config import Config, ConfigError, listen_address
-from bot.inbox import Inbox
+from bot.telegram.inbox import Inbox
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Messag
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, sender, service
-from bot.handlers.handoff import relay
-from bot.handlers.drafts import DraftStream
-from bot.handlers.sending import send_text, typing
 from bot.service import ModelFailed, Outcome
+from bot.telegram.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, sender, service
+from bot.telegram.handlers.drafts import DraftStream
+from bot.telegram.handlers.sending import send_text, typing
+from bot.telegram.handlers.takeover import relay
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import AsyncIterator
 
-from bot.app import build_application, serving
 from bot.config import Config
-from bot.handlers import SERVICE_KEY
 from bot.service import ConversationService
-from tests.fakes.bot_api import FakeBotApi
+from bot.telegram.app import build_application, serving
+from bot.telegram.handlers import SERVICE_KEY
+from testkit.fakes.bot_api import FakeBotApi
 
 TOKEN = "123456:AAH-fake-secret-token-never-logged"
 OPERATORS = -100200300  # the operator group

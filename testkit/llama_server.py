@@ -1,7 +1,7 @@
 """A real llama.cpp server (PyPI xllamacpp) serving the embedded GGUF on 127.0.0.1, for the remote-backend tests and
 bench/remote.py. It runs in a process of its own, so a test can kill it the way a crashed server dies.
 
-    python -m tests.llama_server PORT PARALLEL THREADS EMBEDDINGS(0/1)   # serves until killed (LlamaServer starts it)
+    python -m testkit.llama_server PORT PARALLEL THREADS EMBEDDINGS(0/1)   # serves until killed (LlamaServer starts it)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ REPEAT_PENALTY = 1.2  # config.toml's chat.generation.repetition_penalty, which 
 
 
 class LlamaServer:
-    """`python -m tests.llama_server` in a child process; `url` is its OpenAI API root."""
+    """`python -m testkit.llama_server` in a child process; `url` is its OpenAI API root."""
 
     def __init__(self, port: int | None = None, parallel: int = 4, threads: int = 2, api_key: str = "",
                  embeddings: bool = True):
@@ -36,7 +36,7 @@ class LlamaServer:
         """Start it and wait until it answers /health."""
         env = {**os.environ, "PYTHONPATH": str(REPO), "LLAMA_SERVER_API_KEY": self.api_key}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.llama_server", str(self.port), str(self.parallel), str(self.threads),
+            [sys.executable, "-m", "testkit.llama_server", str(self.port), str(self.parallel), str(self.threads),
              str(int(self.embeddings))],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout

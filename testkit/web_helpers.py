@@ -11,11 +11,11 @@ from typing import AsyncIterator
 
 import aiohttp
 
-from bot.app import build_application, serving, web_alongside
 from bot.channels.web.server import WebChat, serving_web
 from bot.config import Config
-from bot.handlers import SERVICE_KEY
 from bot.service import ConversationService
+from bot.telegram.app import build_application, serving, web_alongside
+from bot.telegram.handlers import SERVICE_KEY
 from storage.db import Database
 
 SECRET = "test-secret-" + "x" * 40

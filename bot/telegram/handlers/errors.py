@@ -10,8 +10,8 @@ from typing import Callable
 from telegram import Chat, Update
 from telegram.ext import ContextTypes, filters
 
-from bot.handlers.sending import send_text
 from bot.service import ModelFailed
+from bot.telegram.handlers.sending import send_text
 
 log = logging.getLogger(__name__)
 

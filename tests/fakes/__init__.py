@@ -1,1 +1,0 @@
-"""Test doubles for shopbot's end-to-end tests."""
