@@ -13,7 +13,7 @@ from bot.escalation import Handoff
 from bot.knowledge import Knowledge, Match
 from bot.lexicon import language_of
 from bot.llm.backends import ModelBackend, ModelServerDown
-from bot.llm.guard import clean_reply
+from bot.llm.guard import clean_draft, clean_reply
 from bot.llm.sentiment_scores import Sentiment
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter, Verdict
@@ -193,7 +193,7 @@ class ConversationService:
             return None
 
         def relay(so_far: str) -> None:
-            shown = clean_reply(so_far, self.engine.special_tokens, self.config.chat.system_prompt)
+            shown = clean_draft(so_far, self.engine.special_tokens, self.config.chat.system_prompt)
             if shown and language_of(shown) == lang:
                 on_partial(shown)
 

@@ -47,6 +47,16 @@ class StoredMessage:
     created_at: float
 
 
+# A Telegram customer's updates that failed every try (inbox.failed_at) keep their payload for the owner: /forget
+# blanks those too. Every update kind (message, edited_message, callback_query...) names its sender in "from".
+# Pending updates are left alone: each is blanked when handled, and one sent after the /forget must not be lost.
+_BLANK_GIVEN_UP_UPDATES = """
+    UPDATE inbox SET payload = '' WHERE failed_at IS NOT NULL AND EXISTS (
+        SELECT 1 FROM customers c, json_each(NULLIF(inbox.payload, '')) u
+        WHERE c.id = ? AND c.channel = 'telegram' AND json_extract(u.value, '$.from.id') = CAST(c.external_id AS INTEGER))
+"""
+
+
 class Database:
     """Owns the SQLite file through one connection, which one coroutine uses at a time.
 
@@ -253,6 +263,7 @@ class Database:
             for table in ("messages", "alerts"):
                 row = await self._one(f"SELECT COUNT(*) FROM {table} WHERE customer_id = ?", (customer_id,))
                 counts[table] = row[0]
+            await self._execute(_BLANK_GIVEN_UP_UPDATES, (customer_id,))
             cur = await self._execute("DELETE FROM customers WHERE id = ?", (customer_id,))
             counts["customers"] = cur.rowcount
         await self._scrub_wal()
@@ -298,8 +309,9 @@ class Database:
         await self._execute("UPDATE inbox SET failed_at = ? WHERE update_id = ?", (time.time(), update_id))
 
     async def inbox_failed(self) -> list[str]:
-        """Payloads of updates given up on, oldest first."""
-        return [r[0] for r in await self._all("SELECT payload FROM inbox WHERE failed_at IS NOT NULL ORDER BY update_id")]
+        """Payloads of updates given up on, oldest first (but those /forget blanked)."""
+        return [r[0] for r in await self._all(
+            "SELECT payload FROM inbox WHERE failed_at IS NOT NULL AND payload != '' ORDER BY update_id")]
 
     async def inbox_done(self, update_id: int) -> None:
         # Only the id is needed from now on (to spot a redelivery): the customer's text is not kept twice.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.llm.guard import clean_reply, leaks_prompt
+from bot.llm.guard import clean_draft, clean_reply, leaks_prompt
 from bot.service import ConversationService, Sender
 from testkit.fakes.bot_api import FakeBotApi
 from testkit.fakes.engine import ScriptedEngine
@@ -71,6 +71,10 @@ def test_reply_guard_keeps_ordinary_answers():
     assert clean_reply("A person from the shop will follow up. Answer briefly?", ["<|im_end|>"], prompt) != ""
     assert clean_reply("<|user|>hi<|assistant|>", [], prompt) == "hi"
     assert leaks_prompt("ok. you are the ASSISTANT of a   small shop.", prompt)
+    # Drafts: held while part way through a prompt sentence, shown again once the words part from it.
+    assert clean_draft("Sure. You are the assistant of", [], prompt) == ""
+    assert clean_draft("Thanks, you are the best", [], prompt) == "Thanks, you are the best"
+    assert clean_draft("A person from the shop will follow", [], prompt) != ""
 
 
 @pytest.mark.real_model

@@ -105,6 +105,33 @@ async def test_a_message_that_fails_every_try_is_kept_not_lost_and_reported(conf
     assert f"failed {inbox.MAX_ATTEMPTS} times" in caplog.text
 
 
+async def test_forget_also_blanks_a_message_that_failed_every_try(config, tiny_engine, fake, monkeypatch):
+    monkeypatch.setattr(inbox, "RETRY_SECONDS", 0.1)
+    secret = "my order number is 4711"
+    async with running_bot(config, tiny_engine) as svc:
+        add_message = svc.db.add_message
+        svc.db.add_message = failing_once({"add_message": -1}, "add_message", add_message)
+        fake.send_text(ANN, secret)
+        fake.send_text(BOB, "my order number is 4712")  # another customer's given-up message stays
+        for _ in range(200):
+            if len(await svc.db.inbox_failed()) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(await svc.db.inbox_failed()) == 2
+        svc.db.add_message = add_message
+        fake.send_command(ANN, "forget")
+        await replies(fake, ANN, 2)  # told once that the message could not be stored, then asked to confirm
+        question = fake.sent_messages(ANN)[-1]
+        yes = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.press_button(ANN, question["message_id"], yes)
+        await fake.wait_for("editMessageText")
+        kept = await svc.db.inbox_failed()
+    database = config.storage.path
+    for path in (database, database.with_name(database.name + "-wal")):  # the file, and the WAL if one is left
+        assert not path.exists() or secret.encode() not in path.read_bytes(), path.name
+    assert len(kept) == 1 and "4712" in kept[0]
+
+
 async def test_a_failing_outbox_run_is_reported_and_the_next_run_still_delivers(config, tiny_engine, fake, caplog):
     config = replace(config, alerts=replace(config.alerts, outbox_retry_seconds=0.2))
     engine = ScriptedEngine(tiny_engine, sentiments={ANGRY: ("negative", 0.95)})
@@ -337,6 +364,29 @@ async def test_an_operator_group_upgraded_to_a_supergroup_keeps_working_there_al
         alert = (await replies(fake, supergroup, 2))[-1]  # after /stats' text and chart
     assert stats.startswith("Today so far") and ANGRY in alert
     assert sent_texts(fake, OPERATORS) == []
+
+
+async def test_an_alert_refused_by_a_group_that_became_a_supergroup_follows_it_for_good(config, tiny_engine, fake):
+    # The bot missed the group's migration notice: Telegram answers the alert's send with ChatMigrated instead.
+    supergroup = -1009998887776
+    engine = ScriptedEngine(tiny_engine, sentiments={ANGRY: ("negative", 0.95), "still broken": ("negative", 0.95)})
+    fake.migrate_chat(OPERATORS, supergroup)
+    async with running_bot(config, engine) as svc:
+        fake.send_text(ANN, ANGRY)
+        (alert,) = await replies(fake, supergroup)
+        for _ in range(100):  # recorded right after Telegram took the alert (so also after a restart)
+            if await svc.db.chat_moved_to(OPERATORS) == supergroup:
+                break
+            await asyncio.sleep(0.02)
+        fake.send_command(supergroup, "stats", user_id=7, chat_type="supergroup")  # commands work there now
+        stats = (await replies(fake, supergroup, 2))[1]
+        fake.send_text(BOB, "still broken")
+        await replies(fake, supergroup, 3)
+    assert ANGRY in alert and stats.startswith("Today so far")
+    assert "still broken" in [t for t in sent_texts(fake, supergroup) if t][-1]
+    # Refused once at the old id, then retried at the new one; nothing later goes to the old id.
+    assert [c.status for c in fake.calls() if c.params.get("chat_id") == OPERATORS
+            and c.method.startswith(("send", "copy", "edit"))] == [400]
 
 
 def test_the_token_is_redacted_also_in_a_log_handler_added_after_start():

@@ -59,3 +59,17 @@ async def test_flood_control_on_drafts_never_costs_the_reply(config, fake, tiny_
         fake.send_text(1001, "where is my parcel")
         assert await replies(fake, 1001) == [REPLY]
     assert len(fake.calls("sendMessageDraft")) == 1  # refused, and paused for the 30 s Telegram asked for
+
+
+async def test_a_draft_never_shows_a_system_prompt_sentence_the_final_check_replaces(db, tiny_config, tiny_engine):
+    # The model starts well, then reads its instructions back: the guard replaces the final reply, and no draft
+    # may have shown the sentence before that (a draft, once shown, can't be taken back).
+    prompt = tiny_config.chat.system_prompt
+    leaked = prompt.split(". ")[0] + "."  # "You are the friendly customer-service assistant of a small online shop."
+    engine = ScriptedEngine(tiny_engine, replies={"who are you": f"Happy to help! {leaked} Anything else?"})
+    partials: list[str] = []
+    outcome = await ConversationService(db, engine, tiny_config).handle_text(Sender("console", "1"), "who are you",
+                                                                             on_partial=partials.append)
+    assert outcome.reply == tiny_config.chat.fallback_reply
+    assert "Happy to help!" in partials  # drafts still stream up to where the prompt starts
+    assert not any("friendly customer-service" in p for p in partials), partials

@@ -9,7 +9,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.service import Alert, ConversationService, Outcome
 from bot.telegram.handlers import SERVICE_KEY
-from bot.telegram.handlers.operator import send_alert
+from bot.telegram.handlers.operator import record_move, send_alert
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,15 @@ class AlertOutbox:
                         continue
                     message = await svc.db.message_text(row["message_id"]) if row["message_id"] else None
                     alert = Alert(row["id"], row["reason"], row["label"], row["confidence"])
-                    if not await send_alert(app.bot, svc, Outcome(customer, row["message_id"], "", alert=alert),
-                                            message or ""):
+                    operators = svc.config.alerts.operator_chat_id
+                    pieces = await send_alert(app.bot, svc, Outcome(customer, row["message_id"], "", alert=alert),
+                                              message or "")
+                    if not pieces:
                         self._again = False
                         break
                     sent += 1
+                    if pieces[-1].chat_id != operators:  # Telegram answered ChatMigrated and send_text followed it
+                        await record_move(app.bot_data, operators, pieces[-1].chat_id)
         if sent:
             log.info("delivered %s alert(s) from the outbox", sent)
         return sent

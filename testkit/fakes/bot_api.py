@@ -63,12 +63,15 @@ class Call:
 class ApiError(Exception):
     """A Telegram error answer (status + JSON payload), raised by handlers or scripted."""
 
-    def __init__(self, status: int, description: str, retry_after: int | None = None):
+    def __init__(self, status: int, description: str, retry_after: int | None = None,
+                 migrate_to_chat_id: int | None = None):
         super().__init__(description)
         self.status = status
         self.payload: J = {"ok": False, "error_code": status, "description": description}
         if retry_after is not None:
             self.payload["parameters"] = {"retry_after": retry_after}
+        if migrate_to_chat_id is not None:
+            self.payload["parameters"] = {"migrate_to_chat_id": migrate_to_chat_id}
 
 
 def _decode(key: str, value: Any) -> Any:
@@ -158,6 +161,7 @@ class FakeBotApi:
         self._delays: dict[str, float] = {}
         self._held: dict[tuple[str, int | None], list[Call]] = {}  # (method, chat) -> calls waiting for release()
         self._blocked: set[int] = set()
+        self._migrated: dict[int, int] = {}  # a group's old id -> the supergroup it became
         self._revoked = False
         self.injected: Counter[str] = Counter()  # faults carried out, by kind ("429", "500", "drop", "stall", "403")
         self._update_ids = itertools.count(1)
@@ -332,7 +336,16 @@ class FakeBotApi:
         with self._cond:
             self._blocked.discard(chat_id)
 
+    def migrate_chat(self, chat_id: int, to_chat_id: int) -> None:
+        """The group became a supergroup: every send/edit/copy/forward to its old id answers 400 with
+        migrate_to_chat_id, as Telegram does (no service message is queued: the bot missed it)."""
+        with self._cond:
+            self._migrated[chat_id] = to_chat_id
+
     def _take_fault(self, method: str, chat_id: Any) -> ApiError | Drop | Stall | None:
+        if chat_id in self._migrated and method.startswith(_SEND_PREFIXES):
+            return ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                            migrate_to_chat_id=self._migrated[chat_id])
         if chat_id in self._blocked and method.startswith(_SEND_PREFIXES):
             self.injected["403"] += 1
             return ApiError(403, _DESCRIPTIONS[403])

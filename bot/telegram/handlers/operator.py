@@ -13,7 +13,7 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandl
 
 from bot.service import ConversationService, Outcome
 from bot.telegram import chart
-from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, follow_move, service, who
+from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, follow_move, service, who
 from bot.telegram.handlers.sending import send_text
 from bot.telegram.handlers.takeover import alert_buttons
 
@@ -105,10 +105,14 @@ async def operator_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def moved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The operator group became a supergroup (its service message): followed, see record_move."""
+    await record_move(context.bot_data, update.effective_chat.id, update.effective_message.migrate_to_chat_id)
+
+
+async def record_move(bot_data: dict, old: int, new: int) -> None:
     """The operator group became a supergroup (a new chat id): followed now, and after restarts (SQLite)."""
-    old, new = update.effective_chat.id, update.effective_message.migrate_to_chat_id
-    await service(context).db.add_chat_migration(old, new)
-    follow_move(context.bot_data, new)
+    await bot_data[SERVICE_KEY].db.add_chat_migration(old, new)
+    follow_move(bot_data, new)
     log.warning("the operator chat %s became supergroup %s: followed; set [alerts] operator_chat_id = %s when "
                 "convenient", old, new, new)
 
