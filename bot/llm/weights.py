@@ -49,8 +49,13 @@ class Int8:
     """W as int8 with one scale per row (weight-only: activations stay bf16)."""
 
     def __init__(self, w: torch.Tensor):
-        scale = w.abs().amax(1).float().clamp(min=1e-8) / 127
-        self.q = torch.round(w.float() / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()  # [N, K]
+        self.q = torch.empty(w.shape, dtype=torch.int8)  # [N, K]
+        scale = torch.empty(w.shape[0])
+        # A few thousand rows at a time: a vocabulary table's fp32 temporaries would be several times its size.
+        for start in range(0, w.shape[0], CHUNK_ROWS):
+            rows = w[start:start + CHUNK_ROWS].float()
+            scale[start:start + CHUNK_ROWS] = rows.abs().amax(1).clamp(min=1e-8) / 127
+            self.q[start:start + CHUNK_ROWS] = (rows / scale[start:start + CHUNK_ROWS, None]).round_().clamp_(-127, 127)
         self.scale = scale.to(torch.bfloat16)  # [N]
         self.out_features = self.q.shape[0]
 
@@ -175,7 +180,8 @@ def matrix(parts: list[Tensor], weights: str) -> Matrix:
     if weights == "int4" and _columns(parts[0]) % GROUP == 0:
         blocks = [p if isinstance(p, Blocks4) else Blocks4.of(p) for p in parts]
         return Int4(Blocks4(*(torch.cat(field) for field in zip(*((b.q, b.scale, b.low) for b in blocks)))))
-    w = torch.cat([p.dense() if isinstance(p, Blocks4) else p for p in parts])
+    dense = [p.dense() if isinstance(p, Blocks4) else p for p in parts]
+    w = dense[0] if len(dense) == 1 else torch.cat(dense)  # one part (a vocabulary table) is not copied
     if weights == "int8":
         return Int8(w)
     return Dense(w, activation_dtype(weights))  # bf16, fp32, or int4 where K has no groups of 32
