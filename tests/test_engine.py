@@ -1,6 +1,7 @@
 """shopbot's own decoder and its KV slots: the same numbers as transformers, a next turn that runs only its new
 tokens in its own slot, slots bounded and reused least recently used first, replies decoded together step by step."""
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -13,7 +14,7 @@ from bot.llm.engine import Engine
 from bot.llm.replies import ReplyLoop, ReplyRequest, Turn
 from bot.llm.slots import Scratch, Slots
 from bot.service import ConversationService, Sender
-from tests.conftest import tiny_checkpoint, with_model
+from tests.conftest import dump_config, tiny_checkpoint, with_model
 
 
 def greedy(config, **model):
@@ -176,3 +177,13 @@ async def test_every_weight_format_loads_and_answers(db, tiny_config, weights):
         assert outcome.reply and outcome.sentiment is not None
     finally:
         engine.close()
+
+
+def test_shopbot_bench_json_prints_every_figure(tiny_config, tmp_path, capsys):
+    """`shopbot bench --json`: one JSON object with the keys the README names, each a measured positive number."""
+    from bot.cli import main
+
+    assert main(["bench", "--json", "--config", str(dump_config(tiny_config, tmp_path))]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    keys = ("decode_tok_s", "prefill_tok_s", "batch8_tok_s", "sentiment_ms", "first_text_s", "peak_rss_mb")
+    assert all(figures[key] > 0 for key in keys) and figures["load_rss_mb"] > 0
