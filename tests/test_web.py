@@ -1,8 +1,8 @@
 """The web chat over HTTP: identity cookies, streamed replies, security rules, alerts and operator replies."""
 
-from dataclasses import replace
-
+import asyncio
 import json
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -11,12 +11,14 @@ from yarl import URL
 from bot.channels.web.server import CHANNEL
 from bot.channels.web.visitors import COOKIE
 from bot.config import ConfigError, load_config, web_secret
+from bot.llm.engine import ModelTimeout
 from testkit.fakes.engine import ScriptedEngine
-from testkit.telegram_helpers import OPERATORS, linked
+from testkit.telegram_helpers import OPERATORS, linked, replies, sent_texts
 from testkit.web_helpers import EventStream, for_web, running_both, running_web
 
 COMPLAINT = "My order arrived broken and nobody answers!"
 APOLOGY = "I am very sorry about your order. A person from the shop will contact you today."
+ANN = 1001  # a Telegram customer beside the web visitors
 SENTIMENTS = {COMPLAINT: ("negative", 0.95), "hello?": ("neutral", 0.7), "thanks": ("positive", 0.9)}
 
 
@@ -204,6 +206,31 @@ async def test_alert_marked_web_and_the_operators_reply_reaches_the_page_live(co
     assert ("operator", "So sorry! A new one ships today.") in stored
     relay = [m for m in fake.sent_messages(OPERATORS) if "hello?" in (m.get("text") or "")][0]
     assert "[web]" in relay["text"] and relay["reply_to_message"]["message_id"] == alert["message_id"]
+
+
+async def test_a_model_failure_gets_the_fallback_and_the_operators_one_note_for_all_channels(config, tiny_engine, fake):
+    """As for Telegram customers: the visitor is answered with chat.fallback_reply and the operator chat gets one
+    note per interval, whichever channel's customers the failures hit."""
+    failing = ScriptedEngine(tiny_engine, sentiments=SENTIMENTS,
+                             reply_errors={"hello?": ModelTimeout("model call exceeded 60 s")})
+    async with running_both(for_web(config), failing) as (chat, svc):
+        answers, visitors = [], []
+        for _ in range(2):  # two visitors
+            async with visitor_session(chat) as session:
+                answers.append(await post(session, chat, "api/messages", {"text": "hello?"}))
+                visitors.append(visitor_of(chat, session))
+        notes = sent_texts(fake, OPERATORS)  # sent before the visitor's answer returned
+        fake.send_text(ANN, "hello?")  # and a Telegram customer
+        telegram_answer = await replies(fake, ANN)
+        await asyncio.sleep(0.3)  # its handler's error reaches the error handler after the reply is sent
+        notes_later = sent_texts(fake, OPERATORS)
+        customer = await svc.db.existing_customer(CHANNEL, visitors[0])
+        stored = [(m.role, m.text) for m in await svc.db.messages(customer.id)]
+    fallback = config.chat.fallback_reply
+    assert answers == [(200, {"id": None, "reply": fallback})] * 2 and telegram_answer == [fallback]
+    assert stored == [("customer", "hello?"), ("bot", fallback)]  # the visitor's message and answer are kept
+    assert len(notes) == 1 and "did not answer (ModelTimeout)" in notes[0] and "fallback" in notes[0]
+    assert notes_later == notes  # the Telegram customer's failure falls in the same interval: no second note
 
 
 async def test_without_telegram_the_alert_waits_in_sqlite(web_config, engine):

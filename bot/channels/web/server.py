@@ -235,9 +235,6 @@ class WebChat:
         answer = self._answer(message_id, outcome)
         self.streams.send(visitor, "reply", answer)
         await self._to_operators(outcome, text)
-        if outcome.model_error:  # answered with the fallback; Telegram's error handler is not in this path
-            log.error("web chat: the model failed for customer %s (%s); they got the fallback reply",
-                      outcome.customer.id, outcome.model_error)
         response.text = _dumps(answer)
         return response
 
@@ -250,7 +247,8 @@ class WebChat:
         return answer
 
     async def _to_operators(self, outcome: Outcome, text: str) -> None:
-        """Alerts and taken-over messages go to the operators; without them (no Telegram) alerts wait in SQLite."""
+        """Alerts, taken-over messages and model failures (the service logged them) go to the operators; without
+        them (no Telegram) alerts wait in SQLite."""
         if self.operators is None:
             if outcome.alert:
                 log.info("alert #%s for web visitor %s waits for the operator chat (Telegram is not running)",
@@ -260,6 +258,8 @@ class WebChat:
             await self.operators.alert(outcome)
         if outcome.relayed:
             await self.operators.relay(outcome, text)
+        if outcome.model_error:  # the visitor has the fallback reply already
+            await self.operators.model_failed(outcome.model_error)
 
     async def _reset(self, request: web.Request) -> web.Response:
         """The "new conversation" button: replies stop using the earlier messages (nothing is deleted)."""
