@@ -133,6 +133,24 @@ async def test_size_and_rate_limits_answer_clearly_and_store_nothing_too_big(web
     assert stored == 1
 
 
+async def test_behind_a_trusted_proxy_each_forwarded_address_has_its_own_limit_and_spoofing_gains_nothing(
+        web_config, engine):
+    one_a_minute = replace(web_config.web, requests_per_minute_per_address=1)
+    proxied = replace(web_config, web=replace(one_a_minute, trusted_proxies=("127.0.0.1",)))
+
+    async def from_(session, chat, forwarded_for):
+        return (await post(session, chat, "api/messages", {"text": "thanks"}, **{"X-Forwarded-For": forwarded_for}))[0]
+
+    async with running_web(proxied, engine) as chat, visitor_session(chat) as session:
+        behind_proxy = [await from_(session, chat, "203.0.113.1"), await from_(session, chat, "203.0.113.2"),
+                        # the client wrote the left entry, the proxy appended the address it saw: that one counts
+                        await from_(session, chat, "198.51.100.7, 203.0.113.1")]
+    async with running_web(replace(web_config, web=one_a_minute), engine) as chat, visitor_session(chat) as session:
+        no_proxy = [await from_(session, chat, "203.0.113.3"), await from_(session, chat, "203.0.113.4")]
+    assert behind_proxy == [200, 200, 429]
+    assert no_proxy == [200, 429]  # no trusted proxy: the header is ignored, the connecting address counts
+
+
 async def test_texts_follow_the_visitors_language(web_config, engine):
     chinese_browser = {"Accept-Language": "zh-CN,zh;q=0.9"}
     async with running_web(web_config, engine) as chat, visitor_session(chat, **chinese_browser) as s:
@@ -249,6 +267,9 @@ def test_web_settings_are_checked_at_start(tmp_path):
         load_config(bad, environ={})
     bad.write_text(shipped.replace("allowed_origins = []", 'allowed_origins = ["shop.example"]'), encoding="utf-8")
     with pytest.raises(ConfigError, match="web.allowed_origins"):
+        load_config(bad, environ={})
+    bad.write_text(shipped.replace("trusted_proxies = []", 'trusted_proxies = ["proxy.local"]'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"web.trusted_proxies\[0\]: must be an IP address or network"):
         load_config(bad, environ={})
     with pytest.raises(ConfigError, match="SHOPBOT_WEB_SECRET: not set"):
         web_secret(load_config(environ={}))

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bot.channels.web.proxies import TrustedProxies
 from bot.channels.web.visitors import COOKIE, COOKIE_MAX_AGE, LiveStreams, VisitorCookies
 from bot.config import Config, ConfigError, WebTexts, listen_address, web_secret
 from bot.escalation import Operators
@@ -45,6 +46,7 @@ class WebChat:
         self.cookies = VisitorCookies(web_secret(config))
         self.streams = LiveStreams()
         self.addresses = RateLimiter(self.web.requests_per_minute_per_address)
+        self.proxies = TrustedProxies(self.web.trusted_proxies)
         self.url = ""  # set once listening
         service.handoff.reach_customers(CHANNEL, self._show_operator_text)
 
@@ -85,7 +87,7 @@ class WebChat:
                 return _error(403, "this site may not use the shop's chat (web.allowed_origins)")
             if request.content_type != "application/json":
                 return _error(415, "send JSON (Content-Type: application/json)")
-            if self.addresses.check(request.remote or "") is not Verdict.OK:
+            if self.addresses.check(self.proxies.client(request)) is not Verdict.OK:
                 return _error(429, self.config.chat.slow_down_reply)
         try:
             return await handler(request)
