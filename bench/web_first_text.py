@@ -1,103 +1,143 @@
-"""Send to first visible reply text in a real browser, on the web chat with the embedded model.
+"""Send to first visible reply text in a real browser, on `shopbot web` with the embedded model.
 
-    .venv/bin/python bench/web_first_text.py [--runs 3]     # run alone: it loads the model (~1 min on 2 cores)
+    PYTHONPATH=$PWD /work/cpu .venv/bin/python bench/web_first_text.py     # ~1 min on 2 cores; run alone
 
-The repo's config with no shop knowledge and chat.free_chat = "on" (so the model writes every reply), a fresh
-database, the web chat on a free port, the distribution's headless Chromium. Each run is a new visitor who sends
-bench/first_text.py's 20-token message after 6 turns of their own; the page's clock times the submit to the first
-reply text on screen and to the finished reply, and the service's own first streamed text is timed beside it (in
-this process), so the difference is what the web path (SSE, JSON, the page) adds.
+Starts `shopbot web` as its own process (the real command: its event loop, its model thread) with the shipped
+config except a fresh database and chat.free_chat = "on": with no shop knowledge the model then writes, and
+streams, every reply. One visitor in the distribution's headless Chromium sends MESSAGES one after another in
+one conversation, after one warm-up message of another visitor (shown, not counted: the first reply after
+start pays one-off costs). The page's own clock times the form's submit to the first reply text on screen and
+to the finished reply. Chromium runs on the same cores as the model, as it would not for a real visitor.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import aiohttp
 
-from bench.first_text import HISTORY, MESSAGE  # noqa: E402
-from bot.channels.web.server import serving_web  # noqa: E402
-from bot.config import load_config  # noqa: E402
-from bot.llm.engine import Engine  # noqa: E402
-from bot.service import ConversationService  # noqa: E402
-from storage.db import Database  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
 from testkit.browser import TIMING, chromium  # noqa: E402
-from testkit.web_helpers import free_port  # noqa: E402
+from testkit.web_helpers import SECRET, free_port  # noqa: E402
 
-SECRET = "bench-" + "0" * 40
+MESSAGES = [
+    ("en complaint", "My order arrived broken and nobody answers my emails!"),
+    ("en question", "Do you ship to Canada, and how long does delivery take?"),
+    ("zh complaint", "我的订单已经三天了还没发货，太让人失望了！"),
+    ("zh question", "请问你们的茶壶可以退货吗？"),
+    ("en thanks", "Thanks, that helps a lot."),
+]
+WARM_UP = ("warm-up", "Hello, are you there?")
+REPLY_TIMEOUT_MS = 120_000  # far above a 96-token reply at ~35 tokens/s; a hang shows the page and the log
+START_TIMEOUT_SECONDS = 180.0  # loading the model
 
 
-async def one_visitor(browser, url: str, service: ConversationService) -> tuple[float, float, float]:
-    """(browser first text, browser finished, service first partial) in seconds, for MESSAGE after 6 turns."""
+def bench_config(folder: Path) -> Path:
+    """The shipped config.toml with a fresh database and free chat; the repo's model cache."""
+    text = (REPO / "config.toml").read_text(encoding="utf-8")
+    for old, new in [('path = "data/shopbot.db"', f'path = "{folder / "web.db"}"'),
+                     ('cache_dir = "data/models"', f'cache_dir = "{REPO / "data" / "models"}"'),
+                     ('free_chat = "auto"', 'free_chat = "on"')]:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = folder / "web.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def until_serving(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise RuntimeError(f"shopbot web exited ({server.returncode}):\n{log.read_text()[-3000:]}")
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"shopbot web did not answer within {START_TIMEOUT_SECONDS:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+async def send(page, text: str, log: Path) -> tuple[float, float, str]:
+    """(ms to the first reply text on screen, ms to the finished reply, the reply shown) for one message."""
+    box = page.locator("#message")
+    await box.fill(text)
+    await box.press("Enter")
+    try:  # finished, or the page's status line says what went wrong
+        await page.wait_for_function("() => window.__timing.at(-1).done !== null"
+                                     " || document.getElementById('status').textContent", timeout=REPLY_TIMEOUT_MS)
+    except Exception:
+        shown = await page.locator("#log").inner_text()
+        raise RuntimeError(f"no reply to {text!r}; the page shows:\n{shown}\nserver log:\n{log.read_text()[-3000:]}")
+    status = await page.locator("#status").text_content()
+    if status:
+        raise RuntimeError(f"{text!r}: the page says {status!r}; server log:\n{log.read_text()[-3000:]}")
+    run = await page.evaluate("window.__timing.at(-1)")
+    reply = await page.locator(".msg.bot").last.locator("p").text_content()
+    return run["first"] - run["sent"], run["done"] - run["sent"], reply
+
+
+async def visitor(browser, url: str):
+    """A new visitor's page, with the timing script installed, showing its greeting."""
     context = await browser.new_context()
     await context.add_init_script(TIMING)
     page = await context.new_page()
     await page.goto(url)
-    box = page.locator("#message")
     await page.locator(".msg.note").wait_for()
-    for role, text in HISTORY:
-        if role == "customer":  # the bot's own replies become the history, as in a real conversation
-            await box.fill(text)
-            await box.press("Enter")
-            await page.wait_for_function("() => window.__timing.at(-1).done !== null", timeout=120_000)
-            print(f"  history turn answered: {text!r}", file=sys.stderr, flush=True)
-    first_partial: list[float] = []
-    original = service.handle_text
-
-    async def timed(*args, on_partial=None, **kwargs):
-        started = time.perf_counter()
-
-        def seen(text: str) -> None:
-            if not first_partial:
-                first_partial.append(time.perf_counter() - started)
-            on_partial(text)
-
-        return await original(*args, on_partial=seen if on_partial else None, **kwargs)
-
-    service.handle_text = timed
-    try:
-        await box.fill(MESSAGE)
-        await box.press("Enter")
-        await page.wait_for_function("() => window.__timing.at(-1).done !== null", timeout=120_000)
-    finally:
-        service.handle_text = original
-    run = await page.evaluate("window.__timing.at(-1)")
-    await context.close()
-    return (run["first"] - run["sent"]) / 1000, (run["done"] - run["sent"]) / 1000, first_partial[0]
+    return context, page
 
 
-async def main(runs: int) -> int:
-    config = load_config()
-    config = replace(config, chat=replace(config.chat, free_chat="on"),  # the model writes (and streams) every reply
-                     web=replace(config.web, listen=f"127.0.0.1:{free_port()}"), web_secret=SECRET)
-    engine = await asyncio.to_thread(Engine.load, config)
+def row(name: str, first: float, done: float, reply: str) -> str:
+    shown = reply.replace("\n", " ")
+    return f"  {name:13s} {first:8.0f} {done:9.0f}   {shown[:60]}{'…' if len(shown) > 60 else ''}"
+
+
+async def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        db = await Database.open(Path(tmp) / "bench.db")
-        service = ConversationService(db, engine, config)
-        async with serving_web(service, config) as chat, chromium() as browser:
-            results = [await one_visitor(browser, chat.url, service) for _ in range(runs)]
-        await db.close()
-    engine.close()
-    first, done, service_first = zip(*results)
-    print(f"web chat, embedded model, {runs} visitors, message of {engine.count_tokens(MESSAGE)} tokens after "
-          f"{len(HISTORY)} turns:")
-    for name, values in (("browser: send -> first visible text", first), ("browser: send -> finished reply", done),
-                         ("service: first streamed text", service_first)):
-        print(f"  {name:38s} median {statistics.median(values):6.2f} s   runs: "
-              + ", ".join(f"{v:.2f}" for v in values))
-    overhead = statistics.median(f - s for f, s in zip(first, service_first))
-    print(f"  web path adds (browser first text - service first text), median: {overhead * 1000:.0f} ms")
+        folder = Path(tmp)
+        port, log = free_port(), folder / "web.log"
+        url = f"http://127.0.0.1:{port}/"
+        env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"} | {"SHOPBOT_WEB_SECRET": SECRET}
+        with log.open("wb") as out:
+            server = subprocess.Popen([sys.executable, "-m", "bot.cli", "web", "--config", str(bench_config(folder)),
+                                       "--listen", f"127.0.0.1:{port}"], cwd=REPO, env=env, stdout=out,
+                                      stderr=subprocess.STDOUT)
+        try:
+            await until_serving(url, server, log)
+            async with chromium() as browser:
+                context, page = await visitor(browser, url)
+                warm = await send(page, WARM_UP[1], log)
+                await context.close()
+                context, page = await visitor(browser, url)
+                results = [(name, *await send(page, text, log)) for name, text in MESSAGES]
+                await context.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    print(f"shopbot web, embedded model, free chat, headless Chromium; one visitor, {len(MESSAGES)} messages "
+          "in one conversation (ms from pressing send, in the page's clock):")
+    print(f"  {'message':13s} {'first text':>8s} {'finished':>9s}   reply shown")
+    print(row(WARM_UP[0], *warm))
+    for name, first, done, reply in results:
+        print(row(name, first, done, reply))
+    for label, values in (("first text", [r[1] for r in results]), ("finished", [r[2] for r in results])):
+        print(f"  {label:13s} median {statistics.median(values):6.0f} ms   max {max(values):6.0f} ms")
     return 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    sys.exit(asyncio.run(main(parser.parse_args().runs)))
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    sys.exit(asyncio.run(main()))

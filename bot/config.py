@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -75,6 +76,14 @@ def _non_empty_path(value: Any) -> Any:
     return value
 
 
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def _optional_path(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         return None  # the file's "" is none
@@ -103,6 +112,8 @@ HttpUrl = Annotated[str, rule(lambda url: url.startswith(("http://", "https://")
 Origin = Annotated[str, rule(lambda url: url.startswith(("http://", "https://")) and url.count("/") == 2,
                              "must be a scheme and host like \"https://shop.example\" (no path)")]
 Listen = Annotated[str, AfterValidator(_listen)]
+Network = Annotated[str, rule(_is_network,
+                              "must be an IP address or network, e.g. \"127.0.0.1\" or \"10.0.0.0/8\"")]
 Fraction = Annotated[float, between(0, 1)]
 NonEmptyPath = Annotated[Path, BeforeValidator(_non_empty_path)]
 # A knowledge entry's framing: {answer} must appear (and {question} may).
@@ -371,6 +382,8 @@ class WebSettings:
     max_message_chars: Annotated[int, at_least(1)] = 4096  # Telegram's limit, so both channels take the same messages
     # every visitor behind one address together; 0: no limit
     requests_per_minute_per_address: Annotated[int, at_least(0, " (0: no limit)")] = 60
+    # reverse proxies whose X-Forwarded-For names the visitor's address; empty: the header is ignored
+    trusted_proxies: tuple[Network, ...] = ()
     history_messages: Annotated[int, at_least(0)] = 200  # shown when the page is opened again
     # language code -> texts; the first is the default
     texts: Annotated[dict[str, WebTexts], rule(bool, "must hold at least one language, e.g. [web.texts.en]")]

@@ -37,6 +37,10 @@ class Operators(Protocol):
     async def relay(self, outcome: "Outcome", text: str) -> None:
         """A taken-over customer's message, passed on: the bot stays quiet."""
 
+    async def model_failed(self, error: str) -> None:
+        """A customer got chat.fallback_reply because the model failed (`error` names the cause, never their
+        words): the operators' rate-limited note, shared with every channel's failures."""
+
 
 class Handoff:
     """Who escalates, and who has the conversation: the operator or the bot. All state lives in SQLite."""

@@ -61,8 +61,9 @@ class Outcome:
 
 
 class ModelFailed(RuntimeError):
-    """A customer got chat.fallback_reply because the model failed; channels raise it, once the customer has their
-    answer, so operators hear of it through the error handler (rate-limited)."""
+    """A customer got chat.fallback_reply because the model failed; once the customer has their answer it reaches
+    the Telegram error handler (raised by Telegram's handler, passed by the web chat), which tells operators
+    (rate-limited)."""
 
 
 def storable(text: str) -> str:

@@ -1,8 +1,8 @@
 """The web chat over HTTP: identity cookies, streamed replies, security rules, alerts and operator replies."""
 
-from dataclasses import replace
-
+import asyncio
 import json
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -11,12 +11,14 @@ from yarl import URL
 from bot.channels.web.server import CHANNEL
 from bot.channels.web.visitors import COOKIE
 from bot.config import ConfigError, load_config, web_secret
+from bot.llm.engine import ModelTimeout
 from testkit.fakes.engine import ScriptedEngine
-from testkit.telegram_helpers import OPERATORS, linked
+from testkit.telegram_helpers import OPERATORS, linked, replies, sent_texts
 from testkit.web_helpers import EventStream, for_web, running_both, running_web
 
 COMPLAINT = "My order arrived broken and nobody answers!"
 APOLOGY = "I am very sorry about your order. A person from the shop will contact you today."
+ANN = 1001  # a Telegram customer beside the web visitors
 SENTIMENTS = {COMPLAINT: ("negative", 0.95), "hello?": ("neutral", 0.7), "thanks": ("positive", 0.9)}
 
 
@@ -131,6 +133,24 @@ async def test_size_and_rate_limits_answer_clearly_and_store_nothing_too_big(web
     assert stored == 1
 
 
+async def test_behind_a_trusted_proxy_each_forwarded_address_has_its_own_limit_and_spoofing_gains_nothing(
+        web_config, engine):
+    one_a_minute = replace(web_config.web, requests_per_minute_per_address=1)
+    proxied = replace(web_config, web=replace(one_a_minute, trusted_proxies=("127.0.0.1",)))
+
+    async def from_(session, chat, forwarded_for):
+        return (await post(session, chat, "api/messages", {"text": "thanks"}, **{"X-Forwarded-For": forwarded_for}))[0]
+
+    async with running_web(proxied, engine) as chat, visitor_session(chat) as session:
+        behind_proxy = [await from_(session, chat, "203.0.113.1"), await from_(session, chat, "203.0.113.2"),
+                        # the client wrote the left entry, the proxy appended the address it saw: that one counts
+                        await from_(session, chat, "198.51.100.7, 203.0.113.1")]
+    async with running_web(replace(web_config, web=one_a_minute), engine) as chat, visitor_session(chat) as session:
+        no_proxy = [await from_(session, chat, "203.0.113.3"), await from_(session, chat, "203.0.113.4")]
+    assert behind_proxy == [200, 200, 429]
+    assert no_proxy == [200, 429]  # no trusted proxy: the header is ignored, the connecting address counts
+
+
 async def test_texts_follow_the_visitors_language(web_config, engine):
     chinese_browser = {"Accept-Language": "zh-CN,zh;q=0.9"}
     async with running_web(web_config, engine) as chat, visitor_session(chat, **chinese_browser) as s:
@@ -206,6 +226,31 @@ async def test_alert_marked_web_and_the_operators_reply_reaches_the_page_live(co
     assert "[web]" in relay["text"] and relay["reply_to_message"]["message_id"] == alert["message_id"]
 
 
+async def test_a_model_failure_gets_the_fallback_and_the_operators_one_note_for_all_channels(config, tiny_engine, fake):
+    """As for Telegram customers: the visitor is answered with chat.fallback_reply and the operator chat gets one
+    note per interval, whichever channel's customers the failures hit."""
+    failing = ScriptedEngine(tiny_engine, sentiments=SENTIMENTS,
+                             reply_errors={"hello?": ModelTimeout("model call exceeded 60 s")})
+    async with running_both(for_web(config), failing) as (chat, svc):
+        answers, visitors = [], []
+        for _ in range(2):  # two visitors
+            async with visitor_session(chat) as session:
+                answers.append(await post(session, chat, "api/messages", {"text": "hello?"}))
+                visitors.append(visitor_of(chat, session))
+        notes = sent_texts(fake, OPERATORS)  # sent before the visitor's answer returned
+        fake.send_text(ANN, "hello?")  # and a Telegram customer
+        telegram_answer = await replies(fake, ANN)
+        await asyncio.sleep(0.3)  # its handler's error reaches the error handler after the reply is sent
+        notes_later = sent_texts(fake, OPERATORS)
+        customer = await svc.db.existing_customer(CHANNEL, visitors[0])
+        stored = [(m.role, m.text) for m in await svc.db.messages(customer.id)]
+    fallback = config.chat.fallback_reply
+    assert answers == [(200, {"id": None, "reply": fallback})] * 2 and telegram_answer == [fallback]
+    assert stored == [("customer", "hello?"), ("bot", fallback)]  # the visitor's message and answer are kept
+    assert len(notes) == 1 and "did not answer (ModelTimeout)" in notes[0] and "fallback" in notes[0]
+    assert notes_later == notes  # the Telegram customer's failure falls in the same interval: no second note
+
+
 async def test_without_telegram_the_alert_waits_in_sqlite(web_config, engine):
     async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
         await post(session, chat, "api/messages", {"text": COMPLAINT})
@@ -222,6 +267,9 @@ def test_web_settings_are_checked_at_start(tmp_path):
         load_config(bad, environ={})
     bad.write_text(shipped.replace("allowed_origins = []", 'allowed_origins = ["shop.example"]'), encoding="utf-8")
     with pytest.raises(ConfigError, match="web.allowed_origins"):
+        load_config(bad, environ={})
+    bad.write_text(shipped.replace("trusted_proxies = []", 'trusted_proxies = ["proxy.local"]'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"web.trusted_proxies\[0\]: must be an IP address or network"):
         load_config(bad, environ={})
     with pytest.raises(ConfigError, match="SHOPBOT_WEB_SECRET: not set"):
         web_secret(load_config(environ={}))

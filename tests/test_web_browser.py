@@ -131,7 +131,11 @@ async def test_the_widget_opens_in_a_corner_on_a_phone_and_renders_model_text_as
                      f'<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
                      f'<body><main><h1>Teapot shop</h1></main><script src="{chat.url}widget.js" defer></script>'
                      f'</body></html>')
-        shop.router.add_get("/", lambda request: web.Response(text=page_html, content_type="text/html"))
+
+        async def shop_page(request: web.Request) -> web.Response:
+            return web.Response(text=page_html, content_type="text/html")
+
+        shop.router.add_get("/", shop_page)
         runner = web.AppRunner(shop)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()

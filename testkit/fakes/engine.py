@@ -1,4 +1,5 @@
-"""A real Engine with scripted answers for chosen texts and a gate that holds replies (slow-model stand-in)."""
+"""A real Engine with scripted answers (or failures) for chosen texts and a gate that holds replies (slow-model
+stand-in)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from bot.llm.sentiment import Sentiment
 
 
 class ScriptedEngine:
-    """Delegates to `inner`; `sentiments`/`replies` override it for exact texts; replies wait for `gate`.
+    """Delegates to `inner`; `sentiments`/`replies` override it for exact texts, `reply_errors` make the reply to
+    a text raise (the model failing or timing out); replies wait for `gate`.
 
     `histories` records the history each reply was asked with (what the model saw), in call order, and `facts`
     the shop facts each reply was given; `embedded` the texts whose token vectors were computed."""
 
     def __init__(self, inner: Engine, sentiments: dict[str, tuple[str, float]] | None = None,
-                 replies: dict[str, str] | None = None):
+                 replies: dict[str, str] | None = None, reply_errors: dict[str, Exception] | None = None):
         self.inner = inner
         self.sentiments = sentiments or {}
         self.replies = replies or {}
+        self.reply_errors = reply_errors or {}
         self.histories: list[list[tuple[str, str]]] = []
         self.facts: list[list[str]] = []
         self.embedded: list[str] = []
@@ -42,6 +45,8 @@ class ScriptedEngine:
         self.histories.append(list(history))
         self.facts.append(list(facts))
         await self.gate.wait()
+        if text in self.reply_errors:
+            raise self.reply_errors[text]
         if not self.replies.get(text):
             return await self.inner.reply(history, text, facts, on_text, conversation)
         words = self.replies[text].split(" ")

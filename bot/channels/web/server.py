@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bot.channels.web.proxies import TrustedProxies
 from bot.channels.web.visitors import COOKIE, COOKIE_MAX_AGE, LiveStreams, VisitorCookies
 from bot.config import Config, ConfigError, WebTexts, listen_address, web_secret
 from bot.escalation import Operators
@@ -45,6 +46,7 @@ class WebChat:
         self.cookies = VisitorCookies(web_secret(config))
         self.streams = LiveStreams()
         self.addresses = RateLimiter(self.web.requests_per_minute_per_address)
+        self.proxies = TrustedProxies(self.web.trusted_proxies)
         self.url = ""  # set once listening
         service.handoff.reach_customers(CHANNEL, self._show_operator_text)
 
@@ -85,7 +87,7 @@ class WebChat:
                 return _error(403, "this site may not use the shop's chat (web.allowed_origins)")
             if request.content_type != "application/json":
                 return _error(415, "send JSON (Content-Type: application/json)")
-            if self.addresses.check(request.remote or "") is not Verdict.OK:
+            if self.addresses.check(self.proxies.client(request)) is not Verdict.OK:
                 return _error(429, self.config.chat.slow_down_reply)
         try:
             return await handler(request)
@@ -235,9 +237,6 @@ class WebChat:
         answer = self._answer(message_id, outcome)
         self.streams.send(visitor, "reply", answer)
         await self._to_operators(outcome, text)
-        if outcome.model_error:  # answered with the fallback; Telegram's error handler is not in this path
-            log.error("web chat: the model failed for customer %s (%s); they got the fallback reply",
-                      outcome.customer.id, outcome.model_error)
         response.text = _dumps(answer)
         return response
 
@@ -250,7 +249,8 @@ class WebChat:
         return answer
 
     async def _to_operators(self, outcome: Outcome, text: str) -> None:
-        """Alerts and taken-over messages go to the operators; without them (no Telegram) alerts wait in SQLite."""
+        """Alerts, taken-over messages and model failures (the service logged them) go to the operators; without
+        them (no Telegram) alerts wait in SQLite."""
         if self.operators is None:
             if outcome.alert:
                 log.info("alert #%s for web visitor %s waits for the operator chat (Telegram is not running)",
@@ -260,6 +260,8 @@ class WebChat:
             await self.operators.alert(outcome)
         if outcome.relayed:
             await self.operators.relay(outcome, text)
+        if outcome.model_error:  # the visitor has the fallback reply already
+            await self.operators.model_failed(outcome.model_error)
 
     async def _reset(self, request: web.Request) -> web.Response:
         """The "new conversation" button: replies stop using the earlier messages (nothing is deleted)."""

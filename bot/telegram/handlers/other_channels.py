@@ -1,10 +1,11 @@
-"""The operator chat as the other channels (the web chat) reach it: their customers' alerts and relayed messages."""
+"""The operator chat as the other channels (the web chat) reach it: their customers' alerts, relayed messages and
+model failures."""
 
 from __future__ import annotations
 
 from telegram.ext import Application
 
-from bot.service import Outcome
+from bot.service import ModelFailed, Outcome
 from bot.telegram.handlers import OUTBOX_KEY, SERVICE_KEY
 from bot.telegram.handlers.takeover import relay_text
 
@@ -20,3 +21,7 @@ class TelegramOperators:
 
     async def relay(self, outcome: Outcome, text: str) -> None:
         await relay_text(self.app.bot, self.app.bot_data[SERVICE_KEY], outcome, text)
+
+    async def model_failed(self, error: str) -> None:
+        # Through the application's error handler, as a Telegram customer's failure goes: one note per interval.
+        await self.app.process_error(None, ModelFailed(error))
