@@ -18,10 +18,10 @@ WEIGHT_FORMATS = ("int4", "int8", "bf16", "fp32")
 GROUP = 32  # int4 group size along K: GGUF's block size, and the kernel's smallest
 CHUNK_ROWS = 4096  # rows quantized or packed at a time (a multiple of the int4 kernel's row block)
 FOUR_BIT = ("Q4_0", "Q4_1", "Q4_K")
-# From this many rows at once, unpacking W to fp32 for one fp32 GEMM beats the int4 kernel ~2x (AVX2 machines have
-# no fast bf16 GEMM: bf16 was 3x slower than the int4 kernel; measured on 3072 x 576 at 2048 rows: int4 150 ms,
-# fp32 62 ms + 5 ms unpacking). Below it the unpacking costs more than it saves (decode is 1-8 rows).
-LARGE_BATCH = 128
+# From this many rows at once, unpacking W to fp32 (~11 ms for 3072 x 576) for one fp32 GEMM beats the int4 kernel:
+# 3072 x 576 at 256 / 512 / 2048 rows took 19.5 / 40.2 / 158.7 ms int4, 20.2 / 33.6 / 102.2 ms fp32 (AVX2 has no
+# fast bf16 GEMM: bf16 was 3x slower than int4). Decode (1-8 rows) and short prompts stay on the kernel.
+LARGE_BATCH = 320
 
 
 def activation_dtype(weights: str) -> torch.dtype:
