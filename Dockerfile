@@ -1,5 +1,5 @@
 # shopbot on a CPU server: `docker compose up -d` (README, "Deploy"). CPU-only torch, runs as a non-root user,
-# the embedded model converted at build time (a start loads it in seconds), conversations in the /app/data volume.
+# the embedded model's tokenizer and config prepared at build time, conversations in the /app/data volume.
 # tests/test_dockerfile.py runs the RUN steps after the first and the CMD, in order, in a clean directory:
 # keep each RUN step plain shell that works from /app.
 FROM python:3.11-slim
@@ -18,7 +18,7 @@ COPY storage storage
 RUN .venv/bin/pip install -q . && sed -i -e '/^\[monitoring\]/,/^\[/ s|^listen = ""|listen = "0.0.0.0:9100"|' -e 's|^webhook_listen = "127.0.0.1:8443"|webhook_listen = "0.0.0.0:8443"|' config.toml
 
 USER shopbot
-# The GGUF dequantized once into data/models; a named volume on /app/data starts with it.
+# The GGUF's tokenizer and config saved once into data/models; a named volume on /app/data starts with them.
 RUN .venv/bin/shopbot prepare --config /app/config.toml
 
 VOLUME /app/data

@@ -27,7 +27,7 @@ def instructions() -> list[tuple[str, str]]:
 
 
 @pytest.mark.real_model
-def test_dockerfile_install_convert_and_start_steps_work_in_a_clean_directory(tmp_path):
+def test_dockerfile_install_prepare_and_start_steps_work_in_a_clean_directory(tmp_path):
     app = tmp_path / "app"
     app.mkdir()
     steps = instructions()
@@ -51,7 +51,7 @@ def test_dockerfile_install_convert_and_start_steps_work_in_a_clean_directory(tm
             done = subprocess.run(["bash", "-c", args.replace("/app", str(app))], cwd=app, env=env,
                                   capture_output=True, text=True, timeout=1800)
             assert done.returncode == 0, f"RUN {args}\n{done.stdout}\n{done.stderr}"
-    assert list((app / "data" / "models").glob("*/config.json")), "the model was not converted at build time"
+    assert list((app / "data" / "models").glob("*/config.json")), "the model was not prepared at build time"
 
     cmd = [part.replace("/app", str(app)) for part in json.loads(dict(steps)["CMD"])]  # the exec (JSON) form
     port = free_port()
