@@ -1,6 +1,7 @@
 """Load bench: N customers each send M messages at once, over the fake Bot API, real SQLite, the embedded model.
 
-Prints messages in, replies out, lost, duplicated and out-of-order (all must be 0), time to reply (p50/p95/max,
+Prints messages in, replies out, lost (a message that never got any reply, the fallback included), duplicated and
+out-of-order (all must be 0), time to reply (p50/p95/max,
 from the moment Telegram had the message to the moment the bot sent its answer), messages per minute, peak RSS,
 and how many customers saw "typing…" and a place-in-line notice. Exit code 0 when nothing was lost,
 duplicated or reordered. The full run (20 x 10 at 96 new tokens) takes many minutes on a small CPU:
@@ -96,22 +97,28 @@ async def run(args: argparse.Namespace) -> int:
                 await asyncio.sleep(1.0)  # a duplicate would be sent by now
                 stored = {chat: await svc.db.messages((await svc.db.customer("telegram", str(chat))).id)
                           for chat in chats}
+                # each stored customer message's own reply (None: it never got one, not even the fallback)
+                replies = {m.id: await svc.db.reply_to(m.id) for chat in chats for m in stored[chat]
+                           if m.role == "customer"}
         finally:
             engine.close()
 
-    lost = duplicated = out_of_order = messages_in = replies_out = 0
+    lost = duplicated = out_of_order = messages_in = replies_out = fallback = 0
     latencies, last_reply = [], started
     for chat in chats:
-        customer = [m.text for m in stored[chat] if m.role == "customer"]
+        customer = [m for m in stored[chat] if m.role == "customer"]
         messages_in += len(customer)
         lost += len(texts[chat]) - len(customer)  # a message that never reached SQLite
-        expected = [m.text for m in stored[chat] if m.role == "bot"]  # one per customer message, in its order
+        lost += sum(replies[m.id] is None for m in customer)  # stored, but no reply was ever written for it
+        expected = [replies[m.id]["text"] for m in customer if replies[m.id]]  # in the customer's order
         calls = answers(chat)
         got = [c.params["text"] for c in calls]
         replies_out += len(got)
+        fallback += got.count(config.chat.fallback_reply)
         lost += sum((Counter(expected) - Counter(got)).values())
         duplicated += sum((Counter(got) - Counter(expected)).values())
-        out_of_order += customer != texts[chat] or (sorted(got) == sorted(expected) and got != expected)
+        stored_order = [m.text for m in customer]
+        out_of_order += stored_order != texts[chat] or (sorted(got) == sorted(expected) and got != expected)
         for i, call in enumerate(calls[:args.messages]):
             latencies.append(call.time - sent_at[chat, i])
             last_reply = max(last_reply, call.time)
@@ -129,6 +136,7 @@ async def run(args: argparse.Namespace) -> int:
     print(f"lost:            {lost}")
     print(f"duplicated:      {duplicated}")
     print(f"out of order:    {out_of_order} customers")
+    print(f"fallback replies: {fallback} (the model failed; the message is stored and answered all the same)")
     if latencies:
         print(f"time to reply:   p50 {percentile(latencies, 0.5):.1f} s, p95 {percentile(latencies, 0.95):.1f} s,"
               f" max {max(latencies):.1f} s")

@@ -1,6 +1,6 @@
 """Sentiment through the remote backend on the shared sets and the sample shop's questions, against a llama.cpp server
 on this machine serving the same embedded model: macro-F1 beside the local methods' table in the README, and how
-many ordinary shop questions would alert operators.
+many ordinary shop questions (en / zh) and complaints would alert operators (bench/shop_alerts.py).
 
     .venv/bin/python bench/remote_sentiment.py --limit 200   # a few minutes; run it alone
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import sys
 import time
 from dataclasses import replace
@@ -22,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sentiment_table import DATA, DATASETS, POLAR  # noqa: E402
-from bench.shop_alerts import COMPLAINTS, QUESTIONS  # noqa: E402
+from bench.shop_alerts import shop_alerts  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.evaluation import decision, metrics, read_rows, stratified_sample  # noqa: E402
 from bot.llm.backends import load_backend  # noqa: E402
@@ -41,11 +40,10 @@ async def read_all(engine, texts: list[str]) -> tuple[list, float]:
 
 async def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    with LlamaServer(parallel=4, threads=2) as server, QUESTIONS.open(encoding="utf-8") as f:
-        questions = [row for row in csv.DictReader(f) if not any(word in row["question"] for word in COMPLAINTS)]
+    with LlamaServer(parallel=4, threads=2) as server:
         print(f"\n{args.limit} rows per dataset, positive/negative, seed {args.seed}; macro-F1 / ms per message "
               "(wall time, 4 at a time)\n")
-        print("| remote reading | " + " | ".join(DATASETS) + " | shop questions alerting (en / zh) |")
+        print("| remote reading | " + " | ".join(DATASETS) + " | would alert (bench/shop_alerts.py) |")
         print("|---" * (len(DATASETS) + 2) + "|")
         for reading, method in READINGS.items():
             # An accuracy bench: no per-call timeout worth the name, whatever else the machine runs.
@@ -59,14 +57,9 @@ async def run(args: argparse.Namespace) -> int:
                 allowed = {row.label for row in rows}
                 report = metrics([row.label for row in rows], [decision(s, allowed) for s in readings])
                 cells.append(f"{report['macro_f1']:.3f} / {seconds * 1000:.0f} ms")
-            readings, _ = await read_all(engine, [row["question"] for row in questions])
-            alerting = {lang: sum(s.label == "negative" and s.confidence >= config.alerts.threshold
-                                  for s, row in zip(readings, questions) if row["lang"] == lang)
-                        for lang in ("en", "zh")}
-            total = {lang: sum(row["lang"] == lang for row in questions) for lang in ("en", "zh")}
+            shop = await shop_alerts(engine, config.alerts.threshold)
             engine.close()
-            print(f"| {reading} | " + " | ".join(cells) +
-                  f" | {alerting['en']} of {total['en']} / {alerting['zh']} of {total['zh']} |")
+            print(f"| {reading} | " + " | ".join(cells) + f" | {shop.summary()} |")
     return 0
 
 

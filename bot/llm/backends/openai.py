@@ -126,12 +126,19 @@ class RemoteEngine:
         """One call per message: the label words' probabilities as the answer's first token, calibrated like the
         local "logits" method; a constrained choice where the server gives no logprobs (or method = "generate")."""
         if self._logprobs:
-            probs = await self._polar_probs(text)
-            if probs is not None:
-                return decide(calibrated(probs, await self._content_free_probs()), self.config.sentiment.neutral_below)
-            log.warning("the model server at %s gives no logprobs: sentiment is read as a constrained choice with a "
-                        "fixed confidence of %.2f (README, \"A remote model server\")", self.url, CHOICE_CONFIDENCE)
-            self._logprobs = False
+            # The content-free inputs are plain ASCII: no logprobs for them means the server gives none at all.
+            reference = await self._content_free_probs()
+            if reference is None:
+                log.warning("the model server at %s gives no logprobs: sentiment is read as a constrained choice with "
+                            "a fixed confidence of %.2f (README, \"A remote model server\")", self.url,
+                            CHOICE_CONFIDENCE)
+                self._logprobs = False
+            else:
+                probs = await self._polar_probs(text)
+                if probs is not None:
+                    return decide(calibrated(probs, reference), self.config.sentiment.neutral_below)
+                # This answer alone came without them: llama.cpp sends none for a first token that is part of a
+                # UTF-8 character (a Chinese answer). This message is read as a constrained choice.
         return await self._choice(text)
 
     async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
@@ -169,23 +176,28 @@ class RemoteEngine:
         return {"model": self.model, "messages": messages, "temperature": 0.0, **fields}
 
     async def _polar_probs(self, text: str) -> np.ndarray | None:
-        """(2,) POLAR probabilities of the answer's first token; None when the server sends no logprobs."""
+        """(2,) POLAR probabilities of the answer's first token; None when the answer came without logprobs."""
         answer = await self._post("/chat/completions", self._sentiment_body(
             text, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS))
         content = (answer["choices"][0].get("logprobs") or {}).get("content") or []
         return label_probs(content[0].get("top_logprobs") or []) if content else None
 
-    async def _content_free_probs(self) -> np.ndarray:
-        """The model's bias towards either label with no content at all (computed once)."""
+    async def _content_free_probs(self) -> np.ndarray | None:
+        """The model's bias towards either label with no content at all (computed once); None: no logprobs."""
         if self._content_free is None:
-            self._content_free = np.mean([await self._polar_probs(text) for text in CONTENT_FREE], axis=0)
+            probs = [await self._polar_probs(text) for text in CONTENT_FREE]
+            if any(p is None for p in probs):
+                return None
+            self._content_free = np.mean(probs, axis=0)
         return self._content_free
 
     async def _choice(self, text: str) -> Sentiment:
         """The label as a JSON-schema enum the server must answer with, at a fixed confidence."""
         schema = {"type": "object", "properties": {"label": {"type": "string", "enum": list(CHOICE_LABELS)}},
                   "required": ["label"], "additionalProperties": False}
-        answer = await self._post("/chat/completions", self._sentiment_body(text, max_tokens=16, response_format={
+        # The schema ends the answer; max_tokens only bounds it (llama.cpp's grammar lets the model add whitespace:
+        # 16 tokens cut SmolLM2's '{\n  "label" : "positive"' in the middle of the label).
+        answer = await self._post("/chat/completions", self._sentiment_body(text, max_tokens=64, response_format={
             "type": "json_schema", "json_schema": {"name": "sentiment", "strict": True, "schema": schema}}))
         label = json.loads(answer["choices"][0]["message"]["content"])["label"]
         if label not in CHOICE_LABELS:
