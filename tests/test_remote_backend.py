@@ -162,3 +162,11 @@ async def test_the_api_key_comes_from_the_environment_is_sent_and_never_logged(t
             load_backend(remote(load_config(environ={MODEL_KEY_ENV: "wrong"}), server.url, tmp_path))
     assert refused.value.key == MODEL_KEY_ENV
     assert key not in caplog.text and key not in repr(config)
+
+
+async def test_ordinary_shop_questions_are_not_read_as_complaints(remote_engine):
+    """What operators see must not change with the backend: a plain question does not alert."""
+    threshold = remote_engine.config.alerts.threshold
+    for question in ("Do you ship to Canada?", "What sizes does the linen shirt come in?", "Can I pay by card?"):
+        reading = await remote_engine.sentiment(question)
+        assert not (reading.label == "negative" and reading.confidence >= threshold), (question, reading)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import logging
 import math
@@ -21,7 +22,7 @@ from bot.config import MODEL_KEY_ENV, Config, ConfigError
 from bot.llm.backends import ModelServerDown
 from bot.llm.guard import end_at_sentence, is_cjk, whole_words
 from bot.llm.prompts import as_data, chat_messages, grounded, sentiment_messages
-from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide
+from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide, unsure
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +136,11 @@ class RemoteEngine:
                 self._logprobs = False
             else:
                 probs = await self._polar_probs(text)
-                if probs is not None:
+                if isinstance(probs, np.ndarray):
                     return decide(calibrated(probs, reference), self.config.sentiment.neutral_below)
-                # This answer alone came without them: llama.cpp sends none for a first token that is part of a
+                if probs is Unread.NO_LABEL:  # the model leans to neither label: nothing to alert on
+                    return unsure(dict.fromkeys(POLAR, 0.5))
+                # This answer alone came without logprobs: llama.cpp sends none for a first token that is part of a
                 # UTF-8 character (a Chinese answer). This message is read as a constrained choice.
         return await self._choice(text)
 
@@ -175,20 +178,21 @@ class RemoteEngine:
         messages = sentiment_messages(self.config.sentiment.instruction, as_data(text, self.special_tokens))
         return {"model": self.model, "messages": messages, "temperature": 0.0, **fields}
 
-    async def _polar_probs(self, text: str) -> np.ndarray | None:
-        """(2,) POLAR probabilities of the answer's first token; None when the answer came without logprobs."""
+    async def _polar_probs(self, text: str) -> np.ndarray | Unread:
+        """(2,) POLAR probabilities of the answer's first token, or why there are none."""
         answer = await self._post("/chat/completions", self._sentiment_body(
             text, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS))
         content = (answer["choices"][0].get("logprobs") or {}).get("content") or []
-        return label_probs(content[0].get("top_logprobs") or []) if content else None
+        return label_probs(content[0].get("top_logprobs") or []) if content else Unread.NO_LOGPROBS
 
     async def _content_free_probs(self) -> np.ndarray | None:
         """The model's bias towards either label with no content at all (computed once); None: no logprobs."""
         if self._content_free is None:
             probs = [await self._polar_probs(text) for text in CONTENT_FREE]
-            if any(p is None for p in probs):
+            if any(p is Unread.NO_LOGPROBS for p in probs):
                 return None
-            self._content_free = np.mean(probs, axis=0)
+            listed = [p for p in probs if isinstance(p, np.ndarray)]
+            self._content_free = np.mean(listed, axis=0) if listed else np.full(len(POLAR), 1 / len(POLAR))
         return self._content_free
 
     async def _choice(self, text: str) -> Sentiment:
@@ -263,16 +267,26 @@ class RemoteEngine:
                     await response.aclose()
 
 
-def label_probs(top: list[dict]) -> np.ndarray:
+class Unread(enum.Enum):
+    """Why a message's label logprobs give no reading."""
+
+    NO_LOGPROBS = "the answer came without logprobs"
+    NO_LABEL = "neither label word among the first token's top logprobs"
+
+
+def label_probs(top: list[dict]) -> np.ndarray | Unread:
     """(2,) POLAR probabilities of the answer's first token from its top logprobs: every listed token that starts
     exactly one label word counts for it (" Negative", "neg"); a label with none listed gets the least listed
-    probability (its upper bound), so a missing label is unlikely but not impossible."""
+    probability (its upper bound). With neither label listed the model was not answering with a label at all
+    (its first token was "The", "You"): Unread.NO_LABEL, since equal floors would calibrate to a confident lean."""
     found = np.zeros(len(POLAR))
     for entry in top:
         word = entry["token"].strip().lower()
         starts = [len(word) >= 3 and label.startswith(word) for label in POLAR]
         if sum(starts) == 1:
             found[starts.index(True)] += math.exp(entry["logprob"])
+    if not found.any():
+        return Unread.NO_LABEL
     floor = min((math.exp(entry["logprob"]) for entry in top), default=1.0)
     return np.where(found > 0, found, floor)
 
