@@ -6,7 +6,6 @@ Model calls (sentiment batches, retrieval) run one at a time; replies are decode
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -24,6 +23,7 @@ from bot.llm.replies import ReplyLoop, ReplyRequest, Turn
 from bot.llm.retrieval import KnowledgeReader
 from bot.llm.sentiment import Sentiment, SentimentReader
 from bot.llm.slots import Slots
+from bot.llm.turns import CountsTurns
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,7 +33,7 @@ class ModelTimeout(RuntimeError):
     """A model call took longer than model.timeout_seconds."""
 
 
-class Engine:
+class Engine(CountsTurns):
     """Synchronous torch code behind an async facade: one worker thread runs every model call in turn."""
 
     retrieval_signals = frozenset({"tokens", "likelihood"})  # the model's token vectors and query likelihood
@@ -58,7 +58,6 @@ class Engine:
         self._stepping = False  # a decode step is queued on the worker (see _kick)
         self._step_lock = threading.Lock()
         self._closed = False
-        self.open_turns = 0  # customer messages between reaching the model and their reply (see turn())
         self.parameters = loading.estimated_parameters(loaded.config)  # decides chat.free_chat = "auto"
 
     @classmethod
@@ -86,17 +85,6 @@ class Engine:
         """The text cut to at most `max_tokens` tokens (kept whole when it fits)."""
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return text if len(ids) <= max_tokens else self.tokenizer.decode(ids[:max_tokens])
-
-    # --- turns: which customers are at the model ----------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def turn(self):
-        """Around one customer message's model calls: how many customers are at the model (busy-shop notices)."""
-        self.open_turns += 1
-        try:
-            yield
-        finally:
-            self.open_turns -= 1
 
     # --- async facade ------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from bot.llm.backends import ModelServerDown
 from bot.llm.guard import end_at_sentence, is_cjk, whole_words
 from bot.llm.prompts import as_data, chat_messages, grounded, sentiment_messages
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide, unsure
+from bot.llm.turns import CountsTurns
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class _Connection:
     slots: asyncio.Semaphore
 
 
-class RemoteEngine:
+class RemoteEngine(CountsTurns):
     """The ModelBackend on a server: one request per role call, up to model.max_concurrency in flight at once."""
 
     def __init__(self, config: Config, model: str, retrieval_signals: frozenset[str]):
@@ -59,7 +60,6 @@ class RemoteEngine:
         self.name = f"openai:{model}"
         self.special_tokens = SPECIAL_TOKENS
         self.retrieval_signals = retrieval_signals
-        self.open_turns = 0  # customer messages between reaching the model and their reply (see turn())
         self.parameters = None  # the server's model: its size is not ours to know
         self.url = config.model.base_url.rstrip("/")
         self._logprobs = config.sentiment.method != "generate"  # else the constrained choice
@@ -109,17 +109,6 @@ class RemoteEngine:
             if used > max_tokens:
                 return text[:end]
         return text
-
-    # --- turns: which customers are at the model ------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def turn(self):
-        """Around one customer message's model calls (counted for the place-in-line notice)."""
-        self.open_turns += 1
-        try:
-            yield
-        finally:
-            self.open_turns -= 1
 
     # --- the roles ------------------------------------------------------------------------------------
 
