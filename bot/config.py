@@ -14,6 +14,8 @@ from typing import Annotated, Any, Callable, Literal, get_args
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
+from bot import hours
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 WEB_SECRET_ENV = "SHOPBOT_WEB_SECRET"  # signs the web chat's visitor cookies
@@ -221,6 +223,52 @@ class HandoffSettings:
     human_reply: TelegramText  # the answer to /human or a request for a person
 
 
+def _hours_rule(parse: Callable[[str], Any]) -> AfterValidator:
+    """A [hours] value bot/hours.py can read: its ValueError is the reason the key is refused."""
+    def check(text: str) -> str:
+        parse(text)
+        return text
+    return AfterValidator(check)
+
+
+DayHours = Annotated[str, _hours_rule(hours.openings)]
+
+
+@settings
+class HoursSettings:
+    """Business hours: outside them the bot still answers; hand-overs say when a person is back."""
+
+    timezone: Annotated[str, _hours_rule(hours.zone)]  # IANA name, e.g. "Europe/Berlin"
+    mon: DayHours = hours.CLOSED  # "09:00-18:00", "09:00-12:00, 13:00-18:00", "22:00-02:00", or "closed"
+    tue: DayHours = hours.CLOSED
+    wed: DayHours = hours.CLOSED
+    thu: DayHours = hours.CLOSED
+    fri: DayHours = hours.CLOSED
+    sat: DayHours = hours.CLOSED
+    sun: DayHours = hours.CLOSED
+    holidays: tuple[Annotated[str, _hours_rule(hours.holiday)], ...] = ()  # dates the shop stays closed
+    # "send": alerts go out outside hours too; "digest": they wait, listed in one message at the next opening
+    alerts_outside_hours: Literal["send", "digest"] = "send"
+
+    @model_validator(mode="after")
+    def _opens_some_day(self) -> HoursSettings:
+        within("mon", any(hours.openings(getattr(self, day)) for day in hours.DAYS),
+               "no day has opening hours: give at least one day a range like \"09:00-18:00\" (or drop [hours] "
+               "for a shop that is always open)")
+        return self
+
+    def schedule(self) -> hours.Schedule:
+        return hours.Schedule(hours.zone(self.timezone), tuple(hours.openings(getattr(self, day)) for day in hours.DAYS),
+                              frozenset(map(hours.holiday, self.holidays)))
+
+
+@settings
+class CsatSettings:
+    """The customer's 1-5 rating, asked once after an operator hands them back to the bot."""
+
+    enabled: bool = True
+
+
 @settings
 class TelegramSettings:
     base_url: HttpUrl = "https://api.telegram.org/bot"
@@ -288,6 +336,11 @@ class LanguageSettings:
     greeting_reply: Text
     thanks_reply: Text
     follow_up_reply: Text  # anything else, and a model reply in another language: a person follows up
+    # [hours]: a hand-over outside business hours adds this; {when}: the next opening, {timezone}: the shop's
+    away_note: Annotated[Text, template(when="", timezone="")]
+    csat_question: Text  # after a hand-back, above the 1-5 buttons
+    csat_thanks: Text  # the question becomes this once rated
+    csat_already: Text  # a second tap: not counted again
     weights: SignalWeights = SignalWeights()
 
 
@@ -316,7 +369,12 @@ LANGUAGES = {
         greeting_reply="Hello! How can I help you?",
         thanks_reply="You're welcome! Write any time if there is anything else.",
         follow_up_reply="Thank you for your message. A person from the shop will read it and answer you here "
-                        "as soon as they can."),
+                        "as soon as they can.",
+        away_note="Our team is away right now: a person will be back {when} ({timezone} time) and will "
+                  "answer you here. Until then I am happy to help with anything I can.",
+        csat_question="How did we do? Please rate the help you got from 1 (poor) to 5 (excellent).",
+        csat_thanks="Thank you for your rating!",
+        csat_already="You have rated this already. Thank you!"),
     "zh": LanguageSettings(
         answer_from="entry", wrap="{answer}",
         unknown_reply="这个问题我暂时没有相关信息，已请店里的工作人员在这里跟进回复您。",
@@ -327,7 +385,11 @@ LANGUAGES = {
         thanks=("谢谢", "多谢", "感谢", "谢了", "好的", "好", "知道了", "收到", "再见", "拜拜"),
         greeting_reply="您好！请问有什么可以帮您？",
         thanks_reply="不客气！还有其他问题随时联系我们。",
-        follow_up_reply="感谢您的留言。店里的工作人员会尽快在这里回复您。"),
+        follow_up_reply="感谢您的留言。店里的工作人员会尽快在这里回复您。",
+        away_note="店员现在不在线，将于{when}（{timezone} 时间）回来并在这里回复您。在此之前，我很乐意尽力帮您。",
+        csat_question="您对这次服务满意吗？请从 1（很差）到 5（非常好）打分。",
+        csat_thanks="感谢您的评分！",
+        csat_already="您已经评过分了，谢谢！"),
 }
 
 
@@ -403,6 +465,8 @@ class Config:
     telegram: TelegramSettings
     handoff: HandoffSettings
     storage: StorageSettings = StorageSettings()
+    hours: HoursSettings | None = None  # None: always open
+    csat: CsatSettings = CsatSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     web: WebSettings

@@ -8,6 +8,7 @@ import time
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -45,6 +46,14 @@ class StoredMessage:
     sentiment: str | None
     confidence: float | None
     created_at: float
+
+
+class Rated(Enum):
+    """What a tap on a CSAT button did."""
+
+    RECORDED = "recorded"
+    ALREADY = "already"  # the survey has a rating: a second tap is not counted
+    UNKNOWN = "unknown"  # no such survey for this customer (deleted by /forget, or forged)
 
 
 # A Telegram customer's updates that failed every try (inbox.failed_at) keep their payload for the owner: /forget
@@ -380,9 +389,27 @@ class Database:
         return row[0]
 
     async def undelivered_alerts(self) -> list[dict]:
-        """The outbox: alerts the operator chat has not received yet, oldest first."""
+        """The outbox: alerts the operator chat has not received yet (and not held for a digest), oldest first."""
         return [dict(r) for r in await self._all(
-            "SELECT * FROM alerts WHERE delivered_at IS NULL AND not_sent IS NULL ORDER BY id")]
+            "SELECT * FROM alerts WHERE delivered_at IS NULL AND not_sent IS NULL AND held_at IS NULL ORDER BY id")]
+
+    async def hold_undelivered_alerts(self) -> int:
+        """Outside business hours ("digest"): the outbox's alerts wait for the opening; how many were held now."""
+        cur = await self._execute(
+            "UPDATE alerts SET held_at = ? WHERE delivered_at IS NULL AND not_sent IS NULL AND held_at IS NULL",
+            (time.time(),))
+        return cur.rowcount
+
+    async def held_alerts(self) -> list[dict]:
+        """Alerts waiting for the opening digest, oldest first, with their customer's message."""
+        return [dict(r) for r in await self._all(
+            "SELECT a.*, m.text FROM alerts a LEFT JOIN messages m ON m.id = a.message_id"
+            " WHERE a.held_at IS NOT NULL AND a.delivered_at IS NULL ORDER BY a.id")]
+
+    async def release_held_alerts(self, alert_ids: list[int]) -> None:
+        """The digest listed them: back in the outbox, to be sent one by one."""
+        await self._execute(f"UPDATE alerts SET held_at = NULL WHERE id IN ({','.join('?' * len(alert_ids))})",
+                            tuple(alert_ids))
 
     async def mark_alert_not_sent(self, alert_id: int, reason: str) -> None:
         """The alert stays on record but leaves the outbox."""
@@ -460,6 +487,37 @@ class Database:
             "SELECT * FROM takeovers WHERE ended_at IS NULL AND last_activity_at < ? ORDER BY id", (before,)
         )
         return [dict(r) for r in rows]
+
+    async def last_ended_takeover(self, customer_id: int) -> dict | None:
+        """The customer's most recently ended takeover: the hand-back that just happened."""
+        row = await self._one("SELECT * FROM takeovers WHERE customer_id = ? AND ended_at IS NOT NULL"
+                              " ORDER BY ended_at DESC, id DESC LIMIT 1", (customer_id,))
+        return dict(row) if row else None
+
+    # --- CSAT: ratings after a hand-back ----------------------------------------------------------
+
+    async def add_csat_survey(self, customer_id: int, takeover_id: int) -> int | None:
+        """A rating asked for about this takeover; None when it was asked for already (once per hand-back)."""
+        cur = await self._execute(
+            "INSERT OR IGNORE INTO csat_surveys (customer_id, takeover_id, asked_at) VALUES (?, ?, ?)",
+            (customer_id, takeover_id, time.time()))
+        return cur.lastrowid if cur.rowcount == 1 else None
+
+    async def rate_csat(self, survey_id: int, customer_id: int, rating: int) -> Rated:
+        """The customer's tap: stored once; a survey that is not theirs is UNKNOWN."""
+        async with self._turn():
+            cur = await self._execute(
+                "UPDATE csat_surveys SET rating = ?, rated_at = ? WHERE id = ? AND customer_id = ? AND rating IS NULL",
+                (rating, time.time(), survey_id, customer_id))
+            if cur.rowcount == 1:
+                return Rated.RECORDED
+            row = await self._one("SELECT 1 FROM csat_surveys WHERE id = ? AND customer_id = ?", (survey_id, customer_id))
+        return Rated.ALREADY if row else Rated.UNKNOWN
+
+    async def csat_ratings(self, since: float) -> list[int]:
+        """Every rating given since `since` (unix time)."""
+        return [r[0] for r in await self._all(
+            "SELECT rating FROM csat_surveys WHERE rated_at >= ? ORDER BY rated_at", (since,))]
 
     async def remember_operator_message(self, chat_id: int, message_id: int, customer_id: int, kind: str) -> None:
         await self._execute(
@@ -576,3 +634,14 @@ class Database:
         )
         counts = {r[0]: (r[1], r[2] or 0) for r in rows}
         return [counts.get(day, (0, 0)) for day in range(days)]
+
+    async def daily_ratings(self, start: float, days: int) -> list[list[int]]:
+        """The CSAT ratings given per 24 h from `start`, one list per day, oldest first."""
+        rows = await self._all(
+            "SELECT CAST((rated_at - ?) / 86400 AS INTEGER), rating FROM csat_surveys WHERE rated_at >= ?",
+            (start, start))
+        ratings: list[list[int]] = [[] for _ in range(days)]
+        for day, rating in rows:
+            if day < days:
+                ratings[day].append(rating)
+        return ratings

@@ -168,7 +168,27 @@ async def m005_reliability(db: aiosqlite.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability]
+async def m006_csat_and_hours(db: aiosqlite.Connection) -> None:
+    """Issue #18: the customers' ratings after a hand-back, and alerts held for the opening digest."""
+    await _run(
+        db,
+        """
+        CREATE TABLE csat_surveys (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+            takeover_id INTEGER UNIQUE REFERENCES takeovers(id) ON DELETE CASCADE,  -- the hand-back asked about
+            asked_at REAL NOT NULL,
+            rating INTEGER CHECK (rating BETWEEN 1 AND 5),  -- NULL until the customer taps a button
+            rated_at REAL
+        );
+        CREATE INDEX csat_surveys_by_rating_time ON csat_surveys (rated_at)
+        """,
+    )
+    # held_at: outside business hours with [hours] alerts_outside_hours = "digest": waits for the opening.
+    await db.execute("ALTER TABLE alerts ADD COLUMN held_at REAL")
+
+
+MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability, m006_csat_and_hours]
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:
