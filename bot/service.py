@@ -6,10 +6,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable
 
 from bot.config import Config
 from bot.escalation import Handoff
+from bot.hours import ALWAYS_OPEN, when_text
 from bot.knowledge import Knowledge, Match
 from bot.lexicon import language_of
 from bot.llm.backends import ModelBackend, ModelServerDown
@@ -86,6 +88,7 @@ class ConversationService:
         self.metrics = Metrics()
         self.metrics.queue_depth.set_function(lambda: self.engine.open_turns)
         self.free_chat = free_chat_allowed(config.chat.free_chat, engine.parameters)
+        self.hours = config.hours.schedule() if config.hours else ALWAYS_OPEN
 
     def waiting_for_model(self) -> int:
         """How many messages are being read or answered by the model, or queued for it, ahead of a new one."""
@@ -162,6 +165,19 @@ class ConversationService:
     def _texts(self, lang: str):
         """The customer's language's texts ([knowledge.languages.<lang>]; en and zh always have them)."""
         return self.config.knowledge.languages[lang]
+
+    async def language(self, customer_id: int) -> str:
+        """The customer's language: that of their newest text message (English before they wrote one)."""
+        text = await self.db.last_customer_text(customer_id)
+        return language_of(text) if text else "en"
+
+    async def away_note(self, customer_id: int, now: datetime | None = None) -> str | None:
+        """Outside business hours: when a person is back, in the customer's language and the shop's time zone."""
+        now = now or datetime.now(timezone.utc)
+        if self.hours.is_open(now):
+            return None
+        at, lang = self.hours.next_opening(now), await self.language(customer_id)
+        return self._texts(lang).away_note.format(when=when_text(at, now, lang), timezone=self.hours.tz.key)
 
     def _small_talk_reply(self, talk: SmallTalk, lang: str) -> str:
         texts = self._texts(lang)
@@ -291,6 +307,9 @@ class ConversationService:
     async def _answer(self, customer: Customer, message_id: int, reply: str,
                       sentiment: Sentiment | None = None, alert: Alert | None = None, fallback: bool = False,
                       model_error: str | None = None) -> Outcome:
+        note = await self.away_note(customer.id) if alert else None
+        if note:  # a hand-over while nobody is there: the customer learns when someone is
+            reply = f"{reply}\n\n{note}"
         reply_id = await self.db.add_message(customer.id, "bot", reply, reply_to=message_id)
         return Outcome(customer, message_id, reply, sentiment, alert, fallback, reply_id, model_error=model_error)
 

@@ -240,6 +240,12 @@ class Database:
         )
         return [StoredMessage(**dict(r)) for r in reversed(rows)]
 
+    async def last_customer_text(self, customer_id: int) -> str | None:
+        """The customer's newest text message (to tell their language)."""
+        row = await self._one("SELECT text FROM messages WHERE customer_id = ? AND role = 'customer' AND kind = 'text'"
+                              " ORDER BY id DESC LIMIT 1", (customer_id,))
+        return row[0] if row else None
+
     async def latest_messages(self, customer_id: int, limit: int) -> list[StoredMessage]:
         """The newest `limit` messages of every kind, resets included, oldest first: what the customer saw."""
         rows = await self._all(

@@ -18,12 +18,12 @@ from bot import retention
 from bot.config import TOKEN_ENV, Config, ConfigError
 from bot.llm.backends import ModelBackend, load_backend
 from bot.service import ConversationService
-from bot.telegram.handlers import (OPERATORS_KEY, OUTBOX_KEY, SERVICE_KEY, customer, follow_move, operator,
+from bot.telegram.handlers import (OPERATORS_KEY, OUTBOX_KEY, SERVICE_KEY, csat, customer, follow_move, operator,
                                    operator_chat, service, takeover)
 from bot.telegram.handlers.errors import ErrorReporter, redact_in_logs
 from bot.telegram.inbox import Inbox
 from bot.telegram.monitoring import Monitor
-from bot.telegram.outbox import AlertOutbox
+from bot.telegram.outbox import DIGEST_CHECK_SECONDS, AlertOutbox
 from bot.telegram.webhook import receiving
 from storage.db import Database
 
@@ -156,6 +156,7 @@ def build_application(config: Config, engine: ModelBackend | None = None) -> App
     #    private chats and the group pointer.
     app.add_handlers(operator.handlers(operators))
     app.add_handlers(takeover.handlers(operators))
+    app.add_handlers(csat.handlers())
     app.add_handlers(customer.handlers(operators))
 
     # 4. One error handler: log, then a brief rate-limited note to the operator chat; an update whose handler
@@ -171,6 +172,8 @@ def build_application(config: Config, engine: ModelBackend | None = None) -> App
     app.job_queue.run_repeating(retention_job, retention.DAY_SECONDS, first=0, name="retention")
     if config.alerts.operator_chat_id is not None:  # takeovers, too, start only from the operator chat
         app.job_queue.run_repeating(outbox.job, config.alerts.outbox_retry_seconds, first=0, name="alert outbox")
+        if config.hours and config.hours.alerts_outside_hours == "digest":  # the digest goes out soon after opening
+            app.job_queue.run_repeating(outbox.job, DIGEST_CHECK_SECONDS, name="opening digest")
         app.job_queue.run_repeating(takeover.hand_back_idle, takeover.idle_check_seconds(config), name="idle hand-back")
     return app
 

@@ -159,6 +159,12 @@ async def group_pointer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _say(update, context, f"{note}\nhttps://t.me/{context.bot.username}")
 
 
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button press no other handler takes (forged or outdated data): answered so the client stops waiting."""
+    log.info("ignored button %r from user %s", update.callback_query.data, update.callback_query.from_user.id)
+    await update.callback_query.answer()
+
+
 def handlers(operators: filters.Chat) -> list[BaseHandler]:
     mine, new = customer_chats(operators), NEW_MESSAGE & customer_chats(operators)
     groups = NEW_MESSAGE & filters.ChatType.GROUPS & ~operators
@@ -175,4 +181,5 @@ def handlers(operators: filters.Chat) -> list[BaseHandler]:
         MessageHandler(filters.UpdateType.EDITED_MESSAGE & mine, edited),
         CommandHandler(CUSTOMER_COMMANDS, group_pointer, filters=groups),
         MessageHandler(groups & filters.Entity(MessageEntity.MENTION), group_pointer),
+        CallbackQueryHandler(unknown_button),  # last: every handler before it had its chance
     ]

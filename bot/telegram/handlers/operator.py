@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from telegram import Bot, Message, Update
 from telegram.error import TelegramError
@@ -13,7 +13,7 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandl
 
 from bot.service import ConversationService, Outcome
 from bot.telegram import chart
-from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, follow_move, service, who
+from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, csat, follow_move, service, who
 from bot.telegram.handlers.sending import send_text
 from bot.telegram.handlers.takeover import alert_buttons
 
@@ -45,6 +45,18 @@ def alert_text(outcome: Outcome, message: str, turns: list) -> str:
     return "\n".join(lines)
 
 
+def digest_text(held: list[dict], customers: dict, zone: tzinfo) -> str:
+    """The opening digest: the alerts held while the shop was closed, one line each; the alerts themselves follow."""
+    lines = [f"☀️ Open again. {len(held)} alert{'s' * (len(held) != 1)} came in while the shop was closed; each "
+             "follows below with its buttons:"]
+    for a in held:
+        at = datetime.fromtimestamp(a["created_at"], zone).strftime("%a %H:%M")
+        text = a["text"] or ""
+        quote = f": “{text[:80]}{'…' * (len(text) > 80)}”" if text else ""
+        lines.append(f"• #{a['id']} {at} {who(customers[a['customer_id']])} - {a['reason']}{quote}")
+    return "\n".join(lines)
+
+
 async def send_alert(bot: Bot, svc: ConversationService, outcome: Outcome, message: str) -> list[Message] | None:
     """Post the alert, with its buttons, to the operator chat; marked delivered only once Telegram has all of it.
 
@@ -71,13 +83,22 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
-def stats_text(stats: dict, handoff: dict) -> str:
+def csat_text(ratings: list[int]) -> str:
+    """Average, count and distribution of CSAT ratings, 5 first: "4.2 average of 5 ratings (5★ 3, 4★ 1, ...)"."""
+    if not ratings:
+        return "no ratings yet"
+    spread = ", ".join(f"{n}★ {ratings.count(n)}" for n in reversed(csat.RATINGS))
+    return f"{statistics.mean(ratings):.1f} average of {len(ratings)} rating{'s' * (len(ratings) != 1)} ({spread})"
+
+
+def stats_text(stats: dict, handoff: dict, ratings: list[int]) -> str:
     waits = handoff["reply_waits"]
     wait = _duration(statistics.median(waits)) if waits else "no operator replies yet"
     return (f"Today so far:\n"
             f"Customers: {stats['customers']}\n"
             f"Messages: {stats['messages']}\n"
             f"Negative: {stats['negative_share']:.0%}\n"
+            f"CSAT after hand-back: {csat_text(ratings)}\n"
             f"Alerts: {stats['alerts_delivered']} sent of {stats['alerts']} raised\n"
             f"Alert to first operator reply (median): {wait}\n"
             f"Label corrections (Dismiss): {handoff['corrections']}\n"
@@ -85,16 +106,19 @@ def stats_text(stats: dict, handoff: dict) -> str:
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/stats: today's numbers since local midnight, then a chart of the last 14 days."""
+    """/stats: today's numbers since midnight (the shop's, with [hours]), then a chart of the last 14 days."""
     svc, chat_id = service(context), update.effective_chat.id
-    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    shop_zone = svc.hours.tz if svc.config.hours else None  # None: the server's own zone
+    midnight = datetime.now().astimezone(shop_zone).replace(hour=0, minute=0, second=0, microsecond=0)
     numbers = await svc.db.stats_since(midnight.timestamp())
     handoff = await svc.db.handoff_stats(midnight.timestamp())
-    await send_text(context.bot, chat_id, stats_text(numbers, handoff))
-    days = await svc.db.daily_counts((midnight - timedelta(days=CHART_DAYS - 1)).timestamp(), CHART_DAYS)
+    await send_text(context.bot, chat_id, stats_text(numbers, handoff, await svc.db.csat_ratings(midnight.timestamp())))
+    first_day = (midnight - timedelta(days=CHART_DAYS - 1)).timestamp()
+    days = await svc.db.daily_counts(first_day, CHART_DAYS)
+    ratings = await svc.db.daily_ratings(first_day, CHART_DAYS)
     try:  # operators would rather look than read; the numbers went out already if this fails
-        png = await asyncio.to_thread(chart.daily_png, days, midnight.date())  # ~0.2 s of drawing, off the loop
-        await context.bot.send_photo(chat_id, png, caption=chart.caption(days))
+        png = await asyncio.to_thread(chart.daily_png, days, ratings, midnight.date())  # ~0.3 s, off the loop
+        await context.bot.send_photo(chat_id, png, caption=chart.caption(days, ratings))
     except TelegramError as exc:
         log.warning("the /stats chart was not sent: %s", exc)
 

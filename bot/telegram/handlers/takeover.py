@@ -11,6 +11,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 from bot.config import Config
 from bot.service import ConversationService, Outcome
 from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, service, who
+from bot.telegram.handlers.csat import ask_rating
 from bot.telegram.handlers.sending import copy_message, send_text
 from storage.db import Customer
 
@@ -82,7 +83,9 @@ async def _taken_over(bot: Bot, svc: ConversationService, customer: Customer, op
 
 
 async def _handed_back(bot: Bot, svc: ConversationService, customer: Customer, why: str) -> None:
+    """What every hand-back (Hand back, /release, idle) does after the takeover ended: operators told, rating asked."""
     await _post(bot, svc, customer, f"🤖 {who(customer)} is back with the bot ({why}).", "note")
+    await ask_rating(bot, svc, customer)
 
 
 async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
