@@ -576,6 +576,8 @@ def _keys_of(loc: tuple) -> list[str]:
     for part in loc:
         fields = getattr(table, "__pydantic_fields__", None)
         table = fields[part].annotation if fields else get_args(table)[1]  # a table of tables: its value type
+        if type(None) in get_args(table):  # an optional table ([hours]): the table's own keys
+            table = next(arg for arg in get_args(table) if arg is not type(None))
     return [name for name in table.__pydantic_fields__ if name not in SECRETS]
 
 

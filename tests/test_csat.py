@@ -14,7 +14,8 @@ from bot.telegram import chart
 from storage.db import Rated
 from testkit.telegram_helpers import OPERATORS, linked, replies, running_bot, sent_texts
 from tests.test_handoff import engine  # noqa: F401 (the fixture: the tiny model with scripted sentiments)
-from tests.test_handoff import ANN, BOB, OLGA, PIET, angry_alert, customer_id, operator_chat_has, operator_says
+from tests.test_handoff import (ANN, BOB, OLGA, PIET, angry_alert, customer_id, operator_chat_has, operator_says,
+                                rating_asked)
 
 
 def rating_question(fake, chat_id: int) -> dict:
@@ -29,8 +30,7 @@ async def hand_back_by_button(fake, svc) -> dict:
     fake.press_button(OPERATORS, note["message_id"], note["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
                       user_id=OLGA, first_name="Olga")
     await operator_chat_has(fake, "is back with the bot (by Olga)")
-    await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == ANN
-                        and "csat:" in str(c.params.get("reply_markup")))
+    await rating_asked(fake, ANN)
     return rating_question(fake, ANN)
 
 
@@ -79,8 +79,7 @@ async def test_release_and_idle_hand_backs_ask_once_each_in_the_customers_langua
         # A second takeover, left idle: handed back by the job, and asked again (one question per hand-back).
         fake.press_button(OPERATORS, alert["message_id"], take, user_id=PIET, first_name="Piet")
         await operator_chat_has(fake, "is back with the bot (no operator reply", count=1)
-        await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == BOB
-                            and "csat:" in str(c.params.get("reply_markup")), count=2)
+        await rating_asked(fake, BOB, count=2)
         bob = await customer_id(svc, BOB)
         assert await svc.db.add_csat_survey(bob, (await svc.db.last_ended_takeover(bob))["id"]) is None
     questions = [m for m in fake.sent_messages(BOB) if "csat:" in str(m.get("reply_markup"))]

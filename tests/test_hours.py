@@ -47,13 +47,12 @@ def test_instants_in_other_zones_are_judged_in_the_shops_zone():
 def test_dst_days_keep_wall_clock_hours():
     s = schedule(week=["01:00-04:00"] * 7)
     # 29 March 2026: Berlin skips 02:00-03:00, so the opening lasts two real hours (it still closes at 04:00).
-    spring = at("2026-03-29 01:30")
-    assert s.is_open(spring) and s.is_open(spring + timedelta(hours=1))  # 03:30 CEST
-    assert not s.is_open(spring + timedelta(hours=2))  # 04:30 CEST
-    # 25 October 2026: 02:00-03:00 happens twice, the opening lasts four real hours.
-    autumn = at("2026-10-25 00:30")
+    spring = at("2026-03-29 01:30").astimezone(timezone.utc)  # real hours are counted in UTC
+    assert [s.is_open(spring + timedelta(hours=h)) for h in range(3)] == [True, True, False]
+    # 25 October 2026: 02:00-03:00 happens twice, so the opening lasts four real hours.
+    autumn = at("2026-10-25 00:30").astimezone(timezone.utc)
     assert [s.is_open(autumn + timedelta(hours=h)) for h in range(6)] == [False, True, True, True, True, False]
-    # Closed after the short spring night: the next day opens at 01:00 CEST, 23 real hours after 02:00 CET.
+    # Closed after the short night; the next one opens at 01:00 CEST.
     assert s.next_opening(at("2026-03-29 04:00")) == at("2026-03-30 01:00")
 
 
