@@ -91,7 +91,7 @@ class Schedule:
         raise AssertionError("a schedule with opening hours always opens again")
 
 
-ALWAYS_OPEN = Schedule(ZoneInfo("UTC"), (Opening(0, MINUTES_PER_DAY),) * 7)  # no [hours]: today's behaviour
+ALWAYS_OPEN = Schedule(ZoneInfo("UTC"), ((Opening(0, MINUTES_PER_DAY),),) * 7)  # no [hours]: today's behaviour
 
 _EN_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -104,8 +104,8 @@ def when_text(at: datetime, now: datetime, lang: str) -> str:
     days = (at.date() - now.astimezone(at.tzinfo).date()).days
     clock = at.strftime("%H:%M")
     if lang == "zh":
-        day = {0: "今天", 1: "明天"}.get(days, f"{at.month}月{at.day}日（周{_ZH_DAYS[at.weekday()]}）")
-        return f"{day} {clock}"
+        day = {0: "今天 ", 1: "明天 "}.get(days, f"{at.month}月{at.day}日（周{_ZH_DAYS[at.weekday()]}）")
+        return f"{day}{clock}"
     if lang == "en":
         day = {0: "today", 1: "tomorrow"}.get(days, f"on {_EN_DAYS[at.weekday()]} {at.day} {_EN_MONTHS[at.month - 1]}")
         return f"{day} at {clock}"
