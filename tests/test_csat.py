@@ -157,6 +157,7 @@ async def test_outside_hours_the_customer_hears_when_a_person_is_back_and_alerts
     opened = replace(config, hours=replace(closed_now("digest"), holidays=()))  # a restart, and the shop is open
     opened = replace(opened, hours=replace(opened.hours, **{d: "00:00-24:00" for d in
                                                            ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}))
+    opened = replace(opened, alerts=replace(opened.alerts, outbox_retry_seconds=0.2))  # the outbox's next run: soon
     async with running_bot(opened, engine) as svc:
         digest = await operator_chat_has(fake, "came in while the shop was closed")
         await operator_chat_has(fake, "Alert #", count=2)
