@@ -168,7 +168,18 @@ async def m005_reliability(db: aiosqlite.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability]
+async def m006_intents(db: aiosqlite.Connection) -> None:
+    """Intents (#18): what each customer text message wants, read with its sentiment (NULL: not read, or older)."""
+    await _run(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN intent TEXT;
+        ALTER TABLE messages ADD COLUMN intent_confidence REAL
+        """,
+    )
+
+
+MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability, m006_intents]
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from bot.config import load_config
 from bot.llm.auto_head import training_rows
 from bot.llm.engine import Engine
-from bot.llm.head import SentimentHead, calibrated_path
+from bot.llm.head import LinearHead, calibrated_path
 from bot.llm.loading import model_slug
 from bot.service import ConversationService
 from storage.db import Database
@@ -33,7 +33,7 @@ async def test_a_model_without_a_head_gets_one_fitted_at_start_and_cached(tiny_m
         await ConversationService(db, engine, config).start()
         assert "sentiment head: " in capsys.readouterr().err  # progress shown while it fits
         assert cached.is_file() and engine.sentiment_reader.method == "head"
-        head = SentimentHead.load(cached)
+        head = LinearHead.load(cached)
         assert head.classes == ["negative", "neutral", "positive"] and head.meta["n"] == len(training_rows())
         sentiment = await engine.sentiment("The parcel never came and nobody answers me.")
         assert set(sentiment.scores) == {"negative", "neutral", "positive"}

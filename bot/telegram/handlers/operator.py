@@ -71,13 +71,15 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
-def stats_text(stats: dict, handoff: dict) -> str:
+def stats_text(stats: dict, handoff: dict, intents: dict[str, int]) -> str:
     waits = handoff["reply_waits"]
     wait = _duration(statistics.median(waits)) if waits else "no operator replies yet"
+    wants = ", ".join(f"{intent} {count}" for intent, count in intents.items()) or "none read yet"
     return (f"Today so far:\n"
             f"Customers: {stats['customers']}\n"
             f"Messages: {stats['messages']}\n"
             f"Negative: {stats['negative_share']:.0%}\n"
+            f"Intents: {wants}\n"
             f"Alerts: {stats['alerts_delivered']} sent of {stats['alerts']} raised\n"
             f"Alert to first operator reply (median): {wait}\n"
             f"Label corrections (Dismiss): {handoff['corrections']}\n"
@@ -90,7 +92,8 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
     numbers = await svc.db.stats_since(midnight.timestamp())
     handoff = await svc.db.handoff_stats(midnight.timestamp())
-    await send_text(context.bot, chat_id, stats_text(numbers, handoff))
+    intents = await svc.db.intent_counts(midnight.timestamp())
+    await send_text(context.bot, chat_id, stats_text(numbers, handoff, intents))
     days = await svc.db.daily_counts((midnight - timedelta(days=CHART_DAYS - 1)).timestamp(), CHART_DAYS)
     try:  # operators would rather look than read; the numbers went out already if this fails
         png = await asyncio.to_thread(chart.daily_png, days, midnight.date())  # ~0.2 s of drawing, off the loop
