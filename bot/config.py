@@ -210,7 +210,7 @@ class AlertSettings:
     very_negative: float = 0.9  # a negative read at least this sure alerts even within the cooldown
     human_phrases: Words = ()  # a message containing one (any case) asks for a person
     # A customer message read as one of these intents alerts whatever its sentiment (README, "Intents")
-    always_alert_intents: tuple[Intent, ...] = ("return_refund", "human")
+    always_alert_intents: tuple[Intent, ...] = ("human",)
 
     @model_validator(mode="after")
     def _very_negative_is_above_the_threshold(self) -> AlertSettings:

@@ -224,9 +224,9 @@ def run_calibrate(config, file: str, limit: int | None, labels: list[str] | None
         result = calibrate(engine, rows, save_to, l2, data=data, task=task)
     finally:
         engine.close()
-    notes = []
     if task == "intent":
-        return {**result, "notes": notes}
+        return {**result, "notes": []}
+    notes = []
     if config.sentiment.head_path and Path(config.sentiment.head_path).resolve() != save_to.resolve():
         notes.append(f"note: sentiment.head_path = {config.sentiment.head_path} is used instead of this head")
     if config.sentiment.method != "head":

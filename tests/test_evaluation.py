@@ -140,7 +140,7 @@ def test_a_head_for_another_model_is_refused_naming_the_key(tiny_engine, tmp_pat
     from bot.llm.sentiment import SentimentReader
 
     wrong = LinearHead(["negative", "positive"], "x", (1,), np.zeros(5, np.float32), np.ones(5, np.float32),
-                          np.zeros((2, 5), np.float32), np.zeros(2, np.float32))
+                       np.zeros((2, 5), np.float32), np.zeros(2, np.float32))
     wrong.save(tmp_path / "wrong.npz")
     settings = replace(tiny_engine.config.sentiment, method="head")
     with pytest.raises(ConfigError, match="sentiment.head_path"):

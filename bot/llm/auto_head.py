@@ -44,12 +44,14 @@ def ensure_head(engine, rows: list[Row] | None = None) -> Path | None:
 
 
 def ensure_intent_head(engine, rows: list[Row] | None = None) -> Path | None:
-    """No intent head for this model, or one on another pass than its sentiment head's (a new sentiment
+    """Sentiment read by a head, and no intent head for this model or one on another pass (a new sentiment
     instruction): fit one on the shipped intent rows under the sentiment head's prompt and layers, so one forward
-    pass reads both. The path fitted, or None if the head in use fits."""
+    pass reads both. The path fitted, or None if the head in use fits.
+
+    With sentiment read another way there is no pass to share: intents come from a head that exists, else keywords."""
     reader = engine.sentiment_reader
     current = reader.intent_head
-    if current is not None and (reader.method != "head" or reader.shares_pass(current)):
+    if reader.method != "head" or (current is not None and reader.shares_pass(current)):
         return None
     head, path = fit_and_save(engine, "intent", training_rows(INTENT_TRAINING_DIR, INTENTS) if rows is None else rows,
                               "shipped intent rows (heads/train/intent)")
