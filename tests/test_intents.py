@@ -143,3 +143,9 @@ def test_stats_show_the_intents_read_today_most_frequent_first():
 ])
 def test_keyword_reading(text, label):
     assert keyword_intent(text).label == label
+
+
+async def test_a_model_server_reads_intents_by_keywords_beside_its_sentiment(remote_engine):
+    reading = await remote_engine.read_message("Do you ship to Canada? How much is it?")
+    assert reading.intent == keyword_intent("Do you ship to Canada? How much is it?")
+    assert reading.intent.label == "shipping" and reading.sentiment.label in {"negative", "neutral", "positive"}
