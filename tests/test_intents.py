@@ -19,7 +19,7 @@ ANN = Sender("console", "ann", "Ann")
 DEV_EN, DEV_ZH = REPO / "bench" / "devsets" / "intent_dev_en.csv", REPO / "bench" / "devsets" / "intent_dev_zh.csv"
 # Plain messages from the dev sets (never in the training rows), one per label the operators care most about.
 CLEAR = {
-    "Posted my return 12 days ago (tracked), still no refund. Could you check?": "return_refund",
+    "I'd prefer a refund instead of the voucher you offered.": "return_refund",
     "Do you take American Express?": "payment_invoice",
     "Is the rattan lamp suitable for outdoor use?": "product",
     "Could I please speak with someone from the shop rather than the assistant?": "human",
