@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, TypeAdapter, V
 from pydantic.dataclasses import dataclass
 
 from bot import hours
+from bot.llm.intents import INTENTS
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
@@ -117,6 +118,7 @@ Listen = Annotated[str, AfterValidator(_listen)]
 Network = Annotated[str, rule(_is_network,
                               "must be an IP address or network, e.g. \"127.0.0.1\" or \"10.0.0.0/8\"")]
 Fraction = Annotated[float, between(0, 1)]
+Intent = Annotated[str, rule(lambda name: name in INTENTS, f"must be one of {', '.join(INTENTS)}")]
 NonEmptyPath = Annotated[Path, BeforeValidator(_non_empty_path)]
 # A knowledge entry's framing: {answer} must appear (and {question} may).
 AnswerText = Annotated[str, template(answer="", question=""),
@@ -208,6 +210,8 @@ class AlertSettings:
     negatives_in_a_row: Annotated[int, at_least(0, " (0 turns the rule off)")] = 3
     very_negative: float = 0.9  # a negative read at least this sure alerts even within the cooldown
     human_phrases: Words = ()  # a message containing one (any case) asks for a person
+    # A customer message read as one of these intents alerts whatever its sentiment (README, "Intents")
+    always_alert_intents: tuple[Intent, ...] = ("human",)
 
     @model_validator(mode="after")
     def _very_negative_is_above_the_threshold(self) -> AlertSettings:

@@ -224,9 +224,12 @@ class Database:
     async def mark_sent(self, message_id: int) -> None:
         await self._execute("UPDATE messages SET sent_at = ? WHERE id = ?", (time.time(), message_id))
 
-    async def set_sentiment(self, message_id: int, label: str, confidence: float) -> None:
+    async def set_sentiment(self, message_id: int, label: str, confidence: float, intent: str | None = None,
+                            intent_confidence: float | None = None) -> None:
+        """What the model read in a customer message: its sentiment, and its intent (read with it)."""
         await self._execute(
-            "UPDATE messages SET sentiment = ?, confidence = ? WHERE id = ?", (label, confidence, message_id)
+            "UPDATE messages SET sentiment = ?, confidence = ?, intent = ?, intent_confidence = ? WHERE id = ?",
+            (label, confidence, intent, intent_confidence, message_id),
         )
 
     async def history(self, customer_id: int, limit: int) -> list[StoredMessage]:
@@ -604,6 +607,15 @@ class Database:
             "alerts": alerts[0],
             "alerts_delivered": alerts[1] or 0,
         }
+
+    async def intent_counts(self, since: float) -> dict[str, int]:
+        """Customer messages since `since` (unix time) by the intent read, most frequent first."""
+        rows = await self._all(
+            "SELECT intent, COUNT(*) FROM messages WHERE role = 'customer' AND intent IS NOT NULL AND created_at >= ?"
+            " GROUP BY intent ORDER BY 2 DESC, 1",
+            (since,),
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def alert_counts(self) -> tuple[int, int]:
         """(alerts the operator chat has, alerts still waiting for it), all time."""

@@ -188,7 +188,19 @@ async def m006_csat_and_hours(db: aiosqlite.Connection) -> None:
     await db.execute("ALTER TABLE alerts ADD COLUMN held_at REAL")
 
 
-MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability, m006_csat_and_hours]
+async def m007_intents(db: aiosqlite.Connection) -> None:
+    """Intents (#18): what each customer text message wants, read with its sentiment (NULL: not read, or older)."""
+    await _run(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN intent TEXT;
+        ALTER TABLE messages ADD COLUMN intent_confidence REAL
+        """,
+    )
+
+
+MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability, m006_csat_and_hours,
+              m007_intents]
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:

@@ -21,6 +21,7 @@ import numpy as np
 from bot.config import MODEL_KEY_ENV, Config, ConfigError
 from bot.llm.backends import ModelServerDown
 from bot.llm.guard import end_at_sentence, is_cjk, whole_words
+from bot.llm.intents import Reading, keyword_intent
 from bot.llm.prompts import as_data, chat_messages, grounded, sentiment_messages
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide, unsure
 from bot.llm.turns import CountsTurns
@@ -132,6 +133,11 @@ class RemoteEngine(CountsTurns):
                 # This answer alone came without logprobs: llama.cpp sends none for a first token that is part of a
                 # UTF-8 character (a Chinese answer). This message is read as a constrained choice.
         return await self._choice(text)
+
+    async def read_message(self, text: str) -> Reading:
+        """The sentiment from the server; the intent by keywords: a server gives no hidden states for the intent head,
+        and asking it as a second call per message would double the server's work (README, "Intents")."""
+        return Reading(await self.sentiment(text), keyword_intent(text))
 
     async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
                     on_text: Callable[[str], None] | None = None, conversation: object = None) -> str:

@@ -91,14 +91,16 @@ def csat_text(ratings: list[int]) -> str:
     return f"{statistics.mean(ratings):.1f} average of {len(ratings)} rating{'s' * (len(ratings) != 1)} ({spread})"
 
 
-def stats_text(stats: dict, handoff: dict, ratings: list[int]) -> str:
+def stats_text(stats: dict, handoff: dict, ratings: list[int], intents: dict[str, int]) -> str:
     waits = handoff["reply_waits"]
     wait = _duration(statistics.median(waits)) if waits else "no operator replies yet"
+    wants = ", ".join(f"{intent} {count}" for intent, count in intents.items()) or "none read yet"
     return (f"Today so far:\n"
             f"Customers: {stats['customers']}\n"
             f"Messages: {stats['messages']}\n"
             f"Negative: {stats['negative_share']:.0%}\n"
             f"CSAT after hand-back: {csat_text(ratings)}\n"
+            f"Intents: {wants}\n"
             f"Alerts: {stats['alerts_delivered']} sent of {stats['alerts']} raised\n"
             f"Alert to first operator reply (median): {wait}\n"
             f"Label corrections (Dismiss): {handoff['corrections']}\n"
@@ -112,7 +114,9 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     midnight = datetime.now().astimezone(shop_zone).replace(hour=0, minute=0, second=0, microsecond=0)
     numbers = await svc.db.stats_since(midnight.timestamp())
     handoff = await svc.db.handoff_stats(midnight.timestamp())
-    await send_text(context.bot, chat_id, stats_text(numbers, handoff, await svc.db.csat_ratings(midnight.timestamp())))
+    ratings_today = await svc.db.csat_ratings(midnight.timestamp())
+    intents = await svc.db.intent_counts(midnight.timestamp())
+    await send_text(context.bot, chat_id, stats_text(numbers, handoff, ratings_today, intents))
     first_day = (midnight - timedelta(days=CHART_DAYS - 1)).timestamp()
     days = await svc.db.daily_counts(first_day, CHART_DAYS)
     ratings = await svc.db.daily_ratings(first_day, CHART_DAYS)
