@@ -18,7 +18,7 @@ QUOTE_CHARS = 200  # each quote, and each of the bot's replies, is cut to this
 BOT_REPLIES = 2  # the bot's newest replies shown
 MAX_FINDS = 5  # order numbers, phones, emails: each list is cut to this
 NOT_READ = "—"
-QUOTED_NOTE = "their words, quoted: the model is too small to summarise reliably"
+QUOTED_NOTE = "their words (quoted, not summarised: the model is too small to summarise reliably)"
 
 # Order numbers only next to a word saying so, so a price or a date is never one: "order #A-1234", "order no. 5531",
 # "订单号：2024113001", "单号 SO88231". The number itself has a digit and may carry letters and dashes.

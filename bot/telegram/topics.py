@@ -37,6 +37,11 @@ class NoTopic(Exception):
     """The customer has no topic to post in (topics off, a plain group, Telegram refusing, or none made yet)."""
 
 
+def _unchanged(exc: BadRequest) -> bool:
+    """Telegram's TOPIC_NOT_MODIFIED: closing a closed topic, reopening an open one."""
+    return "topic_not_modified" in exc.message.lower()
+
+
 def topic_name(customer: Customer) -> str:
     """The customer's name, @username, channel and id, within Telegram's 128 characters (the name is cut)."""
     name = customer.display_name or "(no name)"
@@ -104,7 +109,7 @@ class Topics:
             except BadRequest as exc:
                 if isinstance(topic_error(exc), TopicGone):
                     return await self._create(bot, svc, customer, topic["shown_through"], again=True)
-                if "TOPIC_NOT_MODIFIED" not in exc.message:  # not modified: someone reopened it in the app
+                if not _unchanged(exc):  # unchanged: someone reopened it in the app
                     raise
             await svc.db.set_topic_closed(chat_id, customer.id, False)
         return topic["thread_id"]
@@ -227,7 +232,7 @@ class Topics:
             try:
                 await bot.close_forum_topic(chat_id, topic["thread_id"])
             except BadRequest as exc:  # deleted (made again at the next event) or closed already: either way closed
-                if not (topic_error(exc) or "TOPIC_NOT_MODIFIED" in exc.message):
+                if not (topic_error(exc) or _unchanged(exc)):
                     log.warning("could not close the topic of customer %s: %s", customer.id, exc.message)
                     return
             except TelegramError as exc:  # cosmetic: it stays open
