@@ -198,7 +198,7 @@ async def test_forum_topics_behave_as_telegram_says(fake):
             await bot.close_forum_topic(group, thread)
         await bot.reopen_forum_topic(group, thread)
         await bot.delete_forum_topic(group, thread)
-        with pytest.raises(BadRequest, match="message thread not found"):
+        with pytest.raises(BadRequest, match="(?i)message thread not found"):
             await bot.send_message(group, "gone", message_thread_id=thread)
         with pytest.raises(BadRequest, match="(?i)topic_id_invalid"):
             await bot.reopen_forum_topic(group, thread)

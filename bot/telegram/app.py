@@ -43,6 +43,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 INBOX_KEY = "inbox"  # bot_data: the Inbox that fetches updates (serving() starts it)
 MONITOR_KEY = "monitor"  # bot_data: the Monitor behind /healthz and /metrics
 POLLER_KEY = "poller"  # bot_data: the task fetching updates while serving(); it ends only on a fatal error
+FORUM_WATCH_GROUP = -2  # the handler group that notes whether the operator chat is a forum, before all others
 POLL_RESTART_SECONDS = 5.0  # after an unexpected error in fetching updates (reported), fetching starts again
 CUSTOMER_MENU = [BotCommand("help", "what I can do"), BotCommand("reset", "start a fresh conversation"),
                  BotCommand("forget", "delete what the bot stored about you"),
@@ -156,12 +157,13 @@ def build_application(config: Config, engine: ModelBackend | None = None) -> App
     app.post_init, app.post_shutdown = post_init, post_shutdown
 
     # 3. Handlers: the operator chat's first, then takeovers (buttons, replies to customers), then customers'
-    #    private chats and the group pointer. Before them all (group -1): whether the operator chat has topics on.
+    #    private chats and the group pointer. Before them all, in a group of its own (only one handler of a group
+    #    handles an update): whether the operator chat has topics on.
     async def forum_or_not(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat and update.effective_chat.id in operators.chat_ids:
             topics.seen(update.effective_chat)
 
-    app.add_handler(TypeHandler(Update, forum_or_not), group=-1)
+    app.add_handler(TypeHandler(Update, forum_or_not), group=FORUM_WATCH_GROUP)
     app.add_handlers(operator.handlers(operators))
     app.add_handlers(takeover.handlers(operators))
     app.add_handlers(customer.handlers(operators))

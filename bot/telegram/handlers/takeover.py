@@ -22,8 +22,8 @@ TAKE, DISMISS, RELEASE = "take", "dismiss", "release"
 # handoff:take:<customer id>, handoff:dismiss:<alert id>, handoff:release:<customer id>
 CALLBACK_PATTERN = rf"^handoff:({TAKE}|{DISMISS}|{RELEASE}):\d+$"
 MAX_IDLE_CHECK_SECONDS = 30.0  # idle takeovers are looked for this often (more often for short timeouts)
-RELEASE_USAGE = ("Send /release in the customer's topic, or as a reply to one of their messages here (or to their "
-                 "alert).")
+RELEASE_USAGE = ("Send /release as a reply to one of the customer's messages here (or to their alert), or in their "
+                 "topic.")
 
 
 def _button(text: str, action: str, number: int) -> InlineKeyboardButton:
