@@ -225,6 +225,8 @@ class HandoffSettings:
     idle_minutes: Annotated[float, above(0)] = 30.0
     customer_notice: TelegramText  # told to the customer once per takeover
     human_reply: TelegramText  # the answer to /human or a request for a person
+    # a forum operator chat: each customer gets a topic at their first alert, their first message, or never
+    topic_per_customer: Literal["alert", "first_message", "off"] = "alert"
 
 
 def _hours_rule(parse: Callable[[str], Any]) -> AfterValidator:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from bot.brief import BRIEF_MESSAGES, Brief, build
 from bot.config import Config
 from bot.escalation import Handoff
 from bot.hours import ALWAYS_OPEN, when_text
@@ -301,6 +302,10 @@ class ConversationService:
         customer = await self.customer(sender)
         await self.engine.forget(customer.id)  # the model's memory of them goes too
         return await self.db.forget(customer.id)
+
+    async def brief(self, customer_id: int) -> Brief:
+        """The handoff brief operators get with every alert and takeover note."""
+        return build(await self.db.latest_messages(customer_id, BRIEF_MESSAGES))
 
     async def recent_turns(self, customer_id: int) -> list[StoredMessage]:
         """The last few turns, for an operator reading an alert."""

@@ -46,6 +46,7 @@ class StoredMessage:
     sentiment: str | None
     confidence: float | None
     created_at: float
+    external_id: str | None = None  # the channel's message id; read only where a caller needs it
 
 
 class Rated(Enum):
@@ -585,6 +586,58 @@ class Database:
         """The supergroup a group became, if it did."""
         row = await self._one("SELECT to_id FROM chat_migrations WHERE from_id = ?", (chat_id,))
         return row[0] if row else None
+
+    # --- customers' forum topics in the operator chat --------------------------------------------------
+
+    async def topic(self, chat_id: int, customer_id: int) -> dict | None:
+        """The customer's topic in the operator chat: thread_id, closed, shown_through."""
+        row = await self._one("SELECT * FROM customer_topics WHERE chat_id = ? AND customer_id = ?", (chat_id, customer_id))
+        return dict(row) if row else None
+
+    async def set_topic(self, chat_id: int, customer_id: int, thread_id: int, shown_through: int) -> None:
+        """A new topic for the customer, open; one that replaces a deleted topic keeps what was shown already."""
+        await self._execute(
+            """INSERT INTO customer_topics (chat_id, customer_id, thread_id, shown_through, created_at)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (chat_id, customer_id) DO UPDATE SET thread_id = excluded.thread_id, closed = 0""",
+            (chat_id, customer_id, thread_id, shown_through, time.time()),
+        )
+
+    async def set_topic_closed(self, chat_id: int, customer_id: int, closed: bool) -> None:
+        await self._execute("UPDATE customer_topics SET closed = ? WHERE chat_id = ? AND customer_id = ?",
+                            (int(closed), chat_id, customer_id))
+
+    async def set_topic_shown(self, chat_id: int, customer_id: int, message_id: int) -> None:
+        """The customer's messages up to `message_id` are in their topic."""
+        await self._execute(
+            "UPDATE customer_topics SET shown_through = MAX(shown_through, ?) WHERE chat_id = ? AND customer_id = ?",
+            (message_id, chat_id, customer_id),
+        )
+
+    async def customer_for_topic(self, chat_id: int, thread_id: int) -> int | None:
+        row = await self._one("SELECT customer_id FROM customer_topics WHERE chat_id = ? AND thread_id = ?",
+                              (chat_id, thread_id))
+        return row[0] if row else None
+
+    async def topics_behind(self, chat_id: int) -> list[int]:
+        """Customers whose topic lacks some of their or the bot's messages (a post failed): to be caught up."""
+        rows = await self._all(
+            """SELECT t.customer_id FROM customer_topics t WHERE t.chat_id = ? AND EXISTS (
+                   SELECT 1 FROM messages m WHERE m.customer_id = t.customer_id AND m.id > t.shown_through
+                     AND m.role != 'operator')
+               ORDER BY t.customer_id""",
+            (chat_id,),
+        )
+        return [r[0] for r in rows]
+
+    async def messages_after(self, customer_id: int, after_id: int, limit: int) -> list[StoredMessage]:
+        """The customer's oldest `limit` messages of every kind newer than `after_id`, with their channel ids."""
+        rows = await self._all(
+            "SELECT id, role, kind, text, sentiment, confidence, created_at, external_id FROM messages"
+            " WHERE customer_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (customer_id, after_id, limit),
+        )
+        return [StoredMessage(**dict(r)) for r in rows]
 
     # --- reporting -------------------------------------------------------------------------------
 

@@ -199,8 +199,28 @@ async def m007_intents(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m008_topics(db: aiosqlite.Connection) -> None:
+    """A topic per customer (#18) when the operator chat is a forum: where each customer's topic is, and what of
+    their conversation it shows already."""
+    await _run(
+        db,
+        """
+        CREATE TABLE customer_topics (
+            chat_id INTEGER NOT NULL,           -- the operator chat (a forum supergroup)
+            customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+            thread_id INTEGER NOT NULL,         -- Telegram's message_thread_id of the customer's topic
+            closed INTEGER NOT NULL DEFAULT 0,  -- closed at hand-back, reopened by new activity
+            shown_through INTEGER NOT NULL DEFAULT 0,  -- the newest of their messages posted in the topic
+            created_at REAL NOT NULL,
+            PRIMARY KEY (chat_id, customer_id)
+        );
+        CREATE UNIQUE INDEX customer_topics_by_thread ON customer_topics (chat_id, thread_id)
+        """,
+    )
+
+
 MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability, m006_csat_and_hours,
-              m007_intents]
+              m007_intents, m008_topics]
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from telegram.ext import Application, ContextTypes
 
 from bot.service import Alert, ConversationService, Outcome
-from bot.telegram.handlers import SERVICE_KEY
+from bot.telegram.handlers import SERVICE_KEY, TOPICS_KEY
 from bot.telegram.handlers.operator import digest_text, record_move, send_alert
 from bot.telegram.handlers.sending import send_text
 
@@ -41,8 +41,10 @@ class AlertOutbox:
             app.create_task(self.flush(app), name="alert outbox")  # an exception reaches the error handler
 
     async def job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """The JobQueue's retry: at start (alerts left by the last run) and every [alerts] outbox_retry_seconds."""
+        """The JobQueue's retry: at start (alerts left by the last run) and every [alerts] outbox_retry_seconds;
+        then the customer topics whose posts failed."""
         await self.flush(context.application)
+        await context.bot_data[TOPICS_KEY].catch_up(context.bot, context.bot_data[SERVICE_KEY])
 
     async def flush(self, app: Application) -> int:
         """Send undelivered alerts oldest first, until one fails (the chat is still unreachable); how many went."""
@@ -61,8 +63,8 @@ class AlertOutbox:
                     message = await svc.db.message_text(row["message_id"]) if row["message_id"] else None
                     alert = Alert(row["id"], row["reason"], row["label"], row["confidence"])
                     operators = svc.config.alerts.operator_chat_id
-                    pieces = await send_alert(app.bot, svc, Outcome(customer, row["message_id"], "", alert=alert),
-                                              message or "")
+                    pieces = await send_alert(app.bot, svc, app.bot_data[TOPICS_KEY],
+                                              Outcome(customer, row["message_id"], "", alert=alert), message or "")
                     if not pieces:
                         self._again = False
                         break

@@ -13,7 +13,7 @@ from bot.service import ModelFailed, Outcome
 from bot.telegram.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, sender, service
 from bot.telegram.handlers.drafts import DraftStream
 from bot.telegram.handlers.sending import send_text, typing
-from bot.telegram.handlers.takeover import relay
+from bot.telegram.handlers.takeover import to_operators, topics
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,11 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _to_operators(context: ContextTypes.DEFAULT_TYPE, outcome: Outcome, message: Message) -> None:
-    """The alert the message raised, and the message itself while an operator has the conversation."""
-    svc = service(context)
+    """The alert the message raised; the message and the bot's answer in the customer's topic, or the message
+    relayed while an operator has the conversation."""
     if outcome.alert:
         await context.bot_data[OUTBOX_KEY].raised(context.application, outcome.alert)
-    if outcome.relayed:
-        await relay(context.bot, svc, outcome, message)
+    await to_operators(context.bot, service(context), topics(context), outcome, message)
 
 
 async def human(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -11,31 +11,37 @@ from telegram import Bot, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
+from bot.brief import Brief
 from bot.service import ConversationService, Outcome
 from bot.telegram import chart
 from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, csat, follow_move, service, who
 from bot.telegram.handlers.sending import send_text
 from bot.telegram.handlers.takeover import alert_buttons
+from bot.telegram.topics import Topics
 
 log = logging.getLogger(__name__)
 
 CHART_DAYS = 14
 TURN_PREVIEW_CHARS = 300  # each past turn in an alert is cut to this; the new message is shown whole
-OPERATOR_HELP = ("This is the operator chat: alerts about unhappy customers arrive here.\n"
-                 "Reply to an alert or to a customer's message here to answer them as the shop: the bot then "
-                 "stays silent for that customer until Hand back.\n"
+OPERATOR_HELP = ("This is the operator chat: alerts about unhappy customers arrive here (in a forum: each customer "
+                 "in a topic of their own, with their messages and the bot's replies).\n"
+                 "Write in a customer's topic, or reply to an alert or to a customer's message, to answer them as "
+                 "the shop: the bot then stays silent for that customer until Hand back.\n"
                  "Take over - handle the customer yourself; Dismiss - the message was not negative\n"
-                 "/release (as a reply to a customer's message) - hand the customer back to the bot\n"
+                 "/release (in the customer's topic, or as a reply to their message) - hand them back to the bot\n"
                  "/stats - today's numbers and a chart of the last 14 days")
 
 
-def alert_text(outcome: Outcome, message: str, turns: list) -> str:
-    """Who, what they wrote, how negative, and the conversation so far, as plain text."""
+def alert_text(outcome: Outcome, message: str, turns: list, brief: Brief) -> str:
+    """Who, what they wrote, how negative, the handoff brief and the conversation so far, as plain text.
+
+    Plain text (no parse mode), like every operator-chat message: the customer's and the model's words need no
+    escaping and can't break the markup; long alerts are split at line breaks by send_text."""
     c, a = outcome.customer, outcome.alert
     lines = [f"⚠️ Alert #{a.id}: {a.reason}",
              f"Customer: {who(c)}, {'Telegram' if c.channel == CHANNEL else c.channel} id {c.external_id}",
              f"Sentiment: {a.label} {a.confidence:.2f}" if a.label else "Sentiment: not read",
-             "", "Message:", message]
+             "", brief.text(), "", "Message:", message]
     others = [t for t in turns if t.id != outcome.message_id]  # the bot's answer to it included
     if others:
         lines += ["", "Recent turns:"]
@@ -57,21 +63,24 @@ def digest_text(held: list[dict], customers: dict, zone: tzinfo) -> str:
     return "\n".join(lines)
 
 
-async def send_alert(bot: Bot, svc: ConversationService, outcome: Outcome, message: str) -> list[Message] | None:
-    """Post the alert, with its buttons, to the operator chat; marked delivered only once Telegram has all of it.
+async def send_alert(bot: Bot, svc: ConversationService, topics: Topics, outcome: Outcome,
+                     message: str) -> list[Message] | None:
+    """Post the alert, with its buttons, to the operator chat (the customer's topic, made now if they have none);
+    marked delivered only once Telegram has all of it.
 
     Every piece is remembered as the customer's: an operator's reply to any of them reaches the customer."""
     chat_id = svc.config.alerts.operator_chat_id
     if chat_id is None:
         log.warning("alert #%s not sent: no [alerts] operator_chat_id configured", outcome.alert.id)
         return None
-    turns = await svc.recent_turns(outcome.customer.id)
-    sent = await send_text(bot, chat_id, alert_text(outcome, message, turns),
-                           alert_buttons(outcome.alert.id, outcome.customer.id))
+    c = outcome.customer
+    text = alert_text(outcome, message, await svc.recent_turns(c.id), await svc.brief(c.id))
+    # The alert shows the conversation up to its message; a new topic shows what follows (the bot's reply...).
+    sent = await topics.post(bot, svc, c, text, "alert", alert_buttons(outcome.alert.id, c.id),
+                             create_from=outcome.message_id)
     if sent:
         await svc.db.mark_alert_delivered(outcome.alert.id)
-        for piece in sent:
-            await svc.db.remember_operator_message(piece.chat_id, piece.message_id, outcome.customer.id, "alert")
+        await topics.show(bot, svc, c)
     else:  # stays undelivered in SQLite (delivered_at IS NULL), where a later retry can find it
         log.error("alert #%s for customer %s could not be delivered to the operator chat",
                   outcome.alert.id, outcome.customer.id)
