@@ -63,12 +63,12 @@ class Brief:
         return "\n".join(lines)
 
 
-def build(messages: list[StoredMessage], intent: str | None = None) -> Brief:
-    """The brief of a conversation (stored messages, oldest first); `intent`: the customer's, when it was read."""
+def build(messages: list[StoredMessage]) -> Brief:
+    """The brief of a conversation (stored messages with their intents, oldest first)."""
     said = [m for m in messages if m.role == "customer" and m.kind == "text"]
     texts = [m.text for m in said]
     return Brief(
-        intent=intent,
+        intent=wants(said),
         language=language_of(" ".join(texts[-TREND_LENGTH:])) if texts else NOT_READ,
         quotes=[_cut(m.text) for m in key_messages(said)],
         trend=[m.sentiment for m in said[-TREND_LENGTH:]],
@@ -77,6 +77,14 @@ def build(messages: list[StoredMessage], intent: str | None = None) -> Brief:
         emails=_unique(emails(t) for t in texts),
         bot_said=[_cut(m.text) for m in [m for m in messages if m.role == "bot" and m.kind == "text"][-BOT_REPLIES:]],
     )
+
+
+def wants(said: list[StoredMessage]) -> str | None:
+    """The intent of their latest message that says what they want: a last "still nothing!!" reads as `other` (or
+    `complaint`) while the question it follows up is what an operator must answer. None: no intent read."""
+    read = [m.intent for m in said if m.intent]
+    specific = [i for i in read if i not in ("other", "complaint")]
+    return (specific or read or [None])[-1]
 
 
 def key_messages(said: list[StoredMessage]) -> list[StoredMessage]:

@@ -47,6 +47,7 @@ class StoredMessage:
     confidence: float | None
     created_at: float
     external_id: str | None = None  # the channel's message id; read only where a caller needs it
+    intent: str | None = None  # a customer text's intent (bot.llm.intents); read only where a caller needs it
 
 
 class Rated(Enum):
@@ -253,7 +254,7 @@ class Database:
     async def latest_messages(self, customer_id: int, limit: int) -> list[StoredMessage]:
         """The newest `limit` messages of every kind, resets included, oldest first: what the customer saw."""
         rows = await self._all(
-            "SELECT id, role, kind, text, sentiment, confidence, created_at FROM messages"
+            "SELECT id, role, kind, text, sentiment, confidence, created_at, intent FROM messages"
             " WHERE customer_id = ? ORDER BY id DESC LIMIT ?",
             (customer_id, limit),
         )

@@ -12,9 +12,9 @@ from tests.test_config import override
 
 
 def said(*turns: tuple) -> list[StoredMessage]:
-    """(role, text[, sentiment, confidence]) turns as stored, oldest first."""
-    return [StoredMessage(i, t[0], "text", t[1], *(t[2:] or (None, None)), created_at=float(i))
-            for i, t in enumerate(turns, 1)]
+    """(role, text[, sentiment, confidence[, intent]]) turns as stored, oldest first."""
+    return [StoredMessage(i, t[0], "text", t[1], *(t[2:4] or (None, None)), created_at=float(i), intent=t[4] if
+                          len(t) > 4 else None) for i, t in enumerate(turns, 1)]
 
 
 @pytest.mark.parametrize("text, orders", [
@@ -54,14 +54,14 @@ def test_emails(text, found):
 
 def test_the_brief_quotes_the_latest_and_most_negative_messages_with_the_trend():
     brief = build(said(
-        ("customer", "hi, where is my parcel?", "neutral", 0.7),
+        ("customer", "hi, where is my parcel?", "neutral", 0.7, "order_status"),
         ("bot", "It ships within 2 days."),
-        ("customer", "It is a week late, this is terrible!", "negative", 0.95),
-        ("customer", "ok", "neutral", 0.6),
+        ("customer", "It is a week late, this is terrible!", "negative", 0.95, "complaint"),
+        ("customer", "ok", "neutral", 0.6, "other"),
         ("customer", "still nothing, mildly annoyed", "negative", 0.71),
         ("customer", "order #A-1234, call +86 138 1234 5678", "negative", 0.8),
         ("bot", "I have asked a person from the shop to join."),
-    ), intent="order_status")
+    ))
     assert brief.trend == ["neutral", "negative", "neutral", "negative", "negative"]
     # The two most negative before the latest, in the order they were written, then the latest.
     assert brief.quotes == ["It is a week late, this is terrible!", "still nothing, mildly annoyed",
