@@ -25,6 +25,7 @@ def rating_question(fake, chat_id: int) -> dict:
 async def hand_back_by_button(fake, svc) -> dict:
     """Ann's alert, Olga answers (a takeover), then presses Hand back; the rating question Ann gets."""
     alert = await angry_alert(fake, svc)
+    assert "📋 Brief" in alert["text"]  # the plain group gets the same brief as a forum topic
     operator_says(fake, "So sorry! A new one ships today.", alert["message_id"])
     note = await operator_chat_has(fake, "is handling Ann")
     fake.press_button(OPERATORS, note["message_id"], note["reply_markup"]["inline_keyboard"][0][0]["callback_data"],

@@ -9,6 +9,7 @@ from bot.telegram.topics import NO_TOPIC_NOTE, RECREATED_NOTE
 from testkit.fakes.bot_api import FakeBotApi
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import OPERATORS, linked, over_fake, replies, running_bot
+from tests.test_handoff import rating_asked
 
 ANN, OLGA = 1001, 7
 ANGRY = "My order #A-1234 arrived broken and nobody answers!"
@@ -18,7 +19,7 @@ SENTIMENTS = {ANGRY: ("negative", 0.8), "hello?": ("neutral", 0.7), "ok thanks":
 
 @pytest.fixture
 def engine(tiny_engine):
-    return ScriptedEngine(tiny_engine, sentiments=SENTIMENTS)
+    return ScriptedEngine(tiny_engine, sentiments=SENTIMENTS, intents={ANGRY: ("order_status", 0.8)})
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ async def test_topic_brief_operator_writes_hand_back_closes_new_message_reopens(
         thread, alert = await angry_topic(fake)
         assert fake.topics(OPERATORS) == {thread: {"name": "Ann @ann_k · Telegram 1001", "closed": False}}
         for line in ("📋 Brief", "Sentiment trend: negative", "Language: en", "Mentioned: order A-1234",
-                     f"“{ANGRY}”", "Wants: — (intent not read)"):
+                     f"“{ANGRY}”", "Wants: order_status"):
             assert line in alert["text"]
         assert [b["text"] for b in alert["reply_markup"]["inline_keyboard"][0]] == ["Take over", "Dismiss"]
         bot_reply = (await replies(fake, ANN))[0]
@@ -91,6 +92,32 @@ async def test_topic_brief_operator_writes_hand_back_closes_new_message_reopens(
     in_order = ["Alert #1", "🤖 Bot: ", "Olga is handling", "hello?", "🤖 Bot (notice): ", "is back with the bot",
                 "ok thanks", "🤖 Bot: "]
     assert len(in_topic) == len(in_order) and all(m in t for m, t in zip(in_order, in_topic)), in_topic
+
+
+async def test_the_whole_forum_flow_ends_in_a_rating_that_stats_show(config, engine, fake):
+    """The issue's flow: angry customer, topic and brief, the operator writes in the topic, the customer gets it,
+    hand-back closes the topic, the customer rates the help, /stats shows the rating."""
+    texts = config.knowledge.languages["en"]
+    async with running_bot(config, engine) as svc:
+        thread, alert = await angry_topic(fake)
+        assert "📋 Brief" in alert["text"] and "Wants: order_status" in alert["text"]
+        writes_in_topic(fake, "So sorry! A new teapot ships today.", thread)
+        note = await operators_see(fake, "Olga is handling Ann (@ann_k) now")
+        await fake.wait_for(lambda c: c.method == "copyMessage" and c.status == 200 and c.params["chat_id"] == ANN)
+        fake.press_button(OPERATORS, note["message_id"], note["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+                          user_id=OLGA, first_name="Olga")
+        await fake.wait_for("closeForumTopic")
+        await rating_asked(fake, ANN)
+        question = [m for m in fake.sent_messages(ANN) if "csat:" in str(m.get("reply_markup"))][-1]
+        assert question["text"] == texts.csat_question
+        fake.press_button(ANN, question["message_id"], question["reply_markup"]["inline_keyboard"][0][4]["callback_data"])
+        await fake.wait_for("editMessageText")
+        fake.send_command(OPERATORS, "stats", user_id=OLGA, chat_type="supergroup")
+        stats = await operators_see(fake, "Today so far")
+        ratings = await svc.db.csat_ratings(0)
+    assert ratings == [5] and fake.topics(OPERATORS)[thread]["closed"]
+    assert "CSAT after hand-back: 5.0 average of 1 rating" in stats["text"]
+    assert "Intents: order_status 1" in stats["text"]
 
 
 async def test_a_deleted_topic_is_made_again_and_nothing_is_lost(config, engine, fake):
