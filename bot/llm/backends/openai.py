@@ -36,6 +36,11 @@ TOP_LOGPROBS = 20  # the most the OpenAI API returns (and vLLM's default limit)
 # alerts.very_negative (0.9), which would bypass the cooldown.
 CHOICE_CONFIDENCE = 0.75
 CHOICE_LABELS = ("negative", "neutral", "positive")
+# The start of the assistant's answer, sent as its turn so far (a prefill): the model's next token is then a label
+# word, in English whatever the customer wrote. Without it the model often answered the question ("The", "You") or
+# started a Chinese word, whose first token llama.cpp sends no logprobs for (it lies inside a UTF-8 character).
+# Measured against two other prefills and none: README, "what operators see".
+ANSWER_START = "Answer:"
 CHARS_PER_TOKEN = 3  # estimate for non-CJK text; real BPE averages ~4, so the estimate errs on the long side
 # The server applies the chat template, so its tokens are unknown here: the markers of common model families.
 SPECIAL_TOKENS = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|begin_of_text|>", "<|start_header_id|>",
@@ -129,8 +134,8 @@ class RemoteEngine(CountsTurns):
                     return decide(calibrated(probs, reference), self.config.sentiment.neutral_below)
                 if probs is Unread.NO_LABEL:  # the model leans to neither label: nothing to alert on
                     return unsure(dict.fromkeys(POLAR, 0.5))
-                # This answer alone came without logprobs: llama.cpp sends none for a first token that is part of a
-                # UTF-8 character (a Chinese answer). This message is read as a constrained choice.
+                # This answer alone came without logprobs (llama.cpp sends none for a token inside a UTF-8 character,
+                # which ANSWER_START makes rare): this message is read as a constrained choice.
         return await self._choice(text)
 
     async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
@@ -163,14 +168,18 @@ class RemoteEngine(CountsTurns):
 
     # --- sentiment ------------------------------------------------------------------------------------
 
-    def _sentiment_body(self, text: str, **fields) -> dict:
+    def _sentiment_body(self, text: str, answer_start: str = "", **fields) -> dict:
+        """The sentiment prompt; with `answer_start` the assistant's turn begins with it (llama.cpp and Ollama
+        continue a last assistant message; vLLM and OpenAI answer in a new turn after it)."""
         messages = sentiment_messages(self.config.sentiment.instruction, as_data(text, self.special_tokens))
+        if answer_start:
+            messages.append({"role": "assistant", "content": answer_start})
         return {"model": self.model, "messages": messages, "temperature": 0.0, **fields}
 
     async def _polar_probs(self, text: str) -> np.ndarray | Unread:
-        """(2,) POLAR probabilities of the answer's first token, or why there are none."""
+        """(2,) POLAR probabilities of the first token after ANSWER_START, or why there are none."""
         answer = await self._post("/chat/completions", self._sentiment_body(
-            text, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS))
+            text, ANSWER_START, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS))
         content = (answer["choices"][0].get("logprobs") or {}).get("content") or []
         return label_probs(content[0].get("top_logprobs") or []) if content else Unread.NO_LOGPROBS
 
