@@ -12,7 +12,7 @@ import pytest
 from bot.cli import main
 from bot.config import MODEL_KEY_ENV, ConfigError, load_config
 from bot.llm.backends import load_backend
-from bot.llm.backends.openai import CHOICE_CONFIDENCE
+from bot.llm.backends.openai import ANSWER_START, CHOICE_CONFIDENCE
 from bot.service import ConversationService, Sender
 from testkit.fakes.model_proxy import ModelProxy
 from testkit import free_port
@@ -146,6 +146,9 @@ async def test_request_bodies_use_only_fields_openai_vllm_and_ollama_all_documen
     chats = proxy.bodies("/chat/completions")
     assert {body.get("stream") for body in chats} >= {True, False}
     assert any("top_logprobs" in body for body in chats) and any("response_format" in body for body in chats)
+    # the answer's start travels as an ordinary assistant message, which every server takes
+    assert all(body["messages"][-1] == {"role": "assistant", "content": ANSWER_START}
+               for body in chats if "top_logprobs" in body)
     for body in chats:
         assert set(body) <= OLLAMA_CHAT & OPENAI_CHAT, set(body) - OLLAMA_CHAT
         assert body["model"] and all(set(m) == {"role", "content"} for m in body["messages"])

@@ -68,6 +68,7 @@ class RemoteEngine(CountsTurns):
         self.parameters = None  # the server's model: its size is not ours to know
         self.url = config.model.base_url.rstrip("/")
         self._logprobs = config.sentiment.method != "generate"  # else the constrained choice
+        self.answer_start = ANSWER_START  # bench/remote_alerts.py --compare sets others on a fresh engine
         self._content_free: np.ndarray | None = None  # mean label probabilities on CONTENT_FREE inputs
         self._connections: dict[asyncio.AbstractEventLoop, _Connection] = {}
         self._closing: asyncio.Task | None = None  # a running loop's client closing (held so it is not collected)
@@ -118,8 +119,8 @@ class RemoteEngine(CountsTurns):
     # --- the roles ------------------------------------------------------------------------------------
 
     async def sentiment(self, text: str) -> Sentiment:
-        """One call per message: the label words' probabilities as the answer's first token, calibrated like the
-        local "logits" method; a constrained choice where the server gives no logprobs (or method = "generate")."""
+        """One call per message: the label words' probabilities as the token after ANSWER_START, calibrated like
+        the local "logits" method; a constrained choice where the server gives no logprobs (or method = "generate")."""
         if self._logprobs:
             # The content-free inputs are plain ASCII: no logprobs for them means the server gives none at all.
             reference = await self._content_free_probs()
@@ -177,9 +178,9 @@ class RemoteEngine(CountsTurns):
         return {"model": self.model, "messages": messages, "temperature": 0.0, **fields}
 
     async def _polar_probs(self, text: str) -> np.ndarray | Unread:
-        """(2,) POLAR probabilities of the first token after ANSWER_START, or why there are none."""
+        """(2,) POLAR probabilities of the first token after answer_start, or why there are none."""
         answer = await self._post("/chat/completions", self._sentiment_body(
-            text, ANSWER_START, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS))
+            text, self.answer_start, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS))
         content = (answer["choices"][0].get("logprobs") or {}).get("content") or []
         return label_probs(content[0].get("top_logprobs") or []) if content else Unread.NO_LOGPROBS
 
