@@ -119,9 +119,11 @@ def sample_rows() -> list[tuple]:
             rows.append((str(i + 2), "", day, "app", "zh", "negative", f"0.{90 - i}", "complaint", "送餐; 太慢",
                          f"送餐太慢了 {i}"))
         elif i < 9:
-            rows.append((str(i + 2), "", day, "app", "zh", "negative", "0.70", "product", "味道", f"味道一般 {i}"))
+            rows.append((str(i + 2), "", day, "app", "zh", "negative", "0.70", "product", "味道",
+                         f"味道一般 {i}"))
         elif i < 13:
-            rows.append((str(i + 2), "", day, "web", "en", "positive", "0.80", "praise", "味道; food", f"great food {i}"))
+            rows.append((str(i + 2), "", day, "web", "en", "positive", "0.80", "praise", "味道; food",
+                         f"great food {i}"))
         else:
             rows.append((str(i + 2), "", "someday", "web", "en", "neutral", "0.65", "other", "", f"ok {i}"))
     return rows

@@ -80,6 +80,23 @@ def test_calibrate_intent_fits_the_shops_rows_with_the_shipped_ones_and_eval_rea
     assert json.loads(capsys.readouterr().out)["method"] == "head"  # the calibrated head, found next to the cache
 
 
+def test_a_missing_or_foreign_intent_head_is_a_clear_error_not_a_traceback(tiny_config, tmp_path, capsys):
+    import shutil
+
+    from bot.llm.head import SHIPPED_DIR, calibrated_path
+    from bot.llm.loading import model_slug
+
+    config = dump_config(tiny_config, tmp_path)
+    read_with_head = ["eval", "--task", "intent", str(DEV_EN), "--limit", "9", "--method", "head"]
+    assert main([*read_with_head, "--config", str(config)]) == 2
+    assert "model.cache_dir: no intent head for this model" in capsys.readouterr().err
+    foreign = calibrated_path(tmp_path / "data" / "models", model_slug(tiny_config.model), "intent")
+    foreign.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SHIPPED_DIR / "SmolLM2-135M-Instruct.intent.npz", foreign)  # fitted on another model's states
+    assert main(["eval", "--task", "intent", str(DEV_EN), "--limit", "9", "--config", str(config)]) == 2
+    assert "was fitted for another model: delete it" in capsys.readouterr().err
+
+
 def test_an_unknown_always_alert_intent_stops_start_up_naming_the_key(tmp_path):
     text = (REPO / "config.toml").read_text(encoding="utf-8")
     text = text.replace('always_alert_intents = ["human"]', 'always_alert_intents = ["return_refund", "refunds"]')

@@ -1,4 +1,5 @@
-"""`shopbot analyze`: each comment's sentiment, intent, language and key phrases into rows.csv, in batches, resumably."""
+"""`shopbot analyze`: each comment's sentiment, intent, language and key phrases into rows.csv, in batches,
+resumably."""
 
 from __future__ import annotations
 

@@ -149,7 +149,8 @@ class SentimentReader:
     def use_intent_head(self, head: LinearHead, source: str = "the intent head") -> None:
         """Read intents with `head` from now on."""
         if not self._fits(head):
-            raise ValueError(f"{source} was fitted for another model")
+            raise ConfigError("model.cache_dir", f"{source} was fitted for another model: delete it (the next start "
+                                                 "fits one for this model)")
         self._intent = head, self._prompt_for(head.instruction)
 
     def shares_pass(self, head: LinearHead) -> bool:
@@ -229,7 +230,8 @@ class SentimentReader:
         if method != "head":
             raise ValueError(f"unknown intent method {method!r}")
         if self._intent is None:
-            raise ValueError("no intent head for this model")
+            raise ConfigError("model.cache_dir", "no intent head for this model: `shopbot calibrate --task intent "
+                                                 "FILE.csv` fits one, or read with --method keywords")
         head, prompt = self._intent
         return self._intents(head, self._features(self._pooled(prompt, texts, set(head.layers)), head.layers))
 
