@@ -9,6 +9,7 @@ from bot.telegram.topics import NO_TOPIC_NOTE, RECREATED_NOTE
 from testkit.fakes.bot_api import FakeBotApi
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import OPERATORS, linked, over_fake, replies, running_bot
+from tests.test_csat import rating_question
 from tests.test_handoff import rating_asked
 
 ANN, OLGA = 1001, 7
@@ -108,7 +109,7 @@ async def test_the_whole_forum_flow_ends_in_a_rating_that_stats_show(config, eng
                           user_id=OLGA, first_name="Olga")
         await fake.wait_for("closeForumTopic")
         await rating_asked(fake, ANN)
-        question = [m for m in fake.sent_messages(ANN) if "csat:" in str(m.get("reply_markup"))][-1]
+        question = rating_question(fake, ANN)
         assert question["text"] == texts.csat_question
         fake.press_button(ANN, question["message_id"], question["reply_markup"]["inline_keyboard"][0][4]["callback_data"])
         await fake.wait_for("editMessageText")
