@@ -66,7 +66,7 @@ async def session(fake: FakeBotApi, config, engine: ScriptedEngine, checks: list
         checks.append(("Ann's next message reached the operator chat, threaded under the alert",
                        relayed[0].get("reply_to_message", {}).get("message_id") == alert["message_id"]))
         checks.append(("the bot did not answer it (only the one-time 'a person is handling this chat' notice)",
-                       to_ann == [config.handoff.customer_notice]))
+                       to_ann == [config.handoff.customer_notice.for_lang("en")]))
 
         note = next(m for m in fake.sent_messages(OPERATORS) if "is handling" in (m.get("text") or ""))
         print("Olga presses Hand back")
@@ -81,7 +81,7 @@ async def session(fake: FakeBotApi, config, engine: ScriptedEngine, checks: list
         replies_before = len(engine.histories)
         print("Ann:", AFTER)
         fake.send_text(ANN, AFTER, first_name="Ann", username="ann_k")
-        await fake.wait_for(lambda c: to_chat(ANN)(c) and c.params["text"] not in (config.handoff.customer_notice, rating),
+        await fake.wait_for(lambda c: to_chat(ANN)(c) and c.params["text"] not in (config.handoff.customer_notice.for_lang("en"), rating),
                             TIMEOUT, count=2)
         seen = engine.histories[replies_before] if len(engine.histories) > replies_before else []
         checks.append(("the bot answered the message after the hand-back", len(engine.histories) == replies_before + 1))

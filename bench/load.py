@@ -74,7 +74,7 @@ async def run(args: argparse.Namespace) -> int:
         config = replace(config, model=replace(config.model, max_concurrency=args.max_concurrency))
     chats = [FIRST_CHAT + i for i in range(args.customers)]
     texts = {chat: [f"{QUESTIONS[(chat + i) % len(QUESTIONS)]} (#{i + 1})" for i in range(args.messages)] for chat in chats}
-    notice_prefix = config.telegram.queue_notice.split("{")[0]
+    notice_prefix = config.telegram.queue_notice.for_lang("en").split("{")[0]
 
     with tempfile.TemporaryDirectory() as tmp, FakeBotApi(TOKEN) as fake:
         config = over_fake(replace(config, storage=replace(config.storage, path=Path(tmp) / "load.db")), fake)
@@ -114,7 +114,7 @@ async def run(args: argparse.Namespace) -> int:
         calls = answers(chat)
         got = [c.params["text"] for c in calls]
         replies_out += len(got)
-        fallback += got.count(config.chat.fallback_reply)
+        fallback += got.count(config.chat.fallback_reply.for_lang("en"))
         lost += sum((Counter(expected) - Counter(got)).values())
         duplicated += sum((Counter(got) - Counter(expected)).values())
         stored_order = [m.text for m in customer]

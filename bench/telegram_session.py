@@ -88,7 +88,7 @@ async def main() -> int:
     print(f"--- reply latency over {len(latencies)} messages (message in -> reply sent, model + Telegram round trips)")
     print(f"median {statistics.median(latencies):.2f} s, mean {statistics.mean(latencies):.2f} s, "
           f"max {max(latencies):.2f} s; whole session {elapsed:.1f} s with 3 customers at once")
-    fallbacks = sum(m.text == config.chat.fallback_reply for msgs in stored.values() for m in msgs if m.role == "bot")
+    fallbacks = sum(m.text == config.chat.fallback_reply.for_lang("en") for msgs in stored.values() for m in msgs if m.role == "bot")
     print(f"{fallbacks} of {len(latencies)} replies were the fallback (model call over model.timeout_seconds)")
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} cores (other work on the machine inflates these numbers)")

@@ -111,6 +111,26 @@ Text = Annotated[str, rule(lambda text: bool(text.strip()), "must not be empty")
 TelegramText = Annotated[str, rule(lambda text: bool(text.strip()),
                                    "must not be empty (Telegram refuses empty messages)")]
 Words = tuple[Text, ...]  # a TOML list of non-empty strings
+
+
+class Localized(dict):
+    """A text a customer reads, by language code; English stands in for a language the table lacks."""
+
+    def for_lang(self, lang: str) -> str:
+        return self[lang] if lang in self else self["en"]
+
+
+def localized(text: Any) -> Any:
+    """A customer text in their language: one string (the same in every language, as before #16), or a table by
+    language code with at least "en", written as dotted keys: `fallback_reply.en = "..."`, `fallback_reply.zh = "..."`."""
+    return Annotated[dict[str, text], BeforeValidator(lambda value: {"en": value} if isinstance(value, str) else value),
+                     rule(lambda texts: "en" in texts, 'needs an "en" text (it stands in for other languages)'),
+                     AfterValidator(Localized)]
+
+
+def silent() -> Any:
+    """The default of an optional customer text: empty, the bot says nothing."""
+    return field(default_factory=lambda: Localized(en=""))
 HttpUrl = Annotated[str, rule(lambda url: url.startswith(("http://", "https://")), "must be an http(s) URL")]
 Origin = Annotated[str, rule(lambda url: url.startswith(("http://", "https://")) and url.count("/") == 2,
                              "must be a scheme and host like \"https://shop.example\" (no path)")]
@@ -181,11 +201,11 @@ class ChatSettings:
     system_prompt: Text
     history_tokens: Annotated[int, rule(lambda tokens: tokens >= 64, "must be at least 64")] = 1024
     max_message_tokens: int = 256
-    fallback_reply: Text
-    empty_reply: Text
+    fallback_reply: localized(Text)
+    empty_reply: localized(Text)
     # a customer's messages beyond this are stored, not answered; 0: no limit
     rate_limit_per_minute: Annotated[int, at_least(0, " (0 turns the limit off)")] = 20
-    slow_down_reply: Text  # said once when a customer goes over the rate limit
+    slow_down_reply: localized(Text)  # said once when a customer goes over the rate limit
     same_language_only: bool = True  # a model-written reply in another language is replaced by a hand-over
     # without knowledge: "on" the model writes replies, "off" small talk + a person
     free_chat: Literal["auto", "on", "off"] = "auto"
@@ -223,8 +243,8 @@ class AlertSettings:
 class HandoffSettings:
     # a takeover with no operator reply for this long goes back to the bot
     idle_minutes: Annotated[float, above(0)] = 30.0
-    customer_notice: TelegramText  # told to the customer once per takeover
-    human_reply: TelegramText  # the answer to /human or a request for a person
+    customer_notice: localized(TelegramText)  # told to the customer once per takeover
+    human_reply: localized(TelegramText)  # the answer to /human or a request for a person
     # a forum operator chat: each customer gets a topic at their first alert, their first message, or never
     topic_per_customer: Literal["alert", "first_message", "off"] = "alert"
 
@@ -286,21 +306,22 @@ class TelegramSettings:
     webhook_url: str = ""  # the public https URL Telegram posts to; its path is the path served
     show_sentiment: bool = False
     stream_drafts: bool = True  # show a model-written reply growing (sendMessageDraft) before it is sent
-    welcome: TelegramText
-    help: TelegramText
-    non_text_reply: TelegramText
-    reset_reply: TelegramText
-    forget_confirm: TelegramText
-    forget_yes: TelegramText
-    forget_no: TelegramText
-    forget_done: Annotated[TelegramText, template(messages=0, alerts=0)]  # the counts deleted
-    forget_cancelled: TelegramText
-    edited_reply: str = ""  # empty: edits are ignored silently
-    group_reply: str = ""  # empty: the bot stays silent in groups
+    # Every text a customer reads is one string, or one per language (`welcome.zh = "..."`): README, "Languages"
+    welcome: localized(TelegramText)
+    help: localized(TelegramText)
+    non_text_reply: localized(TelegramText)
+    reset_reply: localized(TelegramText)
+    forget_confirm: localized(TelegramText)
+    forget_yes: localized(TelegramText)
+    forget_no: localized(TelegramText)
+    forget_done: localized(Annotated[TelegramText, template(messages=0, alerts=0)])  # the counts deleted
+    forget_cancelled: localized(TelegramText)
+    edited_reply: localized(str) = silent()  # empty: edits are ignored silently
+    group_reply: localized(str) = silent()  # empty: the bot stays silent in groups
     # tell a customer their place in line when this many batches are ahead; 0: never
     queue_notice_at: Annotated[int, at_least(0, " (0 turns the notice off)")] = 3
-    queue_notice: Annotated[TelegramText, template(position=1)]
-    storage_error_reply: TelegramText  # when SQLite fails (disk full, locked)
+    queue_notice: localized(Annotated[TelegramText, template(position=1)])
+    storage_error_reply: localized(TelegramText)  # when SQLite fails (disk full, locked)
 
     @model_validator(mode="after")
     def _webhook_has_an_address(self) -> TelegramSettings:

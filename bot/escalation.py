@@ -131,9 +131,10 @@ class Handoff:
         await show(customer, text)
         return True
 
-    async def notice_once(self, customer_id: int) -> str | None:
-        """The "a person is handling this chat" notice, the first time a taken-over customer writes."""
-        return self.config.handoff.customer_notice if await self.db.mark_customer_told(customer_id) else None
+    async def notice_once(self, customer_id: int, lang: str) -> str | None:
+        """The "a person is handling this chat" notice in `lang`, the first time a taken-over customer writes."""
+        told = await self.db.mark_customer_told(customer_id)
+        return self.config.handoff.customer_notice.for_lang(lang) if told else None
 
     async def release(self, customer_id: int, reason: str = RELEASED) -> dict | None:
         """Hand the conversation back to the bot; the takeover that ended, or None if there was none."""

@@ -38,6 +38,7 @@ class Sender:
     external_id: str
     display_name: str | None = None
     username: str | None = None
+    language: str = "en"  # to answer in before they write any text (on Telegram: their app's language)
 
 
 @dataclass(frozen=True)
@@ -117,29 +118,31 @@ class ConversationService:
         verdict = self.limiter.check(customer.id)
         if verdict is Verdict.DROP:
             return Outcome(customer, message_id, "")
+        lang = language_of(text) if text.strip() else await self.language(customer.id, sender.language)
+        chat = self.config.chat
         if verdict is Verdict.WARN:
-            log.info("customer %s is over %s messages a minute", customer.id, self.config.chat.rate_limit_per_minute)
-            return await self._answer(customer, message_id, self.config.chat.slow_down_reply)
+            log.info("customer %s is over %s messages a minute", customer.id, chat.rate_limit_per_minute)
+            return await self._answer(customer, message_id, chat.slow_down_reply.for_lang(lang))
         if not text.strip():
-            return await self._answer(customer, message_id, self.config.chat.empty_reply)
+            return await self._answer(customer, message_id, chat.empty_reply.for_lang(lang))
         async with self.engine.turn():
             model_text = self.engine.truncate(text, self.config.chat.max_message_tokens)
             reading = await self._read(message_id, model_text)
             if await self.handoff.active(customer.id):
-                return await self._relay(customer, message_id, reading)
+                return await self._relay(customer, message_id, reading, lang=lang)
             human = self.handoff.asks_for_human(text)
-            lang = language_of(text)
             try:
                 match = await self._match(model_text) if self.knowledge and not human else None
             except ModelServerDown as exc:  # no guess from half the signals: the fallback, and operators hear why
                 log.error("no knowledge search for customer %s: %s; sending the fallback reply", customer.id, exc)
-                return await self._answer(customer, message_id, self.config.chat.fallback_reply, reading,
+                return await self._answer(customer, message_id, chat.fallback_reply.for_lang(lang), reading,
                                           fallback=True, model_error=str(exc))
             talk = None if self.knowledge or self.free_chat else small_talk(text, self._texts(lang))
             waits = (match is not None and match.unanswered) or talk is SmallTalk.REQUEST
             alert = await self._maybe_alert(customer, message_id, reading, human, waits)
             if human:  # an honest answer beats the model improvising one
-                return await self._answer(customer, message_id, self.config.handoff.human_reply, reading, alert)
+                return await self._answer(customer, message_id, self.config.handoff.human_reply.for_lang(lang), reading,
+                                          alert)
             if talk is not None:  # no knowledge, and a model too weak to chat: small talk, or a person follows up
                 return await self._answer(customer, message_id, self._small_talk_reply(talk, lang), reading, alert)
             history = await self._history_before(customer.id, message_id)
@@ -153,12 +156,12 @@ class ConversationService:
                 log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
                 reply, model_error = "", type(exc).__name__  # the type only: a message may quote the customer
         if await self.handoff.active(customer.id):  # taken over while the model wrote: the person speaks now
-            return await self._relay(customer, message_id, reading, alert)
+            return await self._relay(customer, message_id, reading, alert, lang=lang)
         reply = clean_reply(reply, self.engine.special_tokens, self.config.chat.system_prompt)
         fallback = not reply
         if fallback:
-            reply = self.config.chat.fallback_reply
-        elif match is None and self.config.chat.same_language_only and language_of(reply) != lang:
+            reply = chat.fallback_reply.for_lang(lang)
+        elif match is None and chat.same_language_only and language_of(reply) != lang:
             # never sent: a person answers in their language
             log.info("the model replied to customer %s in another language than %s; handing over", customer.id, lang)
             reply = self._texts(lang).follow_up_reply
@@ -169,10 +172,15 @@ class ConversationService:
         """The customer's language's texts ([knowledge.languages.<lang>]; en and zh always have them)."""
         return self.config.knowledge.languages[lang]
 
-    async def language(self, customer_id: int) -> str:
-        """The customer's language: that of their newest text message (English before they wrote one)."""
+    async def language(self, customer_id: int, before_any_text: str = "en") -> str:
+        """The customer's language: that of their newest text message (`before_any_text` before they wrote one)."""
         text = await self.db.last_customer_text(customer_id)
-        return language_of(text) if text else "en"
+        return language_of(text) if text else before_any_text
+
+    async def sender_language(self, sender: Sender) -> str:
+        """The language to answer `sender` in before reading their message: their last text's, else sender.language."""
+        customer = await self.db.existing_customer(sender.channel, sender.external_id)
+        return await self.language(customer.id, sender.language) if customer else sender.language
 
     async def away_note(self, customer_id: int, now: datetime | None = None) -> str | None:
         """Outside business hours: when a person is back, in the customer's language and the shop's time zone."""
@@ -256,9 +264,10 @@ class ConversationService:
         message_id, stored_reply = await self._store_once(customer, text, kind, external_id)
         if stored_reply is not None:
             return stored_reply
+        lang = await self.language(customer.id, sender.language)
         if await self.handoff.active(customer.id):
-            return await self._relay(customer, message_id)
-        return await self._answer(customer, message_id, self.config.telegram.non_text_reply)
+            return await self._relay(customer, message_id, lang=lang)
+        return await self._answer(customer, message_id, self.config.telegram.non_text_reply.for_lang(lang))
 
     async def request_human(self, sender: Sender, external_id: str | None = None) -> Outcome:
         """/human: stored as the customer's turn; an alert, unless an operator has the conversation already."""
@@ -266,10 +275,11 @@ class ConversationService:
         message_id, stored_reply = await self._store_once(customer, HUMAN_COMMAND, "command", external_id)
         if stored_reply is not None:
             return stored_reply
+        lang = await self.language(customer.id, sender.language)
         if await self.handoff.active(customer.id):
-            return await self._relay(customer, message_id)
+            return await self._relay(customer, message_id, lang=lang)
         alert = await self._maybe_alert(customer, message_id, None, human=True)
-        return await self._answer(customer, message_id, self.config.handoff.human_reply, alert=alert)
+        return await self._answer(customer, message_id, self.config.handoff.human_reply.for_lang(lang), alert=alert)
 
     async def _store_once(self, customer: Customer, text: str, kind: str,
                           external_id: str | None) -> tuple[int, Outcome | None]:
@@ -322,9 +332,9 @@ class ConversationService:
                        model_error=model_error, intent=_intent(reading))
 
     async def _relay(self, customer: Customer, message_id: int, reading: Reading | None = None,
-                     alert: Alert | None = None) -> Outcome:
-        """Taken over: no model reply; the customer hears once that a person is handling the chat."""
-        notice = await self.handoff.notice_once(customer.id)
+                     alert: Alert | None = None, *, lang: str) -> Outcome:
+        """Taken over: no model reply; the customer hears once, in `lang`, that a person is handling the chat."""
+        notice = await self.handoff.notice_once(customer.id, lang)
         if notice:  # kind 'notice': stored for the record, never read by the model as its own words
             await self.db.add_message(customer.id, "bot", notice, kind="notice", reply_to=message_id)
         return Outcome(customer, message_id, notice, _sentiment(reading), alert, relayed=True, intent=_intent(reading))

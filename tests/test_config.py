@@ -90,6 +90,18 @@ def test_bad_values_name_the_key_and_the_reason(tmp_path, key, value, message):
     assert message in str(err.value)
 
 
+def test_a_customer_text_is_one_string_for_every_language_or_a_table_with_english(tmp_path):
+    """A config from before per-language texts keeps working; a table without "en" is refused, naming the key."""
+    one = load_config(override(tmp_path, "handoff.human_reply", "A person will answer."), environ={})
+    assert one.handoff.human_reply.for_lang("zh") == one.handoff.human_reply.for_lang("en") == "A person will answer."
+    shipped = load_config(environ={}).telegram.welcome
+    assert shipped.for_lang("zh") != shipped.for_lang("en") and shipped.for_lang("de") == shipped.for_lang("en")
+    with pytest.raises(ConfigError, match=r'telegram\.welcome: needs an "en" text'):
+        load_config(override(tmp_path, "telegram.welcome", {"zh": "您好"}), environ={})
+    with pytest.raises(ConfigError, match=r"telegram\.queue_notice\.zh: only \{position\} can be filled in"):
+        load_config(override(tmp_path, "telegram.queue_notice", {"en": "{position}", "zh": "第 {place} 位"}), environ={})
+
+
 def test_a_text_left_out_is_named_not_defaulted_to_empty(tmp_path):
     path = override(tmp_path, "chat.fallback_reply", "")
     path.write_text(path.read_text(encoding="utf-8").replace('fallback_reply = ""\n', ""), encoding="utf-8")

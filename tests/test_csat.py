@@ -149,7 +149,7 @@ async def test_outside_hours_the_customer_hears_when_a_person_is_back_and_alerts
         (bob_answer,) = await replies(fake, BOB)
         await asyncio.sleep(0.5)  # the outbox had its chance to (wrongly) send
         held = await svc.db.held_alerts()
-    assert answer == f"{config.handoff.human_reply}\n\n{away_note(closed, 'en')}"
+    assert answer == f"{config.handoff.human_reply.for_lang('en')}\n\n{away_note(closed, 'en')}"
     assert "(UTC time)" in answer and " at 09:00" in answer
     assert bob_answer.endswith(away_note(closed, "zh")) and "09:00（UTC 时间）" in bob_answer
     assert len(held) == 2

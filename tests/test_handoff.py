@@ -66,7 +66,7 @@ async def customer_id(svc, chat_id: int) -> int:
 
 
 async def test_reply_reaches_the_customer_bot_stays_silent_and_resumes_after_hand_back(config, engine, fake):
-    notice = config.handoff.customer_notice
+    notice = config.handoff.customer_notice.for_lang("en")
     async with running_bot(config, engine) as svc:
         alert = await angry_alert(fake, svc)
         buttons = [b["text"] for b in alert["reply_markup"]["inline_keyboard"][0]]
@@ -122,7 +122,7 @@ async def test_take_over_button_and_release_command(config, engine, fake):
         await rating_asked(fake, ANN)
         fake.send_text(ANN, "one more thing")
         await replies(fake, ANN, 4)  # the first reply, the notice for "hello?", the rating, and a real reply now
-    assert sent_texts(fake, ANN)[1] == config.handoff.customer_notice
+    assert sent_texts(fake, ANN)[1] == config.handoff.customer_notice.for_lang("en")
     assert fake.calls("copyMessage") == []  # Take over alone sends the customer nothing
 
 
@@ -137,7 +137,7 @@ async def test_idle_takeover_is_handed_back_and_operators_told(config, engine, f
         await rating_asked(fake, ANN)
         fake.send_text(ANN, "one more thing")
         texts = await replies(fake, ANN, 3)  # the first reply, the rating, a real reply now
-    assert texts[-1] not in (config.handoff.customer_notice, "Checking, one moment.")
+    assert texts[-1] not in (config.handoff.customer_notice.for_lang("en"), "Checking, one moment.")
 
 
 async def test_takeover_survives_a_restart(config, engine, fake):
@@ -148,7 +148,7 @@ async def test_takeover_survives_a_restart(config, engine, fake):
     async with running_bot(config, engine) as svc:  # a new process, the same SQLite file
         fake.send_text(ANN, "hello?")
         relayed = await operator_chat_has(fake, "hello?")
-        assert sent_texts(fake, ANN)[1:] == ["Looking into it now.", config.handoff.customer_notice]  # no bot reply
+        assert sent_texts(fake, ANN)[1:] == ["Looking into it now.", config.handoff.customer_notice.for_lang("en")]  # no bot reply
         fake.send_photo(ANN, caption="the lid is cracked")  # non-text is relayed too: copied under a header
         await fake.wait_for(copies_to(OPERATORS))
         photo = await linked(svc, fake.sent_messages(OPERATORS)[-1])
@@ -214,7 +214,7 @@ async def test_a_customer_cannot_trigger_operator_actions(config, engine, fake):
         takeover, corrections = await svc.handoff.active(cid), await svc.db.label_corrections()
     assert {c.params.get("text") for c in fake.calls("answerCallbackQuery")} == {"Not available here."}
     assert takeover is None and corrections == []
-    assert sent_texts(fake, ANN)[2] == config.telegram.help
+    assert sent_texts(fake, ANN)[2] == config.telegram.help.for_lang("en")
     assert fake.calls("copyMessage") == []
 
 
@@ -227,7 +227,7 @@ async def test_human_request_raises_an_alert_saying_so(config, engine, fake):
         (bob_answer,) = await replies(fake, BOB)
         await operator_chat_has(fake, "Alert #", count=2)
         alerts = await svc.db.alerts()
-    assert answer == bob_answer == config.handoff.human_reply
+    assert answer == bob_answer == config.handoff.human_reply.for_lang("en")
     assert f"Alert #1: {HUMAN_REQUEST}" in alert["text"] and "Sentiment: not read" in alert["text"]
     assert [a["reason"] for a in alerts] == [HUMAN_REQUEST, HUMAN_REQUEST]
     assert engine.histories == []  # no model reply was asked for

@@ -134,7 +134,7 @@ async def test_by_default_only_a_request_for_a_person_alerts_by_intent(db, tiny_
     refund = await service.handle_text(ANN, REFUND)
     assert refund.intent.label == "return_refund" and refund.alert is None
     person = await service.handle_text(Sender("console", "bo", "Bo"), call_me)
-    assert person.alert.reason == "intent human" and person.reply != tiny_engine.config.handoff.human_reply
+    assert person.alert.reason == "intent human" and person.reply != tiny_engine.config.handoff.human_reply.for_lang("en")
 
 
 async def test_a_model_without_an_intent_head_reads_intents_by_keywords(db, tiny_engine):

@@ -101,7 +101,7 @@ async def test_a_message_that_fails_every_try_is_kept_not_lost_and_reported(conf
         await settle()
         pending = await svc.db.inbox_pending()
     assert "my order number is 4711" in kept and pending == []  # kept with its text, no longer retried
-    assert sent_texts(fake, ANN) == [config.telegram.storage_error_reply]  # told once, not on every try
+    assert sent_texts(fake, ANN) == [config.telegram.storage_error_reply.for_lang("en")]  # told once, not on every try
     assert f"failed {inbox.MAX_ATTEMPTS} times" in caplog.text
 
 
@@ -192,10 +192,10 @@ async def test_alerts_raised_without_an_operator_chat_do_not_flood_it_once_confi
 async def test_model_failure_or_timeout_gets_the_fallback_and_the_message_is_stored(config, tiny_engine, fake):
     async with running_bot(config, FailingEngine(tiny_engine)) as svc:
         fake.send_text(ANN, "where is my parcel")
-        assert await replies(fake, ANN) == [config.chat.fallback_reply]
+        assert await replies(fake, ANN) == [config.chat.fallback_reply.for_lang("en")]
         messages = await stored(svc, ANN)
     assert [(m.role, m.text) for m in messages] == [("customer", "where is my parcel"),
-                                                    ("bot", config.chat.fallback_reply)]
+                                                    ("bot", config.chat.fallback_reply.for_lang("en"))]
 
 
 def failing_once(failures: dict, name: str, real, error: Exception = sqlite3.OperationalError("database or disk is full")):
@@ -227,7 +227,7 @@ async def test_sqlite_failures_get_one_clear_log_line_and_the_message_is_answere
     sqlite_lines = [r for r in caplog.records if "database or disk is full" in r.getMessage()]
     assert len(sqlite_lines) == 2 and all(r.exc_info is None for r in sqlite_lines)  # one line each, no traceback
     assert any("SQLite failed" in r.getMessage() for r in sqlite_lines)
-    assert note == config.telegram.storage_error_reply
+    assert note == config.telegram.storage_error_reply.for_lang("en")
     assert [m.text for m in ann if m.role == "customer"] == ["where is my parcel", "hello again"]
     assert [m.text for m in ann if m.role == "bot"] == sent_texts(fake, ANN)[1:]
     assert [m.text for m in bob if m.role == "customer"] == ["anyone there?"] and len(sent_texts(fake, BOB)) == 1
@@ -262,7 +262,7 @@ async def test_over_the_rate_limit_one_slow_down_and_the_rest_stored_unread(conf
         await replies(fake, BOB)
         await settle()
         messages = await stored(svc, ANN)
-    assert len(sent_texts(fake, ANN)) == 4 and texts[3] == config.chat.slow_down_reply
+    assert len(sent_texts(fake, ANN)) == 4 and texts[3] == config.chat.slow_down_reply.for_lang("en")
     customer = [m for m in messages if m.role == "customer"]
     assert [m.text for m in customer] == [f"message {i}" for i in range(6)]
     assert [m.sentiment is not None for m in customer] == [True] * 3 + [False] * 3  # never sent to the model
@@ -288,7 +288,7 @@ async def test_customers_waiting_behind_the_model_are_told_their_place_in_line(c
             await replies(fake, chat, count)
         fake.send_text(DAN, "hello")
         await replies(fake, DAN)
-    assert notice == config.telegram.queue_notice.format(position=3)
+    assert notice == config.telegram.queue_notice.for_lang("en").format(position=3)
     assert [len(sent_texts(fake, chat)) for chat in (ANN, BOB, DAN)] == [1, 1, 1]  # short queue: no notice
 
 

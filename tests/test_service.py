@@ -32,7 +32,7 @@ async def test_message_and_reply_are_stored_with_the_sentiment_read(db, tiny_eng
 async def test_empty_text_gets_a_prompt_to_type_without_a_model_call(db, tiny_engine):
     service = ConversationService(db, tiny_engine, tiny_engine.config)
     outcome = await service.handle_text(ANN, "  \n\t ")
-    assert outcome.reply == tiny_engine.config.chat.empty_reply
+    assert outcome.reply == tiny_engine.config.chat.empty_reply.for_lang("en")
     assert outcome.sentiment is None and outcome.alert is None
     assert [m.text for m in await db.messages(outcome.customer.id)] == ["  \n\t ", outcome.reply]
 
@@ -50,12 +50,16 @@ async def test_model_failure_gives_the_fallback_reply_and_keeps_the_message(db, 
     config = replace(tiny_config, model=replace(tiny_config.model, timeout_seconds=1e-6))
     engine = Engine.load(config)
     try:
-        outcome = await ConversationService(db, engine, config).handle_text(ANN, "hello?")
+        service = ConversationService(db, engine, config)
+        outcome = await service.handle_text(ANN, "hello?")
+        chinese = await service.handle_text(Sender("console", "bo"), "你好？我的订单呢")
     finally:
         engine.close()
-    assert outcome.fallback and outcome.reply == config.chat.fallback_reply
+    fallback = config.chat.fallback_reply
+    assert outcome.fallback and outcome.reply == fallback.for_lang("en")
     assert outcome.sentiment is None
-    assert [m.text for m in await db.messages(outcome.customer.id)] == ["hello?", config.chat.fallback_reply]
+    assert [m.text for m in await db.messages(outcome.customer.id)] == ["hello?", fallback.for_lang("en")]
+    assert chinese.fallback and chinese.reply == fallback.for_lang("zh") != fallback.for_lang("en")  # their language
 
 
 async def test_history_is_trimmed_to_the_token_budget_newest_kept(db, tiny_engine):
@@ -87,7 +91,7 @@ async def test_console_json_lines_one_per_message(db, tiny_engine):
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["user"] for line in lines] == ["7", "7", "7"]
     assert set(lines[0]) == {"user", "sentiment", "confidence", "reply", "alert"}
-    assert lines[1]["sentiment"] is None and lines[1]["reply"] == tiny_engine.config.chat.empty_reply
+    assert lines[1]["sentiment"] is None and lines[1]["reply"] == tiny_engine.config.chat.empty_reply.for_lang("en")
     assert all(line["reply"] for line in lines)
 
 

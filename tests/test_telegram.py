@@ -50,9 +50,27 @@ async def test_commands_and_operator_commands_refused_in_customer_chats(config, 
         await replies(fake, ANN, 7)
         history = await svc.db.history(await customer_id(svc, ANN), 10)
     # /stats looks exactly like an unknown command: the help text, nothing about shop numbers.
-    assert texts[1:] == [t.welcome, t.help, t.reset_reply, t.help, t.help]
+    en = [t.welcome, t.help, t.reset_reply, t.help, t.help]
+    assert texts[1:] == [text.for_lang("en") for text in en]
     assert [m.text for m in history][0] == "hello again"  # /reset: the earlier turns are no longer used
     assert sent_texts(fake, OPERATORS) == []
+
+
+async def test_the_bots_own_texts_are_in_the_customers_language(config, tiny_engine, fake):
+    """Before a customer writes, their Telegram app's language; then that of what they write, whatever the app says."""
+    t, handoff = config.telegram, config.handoff
+    async with running_bot(config, tiny_engine):
+        fake.send_command(ANN, "start", language_code="zh-hans")
+        fake.send_command(BOB, "start", language_code="en")
+        assert await replies(fake, ANN) == [t.welcome.for_lang("zh")]
+        assert await replies(fake, BOB) == [t.welcome.for_lang("en")]
+        fake.send_text(BOB, "我要转人工客服", language_code="en")  # asks for a person: no model reply
+        assert (await replies(fake, BOB, 2))[1] == handoff.human_reply.for_lang("zh")
+        fake.send_photo(BOB, language_code="en")
+        assert (await replies(fake, BOB, 3))[2] == t.non_text_reply.for_lang("zh")  # their last text was Chinese
+        fake.send_command(BOB, "help", language_code="en")
+        assert (await replies(fake, BOB, 4))[3] == t.help.for_lang("zh")
+    assert t.welcome.for_lang("zh") != t.welcome.for_lang("en") and t.help.for_lang("zh") != t.help.for_lang("en")
 
 
 async def test_forget_asks_first_then_deletes_everything_and_says_what(config, tiny_engine, fake):
@@ -67,11 +85,12 @@ async def test_forget_asks_first_then_deletes_everything_and_says_what(config, t
         await replies(fake, ANN, 2)
         question = fake.sent_messages(ANN)[-1]
         buttons = question["reply_markup"]["inline_keyboard"][0]
-        assert question["text"] == t.forget_confirm and [b["text"] for b in buttons] == [t.forget_yes, t.forget_no]
+        assert question["text"] == t.forget_confirm.for_lang("en")
+        assert [b["text"] for b in buttons] == [t.forget_yes.for_lang("en"), t.forget_no.for_lang("en")]
 
         fake.press_button(ANN, question["message_id"], buttons[1]["callback_data"])
         await fake.wait_for("editMessageText")
-        assert fake.message(ANN, question["message_id"])["text"] == t.forget_cancelled
+        assert fake.message(ANN, question["message_id"])["text"] == t.forget_cancelled.for_lang("en")
         assert len(await svc.db.messages(cid)) == 2
 
         fake.send_command(ANN, "forget")
@@ -81,7 +100,7 @@ async def test_forget_asks_first_then_deletes_everything_and_says_what(config, t
         await fake.wait_for("editMessageText", count=2)
         assert await svc.db.messages(cid) == [] and await svc.db.customer_by_id(cid) is None
     done = fake.message(ANN, question["message_id"])
-    assert done["text"] == t.forget_done.format(messages=2, alerts=0) and "reply_markup" not in done
+    assert done["text"] == t.forget_done.for_lang("en").format(messages=2, alerts=0) and "reply_markup" not in done
     assert fake.calls("answerCallbackQuery")
 
 
@@ -120,7 +139,7 @@ async def test_non_text_gets_the_polite_reply_and_is_stored(config, tiny_engine,
         fake.send_location(ANN)
         texts = await replies(fake, ANN, 5)
         stored = await svc.db.messages(await customer_id(svc, ANN))
-    assert texts == [config.telegram.non_text_reply] * 5
+    assert texts == [config.telegram.non_text_reply.for_lang("en")] * 5
     customer_turns = [(m.kind, m.text) for m in stored if m.role == "customer"]
     assert customer_turns == [("photo", "[photo] the lid is cracked"), ("sticker", "[sticker]"),
                               ("voice", "[voice]"), ("document", "[document]"), ("location", "[location]")]
@@ -155,7 +174,7 @@ async def test_one_chat_in_order_while_a_slow_reply_blocks_no_other_chat(config,
         fake.send_text(ANN, "second")
         fake.send_command(BOB, "start")
         fake.send_command(OPERATORS, "stats", user_id=7)
-        assert await replies(fake, BOB) == [config.telegram.welcome]
+        assert await replies(fake, BOB) == [config.telegram.welcome.for_lang("en")]
         await replies(fake, OPERATORS)
         # "typing…" is refreshed while Ann waits; her second message is not even read yet.
         await fake.wait_for(lambda c: c.method == "sendChatAction" and c.params["chat_id"] == ANN, count=3)
@@ -174,7 +193,7 @@ async def test_retry_after_from_telegram_is_waited_out_and_the_reply_sent_once(c
     async with running_bot(config, tiny_engine):
         started = time.monotonic()
         fake.send_command(ANN, "start")
-        assert await replies(fake, ANN) == [config.telegram.welcome]
+        assert await replies(fake, ANN) == [config.telegram.welcome.for_lang("en")]
     assert time.monotonic() - started >= 1.0
     assert [c.status for c in fake.calls("sendMessage")] == [429, 200]
 
@@ -227,9 +246,9 @@ async def test_edits_get_a_note_and_groups_only_a_pointer(config, tiny_engine, f
         texts = await replies(fake, ANN, 2)
         group_texts = await replies(fake, group, 2)
         stored = await svc.db.messages(await customer_id(svc, ANN))
-    assert texts[1] == config.telegram.edited_reply
+    assert texts[1] == config.telegram.edited_reply.for_lang("en")
     assert [m.text for m in stored if m.role == "customer"] == ["I ordered 2 cups"]
-    pointer = f"{config.telegram.group_reply}\nhttps://t.me/shopbot_test_bot"
+    pointer = f"{config.telegram.group_reply.for_lang('en')}\nhttps://t.me/shopbot_test_bot"
     assert group_texts == [pointer, pointer]  # "hello everyone" got nothing
 
 

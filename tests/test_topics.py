@@ -74,7 +74,7 @@ async def test_topic_brief_operator_writes_hand_back_closes_new_message_reopens(
 
         fake.send_text(ANN, "hello?", first_name="Ann", username="ann_k")
         await operators_see(fake, "💬 Ann (@ann_k) (neutral 0.70):\nhello?")
-        assert (await replies(fake, ANN, 2))[1:] == ["So sorry! A new teapot ships today.", config.handoff.customer_notice]
+        assert (await replies(fake, ANN, 2))[1:] == ["So sorry! A new teapot ships today.", config.handoff.customer_notice.for_lang("en")]
 
         fake.press_button(OPERATORS, note["message_id"], note["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
                           user_id=OLGA, first_name="Olga")

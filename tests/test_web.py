@@ -129,7 +129,7 @@ async def test_size_and_rate_limits_answer_clearly_and_store_nothing_too_big(web
         stored = (await chat.svc.db.stats_since(0))["messages"]
     assert too_long == (413, {"error": config.web.texts["en"].too_long.format(limit=50)})
     assert huge_status == 413 and not_text[0] == 400
-    assert over[0][0] == 200 and over[1] == (429, {"error": config.chat.slow_down_reply})
+    assert over[0][0] == 200 and over[1] == (429, {"error": config.chat.slow_down_reply.for_lang("en")})
     assert stored == 1
 
 
@@ -244,7 +244,7 @@ async def test_a_model_failure_gets_the_fallback_and_the_operators_one_note_for_
         notes_later = sent_texts(fake, OPERATORS)
         customer = await svc.db.existing_customer(CHANNEL, visitors[0])
         stored = [(m.role, m.text) for m in await svc.db.messages(customer.id)]
-    fallback = config.chat.fallback_reply
+    fallback = config.chat.fallback_reply.for_lang("en")
     assert answers == [(200, {"id": None, "reply": fallback})] * 2 and telegram_answer == [fallback]
     assert stored == [("customer", "hello?"), ("bot", fallback)]  # the visitor's message and answer are kept
     assert len(notes) == 1 and "did not answer (ModelTimeout)" in notes[0] and "fallback" in notes[0]

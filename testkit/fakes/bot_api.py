@@ -396,12 +396,13 @@ class FakeBotApi:
     def send_text(self, chat_id: int, text: str, *, user_id: int | None = None,
                   first_name: str = "Ann", username: str | None = None,
                   chat_type: str = "private", reply_to_message_id: int | None = None,
-                  thread_id: int | None = None) -> int:
+                  thread_id: int | None = None, language_code: str | None = None) -> int:
         """A user writes text (in forum topic `thread_id`, if given); returns the update_id (user_id defaults to
-        chat_id if private)."""
+        chat_id if private; language_code: their app's language)."""
         return self._user_message(chat_id, {"text": text}, user_id=user_id,
                                   first_name=first_name, username=username, chat_type=chat_type,
-                                  reply_to_message_id=reply_to_message_id, thread_id=thread_id)
+                                  reply_to_message_id=reply_to_message_id, thread_id=thread_id,
+                                  language_code=language_code)
 
     def send_command(self, chat_id: int, command: str, args: str = "", **sender: Any) -> int:
         """A user sends /command [args] with a bot_command entity (sender: as send_text)."""
@@ -468,16 +469,17 @@ class FakeBotApi:
         return {"file_id": fid, "file_unique_id": f"u{fid}"}
 
     @staticmethod
-    def _user(user_id: int, first_name: str, username: str | None) -> J:
+    def _user(user_id: int, first_name: str, username: str | None, language_code: str | None = None) -> J:
         user = {"id": user_id, "is_bot": False, "first_name": first_name}
+        user = {**user, "language_code": language_code} if language_code else user
         return {**user, "username": username} if username else user
 
     def _user_message(self, chat_id: int, fields: J, *, user_id: int | None = None,
                       first_name: str = "Ann", username: str | None = None,
                       chat_type: str = "private", reply_to_message_id: int | None = None,
-                      thread_id: int | None = None) -> int:
+                      thread_id: int | None = None, language_code: str | None = None) -> int:
         private = chat_type == "private"
-        user = self._user(user_id or (chat_id if private else 1), first_name, username)
+        user = self._user(user_id or (chat_id if private else 1), first_name, username, language_code)
         with self._cond:
             self._chats[chat_id] = {"id": chat_id, "type": chat_type,
                                     **({"first_name": first_name} if private

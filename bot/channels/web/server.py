@@ -88,7 +88,7 @@ class WebChat:
             if request.content_type != "application/json":
                 return _error(415, "send JSON (Content-Type: application/json)")
             if self.addresses.check(self.proxies.client(request)) is not Verdict.OK:
-                return _error(429, self.config.chat.slow_down_reply)
+                return _error(429, self.config.chat.slow_down_reply.for_lang(self._language(request)))
         try:
             return await handler(request)
         except web.HTTPRequestEntityTooLarge:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from telegram import Update, User
 from telegram.ext import ContextTypes, filters
 
 from bot.config import Config
+from bot.lexicon import language_of
 from bot.service import ConversationService, Sender
 from storage.db import Customer
 
@@ -19,6 +21,7 @@ TOPICS_KEY = "topics"  # the operator chat's customer topics (bot.telegram.topic
 
 # New messages only: PTB's message filters also match edits and channel posts, which get their own policy.
 NEW_MESSAGE = filters.UpdateType.MESSAGE
+COMMAND_OR_MENTION = re.compile(r"^/\S+|@\w+")
 
 
 def service(context: ContextTypes.DEFAULT_TYPE) -> ConversationService:
@@ -26,7 +29,19 @@ def service(context: ContextTypes.DEFAULT_TYPE) -> ConversationService:
 
 
 def sender(user: User) -> Sender:
-    return Sender(CHANNEL, str(user.id), user.full_name, user.username)
+    return Sender(CHANNEL, str(user.id), user.full_name, user.username, app_language(user))
+
+
+def app_language(user: User) -> str:
+    """The language of the user's Telegram app, as far as shopbot's texts go: "zh" (zh-hans, zh-hant...) or "en"."""
+    return "zh" if (user.language_code or "").lower().startswith("zh") else "en"
+
+
+def own_language(update: Update) -> str | None:
+    """The language of the update's own words; None when it has none (a command or a mention says nothing)."""
+    message = update.effective_message
+    words = COMMAND_OR_MENTION.sub("", (message.text or message.caption or "") if message else "").strip()
+    return language_of(words) if words else None
 
 
 def who(customer: Customer) -> str:

@@ -10,7 +10,8 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.service import ModelFailed, Outcome
-from bot.telegram.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, sender, service
+from bot.telegram.handlers import (NEW_MESSAGE, OUTBOX_KEY, app_language, customer_chats, message_id, own_language,
+                                   sender, service)
 from bot.telegram.handlers.drafts import DraftStream
 from bot.telegram.handlers.sending import send_text, typing
 from bot.telegram.handlers.takeover import to_operators, topics
@@ -33,39 +34,46 @@ def _texts(context: ContextTypes.DEFAULT_TYPE):
     return service(context).config.telegram
 
 
+async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    """The language to answer in: the update's own words', else the customer's last text's, else their app's."""
+    return own_language(update) or await service(context).sender_language(sender(update.effective_user))
+
+
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: the shop's welcome."""
-    await _say(update, context, _texts(context).welcome)
+    await _say(update, context, _texts(context).welcome.for_lang(await _language(update, context)))
 
 
 async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help, and any command the bot doesn't know (operator commands look exactly like unknown ones here)."""
-    await _say(update, context, _texts(context).help)
+    await _say(update, context, _texts(context).help.for_lang(await _language(update, context)))
 
 
 async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/reset: replies stop using the earlier conversation (nothing is deleted)."""
+    lang = await _language(update, context)
     await service(context).reset(sender(update.effective_user))
-    await _say(update, context, _texts(context).reset_reply)
+    await _say(update, context, _texts(context).reset_reply.for_lang(lang))
 
 
 async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/forget: ask to confirm with two buttons; nothing is deleted yet."""
-    texts = _texts(context)
-    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(texts.forget_yes, callback_data=FORGET_YES),
-                                     InlineKeyboardButton(texts.forget_no, callback_data=FORGET_NO)]])
-    await _say(update, context, texts.forget_confirm, buttons)
+    texts, lang = _texts(context), await _language(update, context)
+    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(texts.forget_yes.for_lang(lang), callback_data=FORGET_YES),
+                                     InlineKeyboardButton(texts.forget_no.for_lang(lang), callback_data=FORGET_NO)]])
+    await _say(update, context, texts.forget_confirm.for_lang(lang), buttons)
 
 
 async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A press on /forget's buttons: delete everything about whoever pressed, or nothing; say which."""
     query, texts = update.callback_query, _texts(context)
     await query.answer()
+    lang = await _language(update, context)  # before the deletion: the answer is in the language they used
     if query.data == FORGET_YES:
         counts = await service(context).forget(sender(query.from_user))
-        answer = texts.forget_done.format(messages=counts["messages"], alerts=counts["alerts"])
+        answer = texts.forget_done.for_lang(lang).format(messages=counts["messages"], alerts=counts["alerts"])
     else:
-        answer = texts.forget_cancelled
+        answer = texts.forget_cancelled.for_lang(lang)
     try:  # editing also removes the buttons, so a second press can't arrive
         await query.edit_message_text(answer)
     except TelegramError as exc:  # e.g. pressed twice before the edit landed: the deletion itself is done
@@ -85,7 +93,7 @@ async def _answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, outcome: Out
         await service(context).mark_sent(outcome)
 
 
-async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int, lang: str) -> None:
     """When many batches of customers are ahead in the model's queue, say so, at most once per chat per interval."""
     svc, texts = service(context), _texts(context)
     ahead = svc.waiting_for_model()
@@ -93,13 +101,13 @@ async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> Non
     last = context.chat_data.get("queue_notice_at", float("-inf"))
     if texts.queue_notice_at and batches_ahead >= texts.queue_notice_at and time.monotonic() - last > QUEUE_NOTICE_INTERVAL:
         context.chat_data["queue_notice_at"] = time.monotonic()
-        await send_text(context.bot, chat_id, texts.queue_notice.format(position=ahead + 1))
+        await send_text(context.bot, chat_id, texts.queue_notice.for_lang(lang).format(position=ahead + 1))
 
 
 async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A customer's text: through the service with "typing…" shown, the reply back, an alert to operators."""
     svc, message, chat_id = service(context), update.effective_message, update.effective_chat.id
-    await _queue_notice(context, chat_id)
+    await _queue_notice(context, chat_id, await _language(update, context))
     async with typing(context.bot, chat_id):
         # The reply grows in a draft while the model writes it; the draft id is the customer's message id.
         drafts = DraftStream(context.bot, chat_id, message.message_id) if svc.config.telegram.stream_drafts else None
@@ -143,14 +151,15 @@ async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An edited message is not re-read (its reply went out already); the customer is told to resend."""
-    note = _texts(context).edited_reply
+    note = _texts(context).edited_reply.for_lang(await _language(update, context))
     if note:
         await _say(update, context, note)
 
 
 async def group_pointer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A command or a mention of the bot in a group: one line pointing to a private chat, nothing stored."""
-    message, note = update.effective_message, _texts(context).group_reply
+    message = update.effective_message
+    note = _texts(context).group_reply.for_lang(own_language(update) or app_language(update.effective_user))
     # How an owner finds the id for [alerts] operator_chat_id: /start@thebot in the group, then read the log.
     log.info("group chat %s (%s) called the bot", update.effective_chat.id, update.effective_chat.title)
     mentioned = f"@{context.bot.username}".lower() in (message.text or "").lower()

@@ -10,7 +10,9 @@ from typing import Callable
 from telegram import Chat, Update
 from telegram.ext import ContextTypes, filters
 
+from bot.config import Localized
 from bot.service import ModelFailed
+from bot.telegram.handlers import app_language, own_language
 from bot.telegram.handlers.sending import send_text
 
 log = logging.getLogger(__name__)
@@ -21,7 +23,7 @@ NOTICE_INTERVAL_SECONDS = 600.0  # at most one error note in the operator chat p
 class ErrorReporter:
     """PTB error handler: every error is logged; operators hear about them at most once per interval."""
 
-    def __init__(self, operators: filters.Chat, storage_error_reply: str = "",
+    def __init__(self, operators: filters.Chat, storage_error_reply: Localized,
                  on_update_failed: Callable[[Update], bool] = lambda update: True):
         self.operators = operators  # the operator chat, following its moves
         self.storage_error_reply = storage_error_reply  # told to a customer whose message SQLite could not take
@@ -43,7 +45,8 @@ class ErrorReporter:
                       "database?)", where, type(context.error).__name__, context.error)
             chat = update.effective_chat if isinstance(update, Update) else None
             if first and chat is not None and chat.type == Chat.PRIVATE and chat.id != operator_chat_id:
-                await send_text(context.bot, chat.id, self.storage_error_reply)
+                lang = own_language(update) or app_language(update.effective_user)  # SQLite cannot say
+                await send_text(context.bot, chat.id, self.storage_error_reply.for_lang(lang))
         elif not answered:  # a model failure was logged where it happened
             log.error("error while handling %s", where, exc_info=context.error)
         if operator_chat_id is None:
