@@ -23,7 +23,9 @@ from bot.llm.prompts import as_data
 from bot.llm.sentiment import PromptPass
 from bot.llm.slots import Scratch
 
-TOKEN_FRACTION = 0.2  # token vectors are read a fifth of the way up (layer 6 of 30 on SmolLM2-135M)
+# The depths whose token vectors retrieval may read: bot/retrieval_choice.py measures them per model and picks one.
+LAYER_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8)
+FIRST_FRACTION = 0.2  # read until the choice is made (layer 6 of 30 on SmolLM2-135M, where it was first tuned)
 RETRIEVAL_INSTRUCTION = "You match a shop customer's question to the shop's FAQ."
 LIKELIHOOD_CONTEXT = "Shop FAQ: {question} {answer}\nA customer writes: "
 
@@ -35,16 +37,21 @@ class KnowledgeReader:
         self.decoder, self.tokenizer, self._special = decoder, tokenizer, special_tokens
         self._prompt = PromptPass(decoder, tokenizer, RETRIEVAL_INSTRUCTION, special_tokens)
         depth = decoder.shape.layers
-        self.layer = max(1, round(depth * TOKEN_FRACTION))
+        self.layers = tuple(sorted({max(1, round(depth * f)) for f in LAYER_FRACTIONS}))  # candidates
+        self.layer = max(1, round(depth * FIRST_FRACTION))  # the one token_vectors reads (set by the choice)
 
     def token_vectors(self, text: str) -> np.ndarray:
-        """(content tokens, hidden) float32, rows L2-normalised; zero rows when the text has no content word."""
-        states = self._prompt.states([text], [self.layer])[0][0].float()  # (T, hidden) over the message's tokens
+        """(content tokens, hidden) float32 at the chosen layer, rows L2-normalised; zero rows without a content word."""
+        return self.layer_vectors(text, [self.layer])[0]
+
+    def layer_vectors(self, text: str, layers: Sequence[int]) -> list[np.ndarray]:
+        """token_vectors at each of `layers`, from one forward pass."""
+        states = self._prompt.states([text], layers)[0]  # per layer (T, hidden) over the message's tokens
         ids = self._prompt.ids(as_data(text, self._special))
         # The prompt's message tokens and the bare text's tokens line up: both start at a turn boundary.
         keep = [i for i, token in enumerate(ids) if _is_content(self.tokenizer.decode([token]))]
-        vectors = states[keep] if keep else states[:0]
-        return torch.nn.functional.normalize(vectors, dim=1).numpy()
+        return [torch.nn.functional.normalize(s.float()[keep] if keep else s.float()[:0], dim=1).numpy()
+                for s in states]
 
     @torch.inference_mode()
     def likelihood(self, entries: Sequence[tuple[str, str]], text: str) -> np.ndarray:

@@ -1,0 +1,147 @@
+"""Which layer's token vectors and which signal weights retrieval uses with the loaded model: measured once per
+model on a shipped calibration shop (bot/retrieval_set: another shop than any the figures are checked on), cached
+beside the converted model. A configured knowledge.token_layer or a language's weights table overrides it."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.concepts import intents
+from bot.config import KnowledgeSettings, SignalWeights
+from bot.ranking import Language, candidates, first_scores, verdict
+from storage.db import KnowledgeEntry
+
+log = logging.getLogger(__name__)
+
+SET_DIR = Path(__file__).parent / "retrieval_set"  # faq.csv, questions.csv; SOURCE.md
+MODEL_WEIGHTS = (0.0, 0.5, 1.0, 2.0)  # tried for tokens and likelihood; shared words and intents need no model
+MEASURE = 1  # bump when the set or the measure changes: cached choices are measured again
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How one layer and weights do on a language's calibration questions."""
+
+    right: int  # a sure match on the right entry: answered, no person needed
+    wrong: int  # a sure match on another entry
+    unknown_answered: int  # a question no entry answers, matched surely
+    top: int  # the right entry ranked first, sure or not
+    facts: int
+    unknowns: int
+
+    def merit(self) -> tuple[int, int]:
+        """Higher is better: a false answer costs two right ones; then the right entry ranked first."""
+        return self.right - 2 * (self.wrong + self.unknown_answered), self.top
+
+    def __str__(self) -> str:
+        return (f"sure & right {self.right}/{self.facts}, sure & wrong {self.wrong}, "
+                f"unknown answered {self.unknown_answered}/{self.unknowns}")
+
+
+@dataclass(frozen=True)
+class RetrievalChoice:
+    layer: int | None  # the token vectors' layer; None: the backend's vectors have none (a server's embedding)
+    weights: dict[str, SignalWeights]  # measured, per language whose weights are "auto"; others: SignalWeights()
+
+
+@dataclass(frozen=True)
+class _Question:
+    text: str
+    entry: str  # "" when no entry answers it
+    asks: frozenset[str]
+    vectors: list[np.ndarray]  # per candidate layer (content tokens, hidden)
+    likelihood: np.ndarray  # (entries,)
+
+
+async def choose(engine, settings: KnowledgeSettings) -> RetrievalChoice:
+    """The layer and weights for this model, measured on first use and cached; sets the engine's token layer."""
+    auto = {lang for lang, s in settings.languages.items() if s.weights == "auto"}
+    if not engine.token_layers:
+        return RetrievalChoice(None, {})
+    configured = None if settings.token_layer == "auto" else settings.token_layer
+    if configured is not None:
+        engine.use_token_layer(configured)  # checked against the model's depth here
+        if not auto:
+            return RetrievalChoice(configured, {})
+    path = Path(engine.config.model.cache_dir) / "retrieval" / f"{engine.name}.json"
+    key = (f"measure {MEASURE}, layer {configured or 'auto'}, sure_margin {settings.sure_margin}, "
+           f"candidates {settings.candidates}")
+    cached = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if key not in cached:
+        started = time.perf_counter()
+        cached[key] = await _measure(engine, settings, (configured,) if configured else engine.token_layers)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(cached, ensure_ascii=False, indent=1), encoding="utf-8")
+        partial.replace(path)  # atomic: a crash never leaves half a file
+        log.info("retrieval for %s measured in %.1f s on %s, cached in %s", engine.name,
+                 time.perf_counter() - started, SET_DIR, path)
+    choice = cached[key]
+    engine.use_token_layer(choice["layer"])
+    log.info("retrieval for %s: token layer %d of %s; %s", engine.name, choice["layer"], choice["tried"], "; ".join(
+        f"{lang}: weights {w}, {choice['tally'][lang]}" for lang, w in choice["weights"].items()))
+    return RetrievalChoice(choice["layer"], {lang: SignalWeights(**w) for lang, w in choice["weights"].items()
+                                             if lang in auto})
+
+
+async def _measure(engine, settings: KnowledgeSettings, layers: tuple[int, ...]) -> dict:
+    """Every candidate layer and weights on the calibration questions of each language; the best layer for all
+    languages together, with each language's best weights there (ties: weights nearest 1 and 1)."""
+    entries, questions = _calibration_set()
+    grid = [SignalWeights(lexical=1.0, tokens=t, likelihood=li, intents=2.0)
+            for t, li in itertools.product(MODEL_WEIGHTS, repeat=2)]
+    best: dict[int, dict[str, tuple[Tally, SignalWeights]]] = {layer: {} for layer in layers}
+    for lang in sorted({e.lang for e in entries}):
+        mine = [e for e in entries if e.lang == lang]
+        pairs = [(e.question, e.answer) for e in mine]
+        vectors = [await engine.layer_vectors(f"{e.question} {e.answer}", layers) for e in mine]
+        asked = [_Question(text, entry, intents(text), await engine.layer_vectors(text, layers),
+                           await engine.knowledge_likelihood(pairs, text))
+                 for q_lang, text, entry in questions if q_lang == lang]
+        for i, layer in enumerate(layers):
+            known = Language(mine, [v[i] for v in vectors])
+            tallies = [(_tally(known, asked, i, w, settings), w) for w in grid]
+            best[layer][lang] = max(tallies, key=lambda t: (t[0].merit(), -abs(t[1].tokens - 1) - abs(t[1].likelihood - 1)))
+    def merit(layer: int) -> tuple:  # ties: the shallower layer (the passes stop there: less to compute)
+        return (*map(sum, zip(*(t.merit() for t, _ in best[layer].values()))), -layer)
+
+    layer = max(layers, key=merit)
+    return {"layer": layer, "tried": list(layers),
+            "weights": {lang: asdict(w) for lang, (_, w) in best[layer].items()},
+            "tally": {lang: str(t) for lang, (t, _) in best[layer].items()},
+            "by_layer": {str(n): {lang: str(t) for lang, (t, _) in best[n].items()} for n in layers}}
+
+
+def _tally(known: Language, asked: list[_Question], layer: int, w: SignalWeights,
+           settings: KnowledgeSettings) -> Tally:
+    """The questions answered as Knowledge.find would, with the layer at index `layer` and weights `w`."""
+    right = wrong = unknown_answered = top = 0
+    for q in asked:
+        first = first_scores(known, q.text, q.asks, q.vectors[layer], w)
+        best_first = candidates(first, settings.candidates)
+        likelihood = q.likelihood[best_first] if w.likelihood else None
+        best, sure = verdict(known, q.text, q.asks, first, best_first, w.likelihood, likelihood, settings.sure_margin)
+        got = known.entries[best].entry_id
+        top += got == q.entry
+        right += sure and got == q.entry
+        wrong += sure and bool(q.entry) and got != q.entry
+        unknown_answered += sure and not q.entry
+    facts = sum(1 for q in asked if q.entry)
+    return Tally(right, wrong, unknown_answered, top, facts, len(asked) - facts)
+
+
+def _calibration_set() -> tuple[list[KnowledgeEntry], list[tuple[str, str, str]]]:
+    """The shipped calibration shop: its entries, and (lang, question, entry id or "") rows."""
+    with open(SET_DIR / "faq.csv", encoding="utf-8", newline="") as f:
+        entries = [KnowledgeEntry(r["id"], r["lang"], r["question"], r["answer"]) for r in csv.DictReader(f)]
+    with open(SET_DIR / "questions.csv", encoding="utf-8", newline="") as f:
+        questions = [(r["lang"], r["question"], r["entry"]) for r in csv.DictReader(f)]
+    return entries, questions

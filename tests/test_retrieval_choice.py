@@ -1,0 +1,65 @@
+"""Retrieval's layer and weights are measured for the model in use, cached beside it, and a configured value wins:
+run on the embedded SmolLM2-135M-Instruct (the measurement takes seconds)."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, SignalWeights
+from bot.knowledge import Knowledge
+from bot.retrieval_choice import choose
+
+pytestmark = pytest.mark.real_model
+
+FIXTURE = Path(__file__).parent / "fixtures" / "knowledge.csv"
+
+
+@pytest.fixture
+def engine(real_engine, tmp_path, monkeypatch):
+    """The real engine with its model cache in tmp_path (no choice cached yet); its token layer restored after."""
+    monkeypatch.setattr(real_engine, "config", replace(real_engine.config, model=replace(
+        real_engine.config.model, cache_dir=tmp_path)))
+    monkeypatch.setattr(real_engine.knowledge_reader, "layer", real_engine.knowledge_reader.layer)
+    return real_engine
+
+
+def settings(engine, token_layer="auto", weights="auto"):
+    knowledge = engine.config.knowledge
+    languages = {lang: replace(s, weights=weights) for lang, s in knowledge.languages.items()}
+    return replace(knowledge, token_layer=token_layer, languages=languages)
+
+
+async def test_the_first_knowledge_measures_the_models_layer_and_weights_and_later_starts_reuse_them(engine, db):
+    knowledge = Knowledge(db, engine, settings(engine))
+    await knowledge.import_file(FIXTURE)
+    cache = engine.config.model.cache_dir / "retrieval" / f"{engine.name}.json"
+    (choice,) = json.loads(cache.read_text(encoding="utf-8")).values()
+    assert choice["layer"] in engine.token_layers and choice["tried"] == list(engine.token_layers)
+    assert engine.token_layer == choice["layer"]
+    assert set(choice["weights"]) == {"en", "zh"} and "sure & right" in choice["tally"]["zh"]
+    stored = await db.knowledge()
+    assert {row["embedded_with"] for row in stored} == {f"{engine.name} layer {choice['layer']}"}
+
+    # A later start reads the cached choice, not a new measurement: edit it, and the edit is what is used.
+    other = next(layer for layer in engine.token_layers if layer != choice["layer"])
+    key = next(iter(json.loads(cache.read_text(encoding="utf-8"))))
+    edited = {**choice, "layer": other, "weights": {**choice["weights"], "en": {
+        "lexical": 1.0, "tokens": 0.5, "likelihood": 2.0, "intents": 2.0}}}
+    cache.write_text(json.dumps({key: edited}), encoding="utf-8")
+    picked = await choose(engine, settings(engine))
+    assert (picked.layer, engine.token_layer) == (other, other)
+    assert picked.weights["en"] == SignalWeights(lexical=1.0, tokens=0.5, likelihood=2.0, intents=2.0)
+    restarted = Knowledge(db, engine, settings(engine))
+    await restarted.load()  # the entries are embedded again at the other layer
+    assert {row["embedded_with"] for row in await db.knowledge()} == {f"{engine.name} layer {other}"}
+
+
+async def test_a_configured_layer_and_weights_override_the_measurement(engine):
+    weights = SignalWeights(lexical=1.0, tokens=2.0, likelihood=0.0, intents=2.0)
+    picked = await choose(engine, settings(engine, token_layer=3, weights=weights))
+    assert (picked.layer, engine.token_layer, picked.weights) == (3, 3, {})  # the configured weights apply as given
+    assert not (engine.config.model.cache_dir / "retrieval").exists()  # nothing measured
+    with pytest.raises(ConfigError, match=f"knowledge.token_layer: must be between 1 and {engine.decoder.shape.layers}"):
+        await choose(engine, settings(engine, token_layer=99, weights=weights))
