@@ -5,6 +5,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.config import ConfigError, SignalWeights
@@ -63,3 +64,16 @@ async def test_a_configured_layer_and_weights_override_the_measurement(engine):
     assert not (engine.config.model.cache_dir / "retrieval").exists()  # nothing measured
     with pytest.raises(ConfigError, match=f"knowledge.token_layer: must be between 1 and {engine.decoder.shape.layers}"):
         await choose(engine, settings(engine, token_layer=99, weights=weights))
+
+
+async def test_the_measurements_batched_likelihood_matches_the_one_retrieval_uses(engine):
+    """The measurement reads every question against every entry in batches; it must score as find's call does."""
+    from bot.retrieval_choice import _calibration_set
+
+    entries, questions = _calibration_set()
+    pairs = [(e.question, e.answer) for e in entries if e.lang == "en"]
+    texts = [text for lang, text, _ in questions if lang == "en"][:3]
+    table = await engine.likelihood_table(pairs, texts)
+    for text, row in zip(texts, table):
+        one = await engine.knowledge_likelihood(pairs, text)
+        assert np.corrcoef(row, one)[0, 1] > 0.95 and abs(row - one).max() < 0.3

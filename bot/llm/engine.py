@@ -177,8 +177,11 @@ class Engine(CountsTurns):
             raise ConfigError("knowledge.token_layer", f"must be between 1 and {depth}, the layers of {self.name}")
         self.knowledge_reader.layer = layer
 
-    async def layer_vectors(self, text: str, layers: Sequence[int]) -> list[np.ndarray]:
-        return await self.run(self.knowledge_reader.layer_vectors, text, layers)
+    async def layer_vectors(self, texts: Sequence[str], layers: Sequence[int]) -> list[list[np.ndarray]]:
+        return await self.run(self.knowledge_reader.layer_vectors, texts, layers)
+
+    async def likelihood_table(self, entries: Sequence[tuple[str, str]], texts: Sequence[str]) -> np.ndarray:
+        return await self.run(self.knowledge_reader.likelihood_table, entries, texts)
 
     async def knowledge_likelihood(self, entries: Sequence[tuple[str, str]], text: str) -> np.ndarray:
         return await self.run(self.knowledge_reader.likelihood, entries, text)
