@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from testkit.browser import TIMING, chromium  # noqa: E402
-from testkit.web_helpers import SECRET, free_port  # noqa: E402
+from testkit import free_port  # noqa: E402
+from testkit.web_helpers import SECRET  # noqa: E402
 
 MESSAGES = [
     ("en complaint", "My order arrived broken and nobody answers my emails!"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from testkit import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SLOT_TOKENS = 2048  # context per parallel slot: the bench's longest conversations fit
@@ -64,11 +65,6 @@ class LlamaServer:
     def __exit__(self, *exc) -> None:
         self.kill()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(port: int, parallel: int, threads: int, embeddings: int) -> None:

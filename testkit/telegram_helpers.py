@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -13,16 +12,12 @@ from bot.config import Config
 from bot.service import ConversationService
 from bot.telegram.app import build_application, serving
 from bot.telegram.handlers import SERVICE_KEY
+from testkit import free_port
 from testkit.fakes.bot_api import FakeBotApi
 
 TOKEN = "123456:AAH-fake-secret-token-never-logged"
 OPERATORS = -100200300  # the operator group
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def over_fake(config: Config, fake: FakeBotApi, mode: str = "polling", **alerts) -> Config:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import AsyncIterator
@@ -17,14 +16,10 @@ from bot.service import ConversationService
 from bot.telegram.app import build_application, serving, web_alongside
 from bot.telegram.handlers import SERVICE_KEY
 from storage.db import Database
+from testkit import free_port
 
 SECRET = "test-secret-" + "x" * 40
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def for_web(config: Config, **web) -> Config:

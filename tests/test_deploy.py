@@ -16,7 +16,8 @@ from bot.config import TOKEN_ENV, ConfigError, load_config
 from bot.telegram import monitoring
 from bot.telegram.app import MONITOR_KEY, build_application, serving
 from testkit.fakes.engine import ScriptedEngine
-from testkit.telegram_helpers import free_port, over_fake, replies, running_bot
+from testkit import free_port
+from testkit.telegram_helpers import over_fake, replies, running_bot
 from tests.conftest import REPO, remote
 
 ANN = 1001

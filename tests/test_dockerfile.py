@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from testkit.fakes.bot_api import FakeBotApi
-from testkit.telegram_helpers import TOKEN, free_port
+from testkit import free_port
+from testkit.telegram_helpers import TOKEN
 from tests.conftest import REPO
 
 

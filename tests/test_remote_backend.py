@@ -15,7 +15,8 @@ from bot.llm.backends import load_backend
 from bot.llm.backends.openai import CHOICE_CONFIDENCE
 from bot.service import ConversationService, Sender
 from testkit.fakes.model_proxy import ModelProxy
-from testkit.llama_server import LlamaServer, free_port
+from testkit import free_port
+from testkit.llama_server import LlamaServer
 from tests.conftest import REPO, remote
 
 pytestmark = pytest.mark.real_model
