@@ -81,10 +81,14 @@ def measure(model: str) -> dict:
             result["sentiment_ms"] = report["ms_per_message"]
         (config.model.cache_dir / "retrieval" / f"{engine.name}.json").unlink(missing_ok=True)
         started = time.perf_counter()
-        asyncio.run(choose(engine, config.knowledge))  # what a model's first knowledge import measures
+        chosen = asyncio.run(choose(engine, config.knowledge))  # what a model's first knowledge import measures
         result["retrieval_measure_s"] = time.perf_counter() - started
-        for name, cfg in (("constants", with_retrieval(config, max(1, round(result["layers"] * 0.2)), CONSTANTS)),
-                          ("auto", config)):
+        constants_layer = max(1, round(result["layers"] * 0.2))
+        for name, cfg in (("auto", config), ("constants", with_retrieval(config, constants_layer, CONSTANTS))):
+            if name == "constants" and chosen.layer == constants_layer and all(
+                    w == CONSTANTS for w in chosen.weights.values()):
+                result["knowledge_constants"] = result["knowledge_auto"]  # the same settings: the same answers
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 started = time.perf_counter()
                 result[f"knowledge_{name}"] = asyncio.run(score(engine, cfg, questions, Path(tmp)))
