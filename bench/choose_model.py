@@ -79,10 +79,15 @@ def measure(model: str) -> dict:
                               engine.sentiment_reader.method, progress=False)
             result[f"sentiment_{lang}"] = report["macro_f1"]
             result["sentiment_ms"] = report["ms_per_message"]
+        result.update(_decode_speeds(engine))
+        save(model, result)  # each stage as it ends: a run cut short keeps what it measured
         (config.model.cache_dir / "retrieval" / f"{engine.name}.json").unlink(missing_ok=True)
         started = time.perf_counter()
         chosen = asyncio.run(choose(engine, config.knowledge))  # what a model's first knowledge import measures
         result["retrieval_measure_s"] = time.perf_counter() - started
+        result["retrieval_choice"] = json.loads((config.model.cache_dir / "retrieval" / f"{engine.name}.json")
+                                                .read_text(encoding="utf-8"))
+        save(model, result)
         constants_layer = max(1, round(result["layers"] * 0.2))
         for name, cfg in (("auto", config), ("constants", with_retrieval(config, constants_layer, CONSTANTS))):
             if name == "constants" and chosen.layer == constants_layer and all(
@@ -93,14 +98,20 @@ def measure(model: str) -> dict:
                 started = time.perf_counter()
                 result[f"knowledge_{name}"] = asyncio.run(score(engine, cfg, questions, Path(tmp)))
                 result[f"knowledge_{name}_s"] = time.perf_counter() - started
+            save(model, result)
             result[f"token_layer_{name}"] = engine.token_layer
-        result["retrieval_choice"] = json.loads((config.model.cache_dir / "retrieval" / f"{engine.name}.json")
-                                                .read_text(encoding="utf-8"))
-        result.update(_decode_speeds(engine))
     finally:
         engine.close()
-    result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def save(model: str, result: dict) -> None:
+    """The figures so far, with the serving peak RSS so far (VmHWM since the reset after loading)."""
+    from bot.benchmark import peak_rss_mb
+
+    result["peak_rss_mb"] = peak_rss_mb()
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{model}.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
 
 
 def knowledge_cell(report: dict, lang: str) -> str:
@@ -125,8 +136,15 @@ def table(results: list[dict]) -> str:
              lambda r: "had one" if r["head_fit_s"] is None else f"{r['head_fit_s']:.0f}"),
             ("RAM: peak RSS loading / serving (MB)", lambda r: f"{r['load_rss_mb']:.0f} / {r['peak_rss_mb']:.0f}")]
     lines = ["| | " + " | ".join(r["model"] for r in results) + " |", "|---" * (len(results) + 1) + "|"]
-    lines += [f"| {label} | " + " | ".join(cell(r) for r in results) + " |" for label, cell in rows]
+    lines += [f"| {label} | " + " | ".join(shown(cell, r) for r in results) + " |" for label, cell in rows]
     return "\n".join(lines)
+
+
+def shown(cell, result: dict) -> str:
+    try:
+        return cell(result)
+    except KeyError:  # a run cut short
+        return "not measured"
 
 
 def retrieval_cell(r: dict) -> str:
@@ -142,15 +160,16 @@ def retrieval_cell(r: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="embedded,qwen")
+    parser.add_argument("--table-only", action="store_true", help="print the table of the last run's figures")
     parser.add_argument("--one", choices=sorted(NAMES), help=argparse.SUPPRESS)  # the per-model child process
     args = parser.parse_args()
     if args.one:
-        OUT.mkdir(parents=True, exist_ok=True)
-        (OUT / f"{args.one}.json").write_text(json.dumps(measure(args.one), ensure_ascii=False, indent=1))
+        save(args.one, measure(args.one))
         return 0
     results = []
     for model in args.models.split(","):
-        subprocess.run([sys.executable, __file__, "--one", model], check=True)
+        if not args.table_only:
+            subprocess.run([sys.executable, __file__, "--one", model], check=True)
         results.append(json.loads((OUT / f"{model}.json").read_text()))
     print(table(results))
     return 0
