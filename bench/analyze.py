@@ -54,7 +54,7 @@ async def bench(args: argparse.Namespace) -> None:
             writer.writerows([t] for t in texts)
         reader = Reader(config)
         started = time.perf_counter()
-        await reader.sentiments(["warm-up"])  # loads the engine: timed apart from the rows
+        await reader.readings(["warm-up"])  # loads the engine: timed apart from the rows
         load_s = time.perf_counter() - started
         started = time.perf_counter()
         run = await analyse(reader, file_comments(path, sniff_encoding(path), "text"), Path(tmp) / "out",

@@ -73,12 +73,16 @@ async def session(fake: FakeBotApi, config, engine: ScriptedEngine, checks: list
         fake.press_button(OPERATORS, note["message_id"], note["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
                           user_id=OLGA, first_name="Olga")
         await fake.wait_for(lambda c: to_chat(OPERATORS)(c) and "back with the bot" in c.params["text"], 30)
+        rating = config.knowledge.languages["en"].csat_question
+        await fake.wait_for(lambda c: to_chat(ANN)(c) and c.params["text"] == rating, 30)
+        checks.append(("Ann was asked once for a 1-5 rating after the hand-back",
+                       [c.params["text"] for c in fake.calls("sendMessage")].count(rating) == 1))
 
         replies_before = len(engine.histories)
         print("Ann:", AFTER)
         fake.send_text(ANN, AFTER, first_name="Ann", username="ann_k")
-        await fake.wait_for(lambda c: to_chat(ANN)(c) and c.params["text"] != config.handoff.customer_notice, TIMEOUT,
-                            count=2)
+        await fake.wait_for(lambda c: to_chat(ANN)(c) and c.params["text"] not in (config.handoff.customer_notice, rating),
+                            TIMEOUT, count=2)
         seen = engine.histories[replies_before] if len(engine.histories) > replies_before else []
         checks.append(("the bot answered the message after the hand-back", len(engine.histories) == replies_before + 1))
         checks.append(("the model saw the operator's turn in its context", ("operator", OPERATOR_REPLY) in seen))

@@ -17,7 +17,7 @@ from typing import AsyncIterator
 from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, listen_address, load_config, web_secret
 from bot.evals.analyze import AnalyzeError
 from bot.evals.comments import CommentFileError
-from bot.evaluation import LabelledFileError
+from bot.evaluation import INTENT_METHODS, TASK_LABELS, LabelledFileError
 from bot.knowledge import KnowledgeFileError
 from bot.llm.backends import ModelServerDown
 
@@ -41,14 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default="local", help="customer id whose history to use (default: local)")
     chat.add_argument("--json", action="store_true", help="one JSON object per line out, for scripts")
     labelled = argparse.ArgumentParser(add_help=False, parents=[common])
-    labelled.add_argument("file", help="CSV with the header text,label (positive/negative, optionally neutral)")
+    labelled.add_argument("file", help="CSV with the header text,label (sentiment: positive/negative, optionally "
+                                       "neutral; intent: the nine intents, README \"Intents\")")
+    labelled.add_argument("--task", choices=tuple(TASK_LABELS), default="sentiment",
+                          help="what the labels are (default: sentiment)")
     labelled.add_argument("--limit", type=int, help="use a seeded random sample of N rows, stratified by label")
     labelled.add_argument("--labels", help="only rows with these labels, comma-separated (e.g. positive,negative)")
     labelled.add_argument("--seed", type=int, default=20240611, help="seed of the --limit sample")
-    evaluate = sub.add_parser("eval", parents=[labelled], help="score the sentiment method on a labelled CSV")
-    evaluate.add_argument("--method", choices=SENTIMENT_METHODS, help="method to score (default: the configured)")
+    evaluate = sub.add_parser("eval", parents=[labelled], help="score the sentiment or intent reading on a labelled CSV")
+    evaluate.add_argument("--method", choices=sorted({*SENTIMENT_METHODS, *INTENT_METHODS}),
+                          help=f"method to score (default: the configured; intent: {' or '.join(INTENT_METHODS)}, "
+                               "the head where there is one)")
     evaluate.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    calibrate = sub.add_parser("calibrate", parents=[labelled], help="fit a sentiment head on a labelled CSV")
+    calibrate = sub.add_parser("calibrate", parents=[labelled],
+                               help="fit a sentiment head (or with --task intent an intent head) on a labelled CSV")
     calibrate.add_argument("--l2", type=float, help="weight penalty of the fit (default: the shipped head's)")
     calibrate.add_argument("--out", help="where to save the head (default: next to the model cache)")
     kb = sub.add_parser("kb", parents=[common], help="the shop's knowledge (FAQ) the bot answers from")
@@ -207,8 +213,13 @@ async def eval_command(config: Config, args: argparse.Namespace) -> int:
     from bot.evaluation import format_report, run_eval
 
     _in_process(config, "eval")
-    report = await asyncio.to_thread(run_eval, config, args.file, args.method, args.limit, _labels(args), args.seed)
-    print(json.dumps(report) if args.json else format_report(report, args.file))
+    methods = INTENT_METHODS if args.task == "intent" else SENTIMENT_METHODS
+    if args.method and args.method not in methods:
+        print(f"shopbot eval: --method {args.method} reads no {args.task}; choose {', '.join(methods)}", file=sys.stderr)
+        return 2
+    report = await asyncio.to_thread(run_eval, config, args.file, args.method, args.limit, _labels(args), args.seed,
+                                     args.task)
+    print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report, args.file))
     return 0
 
 
@@ -217,9 +228,9 @@ async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
 
     _in_process(config, "calibrate")
     result = await asyncio.to_thread(
-        run_calibrate, config, args.file, args.limit, _labels(args), args.seed, args.l2, args.out)
+        run_calibrate, config, args.file, args.limit, _labels(args), args.seed, args.l2, args.out, args.task)
     held_out = result["held_out"]
-    print(f"saved a sentiment head fitted on {result['n']} rows to {result['path']}")
+    print(f"saved a{'n' if args.task == 'intent' else ''} {args.task} head fitted on {result['n']} rows to {result['path']}")
     print(f"held-out ({held_out['n']} rows): macro-F1 {held_out['macro_f1']:.3f}, accuracy {held_out['accuracy']:.3f}")
     for note in result["notes"]:
         print(note)

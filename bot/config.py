@@ -15,6 +15,9 @@ from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origi
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
+from bot import hours
+from bot.llm.intents import INTENTS
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 WEB_SECRET_ENV = "SHOPBOT_WEB_SECRET"  # signs the web chat's visitor cookies
@@ -116,6 +119,7 @@ Listen = Annotated[str, AfterValidator(_listen)]
 Network = Annotated[str, rule(_is_network,
                               "must be an IP address or network, e.g. \"127.0.0.1\" or \"10.0.0.0/8\"")]
 Fraction = Annotated[float, between(0, 1)]
+Intent = Annotated[str, rule(lambda name: name in INTENTS, f"must be one of {', '.join(INTENTS)}")]
 NonEmptyPath = Annotated[Path, BeforeValidator(_non_empty_path)]
 # A knowledge entry's framing: {answer} must appear (and {question} may).
 AnswerText = Annotated[str, template(answer="", question=""),
@@ -207,6 +211,8 @@ class AlertSettings:
     negatives_in_a_row: Annotated[int, at_least(0, " (0 turns the rule off)")] = 3
     very_negative: float = 0.9  # a negative read at least this sure alerts even within the cooldown
     human_phrases: Words = ()  # a message containing one (any case) asks for a person
+    # A customer message read as one of these intents alerts whatever its sentiment (README, "Intents")
+    always_alert_intents: tuple[Intent, ...] = ("human",)
 
     @model_validator(mode="after")
     def _very_negative_is_above_the_threshold(self) -> AlertSettings:
@@ -220,6 +226,54 @@ class HandoffSettings:
     idle_minutes: Annotated[float, above(0)] = 30.0
     customer_notice: TelegramText  # told to the customer once per takeover
     human_reply: TelegramText  # the answer to /human or a request for a person
+    # a forum operator chat: each customer gets a topic at their first alert, their first message, or never
+    topic_per_customer: Literal["alert", "first_message", "off"] = "alert"
+
+
+def _hours_rule(parse: Callable[[str], Any]) -> AfterValidator:
+    """A [hours] value bot/hours.py can read: its ValueError is the reason the key is refused."""
+    def check(text: str) -> str:
+        parse(text)
+        return text
+    return AfterValidator(check)
+
+
+DayHours = Annotated[str, _hours_rule(hours.openings)]
+
+
+@settings
+class HoursSettings:
+    """Business hours: outside them the bot still answers; hand-overs say when a person is back."""
+
+    timezone: Annotated[str, _hours_rule(hours.zone)]  # IANA name, e.g. "Europe/Berlin"
+    mon: DayHours = hours.CLOSED  # "09:00-18:00", "09:00-12:00, 13:00-18:00", "22:00-02:00", or "closed"
+    tue: DayHours = hours.CLOSED
+    wed: DayHours = hours.CLOSED
+    thu: DayHours = hours.CLOSED
+    fri: DayHours = hours.CLOSED
+    sat: DayHours = hours.CLOSED
+    sun: DayHours = hours.CLOSED
+    holidays: tuple[Annotated[str, _hours_rule(hours.holiday)], ...] = ()  # dates the shop stays closed
+    # "send": alerts go out outside hours too; "digest": they wait, listed in one message at the next opening
+    alerts_outside_hours: Literal["send", "digest"] = "send"
+
+    @model_validator(mode="after")
+    def _opens_some_day(self) -> HoursSettings:
+        within("mon", any(hours.openings(getattr(self, day)) for day in hours.DAYS),
+               "no day has opening hours: give at least one day a range like \"09:00-18:00\" (or drop [hours] "
+               "for a shop that is always open)")
+        return self
+
+    def schedule(self) -> hours.Schedule:
+        return hours.Schedule(hours.zone(self.timezone), tuple(hours.openings(getattr(self, day)) for day in hours.DAYS),
+                              frozenset(map(hours.holiday, self.holidays)))
+
+
+@settings
+class CsatSettings:
+    """The customer's 1-5 rating, asked once after an operator hands them back to the bot."""
+
+    enabled: bool = True
 
 
 @settings
@@ -290,6 +344,11 @@ class LanguageSettings:
     greeting_reply: Text
     thanks_reply: Text
     follow_up_reply: Text  # anything else, and a model reply in another language: a person follows up
+    # [hours]: a hand-over outside business hours adds this; {when}: the next opening, {timezone}: the shop's
+    away_note: Annotated[Text, template(when="", timezone="")]
+    csat_question: Text  # after a hand-back, above the 1-5 buttons
+    csat_thanks: Text  # the question becomes this once rated
+    csat_already: Text  # a second tap: not counted again
     # "auto": measured for the loaded model (bot/retrieval_choice.py, cached beside it); a table: these weights
     weights: SignalWeights | Literal["auto"] = "auto"
 
@@ -319,7 +378,12 @@ LANGUAGES = {
         greeting_reply="Hello! How can I help you?",
         thanks_reply="You're welcome! Write any time if there is anything else.",
         follow_up_reply="Thank you for your message. A person from the shop will read it and answer you here "
-                        "as soon as they can."),
+                        "as soon as they can.",
+        away_note="Our team is away right now: a person will be back {when} ({timezone} time) and will "
+                  "answer you here. Until then I am happy to help with anything I can.",
+        csat_question="How did we do? Please rate the help you got from 1 (poor) to 5 (excellent).",
+        csat_thanks="Thank you for your rating!",
+        csat_already="You have rated this already. Thank you!"),
     "zh": LanguageSettings(
         answer_from="entry", wrap="{answer}",
         unknown_reply="这个问题我暂时没有相关信息，已请店里的工作人员在这里跟进回复您。",
@@ -330,7 +394,11 @@ LANGUAGES = {
         thanks=("谢谢", "多谢", "感谢", "谢了", "好的", "好", "知道了", "收到", "再见", "拜拜"),
         greeting_reply="您好！请问有什么可以帮您？",
         thanks_reply="不客气！还有其他问题随时联系我们。",
-        follow_up_reply="感谢您的留言。店里的工作人员会尽快在这里回复您。"),
+        follow_up_reply="感谢您的留言。店里的工作人员会尽快在这里回复您。",
+        away_note="店员现在不在线，将于{when}（{timezone} 时间）回来并在这里回复您。在此之前，我很乐意尽力帮您。",
+        csat_question="您对这次服务满意吗？请从 1（很差）到 5（非常好）打分。",
+        csat_thanks="感谢您的评分！",
+        csat_already="您已经评过分了，谢谢！"),
 }
 
 
@@ -408,6 +476,8 @@ class Config:
     telegram: TelegramSettings
     handoff: HandoffSettings
     storage: StorageSettings = StorageSettings()
+    hours: HoursSettings | None = None  # None: always open
+    csat: CsatSettings = CsatSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     web: WebSettings
@@ -537,7 +607,7 @@ def _keys_of(loc: tuple) -> list[str]:
             continue  # a union's member: the table is the member that has fields
         fields = getattr(table, "__pydantic_fields__", None)
         table = fields[part].annotation if fields else get_args(table)[1]  # a table of tables: its value type
-        if get_origin(table) in (Union, UnionType):  # "auto" or a table: the table
+        if get_origin(table) in (Union, UnionType):  # "auto" or a table, or an optional table ([hours]): the table
             table = next(t for t in get_args(table) if hasattr(t, "__pydantic_fields__"))
     return [name for name in table.__pydantic_fields__ if name not in SECRETS]
 

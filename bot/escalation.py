@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
 from bot.config import Config
+from bot.llm.intents import Intent
 from bot.llm.sentiment_scores import Sentiment
 from storage.db import Customer, Database
 
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 HUMAN_REQUEST = "customer asked for a person"
 NO_ANSWER = "no answer in the shop's knowledge"
 NEGATIVE, VERY_NEGATIVE = "negative message", "very negative message"
+INTENT_RULE = "intent {}"  # an intent of alerts.always_alert_intents, e.g. "intent return_refund"
 NOT_NEGATIVE = "not_negative"  # the corrected label Dismiss records: the operator says only "not negative"
 IDLE, RELEASED = "idle", "released"  # why a takeover ended
 # A customer waiting for a person is one operator note per conversation, not one per message: no new
@@ -49,9 +51,11 @@ class Handoff:
         self.db, self.config = db, config
         self._shows: dict[str, ShowToCustomer] = {}  # channel -> how an operator's text reaches its customers
         a = config.alerts
-        # Least to most severe: within the cooldown only a more severe rule raises a new alert.
+        # Least to most severe: within the cooldown only a more severe rule raises a new alert. An intent alone is
+        # the least: what the customer wants matters less than their mood turning, or no answer at all.
         self.in_a_row = f"{a.negatives_in_a_row} negative messages in a row"
-        self.rules = [NEGATIVE, self.in_a_row, VERY_NEGATIVE, NO_ANSWER, HUMAN_REQUEST]
+        self.intent_rules = {intent: INTENT_RULE.format(intent) for intent in a.always_alert_intents}
+        self.rules = [*self.intent_rules.values(), NEGATIVE, self.in_a_row, VERY_NEGATIVE, NO_ANSWER, HUMAN_REQUEST]
 
     def asks_for_human(self, text: str) -> bool:
         """An explicit request for a person: one of [alerts] human_phrases, in any case."""
@@ -59,9 +63,11 @@ class Handoff:
         return any(phrase.casefold() in folded for phrase in self.config.alerts.human_phrases)
 
     async def escalation(self, customer_id: int, sentiment: Sentiment | None, human: bool,
-                         unanswered: bool = False) -> str | None:
+                         unanswered: bool = False, intent: Intent | None = None) -> str | None:
         """The most severe rule this message fires that the customer's last alert (within the cooldown) didn't."""
         rule = await self._strongest_rule(customer_id, sentiment, human, unanswered)
+        if rule is None and intent is not None:
+            rule = self.intent_rules.get(intent.label)
         if rule is None:
             return None
         alerts = await self.db.alerts(customer_id)

@@ -1,4 +1,5 @@
-"""Score a sentiment method on a labelled CSV, and fit a head from one: the runners behind `shopbot eval/calibrate`."""
+"""Score a sentiment or intent method on a labelled CSV, and fit a head from one: the runners behind
+`shopbot eval/calibrate`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from bot.llm.intents import INTENTS
+
 LABELS = ("negative", "neutral", "positive")
+TASK_LABELS = {"sentiment": LABELS, "intent": INTENTS}  # what each task's labelled files may hold
+INTENT_METHODS = ("head", "keywords")
 SEED = 20240611
 
 
@@ -25,9 +30,11 @@ class Row:
     label: str
 
 
-def read_rows(path: str | Path, labels: Iterable[str] | None = None) -> list[Row]:
-    """Rows of a `text,label` CSV, only those whose label is in `labels` (all known labels when None)."""
-    keep = set(labels or LABELS)
+def read_rows(path: str | Path, labels: Iterable[str] | None = None, known: Sequence[str] | None = None) -> list[Row]:
+    """Rows of a `text,label` CSV whose labels are all `known` (sentiment LABELS when None), only those whose label
+    is in `labels` (all when None)."""
+    known = known or LABELS
+    keep = set(labels or known)
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:  # Excel writes a BOM
             reader = csv.DictReader(f)
@@ -36,9 +43,9 @@ def read_rows(path: str | Path, labels: Iterable[str] | None = None) -> list[Row
             rows = [Row(r["text"], (r["label"] or "").strip().lower()) for r in reader]
     except (OSError, UnicodeDecodeError) as exc:
         raise LabelledFileError(f"{path}: cannot read it as a UTF-8 CSV ({exc.__class__.__name__}: {exc})") from None
-    unknown = {r.label for r in rows} - set(LABELS)
+    unknown = {r.label for r in rows} - set(known)
     if unknown:
-        raise LabelledFileError(f"{path}: unknown labels {sorted(unknown)} (expected {', '.join(LABELS)})")
+        raise LabelledFileError(f"{path}: unknown labels {sorted(unknown)} (expected {', '.join(known)})")
     return [r for r in rows if r.label in keep]
 
 
@@ -120,40 +127,55 @@ class Progress:
         print(f"{self.what}: {done}/{self.total} ({rate:.0f} ms/row)", end=end, file=sys.stderr, flush=True)
 
 
-def evaluate(engine, rows: Sequence[Row], method: str, progress: bool = True) -> dict:
-    """Run `method` on the engine over the rows: metrics plus median ms per message and the unsure count.
+def evaluate(engine, rows: Sequence[Row], method: str, progress: bool = True, task: str = "sentiment") -> dict:
+    """Run the `task` `method` on the engine over the rows: metrics plus median ms per message (and for sentiment
+    the unsure count).
 
-    Each text is cut to chat.max_message_tokens first, as the service does; the time is the sentiment call's.
+    Each text is cut to chat.max_message_tokens first, as the service does; the time is the reading call's.
     """
     allowed = {row.label for row in rows}
-    shown = Progress(len(rows), f"eval {method}") if progress else None
+    reader = engine.sentiment_reader
+    shown = Progress(len(rows), f"eval {task} {method}") if progress else None
     predicted, millis, unsure = [], [], 0
     for i, row in enumerate(rows, 1):
         text = engine.truncate(row.text, engine.config.chat.max_message_tokens)
         started = time.perf_counter()
-        sentiment = engine.sentiment_reader.read(text, method)
+        if task == "intent":
+            predicted.append(reader.intents([text], method)[0].label)
+        else:
+            sentiment = reader.read(text, method)
+            unsure += sentiment.label == "neutral"
+            predicted.append(decision(sentiment, allowed))
         millis.append((time.perf_counter() - started) * 1000)
-        unsure += sentiment.label == "neutral"
-        predicted.append(decision(sentiment, allowed))
         if shown:
             shown.update(i)
     report = metrics([row.label for row in rows], predicted)
-    report.update(method=method, ms_per_message=statistics.median(millis) if millis else 0.0, unsure=unsure)
+    report.update(task=task, method=method, ms_per_message=statistics.median(millis) if millis else 0.0)
+    if task == "sentiment":
+        report["unsure"] = unsure
     return report
 
 
 def calibrate(engine, rows: Sequence[Row], save_to: Path, l2: float | None = None, held_out: float = 0.2,
-              data: str = "") -> dict:
-    """Fit a head on (1 - held_out) of the rows and score it on the rest; then refit on all rows and save it."""
+              data: str = "", task: str = "sentiment") -> dict:
+    """Fit a head on (1 - held_out) of the rows and score it on the rest; then refit on all rows and save it.
+
+    An intent head reads the sentiment head's prompt and layers (when sentiment is read by a head), so one forward
+    pass gives both."""
+    from bot.llm.head import INTENT_L2
+
     reader = engine.sentiment_reader
+    like = reader.head if task == "intent" and reader.method == "head" else None
+    l2 = INTENT_L2 if l2 is None and task == "intent" else l2
     limit = engine.config.chat.max_message_tokens
-    features = reader.head_features([engine.truncate(row.text, limit) for row in rows], Progress(len(rows), "features"))
+    features = reader.head_features([engine.truncate(row.text, limit) for row in rows], Progress(len(rows), "features"),
+                                    like=like)
     labels = [row.label for row in rows]
     test = sorted(stratified_indices(labels, round(len(rows) * held_out)))
     fit = sorted(set(range(len(rows))) - set(test))
-    trial = reader.fit_head(features[fit], [labels[i] for i in fit], l2=l2)
+    trial = reader.fit_head(features[fit], [labels[i] for i in fit], l2=l2, like=like)
     score = metrics([labels[i] for i in test], trial.predict(features[test]))
-    reader.fit_head(features, labels, l2=l2, data=data).save(save_to)
+    reader.fit_head(features, labels, l2=l2, data=data, like=like).save(save_to)
     return {"path": str(save_to), "n": len(rows), "held_out": score}
 
 
@@ -167,30 +189,43 @@ def load_engine(config):
 
 
 def run_eval(config, file: str, method: str | None, limit: int | None, labels: list[str] | None,
-             seed: int = SEED) -> dict:
+             seed: int = SEED, task: str = "sentiment") -> dict:
     """`shopbot eval`: load the engine once, score the (sampled) file."""
-    rows = stratified_sample(read_rows(file, labels), limit, seed)
+    rows = stratified_sample(read_rows(file, labels, TASK_LABELS[task]), limit, seed)
     engine = load_engine(config)
+    reader = engine.sentiment_reader
+    default = reader.method if task == "sentiment" else "head" if reader.intent_head else "keywords"
     try:
-        return {"file": str(file), **evaluate(engine, rows, method or engine.sentiment_reader.method)}
+        return {"file": str(file), **evaluate(engine, rows, method or default, task=task)}
     finally:
         engine.close()
 
 
 def run_calibrate(config, file: str, limit: int | None, labels: list[str] | None, seed: int = SEED,
-                  l2: float | None = None, out: str | None = None) -> dict:
-    """`shopbot calibrate`: fit a head on the (sampled) file, save it next to the model cache (or to `out`)."""
+                  l2: float | None = None, out: str | None = None, task: str = "sentiment") -> dict:
+    """`shopbot calibrate`: fit a head on the (sampled) file, save it next to the model cache (or to `out`).
+
+    An intent head is fitted on the file's rows plus the shipped intent rows: a shop's few labelled messages add
+    its own words to the nine labels rather than replace them."""
+    from bot.llm.auto_head import INTENT_TRAINING_DIR, training_rows
     from bot.llm.head import calibrated_path
     from bot.llm.loading import model_slug
 
-    rows = stratified_sample(read_rows(file, labels), limit, seed)
-    # Making a head needs none loaded: load the engine as if the method were "logits".
-    engine = load_engine(replace(config, sentiment=replace(config.sentiment, method="logits")))
-    save_to = Path(out) if out else calibrated_path(config.model.cache_dir, model_slug(config.model))
+    rows = stratified_sample(read_rows(file, labels, TASK_LABELS[task]), limit, seed)
+    data = Path(file).name
+    if task == "intent":
+        rows += training_rows(INTENT_TRAINING_DIR, INTENTS)
+        data += " + shipped intent rows (heads/train/intent)"
+        engine = load_engine(config)  # the intent head reads the sentiment head's pass
+    else:  # making a sentiment head needs none loaded: load the engine as if the method were "logits"
+        engine = load_engine(replace(config, sentiment=replace(config.sentiment, method="logits")))
+    save_to = Path(out) if out else calibrated_path(config.model.cache_dir, model_slug(config.model), task)
     try:
-        result = calibrate(engine, rows, save_to, l2, data=Path(file).name)
+        result = calibrate(engine, rows, save_to, l2, data=data, task=task)
     finally:
         engine.close()
+    if task == "intent":
+        return {**result, "notes": []}
     notes = []
     if config.sentiment.head_path and Path(config.sentiment.head_path).resolve() != save_to.resolve():
         notes.append(f"note: sentiment.head_path = {config.sentiment.head_path} is used instead of this head")
@@ -201,17 +236,19 @@ def run_calibrate(config, file: str, limit: int | None, labels: list[str] | None
 
 def format_report(report: dict, title: str) -> str:
     """The eval report as plain text: headline numbers, per-label table, confusion matrix."""
+    unsure = f"   unsure (neutral) {report['unsure']}" if "unsure" in report else ""
+    predicted = list(next(iter(report["confusion"].values()), {}))
+    w = max(map(len, [*report["labels"], *predicted, "label"])) + 2  # intent labels are longer than sentiment's
     lines = [
-        f"{title}  method={report['method']}  n={report['n']}",
+        f"{title}  task={report.get('task', 'sentiment')}  method={report['method']}  n={report['n']}",
         f"accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}   "
-        f"median {report['ms_per_message']:.0f} ms/message   unsure (neutral) {report['unsure']}",
+        f"median {report['ms_per_message']:.0f} ms/message{unsure}",
         "",
-        f"{'label':<10}{'precision':>10}{'recall':>8}{'F1':>7}{'n':>7}",
+        f"{'label':<{w}}{'precision':>10}{'recall':>8}{'F1':>7}{'n':>7}",
     ]
     for label, v in report["labels"].items():
-        lines.append(f"{label:<10}{v['precision']:>10.3f}{v['recall']:>8.3f}{v['f1']:>7.3f}{v['support']:>7}")
-    predicted = list(next(iter(report["confusion"].values()), {}))
-    lines += ["", "confusion (rows: gold, columns: predicted)", f"{'':<10}" + "".join(f"{p:>10}" for p in predicted)]
+        lines.append(f"{label:<{w}}{v['precision']:>10.3f}{v['recall']:>8.3f}{v['f1']:>7.3f}{v['support']:>7}")
+    lines += ["", "confusion (rows: gold, columns: predicted)", f"{'':<{w}}" + "".join(f"{p:>{w}}" for p in predicted)]
     for gold, row in report["confusion"].items():
-        lines.append(f"{gold:<10}" + "".join(f"{row[p]:>10}" for p in predicted))
+        lines.append(f"{gold:<{w}}" + "".join(f"{row[p]:>{w}}" for p in predicted))
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The conversation service every channel calls: store, read sentiment, decide an alert, reply, store."""
+"""The conversation service every channel calls: store, read sentiment and intent, decide an alert, reply, store."""
 
 from __future__ import annotations
 
@@ -6,14 +6,18 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable
 
+from bot.brief import BRIEF_MESSAGES, Brief, build
 from bot.config import Config
 from bot.escalation import Handoff
+from bot.hours import ALWAYS_OPEN, when_text
 from bot.knowledge import Knowledge, Match
 from bot.lexicon import language_of
 from bot.llm.backends import ModelBackend, ModelServerDown
 from bot.llm.guard import clean_draft, clean_reply
+from bot.llm.intents import Intent, Reading
 from bot.llm.sentiment_scores import Sentiment
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter, Verdict
@@ -58,6 +62,7 @@ class Outcome:
     replayed: bool = False  # delivered before (a crash): nothing new stored; reply is empty if it was sent
     relayed: bool = False  # taken over: no model reply; the channel passes the message on to the operator
     model_error: str | None = None  # the model failed (so the reply is the fallback): why, for the operators
+    intent: Intent | None = None  # what the customer wants (None: not a text message, or the model failed)
 
 
 class ModelFailed(RuntimeError):
@@ -86,6 +91,7 @@ class ConversationService:
         self.metrics = Metrics()
         self.metrics.queue_depth.set_function(lambda: self.engine.open_turns)
         self.free_chat = free_chat_allowed(config.chat.free_chat, engine.parameters)
+        self.hours = config.hours.schedule() if config.hours else ALWAYS_OPEN
 
     def waiting_for_model(self) -> int:
         """How many messages are being read or answered by the model, or queued for it, ahead of a new one."""
@@ -118,24 +124,24 @@ class ConversationService:
             return await self._answer(customer, message_id, self.config.chat.empty_reply)
         async with self.engine.turn():
             model_text = self.engine.truncate(text, self.config.chat.max_message_tokens)
-            sentiment = await self._read_sentiment(message_id, model_text)
+            reading = await self._read(message_id, model_text)
             if await self.handoff.active(customer.id):
-                return await self._relay(customer, message_id, sentiment)
+                return await self._relay(customer, message_id, reading)
             human = self.handoff.asks_for_human(text)
             lang = language_of(text)
             try:
                 match = await self._match(model_text) if self.knowledge and not human else None
             except ModelServerDown as exc:  # no guess from half the signals: the fallback, and operators hear why
                 log.error("no knowledge search for customer %s: %s; sending the fallback reply", customer.id, exc)
-                return await self._answer(customer, message_id, self.config.chat.fallback_reply, sentiment,
+                return await self._answer(customer, message_id, self.config.chat.fallback_reply, reading,
                                           fallback=True, model_error=str(exc))
             talk = None if self.knowledge or self.free_chat else small_talk(text, self._texts(lang))
             waits = (match is not None and match.unanswered) or talk is SmallTalk.REQUEST
-            alert = await self._maybe_alert(customer, message_id, sentiment, human, waits)
+            alert = await self._maybe_alert(customer, message_id, reading, human, waits)
             if human:  # an honest answer beats the model improvising one
-                return await self._answer(customer, message_id, self.config.handoff.human_reply, sentiment, alert)
+                return await self._answer(customer, message_id, self.config.handoff.human_reply, reading, alert)
             if talk is not None:  # no knowledge, and a model too weak to chat: small talk, or a person follows up
-                return await self._answer(customer, message_id, self._small_talk_reply(talk, lang), sentiment, alert)
+                return await self._answer(customer, message_id, self._small_talk_reply(talk, lang), reading, alert)
             history = await self._history_before(customer.id, message_id)
             model_error = None
             try:
@@ -147,7 +153,7 @@ class ConversationService:
                 log.exception("chat model failed for customer %s; sending the fallback reply", customer.id)
                 reply, model_error = "", type(exc).__name__  # the type only: a message may quote the customer
         if await self.handoff.active(customer.id):  # taken over while the model wrote: the person speaks now
-            return await self._relay(customer, message_id, sentiment, alert)
+            return await self._relay(customer, message_id, reading, alert)
         reply = clean_reply(reply, self.engine.special_tokens, self.config.chat.system_prompt)
         fallback = not reply
         if fallback:
@@ -156,12 +162,25 @@ class ConversationService:
             # never sent: a person answers in their language
             log.info("the model replied to customer %s in another language than %s; handing over", customer.id, lang)
             reply = self._texts(lang).follow_up_reply
-            alert = alert or await self._maybe_alert(customer, message_id, sentiment, unanswered=True)
-        return await self._answer(customer, message_id, reply, sentiment, alert, fallback, model_error)
+            alert = alert or await self._maybe_alert(customer, message_id, reading, unanswered=True)
+        return await self._answer(customer, message_id, reply, reading, alert, fallback, model_error)
 
     def _texts(self, lang: str):
         """The customer's language's texts ([knowledge.languages.<lang>]; en and zh always have them)."""
         return self.config.knowledge.languages[lang]
+
+    async def language(self, customer_id: int) -> str:
+        """The customer's language: that of their newest text message (English before they wrote one)."""
+        text = await self.db.last_customer_text(customer_id)
+        return language_of(text) if text else "en"
+
+    async def away_note(self, customer_id: int, now: datetime | None = None) -> str | None:
+        """Outside business hours: when a person is back, in the customer's language and the shop's time zone."""
+        now = now or datetime.now(timezone.utc)
+        if self.hours.is_open(now):
+            return None
+        at, lang = self.hours.next_opening(now), await self.language(customer_id)
+        return self._texts(lang).away_note.format(when=when_text(at, now, lang), timezone=self.hours.tz.key)
 
     def _small_talk_reply(self, talk: SmallTalk, lang: str) -> str:
         texts = self._texts(lang)
@@ -169,7 +188,7 @@ class ConversationService:
                 SmallTalk.REQUEST: texts.follow_up_reply}[talk]
 
     async def start(self) -> None:
-        """Before the first message: a sentiment head if the model has none (fitted once), the knowledge file
+        """Before the first message: sentiment and intent heads if the model has none (fitted once), the knowledge file
         imported if it changed, the knowledge loaded."""
         await asyncio.to_thread(self.engine.prepare_roles)  # nothing else uses the model yet
         await self.knowledge.sync()
@@ -284,41 +303,52 @@ class ConversationService:
         await self.engine.forget(customer.id)  # the model's memory of them goes too
         return await self.db.forget(customer.id)
 
+    async def brief(self, customer_id: int) -> Brief:
+        """The handoff brief operators get with every alert and takeover note."""
+        return build(await self.db.latest_messages(customer_id, BRIEF_MESSAGES))
+
     async def recent_turns(self, customer_id: int) -> list[StoredMessage]:
         """The last few turns, for an operator reading an alert."""
         return await self.db.history(customer_id, self.config.alerts.context_turns)
 
     async def _answer(self, customer: Customer, message_id: int, reply: str,
-                      sentiment: Sentiment | None = None, alert: Alert | None = None, fallback: bool = False,
+                      reading: Reading | None = None, alert: Alert | None = None, fallback: bool = False,
                       model_error: str | None = None) -> Outcome:
+        note = await self.away_note(customer.id) if alert else None
+        if note:  # a hand-over while nobody is there: the customer learns when someone is
+            reply = f"{reply}\n\n{note}"
         reply_id = await self.db.add_message(customer.id, "bot", reply, reply_to=message_id)
-        return Outcome(customer, message_id, reply, sentiment, alert, fallback, reply_id, model_error=model_error)
+        return Outcome(customer, message_id, reply, _sentiment(reading), alert, fallback, reply_id,
+                       model_error=model_error, intent=_intent(reading))
 
-    async def _relay(self, customer: Customer, message_id: int, sentiment: Sentiment | None = None,
+    async def _relay(self, customer: Customer, message_id: int, reading: Reading | None = None,
                      alert: Alert | None = None) -> Outcome:
         """Taken over: no model reply; the customer hears once that a person is handling the chat."""
         notice = await self.handoff.notice_once(customer.id)
         if notice:  # kind 'notice': stored for the record, never read by the model as its own words
             await self.db.add_message(customer.id, "bot", notice, kind="notice", reply_to=message_id)
-        return Outcome(customer, message_id, notice, sentiment, alert, relayed=True)
+        return Outcome(customer, message_id, notice, _sentiment(reading), alert, relayed=True, intent=_intent(reading))
 
-    async def _read_sentiment(self, message_id: int, text: str) -> Sentiment | None:
+    async def _read(self, message_id: int, text: str) -> Reading | None:
+        """The message's sentiment and intent, stored with it; None when the model failed (the reply goes on)."""
         try:
-            sentiment = await self.engine.sentiment(text)
+            reading = await self.engine.read_message(text)
         except ModelServerDown as exc:
             log.error("no sentiment for message %s: %s", message_id, exc)
             return None
         except Exception:
             log.exception("sentiment model failed for message %s", message_id)
             return None
-        await self.db.set_sentiment(message_id, sentiment.label, sentiment.confidence)
+        sentiment, intent = reading.sentiment, reading.intent
+        await self.db.set_sentiment(message_id, sentiment.label, sentiment.confidence, intent.label, intent.confidence)
         self.metrics.sentiment.labels(sentiment.label).inc()
-        return sentiment
+        return reading
 
-    async def _maybe_alert(self, customer: Customer, message_id: int, sentiment: Sentiment | None,
+    async def _maybe_alert(self, customer: Customer, message_id: int, reading: Reading | None,
                            human: bool = False, unanswered: bool = False) -> Alert | None:
         """An alert when an escalation rule fires ([alerts]); within the cooldown only a more severe rule does."""
-        reason = await self.handoff.escalation(customer.id, sentiment, human, unanswered)
+        sentiment = _sentiment(reading)
+        reason = await self.handoff.escalation(customer.id, sentiment, human, unanswered, _intent(reading))
         if reason is None:
             return None
         label, confidence = (sentiment.label, sentiment.confidence) if sentiment else (None, None)
@@ -338,3 +368,11 @@ class ConversationService:
                 break
             kept.append((turn.role, text))
         return kept[::-1]
+
+
+def _sentiment(reading: Reading | None) -> Sentiment | None:
+    return reading.sentiment if reading else None
+
+
+def _intent(reading: Reading | None) -> Intent | None:
+    return reading.intent if reading else None

@@ -8,6 +8,7 @@ import time
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -45,6 +46,16 @@ class StoredMessage:
     sentiment: str | None
     confidence: float | None
     created_at: float
+    external_id: str | None = None  # the channel's message id; read only where a caller needs it
+    intent: str | None = None  # a customer text's intent (bot.llm.intents); read only where a caller needs it
+
+
+class Rated(Enum):
+    """What a tap on a CSAT button did."""
+
+    RECORDED = "recorded"
+    ALREADY = "already"  # the survey has a rating: a second tap is not counted
+    UNKNOWN = "unknown"  # no such survey for this customer (deleted by /forget, or forged)
 
 
 # A Telegram customer's updates that failed every try (inbox.failed_at) keep their payload for the owner: /forget
@@ -215,9 +226,12 @@ class Database:
     async def mark_sent(self, message_id: int) -> None:
         await self._execute("UPDATE messages SET sent_at = ? WHERE id = ?", (time.time(), message_id))
 
-    async def set_sentiment(self, message_id: int, label: str, confidence: float) -> None:
+    async def set_sentiment(self, message_id: int, label: str, confidence: float, intent: str | None = None,
+                            intent_confidence: float | None = None) -> None:
+        """What the model read in a customer message: its sentiment, and its intent (read with it)."""
         await self._execute(
-            "UPDATE messages SET sentiment = ?, confidence = ? WHERE id = ?", (label, confidence, message_id)
+            "UPDATE messages SET sentiment = ?, confidence = ?, intent = ?, intent_confidence = ? WHERE id = ?",
+            (label, confidence, intent, intent_confidence, message_id),
         )
 
     async def history(self, customer_id: int, limit: int) -> list[StoredMessage]:
@@ -231,10 +245,16 @@ class Database:
         )
         return [StoredMessage(**dict(r)) for r in reversed(rows)]
 
+    async def last_customer_text(self, customer_id: int) -> str | None:
+        """The customer's newest text message (to tell their language)."""
+        row = await self._one("SELECT text FROM messages WHERE customer_id = ? AND role = 'customer' AND kind = 'text'"
+                              " ORDER BY id DESC LIMIT 1", (customer_id,))
+        return row[0] if row else None
+
     async def latest_messages(self, customer_id: int, limit: int) -> list[StoredMessage]:
         """The newest `limit` messages of every kind, resets included, oldest first: what the customer saw."""
         rows = await self._all(
-            "SELECT id, role, kind, text, sentiment, confidence, created_at FROM messages"
+            "SELECT id, role, kind, text, sentiment, confidence, created_at, intent FROM messages"
             " WHERE customer_id = ? ORDER BY id DESC LIMIT ?",
             (customer_id, limit),
         )
@@ -380,9 +400,27 @@ class Database:
         return row[0]
 
     async def undelivered_alerts(self) -> list[dict]:
-        """The outbox: alerts the operator chat has not received yet, oldest first."""
+        """The outbox: alerts the operator chat has not received yet (and not held for a digest), oldest first."""
         return [dict(r) for r in await self._all(
-            "SELECT * FROM alerts WHERE delivered_at IS NULL AND not_sent IS NULL ORDER BY id")]
+            "SELECT * FROM alerts WHERE delivered_at IS NULL AND not_sent IS NULL AND held_at IS NULL ORDER BY id")]
+
+    async def hold_undelivered_alerts(self) -> int:
+        """Outside business hours ("digest"): the outbox's alerts wait for the opening; how many were held now."""
+        cur = await self._execute(
+            "UPDATE alerts SET held_at = ? WHERE delivered_at IS NULL AND not_sent IS NULL AND held_at IS NULL",
+            (time.time(),))
+        return cur.rowcount
+
+    async def held_alerts(self) -> list[dict]:
+        """Alerts waiting for the opening digest, oldest first, with their customer's message."""
+        return [dict(r) for r in await self._all(
+            "SELECT a.*, m.text FROM alerts a LEFT JOIN messages m ON m.id = a.message_id"
+            " WHERE a.held_at IS NOT NULL AND a.delivered_at IS NULL ORDER BY a.id")]
+
+    async def release_held_alerts(self, alert_ids: list[int]) -> None:
+        """The digest listed them: back in the outbox, to be sent one by one."""
+        await self._execute(f"UPDATE alerts SET held_at = NULL WHERE id IN ({','.join('?' * len(alert_ids))})",
+                            tuple(alert_ids))
 
     async def mark_alert_not_sent(self, alert_id: int, reason: str) -> None:
         """The alert stays on record but leaves the outbox."""
@@ -461,6 +499,37 @@ class Database:
         )
         return [dict(r) for r in rows]
 
+    async def last_ended_takeover(self, customer_id: int) -> dict | None:
+        """The customer's most recently ended takeover: the hand-back that just happened."""
+        row = await self._one("SELECT * FROM takeovers WHERE customer_id = ? AND ended_at IS NOT NULL"
+                              " ORDER BY ended_at DESC, id DESC LIMIT 1", (customer_id,))
+        return dict(row) if row else None
+
+    # --- CSAT: ratings after a hand-back ----------------------------------------------------------
+
+    async def add_csat_survey(self, customer_id: int, takeover_id: int) -> int | None:
+        """A rating asked for about this takeover; None when it was asked for already (once per hand-back)."""
+        cur = await self._execute(
+            "INSERT OR IGNORE INTO csat_surveys (customer_id, takeover_id, asked_at) VALUES (?, ?, ?)",
+            (customer_id, takeover_id, time.time()))
+        return cur.lastrowid if cur.rowcount == 1 else None
+
+    async def rate_csat(self, survey_id: int, customer_id: int, rating: int) -> Rated:
+        """The customer's tap: stored once; a survey that is not theirs is UNKNOWN."""
+        async with self._turn():
+            cur = await self._execute(
+                "UPDATE csat_surveys SET rating = ?, rated_at = ? WHERE id = ? AND customer_id = ? AND rating IS NULL",
+                (rating, time.time(), survey_id, customer_id))
+            if cur.rowcount == 1:
+                return Rated.RECORDED
+            row = await self._one("SELECT 1 FROM csat_surveys WHERE id = ? AND customer_id = ?", (survey_id, customer_id))
+        return Rated.ALREADY if row else Rated.UNKNOWN
+
+    async def csat_ratings(self, since: float) -> list[int]:
+        """Every rating given since `since` (unix time)."""
+        return [r[0] for r in await self._all(
+            "SELECT rating FROM csat_surveys WHERE rated_at >= ? ORDER BY rated_at", (since,))]
+
     async def remember_operator_message(self, chat_id: int, message_id: int, customer_id: int, kind: str) -> None:
         await self._execute(
             "INSERT OR REPLACE INTO operator_chat_messages (chat_id, message_id, customer_id, kind, created_at)"
@@ -519,6 +588,58 @@ class Database:
         row = await self._one("SELECT to_id FROM chat_migrations WHERE from_id = ?", (chat_id,))
         return row[0] if row else None
 
+    # --- customers' forum topics in the operator chat --------------------------------------------------
+
+    async def topic(self, chat_id: int, customer_id: int) -> dict | None:
+        """The customer's topic in the operator chat: thread_id, closed, shown_through."""
+        row = await self._one("SELECT * FROM customer_topics WHERE chat_id = ? AND customer_id = ?", (chat_id, customer_id))
+        return dict(row) if row else None
+
+    async def set_topic(self, chat_id: int, customer_id: int, thread_id: int, shown_through: int) -> None:
+        """A new topic for the customer, open; one that replaces a deleted topic keeps what was shown already."""
+        await self._execute(
+            """INSERT INTO customer_topics (chat_id, customer_id, thread_id, shown_through, created_at)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (chat_id, customer_id) DO UPDATE SET thread_id = excluded.thread_id, closed = 0""",
+            (chat_id, customer_id, thread_id, shown_through, time.time()),
+        )
+
+    async def set_topic_closed(self, chat_id: int, customer_id: int, closed: bool) -> None:
+        await self._execute("UPDATE customer_topics SET closed = ? WHERE chat_id = ? AND customer_id = ?",
+                            (int(closed), chat_id, customer_id))
+
+    async def set_topic_shown(self, chat_id: int, customer_id: int, message_id: int) -> None:
+        """The customer's messages up to `message_id` are in their topic."""
+        await self._execute(
+            "UPDATE customer_topics SET shown_through = MAX(shown_through, ?) WHERE chat_id = ? AND customer_id = ?",
+            (message_id, chat_id, customer_id),
+        )
+
+    async def customer_for_topic(self, chat_id: int, thread_id: int) -> int | None:
+        row = await self._one("SELECT customer_id FROM customer_topics WHERE chat_id = ? AND thread_id = ?",
+                              (chat_id, thread_id))
+        return row[0] if row else None
+
+    async def topics_behind(self, chat_id: int) -> list[int]:
+        """Customers whose topic lacks some of their or the bot's messages (a post failed): to be caught up."""
+        rows = await self._all(
+            """SELECT t.customer_id FROM customer_topics t WHERE t.chat_id = ? AND EXISTS (
+                   SELECT 1 FROM messages m WHERE m.customer_id = t.customer_id AND m.id > t.shown_through
+                     AND m.role != 'operator')
+               ORDER BY t.customer_id""",
+            (chat_id,),
+        )
+        return [r[0] for r in rows]
+
+    async def messages_after(self, customer_id: int, after_id: int, limit: int) -> list[StoredMessage]:
+        """The customer's oldest `limit` messages of every kind newer than `after_id`, with their channel ids."""
+        rows = await self._all(
+            "SELECT id, role, kind, text, sentiment, confidence, created_at, external_id FROM messages"
+            " WHERE customer_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (customer_id, after_id, limit),
+        )
+        return [StoredMessage(**dict(r)) for r in rows]
+
     # --- reporting -------------------------------------------------------------------------------
 
     async def stats_since(self, since: float) -> dict[str, float | int]:
@@ -540,6 +661,15 @@ class Database:
             "alerts": alerts[0],
             "alerts_delivered": alerts[1] or 0,
         }
+
+    async def intent_counts(self, since: float) -> dict[str, int]:
+        """Customer messages since `since` (unix time) by the intent read, most frequent first."""
+        rows = await self._all(
+            "SELECT intent, COUNT(*) FROM messages WHERE role = 'customer' AND intent IS NOT NULL AND created_at >= ?"
+            " GROUP BY intent ORDER BY 2 DESC, 1",
+            (since,),
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def alert_counts(self) -> tuple[int, int]:
         """(alerts the operator chat has, alerts still waiting for it), all time."""
@@ -576,3 +706,14 @@ class Database:
         )
         counts = {r[0]: (r[1], r[2] or 0) for r in rows}
         return [counts.get(day, (0, 0)) for day in range(days)]
+
+    async def daily_ratings(self, start: float, days: int) -> list[list[int]]:
+        """The CSAT ratings given per 24 h from `start`, one list per day, oldest first."""
+        rows = await self._all(
+            "SELECT CAST((rated_at - ?) / 86400 AS INTEGER), rating FROM csat_surveys WHERE rated_at >= ?",
+            (start, start))
+        ratings: list[list[int]] = [[] for _ in range(days)]
+        for day, rating in rows:
+            if day < days:
+                ratings[day].append(rating)
+        return ratings

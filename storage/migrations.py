@@ -168,7 +168,59 @@ async def m005_reliability(db: aiosqlite.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability]
+async def m006_csat_and_hours(db: aiosqlite.Connection) -> None:
+    """Issue #18: the customers' ratings after a hand-back, and alerts held for the opening digest."""
+    await _run(
+        db,
+        """
+        CREATE TABLE csat_surveys (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+            takeover_id INTEGER UNIQUE REFERENCES takeovers(id) ON DELETE CASCADE,  -- the hand-back asked about
+            asked_at REAL NOT NULL,
+            rating INTEGER CHECK (rating BETWEEN 1 AND 5),  -- NULL until the customer taps a button
+            rated_at REAL
+        );
+        CREATE INDEX csat_surveys_by_rating_time ON csat_surveys (rated_at)
+        """,
+    )
+    # held_at: outside business hours with [hours] alerts_outside_hours = "digest": waits for the opening.
+    await db.execute("ALTER TABLE alerts ADD COLUMN held_at REAL")
+
+
+async def m007_intents(db: aiosqlite.Connection) -> None:
+    """Intents (#18): what each customer text message wants, read with its sentiment (NULL: not read, or older)."""
+    await _run(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN intent TEXT;
+        ALTER TABLE messages ADD COLUMN intent_confidence REAL
+        """,
+    )
+
+
+async def m008_topics(db: aiosqlite.Connection) -> None:
+    """A topic per customer (#18) when the operator chat is a forum: where each customer's topic is, and what of
+    their conversation it shows already."""
+    await _run(
+        db,
+        """
+        CREATE TABLE customer_topics (
+            chat_id INTEGER NOT NULL,           -- the operator chat (a forum supergroup)
+            customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+            thread_id INTEGER NOT NULL,         -- Telegram's message_thread_id of the customer's topic
+            closed INTEGER NOT NULL DEFAULT 0,  -- closed at hand-back, reopened by new activity
+            shown_through INTEGER NOT NULL DEFAULT 0,  -- the newest of their messages posted in the topic
+            created_at REAL NOT NULL,
+            PRIMARY KEY (chat_id, customer_id)
+        );
+        CREATE UNIQUE INDEX customer_topics_by_thread ON customer_topics (chat_id, thread_id)
+        """,
+    )
+
+
+MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability, m006_csat_and_hours,
+              m007_intents, m008_topics]
 
 
 async def migrate(db: aiosqlite.Connection) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 
 from bot.cli import main
 from bot.evals.analyze import ROW_FIELDS, write_reports
+from bot.llm.intents import INTENTS
 from bot.evals.comments import Comment, CommentFileError, Skipped, read_comments, sniff_encoding
 from bot.evals.report import markdown, parse_date, summarise
 from tests.conftest import dump_config
@@ -115,14 +116,16 @@ def sample_rows() -> list[tuple]:
     for i in range(15):
         day = f"2024-05-{1 + i * 2:02d}"
         if i < 6:
-            rows.append((str(i + 2), "", day, "app", "zh", "negative", f"0.{90 - i}", "送餐; 太慢",
+            rows.append((str(i + 2), "", day, "app", "zh", "negative", f"0.{90 - i}", "complaint", "送餐; 太慢",
                          f"送餐太慢了 {i}"))
         elif i < 9:
-            rows.append((str(i + 2), "", day, "app", "zh", "negative", "0.70", "味道", f"味道一般 {i}"))
+            rows.append((str(i + 2), "", day, "app", "zh", "negative", "0.70", "product", "味道",
+                         f"味道一般 {i}"))
         elif i < 13:
-            rows.append((str(i + 2), "", day, "web", "en", "positive", "0.80", "味道; food", f"great food {i}"))
+            rows.append((str(i + 2), "", day, "web", "en", "positive", "0.80", "praise", "味道; food",
+                         f"great food {i}"))
         else:
-            rows.append((str(i + 2), "", "someday", "web", "en", "neutral", "0.65", "", f"ok {i}"))
+            rows.append((str(i + 2), "", "someday", "web", "en", "neutral", "0.65", "other", "", f"ok {i}"))
     return rows
 
 
@@ -132,6 +135,7 @@ def test_report_counts_shares_topics_and_most_negative_come_from_the_rows(tmp_pa
     s = summarise(tmp_path, "t")
     assert (s.rows, s.by_sentiment["negative"], s.by_sentiment["positive"], s.by_sentiment["neutral"]) == (15, 9, 4, 2)
     assert s.by_language["zh"]["negative"] == 9 and s.by_source["web"]["positive"] == 4
+    assert s.by_intent["complaint"]["negative"] == 6 and s.by_intent["praise"]["positive"] == 4
     assert s.period == "day" and s.undated == 2 and sum(sum(c.values()) for c in s.by_period.values()) == 13
     # 送餐 and 太慢 only come up in complaints; 味道 as often in praise (4 of 7), so it is no complaint topic.
     assert [(t.phrase, t.negative, t.mentions) for t in s.topics] == [("太慢", 6, 6), ("送餐", 6, 6)]
@@ -143,7 +147,7 @@ def test_report_counts_shares_topics_and_most_negative_come_from_the_rows(tmp_pa
 
 
 def test_a_long_span_is_counted_by_week(tmp_path):
-    write_rows(tmp_path, [(str(i), "", f"2024-{1 + i // 2:02d}-0{1 + i % 2}", "", "en", "positive", "0.9", "", "x")
+    write_rows(tmp_path, [(str(i), "", f"2024-{1 + i // 2:02d}-0{1 + i % 2}", "", "en", "positive", "0.9", "praise", "", "x")
                           for i in range(12)])
     s = summarise(tmp_path, "t")
     assert s.period == "week" and all(start.weekday() == 0 for start in s.by_period)
@@ -169,6 +173,7 @@ def test_analyze_writes_every_readable_row_then_a_rerun_reads_nothing_again(cli_
     assert {r["sentiment"] for r in rows} <= {"negative", "neutral", "positive"}
     assert {r["language"] for r in rows if r["text"] == "菜是凉的"} == {"zh"} and rows[0]["id"] == "0"
     assert all(0.0 <= float(r["confidence"]) <= 1.0 for r in rows)
+    assert {r["intent"] for r in rows} <= set(INTENTS)
     assert [r["ref"] for r in csv.DictReader(open(out / "skipped.csv", encoding="utf-8-sig"))] == ["5", "10", "15",
                                                                                                   "20"]
     assert f"{len(rows)} comments analysed; 4 rows" in (out / "report.md").read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ import pytest
 from bot.cli import main
 from bot.config import ConfigError
 from bot.evaluation import Row, decision, evaluate, metrics, read_rows, stratified_indices
-from bot.llm.head import SentimentHead, calibrated_path, find_head
+from bot.llm.head import LinearHead, calibrated_path, find_head
 from bot.llm.sentiment import Sentiment
 from tests.conftest import dump_config
 
@@ -75,14 +75,14 @@ def test_a_two_label_file_scores_the_pole_an_unsure_method_leaned_to():
 
 def test_head_file_round_trip(tmp_path):
     rng = np.random.default_rng(0)
-    head = SentimentHead(
+    head = LinearHead(
         classes=["negative", "positive"], instruction="Judge the mood.\nOne word.", layers=(3, 5),
         mean=rng.normal(size=8).astype(np.float32), std=rng.uniform(1, 2, size=8).astype(np.float32),
         weight=rng.normal(size=(2, 8)).astype(np.float32), bias=np.array([0.1, -0.1], np.float32),
         meta={"data": "hand.csv", "n": 6},
     )
     head.save(tmp_path / "heads" / "h.npz")
-    loaded = SentimentHead.load(tmp_path / "heads" / "h.npz")
+    loaded = LinearHead.load(tmp_path / "heads" / "h.npz")
     assert (loaded.classes, loaded.instruction, loaded.layers, loaded.meta) == (
         head.classes, head.instruction, head.layers, head.meta)
     features = rng.normal(size=(4, 8)).astype(np.float32)
@@ -126,7 +126,7 @@ def test_calibrate_then_eval_the_head_end_to_end(tiny_config, tmp_path, capsys):
                  "--out", str(head)]) == 0
     out = capsys.readouterr().out
     assert str(head) in out and "held-out (3 rows)" in out
-    assert SentimentHead.load(head).classes == ["negative", "positive"]
+    assert LinearHead.load(head).classes == ["negative", "positive"]
 
     config.write_text(config.read_text().replace('head_path = ""', f'head_path = "{head}"'))
     assert main(["eval", str(data), "--config", str(config), "--method", "head", "--json", "--limit", "6"]) == 0
@@ -139,8 +139,8 @@ def test_calibrate_then_eval_the_head_end_to_end(tiny_config, tmp_path, capsys):
 def test_a_head_for_another_model_is_refused_naming_the_key(tiny_engine, tmp_path):
     from bot.llm.sentiment import SentimentReader
 
-    wrong = SentimentHead(["negative", "positive"], "x", (1,), np.zeros(5, np.float32), np.ones(5, np.float32),
-                          np.zeros((2, 5), np.float32), np.zeros(2, np.float32))
+    wrong = LinearHead(["negative", "positive"], "x", (1,), np.zeros(5, np.float32), np.ones(5, np.float32),
+                       np.zeros((2, 5), np.float32), np.zeros(2, np.float32))
     wrong.save(tmp_path / "wrong.npz")
     settings = replace(tiny_engine.config.sentiment, method="head")
     with pytest.raises(ConfigError, match="sentiment.head_path"):

@@ -172,3 +172,39 @@ async def test_application_polls_and_echoes(fake):
     assert reply["reply_to_message"]["text"] == "hello shop"
     # The updater's final getUpdates confirmed the update, so a restart won't see it again.
     assert fake.calls("getUpdates")[-1].result == []
+
+
+async def test_forum_topics_behave_as_telegram_says(fake):
+    group = -100777
+    fake.send_text(group, "hi all", chat_type="supergroup")
+    async with make_bot(fake) as bot:
+        with pytest.raises(BadRequest, match="(?i)not a forum"):
+            await bot.create_forum_topic(group, "Ann")
+        fake.make_forum(group)
+        assert (await bot.get_chat(group)).is_forum
+        topic = await bot.create_forum_topic(group, "Ann · Telegram 1001")
+        thread = topic.message_thread_id
+        posted = await bot.send_message(group, "in the topic", message_thread_id=thread)
+        assert posted.is_topic_message and posted.message_thread_id == thread
+        assert posted.reply_to_message.forum_topic_created.name == "Ann · Telegram 1001"  # the topic's first message
+        fake.send_text(group, "an operator writes", chat_type="supergroup", thread_id=thread)
+        (update,) = [u for u in await bot.get_updates(timeout=0) if u.message.text == "an operator writes"]
+        assert update.message.is_topic_message and update.message.message_thread_id == thread
+
+        await bot.close_forum_topic(group, thread)
+        with pytest.raises(BadRequest, match="(?i)topic_closed"):
+            await bot.send_message(group, "closed", message_thread_id=thread)
+        with pytest.raises(BadRequest, match="(?i)topic_not_modified"):
+            await bot.close_forum_topic(group, thread)
+        await bot.reopen_forum_topic(group, thread)
+        await bot.delete_forum_topic(group, thread)
+        with pytest.raises(BadRequest, match="(?i)message thread not found"):
+            await bot.send_message(group, "gone", message_thread_id=thread)
+        with pytest.raises(BadRequest, match="(?i)topic_id_invalid"):
+            await bot.reopen_forum_topic(group, thread)
+        assert fake.topics(group) == {}
+        with pytest.raises(BadRequest, match="(?i)topic_name_invalid"):
+            await bot.create_forum_topic(group, "x" * 129)
+        fake.make_forum(group, can_manage_topics=False)
+        with pytest.raises(BadRequest, match="(?i)not enough rights"):
+            await bot.create_forum_topic(group, "Bob")

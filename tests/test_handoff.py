@@ -1,14 +1,11 @@
 """Operator handoff (#5) end to end: the real Application over the fake Bot API, tiny model, real SQLite."""
 
 import asyncio
-import io
 from dataclasses import replace
-from datetime import date
 
 import pytest
 
 from bot.escalation import HUMAN_REQUEST, NOT_NEGATIVE
-from bot.telegram import chart
 from testkit.fakes.bot_api import FakeBotApi
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import OPERATORS, linked, replies, running_bot, sent_texts
@@ -46,6 +43,12 @@ async def angry_alert(fake: FakeBotApi, svc) -> dict:
     fake.send_text(ANN, ANGRY, first_name="Ann", username="ann_k")
     await replies(fake, ANN)
     return await linked(svc, await operator_chat_has(fake, "Alert #"))
+
+
+async def rating_asked(fake: FakeBotApi, chat_id: int, count: int = 1) -> None:
+    """Wait until the customer was asked for their CSAT rating (after a hand-back) `count` times."""
+    await fake.wait_for(lambda c: c.method == "sendMessage" and c.status == 200 and c.params["chat_id"] == chat_id
+                        and "csat:" in str(c.params.get("reply_markup")), count=count)
 
 
 async def operator_turns(svc, chat_id: int, count: int, timeout: float = 10.0) -> list[str]:
@@ -88,9 +91,10 @@ async def test_reply_reaches_the_customer_bot_stays_silent_and_resumes_after_han
         fake.press_button(OPERATORS, note["message_id"], note["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
                           user_id=OLGA, first_name="Olga")
         await operator_chat_has(fake, "is back with the bot (by Olga)")
+        await rating_asked(fake, ANN)
         calls_before = len(engine.histories)
         fake.send_text(ANN, "ok thanks")
-        texts = await replies(fake, ANN, 3)  # sendMessages: the first reply, the notice, and now a reply again
+        texts = await replies(fake, ANN, 4)  # sendMessages: the first reply, the notice, the rating, a reply again
         stored = await svc.db.messages(await customer_id(svc, ANN))
     assert texts[-1] == stored[-1].text and stored[-1].role == "bot"  # the bot answers again
     assert len(engine.histories) == calls_before + 1
@@ -115,8 +119,9 @@ async def test_take_over_button_and_release_command(config, engine, fake):
         fake.send_command(OPERATORS, "release", user_id=PIET, first_name="Piet", chat_type="supergroup",
                           reply_to_message_id=relayed["message_id"])
         await operator_chat_has(fake, "is back with the bot (by Piet)")
+        await rating_asked(fake, ANN)
         fake.send_text(ANN, "one more thing")
-        await replies(fake, ANN, 3)  # the first reply, the notice for "hello?", and a real reply now
+        await replies(fake, ANN, 4)  # the first reply, the notice for "hello?", the rating, and a real reply now
     assert sent_texts(fake, ANN)[1] == config.handoff.customer_notice
     assert fake.calls("copyMessage") == []  # Take over alone sends the customer nothing
 
@@ -129,8 +134,9 @@ async def test_idle_takeover_is_handed_back_and_operators_told(config, engine, f
         await fake.wait_for(copies_to(ANN))
         await operator_chat_has(fake, "is back with the bot (no operator reply for 0.02 min)")
         assert await svc.handoff.active(await customer_id(svc, ANN)) is None
+        await rating_asked(fake, ANN)
         fake.send_text(ANN, "one more thing")
-        texts = await replies(fake, ANN, 2)
+        texts = await replies(fake, ANN, 3)  # the first reply, the rating, a real reply now
     assert texts[-1] not in (config.handoff.customer_notice, "Checking, one moment.")
 
 
@@ -248,20 +254,3 @@ async def test_escalation_rules_fire_in_severity_order_within_the_cooldown(db, t
     ]
     three = [(await service.handle_text(Sender("console", "bob"), t)).alert for t in ["meh", "meh", "meh"]]
     assert [a.reason if a else None for a in three] == [None, None, "3 negative messages in a row"]
-
-
-def test_chart_is_a_phone_sized_png_with_red_only_on_the_days_read_negative():
-    from PIL import Image
-
-    days = [(0, 0)] * 12 + [(10, 5), (4, 0)]  # yesterday half negative, today none
-    image = Image.open(io.BytesIO(chart.daily_png(days, date(2026, 11, 30)))).convert("RGB")
-    assert image.size == (960, 540)
-    red = tuple(int(chart.RED[i:i + 2], 16) for i in (1, 3, 5))
-    blue = tuple(int(chart.BLUE[i:i + 2], 16) for i in (1, 3, 5))
-    pixels = image.load()
-    columns = {colour: {x for x in range(image.width) for y in range(image.height) if pixels[x, y] == colour}
-               for colour in (red, blue)}
-    # The legend's swatches sit at the left; the bars are the rest. Yesterday's bar holds all the red.
-    bars = {colour: [x for x in xs if x > image.width * 0.25] for colour, xs in columns.items()}
-    assert bars[red] and min(bars[red]) > image.width * 0.8 and max(bars[red]) < image.width * 0.93
-    assert max(bars[blue]) > max(bars[red])  # today's bar, blue only, right of it

@@ -12,7 +12,7 @@ import pytest
 from bot.cli import main
 from bot.config import MODEL_KEY_ENV, ConfigError, load_config
 from bot.llm.backends import load_backend
-from bot.llm.backends.openai import CHOICE_CONFIDENCE
+from bot.llm.backends.openai import ANSWER_START, CHOICE_CONFIDENCE
 from bot.service import ConversationService, Sender
 from testkit.fakes.model_proxy import ModelProxy
 from testkit import free_port
@@ -45,13 +45,17 @@ async def test_sentiment_is_a_probability_and_a_complaint_reads_negative(remote_
     assert thanks.label != "negative"
 
 
-async def test_a_chinese_message_does_not_turn_the_label_probabilities_off(remote_engine):
-    # llama.cpp sends no logprobs for a first token that is part of a UTF-8 character, as a Chinese answer's is
-    question = await remote_engine.sentiment("能用微信付款吗？")
-    complaint = await remote_engine.sentiment(COMPLAINT)
-    assert question.label in ("negative", "neutral", "positive")
-    assert complaint.label == "negative" and sum(complaint.scores.values()) == pytest.approx(1.0)
-    assert complaint.confidence != CHOICE_CONFIDENCE  # a probability again, not the constrained choice's
+async def test_chinese_messages_are_read_from_label_probabilities_questions_calm_complaints_alerting(remote_engine):
+    # Without the answer's start in the request the model began a Chinese word, whose first token llama.cpp sends
+    # no logprobs for, and the constrained choice answered "negative" to most plain questions.
+    threshold = remote_engine.config.alerts.threshold
+    for question in ("能用微信付款吗？", "请问这款台灯有白色的吗？"):
+        reading = await remote_engine.sentiment(question)
+        assert reading.confidence != CHOICE_CONFIDENCE and sum(reading.scores.values()) == pytest.approx(1.0)
+        assert not (reading.label == "negative" and reading.confidence >= threshold), (question, reading)
+    complaint = await remote_engine.sentiment("太差了！杯子到的时候已经碎了，客服也一直不回消息。")
+    assert complaint.label == "negative" and complaint.confidence >= threshold, complaint
+    assert complaint.confidence != CHOICE_CONFIDENCE  # a probability, not the constrained choice's fixed one
 
 
 async def test_method_generate_reads_a_constrained_choice_at_its_fixed_confidence(remote_config):
@@ -142,6 +146,9 @@ async def test_request_bodies_use_only_fields_openai_vllm_and_ollama_all_documen
     chats = proxy.bodies("/chat/completions")
     assert {body.get("stream") for body in chats} >= {True, False}
     assert any("top_logprobs" in body for body in chats) and any("response_format" in body for body in chats)
+    # the answer's start travels as an ordinary assistant message, which every server takes
+    assert all(body["messages"][-1] == {"role": "assistant", "content": ANSWER_START}
+               for body in chats if "top_logprobs" in body)
     for body in chats:
         assert set(body) <= OLLAMA_CHAT & OPENAI_CHAT, set(body) - OLLAMA_CHAT
         assert body["model"] and all(set(m) == {"role", "content"} for m in body["messages"])

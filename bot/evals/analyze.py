@@ -1,4 +1,5 @@
-"""`shopbot analyze`: each comment's sentiment, language and key phrases into rows.csv, in batches, resumably."""
+"""`shopbot analyze`: each comment's sentiment, intent, language and key phrases into rows.csv, in batches,
+resumably."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from tqdm import tqdm
 
 from bot.evals.comments import Comment, Encoding, Skipped, read_comments
 from bot.evals.phrases import key_phrases, language
+from bot.llm.intents import Reading
 
-ROW_FIELDS = ("ref", "id", "date", "source", "language", "sentiment", "confidence", "key_phrases", "text")
+ROW_FIELDS = ("ref", "id", "date", "source", "language", "sentiment", "confidence", "intent", "key_phrases", "text")
 SKIPPED_FIELDS = ("ref", "reason")
 WINDOW = 512  # rows read ahead and sorted by length, so each batch's rows pad to about the same length
 BATCH_ROWS = 16  # measured on 2 cores: 16 short comments a pass ~20 rows/s, 64 a pass ~14 (README)
@@ -98,13 +100,14 @@ class Reader:
         self.config, self.engine = config, None
         self.max_chars = CHARS_PER_TOKEN * config.chat.max_message_tokens
 
-    async def sentiments(self, texts: list[str]) -> list:
-        from bot.evaluation import load_engine  # the local engine, with its sentiment head ready
+    async def readings(self, texts: list[str]) -> list[Reading]:
+        """Each text's sentiment and intent, from one batched pass where both heads share it."""
+        from bot.evaluation import load_engine  # the local engine, with its sentiment and intent heads ready
 
         if self.engine is None:
             self.engine = await asyncio.to_thread(load_engine, self.config)
         reader = self.engine.sentiment_reader
-        return await self.engine.run(reader.read_many, [text[:self.max_chars] for text in texts])
+        return await self.engine.run(reader.read_messages, [text[:self.max_chars] for text in texts])
 
     def close(self) -> None:
         if self.engine is not None:
@@ -141,10 +144,10 @@ async def _read_window(reader: Reader, window: list[Comment], rows: RowsFile, ru
     """Batches of similar length, each text read once; the window's rows are written in input order, also
     when the run is stopped half-way (those read so far)."""
     texts = sorted(dict.fromkeys(c.text for c in window), key=len)  # the same comment twice is read once
-    read: dict[str, object] = {}
+    read: dict[str, Reading] = {}
     try:
         for batch in _batches(texts):
-            read.update(zip(batch, await reader.sentiments(batch)))
+            read.update(zip(batch, await reader.readings(batch)))
             batch_texts = set(batch)
             bar.update(sum(1 for c in window if c.text in batch_texts))
     finally:
@@ -164,10 +167,10 @@ def _batches(texts: list[str]) -> Iterable[list[str]]:
         yield batch
 
 
-def _row(comment: Comment, sentiment) -> tuple:
-    lang = language(comment.text)
-    return (comment.ref, comment.id, comment.date, comment.source, lang, sentiment.label,
-            f"{sentiment.confidence:.3f}", "; ".join(key_phrases(comment.text, lang)), comment.text)
+def _row(comment: Comment, reading: Reading) -> tuple:
+    lang, sentiment = language(comment.text), reading.sentiment
+    return (comment.ref, comment.id, comment.date, comment.source, lang, sentiment.label, f"{sentiment.confidence:.3f}",
+            reading.intent.label, "; ".join(key_phrases(comment.text, lang)), comment.text)
 
 
 def write_reports(out: Path, title: str) -> None:

@@ -35,6 +35,7 @@ class Summary:
     rows: int = 0
     by_sentiment: Counter = field(default_factory=Counter)
     by_language: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # language -> labels
+    by_intent: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # intent -> labels
     by_source: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     by_period: dict[date, Counter] = field(default_factory=lambda: defaultdict(Counter))
     period: str = ""  # "day" | "week" | "month"; "" when no row has a date
@@ -71,6 +72,7 @@ def summarise(out: Path, title: str) -> Summary:
         summary.rows += 1
         summary.by_sentiment[label] += 1
         summary.by_language[row["language"]][label] += 1
+        summary.by_intent[row["intent"]][label] += 1
         if row["source"]:
             summary.by_source[row["source"]][label] += 1
         if row["date"]:
@@ -163,11 +165,11 @@ def markdown(s: Summary) -> str:
     """report.md: the same numbers as report.html, as tables."""
     lines = [f"# What customers say: {s.title}", "",
              f"{s.rows} comments analysed; {len(s.skipped)} rows of the input could not be read (listed at the end).",
-             "Labels come from the model's sentiment head; every number here is counted from rows.csv. "
-             "Intent labels are not in this report yet (they come with the operator workspace).", "",
+             "Labels come from the model's sentiment and intent heads; every number here is counted from rows.csv.",
+             "",
              "## Sentiment", "", "| sentiment | comments | share |", "|---|---:|---:|"]
     lines += [f"| {label} | {s.by_sentiment[label]} | {share(s.by_sentiment[label], s.rows)} |" for label in LABELS]
-    for heading, groups in (("Language", s.by_language), ("Source", s.by_source)):
+    for heading, groups in (("Intent", s.by_intent), ("Language", s.by_language), ("Source", s.by_source)):
         if groups:
             lines += ["", f"## By {heading.lower()}", "", _label_table_header(heading)]
             lines += [_label_table_row(name, counts, s.rows) for name, counts in sorted(groups.items())]

@@ -24,12 +24,12 @@ def html(s: Summary) -> str:
              f"<h1>What customers say: {escape(s.title)}</h1>",
              f"<p><b id=\"rows\">{s.rows}</b> comments analysed; <b id=\"skipped\">{len(s.skipped)}</b> rows of the "
              "input could not be read (listed at the end).</p>",
-             "<p class=\"note\">Labels come from the model's sentiment head; every number here is counted from "
-             "rows.csv. Intent labels are not in this report yet (they come with the operator workspace).</p>",
+             "<p class=\"note\">Labels come from the model's sentiment and intent heads; every number here is "
+             "counted from rows.csv.</p>",
              "<h2>Sentiment</h2>", _share_chart(s), _key(),
              _table("sentiment", [(label, Counter({label: s.by_sentiment[label]})) for label in LABELS], s.rows,
                     labels=False)]
-    for heading, groups in (("language", s.by_language), ("source", s.by_source)):
+    for heading, groups in (("intent", s.by_intent), ("language", s.by_language), ("source", s.by_source)):
         if groups:
             parts += [f"<h2>By {heading}</h2>", _table(heading, sorted(groups.items()), s.rows)]
     if s.period:

@@ -1,4 +1,4 @@
-"""A sentiment head for a model that has none: fitted on first load from the rows shipped in heads/train/, cached."""
+"""Heads for a model that has none: fitted on first load from the rows shipped in heads/train/, cached."""
 
 from __future__ import annotations
 
@@ -6,17 +6,24 @@ import logging
 from pathlib import Path
 
 from bot.evaluation import Progress, Row, read_rows
-from bot.llm.head import SHIPPED_DIR, calibrated_path, find_head
+from bot.llm.head import INTENT_L2, SHIPPED_DIR, LinearHead, calibrated_path, find_head
+from bot.llm.intents import INTENTS
 from bot.llm.loading import model_slug
 
 log = logging.getLogger(__name__)
 
-TRAINING_DIR = SHIPPED_DIR / "train"  # licences: heads/train/SOURCE.md
+TRAINING_DIR = SHIPPED_DIR / "train"  # sentiment rows; licences: heads/train/SOURCE.md
+INTENT_TRAINING_DIR = TRAINING_DIR / "intent"  # intent rows, written for shopbot
 
 
-def training_rows(folder: Path = TRAINING_DIR) -> list[Row]:
-    """Every labelled row the package ships for fitting heads, files in name order."""
-    return [row for path in sorted(folder.glob("*.csv")) for row in read_rows(path)]
+def training_rows(folder: Path = TRAINING_DIR, known: tuple[str, ...] | None = None) -> list[Row]:
+    """Every labelled row the package ships in `folder` for fitting heads, files in name order."""
+    return [row for path in sorted(folder.glob("*.csv")) for row in read_rows(path, known=known)]
+
+
+def ensure_heads(engine) -> list[Path]:
+    """Before serving: the heads this model lacks, fitted and cached (the paths fitted; none if it had both)."""
+    return [path for path in (ensure_head(engine), ensure_intent_head(engine)) if path is not None]
 
 
 def ensure_head(engine, rows: list[Row] | None = None) -> Path | None:
@@ -28,17 +35,42 @@ def ensure_head(engine, rows: list[Row] | None = None) -> Path | None:
     slug = model_slug(config.model)
     if config.sentiment.method != "head" or find_head(config.sentiment.head_path, config.model.cache_dir, slug):
         return None
-    rows = training_rows() if rows is None else rows
-    log.warning("no sentiment head for %s: fitting one on %d shipped rows, once (cached for later starts)",
-                slug, len(rows))
     reader = engine.sentiment_reader
-    limit = config.chat.max_message_tokens
-    features = reader.head_features([engine.truncate(row.text, limit) for row in rows],
-                                    Progress(len(rows), "sentiment head"))
-    head = reader.fit_head(features, [row.label for row in rows], data="shipped training rows (heads/train)")
-    path = calibrated_path(config.model.cache_dir, slug)
-    head.save(path)
+    head, path = fit_and_save(engine, "sentiment", training_rows() if rows is None else rows,
+                              "shipped training rows (heads/train)")
     reader.use_head(head, str(path))
     reader.method = "head"
-    log.warning("saved the sentiment head to %s", path)
     return path
+
+
+def ensure_intent_head(engine, rows: list[Row] | None = None) -> Path | None:
+    """Sentiment read by a head, and no intent head for this model or one on another pass (a new sentiment
+    instruction): fit one on the shipped intent rows under the sentiment head's prompt and layers, so one forward
+    pass reads both. The path fitted, or None if the head in use fits.
+
+    With sentiment read another way there is no pass to share: intents come from a head that exists, else keywords."""
+    reader = engine.sentiment_reader
+    current = reader.intent_head
+    if reader.method != "head" or (current is not None and reader.shares_pass(current)):
+        return None
+    head, path = fit_and_save(engine, "intent", training_rows(INTENT_TRAINING_DIR, INTENTS) if rows is None else rows,
+                              "shipped intent rows (heads/train/intent)")
+    reader.use_intent_head(head, str(path))
+    return path
+
+
+def fit_and_save(engine, task: str, rows: list[Row], data: str) -> tuple[LinearHead, Path]:
+    """A `task` head fitted on `rows` (an intent head on the sentiment head's pass), saved where `shopbot calibrate`
+    saves."""
+    config, reader = engine.config, engine.sentiment_reader
+    slug = model_slug(config.model)
+    log.warning("no %s head for %s: fitting one on %d rows, once (cached for later starts)", task, slug, len(rows))
+    like = reader.head if task == "intent" and reader.method == "head" else None
+    limit = config.chat.max_message_tokens
+    features = reader.head_features([engine.truncate(row.text, limit) for row in rows],
+                                    Progress(len(rows), f"{task} head"), like=like)
+    head = reader.fit_head(features, [row.label for row in rows], INTENT_L2 if task == "intent" else None, data, like)
+    path = calibrated_path(config.model.cache_dir, slug, task)
+    head.save(path)
+    log.warning("saved the %s head to %s", task, path)
+    return head, path

@@ -1,6 +1,6 @@
 """The one engine that owns the model: loads it once and serves both roles on one thread, off the event loop.
 
-Model calls (sentiment batches, retrieval) run one at a time; replies are decoded step by step in between them
+Model calls (reading batches: sentiment and intent, retrieval) run one at a time; replies are decoded step by step in between them
 (replies.py), so a sentiment pass or a newly arrived turn never waits for a whole batch of replies."""
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import numpy as np
 
 from bot.config import Config, ConfigError
 from bot.llm import loading
-from bot.llm.auto_head import ensure_head
+from bot.llm.auto_head import ensure_heads
 from bot.llm.batching import Batcher
 from bot.llm.head import find_head
 from bot.llm.replies import ReplyLoop, ReplyRequest, Turn
 from bot.llm.retrieval import KnowledgeReader
+from bot.llm.intents import Reading
 from bot.llm.sentiment import Sentiment, SentimentReader
 from bot.llm.slots import Slots
 from bot.llm.turns import CountsTurns
@@ -46,15 +47,16 @@ class Engine(CountsTurns):
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopbot-model")
         self.name = loading.model_slug(config.model)  # stored with knowledge vectors: another model re-embeds
         head = find_head(config.sentiment.head_path, config.model.cache_dir, self.name)
+        intent_head = find_head("", config.model.cache_dir, self.name, "intent")
         self.sentiment_reader = SentimentReader(self.decoder, self.tokenizer, config.sentiment, self.special_tokens,
-                                                head, self.name, self.stop_ids)
+                                                head, self.name, self.stop_ids, intent_head)
         self.knowledge_reader = KnowledgeReader(self.decoder, self.tokenizer, self.special_tokens)
         # The conversations' KV caches, in slots; `caches.forget(customer)` drops one (/forget).
         self.caches = Slots(self.decoder.shape, config.model.context_tokens, config.model.kv_cache_mb * 2**20,
                             self.decoder.dtype)
         self.replies = ReplyLoop(self.decoder, self.tokenizer, self.caches, config.chat, self.special_tokens,
                                  self.stop_ids, config.model.batch_size)
-        self._sentiments = Batcher(self.run, self.sentiment_reader.read_many, config.model.batch_size)
+        self._readings = Batcher(self.run, self.sentiment_reader.read_messages, config.model.batch_size)
         self._stepping = False  # a decode step is queued on the worker (see _kick)
         self._step_lock = threading.Lock()
         self._closed = False
@@ -73,8 +75,8 @@ class Engine(CountsTurns):
         self._worker.shutdown(wait=True, cancel_futures=True)
 
     def prepare_roles(self) -> None:
-        """Before serving: a model with no sentiment head gets one fitted once (minutes, shown on stderr)."""
-        ensure_head(self)
+        """Before serving: a model with no sentiment or intent head gets them fitted once (minutes, shown on stderr)."""
+        ensure_heads(self)
 
     # --- cheap tokenizer helpers (no model call; safe on the event loop) --------------------------
 
@@ -111,9 +113,13 @@ class Engine(CountsTurns):
         except asyncio.TimeoutError:
             raise ModelTimeout(f"model call exceeded {self.config.model.timeout_seconds} s") from None
 
+    async def read_message(self, text: str) -> Reading:
+        """The message's sentiment and intent; customers waiting at the same time are read in one batched pass."""
+        return await self._readings(text)
+
     async def sentiment(self, text: str) -> Sentiment:
-        """The message's sentiment; customers waiting at the same time are read in one batched pass."""
-        return await self._sentiments(text)
+        """The message's sentiment (read with its intent, which costs next to nothing more)."""
+        return (await self._readings(text)).sentiment
 
     async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
                     on_text: Callable[[str], None] | None = None, conversation: object = None) -> str:

@@ -1,4 +1,5 @@
-"""The sentiment role: three ways to read a label and a probability from the one loaded model."""
+"""The reading role: a message's sentiment (three ways from the one loaded model) and its intent (a head on the same
+pass, or keywords)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from transformers import PreTrainedTokenizerBase
 
 from bot.config import ConfigError, SentimentSettings
 from bot.llm.generation import greedy, pad_id
-from bot.llm.head import L2, POOLS, SentimentHead, fit_head
+from bot.llm.head import L2, POOLS, LinearHead, fit_head
+from bot.llm.intents import Intent, Reading, keyword_intent
 from bot.llm.model import Decoder
 from bot.llm.prompts import as_data, sentiment_messages
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide, unsure
@@ -76,7 +78,8 @@ class PromptPass:
 
 
 class SentimentReader:
-    """The configured method, plus the others for `shopbot eval --method`, on the engine's one model."""
+    """The configured sentiment method, plus the others for `shopbot eval --method`, and the intent head beside it,
+    on the engine's one model."""
 
     def __init__(
         self,
@@ -87,15 +90,17 @@ class SentimentReader:
         head_file: Path | None = None,
         model_name: str = "",
         stop_ids: frozenset[int] = frozenset(),
+        intent_head_file: Path | None = None,
     ):
         self.decoder, self.tokenizer, self.settings = decoder, tokenizer, settings
         self._special, self._model_name, self._stop_ids = special_tokens, model_name, stop_ids
-        self._prompt = PromptPass(decoder, tokenizer, settings.instruction, special_tokens)
+        self._prompts: dict[str, PromptPass] = {}  # one per instruction: heads under the same one share its pass
+        self._prompt = self._prompt_for(settings.instruction)
         # Label words as the model would start its answer: the first token of each word.
         self._label_ids = [self._prompt.ids(label)[0] for label in POLAR]
         self._calibration: np.ndarray | None = None
         self._head_file = head_file
-        self._head: tuple[SentimentHead, PromptPass] | None = None
+        self._head: tuple[LinearHead, PromptPass] | None = None
         self.method = settings.method
         if self.method == "head" and head_file is None:
             log.warning("no sentiment head for this model: reading sentiment by label logits instead "
@@ -103,10 +108,18 @@ class SentimentReader:
             self.method = "logits"
         elif self.method == "head":
             self._load_head()  # a configured head that is missing or wrong stops start-up, naming the key
+        self._intent: tuple[LinearHead, PromptPass] | None = None  # None: intents are read by keywords
+        if intent_head_file is not None:
+            self.use_intent_head(LinearHead.load(intent_head_file), str(intent_head_file))
+
+    def _prompt_for(self, instruction: str) -> PromptPass:
+        if instruction not in self._prompts:
+            self._prompts[instruction] = PromptPass(self.decoder, self.tokenizer, instruction, self._special)
+        return self._prompts[instruction]
 
     # --- the learned head --------------------------------------------------------------------------
 
-    def _load_head(self) -> tuple[SentimentHead, PromptPass]:
+    def _load_head(self) -> tuple[LinearHead, PromptPass]:
         if self._head is None:
             head_file = self._head_file
             if head_file is None or not head_file.is_file():
@@ -115,54 +128,124 @@ class SentimentReader:
                     f"no sentiment head for this model ({head_file or 'none shipped'}); "
                     "run `shopbot calibrate FILE.csv` or pick sentiment.method = \"logits\"",
                 )
-            self.use_head(SentimentHead.load(head_file), str(head_file))
+            self.use_head(LinearHead.load(head_file), str(head_file))
         return self._head
 
     @property
-    def head(self) -> SentimentHead:
+    def head(self) -> LinearHead:
         return self._load_head()[0]
 
-    def use_head(self, head: SentimentHead, source: str = "the head") -> None:
-        """Read with `head` from now on (the configured one loads on first use)."""
-        shape = self.decoder.shape
-        fits = head.dim == len(head.layers) * len(POOLS) * shape.hidden
-        if not fits or max(head.layers) >= shape.layers:
+    def use_head(self, head: LinearHead, source: str = "the head") -> None:
+        """Read sentiment with `head` from now on (the configured one loads on first use)."""
+        if not self._fits(head):
             raise ConfigError("sentiment.head_path", f"{source} was fitted for another model")
         # The head was fitted on hidden states under its own instruction: read them under the same one.
-        same = head.instruction == self.settings.instruction
-        self._head = head, self._prompt if same else PromptPass(self.decoder, self.tokenizer, head.instruction,
-                                                                 self._special)
+        self._head = head, self._prompt_for(head.instruction)
+
+    @property
+    def intent_head(self) -> LinearHead | None:
+        return self._intent[0] if self._intent else None
+
+    def use_intent_head(self, head: LinearHead, source: str = "the intent head") -> None:
+        """Read intents with `head` from now on."""
+        if not self._fits(head):
+            raise ConfigError("model.cache_dir", f"{source} was fitted for another model: delete it (the next start "
+                                                 "fits one for this model)")
+        self._intent = head, self._prompt_for(head.instruction)
+
+    def shares_pass(self, head: LinearHead) -> bool:
+        """Whether `head` reads the sentiment head's forward pass (same instruction, no deeper): no extra cost."""
+        return (self.method == "head" and head.instruction == self.head.instruction
+                and max(head.layers) <= max(self.head.layers))
+
+    def _fits(self, head: LinearHead) -> bool:
+        shape = self.decoder.shape
+        return head.dim == len(head.layers) * len(POOLS) * shape.hidden and max(head.layers) < shape.layers
 
     @staticmethod
-    def _pool(states: list[torch.Tensor]) -> np.ndarray:
-        """(len(layers) * len(POOLS) * hidden,) per layer: the last token's state, then the mean over tokens."""
-        return torch.cat([part for s in states for part in (s[-1], s.float().mean(dim=0))]).float().numpy()
+    def _pool(state: torch.Tensor) -> np.ndarray:
+        """(len(POOLS) * hidden,) one layer's (T, hidden) states: the last token's, then the mean over tokens."""
+        return torch.cat([state[-1], state.float().mean(dim=0)]).float().numpy()
+
+    def _pooled(self, prompt: PromptPass, texts: Sequence[str], layers: set[int]) -> list[dict[int, np.ndarray]]:
+        """Each text's pooled states at `layers`, from one batched pass under `prompt`."""
+        layers = sorted(layers)
+        return [{layer: self._pool(state) for layer, state in zip(layers, states)}
+                for states in prompt.states(texts, layers)]
+
+    @staticmethod
+    def _features(pooled: list[dict[int, np.ndarray]], layers: Sequence[int]) -> np.ndarray:
+        """(N, D) a head's input: each of its layers' pooled states, in its order."""
+        return np.stack([np.concatenate([row[layer] for layer in layers]) for row in pooled])
 
     def head_layers(self) -> tuple[int, ...]:
         """The layers a newly calibrated head reads on this model."""
         depth = self.decoder.shape.layers
         return tuple(sorted({max(1, min(depth - 1, round(depth * f))) for f in HEAD_DEPTHS}))
 
-    def head_features(self, texts: Sequence[str], progress=None) -> np.ndarray:
-        """(N, D) features for fitting a new head: the configured instruction, the layers of head_layers()."""
-        layers = self.head_layers()
-        rows = []
+    def _fit_source(self, like: LinearHead | None) -> tuple[str, tuple[int, ...]]:
+        """The instruction and layers a new head reads: `like`'s (to share its pass), else the configured
+        instruction at head_layers()."""
+        return (like.instruction, like.layers) if like else (self.settings.instruction, self.head_layers())
+
+    def head_features(self, texts: Sequence[str], progress=None, like: LinearHead | None = None) -> np.ndarray:
+        """(N, D) features for fitting a new head, read where _fit_source(like) says."""
+        instruction, layers = self._fit_source(like)
+        prompt = self._prompt_for(instruction)
+        rows: list[np.ndarray] = []
         for start in range(0, len(texts), FEATURE_BATCH):
-            rows += [self._pool(states) for states in self._prompt.states(texts[start:start + FEATURE_BATCH], layers)]
+            rows += list(self._features(self._pooled(prompt, texts[start:start + FEATURE_BATCH], set(layers)), layers))
             if progress:
                 progress.update(len(rows))
         return np.stack(rows)
 
-    def fit_head(self, features, labels: list[str], l2: float | None = None, data: str = "") -> SentimentHead:
-        """A head over head_features() rows; `data` names what it was fitted on (kept in the file)."""
+    def fit_head(self, features, labels: list[str], l2: float | None = None, data: str = "",
+                 like: LinearHead | None = None) -> LinearHead:
+        """A head (sentiment or intent: the labels say) over head_features(like=like) rows; `data` names what it was
+        fitted on (kept in the file)."""
+        instruction, layers = self._fit_source(like)
         meta = {"model": self._model_name, "data": data}
-        return fit_head(np.asarray(features), labels, self.settings.instruction, self.head_layers(), meta,
-                        L2 if l2 is None else l2)
+        return fit_head(np.asarray(features), labels, instruction, layers, meta, L2 if l2 is None else l2)
+
+    def _sentiments(self, head: LinearHead, features: np.ndarray) -> list[Sentiment]:
+        return [self._decide(dict(zip(head.classes, probs))) for probs in head.probabilities(features).tolist()]
 
     def _by_head(self, texts: Sequence[str]) -> list[Sentiment]:
         head, prompt = self._load_head()
-        features = np.stack([self._pool(states) for states in prompt.states(texts, head.layers)])
-        return [self._decide(dict(zip(head.classes, probs))) for probs in head.probabilities(features).tolist()]
+        return self._sentiments(head, self._features(self._pooled(prompt, texts, set(head.layers)), head.layers))
+
+    # --- intents -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _intents(head: LinearHead, features: np.ndarray) -> list[Intent]:
+        probs = head.probabilities(features)
+        return [Intent(head.classes[i], float(row[i])) for row, i in zip(probs, probs.argmax(axis=1))]
+
+    def intents(self, texts: Sequence[str], method: str | None = None) -> list[Intent]:
+        """Each text's intent: by the intent head ("head", the default when there is one; its own pass) or by
+        keywords ("keywords")."""
+        method = method or ("head" if self._intent else "keywords")
+        if method == "keywords":
+            return [keyword_intent(text) for text in texts]
+        if method != "head":
+            raise ValueError(f"unknown intent method {method!r}")
+        if self._intent is None:
+            raise ConfigError("model.cache_dir", "no intent head for this model: `shopbot calibrate --task intent "
+                                                 "FILE.csv` fits one, or read with --method keywords")
+        head, prompt = self._intent
+        return self._intents(head, self._features(self._pooled(prompt, texts, set(head.layers)), head.layers))
+
+    def read_messages(self, texts: Sequence[str]) -> list[Reading]:
+        """Each text's sentiment and intent: with both heads on one prompt, from one batched pass (the intent costs
+        a second matrix product); else each read on its own."""
+        if self._intent is not None and self.shares_pass(self._intent[0]):
+            (head, prompt), intent_head = self._load_head(), self._intent[0]
+            pooled = self._pooled(prompt, texts, set(head.layers) | set(intent_head.layers))
+            sentiments = self._sentiments(head, self._features(pooled, head.layers))
+            intents = self._intents(intent_head, self._features(pooled, intent_head.layers))
+        else:
+            sentiments, intents = self.read_many(texts), self.intents(texts)
+        return [Reading(s, i) for s, i in zip(sentiments, intents, strict=True)]
 
     # --- label-word scores -------------------------------------------------------------------------
 

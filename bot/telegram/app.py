@@ -12,18 +12,19 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes
+from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from bot import retention
 from bot.config import TOKEN_ENV, Config, ConfigError
 from bot.llm.backends import ModelBackend, load_backend
 from bot.service import ConversationService
-from bot.telegram.handlers import (OPERATORS_KEY, OUTBOX_KEY, SERVICE_KEY, customer, follow_move, operator,
-                                   operator_chat, service, takeover)
+from bot.telegram.handlers import (OPERATORS_KEY, OUTBOX_KEY, SERVICE_KEY, TOPICS_KEY, csat, customer, follow_move,
+                                   operator, operator_chat, service, takeover)
 from bot.telegram.handlers.errors import ErrorReporter, redact_in_logs
 from bot.telegram.inbox import Inbox
 from bot.telegram.monitoring import Monitor
-from bot.telegram.outbox import AlertOutbox
+from bot.telegram.outbox import DIGEST_CHECK_SECONDS, AlertOutbox
+from bot.telegram.topics import Topics
 from bot.telegram.webhook import receiving
 from storage.db import Database
 
@@ -42,6 +43,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 INBOX_KEY = "inbox"  # bot_data: the Inbox that fetches updates (serving() starts it)
 MONITOR_KEY = "monitor"  # bot_data: the Monitor behind /healthz and /metrics
 POLLER_KEY = "poller"  # bot_data: the task fetching updates while serving(); it ends only on a fatal error
+FORUM_WATCH_GROUP = -2  # the handler group that notes whether the operator chat is a forum, before all others
 POLL_RESTART_SECONDS = 5.0  # after an unexpected error in fetching updates (reported), fetching starts again
 CUSTOMER_MENU = [BotCommand("help", "what I can do"), BotCommand("reset", "start a fresh conversation"),
                  BotCommand("forget", "delete what the bot stored about you"),
@@ -113,6 +115,7 @@ def build_application(config: Config, engine: ModelBackend | None = None) -> App
     app.bot_data[INBOX_KEY] = inbox
     app.bot_data[OUTBOX_KEY] = outbox
     operators = app.bot_data[OPERATORS_KEY] = operator_chat(config)  # follows the chat's move to a supergroup
+    topics = app.bot_data[TOPICS_KEY] = Topics(config.handoff.topic_per_customer)
     monitor = app.bot_data[MONITOR_KEY] = Monitor(app, config, inbox)
 
     # 2. Lifecycle: the database and the model are opened before the first update, closed after the last;
@@ -139,6 +142,7 @@ def build_application(config: Config, engine: ModelBackend | None = None) -> App
         if moved_to is not None:
             log.info("the operator chat %s is supergroup %s now", config.alerts.operator_chat_id, moved_to)
             follow_move(app.bot_data, moved_to)
+        await topics.learn(app.bot, service.config.alerts.operator_chat_id)
         await _set_command_menus(app, config)
 
     async def post_shutdown(app: Application) -> None:
@@ -153,9 +157,16 @@ def build_application(config: Config, engine: ModelBackend | None = None) -> App
     app.post_init, app.post_shutdown = post_init, post_shutdown
 
     # 3. Handlers: the operator chat's first, then takeovers (buttons, replies to customers), then customers'
-    #    private chats and the group pointer.
+    #    private chats and the group pointer. Before them all, in a group of its own (only one handler of a group
+    #    handles an update): whether the operator chat has topics on.
+    async def forum_or_not(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_chat and update.effective_chat.id in operators.chat_ids:
+            topics.seen(update.effective_chat)
+
+    app.add_handler(TypeHandler(Update, forum_or_not), group=FORUM_WATCH_GROUP)
     app.add_handlers(operator.handlers(operators))
     app.add_handlers(takeover.handlers(operators))
+    app.add_handlers(csat.handlers())
     app.add_handlers(customer.handlers(operators))
 
     # 4. One error handler: log, then a brief rate-limited note to the operator chat; an update whose handler
@@ -171,6 +182,8 @@ def build_application(config: Config, engine: ModelBackend | None = None) -> App
     app.job_queue.run_repeating(retention_job, retention.DAY_SECONDS, first=0, name="retention")
     if config.alerts.operator_chat_id is not None:  # takeovers, too, start only from the operator chat
         app.job_queue.run_repeating(outbox.job, config.alerts.outbox_retry_seconds, first=0, name="alert outbox")
+        if config.hours and config.hours.alerts_outside_hours == "digest":  # the digest goes out soon after opening
+            app.job_queue.run_repeating(outbox.job, DIGEST_CHECK_SECONDS, name="opening digest")
         app.job_queue.run_repeating(takeover.hand_back_idle, takeover.idle_check_seconds(config), name="idle hand-back")
     return app
 

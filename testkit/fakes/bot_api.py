@@ -31,6 +31,15 @@ _DESCRIPTIONS = {400: "Bad Request: injected failure",
                  403: "Forbidden: bot was blocked by the user", 500: "Internal Server Error"}
 WEBHOOK_RETRY_SECONDS = 0.2  # Telegram backs off longer; tests want the retry soon
 WEBHOOK_TIMEOUT_SECONDS = 30  # how long a post may take before it counts as failed
+# Forum topics: the errors Telegram gives (tdlib/telegram-bot-api issues #472, #596; TOPIC_* are MTProto's names).
+THREAD_NOT_FOUND = "Bad Request: message thread not found"  # sending to a deleted topic
+TOPIC_ID_INVALID = "Bad Request: TOPIC_ID_INVALID"  # closing or reopening a deleted topic
+TOPIC_CLOSED = "Bad Request: TOPIC_CLOSED"  # sending to a closed topic
+TOPIC_NOT_MODIFIED = "Bad Request: TOPIC_NOT_MODIFIED"  # closing a closed topic, reopening an open one
+NOT_A_FORUM = "Bad Request: the chat is not a forum"
+NO_TOPIC_RIGHTS = "Bad Request: not enough rights to create a topic"
+TOPIC_NAME_CHARS = 128
+TOPIC_ICON_COLOR = 0x6FB9F0  # Telegram's first topic colour
 _NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
                  "markup are exactly the same as a current content and reply markup of a message")
 
@@ -162,6 +171,8 @@ class FakeBotApi:
         self._held: dict[tuple[str, int | None], list[Call]] = {}  # (method, chat) -> calls waiting for release()
         self._blocked: set[int] = set()
         self._migrated: dict[int, int] = {}  # a group's old id -> the supergroup it became
+        self._forums: dict[int, bool] = {}  # forum supergroups -> whether the bot may manage topics there
+        self._topics: dict[tuple[int, int], J] = {}  # (chat, message_thread_id) -> name, closed
         self._revoked = False
         self.injected: Counter[str] = Counter()  # faults carried out, by kind ("429", "500", "drop", "stall", "403")
         self._update_ids = itertools.count(1)
@@ -336,6 +347,21 @@ class FakeBotApi:
         with self._cond:
             self._blocked.discard(chat_id)
 
+    def make_forum(self, chat_id: int, *, can_manage_topics: bool = True) -> None:
+        """The supergroup has topics turned on (is_forum); the bot is an admin with or without "Manage topics"."""
+        with self._cond:
+            self._forums[chat_id] = can_manage_topics
+
+    def topics(self, chat_id: int) -> dict[int, J]:
+        """The chat's forum topics now, by message_thread_id: {"name", "closed"}; deleted ones are gone."""
+        with self._cond:
+            return {thread: copy.deepcopy(t) for (chat, thread), t in self._topics.items() if chat == chat_id}
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        """An admin deletes the topic in the app: it and its messages are gone."""
+        with self._cond:
+            self._api_deleteForumTopic({"chat_id": chat_id, "message_thread_id": thread_id})
+
     def migrate_chat(self, chat_id: int, to_chat_id: int) -> None:
         """The group became a supergroup: every send/edit/copy/forward to its old id answers 400 with
         migrate_to_chat_id, as Telegram does (no service message is queued: the bot missed it)."""
@@ -369,11 +395,13 @@ class FakeBotApi:
 
     def send_text(self, chat_id: int, text: str, *, user_id: int | None = None,
                   first_name: str = "Ann", username: str | None = None,
-                  chat_type: str = "private", reply_to_message_id: int | None = None) -> int:
-        """A user writes text; returns the update_id (user_id defaults to chat_id if private)."""
+                  chat_type: str = "private", reply_to_message_id: int | None = None,
+                  thread_id: int | None = None) -> int:
+        """A user writes text (in forum topic `thread_id`, if given); returns the update_id (user_id defaults to
+        chat_id if private)."""
         return self._user_message(chat_id, {"text": text}, user_id=user_id,
-                                  first_name=first_name, username=username,
-                                  chat_type=chat_type, reply_to_message_id=reply_to_message_id)
+                                  first_name=first_name, username=username, chat_type=chat_type,
+                                  reply_to_message_id=reply_to_message_id, thread_id=thread_id)
 
     def send_command(self, chat_id: int, command: str, args: str = "", **sender: Any) -> int:
         """A user sends /command [args] with a bot_command entity (sender: as send_text)."""
@@ -446,20 +474,32 @@ class FakeBotApi:
 
     def _user_message(self, chat_id: int, fields: J, *, user_id: int | None = None,
                       first_name: str = "Ann", username: str | None = None,
-                      chat_type: str = "private", reply_to_message_id: int | None = None) -> int:
+                      chat_type: str = "private", reply_to_message_id: int | None = None,
+                      thread_id: int | None = None) -> int:
         private = chat_type == "private"
         user = self._user(user_id or (chat_id if private else 1), first_name, username)
         with self._cond:
             self._chats[chat_id] = {"id": chat_id, "type": chat_type,
                                     **({"first_name": first_name} if private
                                        else {"title": "Test group"})}
+            if thread_id is not None:
+                assert (chat_id, thread_id) in self._topics, f"no topic {thread_id} in chat {chat_id}"
+                reply_to_message_id = self._in_topic(fields, thread_id, reply_to_message_id)
             fields["reply_to_message"] = self._reply_target(chat_id, reply_to_message_id)
             msg = self._new_message(chat_id, user, fields)
             return self.queue_raw_update({"message": copy.deepcopy(msg)})
 
     def _chat(self, chat_id: int) -> J:
         default = {"id": chat_id, "type": "private" if chat_id > 0 else "group"}
-        return self._chats.get(chat_id, default)
+        chat = self._chats.get(chat_id, default)
+        return {**chat, "type": "supergroup", "is_forum": True} if chat_id in self._forums else chat
+
+    @staticmethod
+    def _in_topic(fields: J, thread_id: int, reply_to: Any) -> int:
+        """A message in a forum topic; as on Telegram, one that replies to nothing replies to the topic's first
+        (service) message, whose id is the thread id. Returns the message it replies to."""
+        fields.update(message_thread_id=thread_id, is_topic_message=True)
+        return int(reply_to or thread_id)
 
     def _reply_target(self, chat_id: int, message_id: Any) -> J | None:
         target = self._messages.get((chat_id, int(message_id or 0)))
@@ -618,6 +658,14 @@ class FakeBotApi:
         # PTB turns reply_to_message_id into reply_parameters; accept both.
         reply_id = p.get("reply_to_message_id") or (p.get("reply_parameters") or {}).get(
             "message_id")
+        thread_id = p.get("message_thread_id")
+        if thread_id is not None:
+            topic = self._topics.get((chat_id, thread_id))
+            if topic is None:
+                raise ApiError(400, THREAD_NOT_FOUND)
+            if topic["closed"]:
+                raise ApiError(400, TOPIC_CLOSED)
+            reply_id = self._in_topic(fields, thread_id, reply_id)
         fields.update(reply_markup=self._inline_markup(p),
                       reply_to_message=self._reply_target(chat_id, reply_id))
         msg = self._new_message(chat_id, self.bot_user, fields)
@@ -672,6 +720,49 @@ class FakeBotApi:
 
     def _api_editMessageReplyMarkup(self, p: J) -> J | bool:
         return self._edit(p, None)
+
+    def _topic(self, p: J) -> J:
+        topic = self._topics.get((p["chat_id"], p["message_thread_id"]))
+        if topic is None:
+            raise ApiError(400, TOPIC_ID_INVALID)
+        return topic
+
+    def _api_createForumTopic(self, p: J) -> J:
+        chat_id, name = p["chat_id"], p["name"]
+        if chat_id not in self._forums:
+            raise ApiError(400, NOT_A_FORUM)
+        if not self._forums[chat_id]:
+            raise ApiError(400, NO_TOPIC_RIGHTS)
+        if not 1 <= len(name) <= TOPIC_NAME_CHARS:
+            raise ApiError(400, "Bad Request: TOPIC_NAME_INVALID")
+        # The topic's first message is the service message announcing it; its id is the topic's thread id.
+        created = {"name": name, "icon_color": TOPIC_ICON_COLOR}
+        thread_id = self._next_mid.get(chat_id, 0) + 1
+        self._new_message(chat_id, self.bot_user, {"forum_topic_created": created, "message_thread_id": thread_id,
+                                                   "is_topic_message": True})
+        self._topics[(chat_id, thread_id)] = {"name": name, "closed": False}
+        return {"message_thread_id": thread_id, **created}
+
+    def _set_closed(self, p: J, closed: bool) -> bool:
+        topic = self._topic(p)
+        if topic["closed"] == closed:
+            raise ApiError(400, TOPIC_NOT_MODIFIED)
+        topic["closed"] = closed
+        return True
+
+    def _api_closeForumTopic(self, p: J) -> bool:
+        return self._set_closed(p, True)
+
+    def _api_reopenForumTopic(self, p: J) -> bool:
+        return self._set_closed(p, False)
+
+    def _api_deleteForumTopic(self, p: J) -> bool:
+        chat_id, thread_id = p["chat_id"], p["message_thread_id"]
+        self._topic(p)
+        del self._topics[(chat_id, thread_id)]
+        for key in [k for k, m in self._messages.items() if k[0] == chat_id and m.get("message_thread_id") == thread_id]:
+            del self._messages[key]
+        return True
 
     def _api_deleteMessage(self, p: J) -> bool:
         if self._messages.pop((p["chat_id"], p["message_id"]), None) is None:

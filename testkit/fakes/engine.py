@@ -7,20 +7,23 @@ import asyncio
 from typing import Sequence
 
 from bot.llm.engine import Engine
+from bot.llm.intents import Intent, Reading
 from bot.llm.sentiment import Sentiment
 
 
 class ScriptedEngine:
-    """Delegates to `inner`; `sentiments`/`replies` override it for exact texts, `reply_errors` make the reply to
-    a text raise (the model failing or timing out); replies wait for `gate`.
+    """Delegates to `inner`; `sentiments`/`intents`/`replies` override it for exact texts, `reply_errors` make the
+    reply to a text raise (the model failing or timing out); replies wait for `gate`.
 
     `histories` records the history each reply was asked with (what the model saw), in call order, and `facts`
     the shop facts each reply was given; `embedded` the texts whose token vectors were computed."""
 
     def __init__(self, inner: Engine, sentiments: dict[str, tuple[str, float]] | None = None,
-                 replies: dict[str, str] | None = None, reply_errors: dict[str, Exception] | None = None):
+                 replies: dict[str, str] | None = None, reply_errors: dict[str, Exception] | None = None,
+                 intents: dict[str, tuple[str, float]] | None = None):
         self.inner = inner
         self.sentiments = sentiments or {}
+        self.intents = intents or {}
         self.replies = replies or {}
         self.reply_errors = reply_errors or {}
         self.histories: list[list[tuple[str, str]]] = []
@@ -34,10 +37,20 @@ class ScriptedEngine:
         return getattr(self.inner, name)
 
     async def sentiment(self, text: str) -> Sentiment:
+        return (await self.read_message(text)).sentiment
+
+    async def read_message(self, text: str) -> Reading:
+        """The scripted sentiment and intent where given; the model reads the rest (not at all if both are)."""
+        sentiment = intent = None
         if text in self.sentiments:
             label, confidence = self.sentiments[text]
-            return Sentiment(label, confidence, {label: confidence})
-        return await self.inner.sentiment(text)
+            sentiment = Sentiment(label, confidence, {label: confidence})
+        if text in self.intents:
+            intent = Intent(*self.intents[text])
+        if sentiment is None or intent is None:
+            reading = await self.inner.read_message(text)
+            sentiment, intent = sentiment or reading.sentiment, intent or reading.intent
+        return Reading(sentiment, intent)
 
     async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
                     on_text=None, conversation=None) -> str:

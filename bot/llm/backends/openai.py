@@ -21,6 +21,7 @@ import numpy as np
 from bot.config import MODEL_KEY_ENV, Config, ConfigError
 from bot.llm.backends import ModelServerDown
 from bot.llm.guard import end_at_sentence, is_cjk, whole_words
+from bot.llm.intents import Reading, keyword_intent
 from bot.llm.prompts import as_data, chat_messages, grounded, sentiment_messages
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide, unsure
 from bot.llm.turns import CountsTurns
@@ -36,6 +37,11 @@ TOP_LOGPROBS = 20  # the most the OpenAI API returns (and vLLM's default limit)
 # alerts.very_negative (0.9), which would bypass the cooldown.
 CHOICE_CONFIDENCE = 0.75
 CHOICE_LABELS = ("negative", "neutral", "positive")
+# The start of the assistant's answer, sent as its turn so far (a prefill): the model's next token is then a label
+# word, in English whatever the customer wrote. Without it the model often answered the question ("The", "You") or
+# started a Chinese word, whose first token llama.cpp sends no logprobs for (it lies inside a UTF-8 character).
+# Measured against two other prefills and none: README, "what operators see".
+ANSWER_START = "Answer:"
 CHARS_PER_TOKEN = 3  # estimate for non-CJK text; real BPE averages ~4, so the estimate errs on the long side
 # The server applies the chat template, so its tokens are unknown here: the markers of common model families.
 SPECIAL_TOKENS = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|begin_of_text|>", "<|start_header_id|>",
@@ -65,6 +71,7 @@ class RemoteEngine(CountsTurns):
         self.parameters = None  # the server's model: its size is not ours to know
         self.url = config.model.base_url.rstrip("/")
         self._logprobs = config.sentiment.method != "generate"  # else the constrained choice
+        self.answer_start = ANSWER_START  # bench/remote_alerts.py --compare sets others on a fresh engine
         self._content_free: np.ndarray | None = None  # mean label probabilities on CONTENT_FREE inputs
         self._connections: dict[asyncio.AbstractEventLoop, _Connection] = {}
         self._closing: asyncio.Task | None = None  # a running loop's client closing (held so it is not collected)
@@ -115,8 +122,8 @@ class RemoteEngine(CountsTurns):
     # --- the roles ------------------------------------------------------------------------------------
 
     async def sentiment(self, text: str) -> Sentiment:
-        """One call per message: the label words' probabilities as the answer's first token, calibrated like the
-        local "logits" method; a constrained choice where the server gives no logprobs (or method = "generate")."""
+        """One call per message: the label words' probabilities as the token after ANSWER_START, calibrated like
+        the local "logits" method; a constrained choice where the server gives no logprobs (or method = "generate")."""
         if self._logprobs:
             # The content-free inputs are plain ASCII: no logprobs for them means the server gives none at all.
             reference = await self._content_free_probs()
@@ -131,9 +138,14 @@ class RemoteEngine(CountsTurns):
                     return decide(calibrated(probs, reference), self.config.sentiment.neutral_below)
                 if probs is Unread.NO_LABEL:  # the model leans to neither label: nothing to alert on
                     return unsure(dict.fromkeys(POLAR, 0.5))
-                # This answer alone came without logprobs: llama.cpp sends none for a first token that is part of a
-                # UTF-8 character (a Chinese answer). This message is read as a constrained choice.
+                # This answer alone came without logprobs (llama.cpp sends none for a token inside a UTF-8 character,
+                # which ANSWER_START makes rare): this message is read as a constrained choice.
         return await self._choice(text)
+
+    async def read_message(self, text: str) -> Reading:
+        """The sentiment from the server; the intent by keywords: a server gives no hidden states for the intent head,
+        and asking it as a second call per message would double the server's work (README, "Intents")."""
+        return Reading(await self.sentiment(text), keyword_intent(text))
 
     async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
                     on_text: Callable[[str], None] | None = None, conversation: object = None) -> str:
@@ -165,14 +177,18 @@ class RemoteEngine(CountsTurns):
 
     # --- sentiment ------------------------------------------------------------------------------------
 
-    def _sentiment_body(self, text: str, **fields) -> dict:
+    def _sentiment_body(self, text: str, answer_start: str = "", **fields) -> dict:
+        """The sentiment prompt; with `answer_start` the assistant's turn begins with it (llama.cpp and Ollama
+        continue a last assistant message; vLLM and OpenAI answer in a new turn after it)."""
         messages = sentiment_messages(self.config.sentiment.instruction, as_data(text, self.special_tokens))
+        if answer_start:
+            messages.append({"role": "assistant", "content": answer_start})
         return {"model": self.model, "messages": messages, "temperature": 0.0, **fields}
 
     async def _polar_probs(self, text: str) -> np.ndarray | Unread:
-        """(2,) POLAR probabilities of the answer's first token, or why there are none."""
+        """(2,) POLAR probabilities of the first token after answer_start, or why there are none."""
         answer = await self._post("/chat/completions", self._sentiment_body(
-            text, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS))
+            text, self.answer_start, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS))
         content = (answer["choices"][0].get("logprobs") or {}).get("content") or []
         return label_probs(content[0].get("top_logprobs") or []) if content else Unread.NO_LOGPROBS
 

@@ -15,6 +15,7 @@ CHANNEL = "telegram"
 SERVICE_KEY = "service"  # where post_init puts the ConversationService in bot_data
 OUTBOX_KEY = "outbox"  # the AlertOutbox in bot_data
 OPERATORS_KEY = "operators"  # the operator chat's filter in bot_data, following the chat's moves
+TOPICS_KEY = "topics"  # the operator chat's customer topics (bot.telegram.topics.Topics) in bot_data
 
 # New messages only: PTB's message filters also match edits and channel posts, which get their own policy.
 NEW_MESSAGE = filters.UpdateType.MESSAGE
@@ -33,6 +34,11 @@ def who(customer: Customer) -> str:
     name = customer.display_name or "(no name)"
     name = f"{name} (@{customer.username})" if customer.username else name
     return name if customer.channel == CHANNEL else f"{name} [{customer.channel}]"  # e.g. [web]: no Telegram chat
+
+
+def mood(label: str | None, confidence: float | None) -> str:
+    """The sentiment read, as operators see it after a customer's name: " (negative 0.80)", or nothing."""
+    return f" ({label} {confidence:.2f})" if label else ""
 
 
 def operator_chat(config: Config) -> filters.Chat:

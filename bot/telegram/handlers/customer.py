@@ -13,7 +13,7 @@ from bot.service import ModelFailed, Outcome
 from bot.telegram.handlers import NEW_MESSAGE, OUTBOX_KEY, customer_chats, message_id, sender, service
 from bot.telegram.handlers.drafts import DraftStream
 from bot.telegram.handlers.sending import send_text, typing
-from bot.telegram.handlers.takeover import relay
+from bot.telegram.handlers.takeover import to_operators, topics
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,11 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _to_operators(context: ContextTypes.DEFAULT_TYPE, outcome: Outcome, message: Message) -> None:
-    """The alert the message raised, and the message itself while an operator has the conversation."""
-    svc = service(context)
+    """The alert the message raised; the message and the bot's answer in the customer's topic, or the message
+    relayed while an operator has the conversation."""
     if outcome.alert:
         await context.bot_data[OUTBOX_KEY].raised(context.application, outcome.alert)
-    if outcome.relayed:
-        await relay(context.bot, svc, outcome, message)
+    await to_operators(context.bot, service(context), topics(context), outcome, message)
 
 
 async def human(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -159,6 +158,12 @@ async def group_pointer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _say(update, context, f"{note}\nhttps://t.me/{context.bot.username}")
 
 
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button press no other handler takes (forged or outdated data): answered so the client stops waiting."""
+    log.info("ignored button %r from user %s", update.callback_query.data, update.callback_query.from_user.id)
+    await update.callback_query.answer()
+
+
 def handlers(operators: filters.Chat) -> list[BaseHandler]:
     mine, new = customer_chats(operators), NEW_MESSAGE & customer_chats(operators)
     groups = NEW_MESSAGE & filters.ChatType.GROUPS & ~operators
@@ -175,4 +180,5 @@ def handlers(operators: filters.Chat) -> list[BaseHandler]:
         MessageHandler(filters.UpdateType.EDITED_MESSAGE & mine, edited),
         CommandHandler(CUSTOMER_COMMANDS, group_pointer, filters=groups),
         MessageHandler(groups & filters.Entity(MessageEntity.MENTION), group_pointer),
+        CallbackQueryHandler(unknown_button),  # last: every handler before it had its chance
     ]

@@ -5,37 +5,43 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from telegram import Bot, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
+from bot.brief import Brief
 from bot.service import ConversationService, Outcome
 from bot.telegram import chart
-from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, follow_move, service, who
+from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, csat, follow_move, service, who
 from bot.telegram.handlers.sending import send_text
 from bot.telegram.handlers.takeover import alert_buttons
+from bot.telegram.topics import Topics
 
 log = logging.getLogger(__name__)
 
 CHART_DAYS = 14
 TURN_PREVIEW_CHARS = 300  # each past turn in an alert is cut to this; the new message is shown whole
-OPERATOR_HELP = ("This is the operator chat: alerts about unhappy customers arrive here.\n"
-                 "Reply to an alert or to a customer's message here to answer them as the shop: the bot then "
-                 "stays silent for that customer until Hand back.\n"
+OPERATOR_HELP = ("This is the operator chat: alerts about unhappy customers arrive here (in a forum: each customer "
+                 "in a topic of their own, with their messages and the bot's replies).\n"
+                 "Write in a customer's topic, or reply to an alert or to a customer's message, to answer them as "
+                 "the shop: the bot then stays silent for that customer until Hand back.\n"
                  "Take over - handle the customer yourself; Dismiss - the message was not negative\n"
-                 "/release (as a reply to a customer's message) - hand the customer back to the bot\n"
+                 "/release (in the customer's topic, or as a reply to their message) - hand them back to the bot\n"
                  "/stats - today's numbers and a chart of the last 14 days")
 
 
-def alert_text(outcome: Outcome, message: str, turns: list) -> str:
-    """Who, what they wrote, how negative, and the conversation so far, as plain text."""
+def alert_text(outcome: Outcome, message: str, turns: list, brief: Brief) -> str:
+    """Who, what they wrote, how negative, the handoff brief and the conversation so far, as plain text.
+
+    Plain text (no parse mode), like every operator-chat message: the customer's and the model's words need no
+    escaping and can't break the markup; long alerts are split at line breaks by send_text."""
     c, a = outcome.customer, outcome.alert
     lines = [f"⚠️ Alert #{a.id}: {a.reason}",
              f"Customer: {who(c)}, {'Telegram' if c.channel == CHANNEL else c.channel} id {c.external_id}",
              f"Sentiment: {a.label} {a.confidence:.2f}" if a.label else "Sentiment: not read",
-             "", "Message:", message]
+             "", brief.text(), "", "Message:", message]
     others = [t for t in turns if t.id != outcome.message_id]  # the bot's answer to it included
     if others:
         lines += ["", "Recent turns:"]
@@ -45,21 +51,36 @@ def alert_text(outcome: Outcome, message: str, turns: list) -> str:
     return "\n".join(lines)
 
 
-async def send_alert(bot: Bot, svc: ConversationService, outcome: Outcome, message: str) -> list[Message] | None:
-    """Post the alert, with its buttons, to the operator chat; marked delivered only once Telegram has all of it.
+def digest_text(held: list[dict], customers: dict, zone: tzinfo) -> str:
+    """The opening digest: the alerts held while the shop was closed, one line each; the alerts themselves follow."""
+    lines = [f"☀️ Open again. {len(held)} alert{'s' * (len(held) != 1)} came in while the shop was closed; each "
+             "follows below with its buttons:"]
+    for a in held:
+        at = datetime.fromtimestamp(a["created_at"], zone).strftime("%a %H:%M")
+        text = a["text"] or ""
+        quote = f": “{text[:80]}{'…' * (len(text) > 80)}”" if text else ""
+        lines.append(f"• #{a['id']} {at} {who(customers[a['customer_id']])} - {a['reason']}{quote}")
+    return "\n".join(lines)
+
+
+async def send_alert(bot: Bot, svc: ConversationService, topics: Topics, outcome: Outcome,
+                     message: str) -> list[Message] | None:
+    """Post the alert, with its buttons, to the operator chat (the customer's topic, made now if they have none);
+    marked delivered only once Telegram has all of it.
 
     Every piece is remembered as the customer's: an operator's reply to any of them reaches the customer."""
     chat_id = svc.config.alerts.operator_chat_id
     if chat_id is None:
         log.warning("alert #%s not sent: no [alerts] operator_chat_id configured", outcome.alert.id)
         return None
-    turns = await svc.recent_turns(outcome.customer.id)
-    sent = await send_text(bot, chat_id, alert_text(outcome, message, turns),
-                           alert_buttons(outcome.alert.id, outcome.customer.id))
+    c = outcome.customer
+    text = alert_text(outcome, message, await svc.recent_turns(c.id), await svc.brief(c.id))
+    # The alert shows the conversation up to its message; a new topic shows what follows (the bot's reply...).
+    sent = await topics.post(bot, svc, c, text, "alert", alert_buttons(outcome.alert.id, c.id),
+                             create_from=outcome.message_id)
     if sent:
         await svc.db.mark_alert_delivered(outcome.alert.id)
-        for piece in sent:
-            await svc.db.remember_operator_message(piece.chat_id, piece.message_id, outcome.customer.id, "alert")
+        await topics.show(bot, svc, c)
     else:  # stays undelivered in SQLite (delivered_at IS NULL), where a later retry can find it
         log.error("alert #%s for customer %s could not be delivered to the operator chat",
                   outcome.alert.id, outcome.customer.id)
@@ -71,13 +92,24 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
-def stats_text(stats: dict, handoff: dict) -> str:
+def csat_text(ratings: list[int]) -> str:
+    """Average, count and distribution of CSAT ratings, 5 first: "4.2 average of 5 ratings (5★ 3, 4★ 1, ...)"."""
+    if not ratings:
+        return "no ratings yet"
+    spread = ", ".join(f"{n}★ {ratings.count(n)}" for n in reversed(csat.RATINGS))
+    return f"{statistics.mean(ratings):.1f} average of {len(ratings)} rating{'s' * (len(ratings) != 1)} ({spread})"
+
+
+def stats_text(stats: dict, handoff: dict, ratings: list[int], intents: dict[str, int]) -> str:
     waits = handoff["reply_waits"]
     wait = _duration(statistics.median(waits)) if waits else "no operator replies yet"
+    wants = ", ".join(f"{intent} {count}" for intent, count in intents.items()) or "none read yet"
     return (f"Today so far:\n"
             f"Customers: {stats['customers']}\n"
             f"Messages: {stats['messages']}\n"
             f"Negative: {stats['negative_share']:.0%}\n"
+            f"CSAT after hand-back: {csat_text(ratings)}\n"
+            f"Intents: {wants}\n"
             f"Alerts: {stats['alerts_delivered']} sent of {stats['alerts']} raised\n"
             f"Alert to first operator reply (median): {wait}\n"
             f"Label corrections (Dismiss): {handoff['corrections']}\n"
@@ -85,16 +117,21 @@ def stats_text(stats: dict, handoff: dict) -> str:
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/stats: today's numbers since local midnight, then a chart of the last 14 days."""
+    """/stats: today's numbers since midnight (the shop's, with [hours]), then a chart of the last 14 days."""
     svc, chat_id = service(context), update.effective_chat.id
-    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    shop_zone = svc.hours.tz if svc.config.hours else None  # None: the server's own zone
+    midnight = datetime.now().astimezone(shop_zone).replace(hour=0, minute=0, second=0, microsecond=0)
     numbers = await svc.db.stats_since(midnight.timestamp())
     handoff = await svc.db.handoff_stats(midnight.timestamp())
-    await send_text(context.bot, chat_id, stats_text(numbers, handoff))
-    days = await svc.db.daily_counts((midnight - timedelta(days=CHART_DAYS - 1)).timestamp(), CHART_DAYS)
+    ratings_today = await svc.db.csat_ratings(midnight.timestamp())
+    intents = await svc.db.intent_counts(midnight.timestamp())
+    await send_text(context.bot, chat_id, stats_text(numbers, handoff, ratings_today, intents))
+    first_day = (midnight - timedelta(days=CHART_DAYS - 1)).timestamp()
+    days = await svc.db.daily_counts(first_day, CHART_DAYS)
+    ratings = await svc.db.daily_ratings(first_day, CHART_DAYS)
     try:  # operators would rather look than read; the numbers went out already if this fails
-        png = await asyncio.to_thread(chart.daily_png, days, midnight.date())  # ~0.2 s of drawing, off the loop
-        await context.bot.send_photo(chat_id, png, caption=chart.caption(days))
+        png = await asyncio.to_thread(chart.daily_png, days, ratings, midnight.date())  # ~0.3 s, off the loop
+        await context.bot.send_photo(chat_id, png, caption=chart.caption(days, ratings))
     except TelegramError as exc:
         log.warning("the /stats chart was not sent: %s", exc)
 

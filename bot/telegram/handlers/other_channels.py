@@ -6,8 +6,8 @@ from __future__ import annotations
 from telegram.ext import Application
 
 from bot.service import ModelFailed, Outcome
-from bot.telegram.handlers import OUTBOX_KEY, SERVICE_KEY
-from bot.telegram.handlers.takeover import relay_text
+from bot.telegram.handlers import OUTBOX_KEY, SERVICE_KEY, TOPICS_KEY
+from bot.telegram.handlers.takeover import to_operators
 
 
 class TelegramOperators:
@@ -20,7 +20,8 @@ class TelegramOperators:
         await self.app.bot_data[OUTBOX_KEY].raised(self.app, outcome.alert)
 
     async def relay(self, outcome: Outcome, text: str) -> None:
-        await relay_text(self.app.bot, self.app.bot_data[SERVICE_KEY], outcome, text)
+        data = self.app.bot_data
+        await to_operators(self.app.bot, data[SERVICE_KEY], data[TOPICS_KEY], outcome, None, text)
 
     async def model_failed(self, error: str) -> None:
         # Through the application's error handler, as a Telegram customer's failure goes: one note per interval.

@@ -21,6 +21,25 @@ RETRY_BACKOFF_SECONDS = 1.0  # doubled after each attempt
 # httpx failures that happen before the request reaches Telegram: retrying them can't send twice.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 T = TypeVar("T")
+# How Telegram says a forum topic was deleted: sending to it (tdlib/telegram-bot-api #472, #596), or closing or
+# reopening it (MTProto's TOPIC_ID_INVALID; TOPIC_DELETED from clients that name it so).
+_TOPIC_GONE = ("message thread not found", "topic_id_invalid", "topic_deleted")
+
+
+class TopicGone(Exception):
+    """The forum topic a message was meant for was deleted."""
+
+
+class TopicClosed(Exception):
+    """The forum topic a message was meant for is closed (someone closed it in the app)."""
+
+
+def topic_error(exc: BadRequest) -> Exception | None:
+    """TopicGone or TopicClosed when that is what Telegram's refusal says; None for any other."""
+    text = exc.message.lower()
+    if any(words in text for words in _TOPIC_GONE):
+        return TopicGone(exc.message)
+    return TopicClosed(exc.message) if "topic_closed" in text else None
 
 
 def utf16_len(text: str) -> int:
@@ -67,16 +86,19 @@ def _reply(message_id: int | None) -> ReplyParameters | None:
 
 
 async def send_text(bot: Bot, chat_id: int, text: str, reply_markup: InlineKeyboardMarkup | None = None,
-                    reply_to: int | None = None) -> list[Message] | None:
-    """Send `text` as plain text (no parse mode, so model output can't break it), split if long.
+                    reply_to: int | None = None, thread_id: int | None = None) -> list[Message] | None:
+    """Send `text` as plain text (no parse mode, so model output can't break it), split if long; into forum topic
+    `thread_id` if given.
 
     Returns the messages sent, or None when Telegram did not take all of it (logged here, never raised:
-    the caller's stored data is already safe and the bot must keep serving everyone else)."""
+    the caller's stored data is already safe and the bot must keep serving everyone else). Raises TopicGone or
+    TopicClosed when the topic cannot take it: the caller can mend the topic and send again."""
     parts = split_text(text)
     sent: list[Message] = []
     for i, part in enumerate(parts):
         markup = reply_markup if i == len(parts) - 1 else None  # buttons go under the last piece
-        send = partial(bot.send_message, text=part, reply_markup=markup, reply_parameters=_reply(reply_to))
+        send = partial(bot.send_message, text=part, reply_markup=markup, reply_parameters=_reply(reply_to),
+                       message_thread_id=thread_id)
         message = await _retrying(chat_id, send)
         if message is None:
             return None
@@ -86,12 +108,12 @@ async def send_text(bot: Bot, chat_id: int, text: str, reply_markup: InlineKeybo
 
 
 async def copy_message(bot: Bot, chat_id: int, from_chat_id: int, message_id: int,
-                       reply_to: int | None = None) -> MessageId | None:
-    """Copy a message to chat_id, with send_text's retries and None on failure.
+                       reply_to: int | None = None, thread_id: int | None = None) -> MessageId | None:
+    """Copy a message to chat_id (into forum topic `thread_id`), with send_text's retries and None on failure.
 
     A copy, unlike a forward, carries no "forwarded from" header, so it works whatever the sender's privacy settings."""
     return await _retrying(chat_id, partial(bot.copy_message, from_chat_id=from_chat_id, message_id=message_id,
-                                            reply_parameters=_reply(reply_to)))
+                                            reply_parameters=_reply(reply_to), message_thread_id=thread_id))
 
 
 async def _retrying(chat_id: int, send: Callable[[int], Awaitable[T]]) -> T | None:
@@ -106,6 +128,12 @@ async def _retrying(chat_id: int, send: Callable[[int], Awaitable[T]]) -> T | No
         except ChatMigrated as exc:
             log.warning("chat %s became supergroup %s: update the config; sending there", chat_id, exc.new_chat_id)
             chat_id = exc.new_chat_id
+        except BadRequest as exc:  # nothing was delivered; only a topic's state is worth telling the caller
+            mendable = topic_error(exc)
+            if mendable:
+                raise mendable from exc
+            log.warning("message to chat %s not sent: %s: %s", chat_id, type(exc).__name__, exc)
+            return None
         except NetworkError as exc:
             if not _worth_retrying(exc) or attempt == SEND_RETRIES:
                 log.warning("message to chat %s not sent: %s: %s", chat_id, type(exc).__name__, exc)

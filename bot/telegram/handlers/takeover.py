@@ -1,4 +1,5 @@
-"""Operator takeovers in Telegram: alert buttons, replies copied to customers, relays, /release, idle hand-back."""
+"""Operator takeovers in Telegram: alert buttons, replies (or messages in a customer's topic) copied to customers,
+relays, /release, idle hand-back."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.config import Config
 from bot.service import ConversationService, Outcome
-from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, service, who
+from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, TOPICS_KEY, mood, service, who
+from bot.telegram.handlers.csat import ask_rating
 from bot.telegram.handlers.sending import copy_message, send_text
+from bot.telegram.topics import Topics
 from storage.db import Customer
 
 log = logging.getLogger(__name__)
@@ -20,7 +23,8 @@ TAKE, DISMISS, RELEASE = "take", "dismiss", "release"
 # handoff:take:<customer id>, handoff:dismiss:<alert id>, handoff:release:<customer id>
 CALLBACK_PATTERN = rf"^handoff:({TAKE}|{DISMISS}|{RELEASE}):\d+$"
 MAX_IDLE_CHECK_SECONDS = 30.0  # idle takeovers are looked for this often (more often for short timeouts)
-RELEASE_USAGE = "Send /release as a reply to one of the customer's messages here (or to their alert)."
+RELEASE_USAGE = ("Send /release as a reply to one of the customer's messages here (or to their alert), or in their "
+                 "topic.")
 
 
 def _button(text: str, action: str, number: int) -> InlineKeyboardButton:
@@ -31,34 +35,32 @@ def alert_buttons(alert_id: int, customer_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[_button("Take over", TAKE, customer_id), _button("Dismiss", DISMISS, alert_id)]])
 
 
-async def _customer_of(svc: ConversationService, replied: Message | None) -> Customer | None:
-    """The customer an operator-chat message (an alert, a relay, a note) belongs to, if any."""
-    if replied is None:
-        return None
-    customer_id = await svc.db.customer_for_operator_message(replied.chat_id, replied.message_id)
+def topics(context: ContextTypes.DEFAULT_TYPE) -> Topics:
+    return context.bot_data[TOPICS_KEY]
+
+
+async def _customer_of(svc: ConversationService, message: Message) -> Customer | None:
+    """The customer an operator-chat message is about: the one whose alert, relay or note it replies to, else the
+    one whose topic it is in; None for anything else (operators talking among themselves)."""
+    replied = message.reply_to_message
+    customer_id = replied and await svc.db.customer_for_operator_message(replied.chat_id, replied.message_id)
+    if not customer_id and message.is_topic_message and message.message_thread_id:
+        customer_id = await svc.db.customer_for_topic(message.chat_id, message.message_thread_id)
     return await svc.db.customer_by_id(customer_id) if customer_id else None
 
 
-async def _post(bot: Bot, svc: ConversationService, customer: Customer, text: str, kind: str,
-                markup: InlineKeyboardMarkup | None = None) -> list[Message] | None:
-    """Post to the operator chat threaded under the customer's newest alert, remembered as the customer's."""
-    chat_id = svc.config.alerts.operator_chat_id
-    if chat_id is None:
-        return None
-    root = await svc.db.latest_alert_message(chat_id, customer.id)
-    sent = await send_text(bot, chat_id, text, markup, reply_to=root)
-    for piece in sent or []:
-        await svc.db.remember_operator_message(piece.chat_id, piece.message_id, customer.id, kind)
-    return sent
-
-
-async def relay(bot: Bot, svc: ConversationService, outcome: Outcome, message: Message) -> None:
-    """A taken-over customer's message, passed on to the operator chat under their alert (the bot stays quiet)."""
-    c = outcome.customer
-    if message.text:
-        await relay_text(bot, svc, outcome, message.text)
+async def to_operators(bot: Bot, svc: ConversationService, topics: Topics, outcome: Outcome,
+                       message: Message | None, text: str | None = None) -> None:
+    """A customer's message and the bot's answer, for operators: in the customer's topic when they have one; else,
+    while an operator has the conversation, relayed in the main chat under their alert (the bot stays quiet).
+    `message`: the channel's own (Telegram: copied if not text); `text`: another channel's."""
+    if await topics.show(bot, svc, outcome.customer) or not outcome.relayed:
         return
-    header = await _post(bot, svc, c, f"💬 {who(c)} sent:", "relay")
+    if message is None or message.text:
+        await _relay_text(bot, svc, topics, outcome, text or message.text)
+        return
+    c = outcome.customer
+    header = await topics.post(bot, svc, c, f"💬 {who(c)} sent:", "relay")
     if header:  # a photo, voice note...: copied as it is, under a line saying whose it is
         chat_id, header_id = header[-1].chat_id, header[-1].message_id
         copied = await copy_message(bot, chat_id, message.chat_id, message.message_id, reply_to=header_id)
@@ -66,29 +68,40 @@ async def relay(bot: Bot, svc: ConversationService, outcome: Outcome, message: M
             await svc.db.remember_operator_message(chat_id, copied.message_id, c.id, "relay")
 
 
-async def relay_text(bot: Bot, svc: ConversationService, outcome: Outcome, text: str) -> None:
-    """A taken-over customer's text, with its sentiment read, posted to the operator chat under their alert."""
+async def _relay_text(bot: Bot, svc: ConversationService, topics: Topics, outcome: Outcome, text: str) -> None:
     c, s = outcome.customer, outcome.sentiment
-    mood = f" ({s.label} {s.confidence:.2f})" if s else ""
-    await _post(bot, svc, c, f"💬 {who(c)}{mood}:\n{text}", "relay")
+    await topics.post(bot, svc, c, f"💬 {who(c)}{mood(s.label, s.confidence) if s else ''}:\n{text}", "relay")
 
 
-async def _taken_over(bot: Bot, svc: ConversationService, customer: Customer, operator: str) -> None:
+async def _taken_over(bot: Bot, svc: ConversationService, topics: Topics, customer: Customer, operator: str) -> None:
+    """The note that an operator has the customer now, with the handoff brief and the Hand back button."""
     minutes = svc.config.handoff.idle_minutes
-    text = (f"🧑‍💼 {operator} is handling {who(customer)} now; the bot stays silent for them. Reply to their "
-            f"messages here to answer. Hand back when done (it happens by itself after {minutes:g} min "
-            f"without an operator reply).")
-    await _post(bot, svc, customer, text, "note", InlineKeyboardMarkup([[_button("Hand back", RELEASE, customer.id)]]))
+    where = "Write in this topic" if topics.on else "Reply to their messages here"
+    text = (f"🧑‍💼 {operator} is handling {who(customer)} now; the bot stays silent for them. {where} to answer. "
+            f"Hand back when done (it happens by itself after {minutes:g} min without an operator reply).\n\n"
+            f"{(await svc.brief(customer.id)).text()}")
+    await topics.post(bot, svc, customer, text, "note", InlineKeyboardMarkup([[_button("Hand back", RELEASE, customer.id)]]))
 
 
-async def _handed_back(bot: Bot, svc: ConversationService, customer: Customer, why: str) -> None:
-    await _post(bot, svc, customer, f"🤖 {who(customer)} is back with the bot ({why}).", "note")
+async def _handed_back(bot: Bot, svc: ConversationService, topics: Topics, customer: Customer, why: str) -> None:
+    """The customer is the bot's again (/release, Hand back, idle): operators are told, the customer's topic
+    closes, the customer is asked for a rating."""
+    await topics.post(bot, svc, customer, f"🤖 {who(customer)} is back with the bot ({why}).", "note")
+    await topics.close(bot, svc, customer)
+    await ask_rating(bot, svc, customer)
+
+
+async def _tell(bot: Bot, message: Message, text: str) -> None:
+    """A short answer to an operator's message, under it (and in its topic, in a forum)."""
+    await send_text(bot, message.chat_id, text, reply_to=message.message_id,
+                    thread_id=message.message_thread_id if message.is_topic_message else None)
 
 
 async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A reply to an alert, relay or note in the operator chat: copied to that customer as the shop; takes over."""
+    """A reply to an alert, relay or note in the operator chat, or a message in a customer's topic: copied to that
+    customer as the shop; takes over."""
     svc, message, operator = service(context), update.effective_message, update.effective_user
-    customer = await _customer_of(svc, message.reply_to_message)
+    customer = await _customer_of(svc, message)
     if customer is None:
         return  # a reply to anything else: operators talking among themselves
     copied = None
@@ -98,13 +111,13 @@ async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         copied = await copy_message(context.bot, int(customer.external_id), message.chat_id, message.message_id)
         delivered = copied is not None
         if not delivered:
-            await send_text(context.bot, message.chat_id, f"⚠️ Not delivered to {who(customer)}: Telegram refused "
-                            "it (they may have blocked the bot).", reply_to=message.message_id)
+            await _tell(context.bot, message, f"⚠️ Not delivered to {who(customer)}: Telegram refused it (they may "
+                        "have blocked the bot).")
     if not delivered:  # nothing reached the customer: the bot keeps the conversation
         return
     _, started = await svc.handoff.take_over(customer.id, str(operator.id), operator.full_name)
     if started:
-        await _taken_over(context.bot, svc, customer, operator.full_name)
+        await _taken_over(context.bot, svc, topics(context), customer, operator.full_name)
     text = message.text or message.caption or "[attachment]"
     kind = "text" if message.text else "attachment"  # only text turns go into the history the model reads
     await svc.handoff.operator_turn(customer.id, text, kind, str(copied.message_id) if copied else None)
@@ -113,12 +126,12 @@ async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def _to_other_channel(bot: Bot, svc: ConversationService, customer: Customer, message: Message) -> bool:
     """An operator's reply to a customer of another channel (the web chat): text only, shown by that channel."""
     if not message.text:
-        await send_text(bot, message.chat_id, f"⚠️ Not delivered to {who(customer)}: only text reaches "
-                        f"{customer.channel} customers. Please write it as a message.", reply_to=message.message_id)
+        await _tell(bot, message, f"⚠️ Not delivered to {who(customer)}: only text reaches {customer.channel} "
+                    "customers. Please write it as a message.")
         return False
     if not await svc.handoff.to_customer(customer, message.text):
-        await send_text(bot, message.chat_id, f"⚠️ Not delivered to {who(customer)}: the {customer.channel} chat "
-                        "is not running in this bot.", reply_to=message.message_id)
+        await _tell(bot, message, f"⚠️ Not delivered to {who(customer)}: the {customer.channel} chat is not "
+                    "running in this bot.")
         return False
     return True
 
@@ -126,14 +139,13 @@ async def _to_other_channel(bot: Bot, svc: ConversationService, customer: Custom
 async def release(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/release in reply to a customer's message, alert or note: that customer goes back to the bot."""
     svc, message = service(context), update.effective_message
-    customer = await _customer_of(svc, message.reply_to_message)
+    customer = await _customer_of(svc, message)
     if customer is None:
-        await send_text(context.bot, message.chat_id, RELEASE_USAGE, reply_to=message.message_id)
+        await _tell(context.bot, message, RELEASE_USAGE)
     elif await svc.handoff.release(customer.id) is None:
-        await send_text(context.bot, message.chat_id, f"The bot has {who(customer)} already.",
-                        reply_to=message.message_id)
+        await _tell(context.bot, message, f"The bot has {who(customer)} already.")
     else:
-        await _handed_back(context.bot, svc, customer, f"by {update.effective_user.full_name}")
+        await _handed_back(context.bot, svc, topics(context), customer, f"by {update.effective_user.full_name}")
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -160,12 +172,12 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer("You have this customer now." if started
                            else f"{takeover['operator_name']} is handling this customer already.")
         if started:
-            await _taken_over(context.bot, svc, customer, operator.full_name)
+            await _taken_over(context.bot, svc, topics(context), customer, operator.full_name)
     elif await svc.handoff.release(customer.id) is None:
         await query.answer("The bot has this customer already.")
     else:
         await query.answer("Handed back to the bot.")
-        await _handed_back(context.bot, svc, customer, f"by {operator.full_name}")
+        await _handed_back(context.bot, svc, topics(context), customer, f"by {operator.full_name}")
         try:  # the note's button has done its job
             await query.edit_message_reply_markup(None)
         except TelegramError as exc:
@@ -183,7 +195,7 @@ async def hand_back_idle(context: ContextTypes.DEFAULT_TYPE) -> None:
     for takeover in await svc.handoff.release_idle():
         customer = await svc.db.customer_by_id(takeover["customer_id"])
         if customer:
-            await _handed_back(context.bot, svc, customer, f"no operator reply for {svc.config.handoff.idle_minutes:g} min")
+            await _handed_back(context.bot, svc, topics(context), customer, f"no operator reply for {svc.config.handoff.idle_minutes:g} min")
 
 
 def handlers(operators: filters.Chat) -> list[BaseHandler]:
@@ -191,5 +203,7 @@ def handlers(operators: filters.Chat) -> list[BaseHandler]:
     return [
         CallbackQueryHandler(button, pattern=CALLBACK_PATTERN),  # from any chat, so a forged press is refused
         CommandHandler("release", release, filters=here),
-        MessageHandler(here & filters.REPLY & ~filters.COMMAND, operator_reply),
+        # In a forum every message in a topic replies to the topic's first message: matched by REPLY too.
+        MessageHandler(here & (filters.REPLY | filters.IS_TOPIC_MESSAGE) & ~filters.COMMAND & ~filters.StatusUpdate.ALL,
+                       operator_reply),
     ]
