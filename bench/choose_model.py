@@ -6,9 +6,9 @@ Each model is measured in a process of its own (so its RAM is its alone), one af
 config.toml and only model.source changed (qwen: bench/qwen_gguf.py's Q4_K_M GGUF, fetched and checked once):
 - load: seconds and peak RSS of Engine.load; a model without a sentiment head has one fitted first (timed);
 - sentiment: macro-F1 of the configured method on bench/devsets/customer_messages_{en,zh}.csv;
-- knowledge: bench/knowledge_dev.py's figures per language, with the retrieval measured for the model in this run
-  (token_layer and weights "auto", the cached choice removed first) and with the constants tuned on SmolLM2
-  (layer at 0.2 of the depth, weights lexical 1 / tokens 1 / likelihood 1 / intents 2);
+- knowledge: bench/knowledge_dev.py's figures per language, with the defaults (token_layer "fifth", weights lexical 1
+  / tokens 1 / likelihood 1 / intents 2, first tuned on SmolLM2) and with the retrieval measured for the model in
+  this run (token_layer and weights "auto", the cached choice removed first);
 - decode: one customer's tokens/s (`shopbot bench`'s figure); peak RSS while serving all of the above.
 Per-model results go to bench/out/choose_model/<model>.json; the table (markdown) to stdout.
 """
@@ -30,12 +30,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from bot.config import SignalWeights, load_config  # noqa: E402
+from bot.config import load_config  # noqa: E402
 
 OUT = HERE / "out" / "choose_model"
 DEVSETS = HERE / "devsets"
 NAMES = {"embedded": "SmolLM2-135M-Instruct (embedded, Q4_1)", "qwen": "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M)"}
-CONSTANTS = SignalWeights(lexical=1.0, tokens=1.0, likelihood=1.0, intents=2.0)  # tuned on SmolLM2 before #16
 
 
 def model_config(model: str):
@@ -56,8 +55,8 @@ def measure(model: str) -> dict:
     """Every figure of one model's row, in this process."""
     from bot.benchmark import _decode_speeds, peak_rss_mb, reset_peak_rss
     from bot.evaluation import evaluate, read_rows
+    from bot.llm.auto_head import ensure_heads
     from bot.llm.engine import Engine
-    from bot.llm.head import find_head
     from bot.retrieval_choice import choose
     from knowledge_dev import score
 
@@ -68,10 +67,10 @@ def measure(model: str) -> dict:
     engine = Engine.load(config)
     result = {"model": NAMES[model], "load_s": time.perf_counter() - started, "load_rss_mb": peak_rss_mb(),
               "layers": engine.decoder.shape.layers}
-    had_head = find_head(config.sentiment.head_path, config.model.cache_dir, engine.name) is not None
     started = time.perf_counter()
-    engine.prepare_roles()  # a model without a head gets one fitted now, once
-    result["head_fit_s"] = None if had_head else time.perf_counter() - started
+    fitted = ensure_heads(engine)  # what prepare_roles does before serving: a model without heads gets them, once
+    result["heads_fitted"] = [path.name for path in fitted]
+    result["head_fit_s"] = time.perf_counter() - started if fitted else None
     reset_peak_rss()
     try:
         for lang in ("en", "zh"):
@@ -81,17 +80,18 @@ def measure(model: str) -> dict:
             result["sentiment_ms"] = report["ms_per_message"]
         result.update(_decode_speeds(engine))
         save(model, result)  # each stage as it ends: a run cut short keeps what it measured
+        measured = with_retrieval(config, "auto", "auto")
         (config.model.cache_dir / "retrieval" / f"{engine.name}.json").unlink(missing_ok=True)
         started = time.perf_counter()
-        chosen = asyncio.run(choose(engine, config.knowledge))  # what a model's first knowledge import measures
+        chosen = asyncio.run(choose(engine, measured.knowledge))  # what a model's first knowledge import measures
         result["retrieval_measure_s"] = time.perf_counter() - started
         result["retrieval_choice"] = json.loads((config.model.cache_dir / "retrieval" / f"{engine.name}.json")
                                                 .read_text(encoding="utf-8"))
         save(model, result)
-        constants_layer = max(1, round(result["layers"] * 0.2))
-        for name, cfg in (("auto", config), ("constants", with_retrieval(config, constants_layer, CONSTANTS))):
-            if name == "constants" and chosen.layer == constants_layer and all(
-                    w == CONSTANTS for w in chosen.weights.values()):
+        defaults = config.knowledge.languages["en"].weights
+        for name, cfg in (("auto", measured), ("constants", config)):
+            if name == "constants" and chosen.layer == engine.token_layers[0] and all(
+                    w == defaults for w in chosen.weights.values()):
                 result["knowledge_constants"] = result["knowledge_auto"]  # the same settings: the same answers
                 continue
             with tempfile.TemporaryDirectory() as tmp:
@@ -124,16 +124,15 @@ def table(results: list[dict]) -> str:
     rows = [("sentiment macro-F1, English (customer_messages_en, 90)", lambda r: f"{r['sentiment_en']:.3f}"),
             ("sentiment macro-F1, Chinese (customer_messages_zh, 90)", lambda r: f"{r['sentiment_zh']:.3f}"),
             ("sentiment, ms/message (median)", lambda r: f"{r['sentiment_ms']:.0f}"),
-            ("knowledge, English: retrieval measured for the model", lambda r: knowledge_cell(r["knowledge_auto"], "en")),
-            ("knowledge, Chinese: retrieval measured for the model", lambda r: knowledge_cell(r["knowledge_auto"], "zh")),
-            ("knowledge, English: SmolLM2's constants", lambda r: knowledge_cell(r["knowledge_constants"], "en")),
-            ("knowledge, Chinese: SmolLM2's constants", lambda r: knowledge_cell(r["knowledge_constants"], "zh")),
+            ("knowledge, English: measured for the model (\"auto\")", lambda r: knowledge_cell(r["knowledge_auto"], "en")),
+            ("knowledge, Chinese: measured for the model (\"auto\")", lambda r: knowledge_cell(r["knowledge_auto"], "zh")),
+            ("knowledge, English: the defaults", lambda r: knowledge_cell(r["knowledge_constants"], "en")),
+            ("knowledge, Chinese: the defaults", lambda r: knowledge_cell(r["knowledge_constants"], "zh")),
             ("retrieval chosen (token layer / weights en; zh)", retrieval_cell),
-            ("retrieval measured on the first knowledge (s)", lambda r: f"{r['retrieval_measure_s']:.1f}"),
+            ("\"auto\": measuring it on the first knowledge (s)", lambda r: f"{r['retrieval_measure_s']:.1f}"),
             ("decode, one customer (tokens/s)", lambda r: f"{r['decode_tok_s']:.1f}"),
             ("load (s)", lambda r: f"{r['load_s']:.1f}"),
-            ("first load: sentiment head fitted (s)",
-             lambda r: "had one" if r["head_fit_s"] is None else f"{r['head_fit_s']:.0f}"),
+            ("first load: heads fitted (s)", heads_cell),
             ("RAM: peak RSS loading / serving (MB)", lambda r: f"{r['load_rss_mb']:.0f} / {r['peak_rss_mb']:.0f}")]
     lines = ["| | " + " | ".join(r["model"] for r in results) + " |", "|---" * (len(results) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(shown(cell, r) for r in results) + " |" for label, cell in rows]
@@ -145,6 +144,12 @@ def shown(cell, result: dict) -> str:
         return cell(result)
     except KeyError:  # a run cut short
         return "not measured"
+
+
+def heads_cell(r: dict) -> str:
+    if r["head_fit_s"] is None:
+        return "had them"
+    return f"{r['head_fit_s']:.0f} ({', '.join(r.get('heads_fitted', ['sentiment']))})"
 
 
 def retrieval_cell(r: dict) -> str:

@@ -314,8 +314,8 @@ class TelegramSettings:
 
 @settings
 class SignalWeights:
-    """How much each retrieval signal counts for a language. The defaults are the weights a backend without a
-    measured choice uses (README, "Shop knowledge": with the local engine, "auto" measures them per model)."""
+    """How much each retrieval signal counts for a language. The defaults were tuned on SmolLM2-135M and measured as
+    good on the 0.5B Qwen2 model too (README, "Choosing a model"); "auto" instead measures them per model."""
 
     lexical: Annotated[float, at_least(0)] = 1.0  # shared words / Chinese character n-grams (TF-IDF)
     tokens: Annotated[float, at_least(0)] = 1.0  # the model's token vectors, word against word
@@ -349,8 +349,8 @@ class LanguageSettings:
     csat_question: Text  # after a hand-back, above the 1-5 buttons
     csat_thanks: Text  # the question becomes this once rated
     csat_already: Text  # a second tap: not counted again
-    # "auto": measured for the loaded model (bot/retrieval_choice.py, cached beside it); a table: these weights
-    weights: SignalWeights | Literal["auto"] = "auto"
+    # a table: these weights; "auto": measured for the loaded model (bot/retrieval_choice.py, cached beside it)
+    weights: SignalWeights | Literal["auto"] = SignalWeights()
 
 
 # Shop talk in general, beyond the words of a shop's own knowledge (which count too). A message with neither is
@@ -410,8 +410,9 @@ class KnowledgeSettings:
     candidates: Annotated[int, at_least(1)] = 8
     # the best entry leads the runner-up by this much (z-score units): answered plainly
     sure_margin: Annotated[float, at_least(0)] = 1.0
-    # the layer whose token vectors are compared; "auto": measured for the loaded model (bot/retrieval_choice.py)
-    token_layer: Annotated[int, at_least(1)] | Literal["auto"] = "auto"
+    # the layer whose token vectors are compared: "fifth" = a fifth of the model's depth; "auto": measured for the
+    # loaded model (bot/retrieval_choice.py); a number: that layer
+    token_layer: Annotated[int, at_least(1)] | Literal["fifth", "auto"] = "fifth"
     languages: dict[str, LanguageSettings] = field(default_factory=lambda: dict(LANGUAGES))
 
 

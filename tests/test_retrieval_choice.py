@@ -57,6 +57,15 @@ async def test_the_first_knowledge_measures_the_models_layer_and_weights_and_lat
     assert {row["embedded_with"] for row in await db.knowledge()} == {f"{engine.name} layer {other}"}
 
 
+async def test_by_default_nothing_is_measured_the_layer_is_a_fifth_of_the_depth_and_the_weights_are_configured(
+        engine, db):
+    knowledge = Knowledge(db, engine, engine.config.knowledge)  # the shipped config.toml: token_layer "fifth"
+    await knowledge.import_file(FIXTURE)
+    assert engine.token_layer == round(engine.decoder.shape.layers / 5)
+    assert not (engine.config.model.cache_dir / "retrieval").exists()  # no first-start measurement
+    assert (await knowledge.find("Can I come by on a Monday?")).entry.entry_id == "hours"
+
+
 async def test_a_configured_layer_and_weights_override_the_measurement(engine):
     weights = SignalWeights(lexical=1.0, tokens=2.0, likelihood=0.0, intents=2.0)
     picked = await choose(engine, settings(engine, token_layer=3, weights=weights))

@@ -25,7 +25,7 @@ from bot.llm.slots import Scratch
 
 # The depths whose token vectors retrieval may read: bot/retrieval_choice.py measures them per model and picks one.
 LAYER_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8)
-FIRST_FRACTION = 0.2  # read until the choice is made (layer 6 of 30 on SmolLM2-135M, where it was first tuned)
+FIRST_FRACTION = 0.2  # token_layer "fifth", the default (layer 6 of 30 on SmolLM2-135M, where it was first tuned)
 RETRIEVAL_INSTRUCTION = "You match a shop customer's question to the shop's FAQ."
 LIKELIHOOD_CONTEXT = "Shop FAQ: {question} {answer}\nA customer writes: "
 
