@@ -9,7 +9,8 @@ import re
 import tomllib
 from dataclasses import asdict, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
@@ -334,10 +335,11 @@ class TelegramSettings:
 
 @settings
 class SignalWeights:
-    """How much each retrieval signal counts for a language (README, "Shop knowledge": measured per language)."""
+    """How much each retrieval signal counts for a language. The defaults were tuned on SmolLM2-135M and measured as
+    good on the 0.5B Qwen2 model too (README, "Choosing a model"); "auto" instead measures them per model."""
 
     lexical: Annotated[float, at_least(0)] = 1.0  # shared words / Chinese character n-grams (TF-IDF)
-    tokens: Annotated[float, at_least(0)] = 0.0  # the model's token vectors, word against word
+    tokens: Annotated[float, at_least(0)] = 1.0  # the model's token vectors, word against word
     likelihood: Annotated[float, at_least(0)] = 1.0  # how much the entry makes the model expect the customer's words
     # shared shop intents (bot/concepts.py: "postage" and "shipping fee" are one intent)
     intents: Annotated[float, at_least(0)] = 2.0
@@ -368,7 +370,8 @@ class LanguageSettings:
     csat_question: Text  # after a hand-back, above the 1-5 buttons
     csat_thanks: Text  # the question becomes this once rated
     csat_already: Text  # a second tap: not counted again
-    weights: SignalWeights = SignalWeights()
+    # a table: these weights; "auto": measured for the loaded model (bot/retrieval_choice.py, cached beside it)
+    weights: SignalWeights | Literal["auto"] = SignalWeights()
 
 
 # Shop talk in general, beyond the words of a shop's own knowledge (which count too). A message with neither is
@@ -390,7 +393,7 @@ LANGUAGES = {
                      "shop to follow up here. The closest I found: {answer}",
         off_topic_reply="I can only help with questions about our shop: orders, delivery, returns, payment "
                         "and our products. What can I do for you?",
-        shop_words=EN_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=1.0, likelihood=1.0, intents=2.0),
+        shop_words=EN_SHOP_WORDS,
         greetings=("hi", "hello", "hey", "good morning", "good afternoon", "good evening"),
         thanks=("thanks", "thank you", "thx", "cheers", "ok", "okay", "great", "bye", "goodbye"),
         greeting_reply="Hello! How can I help you?",
@@ -407,7 +410,7 @@ LANGUAGES = {
         unknown_reply="这个问题我暂时没有相关信息，已请店里的工作人员在这里跟进回复您。",
         unsure_reply="我不确定本店的信息能回答这个问题，已请店里的工作人员在这里跟进回复您。最相关的信息是：{answer}",
         off_topic_reply="我只能解答与本店相关的问题，例如订单、配送、退换货、付款和商品。请问有什么可以帮您？",
-        shop_words=ZH_SHOP_WORDS, weights=SignalWeights(lexical=1.0, tokens=1.0, likelihood=1.0, intents=2.0),
+        shop_words=ZH_SHOP_WORDS,
         greetings=("你好", "您好", "嗨", "哈喽", "在吗", "在不在", "早上好", "下午好", "晚上好"),
         thanks=("谢谢", "多谢", "感谢", "谢了", "好的", "好", "知道了", "收到", "再见", "拜拜"),
         greeting_reply="您好！请问有什么可以帮您？",
@@ -428,6 +431,9 @@ class KnowledgeSettings:
     candidates: Annotated[int, at_least(1)] = 8
     # the best entry leads the runner-up by this much (z-score units): answered plainly
     sure_margin: Annotated[float, at_least(0)] = 1.0
+    # the layer whose token vectors are compared: "fifth" = a fifth of the model's depth; "auto": measured for the
+    # loaded model (bot/retrieval_choice.py); a number: that layer
+    token_layer: Annotated[int, at_least(1)] | Literal["fifth", "auto"] = "fifth"
     languages: dict[str, LanguageSettings] = field(default_factory=lambda: dict(LANGUAGES))
 
 
@@ -533,7 +539,7 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         # would take only instances from Python. TOML dates become strings (no key takes a date).
         cfg = TypeAdapter(Config).validate_json(json.dumps(_over_shipped_languages(raw), default=str))
     except ValidationError as exc:
-        raise _config_error(exc.errors()[0]) from None
+        raise _config_error(_first_error(exc.errors())) from None
     base = path.resolve().parent
     model, sentiment, knowledge = cfg.model, cfg.sentiment, cfg.knowledge
     # model.source may also be a hub id ("org/name"): only a path that exists next to the file is taken as one.
@@ -571,10 +577,28 @@ def _over_shipped_languages(raw: dict) -> dict:
 TYPE_NAMES = {"int_type": "int", "float_type": "float", "string_type": "str", "bool_type": "bool"}
 
 
+def _first_error(errors: list[dict]) -> dict:
+    """Pydantic's first complaint; a word where a key takes a word or a table/number ("auto") is told the words."""
+    first = errors[0]
+    if isinstance(first.get("input"), str):
+        word = next((e for e in errors if e["type"] == "literal_error" and _key(e["loc"]) == _key(first["loc"])), None)
+        if word is not None and word is not first:  # a union of a word and a table / number
+            words = " or ".join(f'"{w}"' for w in re.findall(r"'([^']*)'", word["ctx"]["expected"]))
+            other = "a table" if first["type"] in ("dataclass_type", "dict_type") else "a number"
+            return {**word, "type": "word_or_value", "msg": f"must be {words} or {other}"}
+    return first
+
+
+def _key(loc: tuple) -> str:
+    """The dotted key (a list item as [i]); a union's member names ("literal['auto']") are no part of it."""
+    parts = [part for part in loc if isinstance(part, int) or not re.search(r"[\[(]", part)]
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).lstrip(".")
+
+
 def _config_error(error: dict) -> ConfigError:
-    """Pydantic's first complaint in shopbot's words: the dotted key (a list item as [i]) and the reason."""
+    """Pydantic's complaint in shopbot's words: the dotted key and the reason."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx", {})
-    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
+    key = _key(error["loc"])
     if kind == "value_error":  # a rule above; a check across keys names one within its table
         exc = ctx["error"]
         if isinstance(exc, ConfigError):
@@ -601,10 +625,12 @@ def _keys_of(loc: tuple) -> list[str]:
     """The keys the table at `loc` takes."""
     table: Any = Config
     for part in loc:
+        if isinstance(part, str) and re.search(r"[\[(]", part):
+            continue  # a union's member: the table is the member that has fields
         fields = getattr(table, "__pydantic_fields__", None)
         table = fields[part].annotation if fields else get_args(table)[1]  # a table of tables: its value type
-        if type(None) in get_args(table):  # an optional table ([hours]): the table's own keys
-            table = next(arg for arg in get_args(table) if arg is not type(None))
+        if get_origin(table) in (Union, UnionType):  # "auto" or a table, or an optional table ([hours]): the table
+            table = next(t for t in get_args(table) if hasattr(t, "__pydantic_fields__"))
     return [name for name in table.__pydantic_fields__ if name not in SECRETS]
 
 

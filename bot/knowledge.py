@@ -14,7 +14,9 @@ import numpy as np
 
 from bot.concepts import intents
 from bot.config import KnowledgeSettings, SignalWeights
-from bot.lexicon import Lexicon, language_of, words_finder
+from bot.lexicon import language_of, words_finder
+from bot.ranking import Language, candidates, first_scores, verdict
+from bot.retrieval_choice import RetrievalChoice, choose
 from storage.db import Database, KnowledgeEntry
 
 log = logging.getLogger(__name__)
@@ -91,27 +93,14 @@ class Match:
         return self.on_topic and not self.sure
 
 
-class _Language:
-    """One language's entries, their lexicon, shop intents and token vectors."""
-
-    def __init__(self, entries: list[KnowledgeEntry], vectors: list[np.ndarray]):
-        self.entries, self.vectors = entries, vectors
-        self.lexicon = Lexicon([f"{e.question} {e.answer}" for e in entries])
-        self.intents = [intents(f"{e.question} {e.answer}") for e in entries]
-        self.covered = frozenset().union(*self.intents)  # every intent some entry speaks of
-
-
-def _z(scores: np.ndarray) -> np.ndarray:
-    return (scores - scores.mean()) / (scores.std() + 1e-9)
-
-
 class Knowledge:
     """The imported entries in memory (exact search: a shop's FAQ is small), scored with the engine's model."""
 
     def __init__(self, db: Database, engine, settings: KnowledgeSettings):
         self.db, self.engine, self.settings = db, engine, settings
-        self._languages: dict[str, _Language] = {}
+        self._languages: dict[str, Language] = {}
         self._shop_words: dict[str, re.Pattern | None] = {}  # per language, compiled on first use
+        self._choice = RetrievalChoice(None, {})  # this model's measured layer and weights (set by load)
 
     def __bool__(self) -> bool:
         return bool(self._languages)
@@ -138,10 +127,15 @@ class Knowledge:
         await self.load()
 
     async def load(self) -> None:
-        """Read the stored entries; entries without vectors from this model are embedded (and stored) now."""
-        model = self.engine.name
+        """Read the stored entries; entries without vectors from this model (at its chosen layer) are embedded (and
+        stored) now. The first time a model meets knowledge, its retrieval layer and weights are measured."""
+        rows = await self.db.knowledge()
+        if rows:
+            self._choice = await choose(self.engine, self.settings)
+        # Vectors from another layer of the same model are another model's: they are computed again.
+        model = self.engine.name if self._choice.layer is None else f"{self.engine.name} layer {self._choice.layer}"
         by_lang: dict[str, tuple[list, list]] = {}
-        for row in await self.db.knowledge():
+        for row in rows:
             entry = KnowledgeEntry(row["entry_id"], row["lang"], row["question"], row["answer"])
             if "tokens" not in self.engine.retrieval_signals:
                 vectors = np.zeros((0, 0), dtype=np.float32)  # this backend's model gives no vectors
@@ -155,7 +149,7 @@ class Knowledge:
             entries, all_vectors = by_lang.setdefault(entry.lang, ([], []))
             entries.append(entry)
             all_vectors.append(vectors)
-        self._languages = {lang: _Language(*parts) for lang, parts in by_lang.items()}
+        self._languages = {lang: Language(*parts) for lang, parts in by_lang.items()}
         if self._languages:
             log.info("shop knowledge: %s", ", ".join(f"{len(k.entries)} entries in {lang}"
                                                       for lang, k in self._languages.items()))
@@ -174,37 +168,24 @@ class Knowledge:
             return Match(lang, None, shop_word or bool(asks))
         if not (shop_word or asks or known.lexicon.shares_a_term(text)):
             return Match(lang, None, False)
-        w = self._weights(settings.weights)
-        # First pass, cheap: lexical, intent and token-vector scores over every entry of the language.
-        first = np.zeros(len(known.entries))
-        if w.lexical:
-            first += w.lexical * _z(np.array(known.lexicon.scores(text)))
-        if w.intents:  # Jaccard overlap of the shop intents asked and those each entry speaks of
-            first += w.intents * _z(np.array([len(asks & e) / (len(asks | e) or 1) for e in known.intents]))
-        if w.tokens:
-            query = await self.engine.token_vectors(text)  # (q, hidden)
-            # Each query word's closest entry word, averaged: (entries,)
-            sims = [float((query @ v.T).max(axis=1).mean()) if len(query) and len(v) else 0.0 for v in known.vectors]
-            first += w.tokens * _z(np.array(sims))
-        candidates = np.argsort(-first)[: self.settings.candidates]
-        final = first[candidates]  # z-scores over every entry: a strong first-pass lead survives the re-read
-        if w.likelihood and len(candidates) > 1:
-            pairs = [(known.entries[i].question, known.entries[i].answer) for i in candidates]
-            final = final + w.likelihood * _z(await self.engine.knowledge_likelihood(pairs, text))
-        order = np.argsort(-final)
-        margin = float(final[order[0]] - final[order[1]]) if len(order) > 1 else float("inf")
-        best = int(candidates[order[0]])
-        # Sure takes three things. The scores clearly prefer the entry. The entry shares a word or an intent with
-        # the message. And the message asks nothing the knowledge never speaks of: "Do you buy back old
-        # furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a person
-        # answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
-        related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
-        sure = margin >= self.settings.sure_margin and related and asks <= known.covered
+        w = self._weights(lang)
+        query = await self.engine.token_vectors(text) if w.tokens else None  # (q, hidden)
+        first = first_scores(known, text, asks, query, w)
+        best_first = candidates(first, self.settings.candidates)
+        likelihood = None
+        if w.likelihood and len(best_first) > 1:
+            pairs = [(known.entries[i].question, known.entries[i].answer) for i in best_first]
+            likelihood = await self.engine.knowledge_likelihood(pairs, text)
+        best, sure = verdict(known, text, asks, first, best_first, w.likelihood, likelihood, self.settings.sure_margin)
         return Match(lang, known.entries[best], True, sure)
 
-    def _weights(self, weights: SignalWeights) -> SignalWeights:
-        """The language's weights for the signals the backend's model gives; with none of them and no weight on
-        shared words, shared words count fully (intents, which need no model, stay as configured)."""
+    def _weights(self, lang: str) -> SignalWeights:
+        """The language's weights (configured, or measured for this model) for the signals the backend's model
+        gives; with none of them and no weight on shared words, shared words count fully (intents, which need no
+        model, stay as configured)."""
+        weights = self.settings.languages[lang].weights
+        if weights == "auto":
+            weights = self._choice.weights.get(lang, SignalWeights())
         signals = self.engine.retrieval_signals
         usable = replace(weights, tokens=weights.tokens if "tokens" in signals else 0.0,
                          likelihood=weights.likelihood if "likelihood" in signals else 0.0)

@@ -63,10 +63,11 @@ def with_model(config: Config, source: str, tmp_path: Path, **chat_generation) -
     """The repo's default config pointed at `source`, with the database in tmp_path. The model chats freely (a
     random tiny model is far below chat.free_chat's "auto" size, and these tests are about its replies; its random
     words are in no language, so chat.same_language_only is off: tests/test_reply_rules.py covers that rule) and reads
-    sentiment by logits (no head is fitted for it at start: tests/test_auto_head.py covers that)."""
+    sentiment by logits (no head is fitted for it at start: tests/test_auto_head.py covers that). What it caches
+    (its retrieval choice) goes beside the temporary model, not into the repo's data/models."""
     config = replace(
         config,
-        model=replace(config.model, source=source),
+        model=replace(config.model, source=source, cache_dir=Path(source).with_name(f"{Path(source).name}-cache")),
         storage=replace(config.storage, path=tmp_path / "shopbot.db"),
         chat=replace(config.chat, free_chat="on", same_language_only=False),
         sentiment=replace(config.sentiment, method="logits"),
@@ -121,6 +122,7 @@ def dump_config(config: Config, tmp_path: Path) -> Path:
     text = (REPO / "config.toml").read_text(encoding="utf-8")
     text = text.replace('source = "embedded"', f'source = "{config.model.source}"')
     text = text.replace('path = "data/shopbot.db"', f'path = "{config.storage.path}"')
+    text = text.replace('cache_dir = "data/models"', f'cache_dir = "{config.model.cache_dir}"')
     text = text.replace("max_new_tokens = 96", f"max_new_tokens = {config.chat.generation.max_new_tokens}")
     text = text.replace('free_chat = "auto"', f'free_chat = "{config.chat.free_chat}"')
     text = text.replace('method = "head"', f'method = "{config.sentiment.method}"')

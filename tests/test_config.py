@@ -81,6 +81,9 @@ def test_the_model_servers_api_key_comes_from_the_environment_only(tmp_path):
         ("alerts.human_phrases", ["talk to a human", " "], "alerts.human_phrases[1]: must not be empty"),
         ("web.allowed_origins", ["https://shop.example/chat"], "web.allowed_origins[0]: must be a scheme and host"),
         ("knowledge.languages.en.weights", {"lexical": -1.0}, "knowledge.languages.en.weights.lexical: must be >= 0"),
+        ("knowledge.languages.zh.weights", "best", 'knowledge.languages.zh.weights: must be "auto" or a table'),
+        ("knowledge.token_layer", 0, "knowledge.token_layer: must be >= 1"),
+        ("knowledge.token_layer", "deep", 'knowledge.token_layer: must be "fifth" or "auto" or a number'),
         ("telegram_token", "123:abc", "telegram_token: unknown key"),
     ],
 )

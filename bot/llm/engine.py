@@ -14,7 +14,7 @@ from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.llm import loading
 from bot.llm.auto_head import ensure_heads
 from bot.llm.batching import Batcher
@@ -168,6 +168,26 @@ class Engine(CountsTurns):
 
     async def token_vectors(self, text: str) -> np.ndarray:
         return await self.run(self.knowledge_reader.token_vectors, text)
+
+    @property
+    def token_layers(self) -> tuple[int, ...]:
+        return self.knowledge_reader.layers
+
+    @property
+    def token_layer(self) -> int:
+        return self.knowledge_reader.layer
+
+    def use_token_layer(self, layer: int) -> None:
+        depth = self.decoder.shape.layers
+        if not 1 <= layer <= depth:
+            raise ConfigError("knowledge.token_layer", f"must be between 1 and {depth}, the layers of {self.name}")
+        self.knowledge_reader.layer = layer
+
+    async def layer_vectors(self, texts: Sequence[str], layers: Sequence[int]) -> list[list[np.ndarray]]:
+        return await self.run(self.knowledge_reader.layer_vectors, texts, layers)
+
+    async def likelihood_table(self, entries: Sequence[tuple[str, str]], texts: Sequence[str]) -> np.ndarray:
+        return await self.run(self.knowledge_reader.likelihood_table, entries, texts)
 
     async def knowledge_likelihood(self, entries: Sequence[tuple[str, str]], text: str) -> np.ndarray:
         return await self.run(self.knowledge_reader.likelihood, entries, text)

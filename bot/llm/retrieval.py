@@ -23,7 +23,9 @@ from bot.llm.prompts import as_data
 from bot.llm.sentiment import PromptPass
 from bot.llm.slots import Scratch
 
-TOKEN_FRACTION = 0.2  # token vectors are read a fifth of the way up (layer 6 of 30 on SmolLM2-135M)
+# The depths whose token vectors retrieval may read: bot/retrieval_choice.py measures them per model and picks one.
+LAYER_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8)
+FIRST_FRACTION = 0.2  # token_layer "fifth", the default (layer 6 of 30 on SmolLM2-135M, where it was first tuned)
 RETRIEVAL_INSTRUCTION = "You match a shop customer's question to the shop's FAQ."
 LIKELIHOOD_CONTEXT = "Shop FAQ: {question} {answer}\nA customer writes: "
 
@@ -35,16 +37,24 @@ class KnowledgeReader:
         self.decoder, self.tokenizer, self._special = decoder, tokenizer, special_tokens
         self._prompt = PromptPass(decoder, tokenizer, RETRIEVAL_INSTRUCTION, special_tokens)
         depth = decoder.shape.layers
-        self.layer = max(1, round(depth * TOKEN_FRACTION))
+        self.layer = max(1, round(depth * FIRST_FRACTION))  # the one token_vectors reads (set by the choice)
+        # The candidates, the first layer first: the measurement keeps it unless another is clearly better.
+        self.layers = (self.layer, *sorted({max(1, round(depth * f)) for f in LAYER_FRACTIONS} - {self.layer}))
 
     def token_vectors(self, text: str) -> np.ndarray:
-        """(content tokens, hidden) float32, rows L2-normalised; zero rows when the text has no content word."""
-        states = self._prompt.states([text], [self.layer])[0][0].float()  # (T, hidden) over the message's tokens
-        ids = self._prompt.ids(as_data(text, self._special))
-        # The prompt's message tokens and the bare text's tokens line up: both start at a turn boundary.
-        keep = [i for i, token in enumerate(ids) if _is_content(self.tokenizer.decode([token]))]
-        vectors = states[keep] if keep else states[:0]
-        return torch.nn.functional.normalize(vectors, dim=1).numpy()
+        """(content tokens, hidden) float32 at the chosen layer, rows L2-normalised; zero rows without a content word."""
+        return self.layer_vectors([text], [self.layer])[0][0]
+
+    def layer_vectors(self, texts: Sequence[str], layers: Sequence[int]) -> list[list[np.ndarray]]:
+        """For each text, its token vectors at each of `layers`: one batched forward pass for them all."""
+        out = []
+        for text, states in zip(texts, self._prompt.states(texts, layers)):  # per layer (T, hidden)
+            ids = self._prompt.ids(as_data(text, self._special))
+            # The prompt's message tokens and the bare text's tokens line up: both start at a turn boundary.
+            keep = [i for i, token in enumerate(ids) if _is_content(self.tokenizer.decode([token]))]
+            out.append([torch.nn.functional.normalize(s.float()[keep] if keep else s.float()[:0], dim=1).numpy()
+                        for s in states])
+        return out
 
     @torch.inference_mode()
     def likelihood(self, entries: Sequence[tuple[str, str]], text: str) -> np.ndarray:
@@ -70,6 +80,33 @@ class KnowledgeReader:
         target = torch.tensor(message).expand(len(rows), -1)
         scores = logp.gather(2, target[:, :, None]).squeeze(2).mean(dim=1).tolist()
         return np.array(scores)
+
+    @torch.inference_mode()
+    def likelihood_table(self, entries: Sequence[tuple[str, str]], texts: Sequence[str]) -> np.ndarray:
+        """(texts, entries): likelihood(entries, text) for many texts at once (measuring a model: bot/retrieval_choice.py).
+
+        Each entry's context runs once; all texts continue from it in one right-padded batch."""
+        messages = [self._ids(as_data(text, self._special)) for text in texts]
+        lengths = torch.tensor([len(m) for m in messages])
+        width = int(lengths.max())
+        ids = torch.tensor([m + [pad_id(self.tokenizer)] * (width - len(m)) for m in messages])  # (Q, width)
+        valid = torch.arange(width)[None] < lengths[:, None]  # (Q, width) the messages' own tokens
+        table = np.zeros((len(texts), len(entries)))
+        for e, (question, answer) in enumerate(entries):
+            context = self._ids(LIKELIHOOD_CONTEXT.format(question=question, answer=answer))
+            prefix = Scratch()
+            last, _ = self.decoder.forward(torch.tensor([context]), torch.arange(len(context))[None], prefix)
+            positions = (len(context) + torch.arange(width))[None].expand(len(texts), -1)
+            hidden, _ = self.decoder.forward(ids, positions, Scratch(prefix, len(texts)))  # (Q, width, h)
+            # The token at j is predicted by the state before it: the context's last one for j = 0.
+            before = torch.cat([last[:, -1:].expand(len(texts), -1, -1), hidden[:, :-1]], 1)  # (Q, width, h)
+            logp = torch.zeros(len(texts), width)
+            for chunk in valid.nonzero().split(256):  # (n, 2) row, position: the vocabulary is large
+                rows, at = chunk[:, 0], chunk[:, 1]
+                scores = torch.log_softmax(self.decoder.logits(before[rows, at]).float(), dim=-1)  # (n, vocab)
+                logp[rows, at] = scores.gather(1, ids[rows, at][:, None]).squeeze(1)
+            table[:, e] = (logp.sum(1) / lengths).numpy()
+        return table
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -25,6 +25,9 @@ class ModelBackend(Protocol):
     # Knowledge signals the model gives: "tokens" (token_vectors, every backend has it) and "likelihood"
     # (knowledge_likelihood(entries, text) -> (entries,), only on backends that list it).
     retrieval_signals: frozenset[str]
+    # Layers whose token vectors retrieval may read, the one read before any choice first (bot/retrieval_choice.py
+    # measures them, then calls use_token_layer(layer)). Empty: a server's embedding, nothing to choose.
+    token_layers: tuple[int, ...]
     open_turns: int  # customer messages between reaching the model and their reply
     parameters: int | None  # the model's size where the bot knows it (None: a model on a server)
 
@@ -38,6 +41,11 @@ class ModelBackend(Protocol):
     async def reply(self, history: Sequence[tuple[str, str]], text: str, facts: Sequence[str] = (),
                     on_text: Callable[[str], None] | None = None, conversation: object = None) -> str: ...
     async def token_vectors(self, text: str) -> np.ndarray: ...
+    # Only where token_layers is not empty (measuring the model: bot/retrieval_choice.py):
+    def use_token_layer(self, layer: int) -> None: ...  # token_vectors reads this layer from now on
+    # per text, its token vectors at each layer; (texts, entries) knowledge_likelihood of every pair
+    async def layer_vectors(self, texts: Sequence[str], layers: Sequence[int]) -> list[list[np.ndarray]]: ...
+    async def likelihood_table(self, entries: Sequence[tuple[str, str]], texts: Sequence[str]) -> np.ndarray: ...
     async def forget(self, conversation: object) -> None: ...
 
 

@@ -60,6 +60,8 @@ class _Connection:
 class RemoteEngine(CountsTurns):
     """The ModelBackend on a server: one request per role call, up to model.max_concurrency in flight at once."""
 
+    token_layers: tuple[int, ...] = ()  # the server's embedding has no layer to choose
+
     def __init__(self, config: Config, model: str, retrieval_signals: frozenset[str]):
         self.config = config
         self.model = model

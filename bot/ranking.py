@@ -1,0 +1,66 @@
+"""How well each knowledge entry of a language matches a message: the retrieval signals weighted and added, and
+when the best entry surely answers it (used by bot/knowledge.py, and by bot/retrieval_choice.py to measure a model)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.concepts import intents
+from bot.config import SignalWeights
+from bot.lexicon import Lexicon
+from storage.db import KnowledgeEntry
+
+
+class Language:
+    """One language's entries, their lexicon, shop intents and token vectors."""
+
+    def __init__(self, entries: list[KnowledgeEntry], vectors: list[np.ndarray]):
+        self.entries, self.vectors = entries, vectors
+        self.lexicon = Lexicon([f"{e.question} {e.answer}" for e in entries])
+        self.intents = [intents(f"{e.question} {e.answer}") for e in entries]
+        self.covered = frozenset().union(*self.intents)  # every intent some entry speaks of
+
+
+def z_scores(scores: np.ndarray) -> np.ndarray:
+    return (scores - scores.mean()) / (scores.std() + 1e-9)
+
+
+def first_scores(known: Language, text: str, asks: frozenset[str], query: np.ndarray | None,
+                 w: SignalWeights) -> np.ndarray:
+    """(entries,) the cheap first pass: lexical, intent and token-vector z-scores, weighted and added."""
+    first = np.zeros(len(known.entries))
+    if w.lexical:
+        first += w.lexical * z_scores(np.array(known.lexicon.scores(text)))
+    if w.intents:  # Jaccard overlap of the shop intents asked and those each entry speaks of
+        first += w.intents * z_scores(np.array([len(asks & e) / (len(asks | e) or 1) for e in known.intents]))
+    if w.tokens and query is not None:
+        first += w.tokens * z_scores(token_similarities(query, known.vectors))
+    return first
+
+
+def token_similarities(query: np.ndarray, vectors: list[np.ndarray]) -> np.ndarray:
+    """(entries,) each query word's closest entry word, averaged (query: (q, hidden), rows unit length)."""
+    return np.array([float((query @ v.T).max(axis=1).mean()) if len(query) and len(v) else 0.0 for v in vectors])
+
+
+def candidates(first: np.ndarray, count: int) -> np.ndarray:
+    """The indices of the `count` best first-pass scores, best first (ties in entry order)."""
+    return np.argsort(-first, kind="stable")[:count]
+
+
+def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray, candidates: np.ndarray,
+            w_likelihood: float, likelihood: np.ndarray | None, sure_margin: float) -> tuple[int, bool]:
+    """The best entry among `candidates` after the likelihood re-read ((candidates,) or None: not read), and
+    whether it surely answers the message."""
+    final = first[candidates]  # z-scores over every entry: a strong first-pass lead survives the re-read
+    if likelihood is not None and len(candidates) > 1:
+        final = final + w_likelihood * z_scores(likelihood)
+    order = np.argsort(-final)
+    margin = float(final[order[0]] - final[order[1]]) if len(order) > 1 else float("inf")
+    best = int(candidates[order[0]])
+    # Sure takes three things. The scores clearly prefer the entry. The entry shares a word or an intent with
+    # the message. And the message asks nothing the knowledge never speaks of: "Do you buy back old
+    # furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a person
+    # answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
+    related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
+    return best, margin >= sure_margin and related and asks <= known.covered
