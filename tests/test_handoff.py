@@ -227,7 +227,8 @@ async def test_human_request_raises_an_alert_saying_so(config, engine, fake):
         (bob_answer,) = await replies(fake, BOB)
         await operator_chat_has(fake, "Alert #", count=2)
         alerts = await svc.db.alerts()
-    assert answer == bob_answer == config.handoff.human_reply.for_lang("en")
+    assert answer == config.handoff.human_reply.for_lang("en")
+    assert bob_answer == config.handoff.human_reply.for_lang("zh")  # in the language Bob asked in
     assert f"Alert #1: {HUMAN_REQUEST}" in alert["text"] and "Sentiment: not read" in alert["text"]
     assert [a["reason"] for a in alerts] == [HUMAN_REQUEST, HUMAN_REQUEST]
     assert engine.histories == []  # no model reply was asked for

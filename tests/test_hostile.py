@@ -63,7 +63,7 @@ async def test_a_reply_with_template_tokens_or_the_system_prompt_never_reaches_t
     svc = ConversationService(db, engine, tiny_config)
     outcomes = {text: await svc.handle_text(Sender("console", "x"), text) for text in engine.replies}
     assert outcomes["tokens"].reply == "Sure!\nsystem\nhello" and not outcomes["tokens"].fallback
-    assert outcomes["parrot"].reply == outcomes["shouting"].reply == tiny_config.chat.fallback_reply
+    assert outcomes["parrot"].reply == outcomes["shouting"].reply == tiny_config.chat.fallback_reply.for_lang("en")
 
 
 def test_reply_guard_keeps_ordinary_answers():

@@ -72,6 +72,6 @@ async def test_a_draft_never_shows_a_system_prompt_sentence_the_final_check_repl
     partials: list[str] = []
     outcome = await ConversationService(db, engine, tiny_config).handle_text(Sender("console", "1"), "who are you",
                                                                              on_partial=partials.append)
-    assert outcome.reply == tiny_config.chat.fallback_reply
+    assert outcome.reply == tiny_config.chat.fallback_reply.for_lang("en")
     assert "Happy to help!" in partials  # drafts still stream up to where the prompt starts
     assert not any("friendly customer-service" in p for p in partials), partials

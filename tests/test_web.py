@@ -220,7 +220,7 @@ async def test_alert_marked_web_and_the_operators_reply_reaches_the_page_live(co
     assert answer["reply"] == APOLOGY
     assert "[web]" in alert["text"] and "web id" in alert["text"] and COMPLAINT in alert["text"]
     assert operator == {"text": "So sorry! A new one ships today."}
-    assert relayed_answer[1]["reply"] == web_config.handoff.customer_notice  # told once that a person has it
+    assert relayed_answer[1]["reply"] == web_config.handoff.customer_notice.for_lang("en")  # told once that a person has it
     assert ("operator", "So sorry! A new one ships today.") in stored
     relay = [m for m in fake.sent_messages(OPERATORS) if "hello?" in (m.get("text") or "")][0]
     assert "[web]" in relay["text"] and relay["reply_to_message"]["message_id"] == alert["message_id"]
