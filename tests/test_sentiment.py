@@ -1,6 +1,10 @@
-"""Sentiment claimed of the embedded model with the default method: clear cases right, injected orders ignored."""
+"""Sentiment claimed of the embedded model with the default method: clear cases right, injected orders ignored,
+customer messages in three classes at the README's figures."""
 
 import pytest
+
+from bot.evaluation import evaluate, read_rows
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.real_model
 
@@ -66,3 +70,14 @@ def test_ordinary_shop_questions_do_not_alert_operators(real_engine):
     for text in ORDINARY:
         sentiment = real_engine.sentiment_reader.read(text)
         assert sentiment.label != "negative" or sentiment.confidence < threshold, (text, sentiment)
+
+
+@pytest.mark.parametrize("name, floor", [
+    ("customer_messages_zh.csv", 0.85),  # issue #16's target
+    ("customer_messages_zh_heldout.csv", 0.80),  # never trained on, another style (emoji, English words, very short)
+    ("customer_messages_en.csv", 0.95),
+])
+def test_the_shipped_head_reads_customer_messages_in_three_classes_at_the_readme_figures(real_engine, name, floor):
+    """Complaints, questions and praise as customers write them in a shop's chat (README, "Chinese customer messages")."""
+    report = evaluate(real_engine, read_rows(REPO / "bench" / "devsets" / name), "head", progress=False)
+    assert report["macro_f1"] >= floor, report["confusion"]
