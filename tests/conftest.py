@@ -118,11 +118,11 @@ async def db(tmp_path):
 
 
 def dump_config(config: Config, tmp_path: Path) -> Path:
-    """Write the parts of `config` tests change (model, storage, chat) over the shipped file."""
+    """Write the parts of `config` tests change (model, storage, chat) over the shipped file. model.cache_dir stays
+    the shipped relative one, so the heads a test's commands fit land under its own tmp_path, never another test's."""
     text = (REPO / "config.toml").read_text(encoding="utf-8")
     text = text.replace('source = "embedded"', f'source = "{config.model.source}"')
     text = text.replace('path = "data/shopbot.db"', f'path = "{config.storage.path}"')
-    text = text.replace('cache_dir = "data/models"', f'cache_dir = "{config.model.cache_dir}"')
     text = text.replace("max_new_tokens = 96", f"max_new_tokens = {config.chat.generation.max_new_tokens}")
     text = text.replace('free_chat = "auto"', f'free_chat = "{config.chat.free_chat}"')
     text = text.replace('method = "head"', f'method = "{config.sentiment.method}"')
