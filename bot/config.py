@@ -132,6 +132,8 @@ def localized(text: Any) -> Any:
 def silent() -> Any:
     """The default of an optional customer text: empty, the bot says nothing."""
     return field(default_factory=lambda: Localized(en=""))
+
+
 HttpUrl = Annotated[str, rule(lambda url: url.startswith(("http://", "https://")), "must be an http(s) URL")]
 Origin = Annotated[str, rule(lambda url: url.startswith(("http://", "https://")) and url.count("/") == 2,
                              "must be a scheme and host like \"https://shop.example\" (no path)")]
@@ -589,9 +591,14 @@ def _first_error(errors: list[dict]) -> dict:
     return first
 
 
+def _union_member(part: str | int) -> bool:
+    """Whether a part of pydantic's error location names a union's member ("literal['auto']"), not a key."""
+    return isinstance(part, str) and bool(re.search(r"[\[(]", part))
+
+
 def _key(loc: tuple) -> str:
     """The dotted key (a list item as [i]); a union's member names ("literal['auto']") are no part of it."""
-    parts = [part for part in loc if isinstance(part, int) or not re.search(r"[\[(]", part)]
+    parts = [part for part in loc if not _union_member(part)]
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).lstrip(".")
 
 
@@ -625,8 +632,8 @@ def _keys_of(loc: tuple) -> list[str]:
     """The keys the table at `loc` takes."""
     table: Any = Config
     for part in loc:
-        if isinstance(part, str) and re.search(r"[\[(]", part):
-            continue  # a union's member: the table is the member that has fields
+        if _union_member(part):
+            continue  # the table is the member that has fields
         fields = getattr(table, "__pydantic_fields__", None)
         table = fields[part].annotation if fields else get_args(table)[1]  # a table of tables: its value type
         if get_origin(table) in (Union, UnionType):  # "auto" or a table, or an optional table ([hours]): the table

@@ -44,6 +44,12 @@ def own_language(update: Update) -> str | None:
     return language_of(words) if words else None
 
 
+def language_without_history(update: Update) -> str:
+    """The language to answer in when their stored messages cannot or need not be asked: the update's own words',
+    else their app's (a group pointer; the storage-error reply, when SQLite is what failed)."""
+    return own_language(update) or app_language(update.effective_user)
+
+
 def who(customer: Customer) -> str:
     """How operators see a customer: name and @username, and the channel when it is not Telegram."""
     name = customer.display_name or "(no name)"

@@ -10,8 +10,8 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.service import ModelFailed, Outcome
-from bot.telegram.handlers import (NEW_MESSAGE, OUTBOX_KEY, app_language, customer_chats, message_id, own_language,
-                                   sender, service)
+from bot.telegram.handlers import (NEW_MESSAGE, OUTBOX_KEY, customer_chats, language_without_history, message_id,
+                                   own_language, sender, service)
 from bot.telegram.handlers.drafts import DraftStream
 from bot.telegram.handlers.sending import send_text, typing
 from bot.telegram.handlers.takeover import to_operators, topics
@@ -159,7 +159,7 @@ async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def group_pointer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A command or a mention of the bot in a group: one line pointing to a private chat, nothing stored."""
     message = update.effective_message
-    note = _texts(context).group_reply.for_lang(own_language(update) or app_language(update.effective_user))
+    note = _texts(context).group_reply.for_lang(language_without_history(update))
     # How an owner finds the id for [alerts] operator_chat_id: /start@thebot in the group, then read the log.
     log.info("group chat %s (%s) called the bot", update.effective_chat.id, update.effective_chat.title)
     mentioned = f"@{context.bot.username}".lower() in (message.text or "").lower()

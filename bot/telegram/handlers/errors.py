@@ -12,7 +12,7 @@ from telegram.ext import ContextTypes, filters
 
 from bot.config import Localized
 from bot.service import ModelFailed
-from bot.telegram.handlers import app_language, own_language
+from bot.telegram.handlers import language_without_history
 from bot.telegram.handlers.sending import send_text
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class ErrorReporter:
                       "database?)", where, type(context.error).__name__, context.error)
             chat = update.effective_chat if isinstance(update, Update) else None
             if first and chat is not None and chat.type == Chat.PRIVATE and chat.id != operator_chat_id:
-                lang = own_language(update) or app_language(update.effective_user)  # SQLite cannot say
+                lang = language_without_history(update)  # SQLite cannot say
                 await send_text(context.bot, chat.id, self.storage_error_reply.for_lang(lang))
         elif not answered:  # a model failure was logged where it happened
             log.error("error while handling %s", where, exc_info=context.error)
