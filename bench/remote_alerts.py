@@ -2,11 +2,15 @@
 three-class customer-message dev sets, through the remote backend's sentiment role (started here, same machine).
 
     .venv/bin/python bench/remote_alerts.py             # the shipped answer start; ~1 min, run it alone
-    .venv/bin/python bench/remote_alerts.py --compare   # also the other answer starts tried, and none
+    .venv/bin/python bench/remote_alerts.py --compare   # also every variant tried (~10 min)
 
 An alert is a negative reading at or above [alerts] threshold. For each dev set (bench/devsets/customer_messages_*.csv,
 30 negative / 30 neutral / 30 positive) it prints how many of each label would alert: complaints should, questions
 and praise should not. The sample shop's line is bench/shop_alerts.py's summary.
+
+The variants tried (README, "what operators see"): other answer starts and none; a few labelled example messages
+before the customer's, as earlier chat turns or in the system prompt; the label probabilities calibrated on neutral
+customer messages instead of content-free inputs, or not calibrated.
 """
 
 from __future__ import annotations
@@ -14,20 +18,87 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.shop_alerts import shop_alerts  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.evaluation import LABELS, read_rows  # noqa: E402
-from bot.llm.backends import load_backend  # noqa: E402
-from bot.llm.backends.openai import ANSWER_START  # noqa: E402
+from bot.llm.backends.openai import ANSWER_START, RemoteEngine  # noqa: E402
+from bot.llm.sentiment_scores import CONTENT_FREE, POLAR  # noqa: E402
 from testkit.llama_server import LlamaServer  # noqa: E402
 
 DEVSETS = Path(__file__).resolve().parent / "devsets"
-TRIED = (ANSWER_START, "Sentiment:", "The sentiment is", "")  # "": no prefill (the reading before it)
+# Written for this bench (not from the dev sets or the shared data): other goods, both languages, both labels.
+EXAMPLES = (("The headphones stopped charging after two days. I want a refund.", "negative"),
+            ("Love the scarf, it is even softer than in the photos!", "positive"),
+            ("发错尺码了，找客服三天都没人理。", "negative"),
+            ("鞋子很舒服，物流也快，下次还来买。", "positive"))
+MORE_EXAMPLES = (EXAMPLES[0], EXAMPLES[3],
+                 ("Where can I find my invoice? It's not in the email, this is annoying.", "negative"),
+                 ("谢谢，你们客服态度很好！", "positive"), EXAMPLES[1], EXAMPLES[2],
+                 ("Thanks a lot, the package came a day early.", "positive"), ("等了两个星期还没到，太慢了。", "negative"))
+NEUTRAL_MESSAGES = ("Hello, I have a question.", "Can you help me with my order?", "你好，我想问一下。",
+                    "请问可以帮我查一下订单吗？")
+THREE_WORDS = ("You classify the sentiment of a shop customer's message. "
+               "Answer with exactly one word: positive, neutral or negative.")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of asking for the label probabilities; the defaults are the shipped way."""
+
+    name: str
+    answer_start: str = ANSWER_START  # "": no prefill (the reading before it)
+    examples: tuple[tuple[str, str], ...] = ()  # (message, label) as earlier chat turns
+    in_system: bool = False  # the examples listed in the system prompt instead
+    calibrate_on: tuple[str, ...] | None = CONTENT_FREE  # None: the label probabilities as the server gives them
+    instruction: str = ""  # another sentiment instruction
+
+
+TRIED = (Variant(f"`{ANSWER_START}` (shipped)"), Variant("`Sentiment:`", "Sentiment:"),
+         Variant("`The sentiment is`", "The sentiment is"),
+         Variant("`Answer:` + 4 examples (en, zh) as earlier turns", examples=EXAMPLES),
+         Variant("`Answer:` + 8 examples as earlier turns", examples=MORE_EXAMPLES),
+         Variant("`Answer:` + the 4 examples in the system prompt", examples=EXAMPLES, in_system=True),
+         Variant("`Answer:`, calibrated on 4 neutral messages (en, zh)", calibrate_on=NEUTRAL_MESSAGES),
+         Variant("`Answer:`, not calibrated", calibrate_on=None),
+         Variant("`Answer:`, instruction offers `neutral` too", instruction=THREE_WORDS),
+         Variant("no answer start", ""))
+
+
+class TriedEngine(RemoteEngine):
+    """The remote backend asking the way one Variant says."""
+
+    variant = TRIED[0]
+
+    def _sentiment_body(self, text: str, answer_start: str = "", **fields) -> dict:
+        body = super()._sentiment_body(text, answer_start, **fields)
+        if not self.variant.in_system:  # after the system turn, before the customer's message
+            body["messages"][1:1] = [turn for message, label in self.variant.examples for turn in (
+                {"role": "user", "content": message}, {"role": "assistant", "content": f"{ANSWER_START} {label}"})]
+        return body
+
+    async def _content_free_probs(self):
+        if self._content_free is None and self.variant.calibrate_on != CONTENT_FREE:
+            probs = [await self._polar_probs(text) for text in self.variant.calibrate_on or ()]
+            self._content_free = np.mean([p for p in probs if isinstance(p, np.ndarray)] or [np.ones(len(POLAR))],
+                                         axis=0)
+        return await super()._content_free_probs()
+
+
+def tried_engine(config, variant: Variant) -> TriedEngine:
+    """A fresh engine (its calibration computed anew) asking the variant's way."""
+    instruction = variant.instruction or config.sentiment.instruction
+    if variant.in_system:
+        instruction += "\nExamples:\n" + "\n".join(f"{message} -> {label}" for message, label in variant.examples)
+    engine = TriedEngine.load(replace(config, sentiment=replace(config.sentiment, instruction=instruction)))
+    engine.variant, engine.answer_start = variant, variant.answer_start
+    return engine
 
 
 async def dev_alerts(engine, threshold: float, lang: str) -> str:
@@ -47,21 +118,20 @@ async def run(args: argparse.Namespace) -> int:
     with LlamaServer(parallel=4, threads=2, embeddings=False) as server:
         model = replace(config.model, backend="openai", base_url=server.url, timeout_seconds=3600.0)
         print(f"alerts (negative at >= {threshold}) through the remote backend, llama.cpp server, same GGUF\n")
-        print("| answer start | sample shop (bench/shop_alerts.py) | dev en: alerting per label | dev zh |")
+        print("| variant | sample shop (bench/shop_alerts.py) | dev en: alerting per label | dev zh |")
         print("|---|---|---|---|")
-        for start in TRIED if args.compare else (ANSWER_START,):
-            engine = load_backend(replace(config, model=model))
-            engine.answer_start = start
+        for variant in TRIED if args.compare else TRIED[:1]:
+            engine = tried_engine(replace(config, model=model), variant)
             shop = await shop_alerts(engine, threshold)
             cells = [await dev_alerts(engine, threshold, lang) for lang in ("en", "zh")]
             engine.close()
-            print(f"| {start or '(none)'} | {shop.summary()} | " + " | ".join(cells) + " |")
+            print(f"| {variant.name} | {shop.summary()} | " + " | ".join(cells) + " |")
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--compare", action="store_true", help="also the other answer starts tried, and none")
+    parser.add_argument("--compare", action="store_true", help="also every variant tried")
     parser.add_argument("--config", help="config.toml (default: the repo's)")
     return asyncio.run(run(parser.parse_args()))
 
