@@ -16,9 +16,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                "close on", "close at", "hours", "reach someone", "someone on", "available on", "weekday", "weekend",
                "saturday", "sunday", "public holiday"),
               ("营业", "上班", "下班", "开门", "关门", "在线", "有人", "客服时间", "周六", "周日", "星期", "节假日", "几点")),
-    "delivery_time": (("how long", "how soon", "how quickly", "when will", "when would", "arriv", "get to me",
-                       "reach me", "dispatch", "ship within", "delivery takes", "working days", "take to"),
-                      ("多久", "几天", "多长时间", "送达", "到货", "收到", "发货", "发出", "寄出", "送到", "工作日")),
+    "delivery_time": (("arriv", "get to me", "reach me", "dispatch", "ship within", "delivery take"),
+                      ("送达", "到货", "收到", "发货", "发出", "寄出", "送到")),
     "shipping_cost": (("shipping cost", "shipping fee", "delivery fee", "delivery cost", "postage", "free shipping",
                        "shipping free", "shipping is", "shipping within", "charge for delivery", "cost to send",
                        "how much is shipping", "how much to ship"),
@@ -50,7 +49,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   "come and see", "come and look"),
                  ("地址", "展厅", "实体店", "门店", "线下", "实物")),
     "cancel": (("cancel", "call off", "stop my order", "undo my order", "ordered by mistake"),
-               ("取消", "撤销", "撤回", "不想要了", "下错")),
+               ("取消", "撤销", "撤回", "下错")),
     "gift_wrap": (("gift wrap", "gift-wrap", "wrap", "as a gift", "as a present", "present for"),
                   ("礼品包装", "包装成礼物", "礼物", "贺卡")),
     # Intents a shop may not cover: here so a question about them is not answered by a neighbouring entry.
@@ -83,11 +82,25 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                          ("晚上", "夜间", "周末送", "周日晚上", "下班后")),
 }
 
-_EN = {intent: re.compile(r"\b(?:" + "|".join(re.escape(w) for w in en) + ")") for intent, (en, _) in INTENTS.items()}
+# "How long", "几天": a question about time. Alone it asks when an order arrives ("How long until I get it?"); beside
+# another intent it asks how long *that* takes ("退货期限是几天？" is about returns, not delivery).
+HOW_LONG = (("how long", "how soon", "how quickly", "when will", "when would", "working days", "take to"),
+            ("多久", "几天", "多长时间", "工作日"))
+
+
+def _matcher(en: tuple[str, ...]) -> re.Pattern:
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in en) + ")")
+
+
+_EN = {intent: _matcher(en) for intent, (en, _) in INTENTS.items()}
+_HOW_LONG_EN = _matcher(HOW_LONG[0])
 
 
 def intents(text: str) -> frozenset[str]:
     """The shop intents a text mentions (English by word starts, Chinese by substrings)."""
     folded = text.casefold()
-    return frozenset(intent for intent, (_, zh) in INTENTS.items()
-                     if _EN[intent].search(folded) or any(w in folded for w in zh))
+    found = frozenset(intent for intent, (_, zh) in INTENTS.items()
+                      if _EN[intent].search(folded) or any(w in folded for w in zh))
+    if not found and (_HOW_LONG_EN.search(folded) or any(w in folded for w in HOW_LONG[1])):
+        return frozenset({"delivery_time"})
+    return found

@@ -18,7 +18,14 @@ class Language:
         self.entries, self.vectors = entries, vectors
         self.lexicon = Lexicon([f"{e.question} {e.answer}" for e in entries])
         self.intents = [intents(f"{e.question} {e.answer}") for e in entries]
+        # What an entry is about is what its question asks; its answer's passing mentions (a refund "back to the
+        # original payment method") count half, so they do not tie it with the entry that is about them.
+        self.topics = [intents(e.question) for e in entries]
         self.covered = frozenset().union(*self.intents)  # every intent some entry speaks of
+
+
+def jaccard(a: frozenset, b: frozenset) -> float:
+    return len(a & b) / (len(a | b) or 1)
 
 
 def z_scores(scores: np.ndarray) -> np.ndarray:
@@ -31,8 +38,9 @@ def first_scores(known: Language, text: str, asks: frozenset[str], query: np.nda
     first = np.zeros(len(known.entries))
     if w.lexical:
         first += w.lexical * z_scores(np.array(known.lexicon.scores(text)))
-    if w.intents:  # Jaccard overlap of the shop intents asked and those each entry speaks of
-        first += w.intents * z_scores(np.array([len(asks & e) / (len(asks | e) or 1) for e in known.intents]))
+    if w.intents:  # Jaccard overlap of the shop intents asked and those each entry's question, then whole text, has
+        first += w.intents * z_scores(np.array([jaccard(asks, topic) + jaccard(asks, spoken)
+                                                for topic, spoken in zip(known.topics, known.intents)]))
     if w.tokens and query is not None:
         first += w.tokens * z_scores(token_similarities(query, known.vectors))
     return first
@@ -63,4 +71,9 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     # furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a person
     # answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
     related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
-    return best, margin >= sure_margin and related and asks <= known.covered
+    # A close runner-up is no doubt when the best entry's question asks just what the message asks and no other
+    # candidate's question asks any of it ("Can I come and see the furniture in person?" -> the address entry,
+    # the warranty entry close behind on "furniture").
+    agreed = bool(asks) and known.topics[best] == asks and not any(asks & known.topics[i] for i in candidates
+                                                                   if i != best)
+    return best, (margin >= sure_margin or agreed) and related and asks <= known.covered

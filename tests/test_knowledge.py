@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.concepts import intents
+from bot.config import SignalWeights
 from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge, KnowledgeFileError
 from bot.lexicon import language_of
@@ -220,6 +222,40 @@ async def test_a_question_the_knowledge_never_speaks_of_is_handed_over_not_answe
     assert outcome.alert is not None and outcome.alert.reason == NO_ANSWER
     assert outcome.reply.startswith(lang.unsure_reply.split("{answer}")[0])
     assert language_of(outcome.reply) == language_of(question)
+
+
+def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
+    assert intents("How long until I get it?") == intents("下单后多久能到？") == {"delivery_time"}
+    assert intents("退货期限是几天？") == {"returns"}  # how long returns stay open, not delivery
+    assert intents("When will I get my refund?") == intents("退款多久到账？") == {"refund"}
+
+
+@pytest.mark.parametrize(("question", "answered"), [
+    ("Can I come and see the furniture in person somewhere?", "address"),  # "furniture" is in the warranty entry
+    ("我想线下看看家具实物，可以吗？", "address"),
+    ("Tell me about refunds.", None),  # two entries' questions ask about refunds: a person picks
+    ("退款的事想问一下", None),
+])
+async def test_an_entry_whose_question_asks_just_what_the_customer_asks_answers_despite_a_close_runner_up(
+        db, tiny_engine, tmp_path, question, answered):
+    """With the margin out of reach, only the intent rule can make a match sure: the one entry whose own question
+    asks what the message asks answers it; when two entries' questions ask it, a person does."""
+    path = write(tmp_path, [
+        "address,en,Where is your shop located?,Our showroom is at 88 Wensan Road with our furniture on display.",
+        "address,zh,你们的实体店在哪里？,展厅在文三路88号，家具实物都有展示。",
+        "warranty,en,Do your products have a warranty?,All electronics have a 1-year warranty; furniture 2 years.",
+        "warranty,zh,商品有保修吗？,电子产品保修1年，家具保修2年。",
+        "refund_time,en,When will I get my refund?,Within 3 working days of receiving the return.",
+        "refund_time,zh,退款多久到账？,收到退货后3个工作日内退款。",
+        "refund_method,en,Where does my refund go?,Back to the card or wallet you paid with.",
+        "refund_method,zh,退款退到哪里？,原路退回到您付款的账户。"])
+    config = knowledge_config(tiny_engine.config, path, sure_margin=100.0)
+    for code in ("en", "zh"):  # the tiny random model's own signals are noise: words and intents decide
+        config = language(config, code, weights=SignalWeights(tokens=0.0, likelihood=0.0))
+    knowledge = Knowledge(db, tiny_engine, config.knowledge)
+    await knowledge.sync()
+    match = await knowledge.find(question)
+    assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
 
 
 CHITCHAT = Path(__file__).parent / "fixtures" / "chitchat.csv"
