@@ -96,11 +96,15 @@ _EN = {intent: _matcher(en) for intent, (en, _) in INTENTS.items()}
 _HOW_LONG_EN = _matcher(HOW_LONG[0])
 
 
+def _mentions(folded: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
+    """Whether a casefolded text has one of the English word starts or Chinese substrings."""
+    return en.search(folded) is not None or any(w in folded for w in zh)
+
+
 def intents(text: str) -> frozenset[str]:
     """The shop intents a text mentions (English by word starts, Chinese by substrings)."""
     folded = text.casefold()
-    found = frozenset(intent for intent, (_, zh) in INTENTS.items()
-                      if _EN[intent].search(folded) or any(w in folded for w in zh))
-    if not found and (_HOW_LONG_EN.search(folded) or any(w in folded for w in HOW_LONG[1])):
+    found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(folded, _EN[intent], zh))
+    if not found and _mentions(folded, _HOW_LONG_EN, HOW_LONG[1]):
         return frozenset({"delivery_time"})
     return found

@@ -25,6 +25,7 @@ class Language:
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:
+    """How much two sets of intents overlap: shared over all (0 when both are empty)."""
     return len(a & b) / (len(a | b) or 1)
 
 
