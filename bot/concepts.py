@@ -23,8 +23,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                        "how much is shipping", "how much to ship"),
                       ("运费", "邮费", "包邮", "快递费", "配送费")),
     "returns": (("return", "send back", "send something back", "send it back", "give it back", "give back",
-                 "take it back", "changed my mind", "no reason"),
-                ("退货", "退回", "退换", "不想要", "无理由", "能退", "可以退", "可退")),
+                 "take it back", "no reason"),
+                ("退货", "退回", "退换", "无理由", "能退", "可以退", "可退")),
     "refund": (("refund", "money back", "see the money", "get my money", "reimburs"),
                ("退款", "退钱", "钱多久", "钱几天", "钱能", "到账", "原路")),
     "payment": (("pay with", "pay by", "pay via", "pay using", "pay for", "payment", "alipay", "wechat", "visa", "mastercard", "unionpay", "paypal", "credit card", "debit card",
@@ -48,8 +48,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "location": (("where is your", "address", "showroom", "located", "physical store", "visit you", "in person",
                   "come and see", "come and look"),
                  ("地址", "展厅", "实体店", "门店", "线下", "实物")),
-    "cancel": (("cancel", "call off", "stop my order", "undo my order", "ordered by mistake"),
-               ("取消", "撤销", "撤回", "下错")),
+    "cancel": (("cancel", "call off", "stop my order", "undo my order", "ordered by mistake", "just ordered",
+                "just placed"),
+               ("取消", "撤销", "撤回", "下错", "刚下单", "刚下的单", "刚拍")),
     "gift_wrap": (("gift wrap", "gift-wrap", "wrap", "as a gift", "as a present", "present for"),
                   ("礼品包装", "包装成礼物", "礼物", "贺卡")),
     # Intents a shop may not cover: here so a question about them is not answered by a neighbouring entry.
@@ -82,10 +83,18 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                          ("晚上", "夜间", "周末送", "周日晚上", "下班后")),
 }
 
-# "How long", "几天": a question about time. Alone it asks when an order arrives ("How long until I get it?"); beside
-# another intent it asks how long *that* takes ("退货期限是几天？" is about returns, not delivery).
-HOW_LONG = (("how long", "how soon", "how quickly", "when will", "when would", "working days", "take to"),
-            ("多久", "几天", "多长时间", "工作日"))
+# Words that ask about an intent only when the text asks nothing more specific. "How long", "几天" alone ask when an
+# order arrives ("How long until I get it?"); beside another intent they ask how long *that* takes ("退货期限是几天？"
+# is about returns). "I don't want it" alone asks to send it back; "我刚下的单不想要了" asks to cancel.
+WHEN_ALONE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "delivery_time": (("how long", "how soon", "how quickly", "when will", "when would", "working days", "take to"),
+                      ("多久", "几天", "多长时间", "工作日")),
+    "returns": (("changed my mind", "don't want it", "do not want it", "no longer want"), ("不想要", "不要了")),
+}
+
+# "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying.
+TIME_ANCHORS = ("after payment", "after paying", "after i pay", "after i paid", "once i pay", "once i've paid",
+                "付款后", "支付后", "付完款", "付款以后", "下单后", "下单以后")
 
 
 def _matcher(en: tuple[str, ...]) -> re.Pattern:
@@ -93,7 +102,7 @@ def _matcher(en: tuple[str, ...]) -> re.Pattern:
 
 
 _EN = {intent: _matcher(en) for intent, (en, _) in INTENTS.items()}
-_HOW_LONG_EN = _matcher(HOW_LONG[0])
+_WHEN_ALONE_EN = {intent: _matcher(en) for intent, (en, _) in WHEN_ALONE.items()}
 
 
 def _mentions(folded: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
@@ -104,7 +113,8 @@ def _mentions(folded: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
 def intents(text: str) -> frozenset[str]:
     """The shop intents a text mentions (English by word starts, Chinese by substrings)."""
     folded = text.casefold()
+    for anchor in TIME_ANCHORS:
+        folded = folded.replace(anchor, " ")
     found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(folded, _EN[intent], zh))
-    if not found and _mentions(folded, _HOW_LONG_EN, HOW_LONG[1]):
-        return frozenset({"delivery_time"})
-    return found
+    return found or frozenset(intent for intent, (_, zh) in WHEN_ALONE.items()
+                              if _mentions(folded, _WHEN_ALONE_EN[intent], zh))

@@ -228,6 +228,12 @@ def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
     assert intents("How long until I get it?") == intents("下单后多久能到？") == {"delivery_time"}
     assert intents("退货期限是几天？") == {"returns"}  # how long returns stay open, not delivery
     assert intents("When will I get my refund?") == intents("退款多久到账？") == {"refund"}
+    assert intents("付款后多长时间发出？") == intents("How long after payment do you ship?") == {"delivery_time"}
+
+
+def test_not_wanting_an_order_asks_to_return_it_unless_it_was_just_placed():
+    assert intents("不想要了，能退吗？") == intents("I changed my mind about the lamp.") == {"returns"}
+    assert intents("我刚下的单不想要了。") == intents("I just ordered and changed my mind.") == {"cancel"}
 
 
 @pytest.mark.parametrize(("question", "answered"), [
