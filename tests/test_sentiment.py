@@ -81,3 +81,15 @@ def test_the_shipped_head_reads_customer_messages_in_three_classes_at_the_readme
     """Complaints, questions and praise as customers write them in a shop's chat (README, "Chinese customer messages")."""
     report = evaluate(real_engine, read_rows(REPO / "bench" / "devsets" / name), "head", progress=False)
     assert report["macro_f1"] >= floor, report["confusion"]
+
+
+def test_a_batch_of_mixed_lengths_and_languages_reads_each_message_as_it_reads_alone(real_engine):
+    """analyze and the chat read many messages at once (grouped into passes by token length): each keeps its own
+    reading, in the order given."""
+    reader = real_engine.sentiment_reader
+    texts = [CLEAR["negative"][2] * 6, "Thanks!", *CLEAR["positive"], ANGRY, "好", *ORDINARY]
+    together = reader.read_many(texts)
+    for text, batched in zip(texts, together, strict=True):
+        alone = reader.read(text)
+        assert batched.label == alone.label, text
+        assert abs(batched.confidence - alone.confidence) < 0.05, (text, batched, alone)

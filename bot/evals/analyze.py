@@ -22,8 +22,8 @@ from bot.llm.intents import Reading
 ROW_FIELDS = ("ref", "id", "date", "source", "language", "sentiment", "confidence", "intent", "key_phrases", "text")
 SKIPPED_FIELDS = ("ref", "reason")
 WINDOW = 512  # rows read ahead and sorted by length, so each batch's rows pad to about the same length
-BATCH_ROWS = 16  # measured on 2 cores: 16 short comments a pass ~20 rows/s, 64 a pass ~14 (README)
-BATCH_CHARS = 2560  # long comments make smaller batches: one call stays far below model.timeout_seconds
+BATCH_ROWS = 128  # comments per model call, which reads them in passes of about one token length (README)
+BATCH_CHARS = 6144  # long comments make smaller calls: one stays far below model.timeout_seconds
 CHARS_PER_TOKEN = 2  # the model reads a comment's first 2 x chat.max_message_tokens characters
 STORED_PAGE = 1000  # stored messages fetched per query with --from-db
 SHOWN_SKIPS = 10  # skipped rows named on stderr as they happen; all of them are in skipped.csv
