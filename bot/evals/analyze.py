@@ -21,7 +21,7 @@ from bot.llm.intents import Reading
 
 ROW_FIELDS = ("ref", "id", "date", "source", "language", "sentiment", "confidence", "intent", "key_phrases", "text")
 SKIPPED_FIELDS = ("ref", "reason")
-WINDOW = 512  # rows read ahead and sorted by length, so each batch's rows pad to about the same length
+WINDOW = 512  # rows read ahead and sorted by length, so long comments go together into the smaller calls
 BATCH_ROWS = 128  # comments per model call, which reads them in passes of about one token length (README)
 BATCH_CHARS = 6144  # long comments make smaller calls: one stays far below model.timeout_seconds
 CHARS_PER_TOKEN = 2  # the model reads a comment's first 2 x chat.max_message_tokens characters
@@ -141,7 +141,7 @@ async def analyse(reader: Reader, comments: AsyncIterator[Comment | Skipped], ou
 
 
 async def _read_window(reader: Reader, window: list[Comment], rows: RowsFile, run: Run, bar: tqdm) -> None:
-    """Batches of similar length, each text read once; the window's rows are written in input order, also
+    """Calls of similar length, each text read once; the window's rows are written in input order, also
     when the run is stopped half-way (those read so far)."""
     texts = sorted(dict.fromkeys(c.text for c in window), key=len)  # the same comment twice is read once
     read: dict[str, Reading] = {}
