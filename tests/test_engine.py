@@ -2,19 +2,21 @@
 tokens in its own slot, slots bounded and reused least recently used first, replies decoded together step by step."""
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from bot.config import ConfigError
+from bot.config import ConfigError, load_config
 from bot.llm import loading
 from bot.llm.engine import Engine
 from bot.llm.replies import ReplyLoop, ReplyRequest, Turn
 from bot.llm.slots import Scratch, Slots
 from bot.service import ConversationService, Sender
-from tests.conftest import dump_config, tiny_checkpoint, with_model
+from tests.conftest import REPO, dump_config, tiny_checkpoint, with_model
 
 
 def greedy(config, **model):
@@ -47,6 +49,17 @@ def test_an_architecture_we_do_not_run_is_refused_naming_the_key(tmp_path, tiny_
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=400)).save_pretrained(directory)
     with pytest.raises(ConfigError, match="model.source: .*gpt2"):
         loading.load(replace(tiny_config.model, source=str(directory)))
+
+
+def test_loading_leaves_transformers_modeling_stack_unimported(tiny_model_dir, tmp_path):
+    """The model-specific config classes import torch.distributed and sympy: 52 MB of resident memory for nothing."""
+    config = dump_config(with_model(load_config(environ={}), str(tiny_model_dir), tmp_path), tmp_path)
+    script = ("import sys; from bot.config import load_config; from bot.llm.engine import Engine; "
+              f"Engine.load(load_config({str(config)!r})).close(); "
+              "print(sorted(m for m in ('sympy', 'torch.distributed.tensor', 'transformers.modeling_utils') "
+              "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 class Passes:

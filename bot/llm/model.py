@@ -30,7 +30,6 @@ class Shape:
     rope_theta: float
     vocab: int
     qkv_bias: bool
-    tied: bool
 
     @classmethod
     def of(cls, config) -> "Shape":
@@ -48,7 +47,6 @@ class Shape:
             eps=config.rms_norm_eps, rope_theta=rope.get("rope_theta", getattr(config, "rope_theta", 10000.0)),
             vocab=config.vocab_size,
             qkv_bias=config.model_type == "qwen2" or bool(getattr(config, "attention_bias", False)),
-            tied=bool(getattr(config, "tie_word_embeddings", False)),
         )
 
 
@@ -92,10 +90,10 @@ class Decoder:
                 down=matrix(parts("mlp.down_proj.weight"), weights),
             ))
         self.norm = vector(source["model.norm.weight"], weights)
-        # The embedding lookup reads rows of the quantized table; a tied model's LM head is the same table.
+        # The embedding lookup reads rows of the quantized table; a tied model's LM head is the same table. Tied is
+        # read from the weights, not the config: a model stores its own LM head only when it has one (or a copy).
         self.embedding = _vocabulary(source["model.embed_tokens.weight"], weights)
-        tied = shape.tied or "lm_head.weight" not in source
-        self.head = self.embedding if tied else _vocabulary(source["lm_head.weight"], weights)
+        self.head = self.embedding if "lm_head.weight" not in source else _vocabulary(source["lm_head.weight"], weights)
         # RoPE tables, [positions, D]: rotate_half layout (the first half of D pairs with the second).
         inverse = 1.0 / shape.rope_theta ** (torch.arange(0, shape.head_dim, 2).float() / shape.head_dim)
         angles = torch.outer(torch.arange(max_positions).float(), inverse)

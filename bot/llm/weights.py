@@ -141,7 +141,8 @@ class Int4:
         # Row b * block + r sits in byte [b, k, r] (low nibble) for r < half, else [b, k, r - half] (high).
         q = torch.stack([table & 0x0F, table >> 4], 1).transpose(2, 3).reshape(-1, self.in_features // GROUP, GROUP)
         scale, zero = self.scales_zeros.float().permute(2, 1, 0)  # [padded N, K / 32] each
-        return ((q.float() - 8) * scale[..., None] + zero[..., None]).flatten(1)
+        # In place: one fp32 matrix at a time, not four (the peak memory of a long prompt's step).
+        return q.float().sub_(8).mul_(scale[..., None]).add_(zero[..., None]).flatten(1)
 
     def rows(self, ids: torch.Tensor) -> torch.Tensor:
         """[..., K] bf16 rows, read straight from the packed table (the embedding lookup)."""
