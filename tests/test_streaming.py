@@ -3,15 +3,21 @@
 import asyncio
 import io
 
+import torch
+
 from bot.channels.console import chat
 from bot.service import ConversationService, Sender
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import replies, running_bot, sent_texts
 
+SEED = 1
 REPLY = "Your parcel left our warehouse this morning and should arrive on Friday."
 
 
 async def test_the_service_reports_a_model_reply_as_it_grows(db, tiny_engine):
+    # The random tiny model's sampled words are shown only while they read as the customer's language: a fixed
+    # seed makes them the same words whichever tests ran before (they used to decide whether this one passed).
+    torch.manual_seed(SEED)
     partials: list[str] = []
     outcome = await ConversationService(db, tiny_engine, tiny_engine.config).handle_text(
         Sender("console", "1"), "where is my parcel", on_partial=partials.append)
