@@ -3,6 +3,8 @@ three-class customer-message dev sets, through the remote backend's sentiment ro
 
     .venv/bin/python bench/remote_alerts.py             # the shipped answer start; ~1 min, run it alone
     .venv/bin/python bench/remote_alerts.py --compare   # also every variant tried (~10 min)
+    .venv/bin/python bench/remote_alerts.py --local --config qwen.toml --gguf qwen.gguf   # another model, with
+                                                          # its in-process reading first for comparison
 
 An alert is a negative reading at or above [alerts] threshold. For each dev set (bench/devsets/customer_messages_*.csv,
 30 negative / 30 neutral / 30 positive) it prints how many of each label would alert: complaints should, questions
@@ -29,6 +31,7 @@ from bench.shop_alerts import shop_alerts  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.evaluation import LABELS, read_rows  # noqa: E402
 from bot.llm.backends.openai import ANSWER_START, RemoteEngine  # noqa: E402
+from bot.llm.engine import Engine  # noqa: E402
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR  # noqa: E402
 from testkit.llama_server import LlamaServer  # noqa: E402
 
@@ -112,20 +115,29 @@ async def dev_alerts(engine, threshold: float, lang: str) -> str:
     return ", ".join(f"{label} {alerting}/{total}" for label, (alerting, total) in counts.items())
 
 
+async def row(engine, name: str, threshold: float) -> str:
+    shop = await shop_alerts(engine, threshold)
+    cells = [await dev_alerts(engine, threshold, lang) for lang in ("en", "zh")]
+    return f"| {name} | {shop.summary()} | " + " | ".join(cells) + " |"
+
+
 async def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     threshold = config.alerts.threshold
-    with LlamaServer(parallel=4, threads=2, embeddings=False) as server:
+    print(f"alerts (negative at >= {threshold}), model {config.model.source}\n")
+    print("| variant | sample shop (bench/shop_alerts.py) | dev en: alerting per label | dev zh |")
+    print("|---|---|---|---|")
+    if args.local:  # the configured in-process reading, before the server starts (never both at once)
+        engine = Engine.load(config)
+        engine.prepare_roles()
+        print(await row(engine, f"in the bot (`{engine.sentiment_reader.method}`)", threshold), flush=True)
+        engine.close()
+    with LlamaServer(parallel=4, threads=2, embeddings=False, gguf=args.gguf) as server:
         model = replace(config.model, backend="openai", base_url=server.url, timeout_seconds=3600.0)
-        print(f"alerts (negative at >= {threshold}) through the remote backend, llama.cpp server, same GGUF\n")
-        print("| variant | sample shop (bench/shop_alerts.py) | dev en: alerting per label | dev zh |")
-        print("|---|---|---|---|")
         for variant in TRIED if args.compare else TRIED[:1]:
             engine = tried_engine(replace(config, model=model), variant)
-            shop = await shop_alerts(engine, threshold)
-            cells = [await dev_alerts(engine, threshold, lang) for lang in ("en", "zh")]
+            print(await row(engine, f"llama.cpp server: {variant.name}", threshold), flush=True)
             engine.close()
-            print(f"| {variant.name} | {shop.summary()} | " + " | ".join(cells) + " |")
     return 0
 
 
@@ -133,6 +145,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", action="store_true", help="also every variant tried")
     parser.add_argument("--config", help="config.toml (default: the repo's)")
+    parser.add_argument("--gguf", type=Path, help="the GGUF the server serves (default: the embedded model); the "
+                                                  "config's [model] source should be the same file")
+    parser.add_argument("--local", action="store_true", help="first the configured model read in-process")
     return asyncio.run(run(parser.parse_args()))
 
 

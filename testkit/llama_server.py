@@ -1,4 +1,4 @@
-"""A real llama.cpp server (PyPI xllamacpp) serving the embedded GGUF on 127.0.0.1, for the remote-backend tests and
+"""A real llama.cpp server (PyPI xllamacpp) serving the embedded GGUF (or another one) on 127.0.0.1, for the remote-backend tests and
 bench/remote.py. It runs in a process of its own, so a test can kill it the way a crashed server dies.
 
     python -m testkit.llama_server PORT PARALLEL THREADS EMBEDDINGS(0/1)   # serves until killed (LlamaServer starts it)
@@ -27,15 +27,16 @@ class LlamaServer:
     """`python -m testkit.llama_server` in a child process; `url` is its OpenAI API root."""
 
     def __init__(self, port: int | None = None, parallel: int = 4, threads: int = 2, api_key: str = "",
-                 embeddings: bool = True):
-        self.port = port or free_port()
+                 embeddings: bool = True, gguf: Path | None = None):
+        self.port, self.gguf = port or free_port(), gguf
         self.parallel, self.threads, self.api_key, self.embeddings = parallel, threads, api_key, embeddings
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180.0) -> "LlamaServer":
         """Start it and wait until it answers /health."""
-        env = {**os.environ, "PYTHONPATH": str(REPO), "LLAMA_SERVER_API_KEY": self.api_key}
+        env = {**os.environ, "PYTHONPATH": str(REPO), "LLAMA_SERVER_API_KEY": self.api_key,
+               "LLAMA_SERVER_GGUF": str(self.gguf or "")}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "testkit.llama_server", str(self.port), str(self.parallel), str(self.threads),
              str(int(self.embeddings))],
@@ -68,13 +69,14 @@ class LlamaServer:
 
 
 def serve(port: int, parallel: int, threads: int, embeddings: int) -> None:
-    """llama.cpp's OpenAI-compatible server on the embedded GGUF, with embeddings (mean-pooled) or not, until killed."""
+    """llama.cpp's OpenAI-compatible server on the embedded GGUF (or $LLAMA_SERVER_GGUF), with embeddings
+    (mean-pooled) or not, until killed."""
     import xllamacpp
 
     from bot.llm.loading import embedded_gguf
 
     params = xllamacpp.CommonParams()
-    params.model.path = str(embedded_gguf())
+    params.model.path = os.environ.get("LLAMA_SERVER_GGUF") or str(embedded_gguf())
     params.hostnames = ["127.0.0.1"]
     params.port = port
     params.n_parallel = parallel
