@@ -13,6 +13,9 @@ from bot.llm.model import Decoder
 from bot.llm.slots import Scratch
 
 
+NUCLEUS_CANDIDATES = 1024  # where top-p sampling looks for its set first (below)
+
+
 def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
     """The token that fills a batch's padding: the tokenizer's pad token, else its end-of-sequence token."""
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -29,12 +32,30 @@ def next_tokens(logits: torch.Tensor, seen: Sequence[Sequence[int]], settings: G
                                          picked * settings.repetition_penalty)
     if settings.temperature <= 0:
         return logits.argmax(-1).tolist()
-    probs = torch.softmax(logits / settings.temperature, -1)
-    if settings.top_p < 1.0:  # keep the smallest set of tokens whose probability reaches top_p
-        sorted_probs, order = probs.sort(-1, descending=True)
-        outside = sorted_probs.cumsum(-1) - sorted_probs > settings.top_p
-        probs = probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
-    return torch.multinomial(probs, 1)[:, 0].tolist()
+    probs = torch.softmax(logits / settings.temperature, -1)  # [B, vocab]
+    if settings.top_p < 1.0:
+        kept, ids = _nucleus(probs, settings.top_p)  # [B, K] each
+        return ids.gather(-1, _draw(kept))[:, 0].tolist()
+    return _draw(probs)[:, 0].tolist()
+
+
+def _nucleus(probs: torch.Tensor, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, the smallest set of most likely tokens whose probability reaches top_p: ([B, K] probabilities, zero
+    outside the set; [B, K] their token ids). Looked for among the NUCLEUS_CANDIDATES most likely tokens: when
+    they hold more than top_p, every token after them is outside anyway; only when they do not is the whole
+    vocabulary sorted (a full sort of 8 rows of 49k tokens took 19 ms, a quarter of an 8-row decode step)."""
+    k = min(NUCLEUS_CANDIDATES, probs.shape[-1])
+    top, ids = probs.topk(k, -1)  # descending
+    if k < probs.shape[-1] and bool((top.sum(-1) <= top_p).any()):
+        top, ids = probs.sort(-1, descending=True)
+    outside = top.cumsum(-1) - top > top_p  # keep each token until the ones before it reach top_p
+    return top.masked_fill(outside, 0.0), ids
+
+
+def _draw(probs: torch.Tensor) -> torch.Tensor:
+    """[B, N] probabilities (any scale) -> [B, 1] one index per row drawn with them: the argmax of p / E with E
+    exponentially distributed is such a draw (as gpt-fast samples; torch.multinomial took 12 ms for 8 rows of 49k)."""
+    return (probs / torch.empty_like(probs).exponential_(1).clamp_(min=1e-20)).argmax(-1, keepdim=True)
 
 
 @torch.inference_mode()
