@@ -1,5 +1,5 @@
-"""A real llama.cpp server (PyPI xllamacpp) serving the embedded GGUF (or another one) on 127.0.0.1, for the remote-backend tests and
-bench/remote.py. It runs in a process of its own, so a test can kill it the way a crashed server dies.
+"""A real llama.cpp server (PyPI xllamacpp) serving the embedded GGUF (or another) on 127.0.0.1, for the remote-backend
+tests and the benches. It runs in a process of its own, so a test can kill it the way a crashed server dies.
 
     python -m testkit.llama_server PORT PARALLEL THREADS EMBEDDINGS(0/1)   # serves until killed (LlamaServer starts it)
 """
