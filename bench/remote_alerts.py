@@ -3,8 +3,8 @@ three-class customer-message dev sets, through the remote backend's sentiment ro
 
     .venv/bin/python bench/remote_alerts.py             # the shipped answer start; ~1 min, run it alone
     .venv/bin/python bench/remote_alerts.py --compare   # also every variant tried (~10 min)
-    .venv/bin/python bench/remote_alerts.py --local --config qwen.toml --gguf qwen.gguf   # another model, with
-                                                          # its in-process reading first for comparison
+    .venv/bin/python bench/remote_alerts.py --local --config qwen.toml   # the config's GGUF, read in-process
+                                                                         # first for comparison
 
 An alert is a negative reading at or above [alerts] threshold. For each dev set (bench/devsets/customer_messages_*.csv,
 30 negative / 30 neutral / 30 positive) it prints how many of each label would alert: complaints should, questions
@@ -32,6 +32,7 @@ from bot.config import load_config  # noqa: E402
 from bot.evaluation import LABELS, read_rows  # noqa: E402
 from bot.llm.backends.openai import ANSWER_START, RemoteEngine  # noqa: E402
 from bot.llm.engine import Engine  # noqa: E402
+from bot.llm.loading import gguf_path  # noqa: E402
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR  # noqa: E402
 from testkit.llama_server import LlamaServer  # noqa: E402
 
@@ -116,6 +117,7 @@ async def dev_alerts(engine, threshold: float, lang: str) -> str:
 
 
 async def row(engine, name: str, threshold: float) -> str:
+    """One table row: the sample shop's alerts, then each dev set's."""
     shop = await shop_alerts(engine, threshold)
     cells = [await dev_alerts(engine, threshold, lang) for lang in ("en", "zh")]
     return f"| {name} | {shop.summary()} | " + " | ".join(cells) + " |"
@@ -123,6 +125,9 @@ async def row(engine, name: str, threshold: float) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    gguf = gguf_path(config.model)  # the server serves the configured model
+    if gguf is None:
+        raise SystemExit(f"llama.cpp serves GGUF files; [model] source is {config.model.source}")
     threshold = config.alerts.threshold
     print(f"alerts (negative at >= {threshold}), model {config.model.source}\n")
     print("| variant | sample shop (bench/shop_alerts.py) | dev en: alerting per label | dev zh |")
@@ -132,7 +137,7 @@ async def run(args: argparse.Namespace) -> int:
         engine.prepare_roles()
         print(await row(engine, f"in the bot (`{engine.sentiment_reader.method}`)", threshold), flush=True)
         engine.close()
-    with LlamaServer(parallel=4, threads=2, embeddings=False, gguf=args.gguf) as server:
+    with LlamaServer(parallel=4, threads=2, embeddings=False, gguf=gguf) as server:
         model = replace(config.model, backend="openai", base_url=server.url, timeout_seconds=3600.0)
         for variant in TRIED if args.compare else TRIED[:1]:
             engine = tried_engine(replace(config, model=model), variant)
@@ -145,8 +150,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", action="store_true", help="also every variant tried")
     parser.add_argument("--config", help="config.toml (default: the repo's)")
-    parser.add_argument("--gguf", type=Path, help="the GGUF the server serves (default: the embedded model); the "
-                                                  "config's [model] source should be the same file")
     parser.add_argument("--local", action="store_true", help="first the configured model read in-process")
     return asyncio.run(run(parser.parse_args()))
 
