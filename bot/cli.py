@@ -25,11 +25,20 @@ log = logging.getLogger("shopbot")
 DEFAULT_LISTEN = "127.0.0.1:8080"  # `shopbot web` without --listen or [web] listen: this machine only
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(config_default, verbose_default) -> argparse.ArgumentParser:
+    """--config and -v, with the given defaults."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="path to config.toml (default: the one in the repo root)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log more")
-    parser = argparse.ArgumentParser(prog="shopbot", description=__doc__, parents=[common])
+    common.add_argument("--config", default=config_default,
+                        help="path to config.toml (default: the one in the repo root)")
+    common.add_argument("-v", "--verbose", action="store_true", default=verbose_default, help="log more")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shopbot", description=__doc__, parents=[_common_options(None, False)])
+    # Accepted after the command too; there they default to SUPPRESS, so a command's parser never overwrites
+    # `shopbot --config X eval ...`'s X with its own default.
+    common = _common_options(argparse.SUPPRESS, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", parents=[common],
                    help=f"serve Telegram ({TOKEN_ENV} set; and the web chat if [web] listen is set); without it, the "

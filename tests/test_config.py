@@ -158,3 +158,10 @@ def test_cli_reports_a_bad_config_and_exits_2(tmp_path, capsys):
 
     assert main(["chat", "--config", str(override(tmp_path, "alerts.threshold", -1))]) == 2
     assert "config error: alerts.threshold: must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_cli_reads_the_config_named_before_the_command(tmp_path, capsys):
+    from bot.cli import main
+
+    assert main(["--config", str(override(tmp_path, "alerts.threshold", -1)), "chat"]) == 2
+    assert "config error: alerts.threshold: must be between 0 and 1" in capsys.readouterr().err
