@@ -4,6 +4,7 @@ customer messages in three classes at the README's figures."""
 import pytest
 
 from bot.evaluation import evaluate, read_rows
+from bot.llm.sentiment_scores import decide
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.real_model
@@ -93,3 +94,12 @@ def test_a_batch_of_mixed_lengths_and_languages_reads_each_message_as_it_reads_a
         alone = reader.read(text)
         assert batched.label == alone.label, text
         assert abs(batched.confidence - alone.confidence) < 0.05, (text, batched, alone)
+
+
+def test_a_three_class_reading_keeps_its_top_label_and_a_two_class_one_is_neutral_below_the_cut():
+    # A complaint the head reads negative 0.5 stays negative: the head has a neutral class of its own.
+    three = decide({"negative": 0.5, "neutral": 0.3, "positive": 0.2}, neutral_below=0.6)
+    assert (three.label, three.confidence) == ("negative", 0.5)
+    # A two-class method (logits, a remote server's label logprobs) has no neutral but the cut.
+    assert decide({"negative": 0.55, "positive": 0.45}, neutral_below=0.6).label == "neutral"
+    assert decide({"negative": 0.65, "positive": 0.35}, neutral_below=0.6).label == "negative"

@@ -25,9 +25,11 @@ def calibrated(probs: np.ndarray, content_free: np.ndarray) -> dict[str, float]:
 
 
 def decide(scores: dict[str, float], neutral_below: float) -> Sentiment:
-    """The top label, or neutral when a pole is weaker than `neutral_below`."""
+    """The top label. A two-class reading (no neutral score) is neutral when its pole is weaker than
+    `neutral_below`; a three-class head has learned where neutral lies, and a second cut only took real complaints
+    and praise from it (README, "Chinese customer messages")."""
     label = max(scores, key=scores.get)
-    if label != "neutral" and scores[label] < neutral_below:
+    if label != "neutral" and "neutral" not in scores and scores[label] < neutral_below:
         return unsure(scores)
     return Sentiment(label, scores[label], scores)
 
