@@ -205,11 +205,14 @@ def test_kb_import_command_imports_or_names_the_broken_line(tmp_path, tiny_confi
 
 
 @pytest.mark.parametrize("question", ["Do you buy back old furniture?", "你们回收旧家具吗？",
-                                      "Can I pay for the sofa in monthly instalments?", "沙发可以分期付款吗？"])
+                                      "Can I pay for the sofa in monthly instalments?", "沙发可以分期付款吗？",
+                                      "Can I pay cash on delivery?", "可以货到付款吗？",
+                                      "Does the warranty cover it if I accidentally dropped it?", "自己不小心摔坏的保修吗？"])
 async def test_a_question_the_knowledge_never_speaks_of_is_handed_over_not_answered_by_a_shared_word(
         db, tiny_engine, tmp_path, question):
-    """The warranty entry shares "furniture" / 家具 and "pay" / 付款 is known, but no entry buys back or sells in
-    instalments: whatever the margin, a person answers (sure_margin 0 would otherwise take the closest entry)."""
+    """The warranty entry shares "furniture" / 家具 / "warranty" and "pay" / 付款 is known, but no entry buys back,
+    sells in instalments, takes cash at the door or covers accidents: whatever the margin, a person answers
+    (sure_margin 0 would otherwise take the closest entry)."""
     path = write(tmp_path, [
         "warranty,en,Do your products have a warranty?,All electronics have a 1-year warranty; furniture 2 years.",
         "warranty,zh,商品有保修吗？,电子产品保修1年，家具保修2年。",
