@@ -16,18 +16,24 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                "close on", "close at", "hours", "reach someone", "someone on", "available on", "weekday", "weekend",
                "saturday", "sunday", "public holiday"),
               ("营业", "上班", "下班", "开门", "关门", "在线", "有人", "客服时间", "周六", "周日", "星期", "节假日", "几点")),
-    "delivery_time": (("arriv", "get to me", "reach me", "dispatch", "ship within", "delivery take"),
+    "delivery_time": (("arriv", "get to me", "reach me", "get here", "gets here", "dispatch", "ship within",
+                       "delivery take"),
                       ("送达", "到货", "收到", "发货", "发出", "寄出", "送到")),
     "shipping_cost": (("shipping cost", "shipping fee", "delivery fee", "delivery cost", "postage", "free shipping",
                        "shipping free", "shipping is", "shipping within", "charge for delivery", "cost to send",
+                       "pay for delivery", "pay for shipping", "pay anything for delivery", "pay extra for delivery",
+                       "charge for shipping", "charge me for delivery", "cost to ship", "cost of shipping",
+                       "cost of delivery", "delivery charge", "shipping charge",
                        "how much is shipping", "how much to ship"),
                       ("运费", "邮费", "包邮", "快递费", "配送费")),
     "returns": (("return", "send back", "send something back", "send it back", "give it back", "give back",
                  "take it back", "no reason"),
                 ("退货", "退回", "退换", "无理由", "能退", "可以退", "可退")),
-    "refund": (("refund", "money back", "see the money", "get my money", "reimburs"),
-               ("退款", "退钱", "钱多久", "钱几天", "钱能", "到账", "原路")),
-    "payment": (("pay with", "pay by", "pay via", "pay using", "pay for", "payment", "alipay", "wechat", "visa",
+    "refund": (("refund", "money back", "see the money", "get my money", "reimburs", "money come back", "money comes back",
+                "money to come back", "money be back", "money returned", "get the money back", "receive the money"),
+               ("退款", "退钱", "钱多久", "钱几天", "钱能", "到账", "原路", "退给我", "收到钱", "钱什么时候", "钱啥时候", "钱何时",
+                "钱会退", "钱退")),
+    "payment": (("pay with", "pay by", "pay via", "pay using", "payment", "alipay", "wechat", "visa",
                  "mastercard", "unionpay", "paypal", "credit card", "debit card", "bank card"),
                 ("付款", "支付", "微信", "支付宝", "刷卡", "银联", "信用卡", "visa", "paypal", "mastercard")),
     "instalments": (("instal", "install", "monthly payment", "pay monthly", "pay later", "credit plan",
@@ -35,13 +41,14 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      "interest free"),
                     ("分期", "月供", "先用后付", "免息", "月付", "白条")),
     "warranty": (("warrant", "guarantee", "covered", "repair"),
-                 ("保修", "质保", "保固", "维修")),
+                 ("保修", "质保", "保固", "维修", "保几年", "保多久", "保多长", "管几年")),
     "damaged": (("damag", "broken", "broke", "smash", "crack", "chip", "shatter", "dent", "scratch",
                  "arrived in pieces"),
-                ("坏", "碎", "破损", "裂", "缺口", "划痕", "磕", "变形")),
+                ("坏", "碎", "破损", "裂", "缺口", "划痕", "磕", "变形", "断了", "压扁", "压瘪", "凹")),
     "tracking": (("track", "where is my", "follow it", "follow my", "parcel been sent", "check my delivery",
                   "where my package", "where my parcel", "status of my"),
-                 ("物流", "快递单号", "单号", "跟踪", "到哪", "查快递", "发出了吗")),
+                 ("物流", "快递单号", "单号", "跟踪", "到哪", "查快递", "发出了吗", "发货了会通知", "发货会通知",
+                  "发货通知", "发货后通知")),
     "exchange": (("exchang", "swap", "trade", "instead of", "different size", "different colo", "bigger", "smaller",
                   "larger", "another size", "another colo", "doesn't fit", "don't fit", "too small", "too big"),
                  ("换", "尺码", "大一号", "小一号", "大一码", "小一码", "不合脚", "不合身")),
@@ -108,9 +115,11 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pickup": (("pick up", "pick it up", "collect it", "click and collect", "pickup", "parcel locker", "locker",
                 "pick-up point", "collection point", "click & collect", "po box", "collect in store"),
                ("自提", "自取", "到店取", "快递柜", "丰巢", "驿站", "提货点", "代收点", "门店取货")),
-    "evening_delivery": (("evening", "at night", "after work", "weekend delivery", "deliver on a sunday",
-                          "deliver on sunday", "deliver on a saturday"),
-                         ("晚上", "夜间", "周末送", "周日晚上", "下班后")),
+    # Delivering in the evening, not any evening: "客服晚上几点下班" asks the hours.
+    "evening_delivery": (("evening delivery", "deliver in the evening", "delivered in the evening", "deliver at night",
+                          "delivered at night", "deliver after work", "delivered after work", "weekend delivery",
+                          "deliver on a sunday", "deliver on sunday", "deliver on a saturday"),
+                         ("晚上送", "晚上配送", "晚上能送", "夜间配送", "夜间送", "周末送", "下班后送", "晚上派送")),
     "cash_on_delivery": (("cash on deliver", "pay on deliver", "pay upon deliver", "pay when it arrives",
                           "pay when i receive", "pay the courier", "collect on deliver", "pay at the door",
                           "payment on deliver"),
@@ -133,8 +142,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      ("客服电话", "电话号码", "打电话", "热线", "联系电话", "致电", "来电", "座机")),
     "accidental_damage": (("accidental damage", "accidentally damaged", "accidentally dropped", "accidentally broke",
                            "i dropped", "i broke it", "water damage", "spilled", "spilt", "accident cover",
-                           "accident protection", "damage insurance"),
-                          ("意外损坏", "意外保障", "意外险", "人为损坏", "不小心摔", "自己摔", "我摔坏", "进水", "泡水", "碎屏险")),
+                           "accident protection", "damage insurance",
+                           "cat scratched", "dog chewed", "pet damage", "damaged by my", "the kids broke"),
+                          ("意外损坏", "意外保障", "意外险", "人为损坏", "不小心摔", "自己摔", "我摔坏", "进水", "泡水", "碎屏险", "被猫", "猫抓", "狗咬",
+                           "宠物抓", "孩子弄坏", "小孩弄坏")),
     "extended_warranty": (("extended warranty", "extend the warranty", "extend my warranty", "warranty extension",
                            "additional warranty", "extra warranty", "protection plan", "care plan"),
                           ("延保", "延长保修", "保修延长", "加长保修", "延长质保", "质保延长")),
@@ -143,8 +154,11 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                         ("专票", "增值税专用", "专用发票", "纸质发票", "纸质的发票", "纸质版发票", "增票", "纳税人识别号")),
     "coupon_stacking": (("stack coupon", "stack discount", "stack code", "stacking", "combine coupon",
                          "combine discount", "combine code", "two coupons", "two discount codes", "multiple coupons",
-                         "more than one coupon", "more than one discount", "use both codes"),
-                        ("叠加", "叠用", "两张券", "多张券", "两张优惠券", "多张优惠券", "券能一起", "同时用两")),
+                         "more than one coupon", "more than one discount", "use both codes", "combined with other",
+                         "combined with another", "combine it with", "together with another", "together with other", "used together",
+                         "use them together"),
+                        ("叠加", "叠用", "两张券", "多张券", "两张优惠券", "多张优惠券", "券能一起", "同时用两", "一起用", "同时用",
+                         "一起使用", "同时使用")),
     "group_discount": (("senior discount", "senior citizen", "pensioner", "military discount", "veteran",
                         "teacher discount", "nurse discount", "nhs discount", "key worker", "elderly discount",
                         "disability discount"),
@@ -213,9 +227,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # order arrives ("How long until I get it?"); beside another intent they ask how long *that* takes ("退货期限是几天？"
 # is about returns). "I don't want it" alone asks to send it back; "我刚下的单不想要了" asks to cancel.
 WHEN_ALONE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "delivery_time": (("how long", "how soon", "how quickly", "when will", "when would", "working days", "take to"),
+    "delivery_time": (("how long", "how soon", "how quickly", "when will", "when would", "working days", "take to",
+                       "how many days"),
                       ("多久", "几天", "多长时间", "工作日")),
-    "returns": (("changed my mind", "don't want it", "do not want it", "no longer want"), ("不想要", "不要了")),
+    "returns": (("changed my mind", "don't want it", "do not want it", "no longer want"), ("不想要", "不太想要", "不要了")),
 }
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying.
@@ -236,9 +251,13 @@ def _mentions(folded: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
     return en.search(folded) is not None or any(w in folded for w in zh)
 
 
+# "Where's my parcel?" asks what "where is my parcel?" asks.
+_WH_IS = re.compile(r"\b(where|what|when|how|who)['’]s\b")
+
+
 def intents(text: str) -> frozenset[str]:
     """The shop intents a text mentions (English by word starts, Chinese by substrings)."""
-    folded = text.casefold()
+    folded = _WH_IS.sub(r"\1 is", text.casefold())
     for anchor in TIME_ANCHORS:
         folded = folded.replace(anchor, " ")
     found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(folded, _EN[intent], zh))

@@ -67,14 +67,17 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     order = np.argsort(-final)
     margin = float(final[order[0]] - final[order[1]]) if len(order) > 1 else float("inf")
     best = int(candidates[order[0]])
-    # Sure takes three things. The scores clearly prefer the entry. The entry shares a word or an intent with
-    # the message. And the message asks nothing the knowledge never speaks of: "Do you buy back old
-    # furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a person
-    # answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
+    # The intents agree when one candidate's question asks just what the message asks and no other candidate's
+    # question asks any of it: that entry answers, even where the scores prefer a neighbour or are close ("Can I
+    # come and see the furniture in person?" -> the address entry, the warranty entry close behind on
+    # "furniture"; "Where's my parcel? ordered on Tuesday" -> tracking, the cancel entry ahead on "order").
+    agreed_on = [int(i) for i in candidates if asks and known.topics[i] == asks]
+    agreed = len(agreed_on) == 1 and not any(asks & known.topics[i] for i in candidates if i != agreed_on[0])
+    if agreed:
+        best = agreed_on[0]
+    # Sure takes three things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
+    # a word or an intent with the message. And the message asks nothing the knowledge never speaks of: "Do you
+    # buy back old furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a
+    # person answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
     related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
-    # A close runner-up is no doubt when the best entry's question asks just what the message asks and no other
-    # candidate's question asks any of it ("Can I come and see the furniture in person?" -> the address entry,
-    # the warranty entry close behind on "furniture").
-    agreed = bool(asks) and known.topics[best] == asks and not any(asks & known.topics[i] for i in candidates
-                                                                   if i != best)
     return best, (margin >= sure_margin or agreed) and related and asks <= known.covered

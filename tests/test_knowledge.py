@@ -207,7 +207,8 @@ def test_kb_import_command_imports_or_names_the_broken_line(tmp_path, tiny_confi
 @pytest.mark.parametrize("question", ["Do you buy back old furniture?", "你们回收旧家具吗？",
                                       "Can I pay for the sofa in monthly instalments?", "沙发可以分期付款吗？",
                                       "Can I pay cash on delivery?", "可以货到付款吗？",
-                                      "Does the warranty cover it if I accidentally dropped it?", "自己不小心摔坏的保修吗？"])
+                                      "Does the warranty cover it if I accidentally dropped it?", "自己不小心摔坏的保修吗？",
+                                      "家具被猫抓坏了，保修管吗？"])
 async def test_a_question_the_knowledge_never_speaks_of_is_handed_over_not_answered_by_a_shared_word(
         db, tiny_engine, tmp_path, question):
     """The warranty entry shares "furniture" / 家具 / "warranty" and "pay" / 付款 is known, but no entry buys back,
@@ -232,6 +233,17 @@ def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
     assert intents("退货期限是几天？") == {"returns"}  # how long returns stay open, not delivery
     assert intents("When will I get my refund?") == intents("退款多久到账？") == {"refund"}
     assert intents("付款后多长时间发出？") == intents("How long after payment do you ship?") == {"delivery_time"}
+
+
+def test_the_same_ask_in_other_words_is_the_same_intent():
+    assert intents("Where's my parcel? ordered on Tuesday") == intents("物流到哪了") == {"tracking"}
+    assert intents("Will I have to pay for delivery to Shenzhen?") == intents("运费多少") == {"shipping_cost"}
+    assert intents("How soon will the money come back to me?") == intents("钱什么时候退给我") == {"refund"}
+    assert intents("买的书桌保几年啊") == {"warranty"}
+    assert "coupon_stacking" in intents("学生优惠能和满减券一起用吗") & intents("Can it be combined with other coupons?")
+    # An evening in the message is not an evening delivery: these ask the hours.
+    assert intents("What time do you stop answering in the evening?") == set()
+    assert intents("你们客服晚上几点下班") == {"hours"}
 
 
 def test_not_wanting_an_order_asks_to_return_it_unless_it_was_just_placed():
@@ -265,6 +277,22 @@ async def test_an_entry_whose_question_asks_just_what_the_customer_asks_answers_
     await knowledge.sync()
     match = await knowledge.find(question)
     assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
+
+
+async def test_the_one_entry_that_asks_what_the_customer_asks_answers_though_another_shares_more_words(
+        db, tiny_engine, tmp_path):
+    """"Where's my parcel?" asks for tracking; the cancel entry shares "order" three times and leads on words
+    alone, yet the tracking entry answers."""
+    path = write(tmp_path, [
+        "cancel,en,Can I cancel my order?,You can cancel an order free of charge until the order ships.",
+        "tracking,en,How can I track my parcel?,You get a tracking number by SMS once it ships.",
+        "gift,en,Do you offer gift wrapping?,Gift wrapping costs 5 yuan per item."])
+    config = knowledge_config(tiny_engine.config, path, sure_margin=0.0)
+    config = language(config, "en", weights=SignalWeights(lexical=1.0, tokens=0.0, likelihood=0.0, intents=0.1))
+    knowledge = Knowledge(db, tiny_engine, config.knowledge)
+    await knowledge.sync()
+    match = await knowledge.find("Where's my stuff? I ordered on Tuesday, order number 5521, the order was paid")
+    assert match.sure and match.entry.entry_id == "tracking"
 
 
 CHITCHAT = Path(__file__).parent / "fixtures" / "chitchat.csv"
