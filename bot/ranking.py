@@ -67,12 +67,17 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     order = np.argsort(-final)
     margin = float(final[order[0]] - final[order[1]]) if len(order) > 1 else float("inf")
     best = int(candidates[order[0]])
-    # The intents agree when one candidate's question asks just what the message asks and no other candidate's
-    # question asks any of it: that entry answers, even where the scores prefer a neighbour or are close ("Can I
-    # come and see the furniture in person?" -> the address entry, the warranty entry close behind on
-    # "furniture"; "Where's my parcel? ordered on Tuesday" -> tracking, the cancel entry ahead on "order").
-    agreed_on = [int(i) for i in candidates if asks and known.topics[i] == asks]
-    agreed = len(agreed_on) == 1 and not any(asks & known.topics[i] for i in candidates if i != agreed_on[0])
+    # The intents agree when one candidate alone covers the message: its question asks just what the message asks
+    # and no other candidate's question asks any of it ("Can I come and see the furniture in person?" -> the
+    # address entry, the warranty entry close behind on "furniture"; "Where's my parcel? ordered on Tuesday" ->
+    # tracking, the cancel entry ahead on "order"), or its question asks part of it and its text speaks of the
+    # rest ("Will my refund go back to my Alipay?" -> the refund entry, whose answer names the payment method,
+    # not the payment entry). That entry answers, even where the scores prefer a neighbour or are close.
+    exact = [int(i) for i in candidates if asks and known.topics[i] == asks]
+    covering = [int(i) for i in candidates if known.topics[i] and known.topics[i] <= asks <= known.intents[i]]
+    agreed_on = exact if exact else covering
+    agreed = len(agreed_on) == 1 and (not exact or not any(asks & known.topics[i] for i in candidates
+                                                            if i != agreed_on[0]))
     if agreed:
         best = agreed_on[0]
     # Sure takes three things. The scores clearly prefer the entry, or the intents agree on it. The entry shares

@@ -208,7 +208,8 @@ def test_kb_import_command_imports_or_names_the_broken_line(tmp_path, tiny_confi
                                       "Can I pay for the sofa in monthly instalments?", "沙发可以分期付款吗？",
                                       "Can I pay cash on delivery?", "可以货到付款吗？",
                                       "Does the warranty cover it if I accidentally dropped it?", "自己不小心摔坏的保修吗？",
-                                      "家具被猫抓坏了，保修管吗？"])
+                                      "家具被猫抓坏了，保修管吗？", "Do you send a technician to my home for repairs?",
+                                      "双十一有大促吗？"])
 async def test_a_question_the_knowledge_never_speaks_of_is_handed_over_not_answered_by_a_shared_word(
         db, tiny_engine, tmp_path, question):
     """The warranty entry shares "furniture" / 家具 / "warranty" and "pay" / 付款 is known, but no entry buys back,
@@ -256,6 +257,9 @@ def test_not_wanting_an_order_asks_to_return_it_unless_it_was_just_placed():
     ("我想线下看看家具实物，可以吗？", "address"),
     ("Tell me about refunds.", None),  # two entries' questions ask about refunds: a person picks
     ("退款的事想问一下", None),
+    # Only one entry covers refund and payment: its question asks about the refund, its answer names the payment.
+    ("Will my refund go back to my Alipay?", "refund_method"),
+    ("退款会退回支付宝吗？", "refund_method"),
 ])
 async def test_an_entry_whose_question_asks_just_what_the_customer_asks_answers_despite_a_close_runner_up(
         db, tiny_engine, tmp_path, question, answered):
@@ -268,8 +272,10 @@ async def test_an_entry_whose_question_asks_just_what_the_customer_asks_answers_
         "warranty,zh,商品有保修吗？,电子产品保修1年，家具保修2年。",
         "refund_time,en,When will I get my refund?,Within 3 working days of receiving the return.",
         "refund_time,zh,退款多久到账？,收到退货后3个工作日内退款。",
-        "refund_method,en,Where does my refund go?,Back to the card or wallet you paid with.",
-        "refund_method,zh,退款退到哪里？,原路退回到您付款的账户。"])
+        "refund_method,en,Where does my refund go?,Back to the payment method you used.",
+        "refund_method,zh,退款退回什么账户？,原路退回到您付款的账户。",
+        "payment,en,Which payment methods do you accept?,We accept Alipay and WeChat Pay.",
+        "payment,zh,支持哪些付款方式？,支持支付宝和微信支付。"])
     config = knowledge_config(tiny_engine.config, path, sure_margin=100.0)
     for code in ("en", "zh"):  # the tiny random model's own signals are noise: words and intents decide
         config = language(config, code, weights=SignalWeights(tokens=0.0, likelihood=0.0))
