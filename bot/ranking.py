@@ -57,32 +57,36 @@ def candidates(first: np.ndarray, count: int) -> np.ndarray:
     return np.argsort(-first, kind="stable")[:count]
 
 
+def agreed_entry(known: Language, asks: frozenset[str], candidates: np.ndarray) -> int | None:
+    """The one candidate that alone covers what the message asks, if there is one. Either its question asks just
+    that and no other candidate's question asks any of it ("Can I come and see the furniture in person?" -> the
+    address entry, the warranty entry close behind on "furniture"; "Where's my parcel? ordered on Tuesday" ->
+    tracking, the cancel entry ahead on "order"); or, when no question asks just that, its question asks part of
+    it and its text speaks of the rest ("Will my refund go back to my Alipay?" -> the refund entry, whose answer
+    names the payment method, not the payment entry)."""
+    exact = [int(i) for i in candidates if asks and known.topics[i] == asks]
+    if exact:
+        alone = len(exact) == 1 and not any(asks & known.topics[i] for i in candidates if i != exact[0])
+        return exact[0] if alone else None
+    covering = [int(i) for i in candidates if known.topics[i] and known.topics[i] <= asks <= known.intents[i]]
+    return covering[0] if len(covering) == 1 else None
+
+
 def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray, candidates: np.ndarray,
             w_likelihood: float, likelihood: np.ndarray | None, sure_margin: float) -> tuple[int, bool]:
-    """The best entry among `candidates` after the likelihood re-read ((candidates,) or None: not read), and
-    whether it surely answers the message."""
+    """The best entry among `candidates` after the likelihood re-read ((candidates,) or None: not read), or the one
+    the intents agree on, and whether it surely answers the message."""
     final = first[candidates]  # z-scores over every entry: a strong first-pass lead survives the re-read
     if likelihood is not None and len(candidates) > 1:
         final = final + w_likelihood * z_scores(likelihood)
     order = np.argsort(-final)
     margin = float(final[order[0]] - final[order[1]]) if len(order) > 1 else float("inf")
-    best = int(candidates[order[0]])
-    # The intents agree when one candidate alone covers the message: its question asks just what the message asks
-    # and no other candidate's question asks any of it ("Can I come and see the furniture in person?" -> the
-    # address entry, the warranty entry close behind on "furniture"; "Where's my parcel? ordered on Tuesday" ->
-    # tracking, the cancel entry ahead on "order"), or its question asks part of it and its text speaks of the
-    # rest ("Will my refund go back to my Alipay?" -> the refund entry, whose answer names the payment method,
-    # not the payment entry). That entry answers, even where the scores prefer a neighbour or are close.
-    exact = [int(i) for i in candidates if asks and known.topics[i] == asks]
-    covering = [int(i) for i in candidates if known.topics[i] and known.topics[i] <= asks <= known.intents[i]]
-    agreed_on = exact if exact else covering
-    agreed = len(agreed_on) == 1 and (not exact or not any(asks & known.topics[i] for i in candidates
-                                                            if i != agreed_on[0]))
-    if agreed:
-        best = agreed_on[0]
+    # The entry the intents agree on answers, even where the scores prefer a neighbour or are close.
+    agreed = agreed_entry(known, asks, candidates)
+    best = int(candidates[order[0]]) if agreed is None else agreed
     # Sure takes three things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
     # a word or an intent with the message. And the message asks nothing the knowledge never speaks of: "Do you
     # buy back old furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a
     # person answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
     related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
-    return best, (margin >= sure_margin or agreed) and related and asks <= known.covered
+    return best, (margin >= sure_margin or agreed is not None) and related and asks <= known.covered
