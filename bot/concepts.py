@@ -274,3 +274,22 @@ def intents(text: str) -> frozenset[str]:
     found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(folded, _EN[intent], zh))
     return found or frozenset(intent for intent, (_, zh) in WHEN_ALONE.items()
                               if _mentions(folded, _WHEN_ALONE_EN[intent], zh))
+
+
+# Where a message's clauses end: after sentence ends, and after commas, because a Chinese customer's story and question are
+# often one sentence ("台灯我已经寄回去了，物流显示前天你们签收了，钱啥时候能回来呀？").
+_CLAUSE_END = re.compile(r"(?<=[。！？!?；;，,\n])|(?<=\.)(?=\s)")  # a full stop only before a space ("order no.12")
+_QUESTION_EN = re.compile(r"^\W*(?:can|could|will|would|is|are|do|does|did|how|what|when|where|which|who|why|may|should|"
+                          r"any|has|have)\b")
+_QUESTION_ZH = ("吗", "呢", "啥", "什么", "怎么", "咋", "多久", "多少", "几", "哪", "谁", "是否", "能否", "有没有", "能不能",
+                "可不可以", "可以不", "行不行", "管不管")
+
+
+def asked(text: str) -> frozenset[str]:
+    """The intents of a message's questions alone, not of the story around them ("台灯我已经寄回去了，物流显示前天你们
+    签收了，钱啥时候能回来呀？" asks about the refund, not the tracking it mentions); empty when they name none. A
+    clause is a question when it ends in a question mark, starts like an English question or has a Chinese
+    question word."""
+    questions = [c for c in _CLAUSE_END.split(text.casefold())
+                 if "?" in c or "？" in c or _QUESTION_EN.match(c) or any(w in c for w in _QUESTION_ZH)]
+    return frozenset().union(*map(intents, questions))

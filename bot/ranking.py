@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.concepts import intents
+from bot.concepts import asked, intents
 from bot.config import SignalWeights
 from bot.lexicon import Lexicon
 from storage.db import KnowledgeEntry
@@ -72,17 +72,31 @@ def agreed_entry(known: Language, asks: frozenset[str], candidates: np.ndarray) 
     return covering[0] if len(covering) == 1 else None
 
 
+def answers_the_questions(known: Language, asks: frozenset[str], questions: frozenset[str],
+                          candidates: np.ndarray) -> int | None:
+    """The one candidate about something the message says whose text speaks of what its questions ask, if no other
+    such candidate speaks of any of it (`questions`: the questions' intents, part of `asks`). "台灯寄回去了，物流显示
+    你们签收了，钱啥时候能回来？" -> the refund entry, not tracking; "花瓶收到就碎了，钱能退吗？" -> none: the damaged
+    entry speaks of refunds too."""
+    about = [int(i) for i in candidates if known.topics[i] and known.topics[i] <= asks and questions & known.intents[i]]
+    return about[0] if len(about) == 1 and questions <= known.intents[about[0]] else None
+
+
 def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray, candidates: np.ndarray,
             w_likelihood: float, likelihood: np.ndarray | None, sure_margin: float) -> tuple[int, bool]:
     """The best entry among `candidates` after the likelihood re-read ((candidates,) or None: not read), or the one
-    the intents agree on, and whether it surely answers the message."""
+    the intents agree on, and whether it surely answers the message (`asks`: the intents of the whole message)."""
     final = first[candidates]  # z-scores over every entry: a strong first-pass lead survives the re-read
     if likelihood is not None and len(candidates) > 1:
         final = final + w_likelihood * z_scores(likelihood)
     order = np.argsort(-final)
     margin = float(final[order[0]] - final[order[1]]) if len(order) > 1 else float("inf")
-    # The entry the intents agree on answers, even where the scores prefer a neighbour or are close.
+    # The entry the intents agree on answers, even where the scores prefer a neighbour or are close. Where no entry
+    # covers the whole message, its questions alone may agree on one: the story told before them ("物流显示前天你们签收了")
+    # names other intents than the question asks.
     agreed = agreed_entry(known, asks, candidates)
+    if agreed is None:
+        agreed = answers_the_questions(known, asks, asked(text), candidates)
     best = int(candidates[order[0]]) if agreed is None else agreed
     # Sure takes three things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
     # a word or an intent with the message. And the message asks nothing the knowledge never speaks of: "Do you

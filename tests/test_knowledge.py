@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.concepts import intents
+from bot.concepts import asked, intents
 from bot.config import SignalWeights
 from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge, KnowledgeFileError
@@ -299,6 +299,41 @@ async def test_the_one_entry_that_asks_what_the_customer_asks_answers_though_ano
     await knowledge.sync()
     match = await knowledge.find("Where's my stuff? I ordered on Tuesday, order number 5521, the order was paid")
     assert match.sure and match.entry.entry_id == "tracking"
+
+
+def test_a_message_asks_what_its_questions_ask_not_what_its_story_mentions():
+    assert asked("台灯我已经寄回去了，物流显示前天你们签收了，钱啥时候能回来呀？") == {"refund"}
+    assert asked("The vase is a present for my gran and must arrive by Friday. Could you gift wrap it?") == {"gift_wrap"}
+    assert asked("I sent the lamp back on Monday.") == set()  # no question in it
+
+
+@pytest.mark.parametrize(("question", "answered"), [
+    ("台灯我已经寄回去了，物流显示前天你们签收了，钱啥时候能回来呀？", "refund_time"),
+    ("I returned the lamp and tracking shows you got it on Thursday. When does my money come back?", "refund_time"),
+    # The story's own entry covers the whole message: it answers.
+    ("My vase arrived smashed. Can I get my money back?", "damaged"),
+    # The story's entry speaks of refunds too, and 收到 reads as an arrival no entry covers with them: the refund
+    # entry does not answer just because the question asks about money.
+    ("花瓶收到就碎了，钱能退吗？", None),
+])
+async def test_a_story_told_before_the_question_does_not_pull_the_answer_to_its_topic(
+        db, tiny_engine, tmp_path, question, answered):
+    """No entry speaks of both the tracking a customer mentions and the refund they ask about: the question's
+    own intents choose the refund entry, unless the story's entry speaks of the refund too."""
+    path = write(tmp_path, [
+        "tracking,en,How can I track my order?,You get a tracking number by SMS once your order ships.",
+        "tracking,zh,怎么查物流？,发货后您会收到含快递单号的短信。",
+        "refund_time,en,When will I get my refund?,Within 3 working days after we receive the returned item.",
+        "refund_time,zh,退款多久到账？,我们收到退货后3个工作日内原路退款。",
+        "damaged,en,My item arrived damaged. What should I do?,Send us a photo; we send a replacement or a full refund.",
+        "damaged,zh,收到的商品坏了怎么办？,请发破损照片，我们免费补发或全额退款。"])
+    config = knowledge_config(tiny_engine.config, path, sure_margin=100.0)
+    for code in ("en", "zh"):  # the tiny random model's own signals are noise: words and intents decide
+        config = language(config, code, weights=SignalWeights(tokens=0.0, likelihood=0.0))
+    knowledge = Knowledge(db, tiny_engine, config.knowledge)
+    await knowledge.sync()
+    match = await knowledge.find(question)
+    assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
 
 
 CHITCHAT = Path(__file__).parent / "fixtures" / "chitchat.csv"
