@@ -209,7 +209,9 @@ def test_kb_import_command_imports_or_names_the_broken_line(tmp_path, tiny_confi
                                       "Can I pay cash on delivery?", "可以货到付款吗？",
                                       "Does the warranty cover it if I accidentally dropped it?", "自己不小心摔坏的保修吗？",
                                       "家具被猫抓坏了，保修管吗？", "Do you send a technician to my home for repairs?",
-                                      "双十一有大促吗？"])
+                                      "双十一有大促吗？",
+                                      # narrower than the entry: washing, a card's expiry, the showroom's samples
+                                      "Is the furniture fabric machine washable?", "家具保修卡多久过期？", "样品家具有保修吗？"])
 async def test_a_question_the_knowledge_never_speaks_of_is_handed_over_not_answered_by_a_shared_word(
         db, tiny_engine, tmp_path, question):
     """The warranty entry shares "furniture" / 家具 / "warranty" and "pay" / 付款 is known, but no entry buys back,
@@ -241,6 +243,9 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     assert intents("Will I have to pay for delivery to Shenzhen?") == intents("运费多少") == {"shipping_cost"}
     assert intents("How soon will the money come back to me?") == intents("钱什么时候退给我") == {"refund"}
     assert intents("买的书桌保几年啊") == {"warranty"}
+    assert intents("When's your helpdesk staffed?") == {"hours"}
+    assert intents("No idea where it's got to. Is there a way to follow the parcel?") == {"tracking"}
+    assert intents("How soon should the money show up?") == intents("Will the money go back onto my card?") == {"refund"}
     assert "coupon_stacking" in intents("学生优惠能和满减券一起用吗") & intents("Can it be combined with other coupons?")
     # An evening in the message is not an evening delivery: these ask the hours.
     assert intents("What time do you stop answering in the evening?") == set()
