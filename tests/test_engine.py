@@ -30,6 +30,24 @@ def all_logits(decoder, ids: list[int]) -> torch.Tensor:
     return decoder.logits(hidden[0])
 
 
+def test_bulk_reading_unpacks_each_weight_once_and_reads_the_same(tiny_config):
+    """`shopbot analyze` keeps the 4-bit matrices unpacked after the first large pass: the hidden states its heads
+    read are exactly those of unpacking them for every pass."""
+    engine = Engine.load(tiny_config)
+    try:
+        decoder = engine.decoder
+        tokens = torch.randint(0, 100, (4, 100))  # 400 rows at once: the large-batch path
+        positions = torch.arange(100).expand(4, -1)
+        unpacked_each_time, _ = decoder.forward(tokens, positions, Scratch())
+        decoder.keep_unpacked()
+        first, _ = decoder.forward(tokens, positions, Scratch())
+        assert all(ly.qkv.unpacked is not None and ly.down.unpacked is not None for ly in decoder.layers)
+        second, _ = decoder.forward(tokens, positions, Scratch())
+        assert torch.equal(unpacked_each_time, first) and torch.equal(first, second)
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize("architecture", ["llama", "qwen2"])
 def test_our_decoder_computes_what_transformers_computes(tmp_path, tiny_config, architecture):
     directory = tiny_checkpoint(tmp_path / architecture, architecture)

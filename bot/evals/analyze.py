@@ -106,6 +106,7 @@ class Reader:
 
         if self.engine is None:
             self.engine = await asyncio.to_thread(load_engine, self.config)
+            self.engine.decoder.keep_unpacked()
         reader = self.engine.sentiment_reader
         return await self.engine.run(reader.read_messages, [text[:self.max_chars] for text in texts])
 

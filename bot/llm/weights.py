@@ -122,12 +122,17 @@ class Int4:
                                  for rows in q.split(CHUNK_ROWS)])  # [padded, K / 2] uint8
         self.scales_zeros = torch.stack([scale, zero], -1).transpose(0, 1).contiguous().to(torch.bfloat16)
         self.out_features, self.in_features = n, k  # scales_zeros: [K / 32, padded, 2]
+        self.keep_unpacked = False  # set for bulk reading: the first large batch's fp32 W is then kept
+        self.unpacked: torch.Tensor | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x = x.reshape(-1, shape[-1])
         if x.shape[0] >= LARGE_BATCH:  # prefill, batched sentiment: W unpacked once serves every row
-            y = (x.float() @ self.dense().t()).to(x.dtype)
+            w = self.unpacked if self.unpacked is not None else self.dense()
+            if self.keep_unpacked:
+                self.unpacked = w
+            y = (x.float() @ w.t()).to(x.dtype)
         else:
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.packed, GROUP, self.scales_zeros)
         if y.shape[-1] != self.out_features:
