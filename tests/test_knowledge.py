@@ -257,6 +257,17 @@ def test_not_wanting_an_order_asks_to_return_it_unless_it_was_just_placed():
     assert intents("我刚下的单不想要了。") == intents("I just ordered and changed my mind.") == {"cancel"}
 
 
+async def find_by_words_and_intents(db, engine, path: Path, question: str):
+    """The match for `question` in the knowledge file `path`, with the margin out of reach: only the intent rules
+    can make it sure (the tiny random model's own signals are noise, so words and intents decide)."""
+    config = knowledge_config(engine.config, path, sure_margin=100.0)
+    for code in ("en", "zh"):
+        config = language(config, code, weights=SignalWeights(tokens=0.0, likelihood=0.0))
+    knowledge = Knowledge(db, engine, config.knowledge)
+    await knowledge.sync()
+    return await knowledge.find(question)
+
+
 @pytest.mark.parametrize(("question", "answered"), [
     ("Can I come and see the furniture in person somewhere?", "address"),  # "furniture" is in the warranty entry
     ("我想线下看看家具实物，可以吗？", "address"),
@@ -281,12 +292,7 @@ async def test_an_entry_whose_question_asks_just_what_the_customer_asks_answers_
         "refund_method,zh,退款退回什么账户？,原路退回到您付款的账户。",
         "payment,en,Which payment methods do you accept?,We accept Alipay and WeChat Pay.",
         "payment,zh,支持哪些付款方式？,支持支付宝和微信支付。"])
-    config = knowledge_config(tiny_engine.config, path, sure_margin=100.0)
-    for code in ("en", "zh"):  # the tiny random model's own signals are noise: words and intents decide
-        config = language(config, code, weights=SignalWeights(tokens=0.0, likelihood=0.0))
-    knowledge = Knowledge(db, tiny_engine, config.knowledge)
-    await knowledge.sync()
-    match = await knowledge.find(question)
+    match = await find_by_words_and_intents(db, tiny_engine, path, question)
     assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
 
 
@@ -332,12 +338,7 @@ async def test_a_story_told_before_the_question_does_not_pull_the_answer_to_its_
         "refund_time,zh,退款多久到账？,我们收到退货后3个工作日内原路退款。",
         "damaged,en,My item arrived damaged. What should I do?,Send us a photo; we send a replacement or a full refund.",
         "damaged,zh,收到的商品坏了怎么办？,请发破损照片，我们免费补发或全额退款。"])
-    config = knowledge_config(tiny_engine.config, path, sure_margin=100.0)
-    for code in ("en", "zh"):  # the tiny random model's own signals are noise: words and intents decide
-        config = language(config, code, weights=SignalWeights(tokens=0.0, likelihood=0.0))
-    knowledge = Knowledge(db, tiny_engine, config.knowledge)
-    await knowledge.sync()
-    match = await knowledge.find(question)
+    match = await find_by_words_and_intents(db, tiny_engine, path, question)
     assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
 
 
