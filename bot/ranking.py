@@ -75,9 +75,9 @@ def agreed_entry(known: Language, asks: frozenset[str], candidates: np.ndarray) 
 def answers_the_questions(known: Language, asks: frozenset[str], questions: frozenset[str],
                           candidates: np.ndarray) -> int | None:
     """The one candidate about something the message says whose text speaks of what its questions ask, if no other
-    such candidate speaks of any of it (`questions`: the questions' intents, part of `asks`). "台灯寄回去了，物流显示
-    你们签收了，钱啥时候能回来？" -> the refund entry, not tracking; "花瓶收到就碎了，钱能退吗？" -> none: the damaged
-    entry speaks of refunds too."""
+    such candidate speaks of any of it (`questions`: the intents of the message's questions, each clause read
+    alone). "台灯寄回去了，物流显示你们签收了，钱啥时候能回来？" -> the refund entry, not tracking; "花瓶收到就碎了，钱能退
+    吗？" -> none: the damaged entry speaks of refunds too."""
     about = [int(i) for i in candidates if known.topics[i] and known.topics[i] <= asks and questions & known.intents[i]]
     return about[0] if len(about) == 1 and questions <= known.intents[about[0]] else None
 
