@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from bot.config import ConfigError, load_config
-from bot.llm import loading
+from bot.llm import loading, model
 from bot.llm.engine import Engine
 from bot.llm.replies import ReplyLoop, ReplyRequest, Turn
 from bot.llm.slots import Scratch, Slots
@@ -58,6 +58,24 @@ def test_our_decoder_computes_what_transformers_computes(tmp_path, tiny_config, 
         with torch.inference_mode():
             ours = all_logits(loading.load(settings).decoder, ids)
         assert (ours - reference).abs().max() < tolerance, weights
+
+
+@pytest.mark.parametrize("bf16_arithmetic", [True, False], ids=["avx512-bf16", "avx2"])
+def test_decoding_token_by_token_gives_the_logits_of_one_pass_on_either_kind_of_cpu(tmp_path, tiny_config, monkeypatch,
+                                                                                  bf16_arithmetic):
+    """Decode attention runs in bf16 where the CPU has bf16 arithmetic and in fp32 elsewhere; on both, each decoded
+    token's logits are those of one pass over the whole text."""
+    monkeypatch.setattr(model, "BF16_ARITHMETIC", bf16_arithmetic)
+    directory = tiny_checkpoint(tmp_path, "llama")
+    ids = list(range(3, 40))
+    with torch.inference_mode():
+        decoder = loading.load(replace(tiny_config.model, source=str(directory), weights="bf16")).decoder
+        whole = all_logits(decoder, ids)
+        cache = Scratch()
+        decoder.forward(torch.tensor([ids[:10]]), torch.arange(10)[None], cache)
+        steps = [decoder.logits(decoder.forward(torch.tensor([[ids[i]]]), torch.tensor([[i]]), cache)[0][0, -1])
+                 for i in range(10, len(ids))]
+    assert (torch.stack(steps) - whole[10:]).abs().max() < 0.02
 
 
 def test_an_architecture_we_do_not_run_is_refused_naming_the_key(tmp_path, tiny_config):
