@@ -63,12 +63,17 @@ def agreed_entry(known: Language, asks: frozenset[str], candidates: np.ndarray) 
     address entry, the warranty entry close behind on "furniture"; "Where's my parcel? ordered on Tuesday" ->
     tracking, the cancel entry ahead on "order"); or, when no question asks just that, its question asks part of
     it and its text speaks of the rest ("Will my refund go back to my Alipay?" -> the refund entry, whose answer
-    names the payment method, not the payment entry)."""
+    names the payment method, not the payment entry). Failing both, when the message asks several things, the one
+    candidate about part of them whose text speaks of all: an entry's question may say more than the message ("My
+    item arrived damaged" answers "If it shows up smashed, a new one or my money back?"). Not for a single ask: the
+    student entry is about discounts, but "any discount?" asks about everyone's."""
     exact = [int(i) for i in candidates if asks and known.topics[i] == asks]
     if exact:
         alone = len(exact) == 1 and not any(asks & known.topics[i] for i in candidates if i != exact[0])
         return exact[0] if alone else None
     covering = [int(i) for i in candidates if known.topics[i] and known.topics[i] <= asks <= known.intents[i]]
+    if not covering and len(asks) > 1:
+        covering = [int(i) for i in candidates if known.topics[i] & asks and asks <= known.intents[i]]
     return covering[0] if len(covering) == 1 else None
 
 
