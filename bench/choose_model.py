@@ -78,7 +78,7 @@ def measure(model: str) -> dict:
                               engine.sentiment_reader.method, progress=False)
             result[f"sentiment_{lang}"] = report["macro_f1"]
             result["sentiment_ms"] = report["ms_per_message"]
-        result.update(_decode_speeds(engine))
+        result.update(engine.on_model_thread(_decode_speeds, engine))
         save(model, result)  # each stage as it ends: a run cut short keeps what it measured
         measured = with_retrieval(config, "auto", "auto")
         (config.model.cache_dir / "retrieval" / f"{engine.name}.json").unlink(missing_ok=True)

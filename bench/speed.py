@@ -58,7 +58,7 @@ def ours(source: str, crowd: bool) -> dict:
     engine = Engine.load(config)
     result = {"load_s": time.perf_counter() - started, "load_rss_mb": peak_rss_mb()}
     reset_peak_rss()
-    result.update(_decode_speeds(engine))
+    result.update(engine.on_model_thread(_decode_speeds, engine))
     if crowd:
         result.update(asyncio.run(_crowd(engine, config)))
     engine.close()

@@ -122,8 +122,8 @@ def run_bench(config: Config) -> dict[str, float]:
               "load_rss_mb": peak_rss_mb()}
     reset_peak_rss()
     try:
-        result.update(_decode_speeds(engine))
-        result["sentiment_ms"] = _sentiment_ms(engine)
+        result.update(engine.on_model_thread(_decode_speeds, engine))
+        result["sentiment_ms"] = engine.on_model_thread(_sentiment_ms, engine)
         result["first_text_s"] = asyncio.run(_first_text_s(engine, config))
     finally:
         engine.close()

@@ -1,8 +1,10 @@
 """shopbot's own decoder and its KV slots: the same numbers as transformers, a next turn that runs only its new
 tokens in its own slot, slots bounded and reused least recently used first, replies decoded together step by step."""
 
+import asyncio
 import json
 import subprocess
+import threading
 import sys
 from dataclasses import replace
 
@@ -44,6 +46,22 @@ def test_bulk_reading_unpacks_each_weight_once_and_reads_the_same(tiny_config):
         assert all(ly.qkv.unpacked is not None and ly.down.unpacked is not None for ly in decoder.layers)
         second, _ = decoder.forward(tokens, positions, Scratch())
         assert torch.equal(unpacked_each_time, first) and torch.equal(first, second)
+    finally:
+        engine.close()
+
+
+def test_the_model_is_loaded_on_the_thread_that_serves_every_call(tiny_config, monkeypatch):
+    """Each thread that runs torch's parallel ops gets an OpenMP team, and with two teams on 2 cores every op ran ~2x
+    slower: loading, calls from the event loop and benchmarks all run on the engine's one thread."""
+    loaded_on = []
+    real_load = loading.load
+    monkeypatch.setattr(loading, "load", lambda settings: loaded_on.append(threading.current_thread()) or
+                        real_load(settings))
+    engine = Engine.load(tiny_config)
+    try:
+        assert loaded_on[0] is not threading.current_thread()
+        assert engine.on_model_thread(threading.current_thread) is loaded_on[0]
+        assert asyncio.run(engine.run(threading.current_thread)) is loaded_on[0]
     finally:
         engine.close()
 

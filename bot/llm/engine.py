@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def model_thread() -> ThreadPoolExecutor:
+    """The one thread that runs torch for the engine, loading included. Each thread that runs torch's parallel ops
+    gets an OpenMP team of its own, and once there are more team threads than cores libgomp stops spinning between
+    ops and sleeps: with the model loaded on one thread and served on another, every op was ~2x slower on 2 cores
+    (1 Dec: decode 49.7 -> 21-24 tokens/s, 8 rows 152 -> 66-69; loaded on the serving thread 42-54 and 136-175)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopbot-model")
+
+
 class ModelTimeout(RuntimeError):
     """A model call took longer than model.timeout_seconds."""
 
@@ -39,12 +47,12 @@ class Engine(CountsTurns):
 
     retrieval_signals = frozenset({"tokens", "likelihood"})  # the model's token vectors and query likelihood
 
-    def __init__(self, loaded: loading.Loaded, config: Config):
+    def __init__(self, loaded: loading.Loaded, config: Config, worker: ThreadPoolExecutor | None = None):
         self.decoder, self.tokenizer, self.config = loaded.decoder, loaded.tokenizer, config
         self.stop_ids = loaded.stop_ids  # tokens that end a reply
         # Every added token (<|im_start|>, <file_sep>, ...) is parsed from raw text, so all are neutralised.
         self.special_tokens = [t for t in self.tokenizer.get_added_vocab() if len(t) > 1]
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopbot-model")
+        self._worker = worker or model_thread()
         self.name = loading.model_slug(config.model)  # stored with knowledge vectors: another model re-embeds
         head = find_head(config.sentiment.head_path, config.model.cache_dir, self.name)
         intent_head = find_head("", config.model.cache_dir, self.name, "intent")
@@ -64,8 +72,10 @@ class Engine(CountsTurns):
 
     @classmethod
     def load(cls, config: Config) -> "Engine":
+        """The model loaded on the thread that will run every call to it (see model_thread)."""
         started = time.perf_counter()
-        engine = cls(loading.load(config.model), config)
+        worker = model_thread()
+        engine = worker.submit(lambda: cls(loading.load(config.model), config, worker)).result()
         log.info("model %s loaded in %.1f s", config.model.source, time.perf_counter() - started)
         return engine
 
@@ -76,7 +86,11 @@ class Engine(CountsTurns):
 
     def prepare_roles(self) -> None:
         """Before serving: a model with no sentiment or intent head gets them fitted once (minutes, shown on stderr)."""
-        ensure_heads(self)
+        self.on_model_thread(ensure_heads, self)
+
+    def on_model_thread(self, fn: Callable[..., T], *args) -> T:
+        """Run `fn` on the engine's thread and wait for it (blocking: for setup and benchmarks, not the event loop)."""
+        return self._worker.submit(fn, *args).result()
 
     # --- cheap tokenizer helpers (no model call; safe on the event loop) --------------------------
 
