@@ -53,8 +53,9 @@ def main() -> None:
         for lang in ("en", "zh"):
             rows = read_rows(DEV / f"intent_dev_{lang}.csv", known=INTENTS)
             gold, texts = [r.label for r in rows], [r.text for r in rows]
-            for name, predicted in (("prompt role (label logits)", read_intents(engine, texts)),
-                                    ("intent head", [i.label for i in engine.sentiment_reader.intents(texts)])):
+            heads = engine.on_model_thread(engine.sentiment_reader.intents, texts)  # where the model was loaded
+            for name, predicted in (("prompt role (label logits)", engine.on_model_thread(read_intents, engine, texts)),
+                                    ("intent head", [i.label for i in heads])):
                 m = metrics(gold, predicted)
                 print(f"| {name} | {lang} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} |", flush=True)
     finally:

@@ -55,12 +55,13 @@ def main() -> int:
         for method in SENTIMENT_METHODS:
             # generate costs ~10 decoding steps a row: scored on a stratified subset of the same sample
             sample = stratified_sample(rows, args.generate_limit, args.seed) if method == "generate" else rows
-            report = evaluate(engine, sample, method)
+            report = engine.on_model_thread(evaluate, engine, sample, method)  # where the model was loaded
             report["head"] = shipped.meta.get("data") if method == "head" else None
             results[method][name] = report
         if name in fitted_on:  # the configured head has seen this file: score a head that has not
-            engine.sentiment_reader.use_head(substitute_head(engine, name, args.fit_rows, args.seed))
-            report = evaluate(engine, rows, "head")
+            substitute = engine.on_model_thread(substitute_head, engine, name, args.fit_rows, args.seed)
+            engine.sentiment_reader.use_head(substitute)
+            report = engine.on_model_thread(evaluate, engine, rows, "head")
             report["head"] = f"{SUBSTITUTE[name]}.csv ({args.fit_rows} rows)"
             results["head"][name] = report
             engine.sentiment_reader.use_head(shipped)
