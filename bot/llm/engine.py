@@ -47,12 +47,13 @@ class Engine(CountsTurns):
 
     retrieval_signals = frozenset({"tokens", "likelihood"})  # the model's token vectors and query likelihood
 
-    def __init__(self, loaded: loading.Loaded, config: Config, worker: ThreadPoolExecutor | None = None):
+    def __init__(self, loaded: loading.Loaded, config: Config, worker: ThreadPoolExecutor):
+        """`worker`: the model thread `loaded` was loaded on (Engine.load), which runs every call to it."""
         self.decoder, self.tokenizer, self.config = loaded.decoder, loaded.tokenizer, config
         self.stop_ids = loaded.stop_ids  # tokens that end a reply
         # Every added token (<|im_start|>, <file_sep>, ...) is parsed from raw text, so all are neutralised.
         self.special_tokens = [t for t in self.tokenizer.get_added_vocab() if len(t) > 1]
-        self._worker = worker or model_thread()
+        self._worker = worker
         self.name = loading.model_slug(config.model)  # stored with knowledge vectors: another model re-embeds
         head = find_head(config.sentiment.head_path, config.model.cache_dir, self.name)
         intent_head = find_head("", config.model.cache_dir, self.name, "intent")
