@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from bot.lexicon import simplified
+
 # intent: (English word starts, matched at a word boundary; Chinese substrings)
 INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hours": (("open on", "open at", "open until", "opening", "are you open", "you open", "closed", "closing",
@@ -134,7 +136,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "return_postage": (("return postage", "return shipping cost", "return shipping fee", "return shipping charge",
                         "cost of return shipping", "pay for return shipping", "pay for the return shipping",
                         "pays for the return", "pays the return", "cost to send it back", "postage for the return",
-                        "postage for returns", "return label"),
+                        "postage for returns", "return label", "return shipping", "pays the shipping back",
+                        "pay the shipping back", "shipping back"),
                        ("退货运费", "退货邮费", "退回运费", "寄回运费", "寄回的运费", "运费险", "退货的运费", "运费谁出", "谁出运费", "运费谁承担")),
     # A wrong address is only the reason in "I typed the wrong address, can I cancel?": the ask is to change it.
     "address_change": (("change my address", "change the address", "change the delivery address",
@@ -152,7 +155,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                            "i dropped", "i broke it", "water damage", "spilled", "spilt", "accident cover",
                            "accident protection", "damage insurance", "cat scratched", "dog chewed", "pet damage",
                            "damaged by my", "the kids broke", "knocks", "knocked it", "if i drop"),
-                          ("意外损坏", "意外保障", "意外险", "人为损坏", "不小心摔", "自己摔", "我摔坏", "进水", "泡水", "碎屏险", "被猫", "猫抓", "狗咬",
+                          ("意外损坏", "意外保障", "意外险", "人为损坏", "人为摔", "人为弄坏", "人为破坏", "人为造成", "不小心摔", "自己摔", "我摔坏", "进水", "泡水", "碎屏险", "被猫", "猫抓", "狗咬",
                            "宠物抓", "孩子弄坏", "小孩弄坏")),
     "extended_warranty": (("extended warranty", "extend the warranty", "extend my warranty", "warranty extension",
                            "additional warranty", "extra warranty", "protection plan", "care plan"),
@@ -261,6 +264,12 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      ("隐私", "个人信息", "个人数据", "信息泄露", "退订", "营销短信", "骚扰短信", "取消订阅")),
 }
 
+# The customer's own address was wrong: not a question about where the shop is. Beside another intent it is the
+# reason ("typed the wrong address, can I cancel?" asks to cancel); alone ("地址填错了，能改一下吗") it asks to change it.
+WRONG_ADDRESS = ("wrong address", "address wrong", "incorrect address", "address is wrong", "address was wrong",
+                 "mistake in my address", "mistake in the address", "typo in my address", "typo in the address",
+                 "地址填错", "地址写错", "填错地址", "写错地址", "地址错了", "地址有误", "地址填的不对", "地址写的不对")
+
 # Words that ask about an intent only when the text asks nothing more specific. "How long", "几天" alone ask when an
 # order arrives ("How long until I get it?"); beside another intent they ask how long *that* takes ("退货期限是几天？"
 # is about returns). "I don't want it" alone asks to send it back; "我刚下的单不想要了" asks to cancel.
@@ -269,6 +278,7 @@ WHEN_ALONE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                        "how many days"),
                       ("多久", "几天", "多长时间", "工作日", "多会儿")),
     "returns": (("changed my mind", "don't want it", "do not want it", "no longer want"), ("不想要", "不太想要", "不要了")),
+    "address_change": (WRONG_ADDRESS, WRONG_ADDRESS),
 }
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
@@ -290,16 +300,19 @@ def _mentions(folded: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
     return en.search(folded) is not None or any(w in folded for w in zh)
 
 
-# "Where's my parcel?" asks what "where is my parcel?" asks.
-_WH_IS = re.compile(r"\b(where|what|when|how|who)['’]s\b")
+# "Where's my parcel?" (or "wheres my parcel") asks what "where is my parcel?" asks.
+_WH_IS = re.compile(r"\b(where|what|when|how|who)['’]?s\b")
 
 
 def intents(text: str) -> frozenset[str]:
-    """The shop intents a text mentions (English by word starts, Chinese by substrings)."""
-    folded = _WH_IS.sub(r"\1 is", text.casefold())
+    """The shop intents a text mentions (English by word starts, Chinese by substrings, either script)."""
+    folded = _WH_IS.sub(r"\1 is", simplified(text.casefold()))
     for anchor in TIME_ANCHORS:
         folded = folded.replace(anchor, " ")
-    found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(folded, _EN[intent], zh))
+    told = folded  # what the text says beside a wrong address of its own
+    for phrase in WRONG_ADDRESS:
+        told = told.replace(phrase, " ")
+    found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(told, _EN[intent], zh))
     return found or frozenset(intent for intent, (_, zh) in WHEN_ALONE.items()
                               if _mentions(folded, _WHEN_ALONE_EN[intent], zh))
 

@@ -8,9 +8,20 @@ import re
 from collections import Counter
 from typing import Iterable, Sequence
 
+import opencc
+
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 WORD = re.compile(r"[a-z0-9]+")
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_TO_SIMPLIFIED = opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """Traditional Chinese characters as simplified ones (換顏色 -> 换颜色), so a customer in Taiwan or Hong Kong meets
+    the same words and intents as one on the mainland, whichever script the shop wrote its entries in."""
+    return _TO_SIMPLIFIED.convert(text) if CJK.search(text) else text
+
+
 # Function words carry no topic; left in, "can I" would match every "can I" entry.
 EN_STOP = frozenset(
     "a an and are as at be by can could do does for from have how i if in is it me my of on or our the this "
@@ -34,8 +45,9 @@ def _word_pattern(word: str) -> str:
 
 
 def words_finder(words: Iterable[str]) -> re.Pattern | None:
-    """A pattern that finds any of `words` in casefolded text as words, not substrings; None for no words."""
-    patterns = [_word_pattern(w) for w in words if w.strip()]
+    """A pattern that finds any of `words` in casefolded, simplified() text as words, not substrings; None for no
+    words."""
+    patterns = [_word_pattern(simplified(w)) for w in words if w.strip()]
     return re.compile("|".join(patterns)) if patterns else None
 
 
@@ -47,8 +59,8 @@ def language_of(text: str) -> str:
 
 
 def terms(text: str) -> list[str]:
-    """English words (and 5-letter stems of long ones, so refund/refunded meet) and Chinese 1-3-grams."""
-    text = text.lower()
+    """English words (and 5-letter stems of long ones, so refund/refunded meet) and Chinese 1-3-grams (simplified)."""
+    text = simplified(text.lower())
     out: list[str] = []
     for word in WORD.findall(text):
         if word not in EN_STOP:

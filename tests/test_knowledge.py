@@ -248,6 +248,9 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     assert intents("买的书桌保几年啊") == {"warranty"}
     assert intents("买的东西能开票不") == {"invoice"}
     assert intents("Ordered the wrong one, can I call it off?") == {"cancel"}
+    assert intents("wheres my parcel??") == intents("whats the status of my parcel") == {"tracking"}
+    assert "return_postage" in intents("for a no reason return who pays the shipping back, me or you?")
+    assert "accidental_damage" in intents("保修包括人为摔坏的吗")  # damage a person caused
     assert "invoice_title" in intents("发票能开个人抬头吗，我没有公司")  # the entry asks for a company's tax ID
     assert intents("When's your helpdesk staffed?") == {"hours"}
     assert intents("No idea where it's got to. Is there a way to follow the parcel?") == {"tracking"}
@@ -300,6 +303,47 @@ async def test_an_entry_whose_question_asks_just_what_the_customer_asks_answers_
         "payment,zh,支持哪些付款方式？,支持支付宝和微信支付。"])
     match = await find_by_words_and_intents(db, tiny_engine, path, question)
     assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
+
+
+@pytest.mark.parametrize(("question", "answered"), [
+    ("換顏色可以嗎？上週收到的，還沒用過", "exchange"),  # Traditional script, simplified entries
+    ("可以换颜色吗？", "exchange"),
+    ("門市在哪裡？想去看看實物", "address"),
+])
+@pytest.mark.parametrize("script", ["simplified", "traditional"])
+async def test_a_customer_writing_either_chinese_script_meets_the_entry_in_either(db, tiny_engine, tmp_path, question,
+                                                                                  answered, script):
+    """A customer in Taiwan or Hong Kong writes 換顏色 where the shop wrote 换颜色 (or the other way round): the same
+    words and intents, so the same entry answers."""
+    rows = ["exchange,zh,可以换颜色或尺码吗？,签收后15天内未使用的商品可免费换颜色或尺码。",
+            "address,zh,你们的实体店在哪里？,展厅在文三路88号，家具实物都有展示。",
+            "warranty,zh,商品有保修吗？,电子产品保修1年，家具保修2年。"]
+    if script == "traditional":
+        rows = ["exchange,zh,可以換顏色或尺碼嗎？,簽收後15天內未使用的商品可免費換顏色或尺碼。",
+                "address,zh,你們的實體店在哪裡？,展廳在文三路88號，傢俱實物都有展示。",
+                "warranty,zh,商品有保修嗎？,電子產品保修1年，傢俱保修2年。"]
+    match = await find_by_words_and_intents(db, tiny_engine, write(tmp_path, rows), question)
+    assert match.sure and match.entry.entry_id == answered
+
+
+@pytest.mark.parametrize(("question", "answered"), [
+    ("I typed the wrong address, can I cancel?", "cancel"),  # the wrong address is the reason: it asks to cancel
+    ("刚下的单地址填错了，能取消吗", "cancel"),
+    ("I made the order yesterday but typed the wrong address. can u change it?", None),  # alone: change it
+    ("I typed my address wrong, can you change it before it goes out?", None),
+    ("亲 下单地址填错了，能改一下吗", None),
+])
+async def test_a_wrong_address_of_the_customers_own_is_not_a_question_about_where_the_shop_is(
+        db, tiny_engine, tmp_path, question, answered):
+    """The showroom entry is about the shop's address; a customer's wrong delivery address asks to change it (no
+    entry says how: a person does), or, beside a cancel, is only the reason for it."""
+    path = write(tmp_path, [
+        "address,en,Where is your shop located?,Our showroom is at 88 Wensan Road.",
+        "address,zh,你们的实体店在哪里？,展厅在文三路88号。",
+        "cancel,en,Can I cancel my order?,You can cancel free of charge until the order ships.",
+        "cancel,zh,可以取消订单吗？,订单发货前可免费取消。"])
+    match = await find_by_words_and_intents(db, tiny_engine, path, question)
+    assert (match.entry.entry_id if match.sure else None) == answered
 
 
 async def test_the_one_entry_that_asks_what_the_customer_asks_answers_though_another_shares_more_words(
