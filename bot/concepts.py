@@ -139,7 +139,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                         "postage for returns", "return label", "return shipping", "pays the shipping back",
                         "pay the shipping back", "shipping back"),
                        ("退货运费", "退货邮费", "退回运费", "寄回运费", "寄回的运费", "运费险", "退货的运费", "运费谁出", "谁出运费", "运费谁承担")),
-    # A wrong address is only the reason in "I typed the wrong address, can I cancel?": the ask is to change it.
+    # Also what a wrong address alone asks (WRONG_ADDRESS below).
     "address_change": (("change my address", "change the address", "change the delivery address",
                         "change delivery address", "change my delivery address", "change shipping address",
                         "change my shipping address", "update my address", "update the address", "edit the address",
@@ -266,9 +266,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 # The customer's own address was wrong: not a question about where the shop is. Beside another intent it is the
 # reason ("typed the wrong address, can I cancel?" asks to cancel); alone ("地址填错了，能改一下吗") it asks to change it.
-WRONG_ADDRESS = ("wrong address", "address wrong", "incorrect address", "address is wrong", "address was wrong",
-                 "mistake in my address", "mistake in the address", "typo in my address", "typo in the address",
-                 "地址填错", "地址写错", "填错地址", "写错地址", "地址错了", "地址有误", "地址填的不对", "地址写的不对")
+WRONG_ADDRESS = (("wrong address", "address wrong", "incorrect address", "address is wrong", "address was wrong",
+                  "mistake in my address", "mistake in the address", "typo in my address", "typo in the address"),
+                 ("地址填错", "地址写错", "填错地址", "写错地址", "地址错了", "地址有误", "地址填的不对", "地址写的不对"))
 
 # Words that ask about an intent only when the text asks nothing more specific. "How long", "几天" alone ask when an
 # order arrives ("How long until I get it?"); beside another intent they ask how long *that* takes ("退货期限是几天？"
@@ -278,7 +278,7 @@ WHEN_ALONE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                        "how many days"),
                       ("多久", "几天", "多长时间", "工作日", "多会儿")),
     "returns": (("changed my mind", "don't want it", "do not want it", "no longer want"), ("不想要", "不太想要", "不要了")),
-    "address_change": (WRONG_ADDRESS, WRONG_ADDRESS),
+    "address_change": WRONG_ADDRESS,
 }
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
@@ -310,7 +310,7 @@ def intents(text: str) -> frozenset[str]:
     for anchor in TIME_ANCHORS:
         folded = folded.replace(anchor, " ")
     told = folded  # what the text says beside a wrong address of its own
-    for phrase in WRONG_ADDRESS:
+    for phrase in (*WRONG_ADDRESS[0], *WRONG_ADDRESS[1]):
         told = told.replace(phrase, " ")
     found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(told, _EN[intent], zh))
     return found or frozenset(intent for intent, (_, zh) in WHEN_ALONE.items()
