@@ -326,6 +326,14 @@ async def test_a_customer_writing_either_chinese_script_meets_the_entry_in_eithe
     assert match.sure and match.entry.entry_id == answered
 
 
+@pytest.mark.parametrize("question", ["卖家在吗", "賣家在嗎"])
+async def test_a_shop_word_in_either_chinese_script_makes_a_message_about_the_shop(db, tiny_engine, tmp_path, question):
+    """賣 is the shop word 卖 in Traditional script: the message is about the shop (a person follows up), not small
+    talk to steer back."""
+    match = await find_by_words_and_intents(db, tiny_engine, one_fact(tmp_path), question)
+    assert match.on_topic
+
+
 @pytest.mark.parametrize(("question", "answered"), [
     ("I typed the wrong address, can I cancel?", "cancel"),  # the wrong address is the reason: it asks to cancel
     ("刚下的单地址填错了，能取消吗", "cancel"),
