@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bot.lexicon import simplified
+from bot.lexicon import folded
 
 # intent: (English word starts, matched at a word boundary; Chinese substrings)
 INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -295,9 +295,9 @@ _EN = {intent: _matcher(en) for intent, (en, _) in INTENTS.items()}
 _WHEN_ALONE_EN = {intent: _matcher(en) for intent, (en, _) in WHEN_ALONE.items()}
 
 
-def _mentions(folded: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
-    """Whether a casefolded text has one of the English word starts or Chinese substrings."""
-    return en.search(folded) is not None or any(w in folded for w in zh)
+def _mentions(said: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
+    """Whether a folded() text has one of the English word starts or Chinese substrings."""
+    return en.search(said) is not None or any(w in said for w in zh)
 
 
 # "Where's my parcel?" (or "wheres my parcel") asks what "where is my parcel?" asks.
@@ -306,15 +306,15 @@ _WH_IS = re.compile(r"\b(where|what|when|how|who)['’]?s\b")
 
 def intents(text: str) -> frozenset[str]:
     """The shop intents a text mentions (English by word starts, Chinese by substrings, either script)."""
-    folded = _WH_IS.sub(r"\1 is", simplified(text.casefold()))
+    said = _WH_IS.sub(r"\1 is", folded(text))
     for anchor in TIME_ANCHORS:
-        folded = folded.replace(anchor, " ")
-    told = folded  # what the text says beside a wrong address of its own
+        said = said.replace(anchor, " ")
+    told = said  # what the text says beside a wrong address of its own
     for phrase in (*WRONG_ADDRESS[0], *WRONG_ADDRESS[1]):
         told = told.replace(phrase, " ")
     found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(told, _EN[intent], zh))
     return found or frozenset(intent for intent, (_, zh) in WHEN_ALONE.items()
-                              if _mentions(folded, _WHEN_ALONE_EN[intent], zh))
+                              if _mentions(said, _WHEN_ALONE_EN[intent], zh))
 
 
 # Where a message's clauses end: after sentence ends, and after commas, because a Chinese customer's story and question are

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
 from bot.config import Config
+from bot.lexicon import folded
 from bot.llm.intents import Intent
 from bot.llm.sentiment_scores import Sentiment
 from storage.db import Customer, Database
@@ -58,9 +59,9 @@ class Handoff:
         self.rules = [*self.intent_rules.values(), NEGATIVE, self.in_a_row, VERY_NEGATIVE, NO_ANSWER, HUMAN_REQUEST]
 
     def asks_for_human(self, text: str) -> bool:
-        """An explicit request for a person: one of [alerts] human_phrases, in any case."""
-        folded = text.casefold()
-        return any(phrase.casefold() in folded for phrase in self.config.alerts.human_phrases)
+        """An explicit request for a person: one of [alerts] human_phrases, in any case and either Chinese script."""
+        text = folded(text)
+        return any(folded(phrase) in text for phrase in self.config.alerts.human_phrases)
 
     async def escalation(self, customer_id: int, sentiment: Sentiment | None, human: bool,
                          unanswered: bool = False, intent: Intent | None = None) -> str | None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from bot.concepts import intents
 from bot.config import KnowledgeSettings, SignalWeights
-from bot.lexicon import language_of, simplified, words_finder
+from bot.lexicon import folded, language_of, words_finder
 from bot.ranking import Language, candidates, first_scores, verdict
 from bot.retrieval_choice import RetrievalChoice, choose
 from storage.db import Database, KnowledgeEntry
@@ -161,7 +161,7 @@ class Knowledge:
         finder = self._shop_words.get(lang)
         if finder is None:
             finder = self._shop_words[lang] = words_finder(settings.shop_words)
-        shop_word = finder is not None and finder.search(simplified(text.casefold())) is not None
+        shop_word = finder is not None and finder.search(folded(text)) is not None
         asks = intents(text)
         known = self._languages.get(lang)
         if known is None:  # no entries in the customer's language: a person answers, or a steer back

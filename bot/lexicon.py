@@ -22,6 +22,11 @@ def simplified(text: str) -> str:
     return _TO_SIMPLIFIED.convert(text) if CJK.search(text) else text
 
 
+def folded(text: str) -> str:
+    """Text as phrases and words are compared: casefolded and simplified() (轉人工 and 转人工 alike)."""
+    return simplified(text.casefold())
+
+
 # Function words carry no topic; left in, "can I" would match every "can I" entry.
 EN_STOP = frozenset(
     "a an and are as at be by can could do does for from have how i if in is it me my of on or our the this "
@@ -45,7 +50,7 @@ def _word_pattern(word: str) -> str:
 
 
 def words_finder(words: Iterable[str]) -> re.Pattern | None:
-    """A pattern that finds any of `words` in casefolded, simplified() text as words, not substrings; None for no
+    """A pattern that finds any of `words` in folded() text as words, not substrings; None for no
     words."""
     patterns = [_word_pattern(simplified(w)) for w in words if w.strip()]
     return re.compile("|".join(patterns)) if patterns else None

@@ -6,6 +6,7 @@ import enum
 import re
 
 from bot.config import LanguageSettings
+from bot.lexicon import folded
 
 # Below this size a model is not trusted to chat without the shop's knowledge: the embedded 135M model answered
 # 8 of 34 sample questions in the wrong language and invented shops and policies (README, "Without knowledge").
@@ -33,9 +34,9 @@ def free_chat_allowed(setting: str, parameters: int | None) -> bool:
 
 def small_talk(text: str, lang: LanguageSettings) -> SmallTalk:
     """GREETING or THANKS when the message is only those words (and fillers, punctuation, emoji), else REQUEST."""
-    rest = f" {text.casefold()} "
-    phrases = [(p.casefold(), SmallTalk.THANKS) for p in lang.thanks]
-    phrases += [(p.casefold(), SmallTalk.GREETING) for p in lang.greetings]
+    rest = f" {folded(text)} "
+    phrases = [(folded(p), SmallTalk.THANKS) for p in lang.thanks]
+    phrases += [(folded(p), SmallTalk.GREETING) for p in lang.greetings]
     found = set()
     for phrase, kind in sorted(phrases, key=lambda pk: len(pk[0]), reverse=True):  # "你好" before "好"
         if phrase in rest:

@@ -234,6 +234,15 @@ async def test_human_request_raises_an_alert_saying_so(config, engine, fake):
     assert engine.histories == []  # no model reply was asked for
 
 
+async def test_a_person_asked_for_in_traditional_script_is_a_human_request(db, tiny_engine):
+    from bot.service import ConversationService, Sender
+
+    service = ConversationService(db, ScriptedEngine(tiny_engine), tiny_engine.config)
+    outcome = await service.handle_text(Sender("console", "mei"), "我要轉人工")  # the phrase list says 转人工
+    assert outcome.alert.reason == HUMAN_REQUEST
+    assert outcome.reply == tiny_engine.config.handoff.human_reply.for_lang("zh")
+
+
 async def test_escalation_rules_fire_in_severity_order_within_the_cooldown(db, tiny_engine):
     from bot.service import ConversationService, Sender
 

@@ -29,6 +29,7 @@ def no_free_chat(config):
     ("Hi!", SmallTalk.GREETING), ("hello there :)", SmallTalk.GREETING), ("您好！", SmallTalk.GREETING),
     ("在吗？", SmallTalk.GREETING), ("Thanks a lot!", SmallTalk.THANKS), ("hi, thank you 😊", SmallTalk.THANKS),
     ("好的，谢谢", SmallTalk.THANKS), ("ok", SmallTalk.THANKS),
+    ("謝謝！", SmallTalk.THANKS), ("在嗎？", SmallTalk.GREETING),  # Traditional script meets the same phrases
     ("Hi! Are you open on Sundays?", SmallTalk.REQUEST), ("你好，我的订单到哪了？", SmallTalk.REQUEST),
     ("thanks, but the lamp is broken", SmallTalk.REQUEST), ("this", SmallTalk.REQUEST), ("👍", SmallTalk.REQUEST),
 ])
