@@ -3,6 +3,7 @@ Chinese n-grams."""
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from collections import Counter
@@ -14,12 +15,40 @@ CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 WORD = re.compile(r"[a-z0-9]+")
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _TO_SIMPLIFIED = opencc.OpenCC("t2s")
+_TO_TRADITIONAL = opencc.OpenCC("s2tw")  # Taiwan's standard characters (為, 裡), read in Hong Kong too
 
 
 def simplified(text: str) -> str:
     """Traditional Chinese characters as simplified ones (換顏色 -> 换颜色), so a customer in Taiwan or Hong Kong meets
     the same words and intents as one on the mainland, whichever script the shop wrote its entries in."""
     return _TO_SIMPLIFIED.convert(text) if CJK.search(text) else text
+
+
+class Script(enum.Enum):
+    """How a customer writes Chinese; the shop's texts and answers reach them in the same script."""
+
+    SIMPLIFIED = "simplified"
+    TRADITIONAL = "traditional"
+    UNSHOWN = "unshown"  # no Chinese yet, or only characters both scripts share: texts go out as the shop wrote them
+
+    def written(self, text: str) -> str:
+        """`text` in this script, whichever the shop wrote it in."""
+        if self is Script.UNSHOWN or not CJK.search(text):
+            return text
+        return (_TO_TRADITIONAL if self is Script.TRADITIONAL else _TO_SIMPLIFIED).convert(text)
+
+
+def script_of(texts: Iterable[str]) -> Script:
+    """The script of the newest of `texts` (newest first) that shows one: the one more of its characters belong to
+    alone (in 這個可以退嗎 five do; 好的 is the same in both and shows none)."""
+    for text in texts:
+        if not CJK.search(text):
+            continue
+        traditional_only = sum(a != b for a, b in zip(text, _TO_SIMPLIFIED.convert(text)))
+        simplified_only = sum(a != b for a, b in zip(text, _TO_TRADITIONAL.convert(text)))
+        if traditional_only != simplified_only:
+            return Script.TRADITIONAL if traditional_only > simplified_only else Script.SIMPLIFIED
+    return Script.UNSHOWN
 
 
 def folded(text: str) -> str:

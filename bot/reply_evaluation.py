@@ -6,13 +6,12 @@ import csv
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
-
 import re
+from pathlib import Path
 
 from bot.escalation import NO_ANSWER
 from bot.evaluation import LabelledFileError
-from bot.lexicon import language_of
+from bot.lexicon import folded, language_of
 from bot.service import ConversationService, Sender
 
 KINDS = ("fact", "off_topic", "unknown")
@@ -30,7 +29,9 @@ SHOP_FACT = re.compile(
 
 def states_shop_facts(reply: str) -> bool:
     """The reply states something about the shop: hours, delivery times, prices, stock, policies, places."""
-    return SHOP_FACT.search(reply) is not None
+    return SHOP_FACT.search(folded(reply)) is not None
+
+
 CHANNEL = "eval"
 
 
@@ -38,7 +39,7 @@ CHANNEL = "eval"
 class Question:
     lang: str
     question: str
-    expect_any: tuple[str, ...]  # a fact reply is right when it contains one of these (any case)
+    expect_any: tuple[str, ...]  # a fact reply is right when it contains one of these (any case, either script)
     kind: str
 
 
@@ -76,7 +77,7 @@ async def evaluate_replies(service: ConversationService, questions: list[Questio
         handed_over = outcome.alert is not None and outcome.alert.reason == NO_ANSWER
         rows.append({
             "lang": q.lang, "kind": q.kind, "question": q.question, "reply": reply,
-            "right": q.kind == "fact" and any(e.casefold() in reply.casefold() for e in q.expect_any),
+            "right": q.kind == "fact" and any(folded(e) in folded(reply) for e in q.expect_any),
             "wrong_language": language_of(reply) != q.lang,
             "handed_over": handed_over,
             "invented": q.kind == "unknown" and not handed_over,

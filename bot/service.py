@@ -14,7 +14,7 @@ from bot.config import Config
 from bot.escalation import Handoff
 from bot.hours import ALWAYS_OPEN, when_text
 from bot.knowledge import Knowledge, Match
-from bot.lexicon import language_of
+from bot.lexicon import Script, language_of, script_of
 from bot.llm.backends import ModelBackend, ModelServerDown
 from bot.llm.guard import clean_draft, clean_reply
 from bot.llm.intents import Intent, Reading
@@ -27,6 +27,7 @@ from storage.db import Customer, Database, StoredMessage
 log = logging.getLogger(__name__)
 
 HISTORY_FETCH_LIMIT = 60  # turns read back before trimming to the token budget
+SCRIPT_LOOKBACK = 20  # messages of every kind read back for the customer's Chinese script
 HUMAN_COMMAND = "/human"  # stored as the customer's turn (kind 'command') when they ask for a person
 
 
@@ -148,7 +149,8 @@ class ConversationService:
             history = await self._history_before(customer.id, message_id)
             model_error = None
             try:
-                reply = await self._reply(history, model_text, match, self._cleaned(on_partial, lang), customer.id)
+                shown = self._cleaned(on_partial, lang, await self.script(customer.id))
+                reply = await self._reply(history, model_text, match, shown, customer.id)
             except ModelServerDown as exc:  # one line: the traceback says nothing more than the URL
                 log.error("no reply for customer %s: %s; sending the fallback reply", customer.id, exc)
                 reply, model_error = "", str(exc)
@@ -176,6 +178,11 @@ class ConversationService:
         """The customer's language: that of their newest text message (`before_any_text` before they wrote one)."""
         text = await self.db.last_customer_text(customer_id)
         return language_of(text) if text else before_any_text
+
+    async def script(self, customer_id: int) -> Script:
+        """The script the customer writes Chinese in, shown by their newest text messages."""
+        recent = await self.db.latest_messages(customer_id, SCRIPT_LOOKBACK)
+        return script_of(m.text for m in reversed(recent) if m.role == "customer" and m.kind == "text")
 
     async def sender_language(self, sender: Sender) -> str:
         """The language to answer `sender` in before reading their message: their last text's, else sender.language."""
@@ -214,16 +221,17 @@ class ConversationService:
             log.exception("knowledge search failed; handing the question to a person")
             return Match(language_of(text), None, on_topic=True)
 
-    def _cleaned(self, on_partial: Callable[[str], None] | None, lang: str) -> Callable[[str], None] | None:
-        """on_partial that sees a growing reply as the customer will: through the same guard, never empty, never
-        in another language than the customer's."""
+    def _cleaned(self, on_partial: Callable[[str], None] | None, lang: str,
+                 script: Script) -> Callable[[str], None] | None:
+        """on_partial that sees a growing reply as the customer will: through the same guard, in their script, never
+        empty, never in another language than the customer's."""
         if on_partial is None:
             return None
 
         def relay(so_far: str) -> None:
             shown = clean_draft(so_far, self.engine.special_tokens, self.config.chat.system_prompt)
             if shown and language_of(shown) == lang:
-                on_partial(shown)
+                on_partial(script.written(shown))
 
         return relay
 
@@ -327,6 +335,7 @@ class ConversationService:
         note = await self.away_note(customer.id) if alert else None
         if note:  # a hand-over while nobody is there: the customer learns when someone is
             reply = f"{reply}\n\n{note}"
+        reply = (await self.script(customer.id)).written(reply)
         reply_id = await self.db.add_message(customer.id, "bot", reply, reply_to=message_id)
         return Outcome(customer, message_id, reply, _sentiment(reading), alert, fallback, reply_id,
                        model_error=model_error, intent=_intent(reading))
@@ -336,6 +345,7 @@ class ConversationService:
         """Taken over: no model reply; the customer hears once, in `lang`, that a person is handling the chat."""
         notice = await self.handoff.notice_once(customer.id, lang)
         if notice:  # kind 'notice': stored for the record, never read by the model as its own words
+            notice = (await self.script(customer.id)).written(notice)
             await self.db.add_message(customer.id, "bot", notice, kind="notice", reply_to=message_id)
         return Outcome(customer, message_id, notice, _sentiment(reading), alert, relayed=True, intent=_intent(reading))
 

@@ -240,7 +240,7 @@ async def test_a_person_asked_for_in_traditional_script_is_a_human_request(db, t
     service = ConversationService(db, ScriptedEngine(tiny_engine), tiny_engine.config)
     outcome = await service.handle_text(Sender("console", "mei"), "我要轉人工")  # the phrase list says 转人工
     assert outcome.alert.reason == HUMAN_REQUEST
-    assert outcome.reply == tiny_engine.config.handoff.human_reply.for_lang("zh")
+    assert outcome.reply == "我已請店裡的工作人員加入，他們會盡快在這裡回覆您。"  # human_reply.zh, in her script
 
 
 async def test_escalation_rules_fire_in_severity_order_within_the_cooldown(db, tiny_engine):

@@ -12,7 +12,7 @@ from bot.concepts import asked, intents
 from bot.config import SignalWeights
 from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge, KnowledgeFileError
-from bot.lexicon import language_of
+from bot.lexicon import Script, language_of, script_of
 from bot.reply_evaluation import Question, evaluate_replies
 from bot.service import ConversationService, Sender
 from testkit.fakes.engine import ScriptedEngine
@@ -51,6 +51,16 @@ def test_language_of_reads_the_script_the_customer_wrote_in():
     assert language_of("我的 iPhone case 还没到") == "zh"  # mostly Chinese, with a product name
     assert language_of("Is the 绿茶 in stock, and when can you ship it to Berlin?") == "en"
     assert language_of("👍") == "en"
+
+
+def test_script_of_reads_the_newest_message_that_shows_one():
+    assert script_of(["這個可以退嗎？"]) is Script.TRADITIONAL
+    assert script_of(["这个可以退吗？"]) is Script.SIMPLIFIED
+    assert script_of(["好的", "OK thanks", "這個可以退嗎？"]) is Script.TRADITIONAL  # 好的 is the same in both
+    assert script_of(["回复 我记错了，要不要這麼彪悍"]) is Script.SIMPLIFIED  # mostly simplified, with a quote
+    assert script_of(["好的", "Where is my order?"]) is Script.UNSHOWN
+    assert Script.UNSHOWN.written("展廳在文三路") == "展廳在文三路"  # as the shop wrote it
+    assert Script.SIMPLIFIED.written("展廳在文三路") == "展厅在文三路"
 
 
 async def test_import_then_reimport_replaces_the_knowledge_and_embeds_only_what_changed(db, tiny_engine, tmp_path):
@@ -128,6 +138,23 @@ async def test_a_shop_question_is_answered_with_the_entry_in_the_customers_langu
     assert chinese.reply == HOURS_ZH and chinese.alert is None
 
 
+async def test_a_customer_writing_traditional_script_is_answered_in_it(db, tiny_engine, tmp_path):
+    """The shop wrote its entries in simplified script; a customer in Taiwan or Hong Kong reads the answer in theirs,
+    also on a later message that could be either (好的)."""
+    config = knowledge_config(tiny_engine.config, one_fact(tmp_path))
+    service = ConversationService(db, tiny_engine, config)
+    await service.start()
+    mei, li = Sender("console", "mei"), Sender("console", "li")
+    traditional = await service.handle_text(mei, "你們週日營業嗎？")
+    later = await service.handle_text(mei, "好的")  # the same in either script: as she wrote before
+    simplified = await service.handle_text(li, "你们周日营业吗？")
+    assert traditional.reply == "綠壺茶葉店週二至週日 10:00–19:00 營業，週一休息。"
+    assert later.reply == "我只能解答與本店相關的問題，例如訂單、配送、退換貨、付款和商品。請問有什麼可以幫您？"
+    assert simplified.reply == HOURS_ZH
+    assert [m.text for m in await db.messages(traditional.customer.id) if m.role == "bot"] == [
+        traditional.reply, later.reply]  # stored as sent
+
+
 async def test_small_talk_is_steered_back_to_the_shop_without_an_alert(db, tiny_engine, tmp_path):
     config = knowledge_config(tiny_engine.config, one_fact(tmp_path))
     service = ConversationService(db, tiny_engine, config)
@@ -179,11 +206,12 @@ async def test_eval_replies_counts_right_facts_wrong_languages_and_invented_answ
     report = await evaluate_replies(service, [
         Question("en", "Are you open on Sundays?", ("10:00",), "fact"),
         Question("zh", "周日营业吗？", ("10:00",), "fact"),
+        Question("zh", "週日營業嗎？", ("周一休息",), "fact"),  # answered in her script (週一休息): right
         Question("en", "Are you open at night?", ("24 hours",), "fact"),  # the entry says otherwise: not right
         Question("en", "Is the tea shop open on the moon?", (), "unknown"),  # the hours entry matches surely
         Question("en", "你好", (), "off_topic"),  # filed as English, answered in Chinese
     ])
-    assert report["fact_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["fact_accuracy"] == pytest.approx(3 / 4, abs=1e-4)
     assert report["fact_accuracy_by_language"] == {"en": 0.5, "zh": 1.0}
     assert report["invented"] == 1
     assert report["wrong_language"] == 1

@@ -11,6 +11,7 @@ from transformers import LlamaConfig, Qwen2Config
 from bot.escalation import NO_ANSWER
 from bot.lexicon import language_of
 from bot.llm.loading import estimated_parameters
+from bot.reply_evaluation import Question, evaluate_replies
 from bot.reply_rules import SmallTalk, free_chat_allowed, small_talk
 from bot.service import ConversationService, Sender
 from testkit.fakes.engine import ScriptedEngine
@@ -91,3 +92,29 @@ async def test_a_model_reply_not_in_the_customers_language_is_never_sent_nor_sho
     assert shown == []  # not even as a draft
     english = await service.handle_text(Sender("console", "ann"), "Is the shop open today?")
     assert english.reply == "Hello, how can I help?" and english.alert is None  # the same language is sent
+
+
+async def test_a_model_reply_reaches_a_traditional_script_customer_in_her_script_drafts_included(db, tiny_engine):
+    engine = ScriptedEngine(tiny_engine, replies={"我的訂單到哪了？": "好的，我们马上为您 查询订单。"})
+    config = replace(tiny_engine.config, chat=replace(tiny_engine.config.chat, free_chat="on"))
+    service = ConversationService(db, engine, config)
+    await service.start()
+    shown: list[str] = []
+    outcome = await service.handle_text(Sender("console", "mei"), "我的訂單到哪了？", on_partial=shown.append)
+    assert shown == ["好的，我們馬上為您", "好的，我們馬上為您 查詢訂單。"]
+    assert outcome.reply == "好的，我們馬上為您 查詢訂單。"
+
+
+async def test_eval_replies_without_knowledge_counts_the_replies_that_make_up_shop_facts(db, tiny_engine):
+    engine = ScriptedEngine(tiny_engine, replies={
+        "When do you open?": "We are open 9am to 5pm every day.",
+        "你們幾點開門？": "我們的營業時間是每天上午。",  # Traditional script: the same made-up fact
+        "Can you help me?": "Of course, what do you need?"})
+    config = replace(tiny_engine.config, chat=replace(tiny_engine.config.chat, free_chat="on"))
+    service = ConversationService(db, engine, config)
+    await service.start()
+    report = await evaluate_replies(service, [Question("en", "When do you open?", (), "unknown"),
+                                              Question("zh", "你們幾點開門？", (), "unknown"),
+                                              Question("en", "Can you help me?", (), "off_topic")])
+    assert [r["made_up_facts"] for r in report["rows"]] == [True, True, False]
+    assert report["made_up_facts"] == 2
