@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bot.lexicon import folded
+from bot.lexicon import WORD_START, folded
 
 # intent: (English word starts, matched at a word boundary; Chinese substrings)
 INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -19,7 +19,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                "saturday", "sunday", "public holiday", "national day", "staffed"),
               ("营业", "上班", "下班", "开门", "关门", "在线", "有人", "客服时间", "周六", "周日", "星期", "节假日", "几点")),
     "delivery_time": (("arriv", "get to me", "reach me", "get here", "gets here", "dispatch", "ship within",
-                       "delivery take"),
+                       "delivery take", "leave your warehouse", "leave the warehouse", "leaves the warehouse",
+                       "leaves your warehouse"),
                       ("送达", "到货", "收到", "发货", "发出", "寄出", "送到")),
     "shipping_cost": (("shipping cost", "shipping fee", "delivery fee", "delivery cost", "postage", "free shipping",
                        "shipping free", "shipping is", "shipping within", "charge for delivery", "cost to send",
@@ -145,6 +146,15 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                         "change my shipping address", "update my address", "update the address", "edit the address",
                         "modify the address"),
                        ("改地址", "地址改", "换地址", "改收货", "收货地址改", "修改收货地址", "更改收货", "换个地址", "改一下地址", "改下地址", "改一下收货", "修改地址")),
+    # Bought in person: an online shop's return and exchange rules may not apply (written 1 Dec, stop 33).
+    "in_person_purchase": (("bought at your showroom", "bought in your showroom", "bought it at your showroom",
+                            "bought at the showroom", "bought in the showroom", "bought it in the showroom",
+                            "bought in store", "bought in-store", "bought it in store", "bought at your store",
+                            "purchased at the showroom", "purchased in store", "purchased in your showroom"),
+                           ("展厅买", "门店买", "实体店买", "线下买", "线下门店买", "到店买")),
+    "business_identity": (("registered company", "business license", "business licence", "legit company",
+                           "legitimate company", "personal store", "individual seller", "company registration"),
+                          ("营业执照", "个人店", "企业店", "正规公司", "注册公司", "个体户", "是公司还是个人")),
     "parking": (("parking", "car park", "where can i park", "where to park", "park my car", "park near",
                  "park outside"),
                 ("停车", "车位", "泊车", "停哪")),
@@ -156,7 +166,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                            "accident protection", "damage insurance", "cat scratched", "dog chewed", "pet damage",
                            "damaged by my", "the kids broke", "knocks", "knocked it", "if i drop"),
                           ("意外损坏", "意外保障", "意外险", "人为损坏", "人为摔", "人为弄坏", "人为破坏", "人为造成", "不小心摔", "自己摔", "我摔坏", "进水", "泡水", "碎屏险", "被猫", "猫抓", "狗咬",
-                           "宠物抓", "孩子弄坏", "小孩弄坏")),
+                           "宠物抓", "孩子弄坏", "小孩弄坏", "泼了", "泼到")),
     "extended_warranty": (("extended warranty", "extend the warranty", "extend my warranty", "warranty extension",
                            "additional warranty", "extra warranty", "protection plan", "care plan"),
                           ("延保", "延长保修", "保修延长", "加长保修", "延长质保", "质保延长")),
@@ -288,7 +298,7 @@ TIME_ANCHORS = ("after payment", "after paying", "after i pay", "after i paid", 
 
 
 def _matcher(en: tuple[str, ...]) -> re.Pattern:
-    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in en) + ")")
+    return re.compile(WORD_START + "(?:" + "|".join(re.escape(w) for w in en) + ")")
 
 
 _EN = {intent: _matcher(en) for intent, (en, _) in INTENTS.items()}

@@ -14,6 +14,10 @@ import opencc
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 WORD = re.compile(r"[a-z0-9]+")
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# Where an English word starts and ends: next to no other Latin letter or digit. Not \b, which takes Chinese
+# characters for letters: in 的shipping fee多少 no word would start.
+WORD_START = r"(?<![a-z0-9_\u00c0-\u024f])"
+WORD_END = r"(?![a-z0-9_\u00c0-\u024f])"
 _TO_SIMPLIFIED = opencc.OpenCC("t2s")
 _TO_TRADITIONAL = opencc.OpenCC("s2tw")  # Taiwan's standard characters (為, 裡), read in Hong Kong too
 
@@ -75,7 +79,7 @@ def _word_pattern(word: str) -> str:
         return re.escape(word)
     stems = {word, word + word[-1]} | ({word[:-1]} if word.endswith("e") else set())  # shipping, arriving
     alternatives = "|".join(re.escape(s) for s in sorted(stems, key=len, reverse=True))
-    return rf"(?<![^\W_])(?:{alternatives}){EN_ENDINGS}(?![^\W_])"  # never inside another word: "you" not in "your"
+    return rf"{WORD_START}(?:{alternatives}){EN_ENDINGS}{WORD_END}"  # never inside another word: "you" not in "your"
 
 
 def words_finder(words: Iterable[str]) -> re.Pattern | None:

@@ -12,7 +12,7 @@ from bot.concepts import asked, intents
 from bot.config import SignalWeights
 from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge, KnowledgeFileError
-from bot.lexicon import Script, language_of, script_of
+from bot.lexicon import Script, folded, language_of, script_of, words_finder
 from bot.reply_evaluation import Question, evaluate_replies
 from bot.service import ConversationService, Sender
 from testkit.fakes.engine import ScriptedEngine
@@ -280,6 +280,10 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     assert "return_postage" in intents("for a no reason return who pays the shipping back, me or you?")
     assert "accidental_damage" in intents("保修包括人为摔坏的吗")  # damage a person caused
     assert "invoice_title" in intents("发票能开个人抬头吗，我没有公司")  # the entry asks for a company's tax ID
+    assert "accidental_damage" in intents("音箱不小心泼了水开不了机，保修管吗")
+    assert "in_person_purchase" in intents("上周六在杭州展厅买的东西，可以在网上申请退吗")  # online rules may not apply
+    assert intents("Is the shop a registered company or a personal store?") == {"business_identity"}
+    assert intents("if i order today when does it leave your warehouse") == {"delivery_time"}
     assert intents("When's your helpdesk staffed?") == {"hours"}
     assert intents("No idea where it's got to. Is there a way to follow the parcel?") == {"tracking"}
     assert intents("How soon should the money show up?") == intents("Will the money go back onto my card?") == {"refund"}
@@ -287,6 +291,13 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     # An evening in the message is not an evening delivery: these ask the hours.
     assert intents("What time do you stop answering in the evening?") == set()
     assert intents("你们客服晚上几点下班") == {"hours"}
+
+
+def test_english_words_written_against_chinese_characters_are_still_words():
+    """Chinese has no spaces, so an English word in a Chinese message touches the characters around it."""
+    assert intents("寄去新加坡的shipping fee多少") == intents("寄去新加坡的 shipping fee 多少") == {"shipping_cost"}
+    assert words_finder(["sofa"]).search(folded("这个Sofa有货吗")) is not None
+    assert words_finder(["sofa"]).search(folded("sofas")) is not None and not words_finder(["sofa"]).search("isofa")
 
 
 def test_not_wanting_an_order_asks_to_return_it_unless_it_was_just_placed():
