@@ -83,8 +83,7 @@ def _word_pattern(word: str) -> str:
 
 
 def words_finder(words: Iterable[str]) -> re.Pattern | None:
-    """A pattern that finds any of `words` in folded() text as words, not substrings; None for no
-    words."""
+    """A pattern that finds any of `words` in folded() text as words, not substrings; None for no words."""
     patterns = [_word_pattern(simplified(w)) for w in words if w.strip()]
     return re.compile("|".join(patterns)) if patterns else None
 

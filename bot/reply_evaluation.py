@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
+import re
 import statistics
 import time
 from dataclasses import dataclass
-import re
 from pathlib import Path
 
 from bot.escalation import NO_ANSWER
