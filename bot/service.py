@@ -189,6 +189,11 @@ class ConversationService:
         customer = await self.db.existing_customer(sender.channel, sender.external_id)
         return await self.language(customer.id, sender.language) if customer else sender.language
 
+    async def sender_script(self, sender: Sender) -> Script:
+        """The Chinese script to write to `sender` in before reading their message (UNSHOWN for someone new)."""
+        customer = await self.db.existing_customer(sender.channel, sender.external_id)
+        return await self.script(customer.id) if customer else Script.UNSHOWN
+
     async def away_note(self, customer_id: int, now: datetime | None = None) -> str | None:
         """Outside business hours: when a person is back, in the customer's language and the shop's time zone."""
         now = now or datetime.now(timezone.utc)

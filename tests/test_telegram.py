@@ -73,6 +73,19 @@ async def test_the_bots_own_texts_are_in_the_customers_language(config, tiny_eng
     assert t.welcome.for_lang("zh") != t.welcome.for_lang("en") and t.help.for_lang("zh") != t.help.for_lang("en")
 
 
+async def test_the_bots_own_texts_reach_a_traditional_script_customer_in_her_script(config, tiny_engine, fake):
+    """The shop wrote its texts in simplified script; once she writes in Traditional, /help and the rest are in it."""
+    t = config.telegram
+    async with running_bot(config, tiny_engine):
+        fake.send_text(ANN, "我要轉人工客服")
+        fake.send_command(ANN, "help")
+        fake.send_command(ANN, "reset")
+        answers = await replies(fake, ANN, 3)
+    assert answers[0] == "我已請店裡的工作人員加入，他們會盡快在這裡回覆您。"
+    assert answers[1].startswith("直接用中文或英文輸入您的問題即可。") and answers[1] != t.help.for_lang("zh")
+    assert answers[2] == "好的，我們重新開始。之後的回答不會再參考之前的對話。"
+
+
 async def test_forget_asks_first_then_deletes_everything_and_says_what(config, tiny_engine, fake):
     t = config.telegram
     # A scripted reply: a random tiny model's words can read as another language, which would raise an alert.

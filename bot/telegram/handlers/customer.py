@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
+from bot.config import Localized
 from bot.service import ModelFailed, Outcome
 from bot.telegram.handlers import (NEW_MESSAGE, OUTBOX_KEY, customer_chats, language_without_history, message_id,
                                    own_language, sender, service)
@@ -34,46 +36,50 @@ def _texts(context: ContextTypes.DEFAULT_TYPE):
     return service(context).config.telegram
 
 
-async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
-    """The language to answer in: the update's own words', else the customer's last text's, else their app's."""
-    return own_language(update) or await service(context).sender_language(sender(update.effective_user))
+async def _wording(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Callable[[Localized], str]:
+    """How a configured text reaches this customer: in the language of the update's own words (else of their last
+    text, else their app's) and in the Chinese script they write."""
+    svc, customer = service(context), sender(update.effective_user)
+    lang = own_language(update) or await svc.sender_language(customer)
+    script = await svc.sender_script(customer)
+    return lambda text: script.written(text.for_lang(lang))
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: the shop's welcome."""
-    await _say(update, context, _texts(context).welcome.for_lang(await _language(update, context)))
+    await _say(update, context, (await _wording(update, context))(_texts(context).welcome))
 
 
 async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help, and any command the bot doesn't know (operator commands look exactly like unknown ones here)."""
-    await _say(update, context, _texts(context).help.for_lang(await _language(update, context)))
+    await _say(update, context, (await _wording(update, context))(_texts(context).help))
 
 
 async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/reset: replies stop using the earlier conversation (nothing is deleted)."""
-    lang = await _language(update, context)
+    worded = await _wording(update, context)
     await service(context).reset(sender(update.effective_user))
-    await _say(update, context, _texts(context).reset_reply.for_lang(lang))
+    await _say(update, context, worded(_texts(context).reset_reply))
 
 
 async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/forget: ask to confirm with two buttons; nothing is deleted yet."""
-    texts, lang = _texts(context), await _language(update, context)
-    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(texts.forget_yes.for_lang(lang), callback_data=FORGET_YES),
-                                     InlineKeyboardButton(texts.forget_no.for_lang(lang), callback_data=FORGET_NO)]])
-    await _say(update, context, texts.forget_confirm.for_lang(lang), buttons)
+    texts, worded = _texts(context), await _wording(update, context)
+    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(worded(texts.forget_yes), callback_data=FORGET_YES),
+                                     InlineKeyboardButton(worded(texts.forget_no), callback_data=FORGET_NO)]])
+    await _say(update, context, worded(texts.forget_confirm), buttons)
 
 
 async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A press on /forget's buttons: delete everything about whoever pressed, or nothing; say which."""
     query, texts = update.callback_query, _texts(context)
     await query.answer()
-    lang = await _language(update, context)  # before the deletion: the answer is in the language they used
+    worded = await _wording(update, context)  # before the deletion: the answer is in the words they used
     if query.data == FORGET_YES:
         counts = await service(context).forget(sender(query.from_user))
-        answer = texts.forget_done.for_lang(lang).format(messages=counts["messages"], alerts=counts["alerts"])
+        answer = worded(texts.forget_done).format(messages=counts["messages"], alerts=counts["alerts"])
     else:
-        answer = texts.forget_cancelled.for_lang(lang)
+        answer = worded(texts.forget_cancelled)
     try:  # editing also removes the buttons, so a second press can't arrive
         await query.edit_message_text(answer)
     except TelegramError as exc:  # e.g. pressed twice before the edit landed: the deletion itself is done
@@ -93,7 +99,7 @@ async def _answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, outcome: Out
         await service(context).mark_sent(outcome)
 
 
-async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int, lang: str) -> None:
+async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int, worded: Callable[[Localized], str]) -> None:
     """When many batches of customers are ahead in the model's queue, say so, at most once per chat per interval."""
     svc, texts = service(context), _texts(context)
     ahead = svc.waiting_for_model()
@@ -101,13 +107,13 @@ async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int, lang: 
     last = context.chat_data.get("queue_notice_at", float("-inf"))
     if texts.queue_notice_at and batches_ahead >= texts.queue_notice_at and time.monotonic() - last > QUEUE_NOTICE_INTERVAL:
         context.chat_data["queue_notice_at"] = time.monotonic()
-        await send_text(context.bot, chat_id, texts.queue_notice.for_lang(lang).format(position=ahead + 1))
+        await send_text(context.bot, chat_id, worded(texts.queue_notice).format(position=ahead + 1))
 
 
 async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A customer's text: through the service with "typing…" shown, the reply back, an alert to operators."""
     svc, message, chat_id = service(context), update.effective_message, update.effective_chat.id
-    await _queue_notice(context, chat_id, await _language(update, context))
+    await _queue_notice(context, chat_id, await _wording(update, context))
     async with typing(context.bot, chat_id):
         # The reply grows in a draft while the model writes it; the draft id is the customer's message id.
         drafts = DraftStream(context.bot, chat_id, message.message_id) if svc.config.telegram.stream_drafts else None
@@ -151,7 +157,7 @@ async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An edited message is not re-read (its reply went out already); the customer is told to resend."""
-    note = _texts(context).edited_reply.for_lang(await _language(update, context))
+    note = (await _wording(update, context))(_texts(context).edited_reply)
     if note:
         await _say(update, context, note)
 
