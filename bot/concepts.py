@@ -280,6 +280,11 @@ WRONG_ADDRESS = (("wrong address", "address wrong", "incorrect address", "addres
                   "mistake in my address", "mistake in the address", "typo in my address", "typo in the address"),
                  ("地址填错", "地址写错", "填错地址", "写错地址", "地址错了", "地址有误", "地址填的不对", "地址写的不对"))
 
+# An order that has already shipped: beside not wanting it, the story of a cancellation ("已经发货了但我不想要了咋办"
+# asks what the cancel entry says: refuse the parcel or return it), not a question about when it ships.
+ALREADY_SHIPPED = ("already shipped", "has shipped", "has been shipped", "already been shipped", "already sent",
+                   "already dispatched", "already on its way", "已经发货", "已发货", "已经发出", "已经寄出", "已寄出")
+
 # Words that ask about an intent only when the text asks nothing more specific. "How long", "几天" alone ask when an
 # order arrives ("How long until I get it?"); beside another intent they ask how long *that* takes ("退货期限是几天？"
 # is about returns). "I don't want it" alone asks to send it back; "我刚下的单不想要了" asks to cancel.
@@ -322,7 +327,13 @@ def intents(text: str) -> frozenset[str]:
     told = said  # what the text says beside a wrong address of its own
     for phrase in (*WRONG_ADDRESS[0], *WRONG_ADDRESS[1]):
         told = told.replace(phrase, " ")
+    unwanted = _mentions(said, _WHEN_ALONE_EN["returns"], WHEN_ALONE["returns"][1])
+    shipped_unwanted = unwanted and any(phrase in told for phrase in ALREADY_SHIPPED)
+    if shipped_unwanted:
+        for phrase in ALREADY_SHIPPED:
+            told = told.replace(phrase, " ")
     found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(told, _EN[intent], zh))
+    found |= {"cancel"} if shipped_unwanted else frozenset()
     return found or frozenset(intent for intent, (_, zh) in WHEN_ALONE.items()
                               if _mentions(said, _WHEN_ALONE_EN[intent], zh))
 

@@ -300,9 +300,12 @@ def test_english_words_written_against_chinese_characters_are_still_words():
     assert words_finder(["sofa"]).search(folded("sofas")) is not None and not words_finder(["sofa"]).search("isofa")
 
 
-def test_not_wanting_an_order_asks_to_return_it_unless_it_was_just_placed():
+def test_not_wanting_an_order_asks_to_return_it_unless_it_was_just_placed_or_shipped():
     assert intents("不想要了，能退吗？") == intents("I changed my mind about the lamp.") == {"returns"}
     assert intents("我刚下的单不想要了。") == intents("I just ordered and changed my mind.") == {"cancel"}
+    # Shipped and not wanted: what the cancel entry answers (refuse the parcel), not when it ships.
+    assert intents("已经发货了但我不想要了咋办") == intents("It already shipped but I don't want it anymore") == {"cancel"}
+    assert intents("已经发货了吗？") == intents("My order already shipped, when will it arrive?") == {"delivery_time"}
 
 
 async def find_by_words_and_intents(db, engine, path: Path, question: str):
