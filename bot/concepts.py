@@ -9,6 +9,7 @@ not one shop's FAQ: the FAQ's own entries get them from their text, and a questi
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 from bot.lexicon import WORD_START, folded
 
@@ -319,19 +320,21 @@ def _mentions(said: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
 _WH_IS = re.compile(r"\b(where|what|when|how|who)['’]?s\b")
 
 
+def _without(text: str, phrases: Iterable[str]) -> str:
+    """`text` with each of `phrases` blanked out."""
+    for phrase in phrases:
+        text = text.replace(phrase, " ")
+    return text
+
+
 def intents(text: str) -> frozenset[str]:
     """The shop intents a text mentions (English by word starts, Chinese by substrings, either script)."""
-    said = _WH_IS.sub(r"\1 is", folded(text))
-    for anchor in TIME_ANCHORS:
-        said = said.replace(anchor, " ")
-    told = said  # what the text says beside a wrong address of its own
-    for phrase in (*WRONG_ADDRESS[0], *WRONG_ADDRESS[1]):
-        told = told.replace(phrase, " ")
+    said = _without(_WH_IS.sub(r"\1 is", folded(text)), TIME_ANCHORS)
+    told = _without(said, (*WRONG_ADDRESS[0], *WRONG_ADDRESS[1]))  # what it says beside a wrong address of its own
     unwanted = _mentions(said, _WHEN_ALONE_EN["returns"], WHEN_ALONE["returns"][1])
     shipped_unwanted = unwanted and any(phrase in told for phrase in ALREADY_SHIPPED)
     if shipped_unwanted:
-        for phrase in ALREADY_SHIPPED:
-            told = told.replace(phrase, " ")
+        told = _without(told, ALREADY_SHIPPED)
     found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(told, _EN[intent], zh))
     found |= {"cancel"} if shipped_unwanted else frozenset()
     return found or frozenset(intent for intent, (_, zh) in WHEN_ALONE.items()

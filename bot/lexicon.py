@@ -73,7 +73,7 @@ EN_ENDINGS = "(?:s|es|d|ed|ing|er|ers|y|ies|ment|ments)?"
 
 
 def _word_pattern(word: str) -> str:
-    word = word.casefold().strip()
+    word = word.strip()
     if CJK.search(word):
         # Chinese is written without spaces and has no endings: a listed word is found wherever it stands.
         return re.escape(word)
@@ -84,7 +84,7 @@ def _word_pattern(word: str) -> str:
 
 def words_finder(words: Iterable[str]) -> re.Pattern | None:
     """A pattern that finds any of `words` in folded() text as words, not substrings; None for no words."""
-    patterns = [_word_pattern(simplified(w)) for w in words if w.strip()]
+    patterns = [_word_pattern(folded(w)) for w in words if w.strip()]
     return re.compile("|".join(patterns)) if patterns else None
 
 
