@@ -184,15 +184,13 @@ class ConversationService:
         recent = await self.db.latest_messages(customer_id, SCRIPT_LOOKBACK)
         return script_of(m.text for m in reversed(recent) if m.role == "customer" and m.kind == "text")
 
-    async def sender_language(self, sender: Sender) -> str:
-        """The language to answer `sender` in before reading their message: their last text's, else sender.language."""
+    async def sender_wording(self, sender: Sender) -> tuple[str, Script]:
+        """The language and Chinese script to write to `sender` in before reading their message: those of their
+        stored texts, else sender.language and the shop's own script."""
         customer = await self.db.existing_customer(sender.channel, sender.external_id)
-        return await self.language(customer.id, sender.language) if customer else sender.language
-
-    async def sender_script(self, sender: Sender) -> Script:
-        """The Chinese script to write to `sender` in before reading their message (UNSHOWN for someone new)."""
-        customer = await self.db.existing_customer(sender.channel, sender.external_id)
-        return await self.script(customer.id) if customer else Script.UNSHOWN
+        if customer is None:
+            return sender.language, Script.UNSHOWN
+        return await self.language(customer.id, sender.language), await self.script(customer.id)
 
     async def away_note(self, customer_id: int, now: datetime | None = None) -> str | None:
         """Outside business hours: when a person is back, in the customer's language and the shop's time zone."""

@@ -39,9 +39,8 @@ def _texts(context: ContextTypes.DEFAULT_TYPE):
 async def _wording(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Callable[[Localized], str]:
     """How a configured text reaches this customer: in the language of the update's own words (else of their last
     text, else their app's) and in the Chinese script they write."""
-    svc, customer = service(context), sender(update.effective_user)
-    lang = own_language(update) or await svc.sender_language(customer)
-    script = await svc.sender_script(customer)
+    stored_language, script = await service(context).sender_wording(sender(update.effective_user))
+    lang = own_language(update) or stored_language
     return lambda text: script.written(text.for_lang(lang))
 
 
@@ -99,7 +98,7 @@ async def _answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, outcome: Out
         await service(context).mark_sent(outcome)
 
 
-async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int, worded: Callable[[Localized], str]) -> None:
+async def _queue_notice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """When many batches of customers are ahead in the model's queue, say so, at most once per chat per interval."""
     svc, texts = service(context), _texts(context)
     ahead = svc.waiting_for_model()
@@ -107,13 +106,14 @@ async def _queue_notice(context: ContextTypes.DEFAULT_TYPE, chat_id: int, worded
     last = context.chat_data.get("queue_notice_at", float("-inf"))
     if texts.queue_notice_at and batches_ahead >= texts.queue_notice_at and time.monotonic() - last > QUEUE_NOTICE_INTERVAL:
         context.chat_data["queue_notice_at"] = time.monotonic()
-        await send_text(context.bot, chat_id, worded(texts.queue_notice).format(position=ahead + 1))
+        worded = await _wording(update, context)  # only here: most messages get no notice
+        await send_text(context.bot, update.effective_chat.id, worded(texts.queue_notice).format(position=ahead + 1))
 
 
 async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A customer's text: through the service with "typing…" shown, the reply back, an alert to operators."""
     svc, message, chat_id = service(context), update.effective_message, update.effective_chat.id
-    await _queue_notice(context, chat_id, await _wording(update, context))
+    await _queue_notice(update, context)
     async with typing(context.bot, chat_id):
         # The reply grows in a draft while the model writes it; the draft id is the customer's message id.
         drafts = DraftStream(context.bot, chat_id, message.message_id) if svc.config.telegram.stream_drafts else None
