@@ -1,6 +1,6 @@
 """Knowledge retrieval on the dev questions written for shopbot: right answers per language, unknowns answered.
 
-    .venv/bin/python bench/knowledge_dev.py [--config config.toml] [--questions FILE] [--json]   # ~3 min, run alone
+    .venv/bin/python bench/knowledge_dev.py [--config config.toml] [--questions FILE] [--ablate] [--json]   # ~3 min, run alone
 
 Each question of bench/devsets/shop_questions_dev.csv (or FILE) is looked up in ../shared/data/shop/faq.csv with the
 configured model and retrieval, as the service does (Knowledge.find). Per language:
@@ -8,6 +8,10 @@ configured model and retrieval, as the service does (Knowledge.find). Per langua
 - answered wrong: a sure match on another entry (the customer gets a wrong answer);
 - handed over: on topic but not sure (unsure_reply, a person follows up);
 - unknown answered: an `unknown` question matched surely (a false answer; the target is 0).
+
+--ablate also asks every fact question again with its entry taken out of the FAQ (in both languages): the shop's
+knowledge then does not answer it, so a sure match is a false answer, like an unknown question's. Each set's own
+unknown questions are few and each writer's are new ones; this turns every fact question into an unknown one.
 """
 
 from __future__ import annotations
@@ -60,10 +64,37 @@ async def score(engine: Engine, config, questions: list[dict], tmp: Path) -> dic
         await db.close()
 
 
+async def ablated(engine: Engine, config, questions: list[dict], tmp: Path, report: dict) -> None:
+    """Each fact question asked with its entry removed from the FAQ: `ablated_answered` counts the sure matches."""
+    with FAQ.open(encoding="utf-8", newline="") as f:
+        header, *rows = list(csv.reader(f))
+    db = await Database.open(tmp / "ablated.db")
+    try:
+        knowledge = Knowledge(db, engine, replace(config.knowledge, file=None))
+        for entry_id in sorted({q["entry"] for q in questions if q["kind"] == "fact"}):
+            path = tmp / "without.csv"
+            with path.open("w", encoding="utf-8", newline="") as f:
+                csv.writer(f).writerows([header, *(row for row in rows if row[0] != entry_id)])
+            await knowledge.import_file(path)
+            for q in questions:
+                if q["kind"] != "fact" or q["entry"] != entry_id:
+                    continue
+                match = await knowledge.find(q["question"])
+                r = report[q["lang"]]
+                r["ablated"] = r.get("ablated", 0) + 1
+                r["ablated_answered"] = r.get("ablated_answered", 0) + match.sure
+                if match.sure:
+                    r["misses"].append(f"{q['question']} -> {match.entry.entry_id} (its entry {entry_id} removed: "
+                                       "should be handed over)")
+    finally:
+        await db.close()
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config")
     parser.add_argument("--questions", default=str(HERE / "devsets" / "shop_questions_dev.csv"))
+    parser.add_argument("--ablate", action="store_true", help="also ask each fact question without its entry")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     config = load_config(args.config)
@@ -73,17 +104,21 @@ async def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             report = await score(engine, config, questions, Path(tmp))
+            if args.ablate:
+                await ablated(engine, config, questions, Path(tmp), report)
     finally:
         engine.close()
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return 0
     print(f"model {config.model.source}: {args.questions}")
-    print("| language | answered right | answered wrong | handed over | unknown answered |")
-    print("|---|---|---|---|---|")
+    ablation = " answered without its entry |" if args.ablate else ""
+    print(f"| language | answered right | answered wrong | handed over | unknown answered |{ablation}")
+    print("|---|---|---|---|---|" + "---|" * args.ablate)
     for lang, r in report.items():
+        without = f" {r['ablated_answered']}/{r['ablated']} |" if args.ablate else ""
         print(f"| {lang} | {r['answered_right']}/{r['facts']} ({r['answered_right'] / r['facts']:.2f}) | "
-              f"{r['answered_wrong']} | {r['handed_over']} | {r['unknown_answered']}/{r['unknown']} |")
+              f"{r['answered_wrong']} | {r['handed_over']} | {r['unknown_answered']}/{r['unknown']} |{without}")
     for lang, r in report.items():
         for miss in r["misses"]:
             print(f"  [{lang}] {miss}")

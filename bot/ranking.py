@@ -103,9 +103,13 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     if agreed is None:
         agreed = answers_the_questions(known, asks, asked(text), candidates)
     best = int(candidates[order[0]]) if agreed is None else agreed
-    # Sure takes three things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
-    # a word or an intent with the message. And the message asks nothing the knowledge never speaks of: "Do you
+    # Sure takes four things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
+    # a word or an intent with the message. The message asks nothing the knowledge never speaks of: "Do you
     # buy back old furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a
     # person answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
+    # And an entry whose question asks about something answers only a message that asks some of it: in a shop
+    # with no returns entry, "Can I give it back?" leads to the refund entry, whose answer mentions returns in
+    # passing, but the customer asked about returning, not about refunds.
     related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
-    return best, (margin >= sure_margin or agreed is not None) and related and asks <= known.covered
+    about = agreed is not None or not asks or not known.topics[best] or bool(asks & known.topics[best])
+    return best, (margin >= sure_margin or agreed is not None) and related and about and asks <= known.covered

@@ -262,6 +262,31 @@ async def test_a_question_the_knowledge_never_speaks_of_is_handed_over_not_answe
     assert language_of(outcome.reply) == language_of(question)
 
 
+@pytest.mark.parametrize(("question", "answered"), [
+    ("I changed my mind about a rug. Can I give it back?", None), ("地毯买了不想要了，可以退回去吗？", None),
+    ("Can I reach someone on a Saturday morning?", None), ("星期六上午有人在线吗？", None),
+    ("When will I get my refund?", "refund_time"), ("退款多久到账？", "refund_time"),
+])
+async def test_an_entry_that_only_mentions_what_the_customer_asks_does_not_answer_it(
+        db, tiny_engine, tmp_path, question, answered):
+    """A shop without a returns or an hours entry: the refund entry's answer mentions the returned item and the
+    showroom's its Saturday hours, but neither is about what was asked, so a person answers (sure_margin 0 would
+    otherwise take the closest entry); the refund question still gets the refund entry."""
+    path = write(tmp_path, [
+        "refund_time,en,When will I get my refund?,Refunds are issued within 3 working days after we receive the "
+        "returned item.",
+        "refund_time,zh,退款多久到账？,我们收到退货后3个工作日内原路退款。",
+        "address,en,Where is your shop located?,Our showroom is at 88 Wensan Road. It is open Saturdays 10:00-17:00.",
+        "address,zh,你们的实体店在哪里？,展厅地址：文三路88号，每周六10:00–17:00开放。"])
+    config = knowledge_config(tiny_engine.config, path, sure_margin=0.0)
+    for code in ("en", "zh"):
+        config = language(config, code, weights=SignalWeights(tokens=0.0, likelihood=0.0))
+    knowledge = Knowledge(db, tiny_engine, config.knowledge)
+    await knowledge.sync()
+    match = await knowledge.find(question)
+    assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
+
+
 def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
     assert intents("How long until I get it?") == intents("下单后多久能到？") == {"delivery_time"}
     assert intents("退货期限是几天？") == {"returns"}  # how long returns stay open, not delivery
