@@ -278,12 +278,7 @@ async def test_an_entry_that_only_mentions_what_the_customer_asks_does_not_answe
         "refund_time,zh,退款多久到账？,我们收到退货后3个工作日内原路退款。",
         "address,en,Where is your shop located?,Our showroom is at 88 Wensan Road. It is open Saturdays 10:00-17:00.",
         "address,zh,你们的实体店在哪里？,展厅地址：文三路88号，每周六10:00–17:00开放。"])
-    config = knowledge_config(tiny_engine.config, path, sure_margin=0.0)
-    for code in ("en", "zh"):
-        config = language(config, code, weights=SignalWeights(tokens=0.0, likelihood=0.0))
-    knowledge = Knowledge(db, tiny_engine, config.knowledge)
-    await knowledge.sync()
-    match = await knowledge.find(question)
+    match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
     assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
 
 
@@ -333,10 +328,11 @@ def test_not_wanting_an_order_asks_to_return_it_unless_it_was_just_placed_or_shi
     assert intents("已经发货了吗？") == intents("My order already shipped, when will it arrive?") == {"delivery_time"}
 
 
-async def find_by_words_and_intents(db, engine, path: Path, question: str):
-    """The match for `question` in the knowledge file `path`, with the margin out of reach: only the intent rules
-    can make it sure (the tiny random model's own signals are noise, so words and intents decide)."""
-    config = knowledge_config(engine.config, path, sure_margin=100.0)
+async def find_by_words_and_intents(db, engine, path: Path, question: str, sure_margin: float = 100.0):
+    """The match for `question` in the knowledge file `path`, by default with the margin out of reach: only the
+    intent rules can make it sure (the tiny random model's own signals are noise, so words and intents decide).
+    sure_margin 0 makes any lead enough, so only the rules that withhold "sure" can hand a question over."""
+    config = knowledge_config(engine.config, path, sure_margin=sure_margin)
     for code in ("en", "zh"):
         config = language(config, code, weights=SignalWeights(tokens=0.0, likelihood=0.0))
     knowledge = Knowledge(db, engine, config.knowledge)
