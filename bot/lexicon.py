@@ -97,7 +97,7 @@ def language_of(text: str) -> str:
 
 def terms(text: str) -> list[str]:
     """English words (and 5-letter stems of long ones, so refund/refunded meet) and Chinese 1-3-grams (simplified)."""
-    text = simplified(text.lower())
+    text = folded(text)
     out: list[str] = []
     for word in WORD.findall(text):
         if word not in EN_STOP:
