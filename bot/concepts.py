@@ -337,6 +337,9 @@ def intents(text: str) -> frozenset[str]:
         told = _without(told, ALREADY_SHIPPED)
     found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(told, _EN[intent], zh))
     found |= {"cancel"} if shipped_unwanted else frozenset()
+    # A damage report's arrival is its story ("My vase arrived smashed", "镜子收到就裂了"): it asks what to do about the
+    # damage, not when an order arrives (the zh FAQ's "收到的商品坏了" has no arrival; its English twin had one).
+    found -= {"delivery_time"} if "damaged" in found else frozenset()
     return found or frozenset(intent for intent, (_, zh) in WHEN_ALONE.items()
                               if _mentions(said, _WHEN_ALONE_EN[intent], zh))
 

@@ -328,6 +328,12 @@ def test_not_wanting_an_order_asks_to_return_it_unless_it_was_just_placed_or_shi
     assert intents("已经发货了吗？") == intents("My order already shipped, when will it arrive?") == {"delivery_time"}
 
 
+def test_a_damage_report_asks_about_the_damage_not_when_the_order_arrives():
+    assert intents("My item arrived damaged. What should I do?") == intents("收到的商品坏了怎么办？") == {"damaged"}
+    assert intents("parcel just arrived and the vase is smashed") == intents("镜子收到就裂了") == {"damaged"}
+    assert intents("When will my order arrive?") == intents("什么时候能收到？") == {"delivery_time"}
+
+
 async def find_by_words_and_intents(db, engine, path: Path, question: str, sure_margin: float = 100.0):
     """The match for `question` in the knowledge file `path`, by default with the margin out of reach: only the
     intent rules can make it sure (the tiny random model's own signals are noise, so words and intents decide).
