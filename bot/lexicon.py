@@ -4,9 +4,11 @@ Chinese n-grams."""
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import opencc
@@ -19,7 +21,16 @@ CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 WORD_START = r"(?<![a-z0-9_\u00c0-\u024f])"
 WORD_END = r"(?![a-z0-9_\u00c0-\u024f])"
 _TO_SIMPLIFIED = opencc.OpenCC("t2s")
-_TO_TRADITIONAL = opencc.OpenCC("s2tw")  # Taiwan's standard characters (為, 裡), read in Hong Kong too
+# The characters OpenCC's s2tw character tables (STCharacters, TWVariants) change: simplified forms. Shipped as a
+# list because the s2tw converter itself holds 42 MB of phrase tables that only Traditional-script replies need
+# (`tests/test_knowledge.py` rebuilds the list from the installed OpenCC).
+SIMPLIFIED_ONLY = frozenset((Path(__file__).parent / "simplified_only.txt").read_text(encoding="utf-8").strip())
+
+
+@functools.cache
+def _to_traditional() -> opencc.OpenCC:
+    """Taiwan's standard characters (為, 裡), read in Hong Kong too; loaded for the first Traditional-script reply."""
+    return opencc.OpenCC("s2tw")
 
 
 def simplified(text: str) -> str:
@@ -39,7 +50,7 @@ class Script(enum.Enum):
         """`text` in this script, whichever the shop wrote it in."""
         if self is Script.UNSHOWN or not CJK.search(text):
             return text
-        return (_TO_TRADITIONAL if self is Script.TRADITIONAL else _TO_SIMPLIFIED).convert(text)
+        return (_to_traditional() if self is Script.TRADITIONAL else _TO_SIMPLIFIED).convert(text)
 
 
 def script_of(texts: Iterable[str]) -> Script:
@@ -49,7 +60,7 @@ def script_of(texts: Iterable[str]) -> Script:
         if not CJK.search(text):
             continue
         traditional_only = sum(a != b for a, b in zip(text, _TO_SIMPLIFIED.convert(text)))
-        simplified_only = sum(a != b for a, b in zip(text, _TO_TRADITIONAL.convert(text)))
+        simplified_only = sum(c in SIMPLIFIED_ONLY for c in text)
         if traditional_only != simplified_only:
             return Script.TRADITIONAL if traditional_only > simplified_only else Script.SIMPLIFIED
     return Script.UNSHOWN

@@ -12,7 +12,7 @@ from bot.concepts import asked, intents
 from bot.config import SignalWeights
 from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge, KnowledgeFileError
-from bot.lexicon import Script, folded, language_of, script_of, words_finder
+from bot.lexicon import SIMPLIFIED_ONLY, Script, folded, language_of, script_of, words_finder
 from bot.reply_evaluation import Question, evaluate_replies
 from bot.service import ConversationService, Sender
 from testkit.fakes.engine import ScriptedEngine
@@ -83,6 +83,28 @@ async def test_import_then_reimport_replaces_the_knowledge_and_embeds_only_what_
     assert "30 days" in next(e["answer"] for e in stored if (e["entry_id"], e["lang"]) == ("returns", "en"))
     assert engine.embedded == ["Can I return tea I don't like? Unopened packets can be returned within 30 days for a "
                                "full refund."]
+
+
+def test_the_shipped_simplified_forms_are_those_of_the_installed_opencc(tmp_path):
+    """script_of() counts simplified forms from a shipped list instead of holding OpenCC's 42 MB s2tw converter:
+    the list must be what s2tw's character tables (no phrases) change, character by character."""
+    import opencc
+
+    share = Path(opencc.__file__).parent / "clib" / "share" / "opencc"
+
+    def table(name: str) -> dict:
+        return {"type": "ocd2", "file": str(share / name)}  # absolute: OpenCC looks nowhere else
+
+    config = tmp_path / "s2tw_characters.json"
+    config.write_text(json.dumps({"segmentation": {"type": "mmseg", "dict": table("STCharacters.ocd2")},
+                                  "conversion_chain": [{"dict": table("STCharacters.ocd2")},
+                                                       {"dict": table("TWVariants.ocd2")}]}))
+    characters = [chr(c) for start, end in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2FA20))
+                  for c in range(start, end)]
+    converted = opencc.OpenCC(str(config)).convert("\n".join(characters)).split("\n")
+    assert {c for c, t in zip(characters, converted) if t != c} == SIMPLIFIED_ONLY
+    assert {"为", "里", "后", "发"} <= SIMPLIFIED_ONLY and not {"為", "裡", "好", "的"} & SIMPLIFIED_ONLY
+    assert Script.TRADITIONAL.written("为什么还没发货") == "為什麼還沒發貨"  # phrase-level, loaded on first use
 
 
 @pytest.mark.parametrize(("rows", "reason"), [
