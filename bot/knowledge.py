@@ -15,6 +15,7 @@ import numpy as np
 from bot.concepts import intents
 from bot.config import KnowledgeSettings, SignalWeights
 from bot.lexicon import folded, language_of, words_finder
+from bot.llm.intents import Intent
 from bot.ranking import Language, candidates, first_scores, verdict
 from bot.retrieval_choice import RetrievalChoice, choose
 from storage.db import Database, KnowledgeEntry
@@ -154,8 +155,10 @@ class Knowledge:
             log.info("shop knowledge: %s", ", ".join(f"{len(k.entries)} entries in {lang}"
                                                       for lang, k in self._languages.items()))
 
-    async def find(self, text: str) -> Match:
-        """The entry that best answers `text` in its language, and how sure that is."""
+    async def find(self, text: str, intent: Intent | None = None) -> Match:
+        """The entry that best answers `text` in its language, and how sure that is. `intent`: the model's reading of
+        the message, when there is one: read as not shop talk ("other"), a message that only shares a word with the
+        knowledge is off-topic ("What's the weather in Hangzhou tomorrow?" shares Hangzhou with the address entry)."""
         lang = language_of(text)
         settings = self.settings.languages[lang]  # en and zh always have settings (their defaults)
         finder = self._shop_words.get(lang)
@@ -167,6 +170,8 @@ class Knowledge:
         if known is None:  # no entries in the customer's language: a person answers, or a steer back
             return Match(lang, None, shop_word or bool(asks))
         if not (shop_word or asks or known.lexicon.shares_a_term(text)):
+            return Match(lang, None, False)
+        if not (shop_word or asks) and intent is not None and intent.label == "other" and not intent.from_keywords:
             return Match(lang, None, False)
         w = self._weights(lang)
         query = await self.engine.token_vectors(text) if w.tokens else None  # (q, hidden)

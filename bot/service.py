@@ -133,7 +133,7 @@ class ConversationService:
                 return await self._relay(customer, message_id, reading, lang=lang)
             human = self.handoff.asks_for_human(text)
             try:
-                match = await self._match(model_text) if self.knowledge and not human else None
+                match = await self._match(model_text, reading) if self.knowledge and not human else None
             except ModelServerDown as exc:  # no guess from half the signals: the fallback, and operators hear why
                 log.error("no knowledge search for customer %s: %s; sending the fallback reply", customer.id, exc)
                 return await self._answer(customer, message_id, chat.fallback_reply.for_lang(lang), reading,
@@ -215,9 +215,9 @@ class ConversationService:
                         "replies are the model's own words and may invent facts" if self.free_chat else
                         "the bot answers greetings and thanks; other messages get chat texts and a person follows up")
 
-    async def _match(self, text: str) -> Match:
+    async def _match(self, text: str, reading: Reading | None) -> Match:
         try:
-            return await self.knowledge.find(text)
+            return await self.knowledge.find(text, _intent(reading))
         except ModelServerDown:
             raise
         except Exception:  # a person answering beats a guess

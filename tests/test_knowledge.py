@@ -13,6 +13,7 @@ from bot.config import SignalWeights
 from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge, KnowledgeFileError
 from bot.lexicon import SIMPLIFIED_ONLY, Script, folded, language_of, script_of, words_finder
+from bot.llm.intents import Intent
 from bot.reply_evaluation import Question, evaluate_replies
 from bot.service import ConversationService, Sender
 from testkit.fakes.engine import ScriptedEngine
@@ -356,16 +357,18 @@ def test_a_damage_report_asks_about_the_damage_not_when_the_order_arrives():
     assert intents("When will my order arrive?") == intents("什么时候能收到？") == {"delivery_time"}
 
 
-async def find_by_words_and_intents(db, engine, path: Path, question: str, sure_margin: float = 100.0):
+async def find_by_words_and_intents(db, engine, path: Path, question: str, sure_margin: float = 100.0,
+                                    intent: Intent | None = None):
     """The match for `question` in the knowledge file `path`, by default with the margin out of reach: only the
     intent rules can make it sure (the tiny random model's own signals are noise, so words and intents decide).
-    sure_margin 0 makes any lead enough, so only the rules that withhold "sure" can hand a question over."""
+    sure_margin 0 makes any lead enough, so only the rules that withhold "sure" can hand a question over.
+    `intent`: the model's reading of the question, as the service passes it."""
     config = knowledge_config(engine.config, path, sure_margin=sure_margin)
     for code in ("en", "zh"):
         config = language(config, code, weights=SignalWeights(tokens=0.0, likelihood=0.0))
     knowledge = Knowledge(db, engine, config.knowledge)
     await knowledge.sync()
-    return await knowledge.find(question)
+    return await knowledge.find(question, intent)
 
 
 @pytest.mark.parametrize(("question", "answered"), [
@@ -506,6 +509,22 @@ async def test_a_story_told_before_the_question_does_not_pull_the_answer_to_its_
         "damaged,zh,收到的商品坏了怎么办？,请发破损照片，我们免费补发或全额退款。"])
     match = await find_by_words_and_intents(db, tiny_engine, path, question)
     assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
+
+
+@pytest.mark.parametrize(("question", "intent", "on_topic"), [
+    ("What's the weather going to be like in Hangzhou tomorrow?", Intent("other", 0.8), False),
+    ("明天杭州会下雨吗？", Intent("other", 0.8), False),
+    # No keyword matched is not a reading (the remote backend's): the shared word still makes it a shop question.
+    ("What's the weather going to be like in Hangzhou tomorrow?", Intent("other", 0.5, from_keywords=True), True),
+    # A shop intent (where the showroom is) outweighs the reading.
+    ("Which part of Hangzhou is your showroom in?", Intent("other", 0.8), True),
+])
+async def test_a_message_read_as_not_shop_talk_that_only_shares_a_word_with_the_knowledge_is_off_topic(
+        db, tiny_engine, tmp_path, question, intent, on_topic):
+    path = write(tmp_path, ["address,en,Where is your showroom?,Our showroom is at 88 Wensan Road in Hangzhou.",
+                            "address,zh,你们的实体店在哪里？,展厅地址：杭州市文三路88号。"])
+    match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0, intent=intent)
+    assert match.on_topic is on_topic
 
 
 CHITCHAT = Path(__file__).parent / "fixtures" / "chitchat.csv"

@@ -43,3 +43,20 @@ async def test_a_question_the_knowledge_cannot_answer_is_handed_to_a_person(db, 
     outcome = await service.handle_text(Sender("console", "1"), "Do you sell used cars?")
     assert outcome.alert is not None and outcome.alert.reason == NO_ANSWER
     assert "a person from the shop" in outcome.reply
+
+
+async def test_a_message_the_model_reads_as_not_about_the_shop_is_steered_back_though_it_shares_a_word(
+        db, real_engine, tmp_path):
+    """"Hangzhou" ties the weather question to the showroom entry alone; the model reads it as no shop talk
+    ("other"), so the customer is steered back instead of being sent the showroom's address."""
+    path = tmp_path / "faq.csv"
+    path.write_text(FIXTURE.read_text(encoding="utf-8") + "address,en,Where is your showroom?,"
+                    "\"Our showroom is at 88 Wensan Road, Xihu District, Hangzhou.\"\n", encoding="utf-8")
+    config = replace(real_engine.config, knowledge=replace(real_engine.config.knowledge, file=path))
+    service = ConversationService(db, real_engine, config)
+    await service.start()
+    weather = await service.handle_text(Sender("console", "1"), "What's the weather going to be like in Hangzhou "
+                                                                 "tomorrow?")
+    showroom = await service.handle_text(Sender("console", "2"), "Which part of Hangzhou is your showroom in?")
+    assert weather.reply == config.knowledge.languages["en"].off_topic_reply and weather.alert is None
+    assert "88 Wensan Road" in showroom.reply

@@ -17,6 +17,7 @@ KEYWORD_CONFIDENCE = 0.5
 class Intent:
     label: str  # one of INTENTS
     confidence: float  # probability of `label` under the head; KEYWORD_CONFIDENCE for a keyword match
+    from_keywords: bool = False  # a keyword guess, not the model's reading ("other" then only means no keyword)
 
 
 @dataclass(frozen=True)
@@ -74,4 +75,4 @@ def keyword_intent(text: str) -> Intent:
     """The intent whose keywords the text matches most often; "other" when none matches."""
     hits = {label: sum(bool(p.search(text)) for p in patterns) for label, patterns in _PATTERNS.items()}
     best = max(INTENTS[:-1], key=lambda label: hits[label])  # max keeps the first of equal counts
-    return Intent(best if hits[best] else "other", KEYWORD_CONFIDENCE)
+    return Intent(best if hits[best] else "other", KEYWORD_CONFIDENCE, from_keywords=True)
