@@ -7,7 +7,9 @@ configured model and retrieval, as the service does (Knowledge.find). Per langua
 - answered right: a sure match on the entry the row names (the customer gets that answer, no person needed);
 - answered wrong: a sure match on another entry (the customer gets a wrong answer);
 - handed over: on topic but not sure (unsure_reply, a person follows up);
-- unknown answered: an `unknown` question matched surely (a false answer; the target is 0).
+- unknown answered: an `unknown` question matched surely (a false answer; the target is 0);
+- off-topic answered: a message not about the shop matched surely (it should get off_topic_reply).
+Each message is read by the model first, as the service does: its intent reading tells off-topic talk.
 
 --ablate also asks every fact question again with its entry taken out of the FAQ (in both languages): the shop's
 knowledge then does not answer it, so a sure match is a false answer, like an unknown question's. Each set's own
@@ -30,23 +32,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.config import load_config  # noqa: E402
 from bot.knowledge import Knowledge  # noqa: E402
 from bot.llm.engine import Engine  # noqa: E402
+from bot.llm.intents import Intent  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FAQ = HERE.parent.parent / "shared" / "data" / "shop" / "faq.csv"
 
 
-async def score(engine: Engine, config, questions: list[dict], tmp: Path) -> dict:
+async def read_intents(engine: Engine, questions: list[dict]) -> dict[str, Intent]:
+    """Each question's intent as the service reads it before looking in the knowledge."""
+    return {q["question"]: (await engine.read_message(q["question"])).intent for q in questions}
+
+
+async def score(engine: Engine, config, questions: list[dict], tmp: Path, intents: dict[str, Intent]) -> dict:
     db = await Database.open(tmp / "kb.db")
     try:
         knowledge = Knowledge(db, engine, replace(config.knowledge, file=FAQ))
         await knowledge.sync()
         report: dict = {}
         for q in questions:
-            match = await knowledge.find(q["question"])
+            match = await knowledge.find(q["question"], intents[q["question"]])
             got = match.entry.entry_id if match.entry is not None and match.sure else None
             r = report.setdefault(q["lang"], {"facts": 0, "answered_right": 0, "answered_wrong": 0,
-                                              "handed_over": 0, "unknown": 0, "unknown_answered": 0, "misses": []})
+                                              "handed_over": 0, "unknown": 0, "unknown_answered": 0,
+                                              "off_topic": 0, "off_topic_answered": 0, "misses": []})
             if q["kind"] == "fact":
                 r["facts"] += 1
                 r["answered_right"] += got == q["entry"]
@@ -59,12 +68,18 @@ async def score(engine: Engine, config, questions: list[dict], tmp: Path) -> dic
                 r["unknown_answered"] += got is not None
                 if got is not None:
                     r["misses"].append(f"{q['question']} -> {got} (unknown: should be handed over)")
+            elif q["kind"] in ("off_topic", "offtopic"):
+                r["off_topic"] += 1
+                r["off_topic_answered"] += got is not None
+                if got is not None:
+                    r["misses"].append(f"{q['question']} -> {got} (off-topic: should be steered back)")
         return report
     finally:
         await db.close()
 
 
-async def ablated(engine: Engine, config, questions: list[dict], tmp: Path, report: dict) -> None:
+async def ablated(engine: Engine, config, questions: list[dict], tmp: Path, report: dict,
+                  intents: dict[str, Intent]) -> None:
     """Each fact question asked with its entry removed from the FAQ: `ablated_answered` counts the sure matches."""
     with FAQ.open(encoding="utf-8", newline="") as f:
         header, *rows = list(csv.reader(f))
@@ -79,7 +94,7 @@ async def ablated(engine: Engine, config, questions: list[dict], tmp: Path, repo
             for q in questions:
                 if q["kind"] != "fact" or q["entry"] != entry_id:
                     continue
-                match = await knowledge.find(q["question"])
+                match = await knowledge.find(q["question"], intents[q["question"]])
                 r = report[q["lang"]]
                 r["ablated"] = r.get("ablated", 0) + 1
                 r["ablated_answered"] = r.get("ablated_answered", 0) + match.sure
@@ -103,9 +118,10 @@ async def main() -> int:
     engine = await asyncio.to_thread(Engine.load, config)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            report = await score(engine, config, questions, Path(tmp))
+            intents = await read_intents(engine, questions)
+            report = await score(engine, config, questions, Path(tmp), intents)
             if args.ablate:
-                await ablated(engine, config, questions, Path(tmp), report)
+                await ablated(engine, config, questions, Path(tmp), report, intents)
     finally:
         engine.close()
     if args.json:
@@ -113,12 +129,14 @@ async def main() -> int:
         return 0
     print(f"model {config.model.source}: {args.questions}")
     ablation = " answered without its entry |" if args.ablate else ""
-    print(f"| language | answered right | answered wrong | handed over | unknown answered |{ablation}")
-    print("|---|---|---|---|---|" + "---|" * args.ablate)
+    print(f"| language | answered right | answered wrong | handed over | unknown answered | off-topic answered |"
+          f"{ablation}")
+    print("|---|---|---|---|---|---|" + "---|" * args.ablate)
     for lang, r in report.items():
         without = f" {r['ablated_answered']}/{r['ablated']} |" if args.ablate else ""
         print(f"| {lang} | {r['answered_right']}/{r['facts']} ({r['answered_right'] / r['facts']:.2f}) | "
-              f"{r['answered_wrong']} | {r['handed_over']} | {r['unknown_answered']}/{r['unknown']} |{without}")
+              f"{r['answered_wrong']} | {r['handed_over']} | {r['unknown_answered']}/{r['unknown']} | "
+              f"{r['off_topic_answered']}/{r['off_topic']} |{without}")
     for lang, r in report.items():
         for miss in r["misses"]:
             print(f"  [{lang}] {miss}")
