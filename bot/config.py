@@ -388,7 +388,8 @@ ZH_SHOP_WORDS = ("店", "买", "卖", "订单", "下单", "价", "钱", "付", "
 # The languages shopbot knows; a [knowledge.languages.xx] table in the file is laid over its language's texts here.
 LANGUAGES = {
     "en": LanguageSettings(
-        answer_from="entry", wrap="{answer}",
+        answer_from="entry", wrap='{answer}\n\nNot what you asked? Write "talk to a person" and someone from the shop '
+                                  'will answer you here.',
         unknown_reply="I don't have that information, so I have asked a person from the shop to follow "
                       "up here.",
         unsure_reply="I am not sure our shop's information answers this, so I have asked a person from the "
@@ -408,7 +409,7 @@ LANGUAGES = {
         csat_thanks="Thank you for your rating!",
         csat_already="You have rated this already. Thank you!"),
     "zh": LanguageSettings(
-        answer_from="entry", wrap="{answer}",
+        answer_from="entry", wrap="{answer}\n\n没解答您的问题？回复“转人工”，店里的工作人员会在这里回复您。",
         unknown_reply="这个问题我暂时没有相关信息，已请店里的工作人员在这里跟进回复您。",
         unsure_reply="我不确定本店的信息能回答这个问题，已请店里的工作人员在这里跟进回复您。最相关的信息是：{answer}",
         off_topic_reply="我只能解答与本店相关的问题，例如订单、配送、退换货、付款和商品。请问有什么可以帮您？",

@@ -153,12 +153,20 @@ async def test_start_imports_the_configured_file_only_when_it_changed(db, tiny_e
 
 
 async def test_a_shop_question_is_answered_with_the_entry_in_the_customers_language(db, tiny_engine, tmp_path):
+    """The entry's answer, then how to reach a person if it is not what was asked; asking for one hands over."""
     service = ConversationService(db, tiny_engine, knowledge_config(tiny_engine.config, one_fact(tmp_path)))
     await service.start()
-    english = await service.handle_text(Sender("console", "1"), "Are you open on Sundays?")
-    chinese = await service.handle_text(Sender("console", "2"), "你们周日营业吗？")
-    assert english.reply == HOURS_EN and english.alert is None
-    assert chinese.reply == HOURS_ZH and chinese.alert is None
+    ann, bo = Sender("console", "1"), Sender("console", "2")
+    english = await service.handle_text(ann, "Are you open on Sundays?")
+    chinese = await service.handle_text(bo, "你们周日营业吗？")
+    assert english.reply == f'{HOURS_EN}\n\nNot what you asked? Write "talk to a person" and someone from the shop ' \
+                            "will answer you here."
+    assert chinese.reply == f"{HOURS_ZH}\n\n没解答您的问题？回复“转人工”，店里的工作人员会在这里回复您。"
+    assert english.alert is None and chinese.alert is None
+    for sender, words in ((ann, "talk to a person"), (bo, "转人工")):
+        handed = await service.handle_text(sender, words)
+        assert handed.alert is not None and handed.reply == service.config.handoff.human_reply.for_lang(
+            language_of(words))
 
 
 async def test_a_customer_writing_traditional_script_is_answered_in_it(db, tiny_engine, tmp_path):
@@ -171,9 +179,9 @@ async def test_a_customer_writing_traditional_script_is_answered_in_it(db, tiny_
     traditional = await service.handle_text(mei, "你們週日營業嗎？")
     later = await service.handle_text(mei, "好的")  # the same in either script: as she wrote before
     simplified = await service.handle_text(li, "你们周日营业吗？")
-    assert traditional.reply == "綠壺茶葉店週二至週日 10:00–19:00 營業，週一休息。"
+    assert traditional.reply == "綠壺茶葉店週二至週日 10:00–19:00 營業，週一休息。\n\n沒解答您的問題？回覆“轉人工”，店裡的工作人員會在這裡回覆您。"
     assert later.reply == "我只能解答與本店相關的問題，例如訂單、配送、退換貨、付款和商品。請問有什麼可以幫您？"
-    assert simplified.reply == HOURS_ZH
+    assert simplified.reply.startswith(HOURS_ZH)
     assert [m.text for m in await db.messages(traditional.customer.id) if m.role == "bot"] == [
         traditional.reply, later.reply]  # stored as sent
 
