@@ -169,9 +169,8 @@ class Knowledge:
         known = self._languages.get(lang)
         if known is None:  # no entries in the customer's language: a person answers, or a steer back
             return Match(lang, None, shop_word or bool(asks))
-        if not (shop_word or asks or known.lexicon.shares_a_term(text)):
-            return Match(lang, None, False)
-        if not (shop_word or asks) and intent is not None and intent.label == "other" and not intent.from_keywords:
+        read_as_no_shop_talk = intent is not None and intent.label == "other" and not intent.from_keywords
+        if not (shop_word or asks) and (read_as_no_shop_talk or not known.lexicon.shares_a_term(text)):
             return Match(lang, None, False)
         w = self._weights(lang)
         query = await self.engine.token_vectors(text) if w.tokens else None  # (q, hidden)
