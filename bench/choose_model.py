@@ -4,7 +4,7 @@
 
 Each model is measured in a process of its own (so its RAM is its alone), one after the other, with the repo's
 config.toml and only model.source changed (qwen: bench/qwen_gguf.py's Q4_K_M GGUF, fetched and checked once):
-- load: seconds and peak RSS of Engine.load; a model without a sentiment head has one fitted first (timed);
+- load: seconds and peak RSS of Engine.load_to_serve; a model without a sentiment head has one fitted first (timed);
 - sentiment: macro-F1 of the configured method on bench/devsets/customer_messages_{en,zh}.csv;
 - knowledge: bench/knowledge_dev.py's figures per language, with the defaults (token_layer "fifth", weights lexical 1
   / tokens 1 / likelihood 1 / intents 2, first tuned on SmolLM2) and with the retrieval measured for the model in
@@ -64,7 +64,7 @@ def measure(model: str) -> dict:
     with open(DEVSETS / "shop_questions_dev.csv", encoding="utf-8") as f:
         questions = list(csv.DictReader(f))
     started = time.perf_counter()
-    engine = Engine.load(config)
+    engine = Engine.load_to_serve(config)
     result = {"model": NAMES[model], "load_s": time.perf_counter() - started, "load_rss_mb": peak_rss_mb(),
               "layers": engine.decoder.shape.layers}
     started = time.perf_counter()

@@ -52,7 +52,7 @@ async def one_run(service: ConversationService, db: Database, name: str, live: b
 
 async def main() -> int:
     config = load_config()
-    engine = await asyncio.to_thread(Engine.load, config)
+    engine = await asyncio.to_thread(Engine.load_to_serve, config)
     print(f"message: {engine.count_tokens(MESSAGE)} tokens, history: {len(HISTORY)} turns, {RUNS} runs each")
     with tempfile.TemporaryDirectory() as tmp:
         db = await Database.open(Path(tmp) / "bench.db")

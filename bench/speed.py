@@ -55,7 +55,7 @@ def ours(source: str, crowd: bool) -> dict:
     config = replace(config, model=replace(config.model, source=source, threads=2),
                      chat=replace(config.chat, free_chat="on"))
     started = time.perf_counter()
-    engine = Engine.load(config)
+    engine = Engine.load_to_serve(config)
     result = {"load_s": time.perf_counter() - started, "load_rss_mb": peak_rss_mb()}
     reset_peak_rss()
     result.update(engine.on_model_thread(_decode_speeds, engine))

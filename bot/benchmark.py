@@ -117,7 +117,7 @@ async def _first_text_s(engine: Engine, config: Config) -> float:
 def run_bench(config: Config) -> dict[str, float]:
     """Every figure of `shopbot bench`, measured on one engine loaded here."""
     started = time.perf_counter()
-    engine = Engine.load(config)
+    engine = Engine.load_to_serve(config)
     result = {"load_s": time.perf_counter() - started, "weights": config.model.weights,
               "load_rss_mb": peak_rss_mb()}
     reset_peak_rss()

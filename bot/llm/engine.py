@@ -80,6 +80,12 @@ class Engine(CountsTurns):
         log.info("model %s loaded in %.1f s", config.model.source, time.perf_counter() - started)
         return engine
 
+    @classmethod
+    def load_to_serve(cls, config: Config) -> "Engine":
+        """Engine.load in a process that serves customers, whose memory is kept small (return_large_frees)."""
+        loading.return_large_frees()
+        return cls.load(config)
+
     def close(self) -> None:
         with self._step_lock:  # a running step sees it and queues no other
             self._closed = True

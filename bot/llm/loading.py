@@ -120,12 +120,29 @@ def load(settings: ModelSettings) -> Loaded:
 
 
 def _release_freed_memory() -> None:
-    """glibc keeps freed heap pages; malloc_trim returns them (tens of MB after a load). Elsewhere a no-op.
-
-    Not also a fixed mmap threshold: it took ~5 MB off the peak serving 8 customers but halved `analyze`'s
-    throughput (13.2 -> 7.4 rows/s), every large temporary then costing fresh pages."""
+    """glibc keeps freed heap pages; malloc_trim returns them (tens of MB after a load). Elsewhere a no-op."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+LARGE_BLOCK = 1 << 20
+
+
+def return_large_frees() -> None:
+    """For a process that serves customers: glibc maps every block of 1 MiB or more on its own, so freeing it
+    returns the memory at once. Elsewhere a no-op.
+
+    By default glibc raises that threshold (up to 32 MB) whenever such a block is freed, after which the
+    load's buffers and prompts' activations come from the heap and stay resident. Fixed at 1 MiB on the AMD
+    EPYC (2 Dec, four crowds of bench/speed.py each way): peak RSS serving 8 customers 479-483 MB against
+    492-518, loading 756 against 848-855, replies/min within the crowd's noise. Not for `analyze` and other
+    batch jobs: their temporaries of many MB then cost fresh pages on every pass (18.5 -> 13.2 rows/s), and
+    128 KiB (glibc's starting value) slowed the crowd itself by a quarter."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
     except (OSError, AttributeError):
         pass
 

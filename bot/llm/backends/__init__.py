@@ -57,4 +57,4 @@ def load_backend(config: Config) -> ModelBackend:
         return RemoteEngine.load(config)
     from bot.llm.engine import Engine  # torch is imported only here: a remote bot never loads it
 
-    return Engine.load(config)
+    return Engine.load_to_serve(config)
