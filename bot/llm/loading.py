@@ -137,10 +137,10 @@ def return_large_frees() -> None:
 
     By default glibc raises that threshold (up to 32 MB) whenever such a block is freed, after which the
     load's buffers and prompts' activations come from the heap and stay resident. Fixed at 1 MiB on the AMD
-    EPYC (2 Dec, four crowds of bench/speed.py each way): peak RSS serving 8 customers 479-483 MB against
-    492-518, loading 756 against 848-855, replies/min within the crowd's noise. Not for `analyze` and other
-    batch jobs: their temporaries of many MB then cost fresh pages on every pass (18.5 -> 13.2 rows/s), and
-    128 KiB (glibc's starting value) slowed the crowd itself by a quarter."""
+    EPYC (2 Dec, crowds of bench/speed.py in alternation, README "Memory"): peak RSS serving 8 customers
+    479-483 MB against 492-518, loading 756 against 848-855, replies/min within the crowd's noise. Not for
+    `analyze` and other batch jobs: their temporaries of many MB then cost fresh pages on every pass (18.5 ->
+    13.2 rows/s), and 128 KiB (glibc's starting value) slowed the crowd itself by a quarter."""
     try:
         ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
     except (OSError, AttributeError):
