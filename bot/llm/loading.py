@@ -113,16 +113,16 @@ def load(settings: ModelSettings) -> Loaded:
     source = GGUFSource(gguf, shape.heads, shape.kv_heads) if gguf else CheckpointSource(files)
     decoder = Decoder(shape, source, settings.weights, settings.context_tokens)
     log.info("model %s: %s weights, %.0f MB", settings.source, settings.weights, decoder.nbytes() / 2**20)
-    _release_freed_memory()  # the load's temporaries (dequantized tables, packing buffers) go back to the OS
+    _glibc("malloc_trim", 0)  # glibc keeps freed heap pages: the load's temporaries (tens of MB) go back to the OS
     eos = config.eos_token_id
     stops = {*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id, tokenizer.pad_token_id}
     return Loaded(decoder, tokenizer, config, frozenset(stops - {None}))
 
 
-def _release_freed_memory() -> None:
-    """glibc keeps freed heap pages; malloc_trim returns them (tens of MB after a load). Elsewhere a no-op."""
+def _glibc(function: str, *args: int) -> None:
+    """Call one of glibc's malloc functions; elsewhere (musl, macOS) a no-op."""
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        getattr(ctypes.CDLL("libc.so.6"), function)(*args)
     except (OSError, AttributeError):
         pass
 
@@ -141,10 +141,7 @@ def return_large_frees() -> None:
     479-483 MB against 492-518, loading 756 against 848-855, replies/min within the crowd's noise. Not for
     `analyze` and other batch jobs: their temporaries of many MB then cost fresh pages on every pass (18.5 ->
     13.2 rows/s), and 128 KiB (glibc's starting value) slowed the crowd itself by a quarter."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
-    except (OSError, AttributeError):
-        pass
+    _glibc("mallopt", M_MMAP_THRESHOLD, LARGE_BLOCK)
 
 
 def model_slug(settings: ModelSettings) -> str:
