@@ -26,7 +26,7 @@ class SmallTalk(enum.Enum):
 
 def free_chat_allowed(setting: str, parameters: int | None) -> bool:
     """chat.free_chat: "on", "off", or "auto": on for models of at least FREE_CHAT_MIN_PARAMETERS, and for a model on a
-    server (its size unknown: a shop that runs a model server chose a model to chat with)."""
+    server that does not say its size (vLLM, Ollama: a shop that runs a model server chose a model to chat with)."""
     if setting == "auto":
         return parameters is None or parameters >= FREE_CHAT_MIN_PARAMETERS
     return setting == "on"

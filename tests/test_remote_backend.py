@@ -83,6 +83,22 @@ async def test_knowledge_answers_from_its_entries_through_the_servers_embeddings
     assert cars.alert is not None and "a person from the shop" in cars.reply
 
 
+async def test_llama_cpp_tells_the_models_size_so_auto_free_chat_is_off_for_the_135m_model_and_a_warning_says_why(
+        remote_config, db, caplog):
+    config = replace(remote_config, chat=replace(remote_config.chat, free_chat="auto"))
+    with caplog.at_level(logging.WARNING):
+        engine = load_backend(config)
+    try:
+        assert 130_000_000 < engine.parameters < 140_000_000  # llama.cpp's GET /models meta.n_params
+        service = ConversationService(db, engine, config)
+        await service.start()
+        asked = await service.handle_text(Sender("console", "1"), "Hello, do you sell oolong tea?")
+    finally:
+        engine.close()
+    assert asked.reply == config.knowledge.languages["en"].follow_up_reply  # not the small model's own words
+    assert any("missed about half of all complaints" in r.getMessage() for r in caplog.records)
+
+
 def test_an_unreachable_server_at_start_is_a_clear_error_naming_its_url(tmp_path, capsys):
     url = f"http://127.0.0.1:{free_port()}/v1"
     text = (REPO / "config.toml").read_text(encoding="utf-8").replace(

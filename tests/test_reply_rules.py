@@ -38,11 +38,11 @@ def test_small_talk_is_only_greetings_or_thanks_with_nothing_else(tiny_config, t
     assert small_talk(text, tiny_config.knowledge.languages[language_of(text)]) is kind
 
 
-def test_auto_free_chat_is_off_for_the_embedded_size_and_on_for_a_15b_model_or_a_server_model():
+def test_auto_free_chat_is_off_for_the_embedded_size_and_on_for_a_15b_model_or_a_server_that_does_not_say():
     small, large = estimated_parameters(SMOLLM2_135M), estimated_parameters(QWEN25_15B)
     assert not free_chat_allowed("auto", small)
     assert free_chat_allowed("auto", large)
-    assert free_chat_allowed("auto", None)  # a model on a server: the shop chose it to chat
+    assert free_chat_allowed("auto", None)  # a server that does not say its size: the shop chose it to chat
     assert free_chat_allowed("on", small) and not free_chat_allowed("off", large)
 
 

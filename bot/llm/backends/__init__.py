@@ -29,7 +29,7 @@ class ModelBackend(Protocol):
     # measures them, then calls use_token_layer(layer)). Empty: a server's embedding, nothing to choose.
     token_layers: tuple[int, ...]
     open_turns: int  # customer messages between reaching the model and their reply
-    parameters: int | None  # the model's size where the bot knows it (None: a model on a server)
+    parameters: int | None  # the model's size where the bot knows it (None: a server that does not say)
 
     def close(self) -> None: ...
     def prepare_roles(self) -> None: ...  # once before serving, blocking (a local model may fit its heads)
