@@ -1,6 +1,7 @@
 """Knowledge retrieval on the dev questions written for shopbot: right answers per language, unknowns answered.
 
     .venv/bin/python bench/knowledge_dev.py [--config config.toml] [--questions FILE] [--ablate] [--json]   # ~3 min, run alone
+    .venv/bin/python bench/knowledge_dev.py --remote embeddings|words [--questions FILE]   # the model on a server
 
 Each question of bench/devsets/shop_questions_dev.csv (or FILE) is looked up in ../shared/data/shop/faq.csv with the
 configured model and retrieval, as the service does (Knowledge.find). Per language:
@@ -14,12 +15,17 @@ Each message is read by the model first, as the service does: its intent reading
 --ablate also asks every fact question again with its entry taken out of the FAQ (in both languages): the shop's
 knowledge then does not answer it, so a sure match is a false answer, like an unknown question's. Each set's own
 unknown questions are few and each writer's are new ones; this turns every fact question into an unknown one.
+
+--remote: the same on backend = "openai" against a llama.cpp server (testkit.llama_server) serving the configured
+GGUF: "embeddings" with the server's embeddings, "words" without them (shared words alone). Intents are then read by
+keywords, as the remote backend reads them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import sys
@@ -31,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import load_config  # noqa: E402
 from bot.knowledge import Knowledge  # noqa: E402
-from bot.llm.engine import Engine  # noqa: E402
+from bot.llm.backends import ModelBackend, load_backend  # noqa: E402
 from bot.llm.intents import Intent  # noqa: E402
 from storage.db import Database  # noqa: E402
 
@@ -39,12 +45,12 @@ HERE = Path(__file__).resolve().parent
 FAQ = HERE.parent.parent / "shared" / "data" / "shop" / "faq.csv"
 
 
-async def read_intents(engine: Engine, questions: list[dict]) -> dict[str, Intent]:
+async def read_intents(engine: ModelBackend, questions: list[dict]) -> dict[str, Intent]:
     """Each question's intent as the service reads it before looking in the knowledge."""
     return {q["question"]: (await engine.read_message(q["question"])).intent for q in questions}
 
 
-async def score(engine: Engine, config, questions: list[dict], tmp: Path, intents: dict[str, Intent]) -> dict:
+async def score(engine: ModelBackend, config, questions: list[dict], tmp: Path, intents: dict[str, Intent]) -> dict:
     db = await Database.open(tmp / "kb.db")
     try:
         knowledge = Knowledge(db, engine, replace(config.knowledge, file=FAQ))
@@ -78,7 +84,7 @@ async def score(engine: Engine, config, questions: list[dict], tmp: Path, intent
         await db.close()
 
 
-async def ablated(engine: Engine, config, questions: list[dict], tmp: Path, report: dict,
+async def ablated(engine: ModelBackend, config, questions: list[dict], tmp: Path, report: dict,
                   intents: dict[str, Intent]) -> None:
     """Each fact question asked with its entry removed from the FAQ: `ablated_answered` counts the sure matches."""
     with FAQ.open(encoding="utf-8", newline="") as f:
@@ -111,23 +117,33 @@ async def main() -> int:
     parser.add_argument("--questions", default=str(HERE / "devsets" / "shop_questions_dev.csv"))
     parser.add_argument("--ablate", action="store_true", help="also ask each fact question without its entry")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--remote", choices=("embeddings", "words"), help="the model on a llama.cpp server")
     args = parser.parse_args()
     config = load_config(args.config)
     with open(args.questions, encoding="utf-8") as f:
         questions = list(csv.DictReader(f))
-    engine = await asyncio.to_thread(Engine.load, config)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            intents = await read_intents(engine, questions)
-            report = await score(engine, config, questions, Path(tmp), intents)
-            if args.ablate:
-                await ablated(engine, config, questions, Path(tmp), report, intents)
-    finally:
-        engine.close()
+    with contextlib.ExitStack() as stack:
+        if args.remote:
+            from testkit.llama_server import LlamaServer
+
+            source = config.model.source
+            gguf = None if source == "embedded" else Path(source)
+            server = stack.enter_context(LlamaServer(embeddings=args.remote == "embeddings", gguf=gguf))
+            config = replace(config, model=replace(config.model, backend="openai", base_url=server.url))
+        engine = await asyncio.to_thread(load_backend, config)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                intents = await read_intents(engine, questions)
+                report = await score(engine, config, questions, Path(tmp), intents)
+                if args.ablate:
+                    await ablated(engine, config, questions, Path(tmp), report, intents)
+        finally:
+            engine.close()
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return 0
-    print(f"model {config.model.source}: {args.questions}")
+    print(f"model {config.model.source}{f' on a llama.cpp server ({args.remote})' if args.remote else ''}: "
+          f"{args.questions}")
     ablation = " answered without its entry |" if args.ablate else ""
     print(f"| language | answered right | answered wrong | handed over | unknown answered | off-topic answered |"
           f"{ablation}")
