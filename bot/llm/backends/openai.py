@@ -65,7 +65,7 @@ class RemoteEngine(CountsTurns):
 
     token_layers: tuple[int, ...] = ()  # the server's embedding has no layer to choose
 
-    def __init__(self, config: Config, model: str, retrieval_signals: frozenset[str], parameters: int | None = None):
+    def __init__(self, config: Config, model: str, retrieval_signals: frozenset[str], parameters: int | None):
         """`parameters`: the model's size where the server tells it (llama.cpp does; vLLM and Ollama do not)."""
         self.config = config
         self.model = model
