@@ -1,7 +1,7 @@
 """Knowledge retrieval on the dev questions written for shopbot: right answers per language, unknowns answered.
 
     .venv/bin/python bench/knowledge_dev.py [--config config.toml] [--questions FILE] [--ablate] [--json]   # ~3 min, run alone
-    .venv/bin/python bench/knowledge_dev.py --remote embeddings|words [--questions FILE]   # the model on a server
+    .venv/bin/python bench/knowledge_dev.py --remote embeddings|words [--questions FILE]   # on a llama.cpp server
 
 Each question of bench/devsets/shop_questions_dev.csv (or FILE) is looked up in ../shared/data/shop/faq.csv with the
 configured model and retrieval, as the service does (Knowledge.find). Per language:
@@ -39,6 +39,7 @@ from bot.config import load_config  # noqa: E402
 from bot.knowledge import Knowledge  # noqa: E402
 from bot.llm.backends import ModelBackend, load_backend  # noqa: E402
 from bot.llm.intents import Intent  # noqa: E402
+from bot.llm.loading import gguf_path  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -126,8 +127,9 @@ async def main() -> int:
         if args.remote:
             from testkit.llama_server import LlamaServer
 
-            source = config.model.source
-            gguf = None if source == "embedded" else Path(source)
+            gguf = gguf_path(config.model)  # the server serves the configured model
+            if gguf is None:
+                raise SystemExit(f"llama.cpp serves GGUF files; [model] source is {config.model.source}")
             server = stack.enter_context(LlamaServer(embeddings=args.remote == "embeddings", gguf=gguf))
             config = replace(config, model=replace(config.model, backend="openai", base_url=server.url))
         engine = await asyncio.to_thread(load_backend, config)

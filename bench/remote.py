@@ -4,11 +4,11 @@ same machine, one after the other in one run: replies per minute, p50/p95 time t
     .venv/bin/python bench/remote.py   # about 3 minutes; run it alone (never beside another model process)
 
 Both runs: the embedded SmolLM2-135M-Instruct, 8 customers x 4 messages sent at once, 96 new tokens at most, the
-shipped config with chat.free_chat = "on" (its "auto" is off for the 135M model, so no reply would be the model's;
-and a server that does not tell its model's size would turn it on). Local: shopbot's int4 engine (bot/llm/engine.py), batches of
-model.batch_size. Remote: llama.cpp (xllamacpp, the Q4_1 GGUF as shipped, 2 threads, 8 slots, in a process of its
-own) behind backend = "openai" with max_concurrency 8. A third run SIGKILLs that server process KILL_AFTER seconds
-in and starts it again on the same port DOWN_FOR seconds later: nothing may be lost, duplicated or reordered
+shipped config with chat.free_chat = "on" (its "auto" is off for the 135M model, so no reply would be the model's; and
+a server that does not tell its model's size would turn it on). Local: shopbot's int4 engine (bot/llm/engine.py),
+batches of model.batch_size. Remote: llama.cpp (xllamacpp, the Q4_1 GGUF as shipped, 2 threads, 8 slots, in a process
+of its own) behind backend = "openai" with max_concurrency 8. A third run SIGKILLs that server process KILL_AFTER
+seconds in and starts it again on the same port DOWN_FOR seconds later: nothing may be lost, duplicated or reordered
 (customers writing meanwhile get the fallback reply; their messages stay stored).
 """
 
