@@ -58,6 +58,29 @@ async def test_chinese_messages_are_read_from_label_probabilities_questions_calm
     assert complaint.confidence != CHOICE_CONFIDENCE  # a probability, not the constrained choice's fixed one
 
 
+async def test_messages_read_at_once_share_one_calibration_and_a_server_without_logprobs_falls_back_once(
+        llama_server, tmp_path, caplog):
+    messages = [COMPLAINT, THANKS, "Where is my parcel?", "请问这款台灯有白色的吗？"]
+    with ModelProxy(llama_server.url.removesuffix("/v1")) as proxy:
+        engine = load_backend(remote(load_config(environ={}), proxy.url, tmp_path))
+        try:
+            await asyncio.gather(*(engine.sentiment(m) for m in messages))
+            # Three content-free inputs asked once, not once for each message that arrived before it was known.
+            assert len(proxy.bodies("/chat/completions")) == 3 + len(messages)
+        finally:
+            engine.close()
+
+        proxy.drop_logprobs = True
+        engine = load_backend(remote(load_config(environ={}), proxy.url, tmp_path))
+        try:
+            with caplog.at_level(logging.WARNING):
+                readings = await asyncio.gather(*(engine.sentiment(m) for m in messages))
+        finally:
+            engine.close()
+    assert all(r.confidence == CHOICE_CONFIDENCE for r in readings)  # the constrained choice for every message
+    assert sum("gives no logprobs" in r.getMessage() for r in caplog.records) == 1
+
+
 async def test_method_generate_reads_a_constrained_choice_at_its_fixed_confidence(remote_config):
     config = replace(remote_config, sentiment=replace(remote_config.sentiment, method="generate"))
     engine = load_backend(config)
@@ -194,3 +217,4 @@ async def test_ordinary_shop_questions_are_not_read_as_complaints(remote_engine)
     for question in ("Do you ship to Canada?", "What sizes does the linen shirt come in?", "Can I pay by card?"):
         reading = await remote_engine.sentiment(question)
         assert not (reading.label == "negative" and reading.confidence >= threshold), (question, reading)
+

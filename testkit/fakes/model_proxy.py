@@ -1,5 +1,6 @@
 """A real HTTP proxy in front of a model server: records every request, can answer the next ones with an error
-status (429, 503) before passing requests on, and counts how many are in flight at once."""
+status (429, 503) before passing requests on, can drop the logprobs from answers (as a server without them would
+answer), and counts how many are in flight at once."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class ModelProxy:
         self.upstream = upstream.rstrip("/")  # the server's root, without /v1
         self.requests: list[tuple[str, dict]] = []
         self.refuse: list[int] = []  # statuses the next requests get instead of an answer, in order
+        self.drop_logprobs = False  # answers come without logprobs
         self.in_flight = self.most_in_flight = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -57,6 +59,12 @@ class ModelProxy:
                         self.send_response(answer.status_code)
                         self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
                         self.end_headers()
+                        if proxy.drop_logprobs and not (body and json.loads(body).get("stream")):
+                            answered = json.loads(answer.read())
+                            for choice in answered.get("choices", []):
+                                choice.pop("logprobs", None)
+                            self.wfile.write(json.dumps(answered).encode())
+                            return
                         for chunk in answer.iter_raw():  # server-sent events pass through as they come
                             self.wfile.write(chunk)
                             self.wfile.flush()

@@ -58,6 +58,7 @@ class _Connection:
 
     client: httpx.AsyncClient
     slots: asyncio.Semaphore
+    calibrating: asyncio.Lock  # the first messages read at once wait for one content-free calibration
 
 
 class RemoteEngine(CountsTurns):
@@ -136,14 +137,8 @@ class RemoteEngine(CountsTurns):
         """One call per message: the label words' probabilities as the token after ANSWER_START, calibrated like
         the local "logits" method; a constrained choice where the server gives no logprobs (or method = "generate")."""
         if self._logprobs:
-            # The content-free inputs are plain ASCII: no logprobs for them means the server gives none at all.
             reference = await self._content_free_probs()
-            if reference is None:
-                log.warning("the model server at %s gives no logprobs: sentiment is read as a constrained choice with "
-                            "a fixed confidence of %.2f (README, \"A remote model server\")", self.url,
-                            CHOICE_CONFIDENCE)
-                self._logprobs = False
-            else:
+            if reference is not None:
                 probs = await self._polar_probs(text)
                 if isinstance(probs, np.ndarray):
                     return decide(calibrated(probs, reference), self.config.sentiment.neutral_below)
@@ -204,13 +199,20 @@ class RemoteEngine(CountsTurns):
         return label_probs(content[0].get("top_logprobs") or []) if content else Unread.NO_LOGPROBS
 
     async def _content_free_probs(self) -> np.ndarray | None:
-        """The model's bias towards either label with no content at all (computed once); None: no logprobs."""
-        if self._content_free is None:
-            probs = [await self._polar_probs(text) for text in CONTENT_FREE]
-            if any(p is Unread.NO_LOGPROBS for p in probs):
-                return None
-            listed = [p for p in probs if isinstance(p, np.ndarray)]
-            self._content_free = np.mean(listed, axis=0) if listed else np.full(len(POLAR), 1 / len(POLAR))
+        """The model's bias towards either label with no content at all (computed once); None: the server gives no
+        logprobs, and from then on sentiment is a constrained choice."""
+        async with self._connection().calibrating:
+            if self._content_free is None and self._logprobs:
+                probs = [await self._polar_probs(text) for text in CONTENT_FREE]
+                # The content-free inputs are plain ASCII: no logprobs for them means the server gives none at all.
+                if any(p is Unread.NO_LOGPROBS for p in probs):
+                    log.warning("the model server at %s gives no logprobs: sentiment is read as a constrained choice "
+                                "with a fixed confidence of %.2f (README, \"A remote model server\")", self.url,
+                                CHOICE_CONFIDENCE)
+                    self._logprobs = False
+                else:
+                    listed = [p for p in probs if isinstance(p, np.ndarray)]
+                    self._content_free = np.mean(listed, axis=0) if listed else np.full(len(POLAR), 1 / len(POLAR))
         return self._content_free
 
     async def _choice(self, text: str) -> Sentiment:
@@ -237,7 +239,7 @@ class RemoteEngine(CountsTurns):
                 httpx.AsyncClient(headers=_auth(self.config),
                                   timeout=httpx.Timeout(settings.timeout_seconds, connect=CONNECT_SECONDS),
                                   limits=httpx.Limits(max_connections=settings.max_concurrency)),
-                asyncio.Semaphore(settings.max_concurrency))
+                asyncio.Semaphore(settings.max_concurrency), asyncio.Lock())
         return self._connections[loop]
 
     async def _post(self, path: str, body: dict) -> dict:
