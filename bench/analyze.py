@@ -7,12 +7,17 @@ Prints rows/s (model load excluded, printed apart), the comments' length, the la
 Run alone on a quiet machine (about 10 minutes on 2 cores):
 
     .venv/bin/python bench/analyze.py [--rows 10000] [--max-tokens 64] [--config config.toml]
+    .venv/bin/python bench/analyze.py --remote [--parallel 4]    # through a llama.cpp server on this machine
+
+--remote reads through [model] backend = "openai" against a llama.cpp server (testkit.llama_server, PyPI xllamacpp)
+serving the configured GGUF with --parallel slots, max_concurrency as many; peak RSS is then this process's alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import random
 import resource
@@ -21,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,9 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bot.config import load_config  # noqa: E402
-from bot.evals.analyze import Reader, analyse, file_comments, write_reports  # noqa: E402
+from bot.evals.analyze import analyse, file_comments, reader_for, write_reports  # noqa: E402
 from bot.evals.comments import sniff_encoding  # noqa: E402
-from bot.llm.loading import load_tokenizer  # noqa: E402
+from bot.llm.loading import gguf_path, load_tokenizer  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "sentiment"
 SHORT_SETS = ("zh_waimai_reviews.csv", "zh_ecommerce_reviews.csv", "en_airline_tweets.csv",
@@ -57,13 +63,27 @@ def sample(rows: int, data: Path, fits: Callable[[str], bool]) -> list[str]:
 async def bench(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     texts = sample(args.rows, Path(args.data), within(args.max_tokens, config))
+    with contextlib.ExitStack() as stack:
+        if args.remote:
+            from testkit.llama_server import LlamaServer
+
+            gguf = gguf_path(config.model)  # the server serves the configured model
+            if gguf is None:
+                raise SystemExit(f"llama.cpp serves GGUF files; [model] source is {config.model.source}")
+            server = stack.enter_context(LlamaServer(parallel=args.parallel, embeddings=False, gguf=gguf))
+            config = replace(config, model=replace(config.model, backend="openai", base_url=server.url,
+                                                   max_concurrency=args.parallel))
+        await measure(config, texts, args.max_tokens)
+
+
+async def measure(config, texts: list[str], max_tokens: int) -> None:
     with tempfile.TemporaryDirectory(prefix="shopbot-analyze-bench-") as tmp:
         path = Path(tmp) / "comments.csv"
         with open(path, "w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["text"])
             writer.writerows([t] for t in texts)
-        reader = Reader(config)
+        reader = reader_for(config)
         started = time.perf_counter()
         await reader.readings(["warm-up"])  # loads the engine: timed apart from the rows
         load_s = time.perf_counter() - started
@@ -76,9 +96,10 @@ async def bench(args: argparse.Namespace) -> None:
         with open(Path(tmp) / "out" / "rows.csv", encoding="utf-8-sig", newline="") as f:
             rows = list(csv.DictReader(f))
     chars = [len(t) for t in texts]
-    print(f"comments of at most {args.max_tokens} tokens" if args.max_tokens else "comments of any length")
-    print(f"rows: {run.analysed} analysed, {len(run.skipped)} skipped; method {config.sentiment.method}, "
-          f"model {config.model.source}, weights {config.model.weights}")
+    print(f"comments of at most {max_tokens} tokens" if max_tokens else "comments of any length")
+    weights = f", weights {config.model.weights}" if config.model.backend == "local" else ""
+    print(f"rows: {run.analysed} analysed, {len(run.skipped)} skipped; read by {reader.reading}, "
+          f"model {config.model.source}{weights}")
     print(f"comment length: median {statistics.median(chars):.0f} chars, p90 {sorted(chars)[len(chars) * 9 // 10]}")
     print(f"languages: {dict(Counter(r['language'] for r in rows))}; labels: {dict(Counter(r['sentiment'] for r in rows))}")
     print(f"model load: {load_s:.1f} s")
@@ -92,6 +113,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64, help="only comments this short in tokens (0: any)")
     parser.add_argument("--config", help="config.toml (default: the repo's)")
     parser.add_argument("--data", default=str(DATA), help="folder with the shared sentiment CSVs")
+    parser.add_argument("--remote", action="store_true", help="read through a llama.cpp server on this machine")
+    parser.add_argument("--parallel", type=int, default=4, help="with --remote: the server's slots")
     asyncio.run(bench(parser.parse_args()))
 
 

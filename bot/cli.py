@@ -289,19 +289,15 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from bot.evals.analyze import Reader, analyse, file_comments, stored_comments, write_reports
+    from bot.evals.analyze import analyse, file_comments, reader_for, stored_comments, write_reports
     from bot.evals.comments import check_readable, sniff_encoding
     from storage.db import Database
 
     if bool(args.file) == args.from_db:
         print("shopbot analyze: give a FILE, or --from-db (not both)", file=sys.stderr)
         return 2
-    if config.model.backend != "local":  # batches of hidden states need the model in this process
-        print('shopbot analyze: reads with the local model; run it with a config whose [model] backend = "local"',
-              file=sys.stderr)
-        return 2
     out = Path(args.out or ("analysis-messages" if args.from_db else f"analysis-{Path(args.file).stem}"))
-    reader = Reader(config)
+    reader = reader_for(config)
     try:
         if args.from_db:
             since = 0.0
@@ -330,6 +326,11 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
         print(f"\nanalyze: stopped; the rows read so far are in {out / 'rows.csv'}. "
               "Run the same command again to continue.", file=sys.stderr)
         raise
+    except (ModelServerDown, TimeoutError) as exc:  # the model server went away: what was read is kept as well
+        reason = str(exc) or f"a request took over model.timeout_seconds ({config.model.timeout_seconds:g} s)"
+        print(f"\nanalyze: stopped: {reason}; the rows read so far are in {out / 'rows.csv'}. "
+              "Run the same command again to continue.", file=sys.stderr)
+        return 1
     finally:
         reader.close()
     write_reports(out, title)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -229,13 +230,20 @@ def test_ctrl_c_keeps_whole_rows_and_the_same_command_continues(cli_config, tmp_
     assert sorted(int(r["ref"]) for r in rows_of(out)) == list(range(2, 1502))
 
 
-def test_analyze_refuses_to_mix_two_inputs_in_one_folder_and_names_bad_arguments(cli_config, tmp_path, capsys):
-    one = write_csv(tmp_path / "one.csv", ["text"], [["a"]])
+def test_analyze_refuses_to_mix_two_inputs_or_two_readings_in_one_folder_and_names_bad_arguments(
+        cli_config, tiny_config, tmp_path, capsys):
+    one = write_csv(tmp_path / "one.csv", ["text"], [["a"], ["b"]])
     two = write_csv(tmp_path / "two.csv", ["text"], [["b"]])
     out = tmp_path / "out"
     assert main(["analyze", str(one), "--out", str(out), "--config", cli_config]) == 0
     assert main(["analyze", str(two), "--out", str(out), "--config", cli_config]) == 2
     assert "holds the rows of one.csv, not two.csv" in capsys.readouterr().err
+    (tmp_path / "generate").mkdir()
+    generate = dump_config(replace(tiny_config, sentiment=replace(tiny_config.sentiment, method="generate")),
+                           tmp_path / "generate")
+    assert main(["analyze", str(one), "--out", str(out), "--config", str(generate)]) == 2
+    assert "(sentiment: logits), and this run reads with" in capsys.readouterr().err  # one report, one reading
+    assert "Labels were read by " in (out / "report.md").read_text(encoding="utf-8")
     assert main(["analyze", str(tmp_path / "none.csv"), "--config", cli_config]) == 2
     assert "none.csv: no such file" in capsys.readouterr().err
     assert main(["analyze", "--config", cli_config]) == 2
@@ -246,7 +254,7 @@ def test_analyze_refuses_to_mix_two_inputs_in_one_folder_and_names_bad_arguments
 async def test_from_db_reads_customers_text_messages_since_the_date(tiny_config, tmp_path):
     import time
 
-    from bot.evals.analyze import Reader, analyse, stored_comments
+    from bot.evals.analyze import analyse, reader_for, stored_comments
     from storage.db import Database
 
     db = await Database.open(tiny_config.storage.path)
@@ -256,7 +264,7 @@ async def test_from_db_reads_customers_text_messages_since_the_date(tiny_config,
     new = await db.add_message(ann.id, "customer", "my order is late")
     await db.add_message(ann.id, "bot", "Sorry to hear that")
     await db.add_message(ann.id, "customer", "[photo]", kind="photo")
-    reader = Reader(tiny_config)
+    reader = reader_for(tiny_config)
     try:
         run = await analyse(reader, stored_comments(db, time.time() - 86400), tmp_path / "out", "db", None)
     finally:
@@ -303,15 +311,15 @@ def test_report_html_renders_in_headless_chromium_with_its_charts(tmp_path):
 
 @pytest.mark.real_model
 async def test_the_embedded_model_reads_plain_praise_and_complaints_in_both_languages(real_engine, tmp_path):
-    from bot.evals.analyze import Reader, analyse, file_comments
+    from bot.evals.analyze import LocalReader, analyse, file_comments
 
     data = tmp_path / "c.jsonl"
     texts = {"送餐太慢了，等了一个多小时，菜都凉了，差评": "negative", "味道很好，送得也快，下次还点": "positive",
              "The parcel arrived broken and nobody answers my emails.": "negative",
              "Lovely shop, fast delivery, thank you!": "positive"}
     data.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
-    reader = Reader(real_engine.config)
-    reader.engine = real_engine  # the session's engine: not closed here
+    reader = LocalReader(real_engine.config)
+    reader.model = real_engine  # the session's engine: not closed here
     await analyse(reader, file_comments(data, sniff_encoding(data), "text"), tmp_path / "out", "c.jsonl", 4)
     rows = rows_of(tmp_path / "out")
     assert {r["text"]: r["sentiment"] for r in rows} == texts

@@ -218,3 +218,66 @@ async def test_ordinary_shop_questions_are_not_read_as_complaints(remote_engine)
         reading = await remote_engine.sentiment(question)
         assert not (reading.label == "negative" and reading.confidence >= threshold), (question, reading)
 
+
+def test_analyze_reads_through_the_server_keeps_what_it_read_when_the_server_dies_and_continues(tmp_path, capsys):
+    import csv
+    import threading
+    import time
+
+    def write(name: str, texts: list[str]) -> Path:
+        with open(tmp_path / name, "w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows([["text"], *([t] for t in texts)])
+        return tmp_path / name
+
+    def rows(out: Path) -> list[dict]:
+        with open(out / "rows.csv", encoding="utf-8-sig", newline="") as f:
+            return list(csv.DictReader(f))
+
+    def kill_after(answers: int) -> None:
+        """SIGKILL the server once `answers` more sentiment requests have reached it."""
+        asked = len(proxy.bodies("/chat/completions")) + answers
+        while len(proxy.bodies("/chat/completions")) < asked:
+            time.sleep(0.02)
+        server.kill()
+
+    port = free_port()
+    server = LlamaServer(port=port, parallel=2, embeddings=False).start()
+    try:
+        with ModelProxy(server.url.removesuffix("/v1")) as proxy:
+            text = (REPO / "config.toml").read_text(encoding="utf-8").replace(
+                'source = "embedded"', f'source = "embedded"\nbackend = "openai"\nbase_url = "{proxy.url}"\n'
+                                       "max_concurrency = 2")
+            # A loaded CI machine: a slow answer is not the failure tested.
+            text = text.replace("timeout_seconds = 60.0", "timeout_seconds = 240.0")
+            # Comments read whole up to 3,000 characters: one of 3,000 is more than the server's 2,048-token context.
+            text = text.replace("max_message_tokens = 256", "max_message_tokens = 1500")
+            text = text.replace("history_tokens = 1024", "history_tokens = 1500")
+            (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+            config = str(tmp_path / "config.toml")
+            small = write("small.csv", [COMPLAINT, THANKS, "很好吃" * 1000, "Where is my parcel?", "送餐太慢了，菜都凉了"])
+            assert main(["analyze", str(small), "--out", str(tmp_path / "small"), "--config", config]) == 0
+            assert "4 rows read now, 0 from an earlier run, 1 skipped" in capsys.readouterr().err
+            assert {r["text"]: r["sentiment"] for r in rows(tmp_path / "small")}[COMPLAINT] == "negative"
+            with open(tmp_path / "small" / "skipped.csv", encoding="utf-8-sig", newline="") as f:
+                [refused] = list(csv.DictReader(f))
+            assert refused["ref"] == "4" and f"the model server at {proxy.url} refused" in refused["reason"]
+            assert f"Labels were read by the model server at {proxy.url}" in \
+                (tmp_path / "small" / "report.md").read_text(encoding="utf-8")
+
+            # 60 comments in calls of 8 (4 x max_concurrency): the server dies after about 20 of them were asked.
+            big = write("big.csv", [f"comment number {i}: the parcel was late" for i in range(60)])
+            out = tmp_path / "big"
+            capsys.readouterr()
+            threading.Thread(target=kill_after, args=(20,), daemon=True).start()
+            assert main(["analyze", str(big), "--out", str(out), "--config", config]) == 1
+            err = capsys.readouterr().err
+            assert f"the model server at {proxy.url}" in err and "Run the same command again to continue" in err
+            kept = rows(out)
+            assert 0 < len(kept) < 60 and all(r["sentiment"] in ("negative", "neutral", "positive") for r in kept)
+
+            server = LlamaServer(port=port, parallel=2, embeddings=False).start()  # back on the same address
+            assert main(["analyze", str(big), "--out", str(out), "--config", config]) == 0
+            assert f"{60 - len(kept)} rows read now, {len(kept)} from an earlier run" in capsys.readouterr().err
+            assert sorted(int(r["ref"]) for r in rows(out)) == list(range(2, 62))  # every line once
+    finally:
+        server.kill()

@@ -22,15 +22,24 @@ from bot.llm.intents import Reading
 ROW_FIELDS = ("ref", "id", "date", "source", "language", "sentiment", "confidence", "intent", "key_phrases", "text")
 SKIPPED_FIELDS = ("ref", "reason")
 WINDOW = 512  # rows read ahead and sorted by length, so long comments go together into the smaller calls
-BATCH_ROWS = 128  # comments per model call, which reads them in passes of about one token length (README)
+BATCH_ROWS = 128  # comments per local model call, which reads them in passes of about one token length (README)
 BATCH_CHARS = 6144  # long comments make smaller calls: one stays far below model.timeout_seconds
 CHARS_PER_TOKEN = 2  # the model reads a comment's first 2 x chat.max_message_tokens characters
 STORED_PAGE = 1000  # stored messages fetched per query with --from-db
 SHOWN_SKIPS = 10  # skipped rows named on stderr as they happen; all of them are in skipped.csv
+MANIFEST = "analyze.json"
 
 
 class AnalyzeError(ValueError):
     """The output folder holds another input's rows (or no rows file of ours); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A comment the model server would not read (its answer is the reason): skipped and listed, tried again on a
+    rerun, while the other comments are read."""
+
+    reason: str
 
 
 @dataclass
@@ -44,19 +53,24 @@ class Run:
 
 
 class RowsFile:
-    """DIR/rows.csv, appended window by window; refs already in it are not analysed again."""
+    """DIR/rows.csv, appended window by window; refs already in it are not analysed again. DIR/analyze.json names
+    the input and how its rows are read: a rerun with another input, or another model or backend, is refused, so
+    one report never mixes two readings."""
 
-    def __init__(self, out: Path, input_name: str):
+    def __init__(self, out: Path, input_name: str, reading: str):
         self.path = out / "rows.csv"
-        manifest = out / "analyze.json"
         out.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
-            earlier = json.loads(manifest.read_text(encoding="utf-8"))["input"] if manifest.exists() else None
-            if earlier != input_name:
-                raise AnalyzeError(f"{self.path} holds the rows of {earlier or 'another run'}, not {input_name}; "
-                                   "pass another --out DIR, or delete that folder to start over")
+            earlier = manifest(out)
+            if earlier.get("input") != input_name:
+                raise AnalyzeError(f"{self.path} holds the rows of {earlier.get('input') or 'another run'}, not "
+                                   f"{input_name}; pass another --out DIR, or delete that folder to start over")
+            if earlier.get("reading", reading) != reading:  # files of before the reading was recorded: the same
+                raise AnalyzeError(f"{self.path} holds rows read by {earlier['reading']}, and this run reads with "
+                                   f"{reading}; pass another --out DIR, or delete that folder to start over")
         else:
-            manifest.write_text(json.dumps({"input": input_name}, ensure_ascii=False) + "\n", encoding="utf-8")
+            (out / MANIFEST).write_text(json.dumps({"input": input_name, "reading": reading}, ensure_ascii=False)
+                                        + "\n", encoding="utf-8")
         self.done = self._resume()
 
     def _resume(self) -> set[str]:
@@ -85,6 +99,12 @@ class RowsFile:
             f.write(buffer.getvalue())
 
 
+def manifest(out: Path) -> dict:
+    """DIR/analyze.json: {"input": what was analysed, "reading": how} ({} when there is none)."""
+    path = out / MANIFEST
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def write_skipped(out: Path, skipped: list[Skipped]) -> None:
     """DIR/skipped.csv: every row of the input that could not be read, with why (rewritten each run)."""
     with open(out / "skipped.csv", "w", encoding="utf-8-sig", newline="") as f:
@@ -94,31 +114,91 @@ def write_skipped(out: Path, skipped: list[Skipped]) -> None:
 
 
 class Reader:
-    """The engine, loaded on the first window that needs it (a rerun with nothing new loads no model)."""
+    """The model, loaded on the first window that needs it (a rerun with nothing new loads no model)."""
+
+    reading: str  # which model read the labels, and how (kept in analyze.json, shown in the report)
+    batch_rows: int  # comments per readings() call; the rows of finished calls are kept when a run stops
 
     def __init__(self, config):
-        self.config, self.engine = config, None
+        self.config, self.model = config, None
         self.max_chars = CHARS_PER_TOKEN * config.chat.max_message_tokens
 
-    async def readings(self, texts: list[str]) -> list[Reading]:
-        """Each text's sentiment and intent, from one batched pass where both heads share it."""
-        from bot.evaluation import load_engine  # the local engine, with its sentiment and intent heads ready
-
-        if self.engine is None:
-            self.engine = await asyncio.to_thread(load_engine, self.config)
-            self.engine.decoder.keep_unpacked()
-        reader = self.engine.sentiment_reader
-        return await self.engine.run(reader.read_messages, [text[:self.max_chars] for text in texts])
+    async def readings(self, texts: list[str]) -> list[Reading | Refused]:
+        """Each text's sentiment and intent (a long text by its first max_chars characters)."""
+        if self.model is None:
+            self.model = await asyncio.to_thread(self._load)
+        return await self._read([text[:self.max_chars] for text in texts])
 
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
+        if self.model is not None:
+            self.model.close()
+
+
+class LocalReader(Reader):
+    """The engine in this process: batched forward passes up to the heads' layer, both heads on one pass."""
+
+    batch_rows = BATCH_ROWS
+
+    def __init__(self, config):
+        super().__init__(config)
+        model = "the embedded model" if config.model.source == "embedded" else Path(config.model.source).name
+        self.reading = f"{model} in shopbot's engine (sentiment: {config.sentiment.method})"
+
+    def _load(self):
+        from bot.evaluation import load_engine  # the local engine, with its sentiment and intent heads ready
+
+        engine = load_engine(self.config)
+        engine.decoder.keep_unpacked()
+        return engine
+
+    async def _read(self, texts: list[str]) -> list[Reading]:
+        return await self.model.run(self.model.sentiment_reader.read_messages, texts)
+
+
+class ServerReader(Reader):
+    """[model] backend = "openai": one sentiment request per comment, up to model.max_concurrency in flight (the
+    server batches them); intents by keywords, as the bot reads them on a server."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        # A call is only how often progress shows and rows are kept: a few requests a slot keep every slot busy
+        # until the call's last ones.
+        self.batch_rows = 4 * config.model.max_concurrency
+        how = "a constrained choice" if config.sentiment.method == "generate" else \
+            "label probabilities (a constrained choice where the server gives none)"
+        self.reading = f"the model server at {config.model.base_url} (sentiment from {how}, intents from keywords)"
+
+    def _load(self):
+        from bot.llm.backends.openai import RemoteEngine
+
+        return RemoteEngine.load(self.config)
+
+    async def _read(self, texts: list[str]) -> list[Reading | Refused]:
+        from bot.llm.backends import ModelRefused
+
+        async def read(text: str) -> Reading | Refused:
+            try:
+                return await self.model.read_message(text)
+            except ModelRefused as exc:
+                return Refused(str(exc))
+
+        tasks = [asyncio.ensure_future(read(text)) for text in texts]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:  # one request failed (the server is down): the rest are not waited for
+            for task in tasks:
+                task.cancel()
+
+
+def reader_for(config) -> Reader:
+    """The reader of the configured backend."""
+    return ServerReader(config) if config.model.backend == "openai" else LocalReader(config)
 
 
 async def analyse(reader: Reader, comments: AsyncIterator[Comment | Skipped], out: Path, input_name: str,
                   total: int | None) -> Run:
     """Stream the comments through the model window by window into DIR/rows.csv; skip refs already there."""
-    rows = RowsFile(out, input_name)
+    rows = RowsFile(out, input_name, reader.reading)
     run = Run(out, resumed=len(rows.done))
     window: list[Comment] = []
     remaining = None if total is None else max(total - len(rows.done), 0)
@@ -126,41 +206,49 @@ async def analyse(reader: Reader, comments: AsyncIterator[Comment | Skipped], ou
               mininterval=1.0 if sys.stderr.isatty() else 30.0, smoothing=0.1) as bar:
         async for item in comments:
             if isinstance(item, Skipped):
-                run.skipped.append(item)
-                if len(run.skipped) <= SHOWN_SKIPS:
-                    bar.write(f"analyze: {input_name}: line {item.ref}: skipped, {item.reason}", file=sys.stderr)
+                _skip(item, run, bar, input_name)
                 bar.update(1)
             elif item.ref not in rows.done:
                 window.append(item)
                 if len(window) == WINDOW:
-                    await _read_window(reader, window, rows, run, bar)
+                    await _read_window(reader, window, rows, run, bar, input_name)
                     window = []
         if window:
-            await _read_window(reader, window, rows, run, bar)
+            await _read_window(reader, window, rows, run, bar, input_name)
     write_skipped(out, run.skipped)
     return run
 
 
-async def _read_window(reader: Reader, window: list[Comment], rows: RowsFile, run: Run, bar: tqdm) -> None:
+def _skip(item: Skipped, run: Run, bar: tqdm, input_name: str) -> None:
+    run.skipped.append(item)
+    if len(run.skipped) <= SHOWN_SKIPS:
+        bar.write(f"analyze: {input_name}: line {item.ref}: skipped, {item.reason}", file=sys.stderr)
+
+
+async def _read_window(reader: Reader, window: list[Comment], rows: RowsFile, run: Run, bar: tqdm,
+                       input_name: str) -> None:
     """Calls of similar length, each text read once; the window's rows are written in input order, also
     when the run is stopped half-way (those read so far)."""
     texts = sorted(dict.fromkeys(c.text for c in window), key=len)  # the same comment twice is read once
-    read: dict[str, Reading] = {}
+    read: dict[str, Reading | Refused] = {}
     try:
-        for batch in _batches(texts):
+        for batch in _batches(texts, reader.batch_rows):
             read.update(zip(batch, await reader.readings(batch)))
             batch_texts = set(batch)
             bar.update(sum(1 for c in window if c.text in batch_texts))
     finally:
-        done = [c for c in window if c.text in read]
+        done = [c for c in window if isinstance(read.get(c.text), Reading)]
         rows.append(_row(c, read[c.text]) for c in done)
         run.analysed += len(done)
+        for c in window:
+            if isinstance(read.get(c.text), Refused):
+                _skip(Skipped(c.ref, read[c.text].reason), run, bar, input_name)
 
 
-def _batches(texts: list[str]) -> Iterable[list[str]]:
+def _batches(texts: list[str], rows: int) -> Iterable[list[str]]:
     batch: list[str] = []
     for text in texts:
-        if batch and (len(batch) == BATCH_ROWS or (len(batch) + 1) * len(text) > BATCH_CHARS):
+        if batch and (len(batch) == rows or (len(batch) + 1) * len(text) > BATCH_CHARS):
             yield batch
             batch = []
         batch.append(text)
@@ -179,7 +267,7 @@ def write_reports(out: Path, title: str) -> None:
     from bot.evals.report import markdown, summarise
     from bot.evals.report_html import html
 
-    summary = summarise(out, title)
+    summary = summarise(out, title, manifest(out).get("reading", ""))
     (out / "report.md").write_text(markdown(summary), encoding="utf-8")
     (out / "report.html").write_text(html(summary), encoding="utf-8")
 

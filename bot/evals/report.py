@@ -32,6 +32,7 @@ class Summary:
     """Every number the report shows; built by summarise() from the rows file, never from model text."""
 
     title: str
+    reading: str = ""  # how the labels were read (analyze.json): which model, in this process or on a server
     rows: int = 0
     by_sentiment: Counter = field(default_factory=Counter)
     by_language: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # language -> labels
@@ -61,9 +62,9 @@ def parse_date(value: str) -> date | None:
         return None
 
 
-def summarise(out: Path, title: str) -> Summary:
+def summarise(out: Path, title: str, reading: str = "") -> Summary:
     """Two streaming passes over DIR/rows.csv: counts first, then example comments for the top topics."""
-    summary = Summary(title)
+    summary = Summary(title, reading)
     days: Counter = Counter()
     phrases: dict[str, Counter] = defaultdict(Counter)  # phrase -> label -> rows
     negative: list[tuple[float, str, str]] = []
@@ -153,6 +154,10 @@ def _add_examples(out: Path, topics: list[Topic]) -> None:
         topic.examples = [text for _, text in sorted(found[phrase], reverse=True)]
 
 
+def labels_note(s: Summary) -> str:
+    return f"Labels were read by {s.reading}" if s.reading else "Labels were read by the model"
+
+
 def share(part: int, whole: int) -> str:
     return f"{part / whole:.1%}" if whole else "–"
 
@@ -165,7 +170,7 @@ def markdown(s: Summary) -> str:
     """report.md: the same numbers as report.html, as tables."""
     lines = [f"# What customers say: {s.title}", "",
              f"{s.rows} comments analysed; {len(s.skipped)} rows of the input could not be read (listed at the end).",
-             "Labels come from the model's sentiment and intent heads; every number here is counted from rows.csv.",
+             f"{labels_note(s)}; every number here is counted from rows.csv.",
              "",
              "## Sentiment", "", "| sentiment | comments | share |", "|---|---:|---:|"]
     lines += [f"| {label} | {s.by_sentiment[label]} | {share(s.by_sentiment[label], s.rows)} |" for label in LABELS]

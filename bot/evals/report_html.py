@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
-from bot.evals.report import LABELS, LISTED_SKIPS, Summary, period_name, share
+from bot.evals.report import LABELS, LISTED_SKIPS, Summary, labels_note, period_name, share
 
 COLOURS = {"negative": "#d7463a", "neutral": "#9aa0a6", "positive": "#3b9a5a"}
 STYLE = """
@@ -24,8 +24,7 @@ def html(s: Summary) -> str:
              f"<h1>What customers say: {escape(s.title)}</h1>",
              f"<p><b id=\"rows\">{s.rows}</b> comments analysed; <b id=\"skipped\">{len(s.skipped)}</b> rows of the "
              "input could not be read (listed at the end).</p>",
-             "<p class=\"note\">Labels come from the model's sentiment and intent heads; every number here is "
-             "counted from rows.csv.</p>",
+             f"<p class=\"note\">{escape(labels_note(s))}; every number here is counted from rows.csv.</p>",
              "<h2>Sentiment</h2>", _share_chart(s), _key(),
              _table("sentiment", [(label, Counter({label: s.by_sentiment[label]})) for label in LABELS], s.rows,
                     labels=False)]

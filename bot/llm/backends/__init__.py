@@ -16,6 +16,11 @@ class ModelServerDown(ConnectionError):
     """The model server does not answer; the message names its URL (and never holds customer text)."""
 
 
+class ModelRefused(RuntimeError):
+    """The model server refused one request (a 4xx answer other than 429, such as a prompt longer than its context):
+    others may pass. The message names the status and the server's reason."""
+
+
 class ModelBackend(Protocol):
     """What the conversation service and the knowledge use of a model, wherever it runs."""
 

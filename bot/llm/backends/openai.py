@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 
 from bot.config import MODEL_KEY_ENV, Config, ConfigError
-from bot.llm.backends import ModelServerDown
+from bot.llm.backends import ModelRefused, ModelServerDown
 from bot.llm.guard import end_at_sentence, is_cjk, whole_words
 from bot.llm.intents import Reading, keyword_intent
 from bot.llm.prompts import as_data, chat_messages, grounded, sentiment_messages
@@ -275,7 +275,7 @@ class RemoteEngine(CountsTurns):
                         continue
                     if response.is_error:
                         await response.aread()
-                        raise RuntimeError(f"the model server at {self.url} refused {path}: "
+                        raise ModelRefused(f"the model server at {self.url} refused {path}: "
                                            f"{response.status_code} {response.text[:300]}")
                     try:
                         yield response
