@@ -114,7 +114,8 @@ def write_skipped(out: Path, skipped: list[Skipped]) -> None:
 
 
 class Reader:
-    """The model, loaded on the first window that needs it (a rerun with nothing new loads no model)."""
+    """The model, loaded on the first window that needs it (a rerun with nothing new loads no model). A reader of
+    one backend gives `_load()` (blocking, off the event loop) and `_read(texts)`."""
 
     reading: str  # which model read the labels, and how (kept in analyze.json, shown in the report)
     batch_rows: int  # comments per readings() call; the rows of finished calls are kept when a run stops
