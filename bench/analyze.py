@@ -9,8 +9,12 @@ Run alone on a quiet machine (about 10 minutes on 2 cores):
     .venv/bin/python bench/analyze.py [--rows 10000] [--max-tokens 64] [--config config.toml]
     .venv/bin/python bench/analyze.py --remote [--parallel 4]    # through a llama.cpp server on this machine
 
+    .venv/bin/python bench/analyze.py --labelled bench/devsets/customer_messages_zh_b.csv ... [--remote]
+
 --remote reads through [model] backend = "openai" against a llama.cpp server (testkit.llama_server, PyPI xllamacpp)
 serving the configured GGUF with --parallel slots, max_concurrency as many; peak RSS is then this process's alone.
+--labelled analyses every row of labelled CSVs (text,label) instead, and also prints how the rows' sentiment agrees
+with the labels (macro-F1, each label's recall): what a report's counts are worth on that path.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bot.config import load_config  # noqa: E402
+from bot.evaluation import metrics  # noqa: E402
 from bot.evals.analyze import analyse, file_comments, reader_for, write_reports  # noqa: E402
 from bot.evals.comments import sniff_encoding  # noqa: E402
 from bot.llm.loading import gguf_path, load_tokenizer  # noqa: E402
@@ -62,7 +67,8 @@ def sample(rows: int, data: Path, fits: Callable[[str], bool]) -> list[str]:
 
 async def bench(args: argparse.Namespace) -> None:
     config = load_config(args.config)
-    texts = sample(args.rows, Path(args.data), within(args.max_tokens, config))
+    gold = labelled(args.labelled) if args.labelled else None
+    texts = list(gold) if gold else sample(args.rows, Path(args.data), within(args.max_tokens, config))
     with contextlib.ExitStack() as stack:
         if args.remote:
             from testkit.llama_server import LlamaServer
@@ -73,10 +79,18 @@ async def bench(args: argparse.Namespace) -> None:
             server = stack.enter_context(LlamaServer(parallel=args.parallel, embeddings=False, gguf=gguf))
             config = replace(config, model=replace(config.model, backend="openai", base_url=server.url,
                                                    max_concurrency=args.parallel))
-        await measure(config, texts, args.max_tokens)
+        await measure(config, texts, 0 if gold else args.max_tokens, gold)
 
 
-async def measure(config, texts: list[str], max_tokens: int) -> None:
+def labelled(files: list[str]) -> dict[str, str]:
+    gold = {}
+    for name in files:
+        with open(name, encoding="utf-8", newline="") as f:
+            gold.update((r["text"], r["label"]) for r in csv.DictReader(f))
+    return gold
+
+
+async def measure(config, texts: list[str], max_tokens: int, gold: dict[str, str] | None) -> None:
     with tempfile.TemporaryDirectory(prefix="shopbot-analyze-bench-") as tmp:
         path = Path(tmp) / "comments.csv"
         with open(path, "w", encoding="utf-8", newline="") as f:
@@ -105,6 +119,10 @@ async def measure(config, texts: list[str], max_tokens: int) -> None:
     print(f"model load: {load_s:.1f} s")
     print(f"throughput: {run.analysed / seconds:.1f} rows/s ({seconds:.1f} s for {run.analysed} rows)")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if gold:
+        scored = metrics([gold[r["text"]] for r in rows], [r["sentiment"] for r in rows])
+        recall = ", ".join(f"{label} {v['recall']:.2f}" for label, v in scored["labels"].items())
+        print(f"against the labels: macro-F1 {scored['macro_f1']:.3f}, recall {recall} ({scored['n']} rows)")
 
 
 def main() -> None:
@@ -115,6 +133,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(DATA), help="folder with the shared sentiment CSVs")
     parser.add_argument("--remote", action="store_true", help="read through a llama.cpp server on this machine")
     parser.add_argument("--parallel", type=int, default=4, help="with --remote: the server's slots")
+    parser.add_argument("--labelled", nargs="+", help="labelled CSVs (text,label) to analyse instead, scored")
     asyncio.run(bench(parser.parse_args()))
 
 
