@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -41,7 +40,7 @@ from bot.config import load_config  # noqa: E402
 from bot.evaluation import metrics  # noqa: E402
 from bot.evals.analyze import analyse, file_comments, reader_for, write_reports  # noqa: E402
 from bot.evals.comments import sniff_encoding  # noqa: E402
-from bot.llm.loading import gguf_path, load_tokenizer  # noqa: E402
+from bot.llm.loading import load_tokenizer  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "sentiment"
 SHORT_SETS = ("zh_waimai_reviews.csv", "zh_ecommerce_reviews.csv", "en_airline_tweets.csv",
@@ -71,14 +70,11 @@ async def bench(args: argparse.Namespace) -> None:
     texts = list(gold) if gold else sample(args.rows, Path(args.data), within(args.max_tokens, config))
     with contextlib.ExitStack() as stack:
         if args.remote:
-            from testkit.llama_server import LlamaServer
+            from testkit.llama_server import LlamaServer, configured_gguf, on_server
 
-            gguf = gguf_path(config.model)  # the server serves the configured model
-            if gguf is None:
-                raise SystemExit(f"llama.cpp serves GGUF files; [model] source is {config.model.source}")
-            server = stack.enter_context(LlamaServer(parallel=args.parallel, embeddings=False, gguf=gguf))
-            config = replace(config, model=replace(config.model, backend="openai", base_url=server.url,
-                                                   max_concurrency=args.parallel))
+            server = stack.enter_context(LlamaServer(parallel=args.parallel, embeddings=False,
+                                                     gguf=configured_gguf(config)))
+            config = on_server(config, server.url, max_concurrency=args.parallel)
         await measure(config, texts, 0 if gold else args.max_tokens, gold)
 
 

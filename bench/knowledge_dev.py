@@ -39,7 +39,6 @@ from bot.config import load_config  # noqa: E402
 from bot.knowledge import Knowledge  # noqa: E402
 from bot.llm.backends import ModelBackend, load_backend  # noqa: E402
 from bot.llm.intents import Intent  # noqa: E402
-from bot.llm.loading import gguf_path  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -125,13 +124,11 @@ async def main() -> int:
         questions = list(csv.DictReader(f))
     with contextlib.ExitStack() as stack:
         if args.remote:
-            from testkit.llama_server import LlamaServer
+            from testkit.llama_server import LlamaServer, configured_gguf, on_server
 
-            gguf = gguf_path(config.model)  # the server serves the configured model
-            if gguf is None:
-                raise SystemExit(f"llama.cpp serves GGUF files; [model] source is {config.model.source}")
-            server = stack.enter_context(LlamaServer(embeddings=args.remote == "embeddings", gguf=gguf))
-            config = replace(config, model=replace(config.model, backend="openai", base_url=server.url))
+            server = stack.enter_context(LlamaServer(embeddings=args.remote == "embeddings",
+                                                     gguf=configured_gguf(config)))
+            config = on_server(config, server.url)
         engine = await asyncio.to_thread(load_backend, config)
         try:
             with tempfile.TemporaryDirectory() as tmp:

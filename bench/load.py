@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))  # for testkit.fakes / testkit.telegram_helpers wh
 from bot.config import load_config  # noqa: E402
 from bot.llm.backends import load_backend  # noqa: E402
 from testkit.fakes.bot_api import FakeBotApi  # noqa: E402
+from testkit.llama_server import on_server  # noqa: E402
 from testkit.telegram_helpers import TOKEN, over_fake, running_bot  # noqa: E402
 
 FIRST_CHAT = 7001
@@ -67,7 +68,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.batch_size:
         config = replace(config, model=replace(config.model, batch_size=args.batch_size))
     if args.base_url:
-        config = replace(config, model=replace(config.model, backend="openai", base_url=args.base_url))
+        config = on_server(config, args.base_url)
     if args.free_chat:
         config = replace(config, chat=replace(config.chat, free_chat=args.free_chat))
     if args.max_concurrency:

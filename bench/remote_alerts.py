@@ -32,9 +32,8 @@ from bot.config import load_config  # noqa: E402
 from bot.evaluation import LABELS, read_rows  # noqa: E402
 from bot.llm.backends.openai import ANSWER_START, RemoteEngine  # noqa: E402
 from bot.llm.engine import Engine  # noqa: E402
-from bot.llm.loading import gguf_path  # noqa: E402
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR  # noqa: E402
-from testkit.llama_server import LlamaServer  # noqa: E402
+from testkit.llama_server import LlamaServer, configured_gguf, on_server  # noqa: E402
 
 DEVSETS = Path(__file__).resolve().parent / "devsets"
 # Written for this bench (not from the dev sets or the shared data): other goods, both languages, both labels.
@@ -125,9 +124,7 @@ async def row(engine, name: str, threshold: float) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    gguf = gguf_path(config.model)  # the server serves the configured model
-    if gguf is None:
-        raise SystemExit(f"llama.cpp serves GGUF files; [model] source is {config.model.source}")
+    gguf = configured_gguf(config)  # the server serves the configured model
     threshold = config.alerts.threshold
     print(f"alerts (negative at >= {threshold}), model {config.model.source}\n")
     print("| variant | sample shop (bench/shop_alerts.py) | dev en: alerting per label | dev zh |")
@@ -138,9 +135,9 @@ async def run(args: argparse.Namespace) -> int:
         print(await row(engine, f"in the bot (`{engine.sentiment_reader.method}`)", threshold), flush=True)
         engine.close()
     with LlamaServer(parallel=4, threads=2, embeddings=False, gguf=gguf) as server:
-        model = replace(config.model, backend="openai", base_url=server.url, timeout_seconds=3600.0)
+        served = on_server(config, server.url, timeout_seconds=3600.0)
         for variant in TRIED if args.compare else TRIED[:1]:
-            engine = tried_engine(replace(config, model=model), variant)
+            engine = tried_engine(served, variant)
             print(await row(engine, f"llama.cpp server: {variant.name}", threshold), flush=True)
             engine.close()
     return 0

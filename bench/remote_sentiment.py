@@ -25,7 +25,7 @@ from bench.shop_alerts import shop_alerts  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.evaluation import decision, metrics, read_rows, stratified_sample  # noqa: E402
 from bot.llm.backends import load_backend  # noqa: E402
-from testkit.llama_server import LlamaServer  # noqa: E402
+from testkit.llama_server import LlamaServer, on_server  # noqa: E402
 
 READINGS = {"logprobs": "logits", "choice": "generate"}  # reading -> the sentiment.method that selects it
 
@@ -47,9 +47,8 @@ async def run(args: argparse.Namespace) -> int:
         print("|---" * (len(DATASETS) + 2) + "|")
         for reading, method in READINGS.items():
             # An accuracy bench: no per-call timeout worth the name, whatever else the machine runs.
-            model = replace(config.model, backend="openai", base_url=server.url, timeout_seconds=3600.0)
-            engine = load_backend(replace(config, model=model,
-                                          sentiment=replace(config.sentiment, method=method)))
+            served = on_server(config, server.url, timeout_seconds=3600.0)
+            engine = load_backend(replace(served, sentiment=replace(config.sentiment, method=method)))
             cells = []
             for name in DATASETS:
                 rows = stratified_sample(read_rows(DATA / f"{name}.csv", POLAR), args.limit, args.seed)

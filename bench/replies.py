@@ -58,13 +58,13 @@ async def local(config, tmp: Path) -> dict[str, dict]:
 
 
 async def remote(config, tmp: Path) -> dict[str, dict]:
-    from testkit.llama_server import LlamaServer
+    from testkit.llama_server import LlamaServer, on_server
 
     reports = {}
     for name, embeddings in (("with knowledge, llama.cpp server, its embeddings", True),
                              ("with knowledge, llama.cpp server, shared words alone", False)):
         with LlamaServer(embeddings=embeddings) as server:
-            remote_config = replace(config, model=replace(config.model, backend="openai", base_url=server.url))
+            remote_config = on_server(config, server.url)
             engine = await asyncio.to_thread(load_backend, remote_config)
             db_dir = tmp / ("embeddings" if embeddings else "lexical")
             db_dir.mkdir()

@@ -16,13 +16,14 @@ import argparse
 import asyncio
 import csv
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import load_config  # noqa: E402
 from bot.llm.backends import load_backend  # noqa: E402
+from testkit.llama_server import on_server  # noqa: E402
 
 QUESTIONS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "shop" / "questions.csv"
 COMPLAINTS = ("broken", "碎了")  # the two questions that are complaints: an alert there is right
@@ -70,7 +71,7 @@ def main() -> int:
     args = parser.parse_args()
     config = load_config(args.config)
     if args.base_url:
-        config = replace(config, model=replace(config.model, backend="openai", base_url=args.base_url))
+        config = on_server(config, args.base_url)
     engine = load_backend(config)
     engine.prepare_roles()
     try:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -66,6 +67,21 @@ class LlamaServer:
     def __exit__(self, *exc) -> None:
         self.kill()
 
+
+def on_server(config, url: str, **model):
+    """`config` with its model read through the OpenAI-compatible server at `url` ([model] backend = "openai"), with
+    any other [model] settings given."""
+    return replace(config, model=replace(config.model, backend="openai", base_url=url, **model))
+
+
+def configured_gguf(config) -> Path:
+    """The GGUF file of [model] source, for a LlamaServer to serve; exits naming the source when it is none."""
+    from bot.llm.loading import gguf_path
+
+    gguf = gguf_path(config.model)
+    if gguf is None:
+        raise SystemExit(f"llama.cpp serves GGUF files; [model] source is {config.model.source}")
+    return gguf
 
 
 def serve(port: int, parallel: int, threads: int, embeddings: int) -> None:

@@ -162,9 +162,11 @@ def llama_server():
 def remote(config: Config, base_url: str, tmp_path: Path, **model) -> Config:
     """`config` on the remote backend at `base_url`, greedy 32-token replies written by the model (free chat on:
     "auto" is off for the embedded 135M model the test server runs), the database in tmp_path."""
+    from testkit.llama_server import on_server
+
     generation = replace(config.chat.generation, temperature=0.0, max_new_tokens=32)
     model = {"timeout_seconds": 240.0, **model}  # a loaded CI machine: a slow reply is not the failure tested
-    return replace(config, model=replace(config.model, backend="openai", base_url=base_url, **model),
+    return replace(on_server(config, base_url, **model),
                    chat=replace(config.chat, generation=generation, free_chat="on"),
                    storage=replace(config.storage, path=tmp_path / "shopbot.db"))
 
