@@ -99,7 +99,7 @@ async def measure(config, texts: list[str], max_tokens: int, gold: dict[str, str
         load_s = time.perf_counter() - started
         started = time.perf_counter()
         run = await analyse(reader, file_comments(path, sniff_encoding(path), "text"), Path(tmp) / "out",
-                            path.name, len(texts))
+                            path.name, len(texts), path.name)
         seconds = time.perf_counter() - started
         reader.close()
         write_reports(Path(tmp) / "out", path.name)

@@ -290,11 +290,14 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot.evals.analyze import analyse, file_comments, reader_for, stored_comments, write_reports
-    from bot.evals.comments import check_readable, sniff_encoding
+    from bot.evals.comments import check_readable, file_source, sniff_encoding
     from storage.db import Database
 
     if bool(args.file) == args.from_db:
         print("shopbot analyze: give a FILE, or --from-db (not both)", file=sys.stderr)
+        return 2
+    if args.since and not args.from_db:
+        print("shopbot analyze: --since goes with --from-db (a file's rows are all read)", file=sys.stderr)
         return 2
     out = Path(args.out or ("analysis-messages" if args.from_db else f"analysis-{Path(args.file).stem}"))
     reader = reader_for(config)
@@ -307,10 +310,14 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
                 except ValueError:
                     print(f"shopbot analyze: --since {args.since!r} is not a date like 2024-05-31", file=sys.stderr)
                     return 2
+            if not Path(config.storage.path).is_file():  # Database.open would create an empty one
+                print(f"shopbot analyze: no database at {config.storage.path} ([storage] path): nothing stored to "
+                      "analyse", file=sys.stderr)
+                return 2
             title = f"customer messages in {config.storage.path}" + (f" since {args.since}" if args.since else "")
             db = await Database.open(config.storage.path)
             try:
-                run = await analyse(reader, stored_comments(db, since), out, title, None)
+                run = await analyse(reader, stored_comments(db, since), out, title, None, title)
             finally:
                 await db.close()
         else:
@@ -321,7 +328,8 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
             if encoding.notice:
                 print(f"analyze: {encoding.notice}", file=sys.stderr)
             total = encoding.lines - (path.suffix.lower() in (".csv", ".tsv"))  # the header is no comment
-            run = await analyse(reader, file_comments(path, encoding, args.text_column), out, title, total)
+            run = await analyse(reader, file_comments(path, encoding, args.text_column), out, title, total,
+                                file_source(path, args.text_column))
     except asyncio.CancelledError:  # Ctrl-C: what was read is in rows.csv already
         print(f"\nanalyze: stopped; the rows read so far are in {out / 'rows.csv'}. "
               "Run the same command again to continue.", file=sys.stderr)

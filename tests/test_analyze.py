@@ -94,6 +94,37 @@ def test_rows_with_bytes_of_no_known_encoding_are_skipped_by_line_the_rest_is_re
                               Comment("4", "送得快")]
 
 
+def test_a_utf8_file_with_one_stray_byte_is_not_read_as_gb18030_nonsense(tmp_path):
+    # Even runs of UTF-8 Chinese decode as GB18030 too: the whole file does, as mojibake.
+    path = tmp_path / "mixed.csv"
+    path.write_bytes("text\n味道很好\n送餐太慢\n".encode() + b"na\xefve design\n" + "服务态度很差\n".encode())
+    assert sniff_encoding(path).name == "utf-8-sig"
+    assert comments(path) == [Comment("2", "味道很好"), Comment("3", "送餐太慢"),
+                              Skipped("4", "bytes that are neither UTF-8 nor GB18030"), Comment("5", "服务态度很差")]
+
+
+def test_a_utf16_export_is_read_as_utf16(tmp_path):
+    path = tmp_path / "unicode.txt"  # Excel's "Unicode Text": UTF-16 with a byte-order mark
+    path.write_text("great noodles\r\n送餐太慢了\r\n", encoding="utf-16")
+    assert comments(path) == [Comment("1", "great noodles"), Comment("2", "送餐太慢了")]
+    assert sniff_encoding(path).lines == 2
+
+
+def test_a_quote_never_closed_names_every_line_it_swallowed(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text('text,date\ncold soup,2024-05-01\n"worst order ever,2024-05-02\nthe driver was rude,2024-05-03\n'
+                    'late again,2024-05-04\n', encoding="utf-8")
+    got = comments(path)
+    assert got[0] == Comment("2", "cold soup", "2024-05-01")
+    assert got[1].ref == "3" and got[1].reason.endswith("it runs over lines 3-5: a double quote not closed?")
+
+
+def test_half_an_emoji_in_json_is_read_with_a_replacement_character(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "great noodles"}\n{"text": "cut emoji \\ud83d"}\n', encoding="utf-8")
+    assert comments(path) == [Comment("1", "great noodles"), Comment("2", "cut emoji \ufffd")]
+
+
 def test_dates_in_the_forms_shop_exports_use():
     assert {parse_date(v).isoformat() for v in ("2024-05-01", "2024-05-01T23:10:00Z", "2024/5/1", "2024.05.01",
                                                  "2024年5月1日", "2024-05-01 08:00")} == {"2024-05-01"}
@@ -201,6 +232,36 @@ def test_an_interrupted_run_continues_where_it_stopped_and_a_row_cut_short_is_re
     assert {r["ref"]: r["sentiment"] for r in again} == {r["ref"]: r["sentiment"] for r in whole}
 
 
+@pytest.mark.parametrize("cut", ["inside a text of several lines", "inside the last row's text"])
+def test_a_rows_file_cut_inside_a_text_is_read_again_not_glued_to_the_next_rows(cli_config, tmp_path, capsys, cut):
+    texts = ["the soup was cold", "first line of a long review\nsecond line of it", "the driver was late",
+             "where is my parcel", "very slow refund", "great noodles"]
+    data = write_csv(tmp_path / "c.csv", ["text"], [[t] for t in texts])
+    out = tmp_path / "out"
+    assert main(["analyze", str(data), "--out", str(out), "--config", cli_config]) == 0
+    whole = (out / "rows.csv").read_text(encoding="utf-8-sig")
+    # As a killed run leaves it: cut in the middle of a text (text is the last field, so every field is there).
+    at = whole.index("second line") if cut == "inside a text of several lines" else len(whole) - 6
+    (out / "rows.csv").write_text(whole[:at], encoding="utf-8-sig")
+    capsys.readouterr()
+    for _ in range(2):
+        assert main(["analyze", str(data), "--out", str(out), "--config", cli_config]) == 0
+        assert sorted((r["ref"], r["text"]) for r in rows_of(out)) == sorted(
+            (str(n), t) for n, t in zip([2, 3, 5, 6, 7, 8], texts))
+    assert "dropped 1 row(s) cut short" in capsys.readouterr().err
+    assert "6 comments analysed" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_comment_longer_than_csv_fields_usually_are_is_read_and_kept_whole(cli_config, tmp_path):
+    data = tmp_path / "c.txt"
+    long = "terrible delivery " * 8000  # 144,000 characters: over the csv module's default field limit
+    data.write_text(f"fine\n{long}\nok\n", encoding="utf-8")
+    out = tmp_path / "out"
+    for _ in range(2):  # the rerun reads rows.csv back
+        assert main(["analyze", str(data), "--out", str(out), "--config", cli_config]) == 0
+    assert [r["text"] for r in rows_of(out)] == ["fine", long.strip(), "ok"]
+
+
 def test_ctrl_c_keeps_whole_rows_and_the_same_command_continues(cli_config, tmp_path):
     import os
     import signal
@@ -237,7 +298,12 @@ def test_analyze_refuses_to_mix_two_inputs_or_two_readings_in_one_folder_and_nam
     out = tmp_path / "out"
     assert main(["analyze", str(one), "--out", str(out), "--config", cli_config]) == 0
     assert main(["analyze", str(two), "--out", str(out), "--config", cli_config]) == 2
-    assert "holds the rows of one.csv, not two.csv" in capsys.readouterr().err
+    assert f"holds the rows of {one.resolve()} (column 'text', sha256 " in capsys.readouterr().err
+    (tmp_path / "june").mkdir()  # another file of the same name, and the same file read by another column
+    write_csv(tmp_path / "june" / "one.csv", ["text"], [["c"], ["d"]])
+    assert main(["analyze", str(tmp_path / "june" / "one.csv"), "--out", str(out), "--config", cli_config]) == 2
+    assert main(["analyze", str(one), "--text-column", "TEXT", "--out", str(out), "--config", cli_config]) == 2
+    assert "not of " in capsys.readouterr().err and [r["text"] for r in rows_of(out)] == ["a", "b"]
     (tmp_path / "generate").mkdir()
     generate = dump_config(replace(tiny_config, sentiment=replace(tiny_config.sentiment, method="generate")),
                            tmp_path / "generate")
@@ -249,6 +315,12 @@ def test_analyze_refuses_to_mix_two_inputs_or_two_readings_in_one_folder_and_nam
     assert main(["analyze", "--config", cli_config]) == 2
     assert main(["analyze", "--from-db", "--since", "last week", "--config", cli_config]) == 2
     assert "is not a date like 2024-05-31" in capsys.readouterr().err
+    assert main(["analyze", "--from-db", "--config", cli_config]) == 2  # no database yet: none is created
+    assert "no database at " in capsys.readouterr().err and not tiny_config.storage.path.exists()
+    assert main(["analyze", str(one), "--since", "2024-05-01", "--config", cli_config]) == 2
+    assert "--since goes with --from-db" in capsys.readouterr().err
+    assert main(["analyze", str(one), "--out", str(one), "--config", cli_config]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
 
 
 async def test_from_db_reads_customers_text_messages_since_the_date(tiny_config, tmp_path):
@@ -264,9 +336,10 @@ async def test_from_db_reads_customers_text_messages_since_the_date(tiny_config,
     new = await db.add_message(ann.id, "customer", "my order is late")
     await db.add_message(ann.id, "bot", "Sorry to hear that")
     await db.add_message(ann.id, "customer", "[photo]", kind="photo")
+    await db.add_message(ann.id, "customer", "  \n")  # stored as sent, no comment to read
     reader = reader_for(tiny_config)
     try:
-        run = await analyse(reader, stored_comments(db, time.time() - 86400), tmp_path / "out", "db", None)
+        run = await analyse(reader, stored_comments(db, time.time() - 86400), tmp_path / "out", "db", None, "db")
     finally:
         reader.close()
         await db.close()
@@ -320,7 +393,8 @@ async def test_the_embedded_model_reads_plain_praise_and_complaints_in_both_lang
     data.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
     reader = LocalReader(real_engine.config)
     reader.model = real_engine  # the session's engine: not closed here
-    await analyse(reader, file_comments(data, sniff_encoding(data), "text"), tmp_path / "out", "c.jsonl", 4)
+    await analyse(reader, file_comments(data, sniff_encoding(data), "text"), tmp_path / "out", "c.jsonl", 4,
+                  "c.jsonl")
     rows = rows_of(tmp_path / "out")
     assert {r["text"]: r["sentiment"] for r in rows} == texts
     assert [r["language"] for r in rows] == ["zh", "zh", "en", "en"]

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import AsyncIterator, Iterable
+from typing import AsyncIterator, Iterable, Iterator
 
 from tqdm import tqdm
 
@@ -57,39 +57,74 @@ class RowsFile:
     the input and how its rows are read: a rerun with another input, or another model or backend, is refused, so
     one report never mixes two readings."""
 
-    def __init__(self, out: Path, input_name: str, reading: str):
+    def __init__(self, out: Path, source: str, reading: str):
         self.path = out / "rows.csv"
+        if out.exists() and not out.is_dir():
+            raise AnalyzeError(f"--out {out} is a file, not a folder; pass another --out DIR")
         out.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             earlier = manifest(out)
-            if earlier.get("input") != input_name:
-                raise AnalyzeError(f"{self.path} holds the rows of {earlier.get('input') or 'another run'}, not "
-                                   f"{input_name}; pass another --out DIR, or delete that folder to start over")
+            if earlier.get("input") != source:
+                raise AnalyzeError(f"{self.path} holds the rows of {earlier.get('input') or 'another run'}, not of "
+                                   f"{source}; pass another --out DIR, or delete that folder to start over")
             if earlier.get("reading", reading) != reading:  # files of before the reading was recorded: the same
                 raise AnalyzeError(f"{self.path} holds rows read by {earlier['reading']}, and this run reads with "
                                    f"{reading}; pass another --out DIR, or delete that folder to start over")
         else:
-            (out / MANIFEST).write_text(json.dumps({"input": input_name, "reading": reading}, ensure_ascii=False)
+            (out / MANIFEST).write_text(json.dumps({"input": source, "reading": reading}, ensure_ascii=False)
                                         + "\n", encoding="utf-8")
         self.done = self._resume()
 
     def _resume(self) -> set[str]:
-        """Refs of the complete rows in the file; a row cut short (the process was killed mid-write) is dropped."""
+        """Refs of the complete rows in the file; a row cut short (the process was killed mid-write) is dropped.
+
+        The file is read twice, streaming, and rewritten only when a row was cut: rows.csv may be larger than memory."""
         if not self.path.exists():
             # A BOM, so that spreadsheet programs read the Chinese text as UTF-8.
             self.path.write_text(",".join(ROW_FIELDS) + "\n", encoding="utf-8-sig")
             return set()
+        done, cut = set(), 0
+        for row, whole in self._records():
+            if whole:
+                done.add(row[0])
+            else:
+                cut += 1
+        if cut:
+            print(f"analyze: {self.path}: dropped {cut} row(s) cut short by an earlier stop; they are read again",
+                  file=sys.stderr)
+            kept = self.path.with_name(self.path.name + ".kept")
+            with open(kept, "w", encoding="utf-8-sig", newline="") as f:
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(ROW_FIELDS)
+                writer.writerows(row for row, whole in self._records() if whole)
+            kept.replace(self.path)
+        return done
+
+    def _records(self) -> Iterator[tuple[list[str], bool]]:
+        """Each row after the header and whether it is whole. A row is cut when fields are missing, when the file
+        ends inside its quoted text (strict reading fails there), or when it is the last and the file does not end
+        with a newline (text is the last field: a cut inside it leaves every field there)."""
+        with open(self.path, "rb") as f:
+            f.seek(max(f.seek(0, io.SEEK_END) - 1, 0))
+            ends_with_newline = f.read(1) == b"\n"
         with open(self.path, encoding="utf-8-sig", newline="") as f:
-            rows = list(csv.reader(f))
-        if not rows or tuple(rows[0]) != ROW_FIELDS:
-            raise AnalyzeError(f"{self.path} is not a rows file of shopbot analyze; pass another --out DIR")
-        whole = [row for row in rows[1:] if len(row) == len(ROW_FIELDS)]
-        if len(whole) < len(rows) - 1:
-            print(f"analyze: {self.path}: dropped {len(rows) - 1 - len(whole)} row(s) cut short by an earlier "
-                  "stop; they are read again", file=sys.stderr)
-            with open(self.path, "w", encoding="utf-8-sig", newline="") as f:
-                csv.writer(f, lineterminator="\n").writerows([ROW_FIELDS, *whole])
-        return {row[0] for row in whole}
+            reader = csv.reader(f, strict=True)
+            header = next(reader, None)
+            if header is None or tuple(header) != ROW_FIELDS:
+                raise AnalyzeError(f"{self.path} is not a rows file of shopbot analyze; pass another --out DIR")
+            last = None  # held back one row: only the end of the file tells whether the last row is whole
+            try:
+                for row in reader:
+                    if last is not None:
+                        yield last, len(last) == len(ROW_FIELDS)
+                    last = row
+            except csv.Error:  # the file ends inside a quoted text: from its row on, one cut row
+                if last is not None:
+                    yield last, len(last) == len(ROW_FIELDS)
+                yield [], False
+                return
+            if last is not None:
+                yield last, len(last) == len(ROW_FIELDS) and ends_with_newline
 
     def append(self, rows: Iterable[tuple]) -> None:
         """One write and flush per window: an interrupted run leaves whole rows behind."""
@@ -100,7 +135,7 @@ class RowsFile:
 
 
 def manifest(out: Path) -> dict:
-    """DIR/analyze.json: {"input": what was analysed, "reading": how} ({} when there is none)."""
+    """DIR/analyze.json: {"input": which input was analysed, "reading": how} ({} when there is none)."""
     path = out / MANIFEST
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
@@ -197,9 +232,10 @@ def reader_for(config) -> Reader:
 
 
 async def analyse(reader: Reader, comments: AsyncIterator[Comment | Skipped], out: Path, input_name: str,
-                  total: int | None) -> Run:
-    """Stream the comments through the model window by window into DIR/rows.csv; skip refs already there."""
-    rows = RowsFile(out, input_name, reader.reading)
+                  total: int | None, source: str) -> Run:
+    """Stream the comments through the model window by window into DIR/rows.csv; skip refs already there.
+    `input_name` names the input in messages; `source` tells it from any other (comments.file_source)."""
+    rows = RowsFile(out, source, reader.reading)
     run = Run(out, resumed=len(rows.done))
     window: list[Comment] = []
     remaining = None if total is None else max(total - len(rows.done), 0)
@@ -283,6 +319,8 @@ async def stored_comments(db, since: float) -> AsyncIterator[Comment]:
     after = 0
     while page := await db.customer_texts(since, after, STORED_PAGE):
         for m in page:
+            if not m["text"].strip():  # stored as sent (the customer got empty_reply): no comment to read
+                continue
             when = datetime.fromtimestamp(m["created_at"]).isoformat(sep=" ", timespec="seconds")
             yield Comment(f"message:{m['id']}", m["text"], when, m["channel"], str(m["id"]))
         after = page[-1]["id"]

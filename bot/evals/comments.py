@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Iterator
 
 FALLBACK_ENCODING = "gb18030"  # what Chinese spreadsheet tools export when they do not write UTF-8
 UNDECODED = re.compile("[\udc80-\udcff]")  # bytes kept by errors="surrogateescape"
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 CHUNK = 1 << 20
 
 
@@ -45,18 +47,48 @@ class Encoding:
 
 
 def sniff_encoding(path: Path) -> Encoding:
-    """UTF-8 if the whole file decodes as it, else GB18030 if that does, else UTF-8 with the bad rows skipped.
+    """UTF-16 when the file starts with its byte-order mark (Excel's "Unicode Text"); else UTF-8 if the whole file
+    decodes as it; else GB18030 if that does and most lines with non-ASCII bytes are not UTF-8 (a UTF-8 file with a
+    stray bad byte often decodes as GB18030 too, as nonsense); else UTF-8 with the bad rows skipped.
 
     One streaming pass per candidate (a few hundred MB/s), so a bad byte near the end is found before any row."""
-    utf8_error = _first_error(path, "utf-8")
+    with open(path, "rb") as f:
+        if f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return Encoding("utf-16", "strict", _count_lines(path, "utf-16"))
     lines = _count_lines(path)
+    utf8_error = _first_error(path, "utf-8")
     if utf8_error is None:
         return Encoding("utf-8-sig", "strict", lines)
-    if _first_error(path, FALLBACK_ENCODING) is None:
+    utf8, not_utf8 = _utf8_lines(path)
+    if not_utf8 > utf8 and _first_error(path, FALLBACK_ENCODING) is None:
         return Encoding(FALLBACK_ENCODING, "strict", lines,
                         f"{path}: line {utf8_error}: not UTF-8; the file decodes as GB18030, reading it as that")
     return Encoding("utf-8-sig", "surrogateescape", lines,
                     f"{path}: line {utf8_error}: not UTF-8 (nor GB18030); rows with undecodable bytes are skipped")
+
+
+def _utf8_lines(path: Path) -> tuple[int, int]:
+    """How many lines with non-ASCII bytes decode as UTF-8, and how many do not."""
+    counts = [0, 0]
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.isascii():
+                try:
+                    line.decode("utf-8")
+                    counts[0] += 1
+                except UnicodeDecodeError:
+                    counts[1] += 1
+    return counts[0], counts[1]
+
+
+def file_source(path: Path, text_column: str) -> str:
+    """What tells this input from any other: the file, its contents (a re-export under the same name is another
+    input: its line numbers mean other rows) and the column read."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return f"{path.resolve()} (column {text_column!r}, sha256 {digest.hexdigest()[:16]})"
 
 
 def _first_error(path: Path, encoding: str) -> int | None:
@@ -77,7 +109,11 @@ def _first_error(path: Path, encoding: str) -> int | None:
     return None
 
 
-def _count_lines(path: Path) -> int:
+def _count_lines(path: Path, encoding: str | None = None) -> int:
+    """Lines in the file (for the progress bar); bytes are counted unless the encoding's newline is not one byte."""
+    if encoding is not None:
+        with open(path, encoding=encoding, errors="replace", newline="") as f:
+            return sum(1 for _ in f)
     lines, last = 0, b"\n"
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -147,8 +183,10 @@ def _csv_rows(f, path: Path, delimiter: str, text_column: str) -> Iterator[tuple
         if not row:
             continue  # a blank line
         if len(row) != len(names):
+            # A quote never closed makes one row of every line up to the next quote (or the end of the file).
+            spans = f"; it runs over lines {line}-{start - 1}: a double quote not closed?" if start - 1 > line else ""
             yield str(line), (f"{len(row)} fields where the header has {len(names)} "
-                              "(a comma or quote inside an unquoted text?)")
+                              f"(a comma or quote inside an unquoted text?){spans}")
             continue
         yield str(line), {ours: row[i] for ours, i in where.items()}
 
@@ -175,4 +213,6 @@ def _json_rows(f, path: Path, text_column: str) -> Iterator[tuple[str, dict[str,
             continue
         seen_text = True
         fields = {"text": value[text_column], **{k: value[k] for k in ("date", "source", "id") if k in value}}
-        yield str(n), {k: "" if v is None else str(v) for k, v in fields.items()}
+        # json.loads keeps a lone surrogate ("\\ud83d", half an emoji cut off): it cannot be written as UTF-8 or read by
+        # the tokenizer, so it becomes the replacement character, as an undecodable byte does when printed.
+        yield str(n), {k: LONE_SURROGATE.sub("\ufffd", "" if v is None else str(v)) for k, v in fields.items()}
