@@ -185,6 +185,14 @@ def test_a_long_span_is_counted_by_week(tmp_path):
     assert s.period == "week" and all(start.weekday() == 0 for start in s.by_period)
 
 
+
+def test_periods_without_comments_are_shown_as_empty_not_left_out(tmp_path):
+    write_rows(tmp_path, [(str(i), "", day, "", "en", "negative", "0.9", "complaint", "", "x")
+                          for i, day in enumerate(["2024-05-01", "2024-05-02", "2024-06-10"])])
+    s = summarise(tmp_path, "t")
+    assert s.period == "day" and len(s.by_period) == 41 and sum(sum(c.values()) for c in s.by_period.values()) == 3
+    assert "| 2024-05-20 | 0 |" in markdown(s)
+
 # --- the command, end to end on the tiny model ---------------------------------------------------------------
 
 

@@ -119,10 +119,18 @@ def _by_period(days: Counter) -> tuple[str, dict[date, Counter]]:
     period = "day" if span <= DAYS_BY_DAY else "week" if span <= 730 else "month"
     start = {"day": lambda d: d, "week": lambda d: d - timedelta(days=d.weekday()),
              "month": lambda d: d.replace(day=1)}[period]
-    counts: dict[date, Counter] = defaultdict(Counter)
+    after = {"day": lambda d: d + timedelta(days=1), "week": lambda d: d + timedelta(days=7),
+             "month": lambda d: (d + timedelta(days=31)).replace(day=1)}[period]
+    # Every period from the first to the last, the empty ones too: weeks without a comment are news, and the chart's
+    # bars stand evenly in time.
+    counts: dict[date, Counter] = {}
+    period_start = start(first)
+    while period_start <= last:
+        counts[period_start] = Counter()
+        period_start = after(period_start)
     for (day, label), n in days.items():
         counts[start(day)][label] += n
-    return period, dict(sorted(counts.items()))
+    return period, counts
 
 
 def _topics(phrases: dict[str, Counter], negatives: int, rows: int) -> list[Topic]:
