@@ -93,6 +93,27 @@ async def test_a_retried_send_is_answered_once(web_config, engine):
     assert len(stored) == 2
 
 
+async def test_a_visitors_quick_second_send_waits_its_turn_and_a_resend_during_the_answer_gets_no_second_one(
+        web_config, engine):
+    long = "Here is everything about delivery, returns and payment, " * 4  # ~40 words: a slow reply
+    engine.replies["tell me everything"] = long.strip()
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        await session.get(chat.url + "api/session")
+        first = asyncio.create_task(post(session, chat, "api/messages", {"id": "a1", "text": "tell me everything"}))
+        await asyncio.sleep(0.1)  # the first is being answered
+        second = await post(session, chat, "api/messages", {"id": "a2", "text": "thanks"})
+        assert first.done()  # the second waited for it
+        twice = await asyncio.gather(*(post(session, chat, "api/messages", {"id": "a3", "text": "thanks"})
+                                       for _ in range(2)))
+        customer = await chat.svc.db.existing_customer(CHANNEL, visitor_of(chat, session))
+        stored = await chat.svc.db.messages(customer.id)
+    assert second == (200, {"id": "a2", "reply": "You are welcome."})
+    assert sorted(answer["reply"] or "" for _, answer in twice) == ["", "You are welcome."]
+    assert [(m.role, m.text) for m in stored] == [
+        ("customer", "tell me everything"), ("bot", long.strip()), ("customer", "thanks"), ("bot", "You are welcome."),
+        ("customer", "thanks"), ("bot", "You are welcome.")]
+
+
 async def test_other_sites_cannot_post_with_the_visitors_cookie(web_config, engine):
     """CSRF: a foreign Origin is refused, a form post is refused, and nothing is stored either way."""
     config = replace(web_config, web=replace(web_config.web, allowed_origins=("https://shop.example",)))

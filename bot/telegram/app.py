@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections import Counter
 from contextlib import asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
@@ -15,6 +14,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from bot import retention
+from bot.in_turn import InTurn
 from bot.config import TOKEN_ENV, Config, ConfigError
 from bot.llm.backends import ModelBackend, load_backend
 from bot.service import ConversationService
@@ -58,30 +58,16 @@ class PerChatProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int, after: Callable[[object], Awaitable[None]]):
         super().__init__(max_concurrent_updates)
         self._after = after  # told when an update is finished with, whatever its handlers did
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._waiting: Counter[int] = Counter()  # to drop a chat's lock once nobody holds or awaits it
+        self._chats = InTurn()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
+        # PTB starts update tasks in update order, and a turn is taken first come first served.
+        async with self._chats.turn(chat.id) if chat is not None else nullcontext():
             try:
                 await coroutine
             finally:
                 await self._after(update)
-            return
-        # asyncio.Lock wakes waiters first-in first-out, and PTB starts update tasks in update order.
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
-        self._waiting[chat.id] += 1
-        try:
-            async with lock:
-                try:
-                    await coroutine
-                finally:
-                    await self._after(update)
-        finally:
-            self._waiting[chat.id] -= 1
-            if not self._waiting[chat.id]:
-                del self._waiting[chat.id], self._locks[chat.id]
 
     async def initialize(self) -> None:
         """Nothing to set up: locks are made per chat on demand."""

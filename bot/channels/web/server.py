@@ -18,6 +18,7 @@ from bot.channels.web.proxies import TrustedProxies
 from bot.channels.web.visitors import COOKIE, COOKIE_MAX_AGE, LiveStreams, VisitorCookies
 from bot.config import Config, ConfigError, WebTexts, listen_address, web_secret
 from bot.escalation import Operators
+from bot.in_turn import InTurn
 from bot.ratelimit import RateLimiter, Verdict
 from bot.service import ConversationService, Outcome, Sender
 from storage.db import Customer, StoredMessage
@@ -47,6 +48,7 @@ class WebChat:
         self.streams = LiveStreams()
         self.addresses = RateLimiter(self.web.requests_per_minute_per_address)
         self.proxies = TrustedProxies(self.web.trusted_proxies)
+        self._visitors_in_turn = InTurn()
         self.url = ""  # set once listening
         service.handoff.reach_customers(CHANNEL, self._show_operator_text)
 
@@ -220,6 +222,14 @@ class WebChat:
             return _error(400, f"id must be a string of at most {MAX_ID_CHARS} characters")
         if len(text) > self.web.max_message_chars:
             return _error(413, self._texts(request).too_long.format(limit=self.web.max_message_chars))
+        # One visitor's messages one at a time, in arrival order (their pages, or a quick second send, do not wait
+        # for the first answer): replies are stored in order, and an id sent twice is answered from the first.
+        async with self._visitors_in_turn.turn(visitor):
+            return await self._handle_message(request, response, visitor, text, message_id)
+
+    async def _handle_message(self, request: web.Request, response: web.Response, visitor: str, text: str,
+                              message_id: str | None) -> web.Response:
+        """A valid message, in the visitor's turn."""
         sender = self._sender(visitor)
         command = text.strip().lower()
         if command == "/reset":
@@ -275,7 +285,8 @@ class WebChat:
         visitor = self._visitor(request)
         counts = {"messages": 0, "alerts": 0}
         if visitor is not None and await self.svc.db.existing_customer(CHANNEL, visitor) is not None:
-            counts = await self.svc.forget(self._sender(visitor))
+            async with self._visitors_in_turn.turn(visitor):  # after a message being answered, not under it
+                counts = await self.svc.forget(self._sender(visitor))
             self.streams.send(visitor, "forgotten", {})  # the visitor's other pages clear too
         response = web.Response(content_type="application/json")
         self._identify(request, response, visitor=self.cookies.new_id())
