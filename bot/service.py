@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -308,12 +309,21 @@ class ConversationService:
         reply = "" if answer["sent_at"] else answer["text"]
         log.info("message %s of customer %s was delivered again; %s", external_id, customer.id,
                  "its stored reply is sent now" if reply else "it was answered already")
-        return prior.id, Outcome(customer, prior.id, reply, reply_id=answer["id"], replayed=True)
+        # A takeover notice answered it: the message was for the operator, and the crash may have come before it was
+        # passed on. Passed on again: an operator reading it twice beats one never reading it.
+        relayed = answer["kind"] == "notice"
+        return prior.id, Outcome(customer, prior.id, reply, reply_id=answer["id"], replayed=True, relayed=relayed)
 
     async def mark_sent(self, outcome: Outcome) -> None:
-        """The channel confirmed the reply: a redelivery of the same message will not send it again."""
+        """The channel confirmed the reply: a redelivery of the same message will not send it again.
+
+        SQLite failing here (locked, disk full) is logged, not raised: the customer has the reply, and a retry of the
+        update would send it again; unmarked, it is repeated only if the channel delivers the message again."""
         if outcome.reply_id is not None:
-            await self.db.mark_sent(outcome.reply_id)
+            try:
+                await self.db.mark_sent(outcome.reply_id)
+            except sqlite3.Error as exc:
+                log.error("reply %s was sent but could not be marked sent: %s", outcome.reply_id, exc)
             self.metrics.replies_out.inc()
 
     async def reset(self, sender: Sender) -> None:
@@ -346,11 +356,12 @@ class ConversationService:
     async def _relay(self, customer: Customer, message_id: int, reading: Reading | None = None,
                      alert: Alert | None = None, *, lang: str) -> Outcome:
         """Taken over: no model reply; the customer hears once, in `lang`, that a person is handling the chat."""
-        notice = await self.handoff.notice_once(customer.id, lang)
+        notice, notice_id = await self.handoff.notice_once(customer.id, lang), None
         if notice:  # kind 'notice': stored for the record, never read by the model as its own words
             notice = (await self.script(customer.id)).written(notice)
-            await self.db.add_message(customer.id, "bot", notice, kind="notice", reply_to=message_id)
-        return Outcome(customer, message_id, notice, _sentiment(reading), alert, relayed=True, intent=_intent(reading))
+            notice_id = await self.db.add_message(customer.id, "bot", notice, kind="notice", reply_to=message_id)
+        return Outcome(customer, message_id, notice, _sentiment(reading), alert, reply_id=notice_id, relayed=True,
+                       intent=_intent(reading))
 
     async def _read(self, message_id: int, text: str) -> Reading | None:
         """The message's sentiment and intent, stored with it; None when the model failed (the reply goes on)."""

@@ -216,9 +216,9 @@ class Database:
         return StoredMessage(**dict(row)) if row else None
 
     async def reply_to(self, message_id: int) -> dict | None:
-        """The bot's stored answer to a customer message (id, text, sent_at), if there is one."""
+        """The bot's stored answer to a customer message (id, text, kind, sent_at), if there is one."""
         row = await self._one(
-            "SELECT id, text, sent_at FROM messages WHERE reply_to = ? AND role = 'bot' ORDER BY id LIMIT 1",
+            "SELECT id, text, kind, sent_at FROM messages WHERE reply_to = ? AND role = 'bot' ORDER BY id LIMIT 1",
             (message_id,),
         )
         return dict(row) if row else None
@@ -320,12 +320,13 @@ class Database:
         return cur.rowcount == 1
 
     async def inbox_pending(self) -> list[str]:
-        """Payloads of updates received but not handled to the end (the process died), oldest first."""
+        """Payloads of updates received but not handled to the end, oldest first: the process died, or every try of
+        the last run failed (given up for that run, tried again at start; not when /forget blanked it)."""
         return [r[0] for r in await self._all(
-            "SELECT payload FROM inbox WHERE done_at IS NULL AND failed_at IS NULL ORDER BY update_id")]
+            "SELECT payload FROM inbox WHERE done_at IS NULL AND payload != '' ORDER BY update_id")]
 
     async def inbox_give_up(self, update_id: int) -> None:
-        """Handling failed on every retry: kept with its payload for the owner, no longer replayed."""
+        """Handling failed on every retry: kept with its payload for the owner, tried again at the next start."""
         await self._execute("UPDATE inbox SET failed_at = ? WHERE update_id = ?", (time.time(), update_id))
 
     async def inbox_failed(self) -> list[str]:

@@ -100,7 +100,7 @@ async def test_a_message_that_fails_every_try_is_kept_not_lost_and_reported(conf
         (kept,) = await svc.db.inbox_failed()
         await settle()
         pending = await svc.db.inbox_pending()
-    assert "my order number is 4711" in kept and pending == []  # kept with its text, no longer retried
+    assert "my order number is 4711" in kept and pending == [kept]  # kept with its text for the next start
     assert sent_texts(fake, ANN) == [config.telegram.storage_error_reply.for_lang("en")]  # told once, not on every try
     assert f"failed {inbox.MAX_ATTEMPTS} times" in caplog.text
 
@@ -234,6 +234,18 @@ async def test_sqlite_failures_get_one_clear_log_line_and_the_message_is_answere
     assert TOKEN not in caplog.text
 
 
+async def test_a_reply_sent_but_not_marked_sent_is_not_sent_again_by_a_retry(config, tiny_engine, fake, monkeypatch):
+    monkeypatch.setattr(inbox, "RETRY_SECONDS", 0.1)
+    async with running_bot(config, tiny_engine) as svc:
+        svc.db.mark_sent = failing_once({"mark_sent": -1}, "mark_sent", svc.db.mark_sent,
+                                        sqlite3.OperationalError("database is locked"))
+        fake.send_text(ANN, "where is my parcel")
+        await replies(fake, ANN)
+        await settle(0.5)  # retries would have come by now
+        pending = await svc.db.inbox_pending()
+    assert len(sent_texts(fake, ANN)) == 1 and pending == []  # one answer, no storage_error_reply, handled
+
+
 async def test_a_redelivered_update_or_message_is_not_answered_twice(config, tiny_engine, fake):
     async with running_bot(config, tiny_engine) as svc:
         update_id = fake.send_text(ANN, "where is my parcel")
@@ -341,6 +353,9 @@ async def test_the_inbox_knows_an_update_it_has_seen_and_keeps_no_text_once_hand
     await db.inbox_done(7)
     assert await db.inbox_pending() == [] and not await db.inbox_add(7, '{"update_id": 7}')
     assert await db.inbox_prune(time.time() + 1) == 1
+    assert await db.inbox_add(8, '{"update_id": 8}')
+    await db.inbox_give_up(8)  # every try of a run failed: the next start tries again
+    assert await db.inbox_pending() == ['{"update_id": 8}'] and await db.inbox_failed() == ['{"update_id": 8}']
 
 
 async def test_an_operator_group_upgraded_to_a_supergroup_keeps_working_there_also_after_a_restart(

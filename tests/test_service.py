@@ -142,3 +142,19 @@ async def test_one_very_long_old_message_does_not_push_the_whole_history_out(db,
     await svc.handle_text(ann, "and where is my parcel?")
     history = engine.histories[-1]
     assert [role for role, _ in history][:2] == ["customer", "bot"] and len(history) == 4
+
+
+async def test_a_takeover_notice_is_marked_sent_and_a_redelivered_message_reaches_the_operator_without_a_second_one(
+        db, tiny_engine):
+    service = ConversationService(db, tiny_engine, tiny_engine.config)
+    bo = Sender("telegram", "bo", "Bo")
+    first = await service.handle_text(bo, "hello", "1")
+    await service.mark_sent(first)
+    await service.handoff.take_over(first.customer.id, "op1", "Olga")
+    notice = await service.handle_text(bo, "where is my parcel?", "2")
+    assert notice.relayed and notice.reply and notice.reply_id is not None
+    await service.mark_sent(notice)
+    # The same message handled again: a kill before it was marked done, or a retry after relaying it failed.
+    again = await service.handle_text(bo, "where is my parcel?", "2")
+    assert (again.replayed, again.reply, again.relayed) == (True, "", True)  # no second notice; passed on again
+    assert [m.text for m in await db.messages(first.customer.id)].count(notice.reply) == 1
