@@ -132,6 +132,33 @@ def test_an_unreachable_server_at_start_is_a_clear_error_naming_its_url(tmp_path
     assert f"cannot reach the model server at {url}" in capsys.readouterr().err
 
 
+async def test_a_server_that_stops_accepting_connections_is_down_not_a_model_error(tmp_path, monkeypatch):
+    import socket
+
+    from bot.llm.backends import ModelServerDown
+    from bot.llm.backends import openai
+
+    monkeypatch.setattr(openai, "CONNECT_SECONDS", 0.2)
+    monkeypatch.setattr(openai, "FIRST_BACKOFF_SECONDS", 0.01)
+    # A listening socket whose backlog is full: connections are neither accepted nor refused (a powered-off host,
+    # a firewall dropping packets), so connecting times out; nothing was sent, so it is tried again.
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as hung:
+        port = hung.getsockname()[1]
+        waiting = [socket.socket() for _ in range(3)]
+        for client in waiting:
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", port))
+        config = remote(load_config(environ={}), f"http://127.0.0.1:{port}/v1", tmp_path)
+        engine = openai.RemoteEngine(config, "model", frozenset(), None)
+        try:
+            with pytest.raises(ModelServerDown, match=r"is not answering \(ConnectTimeout\)"):
+                await engine.reply([], "Hello!")
+        finally:
+            engine.close()
+            for client in waiting:
+                client.close()
+
+
 async def test_429_and_503_are_retried_and_the_reply_is_asked_for_until_answered_once(llama_server, tmp_path):
     with ModelProxy(llama_server.url.removesuffix("/v1")) as proxy:
         engine = load_backend(remote(load_config(environ={}), proxy.url, tmp_path))

@@ -258,9 +258,9 @@ class RemoteEngine(CountsTurns):
                 last = attempt == RETRIES
                 try:
                     response = await connection.client.send(request, stream=True)
-                except httpx.TimeoutException:
-                    raise
-                except httpx.TransportError as exc:  # refused, or a kept-alive connection the server had closed
+                except httpx.TransportError as exc:  # refused, unanswered, or a kept-alive connection it had closed
+                    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+                        raise  # a read or write timeout: the request may be under way, and a reply is written once
                     if last:
                         raise ModelServerDown(f"the model server at {self.url} is not answering "
                                               f"({type(exc).__name__})") from exc
