@@ -152,7 +152,9 @@ SENTIMENT_METHODS = get_args(SentimentMethod)
 # Frozen, so settings are values that dataclasses.replace copies (and checks again); a key the class does not
 # have is a typo; strict: a value of the wrong TOML type is refused, never converted ("5" is no 5, true no 1).
 # A key without a default below (the texts customers and operators see) must be in the file, as in the shipped one.
-settings = dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid", strict=True))
+# allow_inf_nan=False: "inf" seconds or minutes would pass every lower bound, then fail deep inside (a timer that
+# cannot be scheduled) instead of at start with the key.
+settings = dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False))
 
 
 @settings
@@ -228,7 +230,7 @@ class AlertSettings:
     operator_chat_id: Annotated[int | None, BeforeValidator(_chat_id)] = None
     context_turns: Annotated[int, at_least(0)] = 6
     # undelivered alerts (operator chat unreachable) are retried this often
-    outbox_retry_seconds: Annotated[float, above(0)] = 60.0
+    outbox_retry_seconds: Annotated[float, rule(lambda s: 0 < s <= 86400, "must be > 0 and at most 86400 (a day)")] = 60.0
     # Escalation beyond one negative message (#5); each alert names the rule that fired.
     negatives_in_a_row: Annotated[int, at_least(0, " (0 turns the rule off)")] = 3
     very_negative: float = 0.9  # a negative read at least this sure alerts even within the cooldown
@@ -442,7 +444,8 @@ class KnowledgeSettings:
 
 @settings
 class StorageSettings:
-    path: NonEmptyPath = Path("data/shopbot.db")
+    path: Annotated[NonEmptyPath, rule(lambda path: not path.is_dir(), "is a folder; name the database file in it, "
+                                       "e.g. data/shopbot.db")] = Path("data/shopbot.db")
     # conversations older than this are deleted daily; 0: kept forever
     retention_days: Annotated[int, at_least(0, " (0 keeps everything)")] = 0
 

@@ -85,12 +85,24 @@ def test_the_model_servers_api_key_comes_from_the_environment_only(tmp_path):
         ("knowledge.token_layer", 0, "knowledge.token_layer: must be >= 1"),
         ("knowledge.token_layer", "deep", 'knowledge.token_layer: must be "fifth" or "auto" or a number'),
         ("telegram_token", "123:abc", "telegram_token: unknown key"),
+        ("alerts.outbox_retry_seconds", 1e300, "alerts.outbox_retry_seconds: must be > 0 and at most 86400"),
+        ("storage.path", ".", "storage.path: is a folder; name the database file in it"),
     ],
 )
 def test_bad_values_name_the_key_and_the_reason(tmp_path, key, value, message):
     with pytest.raises(ConfigError) as err:
         load_config(override(tmp_path, key, value), environ={})
     assert message in str(err.value)
+
+
+def test_an_infinite_number_is_refused_with_its_key(tmp_path):
+    # Infinity passes every lower bound: "inf" minutes would fail later, deep inside, as a timer it cannot schedule.
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    assert "\ntimeout_seconds = 60" in text
+    (tmp_path / "config.toml").write_text(text.replace("\ntimeout_seconds = 60", "\ntimeout_seconds = inf #", 1),
+                                          encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"model\.timeout_seconds: .*finite"):
+        load_config(tmp_path / "config.toml", environ={})
 
 
 def test_a_customer_text_is_one_string_for_every_language_or_a_table_with_english(tmp_path):

@@ -180,6 +180,8 @@ def test_slots_are_bounded_in_bytes_and_the_least_recently_used_is_reused(tiny_e
     per_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * 2  # bf16 keys and values
     slots = Slots(shape, context=64, budget_bytes=2 * 64 * per_token + 100, dtype=torch.bfloat16)
     assert slots.count == 2
+    with pytest.raises(ConfigError, match=r"model\.kv_cache_mb: .* holds no conversation of model\.context_tokens"):
+        Slots(shape, context=64, budget_bytes=64 * per_token - 1, dtype=torch.bfloat16)  # a start-up error, keyed
     a = slots.take("a", list(range(10)))
     slots.give_back(a.slot, list(range(9)))
     b = slots.take("b", list(range(10)))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bot.config import ConfigError
 from bot.llm.model import Shape, attend
 
 
@@ -34,7 +35,9 @@ class Slots:
         per_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * torch.finfo(dtype).bits // 8
         self.count = budget_bytes // (per_token * context)
         if self.count < 1:
-            raise ValueError(f"one conversation of {context} tokens needs {per_token * context / 2**20:.0f} MB")
+            raise ConfigError("model.kv_cache_mb", f"{budget_bytes // 2**20} MB holds no conversation of "
+                              f"model.context_tokens = {context} on this model (one needs "
+                              f"{per_token * context / 2**20:.0f} MB): raise it, or lower model.context_tokens")
         dims = (shape.layers, self.count, shape.kv_heads, context, shape.head_dim)
         self.keys, self.values = _untouched_zeros(dims, dtype), _untouched_zeros(dims, dtype)
         self.tokens: list[list[int]] = [[] for _ in range(self.count)]  # what each slot holds
