@@ -294,15 +294,23 @@ class Database:
         await self._execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def delete_older_than(self, cutoff: float) -> dict[str, int]:
-        """Retention: messages and alerts created before `cutoff` (unix time), then customers left with nothing."""
+        """Retention: messages and alerts created before `cutoff` (unix time), then customers left with nothing.
+
+        An alert the operator chat has yet to get (the chat unreachable, or held for the opening digest over a long
+        weekend) stays, with the message it is about, until it is delivered: the next run deletes them."""
+        waiting = "delivered_at IS NULL AND not_sent IS NULL"
         counts = {}
         async with self._transaction():
-            for table in ("alerts", "messages"):
-                cur = await self._execute(f"DELETE FROM {table} WHERE created_at < ?", (cutoff,))
-                counts[table] = cur.rowcount
+            cur = await self._execute(f"DELETE FROM alerts WHERE created_at < ? AND NOT ({waiting})", (cutoff,))
+            counts["alerts"] = cur.rowcount
             cur = await self._execute(
-                "DELETE FROM customers WHERE created_at < ? AND NOT EXISTS"
-                " (SELECT 1 FROM messages WHERE messages.customer_id = customers.id)",
+                "DELETE FROM messages WHERE created_at < ? AND id NOT IN"
+                f" (SELECT message_id FROM alerts WHERE message_id IS NOT NULL AND {waiting})", (cutoff,))
+            counts["messages"] = cur.rowcount
+            cur = await self._execute(
+                "DELETE FROM customers WHERE created_at < ?"
+                " AND NOT EXISTS (SELECT 1 FROM messages WHERE messages.customer_id = customers.id)"
+                " AND NOT EXISTS (SELECT 1 FROM alerts WHERE alerts.customer_id = customers.id)",
                 (cutoff,),
             )
             counts["customers"] = cur.rowcount

@@ -347,6 +347,20 @@ def test_rate_limit_window_slides_and_warns_once_per_burst():
     assert all(RateLimiter(0).check(1) is Verdict.OK for _ in range(100))  # 0: no limit
 
 
+async def test_retention_keeps_an_alert_the_operators_have_not_got_with_its_message_until_delivered(db):
+    ann = await db.customer("telegram", "1", "Ann")
+    before = await db.add_message(ann.id, "customer", "hello")
+    angry = await db.add_message(ann.id, "customer", "this is the third time I write, where is my refund?")
+    alert = await db.add_alert(ann.id, angry, "negative", "negative", 0.95)
+    await db.hold_undelivered_alerts()  # outside business hours: held for the opening digest
+    later = time.time() + 2 * DAY_SECONDS  # a weekend with retention_days = 1
+    assert await purge(db, 1, now=later) == {"updates": 0, "alerts": 0, "messages": 1, "customers": 0}
+    assert [a["message_id"] for a in await db.held_alerts()] == [angry] and before not in [
+        m.id for m in await db.messages(ann.id)]
+    await db.mark_alert_delivered(alert)  # the digest reached the operators: the next run deletes them
+    assert await purge(db, 1, now=later) == {"updates": 0, "alerts": 1, "messages": 1, "customers": 1}
+
+
 async def test_the_inbox_knows_an_update_it_has_seen_and_keeps_no_text_once_handled(db):
     assert await db.inbox_add(7, '{"update_id": 7}') and not await db.inbox_add(7, '{"update_id": 7}')
     assert await db.inbox_pending() == ['{"update_id": 7}']
