@@ -234,6 +234,21 @@ async def test_sqlite_failures_get_one_clear_log_line_and_the_message_is_answere
     assert TOKEN not in caplog.text
 
 
+async def test_a_reply_telegram_would_not_take_after_every_retry_is_sent_when_the_update_is_handled_again(
+        config, tiny_engine, fake, monkeypatch):
+    monkeypatch.setattr(sending, "RETRY_BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(inbox, "RETRY_SECONDS", 0.1)
+    fake.fail_next("sendMessage", status=500, count=sending.SEND_RETRIES + 1, chat_id=ANN)  # an outage
+    async with running_bot(config, tiny_engine) as svc:
+        fake.send_text(ANN, "where is my parcel")
+        (answer,) = await replies(fake, ANN, timeout=10)
+        await settle()
+        bots = [m for m in await stored(svc, ANN) if m.role == "bot"]
+        pending = await svc.db.inbox_pending()
+    assert [c.status for c in fake.calls("sendMessage") if c.params["chat_id"] == ANN] == [500] * 4 + [200]
+    assert [m.text for m in bots] == [answer] and pending == []  # the stored reply, no second model call
+
+
 async def test_a_reply_sent_but_not_marked_sent_is_not_sent_again_by_a_retry(config, tiny_engine, fake, monkeypatch):
     monkeypatch.setattr(inbox, "RETRY_SECONDS", 0.1)
     async with running_bot(config, tiny_engine) as svc:

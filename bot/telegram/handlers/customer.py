@@ -15,7 +15,7 @@ from bot.service import ModelFailed, Outcome
 from bot.telegram.handlers import (NEW_MESSAGE, OUTBOX_KEY, customer_chats, language_without_history, message_id,
                                    own_language, sender, service)
 from bot.telegram.handlers.drafts import DraftStream
-from bot.telegram.handlers.sending import send_text, typing
+from bot.telegram.handlers.sending import deliver_text, send_text, typing
 from bot.telegram.handlers.takeover import to_operators, topics
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,10 @@ def _with_sentiment(outcome: Outcome, show: bool) -> str:
 async def _answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, outcome: Outcome, text: str) -> None:
     """Send the service's reply and record that Telegram has it (so a redelivery is not answered twice).
 
-    Nothing is sent when the reply is empty: over the rate limit, or a redelivered message answered already."""
-    if outcome.reply and await send_text(context.bot, chat_id, text):
+    Nothing is sent when the reply is empty: over the rate limit, or a redelivered message answered already. When
+    Telegram cannot be reached, TelegramUnreachable fails the update: it is handled again later, and its stored
+    reply is sent then (no new model call)."""
+    if outcome.reply and await deliver_text(context.bot, chat_id, text):
         await service(context).mark_sent(outcome)
 
 

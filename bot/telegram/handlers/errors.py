@@ -13,7 +13,7 @@ from telegram.ext import ContextTypes, filters
 from bot.config import Localized
 from bot.service import ModelFailed
 from bot.telegram.handlers import language_without_history
-from bot.telegram.handlers.sending import send_text
+from bot.telegram.handlers.sending import TelegramUnreachable, send_text
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ class ErrorReporter:
             if first and chat is not None and chat.type == Chat.PRIVATE and chat.id != operator_chat_id:
                 lang = language_without_history(update)  # SQLite cannot say
                 await send_text(context.bot, chat.id, self.storage_error_reply.for_lang(lang))
+        elif isinstance(context.error, TelegramUnreachable):  # a reply not delivered: the update is handled again
+            log.error("Telegram could not be reached to answer %s (%s); it is handled again later", where,
+                      context.error)
         elif not answered:  # a model failure was logged where it happened
             log.error("error while handling %s", where, exc_info=context.error)
         if operator_chat_id is None:

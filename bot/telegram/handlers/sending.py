@@ -26,6 +26,11 @@ T = TypeVar("T")
 _TOPIC_GONE = ("message thread not found", "topic_id_invalid", "topic_deleted")
 
 
+class TelegramUnreachable(Exception):
+    """Telegram did not take a message after every retry (server errors, or the request never left): nothing was
+    delivered, so the same text can be sent again later."""
+
+
 class TopicGone(Exception):
     """The forum topic a message was meant for was deleted."""
 
@@ -93,6 +98,16 @@ async def send_text(bot: Bot, chat_id: int, text: str, reply_markup: InlineKeybo
     Returns the messages sent, or None when Telegram did not take all of it (logged here, never raised:
     the caller's stored data is already safe and the bot must keep serving everyone else). Raises TopicGone or
     TopicClosed when the topic cannot take it: the caller can mend the topic and send again."""
+    try:
+        return await deliver_text(bot, chat_id, text, reply_markup, reply_to, thread_id)
+    except TelegramUnreachable:
+        return None
+
+
+async def deliver_text(bot: Bot, chat_id: int, text: str, reply_markup: InlineKeyboardMarkup | None = None,
+                       reply_to: int | None = None, thread_id: int | None = None) -> list[Message] | None:
+    """send_text for a caller that can send again later: raises TelegramUnreachable where send_text gives None
+    because Telegram could not be reached (None still when it refused: blocked, a bad request)."""
     parts = split_text(text)
     sent: list[Message] = []
     for i, part in enumerate(parts):
@@ -112,12 +127,16 @@ async def copy_message(bot: Bot, chat_id: int, from_chat_id: int, message_id: in
     """Copy a message to chat_id (into forum topic `thread_id`), with send_text's retries and None on failure.
 
     A copy, unlike a forward, carries no "forwarded from" header, so it works whatever the sender's privacy settings."""
-    return await _retrying(chat_id, partial(bot.copy_message, from_chat_id=from_chat_id, message_id=message_id,
-                                            reply_parameters=_reply(reply_to), message_thread_id=thread_id))
+    try:
+        return await _retrying(chat_id, partial(bot.copy_message, from_chat_id=from_chat_id, message_id=message_id,
+                                                reply_parameters=_reply(reply_to), message_thread_id=thread_id))
+    except TelegramUnreachable:
+        return None
 
 
 async def _retrying(chat_id: int, send: Callable[[int], Awaitable[T]]) -> T | None:
-    """`send(chat_id)`, retried while nothing can have been delivered; None (logged) when it did not go through."""
+    """`send(chat_id)`, retried while nothing can have been delivered; None (logged) when it did not go through, and
+    TelegramUnreachable when every retry failed that way."""
     delay = RETRY_BACKOFF_SECONDS
     for attempt in range(SEND_RETRIES + 1):
         try:
@@ -135,9 +154,12 @@ async def _retrying(chat_id: int, send: Callable[[int], Awaitable[T]]) -> T | No
             log.warning("message to chat %s not sent: %s: %s", chat_id, type(exc).__name__, exc)
             return None
         except NetworkError as exc:
-            if not _worth_retrying(exc) or attempt == SEND_RETRIES:
+            if not _worth_retrying(exc):  # it may have been delivered: never sent again
                 log.warning("message to chat %s not sent: %s: %s", chat_id, type(exc).__name__, exc)
                 return None
+            if attempt == SEND_RETRIES:
+                log.warning("message to chat %s not sent: %s: %s", chat_id, type(exc).__name__, exc)
+                raise TelegramUnreachable(f"{type(exc).__name__}: {exc}") from exc
             log.info("sending to chat %s failed (%s); retrying in %.0f s", chat_id, exc, delay)
             await asyncio.sleep(delay)
             delay *= 2
