@@ -146,3 +146,15 @@ class Lexicon:
         """The text has a word, or a Chinese pair of characters, that the document (any, when None) has."""
         pool = self._idf if document is None else self._terms[document]
         return any(t in pool for t in terms(text) if not (len(t) == 1 and CJK.match(t)))
+
+
+def storable(text: str) -> str:
+    """Text as UTF-8 can hold it: a surrogate pair becomes its character, a lone surrogate U+FFFD.
+
+    Telegram delivers UTF-8, so lone surrogates never arrive from it; a web page's script or a JSON file can
+    hold them (half an emoji cut off), and SQLite, a UTF-8 file or the tokenizer would refuse the text."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")

@@ -15,7 +15,7 @@ from bot.config import Config
 from bot.escalation import Handoff
 from bot.hours import ALWAYS_OPEN, when_text
 from bot.knowledge import Knowledge, Match
-from bot.lexicon import Script, language_of, script_of
+from bot.lexicon import Script, language_of, script_of, storable
 from bot.llm.backends import ModelBackend, ModelServerDown
 from bot.llm.guard import clean_draft, clean_reply
 from bot.llm.intents import Intent, Reading
@@ -72,17 +72,6 @@ class ModelFailed(RuntimeError):
     """A customer got chat.fallback_reply because the model failed; once the customer has their answer it reaches
     the Telegram error handler (raised by Telegram's handler, passed by the web chat), which tells operators
     (rate-limited)."""
-
-
-def storable(text: str) -> str:
-    """Text as UTF-8 can hold it: a surrogate pair becomes its character, a lone surrogate U+FFFD.
-
-    Telegram delivers UTF-8, so lone surrogates never arrive from it; other callers can still pass them."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 class ConversationService:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from bot.lexicon import storable
+
 FALLBACK_ENCODING = "gb18030"  # what Chinese spreadsheet tools export when they do not write UTF-8
 UNDECODED = re.compile("[\udc80-\udcff]")  # bytes kept by errors="surrogateescape"
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 CHUNK = 1 << 20
 
 
@@ -213,6 +214,5 @@ def _json_rows(f, path: Path, text_column: str) -> Iterator[tuple[str, dict[str,
             continue
         seen_text = True
         fields = {"text": value[text_column], **{k: value[k] for k in ("date", "source", "id") if k in value}}
-        # json.loads keeps a lone surrogate ("\\ud83d", half an emoji cut off): it cannot be written as UTF-8 or read by
-        # the tokenizer, so it becomes the replacement character, as an undecodable byte does when printed.
-        yield str(n), {k: LONE_SURROGATE.sub("\ufffd", "" if v is None else str(v)) for k, v in fields.items()}
+        # json.loads keeps a lone surrogate ("\\ud83d"): it becomes U+FFFD, or rows.csv and the tokenizer would fail.
+        yield str(n), {k: storable("" if v is None else str(v)) for k, v in fields.items()}
