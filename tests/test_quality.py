@@ -48,6 +48,7 @@ FLOOR = {"int4": 0.95, "int8": 0.94, "bf16": 0.95}
 @pytest.mark.parametrize("weights", ["int4", "int8", "bf16"])
 def test_top1_agrees_with_fp32_on_at_least_95_percent_of_positions(reference, weights):
     ours, _ = top1(weights)
-    agreement = (ours == reference).float().mean().item()
+    # Counted exactly: a float32 mean makes 188/200 0.93999999, under the 0.94 floor it is meant to meet.
+    agreement = int((ours == reference).sum()) / len(reference)
     print(f"{weights}: top-1 agreement with fp32 {agreement:.3f} over {len(reference)} positions")
     assert agreement >= FLOOR[weights]
