@@ -230,7 +230,8 @@ class AlertSettings:
     operator_chat_id: Annotated[int | None, BeforeValidator(_chat_id)] = None
     context_turns: Annotated[int, at_least(0)] = 6
     # undelivered alerts (operator chat unreachable) are retried this often
-    outbox_retry_seconds: Annotated[float, rule(lambda s: 0 < s <= 86400, "must be > 0 and at most 86400 (a day)")] = 60.0
+    outbox_retry_seconds: Annotated[float, rule(lambda seconds: 0 < seconds <= 86400,
+                                                "must be > 0 and at most 86400 (a day)")] = 60.0
     # Escalation beyond one negative message (#5); each alert names the rule that fired.
     negatives_in_a_row: Annotated[int, at_least(0, " (0 turns the rule off)")] = 3
     very_negative: float = 0.9  # a negative read at least this sure alerts even within the cooldown

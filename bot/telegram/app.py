@@ -14,8 +14,8 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from bot import retention
-from bot.in_turn import InTurn
 from bot.config import TOKEN_ENV, Config, ConfigError
+from bot.in_turn import InTurn
 from bot.llm.backends import ModelBackend, load_backend
 from bot.service import ConversationService
 from bot.telegram.handlers import (OPERATORS_KEY, OUTBOX_KEY, SERVICE_KEY, TOPICS_KEY, csat, customer, follow_move,

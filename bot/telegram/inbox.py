@@ -102,8 +102,8 @@ class Inbox:
             if attempts >= MAX_ATTEMPTS:
                 del self._attempts[update_id]
                 await self.db.inbox_give_up(update_id)
-                log.error("update %s failed %s times; kept in the inbox table (failed_at set), tried again at the next start",
-                          update_id, attempts)
+                log.error("update %s failed %s times; kept in the inbox table (failed_at set), tried again at the "
+                          "next start", update_id, attempts)
                 return
             delay = RETRY_SECONDS * 2 ** (attempts - 1)
             log.warning("update %s failed (try %s of %s); handling it again in %.0f s", update_id, attempts,

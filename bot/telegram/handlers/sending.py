@@ -154,12 +154,12 @@ async def _retrying(chat_id: int, send: Callable[[int], Awaitable[T]]) -> T | No
             log.warning("message to chat %s not sent: %s: %s", chat_id, type(exc).__name__, exc)
             return None
         except NetworkError as exc:
-            if not _worth_retrying(exc):  # it may have been delivered: never sent again
+            worth_retrying = _worth_retrying(exc)
+            if not worth_retrying or attempt == SEND_RETRIES:
                 log.warning("message to chat %s not sent: %s: %s", chat_id, type(exc).__name__, exc)
-                return None
-            if attempt == SEND_RETRIES:
-                log.warning("message to chat %s not sent: %s: %s", chat_id, type(exc).__name__, exc)
-                raise TelegramUnreachable(f"{type(exc).__name__}: {exc}") from exc
+                if worth_retrying:  # every try failed before Telegram had it: the caller may send it later
+                    raise TelegramUnreachable(f"{type(exc).__name__}: {exc}") from exc
+                return None  # it may have been delivered: never sent again
             log.info("sending to chat %s failed (%s); retrying in %.0f s", chat_id, exc, delay)
             await asyncio.sleep(delay)
             delay *= 2
