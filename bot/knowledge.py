@@ -23,6 +23,9 @@ from storage.db import Database, KnowledgeEntry
 log = logging.getLogger(__name__)
 
 HEADER = ["id", "lang", "question", "answer"]
+# The part of an entry the model reads (question and answer); customers still get the whole answer. A pasted policy
+# can be longer than the model's context: its beginning says what it is about, as a long message's does.
+ENTRY_TOKENS = 256
 
 
 class KnowledgeFileError(ValueError):
@@ -40,7 +43,7 @@ def read_file(path: Path, languages: dict) -> tuple[list[KnowledgeEntry], str]:
     except UnicodeDecodeError:
         raise KnowledgeFileError(f"{path}: not UTF-8 text; save it as CSV UTF-8") from None
     # newline="": a quoted answer may span lines (csv keeps its line breaks), and line_num counts real lines.
-    rows = csv.reader(io.StringIO(text, newline=""))
+    rows = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quote never closed is an error
     try:
         header = [h.strip().lower() for h in next(rows, [])]
     except csv.Error as exc:
@@ -144,7 +147,7 @@ class Knowledge:
                 shape = tuple(int(n) for n in row["vectors_shape"].split(","))
                 vectors = np.frombuffer(row["vectors"], dtype=np.float16).reshape(shape).astype(np.float32)
             else:
-                vectors = await self.engine.token_vectors(f"{entry.question} {entry.answer}")
+                vectors = await self.engine.token_vectors(" ".join(self._as_read(entry)))
                 await self.db.set_knowledge_vectors(entry.entry_id, entry.lang, vectors.astype(np.float16).tobytes(),
                                                     ",".join(map(str, vectors.shape)), model)
             entries, all_vectors = by_lang.setdefault(entry.lang, ([], []))
@@ -178,10 +181,15 @@ class Knowledge:
         best_first = candidates(first, self.settings.candidates)
         likelihood = None
         if w.likelihood and len(best_first) > 1:
-            pairs = [(known.entries[i].question, known.entries[i].answer) for i in best_first]
+            pairs = [self._as_read(known.entries[i]) for i in best_first]
             likelihood = await self.engine.knowledge_likelihood(pairs, text)
         best, sure = verdict(known, text, asks, first, best_first, w.likelihood, likelihood, self.settings.sure_margin)
         return Match(lang, known.entries[best], True, sure)
+
+    def _as_read(self, entry: KnowledgeEntry) -> tuple[str, str]:
+        """The entry's question and answer as the model reads them: at most ENTRY_TOKENS together."""
+        question = self.engine.truncate(entry.question, ENTRY_TOKENS // 2)
+        return question, self.engine.truncate(entry.answer, ENTRY_TOKENS - self.engine.count_tokens(question))
 
     def _weights(self, lang: str) -> SignalWeights:
         """The language's weights (configured, or measured for this model) for the signals the backend's model

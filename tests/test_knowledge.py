@@ -113,6 +113,8 @@ def test_the_shipped_simplified_forms_are_those_of_the_installed_opencc(tmp_path
     (["hours,en,When?,"], "line 2: answer is empty"),
     (["hours,fr,Quand?,De 10h à 19h."], "line 2: language 'fr' has no [knowledge.languages.fr] settings"),
     (["hours,en,When?,Ten, to seven."], "line 2: 5 fields, expected 4"),
+    # a quote never closed would make the rest of the file one answer
+    (['hours,en,When?,"Ten to seven.', "payment,en,How?,Alipay."], "line 2: unexpected end of data"),
 ])
 async def test_a_broken_file_names_the_line_and_leaves_the_knowledge_as_it_was(db, tiny_engine, tmp_path, rows, reason):
     knowledge = Knowledge(db, tiny_engine, tiny_engine.config.knowledge)
@@ -121,6 +123,21 @@ async def test_a_broken_file_names_the_line_and_leaves_the_knowledge_as_it_was(d
         await knowledge.import_file(write(tmp_path, rows, "broken.csv"))
     assert f"broken.csv {reason}" in str(err.value)
     assert len(await db.knowledge()) == 10
+
+
+async def test_an_answer_longer_than_the_model_reads_is_imported_answered_in_full_and_survives_a_restart(
+        db, tiny_engine, tmp_path):
+    """A whole returns policy pasted into one answer: the model reads its beginning (a message is cut the same way),
+    the customer gets all of it."""
+    policy = "Returns policy. " + " ".join(f"Clause {n}: unopened tea may be returned within 14 days." for n in range(400))
+    assert tiny_engine.count_tokens(policy) > tiny_engine.config.model.context_tokens
+    path = write(tmp_path, [f"returns,en,Can I return tea?,{policy}"])
+    config = knowledge_config(tiny_engine.config, path)
+    await ConversationService(db, tiny_engine, config).start()
+    service = ConversationService(db, tiny_engine, config)  # the next start reads the stored vectors
+    await service.start()
+    outcome = await service.handle_text(Sender("console", "1"), "Can I return the tea I bought?")
+    assert outcome.reply.startswith(policy)
 
 
 async def test_a_multi_line_answer_from_a_spreadsheet_keeps_its_lines_and_later_lines_their_numbers(
