@@ -264,3 +264,26 @@ async def test_escalation_rules_fire_in_severity_order_within_the_cooldown(db, t
     ]
     three = [(await service.handle_text(Sender("console", "bob"), t)).alert for t in ["meh", "meh", "meh"]]
     assert [a.reason if a else None for a in three] == [None, None, "3 negative messages in a row"]
+
+
+async def test_an_old_alerts_buttons_never_act_on_a_customer_who_came_after_a_forgotten_one(config, engine, fake):
+    """Ann is forgotten; SQLite hands her customer and alert numbers to Bob, the next to write. Her alert's Take over
+    and Dismiss buttons are still in the operator chat: they must not take over Bob or correct Bob's alert."""
+    async with running_bot(config, engine) as svc:
+        old = await angry_alert(fake, svc)
+        old_ids = await customer_id(svc, ANN), (await svc.db.alerts())[0]["id"]
+        fake.send_command(ANN, "forget")
+        await replies(fake, ANN, 2)
+        question = fake.sent_messages(ANN)[-1]
+        fake.press_button(ANN, question["message_id"], question["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+        await fake.wait_for("editMessageText")
+        fake.send_text(BOB, ANGRY, first_name="Bob")
+        await operator_chat_has(fake, "Alert #", count=2)
+        assert (await customer_id(svc, BOB), (await svc.db.alerts())[0]["id"]) == old_ids  # the numbers came back
+        for button in old["reply_markup"]["inline_keyboard"][0]:
+            fake.press_button(OPERATORS, old["message_id"], button["callback_data"], user_id=OLGA, first_name="Olga")
+        await fake.wait_for("answerCallbackQuery", count=3)
+        takeover, corrections = await svc.handoff.active(old_ids[0]), await svc.db.label_corrections()
+    assert [c.params.get("text") for c in fake.calls("answerCallbackQuery")][1:] == [
+        "This customer's data was deleted."] * 2
+    assert takeover is None and corrections == []

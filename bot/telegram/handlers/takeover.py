@@ -160,13 +160,15 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     _, action, number = query.data.split(":")
     operator, number = query.from_user, int(number)
-    if action == DISMISS:
-        recorded = await svc.handoff.dismiss(number, str(operator.id))
-        await query.answer("Recorded: not negative. Thank you." if recorded else "Already recorded.")
-        return
-    customer = await svc.db.customer_by_id(number)
+    # SQLite gives a forgotten customer's numbers (customer, alert) to the next ones: the button's message must
+    # still be the customer's (/forget deletes that link with the rest) or it would act on someone else.
+    owner = await svc.db.customer_for_operator_message(chat_id, query.message.message_id)
+    customer = await svc.db.customer_by_id(owner) if owner else None
     if customer is None:
         await query.answer("This customer's data was deleted.")
+    elif action == DISMISS:
+        recorded = await svc.handoff.dismiss(number, str(operator.id))
+        await query.answer("Recorded: not negative. Thank you." if recorded else "Already recorded.")
     elif action == TAKE:
         takeover, started = await svc.handoff.take_over(customer.id, str(operator.id), operator.full_name)
         await query.answer("You have this customer now." if started
