@@ -14,6 +14,7 @@ from transformers import AutoModelForCausalLM
 
 from bot.config import ConfigError, load_config
 from bot.llm import loading, model
+from bot.llm import weights as model_weights
 from bot.llm.engine import Engine
 from bot.llm.replies import ReplyLoop, ReplyRequest, Turn
 from bot.llm.slots import Scratch, Slots
@@ -46,6 +47,23 @@ def test_bulk_reading_unpacks_each_weight_once_and_reads_the_same(tiny_config):
         assert all(ly.qkv.unpacked is not None and ly.down.unpacked is not None for ly in decoder.layers)
         second, _ = decoder.forward(tokens, positions, Scratch())
         assert torch.equal(unpacked_each_time, first) and torch.equal(first, second)
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_large_batch_reads_what_the_int4_kernel_reads_in_either_bulk_dtype(tiny_config, monkeypatch, dtype):
+    """A large batch multiplies unpacked weights (fp32, or bf16 where this CPU's bf16 GEMM measured faster): its hidden
+    states are the int4 kernel's, the path the bot reads each customer message on, up to bf16 rounding."""
+    monkeypatch.setattr(model_weights, "bulk_dtype", lambda: dtype)
+    engine = Engine.load(tiny_config)
+    try:
+        tokens = torch.randint(0, 100, (4, 100))  # 400 rows at once: the large-batch path; one row of 100: the kernel
+        positions = torch.arange(100).expand(4, -1)
+        bulk, _ = engine.decoder.forward(tokens, positions, Scratch())
+        kernel = torch.cat([engine.decoder.forward(tokens[b:b + 1], positions[b:b + 1], Scratch())[0] for b in range(4)])
+        cosine = torch.nn.functional.cosine_similarity(bulk.float(), kernel.float(), dim=-1)
+        assert cosine.min() > 0.99, cosine.min()
     finally:
         engine.close()
 

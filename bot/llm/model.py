@@ -110,9 +110,10 @@ class Decoder:
             sum(m.nbytes() for m in tables)
 
     def keep_unpacked(self) -> None:
-        """Keep each 4-bit matrix as fp32 once a large batch has unpacked it, for bulk reading (`shopbot analyze`):
+        """Keep each 4-bit matrix unpacked once a large batch has unpacked it, for bulk reading (`shopbot analyze`):
         the layers it reads are then unpacked once, not for every pass (1.05-1.1x measured), at 4 bytes a weight more
-        (~210 MB for the 15 layers the head reads on SmolLM2-135M). Never for serving: the memory is the point."""
+        (~210 MB for the 15 layers the head reads on SmolLM2-135M; 2 bytes where bulk_dtype is bf16). Never for
+        serving: the memory is the point."""
         for ly in self.layers:
             for m in (ly.qkv, ly.o, ly.gate_up, ly.down):
                 if isinstance(m, Int4):

@@ -8,9 +8,12 @@ the configured format, so no fp32 copy of the whole model is ever held.
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -18,10 +21,31 @@ WEIGHT_FORMATS = ("int4", "int8", "bf16", "fp32")
 GROUP = 32  # int4 group size along K: GGUF's block size, and the kernel's smallest
 CHUNK_ROWS = 4096  # rows quantized or packed at a time (a multiple of the int4 kernel's row block)
 FOUR_BIT = ("Q4_0", "Q4_1", "Q4_K")
-# From this many rows at once, unpacking W to fp32 (~11 ms for 3072 x 576) for one fp32 GEMM beats the int4 kernel:
-# 3072 x 576 at 256 / 512 / 2048 rows took 19.5 / 40.2 / 158.7 ms int4, 20.2 / 33.6 / 102.2 ms fp32 (AVX2 has no
+# From this many rows at once, unpacking W (~11 ms for 3072 x 576) for one GEMM (fp32, or bf16: bulk_dtype) beats the
+# int4 kernel: 3072 x 576 at 256 / 512 / 2048 rows took 19.5 / 40.2 / 158.7 ms int4, 20.2 / 33.6 / 102.2 ms fp32 (AVX2 has no
 # fast bf16 GEMM: bf16 was 3x slower than int4). Decode (1-8 rows) and short prompts stay on the kernel.
 LARGE_BATCH = 320
+
+
+@functools.cache
+def bulk_dtype() -> torch.dtype:
+    """The dtype a large batch's multiplications run in on this CPU, measured once: bf16 where its GEMM is clearly
+    faster than fp32 (AMX tiles: 6x on a Xeon with AMX, analyze 67 -> 148 rows/s), else fp32 (AVX2, or AVX512
+    without AMX: bf16 1.7-3x slower). The activations are bf16 either way; bf16 W rounds 4-bit weights' scaled
+    values to 8 bits, and its labels agree with the int4 kernel's (the bot's live reading) as often as fp32's do."""
+    x, w = torch.randn(512, 576), torch.randn(1536, 576)  # a batch through SmolLM2-135M's gate/up-sized matrix
+
+    def seconds(dtype: torch.dtype) -> float:
+        a, b = x.to(dtype), w.to(dtype)
+        torch.nn.functional.linear(a, b)  # the first call sets up the kernel
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            torch.nn.functional.linear(a, b)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    return torch.bfloat16 if 1.5 * seconds(torch.bfloat16) < seconds(torch.float32) else torch.float32
 
 
 def activation_dtype(weights: str) -> torch.dtype:
@@ -122,17 +146,17 @@ class Int4:
                                  for rows in q.split(CHUNK_ROWS)])  # [padded, K / 2] uint8
         self.scales_zeros = torch.stack([scale, zero], -1).transpose(0, 1).contiguous().to(torch.bfloat16)
         self.out_features, self.in_features = n, k  # scales_zeros: [K / 32, padded, 2]
-        self.keep_unpacked = False  # set for bulk reading: the first large batch's fp32 W is then kept
+        self.keep_unpacked = False  # set for bulk reading: the first large batch's unpacked W is then kept
         self.unpacked: torch.Tensor | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x = x.reshape(-1, shape[-1])
         if x.shape[0] >= LARGE_BATCH:  # prefill, batched sentiment: W unpacked once serves every row
-            w = self.unpacked if self.unpacked is not None else self.dense()
+            w = self.unpacked if self.unpacked is not None else self.dense().to(bulk_dtype())
             if self.keep_unpacked:
                 self.unpacked = w
-            y = (x.float() @ w.t()).to(x.dtype)
+            y = (x.to(w.dtype) @ w.t()).to(x.dtype)
         else:
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.packed, GROUP, self.scales_zeros)
         if y.shape[-1] != self.out_features:
