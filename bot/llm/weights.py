@@ -25,6 +25,7 @@ FOUR_BIT = ("Q4_0", "Q4_1", "Q4_K")
 # int4 kernel: 3072 x 576 at 256 / 512 / 2048 rows took 19.5 / 40.2 / 158.7 ms int4, 20.2 / 33.6 / 102.2 ms fp32 (AVX2 has no
 # fast bf16 GEMM: bf16 was 3x slower than int4). Decode (1-8 rows) and short prompts stay on the kernel.
 LARGE_BATCH = 320
+BF16_ROW_STEP = 256  # a bf16 GEMM's rows are padded to a multiple of this (Int4.__call__)
 
 
 @functools.cache
@@ -156,7 +157,10 @@ class Int4:
             w = self.unpacked if self.unpacked is not None else self.dense().to(bulk_dtype())
             if self.keep_unpacked:
                 self.unpacked = w
-            y = (x.to(w.dtype) @ w.t()).to(x.dtype)
+            rows = x.shape[0]
+            if w.dtype == torch.bfloat16:  # oneDNN compiles a kernel per row count and keeps it: few counts, not one
+                x = torch.nn.functional.pad(x, (0, 0, 0, -rows % BF16_ROW_STEP))  # per pass (+500 MB over a file)
+            y = (x.to(w.dtype) @ w.t())[:rows].to(x.dtype)
         else:
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.packed, GROUP, self.scales_zeros)
         if y.shape[-1] != self.out_features:
