@@ -65,37 +65,40 @@ class Handoff:
 
     async def escalation(self, customer_id: int, sentiment: Sentiment | None, human: bool,
                          unanswered: bool = False, intent: Intent | None = None) -> str | None:
-        """The most severe rule this message fires that the customer's last alert (within the cooldown) didn't."""
-        rule = await self._strongest_rule(customer_id, sentiment, human, unanswered)
-        if rule is None and intent is not None:
-            rule = self.intent_rules.get(intent.label)
-        if rule is None:
-            return None
+        """The most severe rule this message fires that is not held back: a NO_ANSWER note while the customer's
+        last one is pending, any other rule within the cooldown of an alert at least as severe."""
         alerts = await self.db.alerts(customer_id)
         now = time.time()
-        if rule == NO_ANSWER and any(a["reason"] == NO_ANSWER and a["answered_at"] is None
-                                     and now - a["created_at"] < CONVERSATION_SECONDS for a in alerts):
-            return None  # the operators know this customer waits; their earlier note shows the conversation
-        last = alerts[-1] if alerts else None
+        note_pending = any(a["reason"] == NO_ANSWER and a["answered_at"] is None
+                           and now - a["created_at"] < CONVERSATION_SECONDS for a in alerts)
+        # A note says the customer waits, not how they feel: it starts no cooldown, so an alert about their mood
+        # (something operators don't know yet) still goes out; notes have their own limit, note_pending.
+        last = next((a for a in reversed(alerts) if a["reason"] != NO_ANSWER), None)
         recent = last is not None and now - last["created_at"] < self.config.alerts.cooldown_minutes * 60
-        return None if recent and self._severity(last["reason"]) >= self._severity(rule) else rule
+        for rule in await self._rules_fired(customer_id, sentiment, human, unanswered, intent):
+            if rule == NO_ANSWER and note_pending:
+                continue  # the operators know this customer waits; their earlier note shows the conversation
+            if not (recent and self._severity(last["reason"]) >= self._severity(rule)):
+                return rule
+        return None
 
-    async def _strongest_rule(self, customer_id: int, sentiment: Sentiment | None, human: bool,
-                              unanswered: bool) -> str | None:
+    async def _rules_fired(self, customer_id: int, sentiment: Sentiment | None, human: bool, unanswered: bool,
+                           intent: Intent | None) -> list[str]:
+        """Every rule this message fires, most severe first."""
         a = self.config.alerts
-        if human:
-            return HUMAN_REQUEST
-        if unanswered:  # outranks every sentiment rule
-            return NO_ANSWER
-        if sentiment is None or sentiment.label != "negative":
-            return None
-        if sentiment.confidence >= a.very_negative:
-            return VERY_NEGATIVE
-        # The current message is stored (and labelled) already, so it is the newest of the labels.
-        n = a.negatives_in_a_row
-        if n > 1 and await self.db.recent_labels(customer_id, n) == ["negative"] * n:
-            return self.in_a_row
-        return NEGATIVE if sentiment.confidence >= a.threshold else None
+        fired = [HUMAN_REQUEST] * human + [NO_ANSWER] * unanswered
+        if sentiment is not None and sentiment.label == "negative":
+            if sentiment.confidence >= a.very_negative:
+                fired.append(VERY_NEGATIVE)
+            # The current message is stored (and labelled) already, so it is the newest of the labels.
+            n = a.negatives_in_a_row
+            if n > 1 and await self.db.recent_labels(customer_id, n) == ["negative"] * n:
+                fired.append(self.in_a_row)
+            if sentiment.confidence >= a.threshold:
+                fired.append(NEGATIVE)
+        if intent is not None and intent.label in self.intent_rules:
+            fired.append(self.intent_rules[intent.label])
+        return fired
 
     def _severity(self, reason: str) -> int:
         return self.rules.index(reason) if reason in self.rules else 0  # reasons from older configs: the least

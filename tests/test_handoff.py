@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.escalation import HUMAN_REQUEST, NOT_NEGATIVE
+from bot.escalation import HUMAN_REQUEST, NEGATIVE, NO_ANSWER, NOT_NEGATIVE
 from testkit.fakes.bot_api import FakeBotApi
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import OPERATORS, linked, replies, running_bot, sent_texts
@@ -287,3 +287,22 @@ async def test_an_old_alerts_buttons_never_act_on_a_customer_who_came_after_a_fo
     assert [c.params.get("text") for c in fake.calls("answerCallbackQuery")][1:] == [
         "This customer's data was deleted."] * 2
     assert takeover is None and corrections == []
+
+
+async def test_an_angry_customer_waiting_for_an_answer_still_alerts_operators_once(db, tiny_engine):
+    from bot.service import ConversationService, Sender
+
+    # No knowledge and no free chat: every question waits for a person ("no answer in the shop's knowledge").
+    config = replace(tiny_engine.config, chat=replace(tiny_engine.config.chat, free_chat="off"))
+    sentiments = {"Is the oak side table in stock?": ("neutral", 0.8),
+                  "Hello?? Nobody answers, this is ridiculous!": ("negative", 0.8),
+                  "Still nothing, what a terrible shop!": ("negative", 0.8)}
+    service = ConversationService(db, ScriptedEngine(tiny_engine, sentiments=sentiments), config)
+    await service.start()
+    ann = Sender("console", "ann")
+    alerts = [(await service.handle_text(ann, text)).alert for text in sentiments]
+    assert [a.reason if a else None for a in alerts] == [
+        NO_ANSWER,  # the note: Ann waits for a person
+        NEGATIVE,  # her mood turned: a different reason, not held back by the pending note
+        None,  # the same reason again within the cooldown: no flood
+    ]
