@@ -110,7 +110,10 @@ class Handoff:
         return await self.db.open_takeover(customer_id)
 
     async def take_over(self, customer_id: int, operator_id: str, operator_name: str | None) -> tuple[dict, bool]:
-        """The operator takes the conversation (no-op if someone has it); (takeover, started now)."""
+        """The operator takes the conversation (no-op if someone has it) and so answers the customer's alerts;
+        (takeover, started now)."""
+        # Taking over is the operators' answer to a note: the customer's next question after it is a new one.
+        await self.db.mark_alerts_answered(customer_id)
         return await self.db.start_takeover(customer_id, operator_id, operator_name)
 
     async def operator_turn(self, customer_id: int, text: str, kind: str = "text",

@@ -562,7 +562,7 @@ class Database:
         return row[0] if row else None
 
     async def mark_alerts_answered(self, customer_id: int) -> None:
-        """An operator just wrote to the customer: their unanswered alerts are answered now."""
+        """An operator just wrote to the customer or took them over: their unanswered alerts are answered now."""
         await self._execute(
             "UPDATE alerts SET answered_at = ? WHERE customer_id = ? AND answered_at IS NULL",
             (time.time(), customer_id),
@@ -686,7 +686,8 @@ class Database:
         return row[0] or 0, row[1] or 0
 
     async def handoff_stats(self, since: float) -> dict:
-        """Open takeovers now; alert-to-first-operator-reply seconds and label corrections since `since`."""
+        """Open takeovers now; seconds from each alert to its first operator answer (a reply or Take over) and label
+        corrections since `since`."""
         open_now = await self._one("SELECT COUNT(*) FROM takeovers WHERE ended_at IS NULL")
         waits = await self._all(
             "SELECT answered_at - created_at FROM alerts WHERE created_at >= ? AND answered_at IS NOT NULL"
@@ -694,7 +695,7 @@ class Database:
             (since,),
         )
         corrections = await self._one("SELECT COUNT(*) FROM label_corrections WHERE created_at >= ?", (since,))
-        return {"open_takeovers": open_now[0], "reply_waits": [r[0] for r in waits], "corrections": corrections[0]}
+        return {"open_takeovers": open_now[0], "answer_waits": [r[0] for r in waits], "corrections": corrections[0]}
 
     async def customer_texts(self, since: float, after_id: int, limit: int) -> list[dict]:
         """A page of customers' text messages created at or after `since` with id > `after_id`, oldest first

@@ -95,7 +95,8 @@ async def m002_handoff(db: aiosqlite.Connection) -> None:
         """
     )
     # No comment on the column: SQLite splices the clause into the table's stored CREATE statement, where a
-    # trailing "--" comment would swallow the closing parenthesis. answered_at: the first operator reply after it.
+    # trailing "--" comment would swallow the closing parenthesis. answered_at: the first operator reply (or Take
+    # over) after it.
     await db.execute("ALTER TABLE alerts ADD COLUMN answered_at REAL")
 
 

@@ -57,7 +57,8 @@ async def test_hand_back_asks_once_the_tap_is_stored_and_stats_show_it(config, e
     assert "reply_markup" not in fake.message(ANN, question["message_id"])  # no buttons left to tap
     assert ratings == [4]
     assert "CSAT after hand-back: 4.0 average of 1 rating (5★ 0, 4★ 1, 3★ 0, 2★ 0, 1★ 0)" in stats["text"]
-    assert "Negative: " in stats["text"] and "Alert to first operator reply (median): " in stats["text"]
+    assert "Negative: " in stats["text"]
+    assert "Alert to first operator answer (reply or Take over, median): " in stats["text"]
     assert "CSAT 4.0 of 5 from 1 ratings" in photo.params["caption"]
 
 

@@ -193,7 +193,8 @@ async def test_dismiss_is_a_label_correction_and_stats_report_handoff_with_a_cha
     assert [(c["model_label"], c["corrected_label"], c["text"]) for c in corrections] == [
         ("negative", NOT_NEGATIVE, ANGRY)]
     assert "Label corrections (Dismiss): 1" in stats["text"] and "Open takeovers now: 1" in stats["text"]
-    assert "Alert to first operator reply (median): " in stats["text"] and "no operator replies" not in stats["text"]
+    assert "Alert to first operator answer (reply or Take over, median): " in stats["text"]
+    assert "no alert answered" not in stats["text"]
     assert photo.params["chat_id"] == OPERATORS and photo.params["photo"] > 100  # bytes of the PNG uploaded
     assert "last 14 days" in photo.params["caption"]
 
@@ -306,3 +307,19 @@ async def test_an_angry_customer_waiting_for_an_answer_still_alerts_operators_on
         NEGATIVE,  # her mood turned: a different reason, not held back by the pending note
         None,  # the same reason again within the cooldown: no flood
     ]
+
+
+async def test_take_over_answers_the_customers_note_so_their_next_question_makes_a_new_one(config, engine, fake):
+    config = replace(config, chat=replace(config.chat, free_chat="off"))  # no knowledge: questions wait for a person
+    async with running_bot(config, engine) as svc:
+        fake.send_text(ANN, "Is the oak side table in stock?", first_name="Ann", username="ann_k")
+        note = await linked(svc, await operator_chat_has(fake, f"Alert #1: {NO_ANSWER}"))
+        take = note["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.press_button(OPERATORS, note["message_id"], take, user_id=OLGA, first_name="Olga")
+        taken = await operator_chat_has(fake, "Olga is handling Ann")
+        hand_back = taken["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.press_button(OPERATORS, taken["message_id"], hand_back, user_id=OLGA, first_name="Olga")
+        await operator_chat_has(fake, "is back with the bot (by Olga)")
+        fake.send_text(ANN, "Do you also ship to Macau?", first_name="Ann", username="ann_k")
+        second = await operator_chat_has(fake, f"Alert #2: {NO_ANSWER}")  # a new question, a new note
+    assert "Do you also ship to Macau?" in second["text"]

@@ -101,8 +101,8 @@ def csat_text(ratings: list[int]) -> str:
 
 
 def stats_text(stats: dict, handoff: dict, ratings: list[int], intents: dict[str, int]) -> str:
-    waits = handoff["reply_waits"]
-    wait = _duration(statistics.median(waits)) if waits else "no operator replies yet"
+    waits = handoff["answer_waits"]
+    wait = _duration(statistics.median(waits)) if waits else "no alert answered yet"
     wants = ", ".join(f"{intent} {count}" for intent, count in intents.items()) or "none read yet"
     return (f"Today so far:\n"
             f"Customers: {stats['customers']}\n"
@@ -111,7 +111,7 @@ def stats_text(stats: dict, handoff: dict, ratings: list[int], intents: dict[str
             f"CSAT after hand-back: {csat_text(ratings)}\n"
             f"Intents: {wants}\n"
             f"Alerts: {stats['alerts_delivered']} sent of {stats['alerts']} raised\n"
-            f"Alert to first operator reply (median): {wait}\n"
+            f"Alert to first operator answer (reply or Take over, median): {wait}\n"
             f"Label corrections (Dismiss): {handoff['corrections']}\n"
             f"Open takeovers now: {handoff['open_takeovers']}")
 
