@@ -82,13 +82,14 @@ class Schedule:
         """`now` if open, else when the shop opens next, in its time zone."""
         if self.is_open(now):
             return now.astimezone(self.tz)
-        today = now.astimezone(self.tz).date()
-        # Each holiday removes at most one day, so a whole week of ordinary days lies within this many days.
-        for offset in range(len(self.holidays) + 8):
-            starts = [start for start, _ in self._on(today + timedelta(days=offset)) if start > now]
+        day = now.astimezone(self.tz).date()
+        # Ends within len(holidays) + 1 weeks: every week has an opening day and a holiday cancels only one date (a
+        # shop open only on Mondays, with next Monday off, opens again in two weeks).
+        while True:
+            starts = [start for start, _ in self._on(day) if start > now]
             if starts:
                 return min(starts).astimezone(self.tz)
-        raise AssertionError("a schedule with opening hours always opens again")
+            day += timedelta(days=1)
 
 
 ALWAYS_OPEN = Schedule(ZoneInfo("UTC"), ((Opening(0, MINUTES_PER_DAY),),) * 7)  # no [hours]: today's behaviour

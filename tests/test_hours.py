@@ -72,6 +72,14 @@ def test_a_long_run_of_holidays_still_finds_the_next_opening():
     assert s.next_opening(at("2026-12-31 19:00")) == at("2027-02-10 09:00")
 
 
+def test_holidays_on_the_only_opening_days_of_the_week_move_the_opening_a_week_on():
+    mondays = schedule(week=["09:00-18:00"] + ["closed"] * 6, holidays=["2026-12-07"])
+    assert mondays.next_opening(at("2026-11-30 19:00")) == at("2026-12-14 09:00")  # the Monday after the holiday
+    two_days = schedule(week=["09:00-12:00"] * 2 + ["closed"] * 5,
+                        holidays=["2026-12-07", "2026-12-08", "2026-12-14", "2026-12-15"])
+    assert two_days.next_opening(at("2026-12-01 13:00")) == at("2026-12-21 09:00")  # two weeks of holidays
+
+
 def test_when_text_in_english_and_chinese():
     now = at("2026-11-30 20:00")  # a Monday
     assert hours.when_text(at("2026-11-30 22:00"), now, "en") == "today at 22:00"
