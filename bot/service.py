@@ -100,16 +100,20 @@ class ConversationService:
         stream); the Outcome's reply is the final word.
 
         Over the rate limit the message is stored but not read: the first such gets chat.slow_down_reply,
-        later ones no reply at all (Outcome.reply is empty)."""
+        later ones no reply at all (Outcome.reply is empty); while an operator has the conversation it is relayed
+        to them instead, unread, and the bot stays quiet."""
         customer = await self.customer(sender)
         text = storable(text)
         message_id, stored_reply = await self._store_once(customer, text, "text", external_id)
         if stored_reply is not None:
             return stored_reply
         verdict = self.limiter.check(customer.id)
+        lang = language_of(text) if text.strip() else await self.language(customer.id, sender.language)
+        if verdict is not Verdict.OK and await self.handoff.active(customer.id):
+            # The person reads every message; only the model is spared the flood (no sentiment read).
+            return await self._relay(customer, message_id, lang=lang)
         if verdict is Verdict.DROP:
             return Outcome(customer, message_id, "")
-        lang = language_of(text) if text.strip() else await self.language(customer.id, sender.language)
         chat = self.config.chat
         if verdict is Verdict.WARN:
             log.info("customer %s is over %s messages a minute", customer.id, chat.rate_limit_per_minute)

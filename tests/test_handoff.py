@@ -323,3 +323,19 @@ async def test_take_over_answers_the_customers_note_so_their_next_question_makes
         fake.send_text(ANN, "Do you also ship to Macau?", first_name="Ann", username="ann_k")
         second = await operator_chat_has(fake, f"Alert #2: {NO_ANSWER}")  # a new question, a new note
     assert "Do you also ship to Macau?" in second["text"]
+
+
+async def test_a_taken_over_customer_over_the_rate_limit_still_reaches_the_operator_and_the_bot_stays_quiet(
+        config, engine, fake):
+    config = replace(config, chat=replace(config.chat, rate_limit_per_minute=3))
+    async with running_bot(config, engine) as svc:
+        alert = await angry_alert(fake, svc)  # Ann's first message of the minute
+        take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.press_button(OPERATORS, alert["message_id"], take, user_id=OLGA, first_name="Olga")
+        await operator_chat_has(fake, "Olga is handling Ann")
+        flood = [f"hello? ({i})" for i in range(4)]  # the last two are over the limit
+        for text in flood:
+            fake.send_text(ANN, text)
+        for text in flood:
+            await operator_chat_has(fake, text)
+    assert sent_texts(fake, ANN)[1:] == [config.handoff.customer_notice.for_lang("en")]  # no "slow down"
