@@ -411,6 +411,32 @@ async def test_an_operator_group_upgraded_to_a_supergroup_keeps_working_there_al
     assert sent_texts(fake, OPERATORS) == []
 
 
+async def test_the_supergroups_own_migration_notice_is_followed_without_an_error_note(tiny_config, tiny_engine, fake):
+    # Polling only, as above. Telegram posts two notices: "moved to" in the old group, "moved from" in the new one.
+    config = over_fake(tiny_config, fake)
+    supergroup = -1009998887776
+    op = {"id": 7, "is_bot": False, "first_name": "Op"}
+    async with running_bot(config, tiny_engine) as svc:
+        fake.queue_raw_update({"message": {"message_id": 90, "date": 0, "from": op, "migrate_to_chat_id": supergroup,
+                                           "chat": {"id": OPERATORS, "type": "group", "title": "Operators"}}})
+        await fake.wait_for(lambda c: c.method == "getUpdates" and any("migrate_to_chat_id" in u.get("message", {})
+                                                                       for u in c.result or []))
+        await settle()  # followed: the supergroup is the operator chat, so its notice reaches the handler
+        fake.queue_raw_update({"message": {"message_id": 1, "date": 0, "from": op, "migrate_from_chat_id": OPERATORS,
+                                           "chat": {"id": supergroup, "type": "supergroup", "title": "Operators"}}})
+        await fake.wait_for(lambda c: c.method == "getUpdates" and any("migrate_from_chat_id" in u.get("message", {})
+                                                                       for u in c.result or []))
+        await settle()
+        fake.send_command(supergroup, "stats", user_id=7, chat_type="supergroup")
+        await replies(fake, supergroup)
+        await fake.wait_for("sendPhoto")  # /stats' chart: its update is done then
+        await settle()
+        moved_to, pending = await svc.db.chat_moved_to(OPERATORS), await svc.db.inbox_pending()
+    assert [t for t in sent_texts(fake, supergroup) if t and "error" in t] == []  # no "shopbot hit an error" note
+    assert sent_texts(fake, supergroup)[0].startswith("Today so far")
+    assert moved_to == supergroup and pending == []  # nothing left to fail again at the next start
+
+
 async def test_an_alert_refused_by_a_group_that_became_a_supergroup_follows_it_for_good(config, tiny_engine, fake):
     # The bot missed the group's migration notice: Telegram answers the alert's send with ChatMigrated instead.
     supergroup = -1009998887776

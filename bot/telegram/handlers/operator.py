@@ -142,8 +142,13 @@ async def operator_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def moved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The operator group became a supergroup (its service message): followed, see record_move."""
-    await record_move(context.bot_data, update.effective_chat.id, update.effective_message.migrate_to_chat_id)
+    """The operator group became a supergroup: followed, see record_move. Telegram says so twice, "moved to" in the
+    old group and "moved from" in the new supergroup (the operator chat too once the first was followed)."""
+    chat_id, message = update.effective_chat.id, update.effective_message
+    old, new = ((chat_id, message.migrate_to_chat_id) if message.migrate_to_chat_id
+                else (message.migrate_from_chat_id, chat_id))
+    if await service(context).db.chat_moved_to(old) != new:  # the second notice of a move followed already
+        await record_move(context.bot_data, old, new)
 
 
 async def record_move(bot_data: dict, old: int, new: int) -> None:
