@@ -201,3 +201,19 @@ async def test_a_plain_group_gets_no_topics(tiny_config, engine, fake):
         alert = await operators_see(fake, "Alert #")
     assert "message_thread_id" not in alert and "📋 Brief" in alert["text"]
     assert fake.calls("createForumTopic") == []
+
+
+async def test_release_in_a_closed_topic_is_answered_in_the_main_chat(config, engine, fake):
+    async with running_bot(config, engine):
+        thread, alert = await angry_topic(fake)
+        take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.press_button(OPERATORS, alert["message_id"], take, user_id=OLGA, first_name="Olga")
+        note = await operators_see(fake, "Olga is handling Ann")
+        fake.press_button(OPERATORS, note["message_id"], note["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+                          user_id=OLGA, first_name="Olga")
+        await fake.wait_for("closeForumTopic")
+        fake.send_command(OPERATORS, "release", user_id=OLGA, first_name="Olga", chat_type="supergroup",
+                          thread_id=thread)  # in her topic, closed by the hand-back
+        answer = await operators_see(fake, "The bot has Ann (@ann_k) already.")
+    assert "message_thread_id" not in answer  # the closed topic can't take it: the main chat does
+    assert not [m for m in fake.sent_messages(OPERATORS) if "shopbot hit an error" in (m.get("text") or "")]

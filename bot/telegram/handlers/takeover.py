@@ -13,7 +13,7 @@ from bot.config import Config
 from bot.service import ConversationService, Outcome
 from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, TOPICS_KEY, mood, service, who
 from bot.telegram.handlers.csat import ask_rating
-from bot.telegram.handlers.sending import copy_message, send_text
+from bot.telegram.handlers.sending import TopicClosed, TopicGone, copy_message, send_text
 from bot.telegram.topics import Topics
 from storage.db import Customer
 
@@ -92,9 +92,13 @@ async def _handed_back(bot: Bot, svc: ConversationService, topics: Topics, custo
 
 
 async def _tell(bot: Bot, message: Message, text: str) -> None:
-    """A short answer to an operator's message, under it (and in its topic, in a forum)."""
-    await send_text(bot, message.chat_id, text, reply_to=message.message_id,
-                    thread_id=message.message_thread_id if message.is_topic_message else None)
+    """A short answer to an operator's message, under it (and in its topic, in a forum; in the main chat when that
+    topic is closed or gone)."""
+    try:
+        await send_text(bot, message.chat_id, text, reply_to=message.message_id,
+                        thread_id=message.message_thread_id if message.is_topic_message else None)
+    except (TopicClosed, TopicGone):  # not reopened: an answer to an operator is no news about the customer
+        await send_text(bot, message.chat_id, text)
 
 
 async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
