@@ -339,3 +339,21 @@ async def test_a_taken_over_customer_over_the_rate_limit_still_reaches_the_opera
         for text in flood:
             await operator_chat_has(fake, text)
     assert sent_texts(fake, ANN)[1:] == [config.handoff.customer_notice.for_lang("en")]  # no "slow down"
+
+
+async def test_an_edit_during_a_takeover_reaches_the_operator_and_the_bot_stays_quiet(config, engine, fake):
+    """Ann corrects what she wrote while Olga has her: Olga sees the new wording; the bot does not ask Ann to resend."""
+    async with running_bot(config, engine) as svc:
+        alert = await angry_alert(fake, svc)
+        take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.press_button(OPERATORS, alert["message_id"], take, user_id=OLGA, first_name="Olga")
+        await operator_chat_has(fake, "Olga is handling Ann")
+        first = fake.send_text(ANN, "The teapot lid is cracked")
+        await operator_chat_has(fake, "The teapot lid is cracked")
+        fake.edit_text(ANN, first, "The teapot lid and spout are cracked")
+        relay = await operator_chat_has(fake, "The teapot lid and spout are cracked")
+        operator_says(fake, "Sending a new one today.", relay["message_id"])
+        await fake.wait_for(copies_to(ANN))
+    assert "edited" in relay["text"]
+    assert sent_texts(fake, ANN)[1:] == [config.handoff.customer_notice.for_lang("en"),  # no "please resend"
+                                         "Sending a new one today."]

@@ -12,8 +12,8 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.config import Localized
 from bot.service import ModelFailed, Outcome
-from bot.telegram.handlers import (NEW_MESSAGE, OUTBOX_KEY, customer_chats, language_without_history, message_id,
-                                   own_language, sender, service)
+from bot.telegram.handlers import (CHANNEL, NEW_MESSAGE, OUTBOX_KEY, customer_chats, language_without_history,
+                                   message_id, own_language, sender, service, who)
 from bot.telegram.handlers.drafts import DraftStream
 from bot.telegram.handlers.sending import deliver_text, send_text, typing
 from bot.telegram.handlers.takeover import to_operators, topics
@@ -158,7 +158,14 @@ async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An edited message is not re-read (its reply went out already); the customer is told to resend."""
+    """An edited message is not re-read (its reply went out already); the customer is told to resend. While an
+    operator has the conversation the bot stays quiet: the operator sees the new wording instead."""
+    svc, message = service(context), update.effective_message
+    customer = await svc.db.customer(CHANNEL, str(update.effective_user.id))
+    if customer and await svc.handoff.active(customer.id):
+        await topics(context).post(context.bot, svc, customer, f"✏️ {who(customer)} edited a message:\n"
+                                   f"{message.text or message.caption or '[attachment]'}", "relay")
+        return
     note = (await _wording(update, context))(_texts(context).edited_reply)
     if note:
         await _say(update, context, note)
