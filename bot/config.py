@@ -530,6 +530,13 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("--config", f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError("--config", f"{path} is a folder") from None
+    except OSError as exc:  # permission denied, an I/O error: the reason is the operating system's
+        raise ConfigError("--config", f"{path} cannot be read ({(exc.strerror or str(exc)).lower()})") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise ConfigError("--config", f"{path} is not UTF-8 (line {line}: byte 0x{exc.object[exc.start]:02x})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
     if "token" in raw.get("telegram", {}):

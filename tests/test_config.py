@@ -1,6 +1,9 @@
 """config.toml: the shipped defaults load, and every kind of bad value stops start-up naming its key."""
 
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from dataclasses import replace
 
@@ -163,6 +166,29 @@ def test_missing_or_broken_file_is_named(tmp_path):
     broken.write_text("[alerts\nthreshold = 1", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(broken, environ={})
+
+
+def test_a_config_that_cannot_be_read_names_the_path_and_why(tmp_path, capsys):
+    from bot.cli import main
+
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('[chat]\nsystem_prompt = "Café"\n'.encode("latin-1"))
+    for path, reason in ((tmp_path, "is a folder"), (latin1, "is not UTF-8 (line 2: byte 0xe9)")):
+        assert main(["chat", "--config", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"shopbot: config error: --config: {path} {reason}\n"
+
+
+def test_an_unreadable_config_names_the_path_and_why(tmp_path):
+    """The CLI in its own process, as a shop owner runs it; as root, without the capability to read any file."""
+    path = override(tmp_path, "alerts.threshold", 0.5)
+    path.chmod(0)
+    no_override = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                   "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    done = subprocess.run([*no_override, sys.executable, "-m", "bot.cli", "chat", "--config", str(path)],
+                          cwd=DEFAULT_CONFIG.parent, capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (2, f"shopbot: config error: --config: {path} cannot be read "
+                                                 "(permission denied)\n")
 
 
 def test_cli_reports_a_bad_config_and_exits_2(tmp_path, capsys):
