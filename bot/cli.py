@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"shopbot: {exc}", file=sys.stderr)
         return 2
-    except (LabelledFileError, KnowledgeFileError, CommentFileError, AnalyzeError) as exc:
+    except (UsageError, LabelledFileError, KnowledgeFileError, CommentFileError, AnalyzeError) as exc:
         print(f"shopbot {args.command}: {exc}", file=sys.stderr)
         return 2
     except ModelServerDown as exc:
@@ -352,8 +352,20 @@ def _progress(done: int, total: int) -> None:
     print(f"\r{done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
 
+class UsageError(ValueError):
+    """A command-line option's value is wrong; the message names the option and why."""
+
+
 def _labels(args: argparse.Namespace) -> list[str] | None:
-    return [label.strip() for label in args.labels.split(",")] if args.labels else None
+    """--labels as the task's label names, whatever their case (files' labels are read that way too)."""
+    if not args.labels:
+        return None
+    labels = [label.strip().lower() for label in args.labels.split(",")]
+    known = TASK_LABELS[args.task]
+    for label in labels:
+        if label not in known:
+            raise UsageError(f"--labels: unknown label {label!r} (expected {', '.join(known)})")
+    return labels
 
 
 async def bench_command(config: Config, args: argparse.Namespace) -> int:

@@ -156,3 +156,13 @@ def test_eval_of_a_missing_or_malformed_file_says_what_is_wrong(tmp_path, capsys
     bad.write_text("message,mood\nhi,happy\n", encoding="utf-8")
     assert main(["calibrate", str(bad)]) == 2
     assert "bad.csv: needs a header with the columns text,label" in capsys.readouterr().err
+
+
+def test_labels_are_matched_whatever_their_case_and_a_misspelt_one_is_named(tiny_config, tmp_path, capsys):
+    data = write_csv(tmp_path / "hand.csv", HAND_BUILT)
+    config = str(dump_config(tiny_config, tmp_path))
+    assert main(["eval", str(data), "--config", config, "--labels", "Negative, POSITIVE", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 5
+    assert main(["eval", str(data), "--config", config, "--labels", "negative,postive"]) == 2
+    assert capsys.readouterr().err == ("shopbot eval: --labels: unknown label 'postive' (expected negative, neutral, "
+                                       "positive)\n")
