@@ -226,7 +226,7 @@ async def eval_command(config: Config, args: argparse.Namespace) -> int:
     if args.method and args.method not in methods:
         print(f"shopbot eval: --method {args.method} reads no {args.task}; choose {', '.join(methods)}", file=sys.stderr)
         return 2
-    report = await asyncio.to_thread(run_eval, config, args.file, args.method, args.limit, _labels(args), args.seed,
+    report = await asyncio.to_thread(run_eval, config, args.file, args.method, _limit(args), _labels(args), args.seed,
                                      args.task)
     print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report, args.file))
     return 0
@@ -237,7 +237,7 @@ async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
 
     _in_process(config, "calibrate")
     result = await asyncio.to_thread(
-        run_calibrate, config, args.file, args.limit, _labels(args), args.seed, args.l2, args.out, args.task)
+        run_calibrate, config, args.file, _limit(args), _labels(args), args.seed, args.l2, args.out, args.task)
     held_out = result["held_out"]
     print(f"saved a{'n' if args.task == 'intent' else ''} {args.task} head fitted on {result['n']} rows to {result['path']}")
     print(f"held-out ({held_out['n']} rows): macro-F1 {held_out['macro_f1']:.3f}, accuracy {held_out['accuracy']:.3f}")
@@ -354,6 +354,13 @@ def _progress(done: int, total: int) -> None:
 
 class UsageError(ValueError):
     """A command-line option's value is wrong; the message names the option and why."""
+
+
+def _limit(args: argparse.Namespace) -> int | None:
+    """--limit, which samples at least one row."""
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit {args.limit}: must be 1 or more")
+    return args.limit
 
 
 def _labels(args: argparse.Namespace) -> list[str] | None:

@@ -8,6 +8,7 @@ import random
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -40,13 +41,23 @@ def read_rows(path: str | Path, labels: Iterable[str] | None = None, known: Sequ
             reader = csv.DictReader(f)
             if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
                 raise LabelledFileError(f"{path}: needs a header with the columns text,label")
-            rows = [Row(r["text"], (r["label"] or "").strip().lower()) for r in reader]
+            rows = []
+            for r in reader:
+                if r["text"] is None:  # csv gives None for the fields a short row lacks
+                    raise LabelledFileError(f"{path}: line {reader.line_num}: no text (the row has fewer fields than "
+                                            "the header)")
+                rows.append(Row(r["text"], (r["label"] or "").strip().lower()))
     except (OSError, UnicodeDecodeError) as exc:
         raise LabelledFileError(f"{path}: cannot read it as a UTF-8 CSV ({exc.__class__.__name__}: {exc})") from None
     unknown = {r.label for r in rows} - set(known)
     if unknown:
         raise LabelledFileError(f"{path}: unknown labels {sorted(unknown)} (expected {', '.join(known)})")
-    return [r for r in rows if r.label in keep]
+    if not rows:
+        raise LabelledFileError(f"{path}: no rows below the header")
+    kept = [r for r in rows if r.label in keep]
+    if not kept:
+        raise LabelledFileError(f"{path}: no rows labelled {', '.join(sorted(keep))}")
+    return kept
 
 
 def stratified_indices(labels: Sequence[str], n: int | None, seed: int = SEED) -> list[int]:
@@ -202,6 +213,14 @@ def run_eval(config, file: str, method: str | None, limit: int | None, labels: l
         engine.close()
 
 
+def check_fit_rows(file: str, rows: Sequence[Row]) -> None:
+    """Refuse rows a head cannot be fitted on, before the model loads."""
+    counts = Counter(row.label for row in rows)
+    if len(counts) < 2:
+        raise LabelledFileError(f"{file}: all {len(rows)} rows are {rows[0].label}: a head needs rows of at least two "
+                                "labels")
+
+
 def run_calibrate(config, file: str, limit: int | None, labels: list[str] | None, seed: int = SEED,
                   l2: float | None = None, out: str | None = None, task: str = "sentiment") -> dict:
     """`shopbot calibrate`: fit a head on the (sampled) file, save it next to the model cache (or to `out`).
@@ -213,6 +232,8 @@ def run_calibrate(config, file: str, limit: int | None, labels: list[str] | None
     from bot.llm.loading import model_slug
 
     rows = stratified_sample(read_rows(file, labels, TASK_LABELS[task]), limit, seed)
+    if task == "sentiment":
+        check_fit_rows(file, rows)
     data = Path(file).name
     if task == "intent":
         rows += training_rows(INTENT_TRAINING_DIR, INTENTS)

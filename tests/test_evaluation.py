@@ -166,3 +166,23 @@ def test_labels_are_matched_whatever_their_case_and_a_misspelt_one_is_named(tiny
     assert main(["eval", str(data), "--config", config, "--labels", "negative,postive"]) == 2
     assert capsys.readouterr().err == ("shopbot eval: --labels: unknown label 'postive' (expected negative, neutral, "
                                        "positive)\n")
+
+
+def test_files_and_options_nothing_can_be_scored_or_fitted_on_are_one_line_errors(tiny_config, tmp_path, capsys):
+    config = str(dump_config(tiny_config, tmp_path))
+    one_label = write_csv(tmp_path / "one.csv", HAND_BUILT[:3])
+    header_only = write_csv(tmp_path / "header.csv", [])
+    short_row = tmp_path / "short.csv"
+    short_row.write_text("label,text\nnegative,never again\npositive\n", encoding="utf-8")
+    hand = write_csv(tmp_path / "hand.csv", HAND_BUILT)
+    for command, args, error in [
+        ("calibrate", [one_label], f"{one_label}: all 3 rows are negative: a head needs rows of at least two labels"),
+        ("eval", [header_only], f"{header_only}: no rows below the header"),
+        ("calibrate", [header_only], f"{header_only}: no rows below the header"),
+        ("eval", [one_label, "--labels", "neutral"], f"{one_label}: no rows labelled neutral"),
+        ("eval", [short_row], f"{short_row}: line 3: no text (the row has fewer fields than the header)"),
+        ("eval", [hand, "--limit", "-1"], "--limit -1: must be 1 or more"),
+        ("calibrate", [hand, "--limit", "0"], "--limit 0: must be 1 or more"),
+    ]:
+        assert main([command, *map(str, args), "--config", config]) == 2, (command, args)
+        assert capsys.readouterr().err == f"shopbot {command}: {error}\n"
