@@ -17,7 +17,7 @@ from typing import AsyncIterator
 from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, listen_address, load_config, web_secret
 from bot.evals.analyze import AnalyzeError
 from bot.evals.comments import CommentFileError
-from bot.evaluation import INTENT_METHODS, TASK_LABELS, LabelledFileError
+from bot.evaluation import INTENT_METHODS, MIN_ROWS_PER_LABEL, TASK_LABELS, LabelledFileError
 from bot.knowledge import KnowledgeFileError
 from bot.llm.backends import ModelServerDown
 
@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                                help="fit a sentiment head (or with --task intent an intent head) on a labelled CSV")
     calibrate.add_argument("--l2", type=float, help="weight penalty of the fit (default: the shipped head's)")
     calibrate.add_argument("--out", help="where to save the head (default: next to the model cache)")
+    calibrate.add_argument("--force", action="store_true",
+                           help=f"fit a sentiment head even on fewer than {MIN_ROWS_PER_LABEL} rows of a label")
     kb = sub.add_parser("kb", parents=[common], help="the shop's knowledge (FAQ) the bot answers from")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     kb_import = kb_sub.add_parser("import", parents=[common], help="replace the knowledge with a CSV's entries")
@@ -237,7 +239,8 @@ async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
 
     _in_process(config, "calibrate")
     result = await asyncio.to_thread(
-        run_calibrate, config, args.file, _limit(args), _labels(args), args.seed, args.l2, args.out, args.task)
+        run_calibrate, config, args.file, _limit(args), _labels(args), args.seed, args.l2, args.out, args.task,
+        args.force)
     held_out = result["held_out"]
     print(f"saved a{'n' if args.task == 'intent' else ''} {args.task} head fitted on {result['n']} rows to {result['path']}")
     print(f"held-out ({held_out['n']} rows): macro-F1 {held_out['macro_f1']:.3f}, accuracy {held_out['accuracy']:.3f}")

@@ -11,6 +11,7 @@ from bot.cli import main
 from bot.config import ConfigError
 from bot.evaluation import Row, decision, evaluate, metrics, read_rows, stratified_indices
 from bot.llm.head import LinearHead, calibrated_path, find_head
+from bot.llm.loading import model_slug
 from bot.llm.sentiment import Sentiment
 from tests.conftest import dump_config
 
@@ -119,13 +120,13 @@ def test_evaluate_reports_every_method_with_timings(tiny_engine):
 
 
 def test_calibrate_then_eval_the_head_end_to_end(tiny_config, tmp_path, capsys):
-    data = write_csv(tmp_path / "train.csv", HAND_BUILT * 3)
+    data = write_csv(tmp_path / "train.csv", HAND_BUILT * 10)  # 30 negative, 20 positive: the least calibrate takes
     config = dump_config(tiny_config, tmp_path)
     head = tmp_path / "head.npz"
     assert main(["calibrate", str(data), "--config", str(config), "--labels", "positive,negative",
                  "--out", str(head)]) == 0
     out = capsys.readouterr().out
-    assert str(head) in out and "held-out (3 rows)" in out
+    assert str(head) in out and "held-out (10 rows)" in out
     assert LinearHead.load(head).classes == ["negative", "positive"]
 
     config.write_text(config.read_text().replace('head_path = ""', f'head_path = "{head}"'))
@@ -186,3 +187,17 @@ def test_files_and_options_nothing_can_be_scored_or_fitted_on_are_one_line_error
     ]:
         assert main([command, *map(str, args), "--config", config]) == 2, (command, args)
         assert capsys.readouterr().err == f"shopbot {command}: {error}\n"
+
+
+def test_calibrate_refuses_too_few_rows_of_a_label_unless_forced(tiny_config, tmp_path, capsys):
+    data = write_csv(tmp_path / "few.csv", HAND_BUILT * 3)  # 9 negative, 6 positive, 3 neutral
+    config = str(dump_config(tiny_config, tmp_path))
+    cached = calibrated_path(tmp_path / "data" / "models", model_slug(tiny_config.model))  # beside the config's cache
+    assert main(["calibrate", str(data), "--config", config]) == 2
+    assert capsys.readouterr().err == (
+        f"shopbot calibrate: {data}: too few rows to fit a head that means anything: negative 9, neutral 3, "
+        "positive 6 (at least 20 of each; --force fits one anyway)\n")
+    assert not cached.exists()  # the head in use is left as it was
+    assert main(["calibrate", str(data), "--config", config, "--force"]) == 0
+    assert f"to {cached}" in capsys.readouterr().out
+    assert LinearHead.load(cached).classes == ["negative", "neutral", "positive"]
