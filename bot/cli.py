@@ -244,7 +244,7 @@ async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
     held_out = result["held_out"]
     print(f"saved a{'n' if args.task == 'intent' else ''} {args.task} head fitted on {result['n']} rows to {result['path']}")
     print(f"held-out ({held_out['n']} rows): macro-F1 {held_out['macro_f1']:.3f}, accuracy {held_out['accuracy']:.3f}")
-    for note in result["notes"]:
+    for note in [*held_out["notes"], *result["notes"]]:
         print(note)
     return 0
 

@@ -85,17 +85,18 @@ def stratified_sample(rows: Sequence[Row], n: int | None, seed: int = SEED) -> l
     return [rows[i] for i in stratified_indices([row.label for row in rows], n, seed)]
 
 
-def metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict:
-    """Accuracy, macro-F1 over the gold labels, per-label precision/recall/F1 and the confusion counts."""
-    classes = sorted(set(gold))
-    shown = sorted(set(gold) | set(predicted))
+def metrics(gold: Sequence[str], predicted: Sequence[str], classes: Sequence[str] | None = None) -> dict:
+    """Accuracy, macro-F1 over `classes` (default: every label either side has), per-label precision/recall/F1 and
+    the confusion counts. A class without rows counts as F1 0: a reader is not perfect for never meeting one."""
+    classes = sorted(classes or set(gold) | set(predicted))
+    shown = [*classes, *sorted(set(predicted) - set(classes))]  # a reading outside the classes is a wrong one
     confusion = {g: {p: 0 for p in shown} for g in classes}
     for g, p in zip(gold, predicted, strict=True):
         confusion[g][p] += 1
     per_label = {}
     for label in classes:
         hit = confusion[label][label]
-        said = sum(confusion[g].get(label, 0) for g in classes)
+        said = sum(confusion[g][label] for g in classes)
         support = sum(confusion[label].values())
         precision = hit / said if said else 0.0
         recall = hit / support if support else 0.0
@@ -108,13 +109,37 @@ def metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict:
         "macro_f1": sum(v["f1"] for v in per_label.values()) / len(classes) if classes else 0.0,
         "labels": per_label,
         "confusion": confusion,
+        "notes": comparability_notes(per_label),
     }
 
 
-def decision(sentiment, allowed: set[str]) -> str:
-    """The method's label if the file can hold it, else its best-scored label among those the file has.
+def comparability_notes(per_label: dict) -> list[str]:
+    """What makes this macro-F1 not comparable with another file's: one class only, a scored label with no rows."""
+    present = [label for label, v in per_label.items() if v["support"]]
+    missing = [label for label, v in per_label.items() if not v["support"]]
+    counted = f"{', '.join(missing)} count{'s' if len(missing) == 1 else ''} as F1 0"
+    if len(present) == 1:
+        return [f"note: every row is {present[0]}: macro-F1 over one class is not comparable with other files'"
+                f"{f' ({counted})' if missing else ''}; accuracy is {present[0]}'s recall"]
+    if missing:
+        return [f"note: no rows are {', '.join(missing)}: macro-F1 counts {'it' if len(missing) == 1 else 'each'} "
+                "as F1 0, so it is not comparable with a file that has every label"]
+    return []
 
-    A file without neutral rows asks for a polarity: a method's "neutral" (unsure) there is replaced by the
+
+def scored_labels(task: str, rows: Sequence[Row], labels: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The labels a reading is scored over: the task's (or --labels'). A sentiment file (or --labels) without neutral
+    asks for a polarity, so both poles only; the poles always, so a one-pole file is not scored as perfect."""
+    if task != "sentiment":
+        return tuple(labels or TASK_LABELS[task])
+    asked = set(labels or (row.label for row in rows))
+    return tuple(label for label in LABELS if label != "neutral" or "neutral" in asked)
+
+
+def decision(sentiment, allowed: set[str]) -> str:
+    """The method's label if it is scored (`allowed`: scored_labels), else its best-scored label among those.
+
+    A file (or --labels) without neutral asks for a polarity: a method's "neutral" (unsure) there is replaced by the
     pole it leaned to. Files with neutral rows are scored on the method's own three-way label.
     """
     if sentiment.label in allowed:
@@ -141,13 +166,15 @@ class Progress:
         print(f"{self.what}: {done}/{self.total} ({rate:.0f} ms/row)", end=end, file=sys.stderr, flush=True)
 
 
-def evaluate(engine, rows: Sequence[Row], method: str, progress: bool = True, task: str = "sentiment") -> dict:
-    """Run the `task` `method` on the engine over the rows: metrics plus median ms per message (and for sentiment
-    the unsure count).
+def evaluate(engine, rows: Sequence[Row], method: str, progress: bool = True, task: str = "sentiment",
+             labels: Sequence[str] | None = None) -> dict:
+    """Run the `task` `method` on the engine over the rows: metrics over scored_labels (`labels`: --labels) plus
+    median ms per message (and for sentiment the unsure count).
 
     Each text is cut to chat.max_message_tokens first, as the service does; the time is the reading call's.
     """
-    allowed = {row.label for row in rows}
+    classes = scored_labels(task, rows, labels)
+    allowed = set(classes)
     reader = engine.sentiment_reader
     shown = Progress(len(rows), f"eval {task} {method}") if progress else None
     predicted, millis, unsure = [], [], 0
@@ -163,7 +190,7 @@ def evaluate(engine, rows: Sequence[Row], method: str, progress: bool = True, ta
         millis.append((time.perf_counter() - started) * 1000)
         if shown:
             shown.update(i)
-    report = metrics([row.label for row in rows], predicted)
+    report = metrics([row.label for row in rows], predicted, classes)
     report.update(task=task, method=method, ms_per_message=statistics.median(millis) if millis else 0.0)
     if task == "sentiment":
         report["unsure"] = unsure
@@ -188,7 +215,7 @@ def calibrate(engine, rows: Sequence[Row], save_to: Path, l2: float | None = Non
     test = sorted(stratified_indices(labels, round(len(rows) * held_out)))
     fit = sorted(set(range(len(rows))) - set(test))
     trial = reader.fit_head(features[fit], [labels[i] for i in fit], l2=l2, like=like)
-    score = metrics([labels[i] for i in test], trial.predict(features[test]))
+    score = metrics([labels[i] for i in test], trial.predict(features[test]), sorted(set(labels)))  # the saved head's
     reader.fit_head(features, labels, l2=l2, data=data, like=like).save(save_to)
     return {"path": str(save_to), "n": len(rows), "held_out": score}
 
@@ -211,7 +238,8 @@ def run_eval(config, file: str, method: str | None, limit: int | None, labels: l
     default = reader.method if task == "sentiment" else "head" if reader.intent_head else "keywords"
     try:
         # On the engine's thread, where the model was loaded (see model_thread): from another, twice as slow.
-        return {"file": str(file), **engine.on_model_thread(lambda: evaluate(engine, rows, method or default, task=task))}
+        return {"file": str(file), **engine.on_model_thread(
+            lambda: evaluate(engine, rows, method or default, task=task, labels=labels))}
     finally:
         engine.close()
 
@@ -282,4 +310,4 @@ def format_report(report: dict, title: str) -> str:
     lines += ["", "confusion (rows: gold, columns: predicted)", f"{'':<{w}}" + "".join(f"{p:>{w}}" for p in predicted)]
     for gold, row in report["confusion"].items():
         lines.append(f"{gold:<{w}}" + "".join(f"{row[p]:>{w}}" for p in predicted))
-    return "\n".join(lines)
+    return "\n".join([*lines, *([""] + report["notes"] if report["notes"] else [])])

@@ -201,3 +201,35 @@ def test_calibrate_refuses_too_few_rows_of_a_label_unless_forced(tiny_config, tm
     assert main(["calibrate", str(data), "--config", config, "--force"]) == 0
     assert f"to {cached}" in capsys.readouterr().out
     assert LinearHead.load(cached).classes == ["negative", "neutral", "positive"]
+
+
+def test_macro_f1_is_over_the_models_labels_not_only_the_files(tiny_config, tmp_path, capsys):
+    config = str(dump_config(tiny_config, tmp_path))
+    praise = write_csv(tmp_path / "praise.csv", [("lovely, thanks!", "positive"), ("fast delivery", "positive")])
+    assert main(["eval", str(praise), "--config", config, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["labels"]) == {"negative", "positive"}  # a file without neutral rows asks for a polarity
+    assert report["macro_f1"] == pytest.approx(report["labels"]["positive"]["f1"] / 2)  # negative: no rows, F1 0
+    assert report["notes"] == ["note: every row is positive: macro-F1 over one class is not comparable with other "
+                               "files' (negative counts as F1 0); accuracy is positive's recall"]
+
+    no_praise = write_csv(tmp_path / "no_praise.csv", [t for t in HAND_BUILT if t[1] != "positive"])
+    assert main(["eval", str(no_praise), "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert "\npositive " in out  # a positive reading is a wrong one, with its own row in the table
+    assert "note: no rows are positive: macro-F1 counts it as F1 0, so it is not comparable with a file that has " \
+           "every label" in out
+
+    # calibrate's held-out score is over the saved head's labels, also those its trial fit never saw
+    one_each = write_csv(tmp_path / "one_each.csv", [HAND_BUILT[0], HAND_BUILT[3], HAND_BUILT[5]])
+    assert main(["calibrate", str(one_each), "--config", config, "--force", "--out", str(tmp_path / "h.npz")]) == 0
+    assert "held-out (1 rows): macro-F1 0.000" in capsys.readouterr().out
+
+
+def test_metrics_count_a_label_with_no_rows_as_f1_zero():
+    report = metrics(["positive", "positive"], ["positive", "positive"], ("negative", "positive"))
+    assert report["macro_f1"] == 0.5 and report["labels"]["negative"]["support"] == 0
+    assert metrics(["positive"], ["negative"])["macro_f1"] == 0.0  # unnamed: the labels either side says
+    one_intent = metrics(["praise"] * 2, ["praise", "other"], ("praise",))
+    assert one_intent["notes"] == ["note: every row is praise: macro-F1 over one class is not comparable with other "
+                                   "files'; accuracy is praise's recall"]
