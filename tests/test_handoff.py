@@ -45,6 +45,15 @@ async def angry_alert(fake: FakeBotApi, svc) -> dict:
     return await linked(svc, await operator_chat_has(fake, "Alert #"))
 
 
+async def taken_over(fake: FakeBotApi, svc, user_id: int = OLGA, name: str = "Olga") -> dict:
+    """Ann's angry alert, then an operator presses its Take over; returns the alert."""
+    alert = await angry_alert(fake, svc)
+    take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.press_button(OPERATORS, alert["message_id"], take, user_id=user_id, first_name=name)
+    await operator_chat_has(fake, f"{name} is handling Ann")
+    return alert
+
+
 async def rating_asked(fake: FakeBotApi, chat_id: int, count: int = 1) -> None:
     """Wait until the customer was asked for their CSAT rating (after a hand-back) `count` times."""
     await fake.wait_for(lambda c: c.method == "sendMessage" and c.status == 200 and c.params["chat_id"] == chat_id
@@ -108,10 +117,7 @@ async def test_reply_reaches_the_customer_bot_stays_silent_and_resumes_after_han
 
 async def test_take_over_button_and_release_command(config, engine, fake):
     async with running_bot(config, engine) as svc:
-        alert = await angry_alert(fake, svc)
-        take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-        fake.press_button(OPERATORS, alert["message_id"], take, user_id=PIET, first_name="Piet")
-        await operator_chat_has(fake, "Piet is handling Ann")
+        alert = await taken_over(fake, svc, PIET, "Piet")
         fake.send_text(ANN, "hello?")
         relayed = await linked(svc, await operator_chat_has(fake, "hello?"))
         fake.send_command(OPERATORS, "release", user_id=PIET, chat_type="supergroup")  # not a reply: how to use it
@@ -329,10 +335,7 @@ async def test_a_taken_over_customer_over_the_rate_limit_still_reaches_the_opera
         config, engine, fake):
     config = replace(config, chat=replace(config.chat, rate_limit_per_minute=3))
     async with running_bot(config, engine) as svc:
-        alert = await angry_alert(fake, svc)  # Ann's first message of the minute
-        take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-        fake.press_button(OPERATORS, alert["message_id"], take, user_id=OLGA, first_name="Olga")
-        await operator_chat_has(fake, "Olga is handling Ann")
+        await taken_over(fake, svc)  # the alert is Ann's first message of the minute
         flood = [f"hello? ({i})" for i in range(4)]  # the last two are over the limit
         for text in flood:
             fake.send_text(ANN, text)
@@ -344,10 +347,7 @@ async def test_a_taken_over_customer_over_the_rate_limit_still_reaches_the_opera
 async def test_an_edit_during_a_takeover_reaches_the_operator_and_the_bot_stays_quiet(config, engine, fake):
     """Ann corrects what she wrote while Olga has her: Olga sees the new wording; the bot does not ask Ann to resend."""
     async with running_bot(config, engine) as svc:
-        alert = await angry_alert(fake, svc)
-        take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-        fake.press_button(OPERATORS, alert["message_id"], take, user_id=OLGA, first_name="Olga")
-        await operator_chat_has(fake, "Olga is handling Ann")
+        await taken_over(fake, svc)
         first = fake.send_text(ANN, "The teapot lid is cracked")
         await operator_chat_has(fake, "The teapot lid is cracked")
         fake.edit_text(ANN, first, "The teapot lid and spout are cracked")
