@@ -72,6 +72,16 @@ def test_json_lines_bad_lines_are_skipped_by_line_and_a_wrong_field_name_stops_a
         comments(wrong)
 
 
+def test_a_json_text_that_is_not_a_string_is_skipped_by_line_not_read_as_its_digits(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": 5}\n{"text": "five stars"}\n{"text": true}\n{"text": ["a", "b"]}\n'
+                    '{"text": {"body": "x"}}\n{"text": null}\n', encoding="utf-8")
+    assert comments(path) == [Skipped("1", "'text' is a number (5), not a string"), Comment("2", "five stars"),
+                              Skipped("3", "'text' is true, not a string"),
+                              Skipped("4", "'text' is a list, not a string"),
+                              Skipped("5", "'text' is an object, not a string"), Skipped("6", "empty text")]
+
+
 def test_plain_text_is_one_comment_a_line_and_blank_lines_are_no_comments(tmp_path):
     path = tmp_path / "c.txt"
     path.write_text("first one\r\n\n  second 第二  \n", encoding="utf-8")

@@ -213,6 +213,19 @@ def _json_rows(f, path: Path, text_column: str) -> Iterator[tuple[str, dict[str,
             yield str(n), f"no {text_column!r} field"
             continue
         seen_text = True
-        fields = {"text": value[text_column], **{k: value[k] for k in ("date", "source", "id") if k in value}}
+        text = value[text_column]
+        if text is not None and not isinstance(text, str):  # 5 is no comment; null is an empty one
+            yield str(n), f"{text_column!r} is {_json_kind(text)}, not a string"
+            continue
+        fields = {"text": text, **{k: value[k] for k in ("date", "source", "id") if k in value}}
         # json.loads keeps a lone surrogate ("\\ud83d"): it becomes U+FFFD, or rows.csv and the tokenizer would fail.
         yield str(n), {k: storable("" if v is None else str(v)) for k, v in fields.items()}
+
+
+def _json_kind(value) -> str:
+    """What a JSON value that is not a string is, for a skipped row's reason."""
+    if isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return f"a number ({json.dumps(value)})"
+    return "a list" if isinstance(value, list) else "an object"
