@@ -280,6 +280,16 @@ def test_a_comment_longer_than_csv_fields_usually_are_is_read_and_kept_whole(cli
     assert [r["text"] for r in rows_of(out)] == ["fine", long.strip(), "ok"]
 
 
+def test_a_comment_with_a_carriage_return_is_kept_whole_in_rows_csv(cli_config, tmp_path, capsys):
+    data = tmp_path / "c.jsonl"
+    data.write_text('{"text": "cold soup\\rand late"}\n{"text": "great noodles"}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    for _ in range(2):  # the rerun reads rows.csv back
+        assert main(["analyze", str(data), "--out", str(out), "--config", cli_config]) == 0
+    assert [(r["ref"], r["text"]) for r in rows_of(out)] == [("1", "cold soup\rand late"), ("2", "great noodles")]
+    assert "cut short" not in capsys.readouterr().err
+
+
 def test_ctrl_c_keeps_whole_rows_and_the_same_command_continues(cli_config, tmp_path):
     import os
     import signal

@@ -28,6 +28,8 @@ CHARS_PER_TOKEN = 2  # the model reads a comment's first 2 x chat.max_message_to
 STORED_PAGE = 1000  # stored messages fetched per query with --from-db
 SHOWN_SKIPS = 10  # skipped rows named on stderr as they happen; all of them are in skipped.csv
 MANIFEST = "analyze.json"
+# RFC 4180's line end: with it csv quotes a text holding a lone \r too, which a reader would take for a row's end.
+ROW_END = "\r\n"
 
 
 class AnalyzeError(ValueError):
@@ -81,7 +83,8 @@ class RowsFile:
         The file is read twice, streaming, and rewritten only when a row was cut: rows.csv may be larger than memory."""
         if not self.path.exists():
             # A BOM, so that spreadsheet programs read the Chinese text as UTF-8.
-            self.path.write_text(",".join(ROW_FIELDS) + "\n", encoding="utf-8-sig")
+            with open(self.path, "w", encoding="utf-8-sig", newline="") as f:
+                csv.writer(f, lineterminator=ROW_END).writerow(ROW_FIELDS)
             return set()
         done, cut = set(), 0
         for row, whole in self._records():
@@ -94,7 +97,7 @@ class RowsFile:
                   file=sys.stderr)
             kept = self.path.with_name(self.path.name + ".kept")
             with open(kept, "w", encoding="utf-8-sig", newline="") as f:
-                writer = csv.writer(f, lineterminator="\n")
+                writer = csv.writer(f, lineterminator=ROW_END)
                 writer.writerow(ROW_FIELDS)
                 writer.writerows(row for row, whole in self._records() if whole)
             kept.replace(self.path)
@@ -129,7 +132,7 @@ class RowsFile:
     def append(self, rows: Iterable[tuple]) -> None:
         """One write and flush per window: an interrupted run leaves whole rows behind."""
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        csv.writer(buffer, lineterminator=ROW_END).writerows(rows)
         with open(self.path, "a", encoding="utf-8", newline="") as f:
             f.write(buffer.getvalue())
 
@@ -143,7 +146,7 @@ def manifest(out: Path) -> dict:
 def write_skipped(out: Path, skipped: list[Skipped]) -> None:
     """DIR/skipped.csv: every row of the input that could not be read, with why (rewritten each run)."""
     with open(out / "skipped.csv", "w", encoding="utf-8-sig", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
+        writer = csv.writer(f, lineterminator=ROW_END)
         writer.writerow(SKIPPED_FIELDS)
         writer.writerows((s.ref, s.reason) for s in skipped)
 
