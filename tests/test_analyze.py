@@ -88,6 +88,19 @@ def test_plain_text_is_one_comment_a_line_and_blank_lines_are_no_comments(tmp_pa
     assert comments(path) == [Comment("1", "first one"), Comment("3", "second 第二")]
 
 
+def test_a_lone_carriage_return_does_not_split_a_comment_but_ends_lines_in_an_old_mac_file(tmp_path):
+    text = tmp_path / "c.txt"
+    text.write_bytes(b"cold soup\rand late\nsecond\r\nthird\n")
+    assert comments(text) == [Comment("1", "cold soup\rand late"), Comment("2", "second"), Comment("3", "third")]
+    table = tmp_path / "c.csv"  # a lone \r outside quotes cannot be told from a row's end: the row says so
+    table.write_bytes(b'text,date\r\ncold\rsoup,2024-05-01\r\n"quoted\rtext",2024-05-02\r\nok,2024-05-03\r\n')
+    assert comments(table) == [Skipped("2", "a carriage return (\\r) in a text not in double quotes; quote the text"),
+                               Comment("3", "quoted\rtext", "2024-05-02"), Comment("4", "ok", "2024-05-03")]
+    mac = tmp_path / "mac.csv"  # no \n anywhere: "\r" alone ends each line (old Mac line endings)
+    mac.write_bytes(b'text\rone\r"two\rlines"\r')
+    assert comments(mac) == [Comment("2", "one"), Comment("3", "two\rlines")] and sniff_encoding(mac).lines == 4
+
+
 def test_a_gb18030_export_is_read_as_gb18030_and_the_notice_names_the_first_line_that_is_not_utf8(tmp_path):
     path = write_csv(tmp_path / "gbk.csv", ["text"], [["fine"], ["菜凉了，差评"]], encoding="gb18030")
     encoding = sniff_encoding(path)

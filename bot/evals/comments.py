@@ -39,12 +39,14 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Encoding:
-    """How the file's bytes are decoded, its line count (for the progress bar) and what the user should know."""
+    """How the file's bytes are decoded, its line count (for the progress bar), what ends a line and what the user
+    should know."""
 
     name: str
     errors: str
     lines: int
     notice: str = ""
+    newline: str = "\n"  # "\r" in a file without any "\n" (old Mac line endings)
 
 
 def sniff_encoding(path: Path) -> Encoding:
@@ -55,17 +57,20 @@ def sniff_encoding(path: Path) -> Encoding:
     One streaming pass per candidate (a few hundred MB/s), so a bad byte near the end is found before any row."""
     with open(path, "rb") as f:
         if f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-            return Encoding("utf-16", "strict", _count_lines(path, "utf-16"))
-    lines = _count_lines(path)
+            lines, newline = _count_lines(path, "utf-16")
+            return Encoding("utf-16", "strict", lines, newline=newline)
+    lines, newline = _count_lines(path)
     utf8_error = _first_error(path, "utf-8")
     if utf8_error is None:
-        return Encoding("utf-8-sig", "strict", lines)
+        return Encoding("utf-8-sig", "strict", lines, newline=newline)
     utf8, not_utf8 = _utf8_lines(path)
     if not_utf8 > utf8 and _first_error(path, FALLBACK_ENCODING) is None:
         return Encoding(FALLBACK_ENCODING, "strict", lines,
-                        f"{path}: line {utf8_error}: not UTF-8; the file decodes as GB18030, reading it as that")
+                        f"{path}: line {utf8_error}: not UTF-8; the file decodes as GB18030, reading it as that",
+                        newline)
     return Encoding("utf-8-sig", "surrogateescape", lines,
-                    f"{path}: line {utf8_error}: not UTF-8 (nor GB18030); rows with undecodable bytes are skipped")
+                    f"{path}: line {utf8_error}: not UTF-8 (nor GB18030); rows with undecodable bytes are skipped",
+                    newline)
 
 
 def _utf8_lines(path: Path) -> tuple[int, int]:
@@ -110,17 +115,23 @@ def _first_error(path: Path, encoding: str) -> int | None:
     return None
 
 
-def _count_lines(path: Path, encoding: str | None = None) -> int:
-    """Lines in the file (for the progress bar); bytes are counted unless the encoding's newline is not one byte."""
-    if encoding is not None:
-        with open(path, encoding=encoding, errors="replace", newline="") as f:
-            return sum(1 for _ in f)
-    lines, last = 0, b"\n"
-    with open(path, "rb") as f:
+def _count_lines(path: Path, encoding: str | None = None) -> tuple[int, str]:
+    """Lines in the file (for the progress bar) and what ends them: "\n" (or "\r\n"; a "\r" alone is part of a
+    comment), or "\r" in a file with no "\n" at all. Bytes are counted unless the encoding's newline is not one byte."""
+    if encoding is None:
+        f, lf, cr = open(path, "rb"), b"\n", b"\r"
+    else:
+        f, lf, cr = open(path, encoding=encoding, errors="replace", newline=""), "\n", "\r"
+    lines = returns = 0
+    last = lf
+    with f:
         while chunk := f.read(CHUNK):
-            lines += chunk.count(b"\n")
+            lines += chunk.count(lf)
+            returns += chunk.count(cr)
             last = chunk[-1:]
-    return lines + (last != b"\n")
+    if not lines and returns:
+        return returns + (last != cr), "\r"
+    return lines + (last != lf), "\n"
 
 
 def read_comments(path: Path, encoding: Encoding | None, text_column: str = "text") -> Iterator[Comment | Skipped]:
@@ -129,7 +140,8 @@ def read_comments(path: Path, encoding: Encoding | None, text_column: str = "tex
     if not path.is_file():
         raise CommentFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    with open(path, encoding=encoding.name, errors=encoding.errors, newline="") as f:
+    # Not universal newlines: they would end a line at a stray "\r" inside a comment.
+    with open(path, encoding=encoding.name, errors=encoding.errors, newline=encoding.newline) as f:
         if suffix in (".csv", ".tsv"):
             rows = _csv_rows(f, path, "\t" if suffix == ".tsv" else ",", text_column)
         elif suffix in (".jsonl", ".ndjson"):
@@ -160,7 +172,10 @@ def check_readable(path: Path, encoding: Encoding | None, text_column: str) -> N
 def _csv_rows(f, path: Path, delimiter: str, text_column: str) -> Iterator[tuple[str, dict[str, str] | str]]:
     """(line the row starts on, its fields by our names) or (line, why it cannot be read)."""
     reader = csv.reader(f, delimiter=delimiter)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise CommentFileError(f"{path}: line 1: {_csv_error(exc)}") from None
     if header is None:
         raise CommentFileError(f"{path}: the file is empty")
     names = [name.strip().lstrip("\ufeff").lower() for name in header]
@@ -177,7 +192,7 @@ def _csv_rows(f, path: Path, delimiter: str, text_column: str) -> Iterator[tuple
         except StopIteration:
             return
         except csv.Error as exc:
-            yield str(start), f"unreadable CSV ({exc})"
+            yield str(start), _csv_error(exc)
             start = reader.line_num + 1
             continue
         line, start = start, reader.line_num + 1
@@ -190,6 +205,14 @@ def _csv_rows(f, path: Path, delimiter: str, text_column: str) -> Iterator[tuple
                               f"(a comma or quote inside an unquoted text?){spans}")
             continue
         yield str(line), {ours: row[i] for ours, i in where.items()}
+
+
+def _csv_error(exc: csv.Error) -> str:
+    """Why a row is unreadable, in the user's terms: the csv module's own words are about opening files."""
+    if "new-line character seen in unquoted field" in str(exc):
+        # Only "\n" ends a line here, and csv ends a record at any "\r" outside quotes.
+        return "a carriage return (\\r) in a text not in double quotes; quote the text"
+    return f"unreadable CSV ({exc})"
 
 
 def _json_rows(f, path: Path, text_column: str) -> Iterator[tuple[str, dict[str, str] | str]]:
