@@ -7,11 +7,13 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import sys
 import warnings
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import AsyncIterator
 
 from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, listen_address, load_config, web_secret
@@ -287,9 +289,17 @@ async def eval_replies_command(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(when: datetime) -> float:
+    """Seconds since 1970 of a local time; one the platform's clock cannot convert (0001-01-01, or 9999-12-31 east
+    of UTC) is before, or after, every stored message."""
+    try:
+        return when.timestamp()
+    except (ValueError, OverflowError, OSError):
+        return -math.inf if when.year < 1970 else math.inf
+
+
 async def analyze_command(config: Config, args: argparse.Namespace) -> int:
     """Rows into DIR/rows.csv (a rerun continues where the last one stopped), then the reports from those rows."""
-    from datetime import datetime
     from pathlib import Path
 
     from bot.evals.analyze import analyse, file_comments, reader_for, stored_comments, write_reports
@@ -309,10 +319,11 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
             since = 0.0
             if args.since:
                 try:
-                    since = datetime.fromisoformat(args.since).timestamp()
+                    day = datetime.fromisoformat(args.since)
                 except ValueError:
                     print(f"shopbot analyze: --since {args.since!r} is not a date like 2024-05-31", file=sys.stderr)
                     return 2
+                since = _seconds(day)
             if not Path(config.storage.path).is_file():  # Database.open would create an empty one
                 print(f"shopbot analyze: no database at {config.storage.path} ([storage] path): nothing stored to "
                       "analyse", file=sys.stderr)

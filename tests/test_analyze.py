@@ -390,6 +390,33 @@ async def test_from_db_reads_customers_text_messages_since_the_date(tiny_config,
     assert parse_date(row["date"]) is not None
 
 
+@pytest.mark.parametrize("since, read", [("0001-01-01", 1), ("9999-12-31T23:59:59", 0)])
+def test_since_the_first_or_last_day_a_calendar_has_reads_everything_or_nothing(cli_config, tiny_config, tmp_path,
+                                                                                  since, read):
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from storage.db import Database
+    from tests.conftest import REPO
+
+    async def store() -> None:
+        db = await Database.open(tiny_config.storage.path)
+        ann = await db.customer("telegram", "1", "Ann")
+        await db.add_message(ann.id, "customer", "my order is late")
+        await db.close()
+
+    asyncio.run(store())
+    out = tmp_path / "out"
+    # Seconds since 1970 of these local times are out of the platform's range (in UTC+8 both of them).
+    command = [sys.executable, "-m", "bot.cli", "analyze", "--from-db", "--since", since, "--out", str(out),
+               "--config", cli_config]
+    done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(REPO), "TZ": "Asia/Shanghai"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and f"{read} rows read now" in done.stderr and len(rows_of(out)) == read
+
+
 # --- the page in a real browser ------------------------------------------------------------------------------
 
 
