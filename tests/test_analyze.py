@@ -216,6 +216,21 @@ def test_periods_without_comments_are_shown_as_empty_not_left_out(tmp_path):
     assert s.period == "day" and len(s.by_period) == 41 and sum(sum(c.values()) for c in s.by_period.values()) == 3
     assert "| 2024-05-20 | 0 |" in markdown(s)
 
+def test_a_few_rows_dated_far_from_the_rest_are_left_out_of_the_chart_and_named(tmp_path):
+    days = [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(40)] + ["1970-01-01", "0001-01-01"]
+    write_rows(tmp_path, [(str(i), "", day, "", "en", "negative", "0.9", "complaint", "", "x")
+                          for i, day in enumerate(days)])
+    s = summarise(tmp_path, "t")
+    assert s.period == "week" and len(s.by_period) <= 53 and sum(sum(c.values()) for c in s.by_period.values()) == 40
+    assert s.rows == 42 and s.by_sentiment["negative"] == 42  # every other number counts them
+    assert ("2 rows dated far from the others (0001-01-01 to 1970-01-01) are left out of this table"
+            in markdown(s))
+    write_rows(tmp_path, [(str(i), "", f"{2000 + i}-06-01", "", "en", "positive", "0.9", "praise", "", "x")
+                          for i in range(25)])  # spread evenly over 25 years: none is far from the others
+    s = summarise(tmp_path, "t")
+    assert (s.period, len(s.by_period), s.far) == ("year", 25, 0) and "| 2012 | 1 |" in markdown(s)
+
+
 # --- the command, end to end on the tiny model ---------------------------------------------------------------
 
 

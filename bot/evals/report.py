@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ TOPICS = 10
 EXAMPLES = 3
 MOST_NEGATIVE = 10
 LISTED_SKIPS = 50
-DAYS_BY_DAY = 62  # a longer span is counted by week, and over two years by month
+DAYS_BY_DAY = 62  # a longer span is counted by week, over two years by month, and over ten years by year
+FAR = 3  # interquartile ranges (a month at least) beyond the middle half of the dates: a date there is left out
 YMD = re.compile(r"(\d{4})\D{1,2}(\d{1,2})\D{1,2}(\d{1,2})")
 
 
@@ -41,6 +43,8 @@ class Summary:
     by_period: dict[date, Counter] = field(default_factory=lambda: defaultdict(Counter))
     period: str = ""  # "day" | "week" | "month"; "" when no row has a date
     undated: int = 0  # rows with a date that could not be read
+    far: int = 0  # rows dated far from all the others (FAR): counted everywhere but in the chart
+    far_span: tuple[date, date] | None = None  # the first and last of those dates
     topics: list[Topic] = field(default_factory=list)
     most_negative: list[tuple[float, str, str]] = field(default_factory=list)  # (confidence, ref, text)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (ref, reason)
@@ -91,7 +95,12 @@ def summarise(out: Path, title: str, reading: str = "") -> Summary:
             else:
                 heapq.heappushpop(negative, entry)
     summary.most_negative = sorted(negative, reverse=True)
-    summary.period, summary.by_period = _by_period(days)
+    lo, hi = _chart_span(days)
+    far = Counter({key: n for key, n in days.items() if not lo <= key[0].toordinal() <= hi})
+    if far:
+        summary.far = sum(far.values())
+        summary.far_span = (min(day for day, _ in far), max(day for day, _ in far))
+    summary.period, summary.by_period = _by_period(days - far)
     summary.topics = _topics(phrases, summary.by_sentiment["negative"], summary.rows)
     _add_examples(out, summary.topics)
     skipped = out / "skipped.csv"
@@ -110,23 +119,49 @@ def _phrases(row: dict) -> list[str]:
     return [p for p in row["key_phrases"].split("; ") if p]
 
 
+def _chart_span(days: Counter) -> tuple[int, int]:
+    """The first and last day (as ordinals) the chart shows: FAR interquartile ranges around the middle half of the
+    rows' dates. A comment dated 1970 (a date field's default) among a year of 2024's would stretch it over 55 years
+    of empty bars."""
+    by_day: Counter = Counter()
+    for (day, _), n in days.items():
+        by_day[day] += n
+    ordered, total = sorted(by_day.items()), sum(by_day.values())
+
+    def at(rank: int) -> int:
+        """The day of the rank-th dated row, oldest first."""
+        seen = 0
+        for day, n in ordered:
+            seen += n
+            if seen >= rank:
+                return day.toordinal()
+        return 0  # no dated rows: no chart
+
+    q1, q3 = at(math.ceil(total / 4)), at(math.ceil(total * 3 / 4))
+    reach = FAR * max(q3 - q1, 31)
+    return q1 - reach, q3 + reach
+
+
 def _by_period(days: Counter) -> tuple[str, dict[date, Counter]]:
-    """Label counts per day, week (starting Monday) or month, whichever keeps the chart readable."""
+    """Label counts per day, week (starting Monday), month or year, whichever keeps the chart readable."""
     if not days:
         return "", {}
     first, last = min(day for day, _ in days), max(day for day, _ in days)
     span = (last - first).days
-    period = "day" if span <= DAYS_BY_DAY else "week" if span <= 730 else "month"
+    period = "day" if span <= DAYS_BY_DAY else "week" if span <= 730 else "month" if span <= 3653 else "year"
     start = {"day": lambda d: d, "week": lambda d: d - timedelta(days=d.weekday()),
-             "month": lambda d: d.replace(day=1)}[period]
+             "month": lambda d: d.replace(day=1), "year": lambda d: d.replace(month=1, day=1)}[period]
     after = {"day": lambda d: d + timedelta(days=1), "week": lambda d: d + timedelta(days=7),
-             "month": lambda d: (d + timedelta(days=31)).replace(day=1)}[period]
+             "month": lambda d: (d + timedelta(days=31)).replace(day=1),
+             "year": lambda d: d.replace(year=d.year + 1)}[period]
     # Every period from the first to the last, the empty ones too: weeks without a comment are news, and the chart's
-    # bars stand evenly in time.
+    # bars stand evenly in time. No period after the last is computed: after 9999-12 there is none.
     counts: dict[date, Counter] = {}
     period_start = start(first)
-    while period_start <= last:
+    while True:
         counts[period_start] = Counter()
+        if period_start == start(last):
+            break
         period_start = after(period_start)
     for (day, label), n in days.items():
         counts[start(day)][label] += n
@@ -171,7 +206,12 @@ def share(part: int, whole: int) -> str:
 
 
 def period_name(start: date, period: str) -> str:
-    return start.strftime("%Y-%m") if period == "month" else start.isoformat()
+    return {"month": f"{start:%Y-%m}", "year": f"{start:%Y}"}.get(period, start.isoformat())
+
+
+def far_note(s: Summary, shown: str) -> str:
+    return (f"{s.far} rows dated far from the others ({s.far_span[0]} to {s.far_span[1]}) are left out of this "
+            f"{shown}; every other number counts them.")
 
 
 def markdown(s: Summary) -> str:
@@ -191,6 +231,8 @@ def markdown(s: Summary) -> str:
         lines += [_label_table_row(period_name(start, s.period), counts, None) for start, counts in s.by_period.items()]
         if s.undated:
             lines += ["", f"{s.undated} rows have a date that could not be read; they are not in this table."]
+        if s.far:
+            lines += ["", far_note(s, "table")]
     lines += ["", "## Most frequent complaint topics", ""]
     if not s.topics:
         lines.append("No phrase comes up in enough negative comments to call it a topic.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
-from bot.evals.report import LABELS, LISTED_SKIPS, Summary, labels_note, period_name, share
+from bot.evals.report import LABELS, LISTED_SKIPS, Summary, far_note, labels_note, period_name, share
 
 COLOURS = {"negative": "#d7463a", "neutral": "#9aa0a6", "positive": "#3b9a5a"}
 STYLE = """
@@ -37,6 +37,8 @@ def html(s: Summary) -> str:
         if s.undated:
             parts.append(f"<p class=\"note\">{s.undated} rows have a date that could not be read; "
                          "they are not in this chart.</p>")
+        if s.far:
+            parts.append(f"<p class=\"note\">{far_note(s, 'chart')}</p>")
     parts.append("<h2>Most frequent complaint topics</h2>")
     if not s.topics:
         parts.append("<p>No phrase comes up in enough negative comments to call it a topic.</p>")
