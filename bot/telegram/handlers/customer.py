@@ -161,7 +161,7 @@ async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An edited message is not re-read (its reply went out already); the customer is told to resend. While an
     operator has the conversation the bot stays quiet: the operator sees the new wording instead."""
     svc, message = service(context), update.effective_message
-    customer = await svc.db.customer(CHANNEL, str(update.effective_user.id))
+    customer = await svc.db.existing_customer(CHANNEL, str(update.effective_user.id))  # an edit stores nobody
     if customer and await svc.handoff.active(customer.id):
         await topics(context).post(context.bot, svc, customer, f"✏️ {who(customer)} edited a message:\n"
                                    f"{message.text or message.caption or '[attachment]'}", "relay")
