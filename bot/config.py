@@ -536,7 +536,8 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         raise ConfigError("--config", f"{path} cannot be read ({(exc.strerror or str(exc)).lower()})") from None
     except UnicodeDecodeError as exc:
         line = exc.object.count(b"\n", 0, exc.start) + 1
-        raise ConfigError("--config", f"{path} is not UTF-8 (line {line}: byte 0x{exc.object[exc.start]:02x})") from None
+        byte = exc.object[exc.start]
+        raise ConfigError("--config", f"{path} is not UTF-8 (line {line}: byte 0x{byte:02x})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
     if "token" in raw.get("telegram", {}):

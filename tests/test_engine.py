@@ -61,7 +61,8 @@ def test_a_large_batch_reads_what_the_int4_kernel_reads_in_either_bulk_dtype(tin
         tokens = torch.randint(0, 100, (4, 100))  # 400 rows at once: the large-batch path; one row of 100: the kernel
         positions = torch.arange(100).expand(4, -1)
         bulk, _ = engine.decoder.forward(tokens, positions, Scratch())
-        kernel = torch.cat([engine.decoder.forward(tokens[b:b + 1], positions[b:b + 1], Scratch())[0] for b in range(4)])
+        kernel = torch.cat([engine.decoder.forward(tokens[b:b + 1], positions[b:b + 1], Scratch())[0]
+                            for b in range(4)])
         cosine = torch.nn.functional.cosine_similarity(bulk.float(), kernel.float(), dim=-1)
         assert cosine.min() > 0.99, cosine.min()
     finally:

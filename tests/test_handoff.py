@@ -282,7 +282,8 @@ async def test_an_old_alerts_buttons_never_act_on_a_customer_who_came_after_a_fo
         fake.send_command(ANN, "forget")
         await replies(fake, ANN, 2)
         question = fake.sent_messages(ANN)[-1]
-        fake.press_button(ANN, question["message_id"], question["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+        forget_yes = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.press_button(ANN, question["message_id"], forget_yes)
         await fake.wait_for("editMessageText")
         fake.send_text(BOB, ANGRY, first_name="Bob")
         await operator_chat_has(fake, "Alert #", count=2)

@@ -129,7 +129,8 @@ async def test_an_answer_longer_than_the_model_reads_is_imported_answered_in_ful
         db, tiny_engine, tmp_path):
     """A whole returns policy pasted into one answer: the model reads its beginning (a message is cut the same way),
     the customer gets all of it."""
-    policy = "Returns policy. " + " ".join(f"Clause {n}: unopened tea may be returned within 14 days." for n in range(400))
+    policy = "Returns policy. " + " ".join(f"Clause {n}: unopened tea may be returned within 14 days."
+                                           for n in range(400))
     assert tiny_engine.count_tokens(policy) > tiny_engine.config.model.context_tokens
     path = write(tmp_path, [f"returns,en,Can I return tea?,{policy}"])
     config = knowledge_config(tiny_engine.config, path)

@@ -22,8 +22,8 @@ GROUP = 32  # int4 group size along K: GGUF's block size, and the kernel's small
 CHUNK_ROWS = 4096  # rows quantized or packed at a time (a multiple of the int4 kernel's row block)
 FOUR_BIT = ("Q4_0", "Q4_1", "Q4_K")
 # From this many rows at once, unpacking W (~11 ms for 3072 x 576) for one GEMM (fp32, or bf16: bulk_dtype) beats the
-# int4 kernel: 3072 x 576 at 256 / 512 / 2048 rows took 19.5 / 40.2 / 158.7 ms int4, 20.2 / 33.6 / 102.2 ms fp32 (AVX2 has no
-# fast bf16 GEMM: bf16 was 3x slower than int4). Decode (1-8 rows) and short prompts stay on the kernel.
+# int4 kernel: 3072 x 576 at 256 / 512 / 2048 rows took 19.5 / 40.2 / 158.7 ms int4, 20.2 / 33.6 / 102.2 ms fp32
+# (AVX2 has no fast bf16 GEMM: bf16 was 3x slower than int4). Decode (1-8 rows) and short prompts stay on the kernel.
 LARGE_BATCH = 320
 BF16_ROW_STEP = 256  # a bf16 GEMM's rows are padded to a multiple of this (Int4.__call__)
 
