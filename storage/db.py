@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Sequence
 
 import aiosqlite
 
@@ -707,23 +707,31 @@ class Database:
             (after_id, since, limit),
         )]
 
-    async def daily_counts(self, start: float, days: int) -> list[tuple[int, int]]:
-        """(customer messages, of them read negative) per 24 h from `start`, one pair per day, oldest first."""
+    async def daily_counts(self, day_starts: Sequence[float]) -> list[tuple[int, int]]:
+        """(customer messages, of them read negative) per day, oldest first: day i runs from day_starts[i] to
+        day_starts[i + 1] (unix times of local midnights: a day across a DST change has 23 or 25 hours)."""
+        day, params = _day_of("created_at", day_starts)
         rows = await self._all(
-            """SELECT CAST((created_at - ?) / 86400 AS INTEGER) AS day, COUNT(*), SUM(sentiment = 'negative')
-               FROM messages WHERE role = 'customer' AND created_at >= ? GROUP BY day""",
-            (start, start),
+            f"""SELECT {day} AS day, COUNT(*), SUM(sentiment = 'negative') FROM messages
+                WHERE role = 'customer' AND created_at >= ? AND created_at < ? GROUP BY day""",
+            (*params, day_starts[0], day_starts[-1]),
         )
         counts = {r[0]: (r[1], r[2] or 0) for r in rows}
-        return [counts.get(day, (0, 0)) for day in range(days)]
+        return [counts.get(i, (0, 0)) for i in range(len(day_starts) - 1)]
 
-    async def daily_ratings(self, start: float, days: int) -> list[list[int]]:
-        """The CSAT ratings given per 24 h from `start`, one list per day, oldest first."""
-        rows = await self._all(
-            "SELECT CAST((rated_at - ?) / 86400 AS INTEGER), rating FROM csat_surveys WHERE rated_at >= ?",
-            (start, start))
-        ratings: list[list[int]] = [[] for _ in range(days)]
-        for day, rating in rows:
-            if day < days:
-                ratings[day].append(rating)
+    async def daily_ratings(self, day_starts: Sequence[float]) -> list[list[int]]:
+        """The CSAT ratings given per day, one list per day, oldest first (days as in daily_counts)."""
+        day, params = _day_of("rated_at", day_starts)
+        rows = await self._all(f"SELECT {day}, rating FROM csat_surveys WHERE rated_at >= ? AND rated_at < ?",
+                               (*params, day_starts[0], day_starts[-1]))
+        ratings: list[list[int]] = [[] for _ in range(len(day_starts) - 1)]
+        for i, rating in rows:
+            ratings[i].append(rating)
         return ratings
+
+
+def _day_of(column: str, day_starts: Sequence[float]) -> tuple[str, list[float]]:
+    """A CASE expression numbering the day a time `column` falls in (0 from day_starts[0]; rows before day_starts[0] or
+    from day_starts[-1] on are for the query to leave out), and its parameters."""
+    ends = day_starts[1:]
+    return (f"CASE {' '.join(f'WHEN {column} < ? THEN {i}' for i in range(len(ends)))} END", list(ends))

@@ -5,9 +5,13 @@ import os
 import sqlite3
 import stat
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import aiosqlite
 
-from storage.db import Database, KnowledgeEntry
+from bot.telegram.handlers.operator import day_starts
+from storage.db import Database, KnowledgeEntry, Rated
 from storage.migrations import MIGRATIONS
 
 
@@ -87,6 +91,35 @@ async def test_stats_count_customers_messages_negative_share_and_alerts(db):
     await db.mark_alert_delivered(alert)
     stats = await db.stats_since(0)
     assert stats == {"customers": 2, "messages": 4, "negative_share": 0.25, "alerts": 1, "alerts_delivered": 1}
+
+
+async def test_the_chart_counts_local_days_across_a_dst_change(db):
+    # Berlin's clocks went forward on 29 March 2026: that day had 23 hours. 24-hour buckets from the chart's first
+    # midnight began at 01:00 after it, so what was sent in a day's first hour counted for the day before.
+    berlin = ZoneInfo("Europe/Berlin")
+    starts = day_starts(datetime(2026, 4, 2, tzinfo=berlin), 14)  # today 2 April; the chart from 20 March
+    assert [datetime.fromtimestamp(t, berlin).strftime("%m-%d %H:%M") for t in (starts[0], starts[-1])] == [
+        "03-20 00:00", "04-03 00:00"]
+    assert [b - a for a, b in zip(starts, starts[1:])].count(23 * 3600) == 1
+    ann = await db.customer("telegram", "1")
+    sent = {(3, 28, 23, 30): "negative", (3, 29, 23, 30): "neutral", (3, 31, 0, 30): "negative",
+            (4, 2, 8, 0): "positive", (3, 19, 23, 59): "negative"}  # the last one is before the chart's first day
+    for (month, day, hour, minute), label in sent.items():
+        mid = await db.add_message(ann.id, "customer", "x")
+        await db.set_sentiment(mid, label, 0.9)
+        at = datetime(2026, month, day, hour, minute, tzinfo=berlin).timestamp()
+        await db._db.execute("UPDATE messages SET created_at = ? WHERE id = ?", (at, mid))
+    survey = await db.add_csat_survey(ann.id, (await db.start_takeover(ann.id, "7", "Olga"))[0]["id"])
+    assert await db.rate_csat(survey, ann.id, 4) is Rated.RECORDED
+    at = datetime(2026, 3, 30, 0, 15, tzinfo=berlin).timestamp()
+    await db._db.execute("UPDATE csat_surveys SET rated_at = ? WHERE id = ?", (at, survey))
+    await db._db.commit()
+    days = await db.daily_counts(starts)
+    assert len(days) == 14 and sum(m for m, _ in days) == 4
+    assert days[8:12] == [(1, 1), (1, 0), (0, 0), (1, 1)]  # 28 March to 31 March, each message on its own day
+    assert days[13] == (1, 0)
+    ratings = await db.daily_ratings(starts)
+    assert ratings[10] == [4] and sum(map(len, ratings)) == 1
 
 
 async def test_many_customers_writing_during_a_transaction_that_fails_midway_lose_nothing(db):

@@ -116,19 +116,25 @@ def stats_text(stats: dict, handoff: dict, ratings: list[int], intents: dict[str
             f"Open takeovers now: {handoff['open_takeovers']}")
 
 
+def day_starts(midnight: datetime, days: int) -> list[float]:
+    """The unix times of the local midnights that start the `days` days up to `midnight`'s, and of the next one:
+    local wall-clock days (a zoneinfo or naive local datetime), so a day across a DST change has 23 or 25 hours."""
+    return [(midnight + timedelta(days=n)).timestamp() for n in range(1 - days, 2)]
+
+
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/stats: today's numbers since midnight (the shop's, with [hours]), then a chart of the last 14 days."""
     svc, chat_id = service(context), update.effective_chat.id
-    shop_zone = svc.hours.tz if svc.config.hours else None  # None: the server's own zone
-    midnight = datetime.now().astimezone(shop_zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    shop_zone = svc.hours.tz if svc.config.hours else None  # None: naive, the server's own zone and its DST rules
+    midnight = datetime.now(shop_zone).replace(hour=0, minute=0, second=0, microsecond=0)
     numbers = await svc.db.stats_since(midnight.timestamp())
     handoff = await svc.db.handoff_stats(midnight.timestamp())
     ratings_today = await svc.db.csat_ratings(midnight.timestamp())
     intents = await svc.db.intent_counts(midnight.timestamp())
     await send_text(context.bot, chat_id, stats_text(numbers, handoff, ratings_today, intents))
-    first_day = (midnight - timedelta(days=CHART_DAYS - 1)).timestamp()
-    days = await svc.db.daily_counts(first_day, CHART_DAYS)
-    ratings = await svc.db.daily_ratings(first_day, CHART_DAYS)
+    starts = day_starts(midnight, CHART_DAYS)
+    days = await svc.db.daily_counts(starts)
+    ratings = await svc.db.daily_ratings(starts)
     try:  # operators would rather look than read; the numbers went out already if this fails
         png = await asyncio.to_thread(chart.daily_png, days, ratings, midnight.date())  # ~0.3 s, off the loop
         await context.bot.send_photo(chat_id, png, caption=chart.caption(days, ratings))
