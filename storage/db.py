@@ -50,6 +50,17 @@ class StoredMessage:
     intent: str | None = None  # a customer text's intent (bot.llm.intents); read only where a caller needs it
 
 
+@dataclass(frozen=True)
+class OperatorChatPosts:
+    """Where the bot posted about one customer in operator chats."""
+
+    topics: list[tuple[int, int]]  # (chat_id, message_thread_id) of the customer's forum topics
+    messages: list[tuple[int, int]]  # (chat_id, message_id) of alerts, relays and notes linked to the customer
+
+    def __bool__(self) -> bool:
+        return bool(self.topics or self.messages)
+
+
 class Rated(Enum):
     """What a tap on a CSAT button did."""
 
@@ -545,6 +556,13 @@ class Database:
             " VALUES (?, ?, ?, ?, ?)",
             (chat_id, message_id, customer_id, kind, time.time()),
         )
+
+    async def operator_chat_posts(self, customer_id: int) -> OperatorChatPosts:
+        """What the bot posted about the customer in operator chats: their topics and the messages linked to them."""
+        topics = await self._all("SELECT chat_id, thread_id FROM customer_topics WHERE customer_id = ?", (customer_id,))
+        messages = await self._all("SELECT chat_id, message_id FROM operator_chat_messages WHERE customer_id = ?"
+                                   " ORDER BY chat_id, message_id", (customer_id,))
+        return OperatorChatPosts([tuple(r) for r in topics], [tuple(r) for r in messages])
 
     async def customer_for_operator_message(self, chat_id: int, message_id: int) -> int | None:
         row = await self._one(

@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from bot.escalation import HUMAN_REQUEST, NEGATIVE, NO_ANSWER, NOT_NEGATIVE
+from bot.telegram.handlers.operator import FORGOTTEN_NOTE
 from testkit.fakes.bot_api import FakeBotApi
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import OPERATORS, linked, replies, running_bot, sent_texts
@@ -68,6 +69,15 @@ async def operator_turns(svc, chat_id: int, count: int, timeout: float = 10.0) -
         if len(turns) >= count or asyncio.get_running_loop().time() > deadline:
             return turns
         await asyncio.sleep(0.02)
+
+
+async def forgets(fake: FakeBotApi, chat_id: int, replies_before: int) -> None:
+    """The customer sends /forget and presses "Delete everything"; returns once the question shows it is done."""
+    fake.send_command(chat_id, "forget")
+    await replies(fake, chat_id, replies_before + 1)
+    question = fake.sent_messages(chat_id)[-1]
+    fake.press_button(chat_id, question["message_id"], question["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    await fake.wait_for(lambda c: c.method == "editMessageText" and c.params["chat_id"] == chat_id)
 
 
 async def customer_id(svc, chat_id: int) -> int:
@@ -278,13 +288,9 @@ async def test_an_old_alerts_buttons_never_act_on_a_customer_who_came_after_a_fo
     and Dismiss buttons are still in the operator chat: they must not take over Bob or correct Bob's alert."""
     async with running_bot(config, engine) as svc:
         old = await angry_alert(fake, svc)
+        fake.backdate(OPERATORS, old["message_id"], hours=49)  # too old for Telegram to delete: /forget leaves it
         old_ids = await customer_id(svc, ANN), (await svc.db.alerts())[0]["id"]
-        fake.send_command(ANN, "forget")
-        await replies(fake, ANN, 2)
-        question = fake.sent_messages(ANN)[-1]
-        forget_yes = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-        fake.press_button(ANN, question["message_id"], forget_yes)
-        await fake.wait_for("editMessageText")
+        await forgets(fake, ANN, 1)
         fake.send_text(BOB, ANGRY, first_name="Bob")
         await operator_chat_has(fake, "Alert #", count=2)
         assert (await customer_id(svc, BOB), (await svc.db.alerts())[0]["id"]) == old_ids  # the numbers came back
@@ -295,6 +301,18 @@ async def test_an_old_alerts_buttons_never_act_on_a_customer_who_came_after_a_fo
     assert [c.params.get("text") for c in fake.calls("answerCallbackQuery")][1:] == [
         "This customer's data was deleted."] * 2
     assert takeover is None and corrections == []
+
+
+async def test_forget_deletes_the_bots_posts_about_the_customer_from_the_operator_chat(config, engine, fake):
+    async with running_bot(config, engine) as svc:
+        alert = await angry_alert(fake, svc)
+        operator_says(fake, "So sorry, Ann - sending a new one today.", reply_to=alert["message_id"])
+        await fake.wait_for(copies_to(ANN))
+        await forgets(fake, ANN, 1)
+        await operator_chat_has(fake, FORGOTTEN_NOTE)
+    assert fake.message(OPERATORS, alert["message_id"]) is None
+    left = [fake.message(OPERATORS, m["message_id"]) for m in fake.sent_messages(OPERATORS)]
+    assert not [m for m in left if m and "Ann" in (m.get("text") or "")]
 
 
 async def test_an_angry_customer_waiting_for_an_answer_still_alerts_operators_once(db, tiny_engine):

@@ -10,7 +10,8 @@ from testkit.fakes.bot_api import FakeBotApi
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import OPERATORS, linked, over_fake, replies, running_bot
 from tests.test_csat import rating_question
-from tests.test_handoff import rating_asked
+from bot.telegram.handlers.operator import FORGOTTEN_NOTE
+from tests.test_handoff import forgets, rating_asked
 
 ANN, OLGA = 1001, 7
 ANGRY = "My order #A-1234 arrived broken and nobody answers!"
@@ -133,6 +134,22 @@ async def test_a_deleted_topic_is_made_again_and_nothing_is_lost(config, engine,
     assert new != thread and topic["thread_id"] == new
     assert list(fake.topics(OPERATORS)) == [new]
     assert topic_texts(fake, new)[0].startswith(RECREATED_NOTE) and "📋 Brief" in topic_texts(fake, new)[0]
+
+
+async def test_forget_deletes_the_customers_topic_and_tells_operators_why_it_went(config, engine, fake):
+    async with running_bot(config, engine) as svc:
+        thread, _ = await angry_topic(fake)
+        await operators_see(fake, "🤖 Bot: ")
+        await forgets(fake, ANN, 1)
+        note = await operators_see(fake, FORGOTTEN_NOTE)
+        assert fake.topics(OPERATORS) == {}
+        assert [m["text"] for m in fake.sent_messages(OPERATORS) if fake.message(OPERATORS, m["message_id"])] == [
+            FORGOTTEN_NOTE]  # the alert, the bot's reply shown to operators: gone with the topic
+        fake.send_text(ANN, ANGRY, first_name="Ann", username="ann_k")  # a new customer to the bot: a topic of her own
+        new = (await operators_see(fake, "Alert #", count=2))["message_thread_id"]
+    assert "message_thread_id" not in note  # the main chat: the topic it would explain is gone
+    assert list(fake.topics(OPERATORS)) == [new] and new != thread
+    assert not topic_texts(fake, new)[0].startswith(RECREATED_NOTE)  # nothing of the forgotten Ann is shown again
 
 
 async def test_a_closed_then_deleted_topic_is_made_again_when_the_customer_writes(config, engine, fake):

@@ -31,6 +31,7 @@ _DESCRIPTIONS = {400: "Bad Request: injected failure",
                  403: "Forbidden: bot was blocked by the user", 500: "Internal Server Error"}
 WEBHOOK_RETRY_SECONDS = 0.2  # Telegram backs off longer; tests want the retry soon
 WEBHOOK_TIMEOUT_SECONDS = 30  # how long a post may take before it counts as failed
+DELETABLE_SECONDS = 48 * 3600  # a message older than this cannot be deleted (deleteMessages skips it)
 # Forum topics: the errors Telegram gives (tdlib/telegram-bot-api issues #472, #596; TOPIC_* are MTProto's names).
 THREAD_NOT_FOUND = "Bad Request: message thread not found"  # sending to a deleted topic
 TOPIC_ID_INVALID = "Bad Request: TOPIC_ID_INVALID"  # closing or reopening a deleted topic
@@ -361,6 +362,11 @@ class FakeBotApi:
         """An admin deletes the topic in the app: it and its messages are gone."""
         with self._cond:
             self._api_deleteForumTopic({"chat_id": chat_id, "message_thread_id": thread_id})
+
+    def backdate(self, chat_id: int, message_id: int, hours: float) -> None:
+        """The message was sent `hours` earlier than it was."""
+        with self._cond:
+            self._messages[chat_id, message_id]["date"] -= int(hours * 3600)
 
     def migrate_chat(self, chat_id: int, to_chat_id: int) -> None:
         """The group became a supergroup: every send/edit/copy/forward to its old id answers 400 with
@@ -764,6 +770,17 @@ class FakeBotApi:
         del self._topics[(chat_id, thread_id)]
         for key in [k for k, m in self._messages.items() if k[0] == chat_id and m.get("message_thread_id") == thread_id]:
             del self._messages[key]
+        return True
+
+    def _api_deleteMessages(self, p: J) -> bool:
+        # Telegram skips the ids it cannot find (deleted already, or inside a deleted topic) or may no longer delete.
+        ids = p["message_ids"]
+        if not 1 <= len(ids) <= 100:
+            raise ApiError(400, "Bad Request: too many messages to delete")
+        for message_id in ids:
+            message = self._messages.get((p["chat_id"], message_id))
+            if message is not None and time.time() - message["date"] < DELETABLE_SECONDS:
+                del self._messages[p["chat_id"], message_id]
         return True
 
     def _api_deleteMessage(self, p: J) -> bool:

@@ -15,6 +15,7 @@ from bot.service import ModelFailed, Outcome
 from bot.telegram.handlers import (CHANNEL, NEW_MESSAGE, OUTBOX_KEY, customer_chats, language_without_history,
                                    message_id, own_language, sender, service, who)
 from bot.telegram.handlers.drafts import DraftStream
+from bot.telegram.handlers.operator import erase_posts
 from bot.telegram.handlers.sending import deliver_text, send_text, typing
 from bot.telegram.handlers.takeover import to_operators, topics
 
@@ -74,8 +75,11 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     query, texts = update.callback_query, _texts(context)
     await query.answer()
     worded = await _wording(update, context)  # before the deletion: the answer is in the words they used
+    posts = None
     if query.data == FORGET_YES:
-        counts = await service(context).forget(sender(query.from_user))
+        svc, who_pressed = service(context), sender(query.from_user)
+        posts = await svc.db.operator_chat_posts((await svc.customer(who_pressed)).id)  # the deletion takes the links
+        counts = await svc.forget(who_pressed)
         answer = worded(texts.forget_done).format(messages=counts["messages"], alerts=counts["alerts"])
     else:
         answer = worded(texts.forget_cancelled)
@@ -83,6 +87,8 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.edit_message_text(answer)
     except TelegramError as exc:  # e.g. pressed twice before the edit landed: the deletion itself is done
         log.info("could not edit the /forget question in chat %s: %s", update.effective_chat.id, exc)
+    if posts:
+        await erase_posts(context.bot, posts)
 
 
 def _with_sentiment(outcome: Outcome, show: bool) -> str:

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import statistics
 from datetime import datetime, timedelta, tzinfo
 
 from telegram import Bot, Message, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.brief import Brief
 from bot.service import ConversationService, Outcome
 from bot.telegram import chart
 from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, csat, follow_move, service, who
-from bot.telegram.handlers.sending import send_text
+from bot.telegram.handlers.sending import TopicGone, send_text, topic_error
 from bot.telegram.handlers.takeover import alert_buttons
 from bot.telegram.topics import Topics
+from storage.db import OperatorChatPosts
 
 log = logging.getLogger(__name__)
 
 CHART_DAYS = 14
+DELETE_BATCH = 100  # the most message ids one deleteMessages call takes
+FORGOTTEN_NOTE = ("🗑 A customer used /forget: everything the bot stored about them is deleted, and so are its posts "
+                  "about them here (their topic, alerts and relayed messages).")
 TURN_PREVIEW_CHARS = 300  # each past turn in an alert is cut to this; the new message is shown whole
 OPERATOR_HELP = ("This is the operator chat: alerts about unhappy customers arrive here (in a forum: each customer "
                  "in a topic of their own, with their messages and the bot's replies).\n"
@@ -114,6 +119,29 @@ def stats_text(stats: dict, handoff: dict, ratings: list[int], intents: dict[str
             f"Alert to first operator answer (reply or Take over, median): {wait}\n"
             f"Label corrections (Dismiss): {handoff['corrections']}\n"
             f"Open takeovers now: {handoff['open_takeovers']}")
+
+
+async def erase_posts(bot: Bot, posts: OperatorChatPosts) -> None:
+    """/forget: the customer's topics (with every message in them) and the bot's other posts about them leave the
+    operator chats, and operators are told why a topic went. What Telegram refuses to delete (a message over 48 hours
+    old outside a topic, no right to delete topics) stays, and is logged."""
+    for chat_id, thread_id in posts.topics:
+        try:
+            await bot.delete_forum_topic(chat_id, thread_id)
+        except BadRequest as exc:
+            if not isinstance(topic_error(exc), TopicGone):  # an admin deleted it already: nothing left to do
+                log.warning("could not delete a forgotten customer's topic in chat %s: %s", chat_id, exc.message)
+        except TelegramError as exc:
+            log.warning("could not delete a forgotten customer's topic in chat %s: %s", chat_id, exc)
+    for chat_id, group in itertools.groupby(posts.messages, key=lambda post: post[0]):
+        ids = [message_id for _, message_id in group]
+        for start in range(0, len(ids), DELETE_BATCH):  # messages inside a deleted topic are gone: Telegram skips them
+            try:
+                await bot.delete_messages(chat_id, ids[start:start + DELETE_BATCH])
+            except TelegramError as exc:
+                log.warning("could not delete a forgotten customer's messages in chat %s: %s", chat_id, exc)
+    for chat_id in sorted({chat_id for chat_id, _ in posts.topics + posts.messages}):
+        await send_text(bot, chat_id, FORGOTTEN_NOTE)
 
 
 def day_starts(midnight: datetime, days: int) -> list[float]:
