@@ -10,7 +10,7 @@ from bot.config import Config
 from bot.lexicon import folded
 from bot.llm.intents import Intent
 from bot.llm.sentiment_scores import Sentiment
-from storage.db import Customer, Database
+from storage.db import Customer, Database, OperatorChatPosts
 
 if TYPE_CHECKING:
     from bot.service import Outcome
@@ -39,6 +39,9 @@ class Operators(Protocol):
 
     async def relay(self, outcome: "Outcome", text: str) -> None:
         """A taken-over customer's message, passed on: the bot stays quiet."""
+
+    async def forgotten(self, posts: OperatorChatPosts) -> None:
+        """A customer used /forget: the operator chat's posts about them are deleted too."""
 
     async def model_failed(self, error: str) -> None:
         """A customer got chat.fallback_reply because the model failed (`error` names the cause, never their

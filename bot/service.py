@@ -23,7 +23,7 @@ from bot.llm.sentiment_scores import Sentiment
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter, Verdict
 from bot.reply_rules import SmallTalk, free_chat_allowed, small_talk
-from storage.db import Customer, Database, StoredMessage
+from storage.db import Customer, Database, OperatorChatPosts, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -322,10 +322,13 @@ class ConversationService:
     async def reset(self, sender: Sender) -> None:
         await self.db.reset_history((await self.customer(sender)).id)
 
-    async def forget(self, sender: Sender) -> dict[str, int]:
+    async def forget(self, sender: Sender) -> tuple[dict[str, int], OperatorChatPosts]:
+        """Delete everything stored about the customer: what was deleted, by kind, and where the bot posted about
+        them in operator chats (for the operator channel to delete: the stored links to those posts are gone)."""
         customer = await self.customer(sender)
+        posts = await self.db.operator_chat_posts(customer.id)
         await self.engine.forget(customer.id)  # the model's memory of them goes too
-        return await self.db.forget(customer.id)
+        return await self.db.forget(customer.id), posts
 
     async def brief(self, customer_id: int) -> Brief:
         """The handoff brief operators get with every alert and takeover note."""

@@ -12,6 +12,7 @@ from bot.channels.web.server import CHANNEL
 from bot.channels.web.visitors import COOKIE
 from bot.config import ConfigError, load_config, web_secret
 from bot.llm.engine import ModelTimeout
+from bot.telegram.handlers.operator import FORGOTTEN_NOTE
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import OPERATORS, linked, replies, sent_texts
 from testkit.web_helpers import EventStream, for_web, running_both, running_web
@@ -247,6 +248,19 @@ async def test_alert_marked_web_and_the_operators_reply_reaches_the_page_live(co
     assert ("operator", "So sorry! A new one ships today.") in stored
     relay = [m for m in fake.sent_messages(OPERATORS) if "hello?" in (m.get("text") or "")][0]
     assert "[web]" in relay["text"] and relay["reply_to_message"]["message_id"] == alert["message_id"]
+
+
+async def test_forget_me_deletes_the_visitors_alert_from_the_operator_chat(config, engine, fake):
+    async with running_both(for_web(config), engine) as (chat, svc), visitor_session(chat) as session:
+        await session.get(chat.url + "api/session")
+        await post(session, chat, "api/messages", {"text": COMPLAINT})
+        await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == OPERATORS
+                            and "Alert #" in c.params["text"])
+        alert = await linked(svc, fake.sent_messages(OPERATORS)[-1])
+        await post(session, chat, "api/forget", {})
+        await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == OPERATORS
+                            and c.params["text"] == FORGOTTEN_NOTE)
+    assert fake.message(OPERATORS, alert["message_id"]) is None
 
 
 async def test_a_model_failure_gets_the_fallback_and_the_operators_one_note_for_all_channels(config, tiny_engine, fake):

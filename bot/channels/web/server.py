@@ -286,7 +286,9 @@ class WebChat:
         counts = {"messages": 0, "alerts": 0}
         if visitor is not None and await self.svc.db.existing_customer(CHANNEL, visitor) is not None:
             async with self._visitors_in_turn.turn(visitor):  # after a message being answered, not under it
-                counts = await self.svc.forget(self._sender(visitor))
+                counts, posts = await self.svc.forget(self._sender(visitor))
+            if posts and self.operators is not None:
+                await self.operators.forgotten(posts)
             self.streams.send(visitor, "forgotten", {})  # the visitor's other pages clear too
         response = web.Response(content_type="application/json")
         self._identify(request, response, visitor=self.cookies.new_id())

@@ -77,9 +77,7 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     worded = await _wording(update, context)  # before the deletion: the answer is in the words they used
     posts = None
     if query.data == FORGET_YES:
-        svc, who_pressed = service(context), sender(query.from_user)
-        posts = await svc.db.operator_chat_posts((await svc.customer(who_pressed)).id)  # the deletion takes the links
-        counts = await svc.forget(who_pressed)
+        counts, posts = await service(context).forget(sender(query.from_user))
         answer = worded(texts.forget_done).format(messages=counts["messages"], alerts=counts["alerts"])
     else:
         answer = worded(texts.forget_cancelled)

@@ -7,7 +7,9 @@ from telegram.ext import Application
 
 from bot.service import ModelFailed, Outcome
 from bot.telegram.handlers import OUTBOX_KEY, SERVICE_KEY, TOPICS_KEY
+from bot.telegram.handlers.operator import erase_posts
 from bot.telegram.handlers.takeover import to_operators
+from storage.db import OperatorChatPosts
 
 
 class TelegramOperators:
@@ -22,6 +24,9 @@ class TelegramOperators:
     async def relay(self, outcome: Outcome, text: str) -> None:
         data = self.app.bot_data
         await to_operators(self.app.bot, data[SERVICE_KEY], data[TOPICS_KEY], outcome, None, text)
+
+    async def forgotten(self, posts: OperatorChatPosts) -> None:
+        await erase_posts(self.app.bot, posts)
 
     async def model_failed(self, error: str) -> None:
         # Through the application's error handler, as a Telegram customer's failure goes: one note per interval.
