@@ -31,7 +31,8 @@ def _common_options(config_default, verbose_default) -> argparse.ArgumentParser:
     """--config and -v, with the given defaults."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default=config_default,
-                        help="path to config.toml (default: the one in the repo root)")
+                        help="path to config.toml (default: the one in the repo root; installed without "
+                             "the repo, ./config.toml)")
     common.add_argument("-v", "--verbose", action="store_true", default=verbose_default, help="log more")
     return common
 

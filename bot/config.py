@@ -18,7 +18,7 @@ from pydantic.dataclasses import dataclass
 from bot import hours
 from bot.llm.intents import INTENTS
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"  # the shipped one, in a source checkout
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 WEB_SECRET_ENV = "SHOPBOT_WEB_SECRET"  # signs the web chat's visitor cookies
 WEB_SECRET_MIN_CHARS = 32
@@ -524,12 +524,17 @@ class Config:
 
 def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
     """Read a TOML file, check every value, resolve relative paths against the file's folder."""
-    path = Path(path) if path else DEFAULT_CONFIG
+    # Without --config: the checkout's own file (the quick start, an editable install); a shopbot installed with
+    # `pip install .` has none beside its package, and reads config.toml in the folder it is started from.
+    given = bool(path)
+    path = Path(path) if given else DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else Path("config.toml")
     environ = os.environ if environ is None else environ
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError("--config", f"no such file: {path}") from None
+        raise ConfigError("--config", f"no such file: {path}" if given else
+                          f"no config.toml in {Path.cwd()}: pass --config PATH (start from the shipped "
+                          "config.toml)") from None
     except IsADirectoryError:
         raise ConfigError("--config", f"{path} is a folder") from None
     except OSError as exc:  # permission denied, an I/O error: the reason is the operating system's

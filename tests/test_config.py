@@ -45,6 +45,16 @@ def test_shipped_defaults_load_with_paths_beside_the_file():
     assert config.telegram_token is None
 
 
+def test_installed_without_the_repo_it_reads_config_toml_in_the_folder_it_starts_in(tmp_path, monkeypatch):
+    # `pip install .` puts no config.toml beside the package: the shop's folder holds it, with its data.
+    monkeypatch.setattr("bot.config.DEFAULT_CONFIG", tmp_path / "site-packages" / "config.toml")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=f"--config: no config.toml in {tmp_path}: pass --config PATH"):
+        load_config(environ={})
+    (tmp_path / "config.toml").write_text(DEFAULT_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_config(environ={}).storage.path == tmp_path / "data" / "shopbot.db"
+
+
 def test_token_comes_from_the_environment_only(tmp_path):
     assert load_config(environ={TOKEN_ENV: " 123:abc "}).telegram_token == "123:abc"
     with pytest.raises(ConfigError, match="telegram.token: never put the bot token in the file"):
