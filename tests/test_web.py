@@ -157,6 +157,25 @@ async def test_size_and_rate_limits_answer_clearly_and_store_nothing_too_big(web
     assert stored == 1
 
 
+async def test_a_message_with_half_an_emoji_is_stored_and_answered_not_refused(web_config, engine):
+    """A page's script can send a lone surrogate (an emoji cut in half): the message is stored with U+FFFD in its
+    place and answered, and the visitor's other pages see it, instead of a 500 on every resend."""
+    half = "thanks \ud83d"
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        await session.get(chat.url + "api/session")
+        async with EventStream(session, chat.url) as events:
+            # json= would refuse to encode it: the body as a browser's JSON.stringify writes it
+            async with session.post(chat.url + "api/messages", data=json.dumps({"id": "h1", "text": half}),
+                                    headers={"Content-Type": "application/json"}) as response:
+                status, answer = response.status, await response.json()
+            shown = (await events.wait_for("customer"))[0]
+        customer = await chat.svc.db.existing_customer(CHANNEL, visitor_of(chat, session))
+        stored = await chat.svc.db.messages(customer.id) if customer else []
+    assert status == 200 and answer["reply"]
+    assert shown == {"id": "h1", "text": "thanks \ufffd"}
+    assert [(m.role, m.text) for m in stored][0] == ("customer", "thanks \ufffd")
+
+
 async def test_behind_a_trusted_proxy_each_forwarded_address_has_its_own_limit_and_spoofing_gains_nothing(
         web_config, engine):
     one_a_minute = replace(web_config.web, requests_per_minute_per_address=1)

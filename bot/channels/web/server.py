@@ -19,6 +19,7 @@ from bot.channels.web.visitors import COOKIE, COOKIE_MAX_AGE, LiveStreams, Visit
 from bot.config import Config, ConfigError, WebTexts, listen_address, web_secret
 from bot.escalation import Operators
 from bot.in_turn import InTurn
+from bot.lexicon import storable
 from bot.ratelimit import RateLimiter, Verdict
 from bot.service import ConversationService, Outcome, Sender
 from storage.db import Customer, StoredMessage
@@ -218,6 +219,7 @@ class WebChat:
         text, message_id = body.get("text") if body else None, body.get("id") if body else None
         if not isinstance(text, str):
             return _error(400, 'send {"text": "your message"}')
+        text = storable(text)  # half an emoji (a lone surrogate) can't be UTF-8: the other pages, SQLite, Telegram
         if message_id is not None and not (isinstance(message_id, str) and 0 < len(message_id) <= MAX_ID_CHARS):
             return _error(400, f"id must be a string of at most {MAX_ID_CHARS} characters")
         if len(text) > self.web.max_message_chars:
