@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -157,6 +159,68 @@ async def test_a_server_that_stops_accepting_connections_is_down_not_a_model_err
             engine.close()
             for client in waiting:
                 client.close()
+
+
+class StreamingServer:
+    """A real HTTP server answering every streamed /chat/completions with `events` (raw server-sent-event text) and
+    every other one with a constrained-choice "neutral"; `url` is its API root."""
+
+    def __init__(self, events: str):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                streamed = body.get("stream")
+                answer = events.encode() if streamed else json.dumps(
+                    {"choices": [{"message": {"content": '{"label": "neutral"}'}, "finish_reason": "stop"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream" if streamed else "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> "StreamingServer":
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _delta(text: str) -> str:
+    return "data: " + json.dumps({"choices": [{"delta": {"content": text}, "finish_reason": None}]}) + "\n\n"
+
+
+async def test_an_error_event_in_the_stream_is_a_model_failure_not_half_a_reply(tmp_path, db):
+    """llama.cpp reports a failure during a streamed answer as an `error:` line (then `data: [DONE]`), other servers
+    as `event: error`: the customer gets the fallback reply and operators the note, not the words before it."""
+    from bot.llm.backends import openai
+
+    errors = {"llama.cpp": 'error: {"code": 500, "message": "slot failed", "type": "server_error"}\n\n',
+              "event": 'event: error\ndata: {"message": "slot failed"}\n\n'}
+    for server_kind, error in errors.items():
+        with StreamingServer(_delta("Your order ") + _delta("will ship") + error + "data: [DONE]\n\n") as server:
+            config = remote(load_config(environ={}), server.url, tmp_path)
+            config = replace(config, sentiment=replace(config.sentiment, method="generate"))
+            engine = openai.RemoteEngine(config, "model", frozenset(), None)
+            try:
+                service = ConversationService(db, engine, config)
+                await service.start()
+                shown: list[str] = []
+                outcome = await service.handle_text(Sender("console", server_kind), "Where is my order?",
+                                                    on_partial=shown.append)
+            finally:
+                engine.close()
+        assert outcome.reply == config.chat.fallback_reply.for_lang("en"), server_kind
+        assert outcome.model_error, server_kind  # the operators hear that the model failed
 
 
 async def test_429_and_503_are_retried_and_the_reply_is_asked_for_until_answered_once(llama_server, tmp_path):

@@ -313,14 +313,23 @@ def label_probs(top: list[dict]) -> np.ndarray | Unread:
 
 async def _streamed(response: httpx.Response, on_text: Callable[[str], None]) -> tuple[str, str | None]:
     """The reply and its finish reason from server-sent events; `on_text` sees it grow by whole words."""
-    text, finish, shown = "", None, ""
+    text, finish, shown, event = "", None, "", ""
     async for line in response.aiter_lines():
-        if not line.startswith("data:"):
-            continue  # blank separators, comments, event names
-        data = line[len("data:"):].strip()
-        if data == "[DONE]":
+        field, _, value = line.partition(":")
+        value = value.strip()
+        if field == "event":
+            event = value
+            continue
+        # llama.cpp sends a failure during the answer as an "error:" line (then [DONE]), others as "event: error":
+        # the words before it are half a reply, never to be sent as if whole.
+        if field == "error" or (field == "data" and event == "error"):
+            raise RuntimeError(f"the model server stopped the reply: {value[:300]}")
+        if field != "data":
+            event = "" if not line else event  # a blank line ends the event; comments and ids change nothing
+            continue
+        if value == "[DONE]":
             break
-        chunk = json.loads(data)
+        chunk = json.loads(value)
         if "error" in chunk:
             raise RuntimeError(f"the model server stopped the reply: {chunk['error']}")
         for choice in chunk.get("choices") or []:  # a last chunk may carry usage only
