@@ -141,6 +141,20 @@ async def test_other_sites_cannot_post_with_the_visitors_cookie(web_config, engi
     assert "frame-ancestors 'self' https://shop.example" in policy and "script-src 'self'" in policy
 
 
+async def test_behind_nginx_with_its_default_host_header_the_chat_pages_own_posts_are_not_refused(web_config, engine):
+    """nginx passes `Host: 127.0.0.1:8080` (its proxy_pass address) unless told otherwise, so the page's own Origin
+    (https://chat.shop.example) never equals the Host: the browser's Sec-Fetch-Site says the post is same-origin."""
+    proxied = {"Host": "127.0.0.1:8080", "X-Forwarded-Proto": "https"}
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        own = await post(session, chat, "api/messages", {"text": "thanks"}, Origin="https://chat.shop.example",
+                         **{"Sec-Fetch-Site": "same-origin"}, **proxied)
+        evil = await post(session, chat, "api/messages", {"text": "thanks"}, Origin="https://evil.example",
+                          **{"Sec-Fetch-Site": "cross-site"}, **proxied)
+        stored = (await chat.svc.db.stats_since(0))["messages"]
+    assert own == (200, {"id": None, "reply": "You are welcome."})
+    assert evil[0] == 403 and stored == 1  # only the page's own message
+
+
 async def test_size_and_rate_limits_answer_clearly_and_store_nothing_too_big(web_config, engine):
     config = replace(web_config, web=replace(web_config.web, max_message_chars=50, requests_per_minute_per_address=4))
     async with running_web(config, engine) as chat, visitor_session(chat) as session:

@@ -85,7 +85,7 @@ class WebChat:
                 "Access-Control-Allow-Methods": "GET, POST", "Access-Control-Allow-Headers": "Content-Type",
                 "Access-Control-Max-Age": "600"})
         if request.method == "POST":
-            if origin is not None and urlsplit(origin).netloc != request.host and not self._allowed(origin):
+            if origin is not None and not _same_origin(request, origin) and not self._allowed(origin):
                 log.warning("refused a %s from origin %s (not in web.allowed_origins)", request.path, origin)
                 return _error(403, "this site may not use the shop's chat (web.allowed_origins)")
             if request.content_type != "application/json":
@@ -301,6 +301,12 @@ class WebChat:
     async def _show_operator_text(self, customer: Customer, text: str) -> None:
         """An operator's reply, live on the visitor's open pages (and in their history when they come back)."""
         self.streams.send(customer.external_id, "operator", {"text": text})
+
+
+def _same_origin(request: web.Request, origin: str) -> bool:
+    """A post from the chat's own page: its Origin names this host, or the browser says so (Sec-Fetch-Site, which no
+    page can set) where a reverse proxy passed another Host (nginx sends its proxy_pass address by default)."""
+    return urlsplit(origin).netloc == request.host or request.headers.get("Sec-Fetch-Site") == "same-origin"
 
 
 def _dumps(data: dict) -> str:
