@@ -89,6 +89,29 @@ async def test_release_and_idle_hand_backs_ask_once_each_in_the_customers_langua
     assert len({q["reply_markup"]["inline_keyboard"][0][0]["callback_data"] for q in questions}) == 2
 
 
+async def test_the_rating_question_and_thanks_reach_a_traditional_script_customer_in_her_script(config, engine, fake):
+    """The shop wrote its CSAT texts in simplified script; a customer who writes Traditional reads them in Traditional,
+    as every other text the bot sends her."""
+    zh = config.knowledge.languages["zh"]
+    async with running_bot(config, engine) as svc:
+        fake.send_text(BOB, "我要轉人工", first_name="Bob")  # asks for a person, in Traditional script: an alert
+        await replies(fake, BOB)
+        alert = await linked(svc, await operator_chat_has(fake, "Alert #"))
+        take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake.press_button(OPERATORS, alert["message_id"], take, user_id=PIET, first_name="Piet")
+        await operator_chat_has(fake, "Piet is handling")
+        fake.send_command(OPERATORS, "release", user_id=PIET, first_name="Piet", chat_type="supergroup",
+                          reply_to_message_id=alert["message_id"])
+        await rating_asked(fake, BOB)
+        question = rating_question(fake, BOB)
+        fake.press_button(BOB, question["message_id"], question["reply_markup"]["inline_keyboard"][0][4]["callback_data"])
+        await fake.wait_for(lambda c: c.method == "editMessageText" and c.params["chat_id"] == BOB)
+    thanks = [c.params.get("text") for c in fake.calls("answerCallbackQuery")][-1]
+    assert question["text"] == "您對這次服務滿意嗎？請從 1（很差）到 5（非常好）打分。" != zh.csat_question
+    assert thanks == "感謝您的評分！" != zh.csat_thanks
+    assert fake.message(BOB, question["message_id"])["text"] == thanks
+
+
 async def test_rating_is_only_the_customers_own(db):
     ann = await db.customer("telegram", str(ANN))
     bob = await db.customer("telegram", str(BOB))

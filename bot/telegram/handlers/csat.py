@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Callable
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes
 
+from bot.config import LanguageSettings
 from bot.service import ConversationService
 from bot.telegram.handlers import CHANNEL, service
 from bot.telegram.handlers.sending import send_text
@@ -19,6 +21,12 @@ log = logging.getLogger(__name__)
 RATINGS = range(1, 6)
 # csat:<survey id>:<rating>. Callback data is whatever a client sends: anything else under csat: is answered, ignored.
 RATING_DATA = re.compile(r"^csat:(\d{1,18}):([1-5])$")
+
+
+async def _wording(svc: ConversationService, customer_id: int) -> tuple[LanguageSettings, Callable[[str], str]]:
+    """The texts of the customer's language, and how they reach them: in the Chinese script they write, as every
+    other text the bot sends (the shop wrote them in one)."""
+    return svc.config.knowledge.languages[await svc.language(customer_id)], (await svc.script(customer_id)).written
 
 
 def rating_buttons(survey_id: int) -> InlineKeyboardMarkup:
@@ -36,8 +44,8 @@ async def ask_rating(bot: Bot, svc: ConversationService, customer: Customer) -> 
     survey_id = await svc.db.add_csat_survey(customer.id, takeover["id"]) if takeover else None
     if survey_id is None:  # asked about this hand-back already
         return
-    texts = svc.config.knowledge.languages[await svc.language(customer.id)]
-    await send_text(bot, int(customer.external_id), texts.csat_question, rating_buttons(survey_id))
+    texts, written = await _wording(svc, customer.id)
+    await send_text(bot, int(customer.external_id), written(texts.csat_question), rating_buttons(survey_id))
 
 
 async def rated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -51,10 +59,10 @@ async def rated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("ignored rating button %r from user %s", query.data, query.from_user.id)
         await query.answer()
         return
-    texts = svc.config.knowledge.languages[await svc.language(customer.id)]
-    await query.answer(texts.csat_thanks if result is Rated.RECORDED else texts.csat_already)
+    texts, written = await _wording(svc, customer.id)
+    await query.answer(written(texts.csat_thanks if result is Rated.RECORDED else texts.csat_already))
     try:  # the question becomes the thanks: no buttons left to tap again
-        await query.edit_message_text(texts.csat_thanks)
+        await query.edit_message_text(written(texts.csat_thanks))
     except TelegramError as exc:  # e.g. tapped twice before the first edit landed
         log.info("could not edit the rating question for customer %s: %s", customer.id, exc)
 
