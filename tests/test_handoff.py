@@ -376,3 +376,18 @@ async def test_an_edit_during_a_takeover_reaches_the_operator_and_the_bot_stays_
     assert "edited" in relay["text"]
     assert sent_texts(fake, ANN)[1:] == [config.handoff.customer_notice.for_lang("en"),  # no "please resend"
                                          "Sending a new one today."]
+
+
+async def test_a_live_location_moving_during_a_takeover_is_not_relayed_as_edits(config, engine, fake):
+    """Ann shares her live location while Olga has her: Olga sees it once, not an "edited a message" per move."""
+    from tests.test_telegram import live_location
+
+    async with running_bot(config, engine) as svc:
+        await taken_over(fake, svc)
+        fake.queue_raw_update(live_location(ANN, 500, 52.52))
+        await operator_chat_has(fake, "💬 Ann (@ann_k) sent:")
+        for step in range(1, 4):
+            fake.queue_raw_update(live_location(ANN, 500, 52.52 + step / 1000, edited=True))
+        fake.send_text(ANN, "hello?")  # relayed after the moves: the customer's chat goes in order
+        await operator_chat_has(fake, "hello?")
+    assert not [text for text in sent_texts(fake, OPERATORS) if "edited a message" in (text or "")]

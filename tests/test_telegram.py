@@ -265,6 +265,28 @@ async def test_edits_get_a_note_and_groups_only_a_pointer(config, tiny_engine, f
     assert group_texts == [pointer, pointer]  # "hello everyone" got nothing
 
 
+def live_location(chat_id: int, message_id: int, latitude: float, edited: bool = False) -> dict:
+    """A customer's live location as Telegram sends it: a message, then an edited_message each time it moves."""
+    message = {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
+               "from": {"id": chat_id, "is_bot": False, "first_name": "Ann"},
+               "location": {"latitude": latitude, "longitude": 13.405, "live_period": 900}}
+    return {"edited_message": {**message, "edit_date": int(time.time())}} if edited else {"message": message}
+
+
+async def test_a_moving_live_location_is_no_edit_to_answer(config, tiny_engine, fake):
+    """Telegram reports each move of a shared live location as an edit: the customer wrote nothing new, so the bot
+    says nothing (not "please send the correction" every few seconds)."""
+    t = config.telegram
+    async with running_bot(config, tiny_engine):
+        fake.queue_raw_update(live_location(ANN, 500, 52.52))
+        await replies(fake, ANN)
+        for step in range(1, 4):
+            fake.queue_raw_update(live_location(ANN, 500, 52.52 + step / 1000, edited=True))
+        fake.send_command(ANN, "help")  # handled after the moves: the customer's chat goes in order
+        texts = await replies(fake, ANN, 2)
+    assert texts == [t.non_text_reply.for_lang("en"), t.help.for_lang("en")]
+
+
 async def test_errors_are_logged_and_operators_told_once_without_the_token(config, tiny_engine, fake, caplog):
     from telegram.ext import CommandHandler
 

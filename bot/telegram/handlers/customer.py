@@ -205,7 +205,8 @@ def handlers(operators: filters.Chat) -> list[BaseHandler]:
         MessageHandler(new & filters.TEXT & ~filters.COMMAND, text),
         MessageHandler(new & filters.COMMAND, help_),
         MessageHandler(new & filters.ATTACHMENT, non_text),
-        MessageHandler(filters.UpdateType.EDITED_MESSAGE & mine, edited),
+        # Telegram reports each move of a shared live location as an edit: nothing the customer wrote changed.
+        MessageHandler(filters.UpdateType.EDITED_MESSAGE & mine & ~filters.LOCATION, edited),
         CommandHandler(CUSTOMER_COMMANDS, group_pointer, filters=groups),
         MessageHandler(groups & filters.Entity(MessageEntity.MENTION), group_pointer),
         CallbackQueryHandler(unknown_button),  # last: every handler before it had its chance
