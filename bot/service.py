@@ -262,8 +262,10 @@ class ConversationService:
         return reply
 
     async def handle_non_text(self, sender: Sender, kind: str, external_id: str | None = None,
-                              caption: str | None = None) -> Outcome:
-        """A photo, sticker, voice note...: stored as an event (with its caption), answered politely, no model call."""
+                              caption: str | None = None, answer: bool = True) -> Outcome:
+        """A photo, sticker, voice note...: stored as an event (with its caption), answered politely, no model call.
+
+        `answer` False: stored (and passed on while taken over) but not answered, e.g. the rest of an album."""
         customer = await self.customer(sender)
         text = storable(f"[{kind}] {caption}" if caption else f"[{kind}]")
         message_id, stored_reply = await self._store_once(customer, text, kind, external_id)
@@ -272,6 +274,8 @@ class ConversationService:
         lang = await self.language(customer.id, sender.language)
         if await self.handoff.active(customer.id):
             return await self._relay(customer, message_id, lang=lang)
+        if not answer:
+            return Outcome(customer, message_id, "")
         return await self._answer(customer, message_id, self.config.telegram.non_text_reply.for_lang(lang))
 
     async def request_human(self, sender: Sender, external_id: str | None = None) -> Outcome:

@@ -265,6 +265,23 @@ async def test_edits_get_a_note_and_groups_only_a_pointer(config, tiny_engine, f
     assert group_texts == [pointer, pointer]  # "hello everyone" got nothing
 
 
+async def test_an_album_is_answered_once_and_every_photo_stored(config, tiny_engine, fake):
+    """Telegram sends an album of three photos as three messages: the customer sent one thing and gets one "text
+    only" reply; each photo is stored. A photo after the album is a new message and gets its own."""
+    t = config.telegram
+    async with running_bot(config, tiny_engine) as svc:
+        for n in range(3):
+            fake.send_photo(ANN, caption="the lid is cracked" if n == 0 else None, media_group_id="album-1")
+        fake.send_command(ANN, "help")  # handled after the album: the customer's chat goes in order
+        await replies(fake, ANN, 2)
+        fake.send_photo(ANN)
+        texts = await replies(fake, ANN, 3)
+        stored = await svc.db.messages(await customer_id(svc, ANN))
+    assert texts == [t.non_text_reply.for_lang("en"), t.help.for_lang("en"), t.non_text_reply.for_lang("en")]
+    assert [m.text for m in stored if m.role == "customer"] == ["[photo] the lid is cracked", "[photo]", "[photo]",
+                                                                "[photo]"]
+
+
 def live_location(chat_id: int, message_id: int, latitude: float, edited: bool = False) -> dict:
     """A customer's live location as Telegram sends it: a message, then an edited_message each time it moves."""
     message = {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},

@@ -417,11 +417,14 @@ class FakeBotApi:
         fields = {"text": f"{cmd} {args}".rstrip(), "entities": [entity]}
         return self._user_message(chat_id, fields, **sender)
 
-    def send_photo(self, chat_id: int, caption: str | None = None, **sender: Any) -> int:
-        """A user sends a photo in two sizes, optionally captioned."""
+    def send_photo(self, chat_id: int, caption: str | None = None, media_group_id: str | None = None,
+                   **sender: Any) -> int:
+        """A user sends a photo in two sizes, optionally captioned; with media_group_id, one photo of an album
+        (Telegram sends an album as one message per photo, sharing that id)."""
         sizes = [{**self._file("photo"), "width": w, "height": w * 3 // 4, "file_size": w * 99}
                  for w in (90, 800)]
-        return self._user_message(chat_id, {"photo": sizes, "caption": caption}, **sender)
+        album = {"media_group_id": media_group_id} if media_group_id else {}
+        return self._user_message(chat_id, {"photo": sizes, "caption": caption, **album}, **sender)
 
     def send_sticker(self, chat_id: int, emoji: str = "👍", **sender: Any) -> int:
         """A user sends a regular static sticker."""

@@ -156,9 +156,17 @@ async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     kind = next((k for k in NON_TEXT_KINDS if getattr(message, k, None)), "attachment")
     outcome = await service(context).handle_non_text(sender(update.effective_user), kind, message_id(update),
-                                                     caption=message.caption)
+                                                     caption=message.caption, answer=not _album_seen(context, message))
     await _answer(context, update.effective_chat.id, outcome, outcome.reply)
     await _to_operators(context, outcome, message)
+
+
+def _album_seen(context: ContextTypes.DEFAULT_TYPE, message: Message) -> bool:
+    """The message is a later piece of the album just answered: Telegram sends an album as one message per photo or
+    file, but the customer sent one thing and gets one reply. Their chat goes in order, so the pieces come together."""
+    seen = message.media_group_id is not None and context.chat_data.get("album") == message.media_group_id
+    context.chat_data["album"] = message.media_group_id
+    return seen
 
 
 async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
