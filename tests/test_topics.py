@@ -152,6 +152,15 @@ async def test_forget_deletes_the_customers_topic_and_tells_operators_why_it_wen
     assert not topic_texts(fake, new)[0].startswith(RECREATED_NOTE)  # nothing of the forgotten Ann is shown again
 
 
+async def test_stats_asked_in_a_customers_topic_is_answered_there(config, engine, fake):
+    async with running_bot(config, engine):
+        thread, _ = await angry_topic(fake)
+        fake.send_command(OPERATORS, "stats", user_id=OLGA, chat_type="supergroup", thread_id=thread)
+        stats = await operators_see(fake, "Today so far")
+        photo = (await fake.wait_for("sendPhoto"))[0]
+    assert stats["message_thread_id"] == thread and photo.params["message_thread_id"] == thread
+
+
 async def test_a_closed_then_deleted_topic_is_made_again_when_the_customer_writes(config, engine, fake):
     config = replace(config, handoff=replace(config.handoff, idle_minutes=0.01))  # idle hand-back after 0.6 s
     async with running_bot(config, engine) as svc:

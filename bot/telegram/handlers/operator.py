@@ -16,8 +16,8 @@ from bot.brief import Brief
 from bot.service import ConversationService, Outcome
 from bot.telegram import chart
 from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, csat, follow_move, service, who
-from bot.telegram.handlers.sending import TopicGone, send_text, topic_error
-from bot.telegram.handlers.takeover import alert_buttons
+from bot.telegram.handlers.sending import TopicGone, send_text, topic_error, topic_of
+from bot.telegram.handlers.takeover import alert_buttons, tell
 from bot.telegram.topics import Topics
 from storage.db import OperatorChatPosts
 
@@ -152,27 +152,27 @@ def day_starts(midnight: datetime, days: int) -> list[float]:
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/stats: today's numbers since midnight (the shop's, with [hours]), then a chart of the last 14 days."""
-    svc, chat_id = service(context), update.effective_chat.id
+    svc, chat_id, thread = service(context), update.effective_chat.id, topic_of(update.effective_message)
     shop_zone = svc.hours.tz if svc.config.hours else None  # None: naive, the server's own zone and its DST rules
     midnight = datetime.now(shop_zone).replace(hour=0, minute=0, second=0, microsecond=0)
     numbers = await svc.db.stats_since(midnight.timestamp())
     handoff = await svc.db.handoff_stats(midnight.timestamp())
     ratings_today = await svc.db.csat_ratings(midnight.timestamp())
     intents = await svc.db.intent_counts(midnight.timestamp())
-    await send_text(context.bot, chat_id, stats_text(numbers, handoff, ratings_today, intents))
+    await tell(context.bot, update.effective_message, stats_text(numbers, handoff, ratings_today, intents))
     starts = day_starts(midnight, CHART_DAYS)
     days = await svc.db.daily_counts(starts)
     ratings = await svc.db.daily_ratings(starts)
     try:  # operators would rather look than read; the numbers went out already if this fails
         png = await asyncio.to_thread(chart.daily_png, days, ratings, midnight.date())  # ~0.3 s, off the loop
-        await context.bot.send_photo(chat_id, png, caption=chart.caption(days, ratings))
+        await context.bot.send_photo(chat_id, png, caption=chart.caption(days, ratings), message_thread_id=thread)
     except TelegramError as exc:
         log.warning("the /stats chart was not sent: %s", exc)
 
 
 async def operator_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start or /help in the operator chat: what happens here."""
-    await send_text(context.bot, update.effective_chat.id, OPERATOR_HELP)
+    await tell(context.bot, update.effective_message, OPERATOR_HELP)
 
 
 async def moved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

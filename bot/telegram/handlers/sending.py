@@ -47,6 +47,11 @@ def topic_error(exc: BadRequest) -> Exception | None:
     return TopicClosed(exc.message) if "topic_closed" in text else None
 
 
+def topic_of(message: Message) -> int | None:
+    """The forum topic a message was sent in (None: the main chat, or no forum)."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
 def utf16_len(text: str) -> int:
     # Telegram counts message length in UTF-16 code units: an emoji outside the BMP counts twice.
     return len(text.encode("utf-16-le")) // 2

@@ -13,7 +13,7 @@ from bot.config import Config
 from bot.service import ConversationService, Outcome
 from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, TOPICS_KEY, mood, service, who
 from bot.telegram.handlers.csat import ask_rating
-from bot.telegram.handlers.sending import TopicClosed, TopicGone, copy_message, send_text
+from bot.telegram.handlers.sending import TopicClosed, TopicGone, copy_message, send_text, topic_of
 from bot.telegram.topics import Topics
 from storage.db import Customer
 
@@ -91,12 +91,11 @@ async def _handed_back(bot: Bot, svc: ConversationService, topics: Topics, custo
     await ask_rating(bot, svc, customer)
 
 
-async def _tell(bot: Bot, message: Message, text: str) -> None:
+async def tell(bot: Bot, message: Message, text: str) -> None:
     """A short answer to an operator's message, under it (and in its topic, in a forum; in the main chat when that
     topic is closed or gone)."""
     try:
-        await send_text(bot, message.chat_id, text, reply_to=message.message_id,
-                        thread_id=message.message_thread_id if message.is_topic_message else None)
+        await send_text(bot, message.chat_id, text, reply_to=message.message_id, thread_id=topic_of(message))
     except (TopicClosed, TopicGone):  # not reopened: an answer to an operator is no news about the customer
         await send_text(bot, message.chat_id, text)
 
@@ -115,7 +114,7 @@ async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         copied = await copy_message(context.bot, int(customer.external_id), message.chat_id, message.message_id)
         delivered = copied is not None
         if not delivered:
-            await _tell(context.bot, message, f"⚠️ Not delivered to {who(customer)}: Telegram refused it (they may "
+            await tell(context.bot, message, f"⚠️ Not delivered to {who(customer)}: Telegram refused it (they may "
                         "have blocked the bot).")
     if not delivered:  # nothing reached the customer: the bot keeps the conversation
         return
@@ -130,11 +129,11 @@ async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def _to_other_channel(bot: Bot, svc: ConversationService, customer: Customer, message: Message) -> bool:
     """An operator's reply to a customer of another channel (the web chat): text only, shown by that channel."""
     if not message.text:
-        await _tell(bot, message, f"⚠️ Not delivered to {who(customer)}: only text reaches {customer.channel} "
+        await tell(bot, message, f"⚠️ Not delivered to {who(customer)}: only text reaches {customer.channel} "
                     "customers. Please write it as a message.")
         return False
     if not await svc.handoff.to_customer(customer, message.text):
-        await _tell(bot, message, f"⚠️ Not delivered to {who(customer)}: the {customer.channel} chat is not "
+        await tell(bot, message, f"⚠️ Not delivered to {who(customer)}: the {customer.channel} chat is not "
                     "running in this bot.")
         return False
     return True
@@ -145,9 +144,9 @@ async def release(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc, message = service(context), update.effective_message
     customer = await _customer_of(svc, message)
     if customer is None:
-        await _tell(context.bot, message, RELEASE_USAGE)
+        await tell(context.bot, message, RELEASE_USAGE)
     elif await svc.handoff.release(customer.id) is None:
-        await _tell(context.bot, message, f"The bot has {who(customer)} already.")
+        await tell(context.bot, message, f"The bot has {who(customer)} already.")
     else:
         await _handed_back(context.bot, svc, topics(context), customer, f"by {update.effective_user.full_name}")
 
