@@ -22,6 +22,7 @@ from bot.evals.comments import CommentFileError
 from bot.evaluation import INTENT_METHODS, MIN_ROWS_PER_LABEL, TASK_LABELS, LabelledFileError
 from bot.knowledge import KnowledgeFileError
 from bot.llm.backends import ModelServerDown
+from storage.db import DatabaseOpenError
 
 log = logging.getLogger("shopbot")
 DEFAULT_LISTEN = "127.0.0.1:8080"  # `shopbot web` without --listen or [web] listen: this machine only
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (UsageError, LabelledFileError, KnowledgeFileError, CommentFileError, AnalyzeError) as exc:
         print(f"shopbot {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseOpenError as exc:  # the wrong file, read-only, held by another program: the owner must act
+        print(f"shopbot: storage.path: {exc}", file=sys.stderr)
         return 2
     except ModelServerDown as exc:
         print(f"shopbot: {exc}", file=sys.stderr)

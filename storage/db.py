@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import time
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -61,6 +62,14 @@ class OperatorChatPosts:
         return bool(self.topics or self.messages)
 
 
+class DatabaseOpenError(RuntimeError):
+    """The SQLite file cannot be opened or brought up to date; the message names it and the reason."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"cannot open {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 class Rated(Enum):
     """What a tap on a CSAT button did."""
 
@@ -93,24 +102,32 @@ class Database:
 
     @classmethod
     async def open(cls, path: str | os.PathLike) -> "Database":
+        """Open (or create) the file and bring its schema up to date; DatabaseOpenError names the file and why not."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            # Customers' messages are personal data: the file is readable by the owner only.
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        conn = await aiosqlite.connect(path, isolation_level=None)  # autocommit; BEGIN where needed
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        # Deleted rows are overwritten, not just unlinked: /forget and retention leave no text in free pages.
-        await conn.execute("PRAGMA secure_delete=ON")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Customers' messages are personal data: the file is readable by the owner only.
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            conn = await aiosqlite.connect(path, isolation_level=None)  # autocommit; BEGIN where needed
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseOpenError(path, getattr(exc, "strerror", None) or str(exc)) from None
+        conn.row_factory = aiosqlite.Row
+        try:
+            # The first statement reads the file: one that is no SQLite database fails here, and the connection
+            # must be closed then too.
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            # Deleted rows are overwritten, not just unlinked: /forget and retention leave no text in free pages.
+            await conn.execute("PRAGMA secure_delete=ON")
             await migrate(conn)
             await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a deletion the last run did not scrub
-        except BaseException:
+        except BaseException as exc:
             await conn.close()  # its thread would otherwise keep the process alive after the error
+            if isinstance(exc, sqlite3.Error):
+                raise DatabaseOpenError(path, str(exc)) from None
             raise
         return cls(conn, path)
 

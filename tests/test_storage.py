@@ -4,15 +4,19 @@ import asyncio
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import aiosqlite
+import pytest
 
 from bot.telegram.handlers.operator import day_starts
 from storage.db import Database, KnowledgeEntry, Rated
 from storage.migrations import MIGRATIONS
+from tests.conftest import REPO, dump_config
 
 
 async def test_migrations_run_once_from_empty_and_are_recorded(tmp_path):
@@ -148,3 +152,17 @@ async def test_many_customers_writing_during_a_transaction_that_fails_midway_los
     assert await db.knowledge() == [] and await db.last_knowledge_import() is None
     with sqlite3.connect(db.path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM customers WHERE external_id = '999'").fetchone() == (0,)
+
+
+def test_a_file_that_is_no_database_stops_the_chat_with_one_line_naming_it(tmp_path, tiny_config):
+    # storage.path pointing at the wrong file (a backup archive, a CSV): a one-line error and exit 2, not a
+    # traceback followed by a process that never exits (the connection's thread kept it alive).
+    tiny_config.storage.path.write_bytes(b"id,lang,question,answer\n" * 100)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--json", "--config", str(dump_config(tiny_config, tmp_path))],
+        input="hello\n", capture_output=True, text=True, cwd=REPO, timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"shopbot: storage.path: cannot open {tiny_config.storage.path}: file is not a database"]
+
