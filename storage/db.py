@@ -15,7 +15,7 @@ from typing import AsyncIterator, Sequence
 
 import aiosqlite
 
-from storage.migrations import migrate
+from storage.migrations import NewerSchema, migrate
 
 # The Database whose connection the running coroutine holds: its statements inside a transaction don't wait for it.
 _HOLDING: ContextVar["Database | None"] = ContextVar("holding_database", default=None)
@@ -126,7 +126,7 @@ class Database:
             await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a deletion the last run did not scrub
         except BaseException as exc:
             await conn.close()  # its thread would otherwise keep the process alive after the error
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, (sqlite3.Error, NewerSchema)):
                 raise DatabaseOpenError(path, str(exc)) from None
             raise
         return cls(conn, path)

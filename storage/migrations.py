@@ -224,11 +224,20 @@ MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005
               m007_intents, m008_topics]
 
 
+class NewerSchema(Exception):
+    """The database has migrations this shopbot does not know: a newer version wrote it."""
+
+
 async def migrate(db: aiosqlite.Connection) -> list[str]:
     """Apply the migrations not yet recorded, in order; returns the names applied now."""
     await db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     async with db.execute("SELECT name FROM _migrations") as cur:
         done = {row[0] for row in await cur.fetchall()}
+    # After going back to an older shopbot, its writes would fail (or half-fill) the newer tables at run time.
+    unknown = sorted(done - {migration.__name__ for migration in MIGRATIONS})
+    if unknown:
+        raise NewerSchema(f"it was written by a newer shopbot (migrations {', '.join(unknown)} are unknown to this "
+                          "one): run that version again, or restore a backup from before it")
     applied = []
     for migration in MIGRATIONS:
         if migration.__name__ in done:

@@ -14,7 +14,7 @@ import aiosqlite
 import pytest
 
 from bot.telegram.handlers.operator import day_starts
-from storage.db import Database, KnowledgeEntry, Rated
+from storage.db import Database, DatabaseOpenError, KnowledgeEntry, Rated
 from storage.migrations import MIGRATIONS
 from tests.conftest import REPO, dump_config
 
@@ -166,3 +166,15 @@ def test_a_file_that_is_no_database_stops_the_chat_with_one_line_naming_it(tmp_p
     assert result.stderr.strip().splitlines() == [
         f"shopbot: storage.path: cannot open {tiny_config.storage.path}: file is not a database"]
 
+
+
+async def test_a_database_from_a_newer_shopbot_is_refused_and_left_unchanged(tmp_path):
+    path = tmp_path / "shopbot.db"
+    db = await Database.open(path)
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', 0)")
+    with pytest.raises(DatabaseOpenError, match="newer shopbot .*m999_from_the_future"):
+        await Database.open(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS) + 1
