@@ -202,14 +202,20 @@ async def _web_only(config: Config) -> int:
     """The web chat without Telegram, until SIGINT/SIGTERM."""
     import signal
 
+    from bot import retention
     from bot.channels.web.server import serving_web
 
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     async with conversation_service(config) as service, serving_web(service, config) as chat:
+        purging = asyncio.create_task(retention.daily(service.db, config.storage.retention_days))
         print(f"web chat: open {chat.url} (Ctrl-C to stop)", file=sys.stderr)
-        await stop.wait()
+        try:
+            await stop.wait()
+        finally:
+            purging.cancel()  # a run in its transaction rolls back before the database closes
+            await asyncio.gather(purging, return_exceptions=True)
     return 0
 
 

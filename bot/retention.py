@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -21,3 +22,13 @@ async def purge(db: Database, retention_days: int, now: float | None = None) -> 
         log.info("retention (%s days): deleted %s messages, %s alerts, %s customers", retention_days,
                  counts["messages"], counts["alerts"], counts["customers"])
     return counts
+
+
+async def daily(db: Database, retention_days: int) -> None:
+    """purge() now and then once a day, until cancelled: the web chat alone has no Telegram job queue to run it."""
+    while True:
+        try:
+            await purge(db, retention_days)
+        except Exception:  # a locked or full database today: tomorrow's run tries again, as the Telegram job does
+            log.exception("retention run failed")
+        await asyncio.sleep(DAY_SECONDS)

@@ -2,6 +2,13 @@
 
 import asyncio
 import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
 from dataclasses import replace
 
 import aiohttp
@@ -15,7 +22,9 @@ from bot.llm.engine import ModelTimeout
 from bot.telegram.handlers.operator import FORGOTTEN_NOTE
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import OPERATORS, linked, replies, sent_texts
+from storage.db import Database
 from testkit.web_helpers import EventStream, for_web, running_both, running_web
+from tests.conftest import REPO, dump_config
 
 COMPLAINT = "My order arrived broken and nobody answers!"
 APOLOGY = "I am very sorry about your order. A person from the shop will contact you today."
@@ -356,3 +365,47 @@ def test_shopbot_web_without_a_secret_stops_before_loading_the_model(monkeypatch
     assert "SHOPBOT_WEB_SECRET: not set" in capsys.readouterr().err
     assert main(["web", "--listen", "nope"]) == 2
     assert "--listen: must be host:port" in capsys.readouterr().err
+
+
+def test_the_web_chat_alone_deletes_conversations_past_retention_days(tmp_path, tiny_config):
+    # A shop with the web chat and no Telegram bot: [storage] retention_days must hold there too.
+    async def seed():
+        db = await Database.open(tiny_config.storage.path)
+        try:
+            old = await db.customer(CHANNEL, "old-visitor")
+            await db.add_message(old.id, "customer", "my address is 1 Old Street")
+        finally:
+            await db.close()
+        with sqlite3.connect(tiny_config.storage.path) as conn:  # test-only time travel: 40 days ago
+            conn.execute("UPDATE messages SET created_at = created_at - 40 * 86400")
+            conn.execute("UPDATE customers SET created_at = created_at - 40 * 86400")
+
+    async def texts():
+        db = await Database.open(tiny_config.storage.path)
+        try:
+            return [row["text"] for row in await db._all("SELECT text FROM messages")]
+        finally:
+            await db.close()
+
+    asyncio.run(seed())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config_file = dump_config(tiny_config, tmp_path)
+    text = config_file.read_text(encoding="utf-8").replace("retention_days = 0", "retention_days = 30")
+    config_file.write_text(text.replace('listen = ""                      # "host:port"',
+                                        f'listen = "127.0.0.1:{port}"  #'), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"} | {"SHOPBOT_WEB_SECRET": "s" * 40}
+    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config_file)], cwd=REPO, env=env,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in bot.stderr:  # serving once it says where
+            if "web chat: open" in line:
+                break
+        deadline = time.monotonic() + 30
+        while asyncio.run(texts()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert asyncio.run(texts()) == []
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=60) == 0
