@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -158,3 +159,26 @@ async def test_a_takeover_notice_is_marked_sent_and_a_redelivered_message_reache
     again = await service.handle_text(bo, "where is my parcel?", "2")
     assert (again.replayed, again.reply, again.relayed) == (True, "", True)  # no second notice; passed on again
     assert [m.text for m in await db.messages(first.customer.id)].count(notice.reply) == 1
+
+
+def test_shopbot_chat_reads_a_line_that_is_not_utf8_and_keeps_going(tmp_path, tiny_config):
+    # A script piping Latin-1 text (a Windows export, an old terminal): one bad byte must not end the session.
+    # utf-8:strict is how Python reads stdin under a desktop's en_US.UTF-8 locale (this machine has C locales only).
+    config_file = dump_config(tiny_config, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--json", "--user", "8", "--config", str(config_file)],
+        input="caf\xe9 order broken?\n".encode("latin-1") + b"thank you\n", capture_output=True, cwd=REPO,
+        timeout=120, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert len(result.stdout.decode().splitlines()) == 2
+
+    async def stored():
+        db = await Database.open(tiny_config.storage.path)
+        try:
+            customer = await db.customer("console", "8")
+            return [m.text for m in await db.messages(customer.id) if m.role == "customer"]
+        finally:
+            await db.close()
+
+    assert asyncio.run(stored()) == ["caf\ufffd order broken?", "thank you"]  # the bad byte shown as U+FFFD

@@ -41,6 +41,8 @@ async def chat(service: ConversationService, user: str, as_json: bool,
                stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     """Read one message per line until EOF; answer each in turn."""
     interactive = stdin.isatty() and not as_json
+    if hasattr(stdin, "reconfigure"):  # a real stream: a byte not in its encoding (Latin-1 piped in) becomes U+FFFD
+        stdin.reconfigure(errors="replace")  # rather than ending the session with UnicodeDecodeError
     sender = Sender(CHANNEL, user, display_name=f"console user {user}")
     if interactive:
         print(f"Chatting as customer {user!r}. Ctrl-D to quit.", file=stdout)
