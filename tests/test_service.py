@@ -1,10 +1,14 @@
 """The conversation service end to end on a real engine (tiny random model) and a real SQLite file."""
 
 import asyncio
+import fcntl
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import termios
 import time
 from dataclasses import replace
 from io import StringIO
@@ -182,3 +186,33 @@ def test_shopbot_chat_reads_a_line_that_is_not_utf8_and_keeps_going(tmp_path, ti
             await db.close()
 
     assert asyncio.run(stored()) == ["caf\ufffd order broken?", "thank you"]  # the bad byte shown as U+FFFD
+
+
+def test_ctrl_c_at_the_console_prompt_ends_the_chat_at_once(tmp_path, tiny_config):
+    # In a terminal: a reply, then Ctrl-C at the next prompt exits (it used to wait for Enter first).
+    def own_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the pty becomes the terminal whose Ctrl-C sends SIGINT
+
+    def until(text: bytes, seen: bytes) -> bytes:
+        deadline = time.monotonic() + 60
+        while text not in seen and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 1)[0]:
+                seen += os.read(terminal, 4096)
+        return seen
+
+    terminal, child_side = pty.openpty()
+    config_file = dump_config(tiny_config, tmp_path)
+    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "chat", "--config", str(config_file)],
+                           stdin=child_side, stdout=child_side, stderr=child_side, cwd=REPO, preexec_fn=own_terminal)
+    os.close(child_side)
+    try:
+        seen = until(b"you> ", b"")
+        os.write(terminal, b"where is my parcel\n")
+        seen = until(b"you> ", seen.replace(b"you> ", b"", 1))
+        assert b"bot> " in seen
+        os.write(terminal, b"\x03")
+        assert bot.wait(timeout=15) == 130
+    finally:
+        bot.kill()
+        os.close(terminal)

@@ -49,7 +49,7 @@ async def chat(service: ConversationService, user: str, as_json: bool,
     while True:
         if interactive:
             print("you> ", end="", file=stdout, flush=True)
-        line = await asyncio.to_thread(stdin.readline)
+        line = await _next_line(stdin)
         if not line:
             return 0
         if not interactive:
@@ -59,6 +59,22 @@ async def chat(service: ConversationService, user: str, as_json: bool,
         stream = _Stream(stdout)
         outcome = await service.handle_text(sender, line.rstrip("\r\n"), on_partial=stream.show)
         stream.finish(outcome)
+
+
+async def _next_line(stdin: TextIO) -> str:
+    """The next line, "" at EOF. At a terminal it is read once typed, on the event loop: a thread blocked in readline
+    would hold the exit after Ctrl-C until the next Enter."""
+    if not stdin.isatty():
+        # A pipe or file: one read brings several lines into stdin's buffer, where the loop cannot see them.
+        return await asyncio.to_thread(stdin.readline)
+    loop = asyncio.get_running_loop()
+    typed = loop.create_future()
+    loop.add_reader(stdin.fileno(), lambda: typed.done() or typed.set_result(None))
+    try:
+        await typed
+    finally:
+        loop.remove_reader(stdin.fileno())
+    return stdin.readline()  # a terminal hands over a whole line (or EOF) at a time: this does not wait
 
 
 class _Stream:
