@@ -271,7 +271,9 @@ class ConversationService:
         message_id, stored_reply = await self._store_once(customer, text, kind, external_id)
         if stored_reply is not None:
             return stored_reply
-        lang = await self.language(customer.id, sender.language)
+        # A caption is the customer's own words: it says their language better than their last text or their app.
+        lang = language_of(caption) if caption and caption.strip() else await self.language(customer.id,
+                                                                                               sender.language)
         if await self.handoff.active(customer.id):
             return await self._relay(customer, message_id, lang=lang)
         if not answer:

@@ -70,6 +70,8 @@ async def test_the_bots_own_texts_are_in_the_customers_language(config, tiny_eng
         assert (await replies(fake, BOB, 3))[2] == t.non_text_reply.for_lang("zh")  # their last text was Chinese
         fake.send_command(BOB, "help", language_code="en")
         assert (await replies(fake, BOB, 4))[3] == t.help.for_lang("zh")
+        fake.send_photo(ANN, caption="The lamp arrived like this", language_code="zh-hans")  # her own words count
+        assert (await replies(fake, ANN, 2))[1] == t.non_text_reply.for_lang("en")
     assert t.welcome.for_lang("zh") != t.welcome.for_lang("en") and t.help.for_lang("zh") != t.help.for_lang("en")
 
 
