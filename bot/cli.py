@@ -113,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, LabelledFileError, KnowledgeFileError, CommentFileError, AnalyzeError) as exc:
         print(f"shopbot {args.command}: {exc}", file=sys.stderr)
         return 2
-    except DatabaseOpenError as exc:  # the wrong file, read-only, held by another program: the owner must act
+    except DatabaseOpenError as exc:  # the wrong file, read-only, newer: the owner must act (exit 2, no restart)
         print(f"shopbot: storage.path: {exc}", file=sys.stderr)
-        return 2
+        return 1 if exc.busy else 2  # held by another program (a backup): a service's restart may get it
     except ModelServerDown as exc:
         print(f"shopbot: {exc}", file=sys.stderr)
         return 1

@@ -63,11 +63,12 @@ class OperatorChatPosts:
 
 
 class DatabaseOpenError(RuntimeError):
-    """The SQLite file cannot be opened or brought up to date; the message names it and the reason."""
+    """The SQLite file cannot be opened or brought up to date; the message names it and the reason. `busy`: another
+    program held it past busy_timeout, which passes (a restart may succeed); any other reason needs the owner."""
 
-    def __init__(self, path: Path, reason: str):
+    def __init__(self, path: Path, reason: str, busy: bool = False):
         super().__init__(f"cannot open {path}: {reason}")
-        self.path, self.reason = path, reason
+        self.path, self.reason, self.busy = path, reason, busy
 
 
 class Rated(Enum):
@@ -127,7 +128,8 @@ class Database:
         except BaseException as exc:
             await conn.close()  # its thread would otherwise keep the process alive after the error
             if isinstance(exc, (sqlite3.Error, NewerSchema)):
-                raise DatabaseOpenError(path, str(exc)) from None
+                busy = getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                raise DatabaseOpenError(path, str(exc), busy) from None
             raise
         return cls(conn, path)
 

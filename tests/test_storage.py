@@ -167,6 +167,23 @@ def test_a_file_that_is_no_database_stops_the_chat_with_one_line_naming_it(tmp_p
         f"shopbot: storage.path: cannot open {tiny_config.storage.path}: file is not a database"]
 
 
+def test_a_database_another_program_holds_is_a_failure_a_restart_may_cure(tmp_path, tiny_config):
+    # A backup tool holding a write lock past busy_timeout (5 s): exit 1, which systemd restarts, not 2, which it
+    # leaves stopped as a config error.
+    holder = sqlite3.connect(tiny_config.storage.path)
+    holder.execute("CREATE TABLE hold (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "chat", "--json", "--config", str(dump_config(tiny_config, tmp_path))],
+            input="hello\n", capture_output=True, text=True, cwd=REPO, timeout=60,
+        )
+    finally:
+        holder.close()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"shopbot: storage.path: cannot open {tiny_config.storage.path}: database is locked"]
+
 
 async def test_a_database_from_a_newer_shopbot_is_refused_and_left_unchanged(tmp_path):
     path = tmp_path / "shopbot.db"
