@@ -66,6 +66,7 @@ class Outcome:
     relayed: bool = False  # taken over: no model reply; the channel passes the message on to the operator
     model_error: str | None = None  # the model failed (so the reply is the fallback): why, for the operators
     intent: Intent | None = None  # what the customer wants (None: not a text message, or the model failed)
+    pieces_sent: int = 0  # a replayed reply too long for one message: how many of its pieces the channel has already
 
 
 class ModelFailed(RuntimeError):
@@ -311,7 +312,8 @@ class ConversationService:
         # A takeover notice answered it: the message was for the operator, and the crash may have come before it was
         # passed on. Passed on again: an operator reading it twice beats one never reading it.
         relayed = answer["kind"] == "notice"
-        return prior.id, Outcome(customer, prior.id, reply, reply_id=answer["id"], replayed=True, relayed=relayed)
+        return prior.id, Outcome(customer, prior.id, reply, reply_id=answer["id"], replayed=True, relayed=relayed,
+                                 pieces_sent=answer["pieces_sent"])
 
     async def mark_sent(self, outcome: Outcome) -> None:
         """The channel confirmed the reply: a redelivery of the same message will not send it again.
@@ -324,6 +326,16 @@ class ConversationService:
             except sqlite3.Error as exc:
                 log.error("reply %s was sent but could not be marked sent: %s", outcome.reply_id, exc)
             self.metrics.replies_out.inc()
+
+    async def mark_pieces_sent(self, outcome: Outcome, pieces: int) -> None:
+        """The channel has the first `pieces` pieces of a long reply: a retry after an outage sends only the rest.
+
+        SQLite failing here is logged, not raised: failing the update would make its retry send those pieces again."""
+        if outcome.reply_id is not None:
+            try:
+                await self.db.mark_pieces_sent(outcome.reply_id, pieces)
+            except sqlite3.Error as exc:
+                log.error("reply %s: %s piece(s) sent but not recorded: %s", outcome.reply_id, pieces, exc)
 
     async def reset(self, sender: Sender) -> None:
         await self.db.reset_history((await self.customer(sender)).id)

@@ -246,15 +246,20 @@ class Database:
         return StoredMessage(**dict(row)) if row else None
 
     async def reply_to(self, message_id: int) -> dict | None:
-        """The bot's stored answer to a customer message (id, text, kind, sent_at), if there is one."""
+        """The bot's stored answer to a customer message (id, text, kind, sent_at, pieces_sent), if there is one."""
         row = await self._one(
-            "SELECT id, text, kind, sent_at FROM messages WHERE reply_to = ? AND role = 'bot' ORDER BY id LIMIT 1",
+            "SELECT id, text, kind, sent_at, pieces_sent FROM messages WHERE reply_to = ? AND role = 'bot'"
+            " ORDER BY id LIMIT 1",
             (message_id,),
         )
         return dict(row) if row else None
 
     async def mark_sent(self, message_id: int) -> None:
         await self._execute("UPDATE messages SET sent_at = ? WHERE id = ?", (time.time(), message_id))
+
+    async def mark_pieces_sent(self, message_id: int, pieces: int) -> None:
+        """The channel has the first `pieces` pieces of a bot message too long for one (the rest may follow)."""
+        await self._execute("UPDATE messages SET pieces_sent = ? WHERE id = ?", (pieces, message_id))
 
     async def set_sentiment(self, message_id: int, label: str, confidence: float, intent: str | None = None,
                             intent_confidence: float | None = None) -> None:

@@ -220,8 +220,15 @@ async def m008_topics(db: aiosqlite.Connection) -> None:
     )
 
 
+async def m009_reply_pieces(db: aiosqlite.Connection) -> None:
+    """A bot message longer than Telegram's limit goes out in pieces: how many the channel has, so a retry after an
+    outage partway sends only the rest."""
+    # No comment on the column (see m002): SQLite splices the clause into the table's stored CREATE statement.
+    await db.execute("ALTER TABLE messages ADD COLUMN pieces_sent INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability, m006_csat_and_hours,
-              m007_intents, m008_topics]
+              m007_intents, m008_topics, m009_reply_pieces]
 
 
 class NewerSchema(Exception):

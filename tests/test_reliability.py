@@ -249,6 +249,27 @@ async def test_a_reply_telegram_would_not_take_after_every_retry_is_sent_when_th
     assert [m.text for m in bots] == [answer] and pending == []  # the stored reply, no second model call
 
 
+async def test_a_long_reply_cut_off_by_an_outage_sends_only_its_missing_pieces_when_handled_again(
+        config, tiny_engine, fake, monkeypatch):
+    monkeypatch.setattr(sending, "RETRY_BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(inbox, "RETRY_SECONDS", 0.1)
+    long_reply = " ".join(f"word{i}" for i in range(1200))  # about 9,700 characters: three messages
+    pieces = sending.split_text(long_reply)
+    engine = ScriptedEngine(tiny_engine, replies={"tell me everything": long_reply})
+    # The first piece arrives, then Telegram is unreachable for every retry of the second.
+    fake.fail_next("sendMessage", status=500, count=sending.SEND_RETRIES + 1, chat_id=ANN, after=1)
+    async with running_bot(config, engine) as svc:
+        fake.send_text(ANN, "tell me everything")
+        await replies(fake, ANN, len(pieces), timeout=10)
+        await settle(0.5)  # a second retry would have sent something by now
+        bots = [m for m in await stored(svc, ANN) if m.role == "bot"]
+        pending = await svc.db.inbox_pending()
+    assert len(pieces) == 3
+    assert sent_texts(fake, ANN) == pieces  # each piece once, in order
+    assert [c.status for c in fake.calls("sendMessage") if c.params["chat_id"] == ANN] == [200] + [500] * 4 + [200] * 2
+    assert [m.text for m in bots] == [long_reply] and pending == []
+
+
 async def test_a_reply_sent_but_not_marked_sent_is_not_sent_again_by_a_retry(config, tiny_engine, fake, monkeypatch):
     monkeypatch.setattr(inbox, "RETRY_SECONDS", 0.1)
     async with running_bot(config, tiny_engine) as svc:

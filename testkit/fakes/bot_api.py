@@ -167,7 +167,8 @@ class FakeBotApi:
         self._sent: list[J] = []  # snapshots of what the bot sent, in order
         self._chats: dict[int, J] = {}
         self._next_mid: dict[int, int] = {}
-        self._faults: list[list[Any]] = []  # [method, chat_id or None, remaining, ApiError | Drop | Stall]
+        # [method, chat_id or None, remaining, ApiError | Drop | Stall, calls still let through before it]
+        self._faults: list[list[Any]] = []
         self._delays: dict[str, float] = {}
         self._held: dict[tuple[str, int | None], list[Call]] = {}  # (method, chat) -> calls waiting for release()
         self._blocked: set[int] = set()
@@ -291,27 +292,28 @@ class FakeBotApi:
 
     def fail_next(self, method: str, *, status: int = 429, retry_after: int | None = None,
                   description: str | None = None, count: int = 1,
-                  chat_id: int | None = None) -> None:
-        """Make the next `count` calls of method (optionally only to chat_id) fail."""
+                  chat_id: int | None = None, after: int = 0) -> None:
+        """Make the next `count` calls of method (optionally only to chat_id) fail, once `after` such calls went
+        through (a long reply's second piece failing after its first arrived)."""
         if status == 429:
             retry_after = retry_after or 1  # PTB raises RetryAfter only for a non-zero value
             description = description or f"Too Many Requests: retry after {retry_after}"
         error = ApiError(status, description or _DESCRIPTIONS.get(status, f"Error {status}"),
                          retry_after)
         with self._cond:
-            self._faults.append([method, chat_id, count, error])
+            self._faults.append([method, chat_id, count, error, after])
 
     def drop_next(self, method: str, *, delivered: bool = False, count: int = 1,
                   chat_id: int | None = None) -> None:
         """Close the connection of the next `count` calls of method without answering; with delivered=True
         the call is carried out first (Telegram took the message, the answer was lost)."""
         with self._cond:
-            self._faults.append([method, chat_id, count, Drop(delivered)])
+            self._faults.append([method, chat_id, count, Drop(delivered), 0])
 
     def stall_next(self, method: str, seconds: float, *, count: int = 1, chat_id: int | None = None) -> None:
         """Answer the next `count` calls of method `seconds` late (carried out all the same): a read timeout."""
         with self._cond:
-            self._faults.append([method, chat_id, count, Stall(seconds)])
+            self._faults.append([method, chat_id, count, Stall(seconds), 0])
 
     def revoke_token(self) -> None:
         """Every call answers 401 Unauthorized from now on, as when the owner revokes the token in @BotFather."""
@@ -383,6 +385,9 @@ class FakeBotApi:
             return ApiError(403, _DESCRIPTIONS[403])
         for fault in self._faults:
             if fault[0] == method and fault[1] in (None, chat_id):
+                if fault[4]:  # this call still goes through
+                    fault[4] -= 1
+                    return None
                 fault[2] -= 1
                 if fault[2] <= 0:
                     self._faults.remove(fault)

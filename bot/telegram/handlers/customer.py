@@ -99,9 +99,18 @@ async def _answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, outcome: Out
 
     Nothing is sent when the reply is empty: over the rate limit, or a redelivered message answered already. When
     Telegram cannot be reached, TelegramUnreachable fails the update: it is handled again later, and its stored
-    reply is sent then (no new model call)."""
-    if outcome.reply and await deliver_text(context.bot, chat_id, text):
-        await service(context).mark_sent(outcome)
+    reply is sent then (no new model call), without the pieces of a long one Telegram took before the outage."""
+    if not outcome.reply:
+        return
+    svc = service(context)
+
+    async def piece_sent(pieces: int) -> None:
+        await svc.mark_pieces_sent(outcome, pieces)
+
+    # A replay's text lacks the sentiment label the first try showed: the split cuts from the front, so only the
+    # last piece can differ, and the pieces Telegram has are the same. [] back: all of the reply had arrived.
+    if await deliver_text(context.bot, chat_id, text, skip=outcome.pieces_sent, on_piece=piece_sent) is not None:
+        await svc.mark_sent(outcome)
 
 
 async def _queue_notice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

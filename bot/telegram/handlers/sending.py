@@ -110,20 +110,28 @@ async def send_text(bot: Bot, chat_id: int, text: str, reply_markup: InlineKeybo
 
 
 async def deliver_text(bot: Bot, chat_id: int, text: str, reply_markup: InlineKeyboardMarkup | None = None,
-                       reply_to: int | None = None, thread_id: int | None = None) -> list[Message] | None:
+                       reply_to: int | None = None, thread_id: int | None = None, *, skip: int = 0,
+                       on_piece: Callable[[int], Awaitable[None]] | None = None) -> list[Message] | None:
     """send_text for a caller that can send again later: raises TelegramUnreachable where send_text gives None
-    because Telegram could not be reached (None still when it refused: blocked, a bad request)."""
+    because Telegram could not be reached (None still when it refused: blocked, a bad request).
+
+    A long text goes in pieces: the first `skip` are left out (Telegram has them from an earlier try), and
+    `on_piece(pieces Telegram has)` is awaited after each piece that more follow, so the caller can record how far
+    it got and a later try sends only the rest."""
     parts = split_text(text)
     sent: list[Message] = []
-    for i, part in enumerate(parts):
-        markup = reply_markup if i == len(parts) - 1 else None  # buttons go under the last piece
-        send = partial(bot.send_message, text=part, reply_markup=markup, reply_parameters=_reply(reply_to),
+    for i in range(skip, len(parts)):
+        last = i == len(parts) - 1
+        markup = reply_markup if last else None  # buttons go under the last piece
+        send = partial(bot.send_message, text=parts[i], reply_markup=markup, reply_parameters=_reply(reply_to),
                        message_thread_id=thread_id)
         message = await _retrying(chat_id, send)
         if message is None:
             return None
         sent.append(message)
         chat_id = message.chat_id  # follows a group's migration to a supergroup
+        if on_piece and not last:  # after the last piece the caller marks the whole text sent
+            await on_piece(i + 1)
     return sent
 
 
