@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 
 from bot.channels.web.server import CHANNEL
+from bot.channels.web.visitors import COOKIE
 from testkit.browser import CHROMIUM, TIMING, chromium
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import OPERATORS, linked
@@ -171,3 +172,32 @@ async def test_the_widget_opens_in_a_corner_on_a_phone_and_renders_model_text_as
             await context.close()
         finally:
             await runner.cleanup()
+
+
+async def test_an_operator_message_sent_while_the_stream_was_down_appears_once_it_is_back(tiny_config, engine, browser):
+    """The page's event stream drops (a server restart, a network change); what the operator wrote meanwhile shows up
+    when the stream is back, without a reload, and nothing already on screen is shown twice."""
+    config = for_web(tiny_config)
+    async with running_web(config, engine) as chat:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(chat.url)
+        box = page.get_by_role("textbox", name=config.web.texts["en"].input_label)
+        await box.fill("thanks")
+        await box.press("Enter")
+        await page.locator(".msg.bot:not(.writing)", has_text="You are welcome.").wait_for()
+        cookie = next(c for c in await context.cookies() if c["name"] == COOKIE)
+        customer = await chat.svc.db.existing_customer(CHANNEL, chat.cookies.visitor(cookie["value"]))
+
+        async def operator_writes(text: str) -> None:  # as an operator's reply in Telegram does: shown, then stored
+            await chat.svc.handoff.to_customer(customer, text)
+            await chat.svc.handoff.operator_turn(customer.id, text)
+
+        await operator_writes("Shown live.")
+        await page.locator(".msg.operator", has_text="Shown live.").wait_for()
+        chat.streams.end_all()  # the stream ends; the page reconnects by itself (retry: 2 s)...
+        await operator_writes(OPERATOR_TEXT)  # ...and misses this meanwhile
+        await page.locator(".msg.operator", has_text=OPERATOR_TEXT).wait_for(timeout=10_000)
+        assert await page.locator(".msg:not(.note) p").all_text_contents() == [
+            "thanks", "You are welcome.", "Shown live.", OPERATOR_TEXT]
+        await context.close()

@@ -182,7 +182,8 @@ class WebChat:
         return response
 
     def _shown(self, message: StoredMessage) -> dict:
-        shown = {"role": message.role, "text": message.text}
+        """A stored message as the page shows it; its id lets a page that missed events add only what it lacks."""
+        shown = {"id": message.id, "role": message.role, "text": message.text}
         if self.web.show_sentiment and message.sentiment:
             shown["sentiment"] = {"label": message.sentiment, "confidence": round(message.confidence, 2)}
         return shown

@@ -7,6 +7,10 @@
   const log = $("log"), input = $("message"), status = $("status");
   const pending = new Map(); // the page's message id -> the reply bubble being written for it
   const finished = new Set(); // ids whose reply is shown in full
+  // Catching up after the event stream was down: the newest stored message the page has checked against the server,
+  // and what it has shown live since (events carry no stored ids), so those are not shown a second time.
+  let known = 0, missed = false;
+  const unconfirmed = []; // {role, text, id}: id is the page's id of a visitor's message
   let texts = {}, limit = 4096, showSentiment = false;
 
   async function api(path, body) {
@@ -66,17 +70,48 @@
   function finish(id, data, mine) { // called twice for the visitor's own message: by the event and the answer
     if (mine && data.sentiment) mood(mine, data.sentiment);
     if (finished.has(id)) return;
+    if (!pending.has(id)) return catchUp(); // its message came while the stream was down: both are stored
+    if (data.reply) unconfirmed.push({role: "bot", text: data.reply});
+    complete(id, data.reply);
+  }
+
+  function complete(id, reply) { // the reply bubble for `id` shows the whole reply
     finished.add(id);
     const bubble = pending.get(id);
     pending.delete(id);
-    if (!bubble) {
-      if (data.reply) add("bot", data.reply);
-      return;
-    }
     bubble.classList.remove("writing");
     bubble.removeAttribute("aria-busy");
-    if (data.reply) bubble.querySelector("p").textContent = data.reply;
+    if (reply) bubble.querySelector("p").textContent = reply;
     else bubble.remove(); // no reply due: a person has the chat, or the visitor is sending too fast
+  }
+
+  let catching = Promise.resolve();
+  function catchUp() { // one at a time: two at once would both add what is missing
+    catching = catching.then(showMissed, showMissed); // one failing does not stop the next
+    return catching;
+  }
+
+  async function showMissed() { // the stored messages newer than `known` that the page does not show yet
+    let session;
+    try {
+      session = await api("api/session");
+    } catch (err) {
+      return; // the next reconnect tries again
+    }
+    let answered = null; // a visitor's message on screen whose reply may be stored already but not shown
+    for (const m of session.messages.filter((m) => m.id > known)) {
+      known = m.id;
+      const i = unconfirmed.findIndex((u) => u.role === m.role && u.text === m.text);
+      if (i >= 0) {
+        if (m.role === "customer") answered = unconfirmed[i].id;
+        unconfirmed.splice(i, 1);
+      } else if (m.role === "bot" && pending.has(answered)) {
+        complete(answered, m.text); // the reply its bubble was waiting for; its event was missed
+      } else {
+        add(m.role, m.text, m.sentiment);
+        if (m.role === "customer") answered = null;
+      }
+    }
   }
 
   async function send(text) {
@@ -95,6 +130,7 @@
     const id = newId();
     const mine = add("customer", text);
     mine.dataset.id = id;
+    unconfirmed.push({role: "customer", text, id});
     writing(id);
     try {
       finish(id, await api("api/messages", {id, text}), mine);
@@ -131,6 +167,8 @@
     try {
       const data = await api("api/forget", {});
       log.replaceChildren();
+      known = 0; // a new visitor: nothing stored yet
+      unconfirmed.length = 0;
       add("note", data.reply);
     } catch (err) {
       status.textContent = err.message;
@@ -143,16 +181,27 @@
   function restartEvents() {
     if (events) events.close();
     events = new EventSource("api/events");
+    // The stream dropped (network change, server restart, a page too slow to read): the browser reconnects by
+    // itself, and the page then fetches what it missed meanwhile.
+    events.addEventListener("error", () => { missed = true; });
+    events.addEventListener("open", () => {
+      if (missed) catchUp();
+      missed = false;
+    });
     const on = (name, handle) => events.addEventListener(name, (e) => handle(JSON.parse(e.data)));
     on("customer", (d) => { // sent from another tab or window of this visitor
       if (!log.querySelector(`[data-id="${CSS.escape(d.id || "")}"]`) && !pending.has(d.id)) {
         add("customer", d.text).dataset.id = d.id;
+        unconfirmed.push({role: "customer", text: d.text, id: d.id});
         writing(d.id);
       }
     });
     on("partial", (d) => partial(d.id, d.text));
     on("reply", (d) => finish(d.id, d));
-    on("operator", (d) => add("operator", d.text));
+    on("operator", (d) => {
+      add("operator", d.text);
+      unconfirmed.push({role: "operator", text: d.text});
+    });
     on("forgotten", () => location.reload());
   }
 
@@ -185,6 +234,7 @@
     input.maxLength = limit;
     if (!session.messages.length) add("note", texts.greeting);
     for (const m of session.messages) add(m.role, m.text, m.sentiment);
+    known = session.messages.length ? session.messages.at(-1).id : 0;
     restartEvents();
   }
 
