@@ -16,7 +16,7 @@ import pytest
 from yarl import URL
 
 from bot.channels.web.server import CHANNEL
-from bot.channels.web.visitors import COOKIE
+from bot.channels.web.visitors import COOKIE, STREAM_QUEUE
 from bot.config import ConfigError, load_config, web_secret
 from bot.llm.engine import ModelTimeout
 from bot.telegram.handlers.operator import FORGOTTEN_NOTE
@@ -122,6 +122,24 @@ async def test_a_visitors_quick_second_send_waits_its_turn_and_a_resend_during_t
     assert [(m.role, m.text) for m in stored] == [
         ("customer", "tell me everything"), ("bot", long.strip()), ("customer", "thanks"), ("bot", "You are welcome."),
         ("customer", "thanks"), ("bot", "You are welcome.")]
+
+
+async def test_a_page_that_stops_reading_its_stream_is_disconnected_so_its_browser_reconnects(web_config, engine):
+    """Its queue full, the page is dropped and its connection closed (not left open with pings only): EventSource
+    then reconnects, and the page catches up from the stored conversation."""
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        await session.get(chat.url + "api/session")
+        async with session.get(chat.url + "api/events") as stream:
+            await stream.content.readline()  # the stream is open (its retry: line)
+            visitor = visitor_of(chat, session)
+            for n in range(STREAM_QUEUE + 1):  # no await between them: the page reads none of them
+                chat.streams.send(visitor, "partial", {"id": "x", "text": str(n)})
+            with pytest.raises(aiohttp.ClientPayloadError):  # hung up on, well before the next ping (15 s)
+                await asyncio.wait_for(stream.content.read(), 5)
+        async with EventStream(session, chat.url) as events:  # as the browser reconnects
+            await post(session, chat, "api/messages", {"id": "m1", "text": "thanks"})
+            reply = (await events.wait_for("reply"))[0]
+    assert reply == {"id": "m1", "reply": "You are welcome."}
 
 
 async def test_other_sites_cannot_post_with_the_visitors_cookie(web_config, engine):

@@ -195,7 +195,7 @@ class WebChat:
             return _error(401, "open the chat page first")
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
         await response.prepare(request)
-        queue = self.streams.open(visitor)
+        queue = self.streams.open(visitor, hang_up=lambda: request.transport and request.transport.close())
         try:
             await response.write(b"retry: 2000\n\n")
             while True:
@@ -203,7 +203,7 @@ class WebChat:
                     frame = await asyncio.wait_for(queue.get(), PING_SECONDS)
                 except TimeoutError:
                     frame = b": ping\n\n"
-                if frame is None:  # the server is stopping
+                if frame is None:  # the server is stopping, or the page stopped reading
                     break
                 await response.write(frame)
         except ConnectionError:

@@ -9,10 +9,11 @@ import hmac
 import json
 import secrets
 from collections import defaultdict
+from typing import Callable
 
 COOKIE = "shopbot_visitor"
 COOKIE_MAX_AGE = 365 * 24 * 3600  # a returning visitor finds their conversation for a year
-STREAM_QUEUE = 256  # events kept for a page that stopped reading; beyond it the page is dropped (it reloads)
+STREAM_QUEUE = 256  # events kept for a page that stopped reading; beyond it its stream ends (it reconnects)
 
 
 class VisitorCookies:
@@ -43,14 +44,19 @@ class LiveStreams:
 
     def __init__(self) -> None:
         self._queues: dict[str, set[asyncio.Queue]] = defaultdict(set)
+        self._hang_ups: dict[asyncio.Queue, Callable[[], None]] = {}
 
-    def open(self, visitor: str) -> asyncio.Queue:
+    def open(self, visitor: str, hang_up: Callable[[], None]) -> asyncio.Queue:
+        """A new page's queue; `hang_up` closes its connection should the page stop reading."""
         queue: asyncio.Queue = asyncio.Queue(STREAM_QUEUE)
         self._queues[visitor].add(queue)
+        self._hang_ups[queue] = hang_up
         return queue
 
     def close(self, visitor: str, queue: asyncio.Queue) -> None:
+        """The page's stream ended."""
         self._queues[visitor].discard(queue)
+        self._hang_ups.pop(queue, None)
         if not self._queues[visitor]:
             del self._queues[visitor]
 
@@ -61,14 +67,26 @@ class LiveStreams:
         for queue in list(queues):
             try:
                 queue.put_nowait(frame)
-            except asyncio.QueueFull:  # a page that stopped reading; it fetches the history when it comes back
+            except asyncio.QueueFull:  # a page that stopped reading
                 queues.discard(queue)
+                self._drop(queue)
         return len(queues)
+
+    def _drop(self, queue: asyncio.Queue) -> None:
+        """Hang up on a page that stopped reading: its browser reconnects and catches up from the history. Only
+        ending its stream would not do: its handler may be stuck writing to it (TCP pushes back)."""
+        _end(queue, drop_all=True)
+        self._hang_ups.pop(queue)()
 
     def end_all(self) -> None:
         """Shutting down: every stream ends (pages reconnect to the next server)."""
         for queues in self._queues.values():
             for queue in queues:
-                if queue.full():  # make room for the end marker
-                    queue.get_nowait()
-                queue.put_nowait(None)
+                _end(queue)
+
+
+def _end(queue: asyncio.Queue, drop_all: bool = False) -> None:
+    """The end marker after what the page has not read yet (all of it dropped, or just enough to make room)."""
+    while queue.full() or (drop_all and not queue.empty()):
+        queue.get_nowait()
+    queue.put_nowait(None)
