@@ -278,6 +278,23 @@ async def test_reset_keeps_the_page_history_but_not_the_models(web_config, engin
     assert engine.histories[-1] == []  # the model saw nothing from before the reset
 
 
+async def test_new_conversation_clicked_while_a_reply_is_written_waits_for_it(web_config, engine):
+    """As typed /reset does: the reply being written lands before the reset point, so the model no longer sees it."""
+    async with running_web(web_config, engine) as chat, visitor_session(chat) as session:
+        await session.get(chat.url + "api/session")  # the visitor's cookie, for both posts
+        engine.gate.clear()  # the model holds its reply
+        answering = asyncio.create_task(post(session, chat, "api/messages", {"text": "thanks"}))
+        while not engine.histories:  # the message is stored, its reply asked for
+            await asyncio.sleep(0.01)
+        resetting = asyncio.create_task(post(session, chat, "api/reset", {}))
+        done, _ = await asyncio.wait([resetting], timeout=0.5)
+        engine.gate.set()
+        await answering
+        assert (await resetting)[0] == 200
+        await post(session, chat, "api/messages", {"text": "thanks"})
+    assert not done  # it waited for the reply
+    assert engine.histories[-1] == []  # the model saw nothing from before the reset
+
 async def test_alert_marked_web_and_the_operators_reply_reaches_the_page_live(config, engine, fake):
     """With Telegram beside it: the alert says [web]; a reply to it takes over and arrives on the open page."""
     web_config = for_web(config)

@@ -279,7 +279,9 @@ class WebChat:
     async def _reset(self, request: web.Request) -> web.Response:
         """The "new conversation" button: replies stop using the earlier messages (nothing is deleted)."""
         response = web.Response(content_type="application/json")
-        await self.svc.reset(self._sender(self._identify(request, response)))
+        visitor = self._identify(request, response)
+        async with self._visitors_in_turn.turn(visitor):  # as typed /reset: a reply being written lands before it
+            await self.svc.reset(self._sender(visitor))
         response.text = _dumps({"reply": self._texts(request).reset_done})
         return response
 
