@@ -133,6 +133,22 @@ async def test_healthz_in_webhook_mode_reports_what_telegram_says_about_delivery
                                    "Wrong response from the webhook: 500")
 
 
+async def test_healthz_in_webhook_mode_is_503_when_telegram_no_longer_posts_here(
+        tiny_config, tiny_engine, fake, monkeypatch):
+    monkeypatch.setattr(monitoring, "WEBHOOK_CHECK_SECONDS", 0)
+    config = monitored(over_fake(tiny_config, fake, "webhook"))
+    async with running_bot(config, tiny_engine):
+        assert (await get(config, "/healthz")).status_code == 200
+        # A second copy of the bot with the same token, started in polling mode, deletes the webhook: from then on
+        # Telegram keeps every update for getUpdates, and this copy never hears of a customer again.
+        async with httpx.AsyncClient() as client:
+            await client.post(f"{fake.url}/bot{fake.token}/deleteWebhook")
+        fake.send_text(ANN, "hello?")
+        gone = await get(config, "/healthz")
+    assert gone.status_code == 503
+    assert gone.text.startswith(f"updates: Telegram no longer posts to {config.telegram.webhook_url}")
+
+
 async def test_healthz_is_503_until_the_model_is_loaded(config, tiny_engine):
     app = build_application(config, tiny_engine)  # not started: post_init has not loaded anything yet
     assert await app.bot_data[MONITOR_KEY].problems() == ["model: not loaded yet (starting)"]

@@ -84,7 +84,7 @@ class Monitor:
         checked_at, trouble = self._webhook_checked
         if time.monotonic() - checked_at >= WEBHOOK_CHECK_SECONDS:
             try:
-                trouble = await delivery_trouble(self.app.bot)
+                trouble = await delivery_trouble(self.app.bot, self.config.telegram.webhook_url)
             except TelegramError as exc:
                 trouble = f"cannot ask Telegram about the webhook: {exc}"
             self._webhook_checked = (time.monotonic(), trouble)

@@ -63,9 +63,12 @@ async def receiving(app: Application, config: Config, inbox: Inbox, allowed_upda
         await updater.stop()
 
 
-async def delivery_trouble(bot: Bot) -> str | None:
-    """Why Telegram cannot deliver to our webhook right now (its last error, with updates waiting), or None."""
+async def delivery_trouble(bot: Bot, url: str) -> str | None:
+    """Why Telegram cannot deliver to our webhook at `url` now (set elsewhere, or its last error), or None."""
     info = await bot.get_webhook_info()
+    if info.url != url:  # another copy with this token set its own webhook, or deleted it to poll: none come here
+        now = info.url or "deleted (updates wait for getUpdates)"
+        return f"Telegram no longer posts to {url}: its webhook is {now}"
     recent = info.last_error_date is not None and time.time() - info.last_error_date.timestamp() < DELIVERY_ERROR_WINDOW_SECONDS
     if recent and info.pending_update_count:
         return f"Telegram cannot post to {info.url}: {info.last_error_message} ({info.pending_update_count} waiting)"
