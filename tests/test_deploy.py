@@ -18,7 +18,7 @@ from bot.telegram.app import MONITOR_KEY, build_application, serving
 from testkit.fakes.engine import ScriptedEngine
 from testkit import free_port
 from testkit.telegram_helpers import over_fake, replies, running_bot
-from tests.conftest import REPO, remote
+from tests.conftest import REPO, dump_config, remote
 
 ANN = 1001
 ANGRY = "My order arrived broken and nobody answers!"
@@ -164,6 +164,29 @@ async def test_a_taken_port_stops_start_up_naming_the_key(tiny_config, tiny_engi
         with pytest.raises(ConfigError, match=f"monitoring.listen: cannot listen on 127.0.0.1:{port}"):
             async with serving(build_application(config, tiny_engine), config):
                 pass
+
+
+def test_a_webhook_url_telegram_refuses_exits_2_naming_the_key_so_systemd_does_not_restart_it(tiny_config, fake,
+                                                                                                  tmp_path):
+    # Telegram takes webhooks on ports 443, 80, 88 and 8443 only: a restart every 5 s can never fix this one.
+    fake.fail_next("setWebhook", status=400,
+                   description="Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
+    port = free_port()
+    text = dump_config(tiny_config, tmp_path).read_text(encoding="utf-8")
+    for old, new in (('base_url = "https://api.telegram.org/bot"', f'base_url = "{fake.url}/bot"'),
+                     ('mode = "polling"', 'mode = "webhook"'),
+                     ('webhook_listen = "127.0.0.1:8443"', f'webhook_listen = "127.0.0.1:{port}"'),
+                     ('webhook_url = ""', 'webhook_url = "https://shop.example.com:8080/telegram"')):
+        assert old in text, old
+        text = text.replace(old, new)
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run", "--config", str(tmp_path / "config.toml")],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=REPO, timeout=120,
+                            env={**os.environ, TOKEN_ENV: fake.token})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert ("shopbot: config error: telegram.webhook_url: Telegram refused it: Bad webhook: "
+            "webhook can be set up only on ports 80, 88, 443 or 8443") in result.stderr
+    assert "cannot reach the Telegram Bot API" not in result.stderr  # it was reached: it said no
 
 
 @pytest.mark.parametrize("line, reason", [

@@ -11,6 +11,7 @@ from typing import AsyncIterator
 from urllib.parse import urlsplit
 
 from telegram import Bot, Update
+from telegram.error import BadRequest
 from telegram.ext import Application, Updater
 
 from bot.config import Config, ConfigError, listen_address
@@ -54,6 +55,8 @@ async def receiving(app: Application, config: Config, inbox: Inbox, allowed_upda
         await updater.start_webhook(listen=host, port=port, url_path=urlsplit(config.telegram.webhook_url).path.lstrip("/"),
                                     webhook_url=config.telegram.webhook_url, secret_token=secrets.token_urlsafe(32),
                                     allowed_updates=allowed_updates, max_connections=MAX_CONNECTIONS)
+    except BadRequest as exc:  # not https, a port Telegram does not post to, a host it cannot resolve: for the owner
+        raise ConfigError("telegram.webhook_url", f"Telegram refused it: {exc.message}") from None
     except OSError as exc:
         raise ConfigError("telegram.webhook_listen", f"cannot listen on {host}:{port}: {exc.strerror}") from None
     try:
