@@ -10,9 +10,10 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     echo "setup: shopbot needs Python 3.11 or newer (found: $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
     exit 1
 fi
-if [ ! -x .venv/bin/python ]; then
+# A .venv without pip is made again: Debian/Ubuntu without python3.X-venv leave one behind after failing on ensurepip.
+if ! .venv/bin/python -c 'import pip' 2>/dev/null; then
     echo "setup: creating .venv with $("$python" --version)"
-    "$python" -m venv .venv
+    "$python" -m venv --clear .venv
 fi
 # Report tests (issue 19, `shopbot analyze`) and the web chat's browser tests (issue 20): headless Chromium. Debian's package; apt needs root.
 if [[ ",$extras," == *",test,"* ]] && ! command -v chromium >/dev/null; then

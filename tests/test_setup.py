@@ -42,3 +42,41 @@ def test_the_bots_start_after_the_test_setup_installs_nothing_and_a_new_extra_ke
     (folder / "pyproject.toml").write_text((folder / "pyproject.toml").read_text() + "\n# a changed dependency\n")
     assert pip_installs(folder) == [".[test]"]  # reinstalled with the extras it had, so the tests still run
     assert pip_installs(folder, "test") == []
+
+
+# A system Python without its venv package (Debian and Ubuntu ship it apart: python3.11-venv) makes .venv/bin/python,
+# then fails on ensurepip and says "install python3.11-venv, then recreate your virtual environment".
+SYSTEM_PYTHON = r'''#!/bin/sh
+case "$*" in
+    --version) echo "Python 3.11.2" ;;
+    -c*) exit 0 ;;
+    "-m venv"*)
+        venv="$(dirname "$0")/../.venv"
+        rm -rf "$venv"/*
+        mkdir -p "$venv/bin"
+        if [ -f "$(dirname "$0")/venv-package-installed" ]; then
+            printf '#!/bin/sh\necho "$@" >> "$(dirname "$0")/calls"\n' > "$venv/bin/python"
+            chmod 755 "$venv/bin/python"
+        else
+            printf '#!/bin/sh\ncase "$*" in *pip*) echo "No module named pip" >&2; exit 1 ;; esac\n' \
+                > "$venv/bin/python"
+            chmod 755 "$venv/bin/python"
+            echo "The virtual environment was not created successfully because ensurepip is not available." >&2
+            exit 1
+        fi ;;
+esac
+'''
+
+
+def test_setup_after_a_venv_half_made_without_pythons_venv_package_makes_it_again_and_installs(tmp_path):
+    folder = setup_folder(tmp_path)
+    shutil.rmtree(folder / ".venv")
+    system_python = folder / "bin" / "python3.11"
+    system_python.write_text(SYSTEM_PYTHON)
+    system_python.chmod(0o755)
+    env = {**os.environ, "PATH": f"{folder / 'bin'}:{os.environ['PATH']}", "PYTHON": str(system_python)}
+    first = subprocess.run(["bash", "scripts/setup.sh"], cwd=folder, env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert first.returncode != 0 and "ensurepip is not available" in first.stderr
+    (folder / "bin" / "venv-package-installed").touch()  # the owner did what it said: apt install python3.11-venv
+    assert pip_installs(folder) == ["."]  # and ran setup again: a working .venv, shopbot installed into it
