@@ -158,11 +158,11 @@ class Knowledge:
             log.info("shop knowledge: %s", ", ".join(f"{len(k.entries)} entries in {lang}"
                                                       for lang, k in self._languages.items()))
 
-    async def find(self, text: str, intent: Intent | None = None) -> Match:
+    async def find(self, text: str, intent: Intent | None = None, lang: str | None = None) -> Match:
         """The entry that best answers `text` in its language, and how sure that is. `intent`: the model's reading of
         the message, when there is one: read as not shop talk ("other"), a message that only shares a word with the
         knowledge is off-topic ("What's the weather in Hangzhou tomorrow?" shares Hangzhou with the address entry)."""
-        lang = language_of(text)
+        lang = lang or language_of(text)  # the service's: a message with no letters is in the customer's last
         settings = self.settings.languages[lang]  # en and zh always have settings (their defaults)
         finder = self._shop_words.get(lang)
         if finder is None:

@@ -99,11 +99,19 @@ def words_finder(words: Iterable[str]) -> re.Pattern | None:
     return re.compile("|".join(patterns)) if patterns else None
 
 
+LATIN = re.compile(r"[a-z]")
+
+
 def language_of(text: str) -> str:
     """'zh' when Chinese characters make up at least a third of the letters, else 'en'."""
     cjk = len(CJK.findall(text))
-    latin = sum(len(w) for w in WORD.findall(text.lower()))
+    latin = len(LATIN.findall(text.lower()))  # digits are no letters: 订单号 20261203001 is Chinese
     return "zh" if cjk and cjk * 3 >= cjk + latin else "en"
+
+
+def shows_language(text: str) -> bool:
+    """Whether the text has a letter language_of counts: an order number, emoji or a blank message have none."""
+    return bool(CJK.search(text) or LATIN.search(text.lower()))
 
 
 def terms(text: str) -> list[str]:

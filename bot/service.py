@@ -15,7 +15,7 @@ from bot.config import Config
 from bot.escalation import Handoff
 from bot.hours import ALWAYS_OPEN, when_text
 from bot.knowledge import Knowledge, Match
-from bot.lexicon import Script, language_of, script_of, storable
+from bot.lexicon import Script, language_of, script_of, shows_language, storable
 from bot.llm.backends import ModelBackend, ModelServerDown
 from bot.llm.guard import clean_draft, clean_reply
 from bot.llm.intents import Intent, Reading
@@ -109,7 +109,7 @@ class ConversationService:
         if stored_reply is not None:
             return stored_reply
         verdict = self.limiter.check(customer.id)
-        lang = language_of(text) if text.strip() else await self.language(customer.id, sender.language)
+        lang = language_of(text) if shows_language(text) else await self.language(customer.id, sender.language)
         if verdict is not Verdict.OK and await self.handoff.active(customer.id):
             # The person reads every message; only the model is spared the flood (no sentiment read).
             return await self._relay(customer, message_id, lang=lang)
@@ -128,7 +128,7 @@ class ConversationService:
                 return await self._relay(customer, message_id, reading, lang=lang)
             human = self.handoff.asks_for_human(text)
             try:
-                match = await self._match(model_text, reading) if self.knowledge and not human else None
+                match = await self._match(model_text, reading, lang) if self.knowledge and not human else None
             except ModelServerDown as exc:  # no guess from half the signals: the fallback, and operators hear why
                 log.error("no knowledge search for customer %s: %s; sending the fallback reply", customer.id, exc)
                 return await self._answer(customer, message_id, chat.fallback_reply.for_lang(lang), reading,
@@ -170,9 +170,11 @@ class ConversationService:
         return self.config.knowledge.languages[lang]
 
     async def language(self, customer_id: int, before_any_text: str = "en") -> str:
-        """The customer's language: that of their newest text message (`before_any_text` before they wrote one)."""
-        text = await self.db.last_customer_text(customer_id)
-        return language_of(text) if text else before_any_text
+        """The customer's language: that of their newest text message with letters (`before_any_text` before they
+        wrote one): an order number or an emoji after Chinese words is still a Chinese customer's."""
+        recent = await self.db.latest_messages(customer_id, SCRIPT_LOOKBACK)
+        texts = (m.text for m in reversed(recent) if m.role == "customer" and m.kind == "text")
+        return next((language_of(text) for text in texts if shows_language(text)), before_any_text)
 
     async def script(self, customer_id: int) -> Script:
         """The script the customer writes Chinese in, shown by their newest text messages."""
@@ -210,14 +212,14 @@ class ConversationService:
                         "replies are the model's own words and may invent facts" if self.free_chat else
                         "the bot answers greetings and thanks; other messages get chat texts and a person follows up")
 
-    async def _match(self, text: str, reading: Reading | None) -> Match:
+    async def _match(self, text: str, reading: Reading | None, lang: str) -> Match:
         try:
-            return await self.knowledge.find(text, _intent(reading))
+            return await self.knowledge.find(text, _intent(reading), lang)
         except ModelServerDown:
             raise
         except Exception:  # a person answering beats a guess
             log.exception("knowledge search failed; handing the question to a person")
-            return Match(language_of(text), None, on_topic=True)
+            return Match(lang, None, on_topic=True)
 
     def _cleaned(self, on_partial: Callable[[str], None] | None, lang: str,
                  script: Script) -> Callable[[str], None] | None:
@@ -273,8 +275,8 @@ class ConversationService:
         if stored_reply is not None:
             return stored_reply
         # A caption is the customer's own words: it says their language better than their last text or their app.
-        lang = language_of(caption) if caption and caption.strip() else await self.language(customer.id,
-                                                                                               sender.language)
+        shown = caption is not None and shows_language(caption)
+        lang = language_of(caption) if shown else await self.language(customer.id, sender.language)
         if await self.handoff.active(customer.id):
             return await self._relay(customer, message_id, lang=lang)
         if not answer:

@@ -118,3 +118,30 @@ async def test_eval_replies_without_knowledge_counts_the_replies_that_make_up_sh
                                               Question("en", "Can you help me?", (), "off_topic")])
     assert [r["made_up_facts"] for r in report["rows"]] == [True, True, False]
     assert report["made_up_facts"] == 2
+
+
+async def test_a_chinese_customer_who_sends_an_order_number_or_an_emoji_is_answered_in_chinese(db, tiny_engine):
+    # Digits are no letters, and a message of none (a number, an emoji, whitespace) says nothing of the language:
+    # the customer's last words do.
+    config = no_free_chat(tiny_engine.config)
+    service = ConversationService(db, ScriptedEngine(tiny_engine), config)
+    await service.start()
+    zh, li = config.knowledge.languages["zh"], Sender("console", "li")
+    assert (await service.handle_text(li, "订单号 20261203001")).reply == zh.follow_up_reply
+    assert (await service.handle_text(li, "我的订单202612030015呢")).reply == zh.follow_up_reply
+    assert (await service.handle_text(li, "20261203001")).reply == zh.follow_up_reply
+    assert (await service.handle_text(li, "👍👍")).reply == zh.follow_up_reply
+    assert (await service.handle_text(li, " \n ")).reply == config.chat.empty_reply.for_lang("zh")
+    assert language_of("12345") == "en"  # a first message with no letters: English, as before
+
+
+async def test_with_knowledge_an_order_number_after_chinese_words_gets_a_chinese_text(db, tiny_engine, tmp_path):
+    faq = tmp_path / "faq.csv"
+    faq.write_text("id,lang,question,answer\nhours,en,When is the tea shop open?,Tuesday to Sunday.\n"
+                   "hours,zh,茶叶店几点营业？,周二至周日。\n", encoding="utf-8")
+    config = replace(tiny_engine.config, knowledge=replace(tiny_engine.config.knowledge, file=faq))
+    service = ConversationService(db, ScriptedEngine(tiny_engine), config)
+    await service.start()
+    zh, li = config.knowledge.languages["zh"], Sender("console", "li")
+    await service.handle_text(li, "你好，我想查一下订单")
+    assert (await service.handle_text(li, "20261203001")).reply in {zh.off_topic_reply, zh.unknown_reply}
