@@ -194,6 +194,15 @@ async def test_replies_are_the_same_with_or_without_a_slot_kept(tmp_path, tiny_c
     assert replies[True] == replies[False]
 
 
+async def test_a_reply_whose_prompt_does_not_fit_its_slot_fails_at_once_instead_of_waiting_forever(tiny_engine):
+    # A shop fact longer than model.context_tokens: the turn ends before its prefill, and the caller must hear of it
+    # (the service then sends the fallback) rather than wait for a prefill that never starts.
+    facts = ["Returns are free within 30 days of delivery. " * 120]
+    with pytest.raises(ValueError, match="context_tokens"):
+        await asyncio.wait_for(tiny_engine.reply([], "can I return it?", facts), 60)
+    assert (await asyncio.wait_for(tiny_engine.reply([], "thank you"), 60)).strip()  # the engine serves on
+
+
 def test_slots_are_bounded_in_bytes_and_the_least_recently_used_is_reused(tiny_engine):
     shape = tiny_engine.decoder.shape
     per_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * 2  # bf16 keys and values

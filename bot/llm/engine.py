@@ -154,7 +154,7 @@ class Engine(CountsTurns):
         if on_text is not None:
             relay = lambda so_far: loop.call_soon_threadsafe(on_text, so_far)  # noqa: E731 (from the model thread)
         turn = Turn(ReplyRequest(history, text, facts, relay, conversation),
-                    finish=lambda result: loop.call_soon_threadsafe(_settle, done, result),
+                    finish=lambda result: loop.call_soon_threadsafe(_settle, done, result, started),
                     started=lambda: loop.call_soon_threadsafe(started.set))
         self.replies.add(turn)
         self._kick()
@@ -237,7 +237,10 @@ class Engine(CountsTurns):
         return [results[i] for i in range(len(requests))]
 
 
-def _settle(future: asyncio.Future, result: str | BaseException) -> None:
+def _settle(future: asyncio.Future, result: str | BaseException, started: asyncio.Event) -> None:
+    """Hand the reply (or its error) over. `started` is set too: a turn can end before its prefill starts (a
+    prompt that does not fit model.context_tokens), and its caller waits for that before it waits for the reply."""
+    started.set()
     if future.done():
         return
     if isinstance(result, BaseException):
