@@ -203,6 +203,26 @@ async def test_a_reply_whose_prompt_does_not_fit_its_slot_fails_at_once_instead_
     assert (await asyncio.wait_for(tiny_engine.reply([], "thank you"), 60)).strip()  # the engine serves on
 
 
+async def test_a_long_conversation_still_gets_a_reply_from_its_newest_turns(db, tiny_config):
+    # Valid: context_tokens 2048 >= history_tokens 1700 + 8 new tokens + 256. The 60 turns' own tokens fit the
+    # history budget (60 x 24 <= 1700 - 256), but with the chat template's tokens around each they overflow the slot.
+    config = greedy(replace(tiny_config, chat=replace(tiny_config.chat, history_tokens=1700)))
+    engine = Engine.load(config)
+    service = ConversationService(db, engine, config)
+    try:
+        customer = await service.customer(Sender("console", "1"))
+        for i in range(30):
+            await db.add_message(customer.id, "customer", "ok, and the blue one too?")
+            await db.add_message(customer.id, "bot", "ok, and the blue one too?")
+        assert engine.count_tokens("ok, and the blue one too?") == 24
+        outcome = await asyncio.wait_for(service.handle_text(Sender("console", "1"), "thank you"), 60)
+        held = engine.caches.holds(customer.id)
+    finally:
+        engine.close()
+    assert outcome.model_error is None  # the model wrote the reply (this random model's may still be blank)
+    assert 0 < held <= config.model.context_tokens
+
+
 def test_slots_are_bounded_in_bytes_and_the_least_recently_used_is_reused(tiny_engine):
     shape = tiny_engine.decoder.shape
     per_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * 2  # bf16 keys and values

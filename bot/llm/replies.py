@@ -110,14 +110,29 @@ class ReplyLoop:
             self.running.append(turn)
 
     def _prompt(self, request: ReplyRequest) -> list[int]:
-        """The chat role's prompt: the shop system prompt (+ the shop's facts to answer from) + history + message."""
+        """The chat role's prompt: the shop system prompt (+ the shop's facts to answer from) + history + message,
+        without the oldest past turns that would not leave the reply room in a slot."""
         system = grounded(self.chat.system_prompt, request.facts)
         history = [(role, as_data(past, self._special)) for role, past in request.history]
-        messages = chat_messages(system, history, as_data(request.text, self._special))
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
-        if len(ids) + self.chat.generation.max_new_tokens > self.slots.context:
-            raise ValueError(f"prompt of {len(ids)} tokens does not fit model.context_tokens")
-        return list(ids)
+        text = as_data(request.text, self._special)
+        room = self.slots.context - self.chat.generation.max_new_tokens
+
+        def ids(dropped: int) -> list[int]:
+            messages = chat_messages(system, history[dropped:], text)
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                      return_dict=True)["input_ids"]
+
+        # The history was cut to chat.history_tokens by its text alone; the template's tokens around each turn
+        # (~5 a turn) can still overflow the slot. Fewest oldest turns to leave out: a binary search (6 templates
+        # for 60 turns, not one per turn, on the thread every decode step waits for).
+        low, high = 0, len(history)
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (low, middle) if len(ids(middle)) <= room else (middle + 1, high)
+        prompt = ids(low)
+        if len(prompt) > room:  # the system prompt, facts and message alone do not fit
+            raise ValueError(f"prompt of {len(prompt)} tokens does not fit model.context_tokens")
+        return list(prompt)
 
     def _prefill(self, turn: Turn) -> None:
         """Run the prompt's tokens the slot does not hold yet; pick the reply's first token."""
