@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_FETCH_LIMIT = 60  # turns read back before trimming to the token budget
 SCRIPT_LOOKBACK = 20  # messages of every kind read back for the customer's Chinese script
+LANGUAGE_LOOKBACK = 20  # text messages read back for one with letters (an order number or emoji has none)
 HUMAN_COMMAND = "/human"  # stored as the customer's turn (kind 'command') when they ask for a person
 
 
@@ -172,8 +173,7 @@ class ConversationService:
     async def language(self, customer_id: int, before_any_text: str = "en") -> str:
         """The customer's language: that of their newest text message with letters (`before_any_text` before they
         wrote one): an order number or an emoji after Chinese words is still a Chinese customer's."""
-        recent = await self.db.latest_messages(customer_id, SCRIPT_LOOKBACK)
-        texts = (m.text for m in reversed(recent) if m.role == "customer" and m.kind == "text")
+        texts = await self.db.latest_customer_texts(customer_id, LANGUAGE_LOOKBACK)
         return next((language_of(text) for text in texts if shows_language(text)), before_any_text)
 
     async def script(self, customer_id: int) -> Script:

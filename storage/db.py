@@ -280,11 +280,11 @@ class Database:
         )
         return [StoredMessage(**dict(r)) for r in reversed(rows)]
 
-    async def last_customer_text(self, customer_id: int) -> str | None:
-        """The customer's newest text message (to tell their language)."""
-        row = await self._one("SELECT text FROM messages WHERE customer_id = ? AND role = 'customer' AND kind = 'text'"
-                              " ORDER BY id DESC LIMIT 1", (customer_id,))
-        return row[0] if row else None
+    async def latest_customer_texts(self, customer_id: int, limit: int) -> list[str]:
+        """The customer's newest `limit` text messages, newest first (to tell their language)."""
+        rows = await self._all("SELECT text FROM messages WHERE customer_id = ? AND role = 'customer' AND kind = 'text'"
+                               " ORDER BY id DESC LIMIT ?", (customer_id, limit))
+        return [row[0] for row in rows]
 
     async def latest_messages(self, customer_id: int, limit: int) -> list[StoredMessage]:
         """The newest `limit` messages of every kind, resets included, oldest first: what the customer saw."""
