@@ -2,6 +2,8 @@
 
 import asyncio
 import io
+import os
+import pty
 
 import torch
 
@@ -28,17 +30,16 @@ async def test_the_service_reports_a_model_reply_as_it_grows(db, tiny_engine):
     assert outcome.reply.startswith(partials[-1]) or partials[-1].startswith(outcome.reply) or outcome.fallback
 
 
-class Terminal(io.StringIO):
-    """stdin of a person at a terminal."""
-
-    def isatty(self) -> bool:
-        return True
-
-
 async def test_the_console_prints_the_reply_as_it_grows(db, tiny_engine):
     engine = ScriptedEngine(tiny_engine, replies={"where is my parcel": REPLY})
     out = io.StringIO()
-    await chat(ConversationService(db, engine, tiny_engine.config), "1", False, Terminal("where is my parcel\n"), out)
+    person, terminal = pty.openpty()  # a real terminal: the console reads it as it reads a person's
+    os.write(person, b"where is my parcel\n\x04")  # a line, then Ctrl-D
+    try:
+        with open(terminal, encoding="utf-8") as stdin:
+            await chat(ConversationService(db, engine, tiny_engine.config), "1", False, stdin, out)
+    finally:
+        os.close(person)
     text = out.getvalue()
     assert f"bot> {REPLY}\n  sentiment: [" in text  # one reply line, written word by word, then the mood
 
