@@ -199,24 +199,36 @@ async def web_command(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _web_only(config: Config) -> int:
-    """The web chat without Telegram, until SIGINT/SIGTERM."""
-    import signal
-
+    """The web chat without Telegram, with /healthz and /metrics on [monitoring] listen, until SIGINT/SIGTERM."""
     from bot import retention
     from bot.channels.web.server import serving_web
+    from bot.monitoring import Monitor, monitoring
 
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    async with conversation_service(config) as service, serving_web(service, config) as chat:
+    stop = _stop_on_signals()
+    serving: "ConversationService | None" = None  # set once the chat serves: till then /healthz says "starting"
+    monitor = Monitor(config, lambda: serving)
+    # Listening before the model loads, as with Telegram: a probe meanwhile gets 503 "starting", not a refusal.
+    async with monitoring(monitor), conversation_service(config) as service, serving_web(service, config) as chat:
+        serving = service
         purging = asyncio.create_task(retention.daily(service.db, config.storage.retention_days))
         print(f"web chat: open {chat.url} (Ctrl-C to stop)", file=sys.stderr)
         try:
             await stop.wait()
         finally:
+            await monitor.stop()  # first, as with Telegram: no probe finds the database closing under it
             purging.cancel()  # a run in its transaction rolls back before the database closes
             await asyncio.gather(purging, return_exceptions=True)
     return 0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event SIGINT or SIGTERM sets."""
+    import signal
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    return stop
 
 
 async def chat_command(config: Config, args: argparse.Namespace) -> int:

@@ -3,10 +3,12 @@
 import asyncio
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import httpx
@@ -226,3 +228,54 @@ async def test_healthz_says_when_the_remote_model_server_is_down(fake, tmp_path)
             back = await get(config, "/healthz")
     assert up.status_code == 200 and back.status_code == 200
     assert down.status_code == 503 and down.text.startswith(f"model: the model server at {server.url}")
+
+
+def test_the_web_chat_alone_serves_healthz_and_metrics_on_monitoring_listen(tiny_config, tmp_path):
+    # A shop with the web chat and no Telegram bot: its HEALTHCHECK and Prometheus ask [monitoring] listen too.
+    monitoring_port, web_port = free_port(), free_port()
+    config_file = dump_config(tiny_config, tmp_path)
+    text = config_file.read_text(encoding="utf-8")
+    off = 'private network.\nlisten = ""'
+    assert off in text
+    config_file.write_text(text.replace(off, f'private network.\nlisten = "127.0.0.1:{monitoring_port}"'),
+                           encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV} | {"SHOPBOT_WEB_SECRET": "s" * 40}
+    log_file = tmp_path / "shopbot.log"
+    with open(log_file, "w", encoding="utf-8") as log:  # a file, not a pipe nobody reads while the bot runs
+        bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "web", "--listen", f"127.0.0.1:{web_port}",
+                                "--config", str(config_file)], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        wait_for_line(bot, log_file, "web chat: open")
+        monitor, chat = f"http://127.0.0.1:{monitoring_port}", f"http://127.0.0.1:{web_port}"
+        health = monitoring_get(f"{monitor}/healthz")
+        with httpx.Client(timeout=60) as visitor:
+            visitor.get(f"{chat}/api/session")  # the visitor's cookie
+            sent = visitor.post(f"{chat}/api/messages", json={"id": "m1", "text": "where is my parcel"})
+        metrics = monitoring_get(f"{monitor}/metrics").text.splitlines()
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=60) == 0, log_file.read_text(encoding="utf-8")[-3000:]
+    assert (health.status_code, health.text) == (200, "ok\n")
+    assert sent.status_code == 200 and sent.json()["reply"], sent.text
+    for line in ('shopbot_messages_in_total{kind="text"} 1.0', "shopbot_replies_out_total 1.0",
+                 "shopbot_reply_latency_seconds_count 1.0", 'shopbot_alerts{state="pending"} 0.0',
+                 "shopbot_model_queue_depth 0.0"):
+        assert line in metrics, line
+    assert sum(float(line.split()[1]) for line in metrics if line.startswith("shopbot_sentiment_total{")) == 1
+
+
+def wait_for_line(bot: subprocess.Popen, log_file, wanted: str, seconds: float = 120) -> None:
+    """Wait until the bot's log says `wanted` (it is serving), failing with the log if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while wanted not in log_file.read_text(encoding="utf-8"):
+        assert bot.poll() is None and time.monotonic() < deadline, log_file.read_text(encoding="utf-8")[-3000:]
+        time.sleep(0.2)
+
+
+def monitoring_get(url: str) -> httpx.Response:
+    """GET on [monitoring] listen; nothing listening there fails the test saying so."""
+    try:
+        return httpx.get(url, timeout=15)
+    except httpx.ConnectError:
+        pytest.fail(f"nothing listens on [monitoring] listen: GET {url} was refused")

@@ -22,7 +22,7 @@ from bot.telegram.handlers import (OPERATORS_KEY, OUTBOX_KEY, SERVICE_KEY, TOPIC
                                    operator, operator_chat, service, takeover)
 from bot.telegram.handlers.errors import ErrorReporter, redact_in_logs
 from bot.telegram.inbox import Inbox
-from bot.telegram.monitoring import Monitor
+from bot.telegram.monitoring import TelegramMonitor
 from bot.telegram.outbox import DIGEST_CHECK_SECONDS, AlertOutbox
 from bot.telegram.topics import Topics
 from bot.telegram.webhook import receiving
@@ -102,7 +102,7 @@ def build_application(config: Config, engine: ModelBackend | None = None) -> App
     app.bot_data[OUTBOX_KEY] = outbox
     operators = app.bot_data[OPERATORS_KEY] = operator_chat(config)  # follows the chat's move to a supergroup
     topics = app.bot_data[TOPICS_KEY] = Topics(config.handoff.topic_per_customer)
-    monitor = app.bot_data[MONITOR_KEY] = Monitor(app, config, inbox)
+    monitor = app.bot_data[MONITOR_KEY] = TelegramMonitor(app, config, inbox)
 
     # 2. Lifecycle: the database and the model are opened before the first update, closed after the last;
     #    /healthz answers from the start (503 while the model loads) to the end.

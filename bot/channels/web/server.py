@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -227,8 +228,11 @@ class WebChat:
             return _error(413, self._texts(request).too_long.format(limit=self.web.max_message_chars))
         # One visitor's messages one at a time, in arrival order (their pages, or a quick second send, do not wait
         # for the first answer): replies are stored in order, and an id sent twice is answered from the first.
+        arrived = time.monotonic()  # the wait for the visitor's earlier message counts: they wait for it too
         async with self._visitors_in_turn.turn(visitor):
-            return await self._handle_message(request, response, visitor, text, message_id)
+            answered = await self._handle_message(request, response, visitor, text, message_id)
+        self.svc.metrics.reply_latency.observe(time.monotonic() - arrived)
+        return answered
 
     async def _handle_message(self, request: web.Request, response: web.Response, visitor: str, text: str,
                               message_id: str | None) -> web.Response:
