@@ -62,18 +62,24 @@ async def test_hand_back_asks_once_the_tap_is_stored_and_stats_show_it(config, e
     assert "CSAT 4.0 of 5 from 1 ratings" in photo.params["caption"]
 
 
+async def piet_hands_back(fake, svc, asks_for_a_person: str) -> tuple[dict, str]:
+    """Bob asks for a person (an alert), Piet takes him over and releases him: the alert and its Take over data."""
+    fake.send_text(BOB, asks_for_a_person, first_name="Bob")
+    await replies(fake, BOB)
+    alert = await linked(svc, await operator_chat_has(fake, "Alert #"))
+    take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.press_button(OPERATORS, alert["message_id"], take, user_id=PIET, first_name="Piet")
+    await operator_chat_has(fake, "Piet is handling")
+    fake.send_command(OPERATORS, "release", user_id=PIET, first_name="Piet", chat_type="supergroup",
+                      reply_to_message_id=alert["message_id"])
+    return alert, take
+
+
 async def test_release_and_idle_hand_backs_ask_once_each_in_the_customers_language(config, engine, fake):
     config = replace(config, handoff=replace(config.handoff, idle_minutes=0.02))  # 1.2 s
     zh = config.knowledge.languages["zh"]
     async with running_bot(config, engine) as svc:
-        fake.send_text(BOB, "我要转人工", first_name="Bob")  # asks for a person: an alert
-        await replies(fake, BOB)
-        alert = await linked(svc, await operator_chat_has(fake, "Alert #"))
-        take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-        fake.press_button(OPERATORS, alert["message_id"], take, user_id=PIET, first_name="Piet")
-        await operator_chat_has(fake, "Piet is handling")
-        fake.send_command(OPERATORS, "release", user_id=PIET, first_name="Piet", chat_type="supergroup",
-                          reply_to_message_id=alert["message_id"])
+        alert, take = await piet_hands_back(fake, svc, "我要转人工")
         await operator_chat_has(fake, "is back with the bot (by Piet)")
         fake.send_command(OPERATORS, "release", user_id=PIET, first_name="Piet", chat_type="supergroup",
                           reply_to_message_id=alert["message_id"])  # nothing to hand back: no second question
@@ -94,14 +100,7 @@ async def test_the_rating_question_and_thanks_reach_a_traditional_script_custome
     as every other text the bot sends her."""
     zh = config.knowledge.languages["zh"]
     async with running_bot(config, engine) as svc:
-        fake.send_text(BOB, "我要轉人工", first_name="Bob")  # asks for a person, in Traditional script: an alert
-        await replies(fake, BOB)
-        alert = await linked(svc, await operator_chat_has(fake, "Alert #"))
-        take = alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-        fake.press_button(OPERATORS, alert["message_id"], take, user_id=PIET, first_name="Piet")
-        await operator_chat_has(fake, "Piet is handling")
-        fake.send_command(OPERATORS, "release", user_id=PIET, first_name="Piet", chat_type="supergroup",
-                          reply_to_message_id=alert["message_id"])
+        await piet_hands_back(fake, svc, "我要轉人工")  # asks for a person in Traditional script
         await rating_asked(fake, BOB)
         question = rating_question(fake, BOB)
         fake.press_button(BOB, question["message_id"], question["reply_markup"]["inline_keyboard"][0][4]["callback_data"])
