@@ -103,7 +103,8 @@ async def test_the_rating_question_and_thanks_reach_a_traditional_script_custome
         await piet_hands_back(fake, svc, "我要轉人工")  # asks for a person in Traditional script
         await rating_asked(fake, BOB)
         question = rating_question(fake, BOB)
-        fake.press_button(BOB, question["message_id"], question["reply_markup"]["inline_keyboard"][0][4]["callback_data"])
+        five = question["reply_markup"]["inline_keyboard"][0][4]["callback_data"]
+        fake.press_button(BOB, question["message_id"], five)
         await fake.wait_for(lambda c: c.method == "editMessageText" and c.params["chat_id"] == BOB)
     thanks = [c.params.get("text") for c in fake.calls("answerCallbackQuery")][-1]
     assert question["text"] == "您對這次服務滿意嗎？請從 1（很差）到 5（非常好）打分。" != zh.csat_question

@@ -76,7 +76,8 @@ async def forgets(fake: FakeBotApi, chat_id: int, replies_before: int) -> None:
     fake.send_command(chat_id, "forget")
     await replies(fake, chat_id, replies_before + 1)
     question = fake.sent_messages(chat_id)[-1]
-    fake.press_button(chat_id, question["message_id"], question["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    delete_everything = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.press_button(chat_id, question["message_id"], delete_everything)
     await fake.wait_for(lambda c: c.method == "editMessageText" and c.params["chat_id"] == chat_id)
 
 
