@@ -7,6 +7,7 @@ import enum
 import functools
 import math
 import re
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -107,6 +108,12 @@ def language_of(text: str) -> str:
     cjk = len(CJK.findall(text))
     latin = len(LATIN.findall(text.lower()))  # digits are no letters: 订单号 20261203001 is Chinese
     return "zh" if cjk and cjk * 3 >= cjk + latin else "en"
+
+
+def blank(text: str) -> bool:
+    """Nothing to read: only whitespace and invisible format characters (zero-width spaces and joiners, which
+    str.strip() keeps)."""
+    return all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
 
 
 def shows_language(text: str) -> bool:

@@ -15,7 +15,7 @@ from bot.config import Config
 from bot.escalation import Handoff
 from bot.hours import ALWAYS_OPEN, when_text
 from bot.knowledge import Knowledge, Match
-from bot.lexicon import Script, language_of, script_of, shows_language, storable
+from bot.lexicon import Script, blank, language_of, script_of, shows_language, storable
 from bot.llm.backends import ModelBackend, ModelServerDown
 from bot.llm.guard import clean_draft, clean_reply
 from bot.llm.intents import Intent, Reading
@@ -120,7 +120,7 @@ class ConversationService:
         if verdict is Verdict.WARN:
             log.info("customer %s is over %s messages a minute", customer.id, chat.rate_limit_per_minute)
             return await self._answer(customer, message_id, chat.slow_down_reply.for_lang(lang))
-        if not text.strip():
+        if blank(text):
             return await self._answer(customer, message_id, chat.empty_reply.for_lang(lang))
         async with self.engine.turn():
             model_text = self.engine.truncate(text, self.config.chat.max_message_tokens)
@@ -159,8 +159,8 @@ class ConversationService:
         fallback = not reply
         if fallback:
             reply = chat.fallback_reply.for_lang(lang)
-        elif match is None and chat.same_language_only and language_of(reply) != lang:
-            # never sent: a person answers in their language
+        elif match is None and chat.same_language_only and shows_language(reply) and language_of(reply) != lang:
+            # never sent: a person answers in their language (a reply of no letters, "👍", is in none: it is sent)
             log.info("the model replied to customer %s in another language than %s; handing over", customer.id, lang)
             reply = self._texts(lang).follow_up_reply
             alert = alert or await self._maybe_alert(customer, message_id, reading, unanswered=True)

@@ -81,7 +81,7 @@ async def test_without_knowledge_and_free_chat_greetings_and_thanks_get_texts_an
 async def test_a_model_reply_not_in_the_customers_language_is_never_sent_nor_shown(db, tiny_engine):
     engine = ScriptedEngine(tiny_engine, replies={
         "我的投诉你们处理了吗？": "Happy New Year! We wish you all the best.",
-        "Is the shop open today?": "Hello, how can I help?"})
+        "Is the shop open today?": "Hello, how can I help?", "好的谢谢": "👍"})
     config = replace(tiny_engine.config, chat=replace(tiny_engine.config.chat, free_chat="on", same_language_only=True))
     service = ConversationService(db, engine, config)
     await service.start()
@@ -92,6 +92,8 @@ async def test_a_model_reply_not_in_the_customers_language_is_never_sent_nor_sho
     assert shown == []  # not even as a draft
     english = await service.handle_text(Sender("console", "ann"), "Is the shop open today?")
     assert english.reply == "Hello, how can I help?" and english.alert is None  # the same language is sent
+    thumbs = await service.handle_text(Sender("console", "wu"), "好的谢谢")
+    assert thumbs.reply == "👍" and thumbs.alert is None  # no letters, no language: not a wrong one
 
 
 async def test_a_model_reply_reaches_a_traditional_script_customer_in_her_script_drafts_included(db, tiny_engine):
@@ -132,6 +134,7 @@ async def test_a_chinese_customer_who_sends_an_order_number_or_an_emoji_is_answe
     assert (await service.handle_text(li, "20261203001")).reply == zh.follow_up_reply
     assert (await service.handle_text(li, "👍👍")).reply == zh.follow_up_reply
     assert (await service.handle_text(li, " \n ")).reply == config.chat.empty_reply.for_lang("zh")
+    assert (await service.handle_text(li, "\u200b\u200d")).reply == config.chat.empty_reply.for_lang("zh")  # invisible
     assert language_of("12345") == "en"  # a first message with no letters: English, as before
 
 

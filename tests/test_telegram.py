@@ -258,13 +258,18 @@ async def test_edits_get_a_note_and_groups_only_a_pointer(config, tiny_engine, f
             "message_id": 99, "date": int(time.time()), "chat": {"id": group, "type": "group", "title": "G"},
             "from": {"id": BOB, "is_bot": False, "first_name": "Bob"},
             "text": "@shopbot_test_bot do you ship abroad?", "entities": [mention]}})
+        fake.queue_raw_update({"message": {  # an order number says no language: her app's, Chinese
+            "message_id": 100, "date": int(time.time()), "chat": {"id": group, "type": "group", "title": "G"},
+            "from": {"id": 1003, "is_bot": False, "first_name": "Li", "language_code": "zh-hans"},
+            "text": "@shopbot_test_bot 20261203001", "entities": [mention]}})
         texts = await replies(fake, ANN, 2)
-        group_texts = await replies(fake, group, 2)
+        group_texts = await replies(fake, group, 3)
         stored = await svc.db.messages(await customer_id(svc, ANN))
     assert texts[1] == config.telegram.edited_reply.for_lang("en")
     assert [m.text for m in stored if m.role == "customer"] == ["I ordered 2 cups"]
-    pointer = f"{config.telegram.group_reply.for_lang('en')}\nhttps://t.me/shopbot_test_bot"
-    assert group_texts == [pointer, pointer]  # "hello everyone" got nothing
+    pointer, zh_pointer = (f"{config.telegram.group_reply.for_lang(lang)}\nhttps://t.me/shopbot_test_bot"
+                           for lang in ("en", "zh"))
+    assert group_texts == [pointer, pointer, zh_pointer]
 
 
 async def test_an_album_is_answered_once_and_every_photo_stored(config, tiny_engine, fake):

@@ -9,7 +9,7 @@ from telegram import Update, User
 from telegram.ext import ContextTypes, filters
 
 from bot.config import Config
-from bot.lexicon import language_of
+from bot.lexicon import language_of, shows_language
 from bot.service import ConversationService, Sender
 from storage.db import Customer
 
@@ -40,8 +40,8 @@ def app_language(user: User) -> str:
 def own_language(update: Update) -> str | None:
     """The language of the update's own words; None when it has none (a command or a mention says nothing)."""
     message = update.effective_message
-    words = COMMAND_OR_MENTION.sub("", (message.text or message.caption or "") if message else "").strip()
-    return language_of(words) if words else None
+    words = COMMAND_OR_MENTION.sub("", (message.text or message.caption or "") if message else "")
+    return language_of(words) if shows_language(words) else None  # an order number or "👍" says nothing either
 
 
 def language_without_history(update: Update) -> str:
