@@ -1,14 +1,18 @@
 """The web chat in a real browser (the distribution's headless Chromium): the page, the widget, accessibility."""
 
+import asyncio
 import os
+from contextlib import asynccontextmanager
 from importlib.util import find_spec
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from bot.channels.web.server import CHANNEL
 from bot.channels.web.visitors import COOKIE
+from testkit import free_port
 from testkit.browser import CHROMIUM, TIMING, chromium
 from testkit.fakes.engine import ScriptedEngine
 from testkit.telegram_helpers import OPERATORS, linked
@@ -201,3 +205,108 @@ async def test_an_operator_message_sent_while_the_stream_was_down_appears_once_i
         assert await page.locator(".msg:not(.note) p").all_text_contents() == [
             "thanks", "You are welcome.", "Shown live.", OPERATOR_TEXT]
         await context.close()
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade"}
+
+
+class Proxy:
+    """A tiny reverse proxy in front of the chat, as nginx: it forwards every request, streams the answers, and
+    while `down` answers 502 to the event stream, as nginx does for the seconds the shop restarts shopbot."""
+
+    def __init__(self, upstream: str, drop_cookies: bool = False):
+        self.upstream = upstream.rstrip("/")
+        self.down = False
+        self.refused = 0  # 502s given to the event stream
+        self.streams = 0  # requests for the event stream
+        # drop_cookies: the cookie never reaches the browser, as for a widget whose browser blocks the shop's cookie
+        self.hidden = HOP_BY_HOP | ({"set-cookie"} if drop_cookies else set())
+
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        if request.path == "/api/events":
+            self.streams += 1
+            if self.down:
+                self.refused += 1
+                return web.Response(status=502, text="502 Bad Gateway")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        async with self.session.request(request.method, self.upstream + request.path_qs, headers=headers,
+                                        data=await request.read()) as upstream:
+            response = web.StreamResponse(status=upstream.status)
+            response.headers.extend((k, v) for k, v in upstream.headers.items() if k.lower() not in self.hidden)
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():  # the event stream as it comes
+                await response.write(chunk)
+            return response
+
+    @asynccontextmanager
+    async def serving(self):
+        """The proxy's own address while the block runs."""
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self.forward)
+        runner = web.AppRunner(app, shutdown_timeout=0.5)  # stopping, it does not wait for the streams it carries
+        await runner.setup()
+        port = free_port()
+        async with aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None)) as session:
+            self.session = session
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            try:
+                yield f"http://127.0.0.1:{port}/"
+            finally:
+                await runner.cleanup()
+
+
+async def test_a_page_whose_stream_got_502s_from_the_proxy_during_a_restart_gets_what_was_written_meanwhile(
+        tiny_config, engine, browser):
+    """Behind nginx, a restarting shopbot makes the event stream's reconnect get 502 instead of a dropped
+    connection, and the browser's EventSource then gives up for good; the page opens a new one itself, and the
+    operator's message written meanwhile appears without a reload, once."""
+    config = for_web(tiny_config)
+    async with running_web(config, engine) as chat:
+        proxy = Proxy(chat.url)
+        async with proxy.serving() as url:
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.goto(url)
+            box = page.get_by_role("textbox", name=config.web.texts["en"].input_label)
+            await box.fill("thanks")
+            await box.press("Enter")
+            await page.locator(".msg.bot:not(.writing)", has_text="You are welcome.").wait_for()
+            cookie = next(c for c in await context.cookies() if c["name"] == COOKIE)
+            customer = await chat.svc.db.existing_customer(CHANNEL, chat.cookies.visitor(cookie["value"]))
+
+            proxy.down = True  # shopbot restarts: its streams end, nginx answers 502 until it is back
+            chat.streams.end_all()
+            await chat.svc.handoff.to_customer(customer, OPERATOR_TEXT)  # as an operator's reply: shown, stored
+            await chat.svc.handoff.operator_turn(customer.id, OPERATOR_TEXT)
+            await asyncio.sleep(3.5)  # the page's reconnect (retry: 2 s) gets a 502
+            assert proxy.refused >= 1
+            proxy.down = False
+            await page.locator(".msg.operator", has_text=OPERATOR_TEXT).wait_for(timeout=10_000)
+            assert await page.locator(".msg:not(.note) p").all_text_contents() == [
+                "thanks", "You are welcome.", OPERATOR_TEXT]
+            await context.close()
+
+
+async def test_a_page_without_a_cookie_asks_once_more_for_the_stream_then_chats_without_it(
+        tiny_config, engine, browser):
+    """The stream's 401 (no cookie: the browser blocks it) cannot improve by waiting: after its one check the page
+    does not ask again, and the visitor still gets answers, as the answers to their sends."""
+    config = for_web(tiny_config)
+    async with running_web(config, engine) as chat:
+        proxy = Proxy(chat.url, drop_cookies=True)
+        async with proxy.serving() as url:
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.goto(url)
+            await page.get_by_text(config.web.texts["en"].greeting).wait_for()
+            for _ in range(60):  # the EventSource's 401, then (2 s later) the page's one check of it
+                if proxy.streams >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(4.5)  # a page retrying would ask again within 4 s (the doubled delay)
+            assert proxy.streams == 2
+            box = page.get_by_role("textbox", name=config.web.texts["en"].input_label)
+            await box.fill("thanks")
+            await box.press("Enter")
+            await page.locator(".msg.bot:not(.writing)", has_text="You are welcome.").wait_for()
+            await context.close()

@@ -163,7 +163,7 @@
 
   async function forget() {
     $("confirm").hidden = true;
-    events.close(); // the "forgotten" event is for the visitor's other pages, not this one
+    stopEvents(); // the "forgotten" event is for the visitor's other pages, not this one
     try {
       const data = await api("api/forget", {});
       log.replaceChildren();
@@ -178,13 +178,28 @@
   }
 
   let events = null;
-  function restartEvents() {
+  // A stream whose request gets an error status instead of a dropped connection (a reverse proxy's 502/503/504 for
+  // the seconds shopbot restarts) is given up for good by EventSource (readyState CLOSED): the page opens a new one
+  // itself, waiting longer each time so a long outage costs the server little.
+  const RETRY_FIRST_MS = 2000, RETRY_MAX_MS = 30000;
+  let retryDelay = RETRY_FIRST_MS, retryTimer = null;
+
+  function stopEvents() {
+    clearTimeout(retryTimer);
     if (events) events.close();
-    events = new EventSource("api/events");
+  }
+
+  function restartEvents() {
+    stopEvents();
+    const source = events = new EventSource("api/events");
     // The stream dropped (network change, server restart, a page too slow to read): the browser reconnects by
     // itself, and the page then fetches what it missed meanwhile.
-    events.addEventListener("error", () => { missed = true; });
-    events.addEventListener("open", () => {
+    source.addEventListener("error", () => {
+      missed = true;
+      if (source.readyState === EventSource.CLOSED) retryLater(source);
+    });
+    source.addEventListener("open", () => {
+      retryDelay = RETRY_FIRST_MS;
       if (missed) catchUp();
       missed = false;
     });
@@ -203,6 +218,32 @@
       unconfirmed.push({role: "operator", text: d.text});
     });
     on("forgotten", () => location.reload());
+  }
+
+  function retryLater(source) {
+    const delay = retryDelay;
+    retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
+    const current = () => events === source; // not restarted meanwhile ("Forget me" opens its own)
+    retryTimer = setTimeout(async () => {
+      // Refused: as before this change, the page goes on without the stream (replies come as the answers to sends).
+      if (current() && !(await refused()) && current()) restartEvents();
+    }, delay);
+  }
+
+  // Whether the server refuses the stream for good: 401, no visitor cookie (a widget whose browser blocks the shop's
+  // cookie), which waiting cannot fix. EventSource hides the status, so a fetch of the same address asks, and is
+  // dropped as soon as its status is in. A fetch of api/session could not tell (it answers a visitor without a
+  // cookie too, with a new one), and giving up after a few failures would also give up on a long restart while a
+  // customer waits for an operator. Anything but 401 (502, 503, 504, no network) may improve: try again.
+  async function refused() {
+    const abort = new AbortController();
+    try {
+      return (await fetch("api/events", {credentials: "same-origin", signal: abort.signal})).status === 401;
+    } catch (err) {
+      return false;
+    } finally {
+      abort.abort();
+    }
   }
 
   function label(id, text) { $(id).textContent = text; }
