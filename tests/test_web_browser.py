@@ -178,6 +178,23 @@ async def test_the_widget_opens_in_a_corner_on_a_phone_and_renders_model_text_as
             await runner.cleanup()
 
 
+async def thanks_once(chat, config, context, page, url: str):
+    """The visitor opens the page at `url` and says thanks; once answered, the stored customer."""
+    await page.goto(url)
+    box = page.get_by_role("textbox", name=config.web.texts["en"].input_label)
+    await box.fill("thanks")
+    await box.press("Enter")
+    await page.locator(".msg.bot:not(.writing)", has_text="You are welcome.").wait_for()
+    cookie = next(c for c in await context.cookies() if c["name"] == COOKIE)
+    return await chat.svc.db.existing_customer(CHANNEL, chat.cookies.visitor(cookie["value"]))
+
+
+async def operator_reply(chat, customer, text: str) -> None:
+    """What an operator's reply in Telegram does for a web customer: shown on their pages, then stored."""
+    await chat.svc.handoff.to_customer(customer, text)
+    await chat.svc.handoff.operator_turn(customer.id, text)
+
+
 async def test_an_operator_message_sent_while_the_stream_was_down_appears_once_it_is_back(tiny_config, engine, browser):
     """The page's event stream drops (a server restart, a network change); what the operator wrote meanwhile shows up
     when the stream is back, without a reload, and nothing already on screen is shown twice."""
@@ -185,22 +202,12 @@ async def test_an_operator_message_sent_while_the_stream_was_down_appears_once_i
     async with running_web(config, engine) as chat:
         context = await browser.new_context()
         page = await context.new_page()
-        await page.goto(chat.url)
-        box = page.get_by_role("textbox", name=config.web.texts["en"].input_label)
-        await box.fill("thanks")
-        await box.press("Enter")
-        await page.locator(".msg.bot:not(.writing)", has_text="You are welcome.").wait_for()
-        cookie = next(c for c in await context.cookies() if c["name"] == COOKIE)
-        customer = await chat.svc.db.existing_customer(CHANNEL, chat.cookies.visitor(cookie["value"]))
+        customer = await thanks_once(chat, config, context, page, chat.url)
 
-        async def operator_writes(text: str) -> None:  # as an operator's reply in Telegram does: shown, then stored
-            await chat.svc.handoff.to_customer(customer, text)
-            await chat.svc.handoff.operator_turn(customer.id, text)
-
-        await operator_writes("Shown live.")
+        await operator_reply(chat, customer, "Shown live.")
         await page.locator(".msg.operator", has_text="Shown live.").wait_for()
         chat.streams.end_all()  # the stream ends; the page reconnects by itself (retry: 2 s)...
-        await operator_writes(OPERATOR_TEXT)  # ...and misses this meanwhile
+        await operator_reply(chat, customer, OPERATOR_TEXT)  # ...and misses this meanwhile
         await page.locator(".msg.operator", has_text=OPERATOR_TEXT).wait_for(timeout=10_000)
         assert await page.locator(".msg:not(.note) p").all_text_contents() == [
             "thanks", "You are welcome.", "Shown live.", OPERATOR_TEXT]
@@ -266,18 +273,11 @@ async def test_a_page_whose_stream_got_502s_from_the_proxy_during_a_restart_gets
         async with proxy.serving() as url:
             context = await browser.new_context()
             page = await context.new_page()
-            await page.goto(url)
-            box = page.get_by_role("textbox", name=config.web.texts["en"].input_label)
-            await box.fill("thanks")
-            await box.press("Enter")
-            await page.locator(".msg.bot:not(.writing)", has_text="You are welcome.").wait_for()
-            cookie = next(c for c in await context.cookies() if c["name"] == COOKIE)
-            customer = await chat.svc.db.existing_customer(CHANNEL, chat.cookies.visitor(cookie["value"]))
+            customer = await thanks_once(chat, config, context, page, url)
 
             proxy.down = True  # shopbot restarts: its streams end, nginx answers 502 until it is back
             chat.streams.end_all()
-            await chat.svc.handoff.to_customer(customer, OPERATOR_TEXT)  # as an operator's reply: shown, stored
-            await chat.svc.handoff.operator_turn(customer.id, OPERATOR_TEXT)
+            await operator_reply(chat, customer, OPERATOR_TEXT)
             await asyncio.sleep(3.5)  # the page's reconnect (retry: 2 s) gets a 502
             assert proxy.refused >= 1
             proxy.down = False
