@@ -116,9 +116,9 @@ def blank(text: str) -> bool:
     return all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
 
 
-def shows_language(text: str) -> bool:
-    """Whether the text has a letter language_of counts: an order number, emoji or a blank message have none."""
-    return bool(CJK.search(text) or LATIN.search(text.lower()))
+def spoken_language(text: str) -> str | None:
+    """language_of the text, or None when it has no letter that tells (an order number, emoji, a blank message)."""
+    return language_of(text) if CJK.search(text) or LATIN.search(text.lower()) else None
 
 
 def terms(text: str) -> list[str]:

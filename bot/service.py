@@ -15,7 +15,7 @@ from bot.config import Config
 from bot.escalation import Handoff
 from bot.hours import ALWAYS_OPEN, when_text
 from bot.knowledge import Knowledge, Match
-from bot.lexicon import Script, blank, language_of, script_of, shows_language, storable
+from bot.lexicon import Script, blank, language_of, script_of, spoken_language, storable
 from bot.llm.backends import ModelBackend, ModelServerDown
 from bot.llm.guard import clean_draft, clean_reply
 from bot.llm.intents import Intent, Reading
@@ -110,7 +110,7 @@ class ConversationService:
         if stored_reply is not None:
             return stored_reply
         verdict = self.limiter.check(customer.id)
-        lang = language_of(text) if shows_language(text) else await self.language(customer.id, sender.language)
+        lang = spoken_language(text) or await self.language(customer.id, sender.language)
         if verdict is not Verdict.OK and await self.handoff.active(customer.id):
             # The person reads every message; only the model is spared the flood (no sentiment read).
             return await self._relay(customer, message_id, lang=lang)
@@ -159,7 +159,7 @@ class ConversationService:
         fallback = not reply
         if fallback:
             reply = chat.fallback_reply.for_lang(lang)
-        elif match is None and chat.same_language_only and shows_language(reply) and language_of(reply) != lang:
+        elif match is None and chat.same_language_only and spoken_language(reply) not in (None, lang):
             # never sent: a person answers in their language (a reply of no letters, "👍", is in none: it is sent)
             log.info("the model replied to customer %s in another language than %s; handing over", customer.id, lang)
             reply = self._texts(lang).follow_up_reply
@@ -174,7 +174,7 @@ class ConversationService:
         """The customer's language: that of their newest text message with letters (`before_any_text` before they
         wrote one): an order number or an emoji after Chinese words is still a Chinese customer's."""
         texts = await self.db.latest_customer_texts(customer_id, LANGUAGE_LOOKBACK)
-        return next((language_of(text) for text in texts if shows_language(text)), before_any_text)
+        return next(filter(None, map(spoken_language, texts)), before_any_text)
 
     async def script(self, customer_id: int) -> Script:
         """The script the customer writes Chinese in, shown by their newest text messages."""
@@ -275,8 +275,7 @@ class ConversationService:
         if stored_reply is not None:
             return stored_reply
         # A caption is the customer's own words: it says their language better than their last text or their app.
-        shown = caption is not None and shows_language(caption)
-        lang = language_of(caption) if shown else await self.language(customer.id, sender.language)
+        lang = spoken_language(caption or "") or await self.language(customer.id, sender.language)
         if await self.handoff.active(customer.id):
             return await self._relay(customer, message_id, lang=lang)
         if not answer:

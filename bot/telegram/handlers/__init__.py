@@ -9,7 +9,7 @@ from telegram import Update, User
 from telegram.ext import ContextTypes, filters
 
 from bot.config import Config
-from bot.lexicon import language_of, shows_language
+from bot.lexicon import spoken_language
 from bot.service import ConversationService, Sender
 from storage.db import Customer
 
@@ -41,7 +41,7 @@ def own_language(update: Update) -> str | None:
     """The language of the update's own words; None when it has none (a command or a mention says nothing)."""
     message = update.effective_message
     words = COMMAND_OR_MENTION.sub("", (message.text or message.caption or "") if message else "")
-    return language_of(words) if shows_language(words) else None  # an order number or "👍" says nothing either
+    return spoken_language(words)  # an order number or "👍" says nothing either
 
 
 def language_without_history(update: Update) -> str:
