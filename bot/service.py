@@ -187,7 +187,11 @@ class ConversationService:
         customer = await self.db.existing_customer(sender.channel, sender.external_id)
         if customer is None:
             return sender.language, Script.UNSHOWN
-        return await self.language(customer.id, sender.language), await self.script(customer.id)
+        return await self.wording(customer.id, sender.language)
+
+    async def wording(self, customer_id: int, before_any_text: str = "en") -> tuple[str, Script]:
+        """The language and Chinese script of a stored customer's texts (language: `before_any_text` before any)."""
+        return await self.language(customer_id, before_any_text), await self.script(customer_id)
 
     async def away_note(self, customer_id: int, now: datetime | None = None) -> str | None:
         """Outside business hours: when a person is back, in the customer's language and the shop's time zone."""

@@ -26,7 +26,8 @@ RATING_DATA = re.compile(r"^csat:(\d{1,18}):([1-5])$")
 async def _wording(svc: ConversationService, customer_id: int) -> tuple[LanguageSettings, Callable[[str], str]]:
     """The texts of the customer's language, and how they reach them: in the Chinese script they write, as every
     other text the bot sends (the shop wrote them in one)."""
-    return svc.config.knowledge.languages[await svc.language(customer_id)], (await svc.script(customer_id)).written
+    lang, script = await svc.wording(customer_id)
+    return svc.config.knowledge.languages[lang], script.written
 
 
 def rating_buttons(survey_id: int) -> InlineKeyboardMarkup:
