@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from bot.config import MODEL_KEY_ENV, ConfigError, load_config
 from bot.llm.backends import load_backend
 from bot.llm.backends.openai import ANSWER_START, CHOICE_CONFIDENCE
 from bot.service import ConversationService, Sender
-from testkit.fakes.model_proxy import ModelProxy
+from testkit.fakes.model_proxy import LocalModelServer, ModelProxy
 from testkit import free_port
 from testkit.llama_server import LlamaServer
 from tests.conftest import REPO, remote
@@ -161,12 +160,12 @@ async def test_a_server_that_stops_accepting_connections_is_down_not_a_model_err
                 client.close()
 
 
-class StreamingServer:
+class StreamingServer(LocalModelServer):
     """A real HTTP server answering every streamed /chat/completions with `events` (raw server-sent-event text) and
     every other one with a constrained-choice "neutral"; `url` is its API root."""
 
     def __init__(self, events: str):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:
@@ -183,16 +182,7 @@ class StreamingServer:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def __enter__(self) -> "StreamingServer":
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)
 
 
 def _delta(text: str) -> str:

@@ -7,11 +7,29 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 import httpx
 
 
-class ModelProxy:
+class LocalModelServer:
+    """An HTTP server on a free port of 127.0.0.1, serving on a thread while its `with` block runs; `url` is the
+    OpenAI API root on it."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class ModelProxy(LocalModelServer):
     """`url` is the OpenAI API root through the proxy; `requests` holds (path, JSON body) in arrival order."""
 
     def __init__(self, upstream: str):
@@ -21,8 +39,7 @@ class ModelProxy:
         self.drop_logprobs = False  # answers come without logprobs
         self.in_flight = self.most_in_flight = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        super().__init__(self._handler())
 
     def bodies(self, path: str) -> list[dict]:
         return [body for p, body in self.requests if p.endswith(path)]
@@ -73,11 +90,3 @@ class ModelProxy:
                         proxy.in_flight -= 1
 
         return Handler
-
-    def __enter__(self) -> "ModelProxy":
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
