@@ -12,9 +12,13 @@ Run alone on a quiet machine (about 10 minutes on 2 cores):
     .venv/bin/python bench/analyze.py --labelled bench/devsets/customer_messages_zh_b.csv ... [--remote]
 
 --remote reads through [model] backend = "openai" against a llama.cpp server (testkit.llama_server, PyPI xllamacpp)
-serving the configured GGUF with --parallel slots, max_concurrency as many; peak RSS is then this process's alone.
+serving the configured GGUF with --parallel slots and last-token embeddings, max_concurrency as many; peak RSS is then
+this process's alone. Sentiment is then read as the config says on a server: with method "head" (the default) by a
+head on the server's embeddings, fitted on the first run (all shipped rows through the server: ~20 minutes for the
+135M model on 2 cores) and cached in model.cache_dir; with "logits" by the label probabilities.
 --labelled analyses every row of labelled CSVs (text,label) instead, and also prints how the rows' sentiment agrees
-with the labels (macro-F1, each label's recall): what a report's counts are worth on that path.
+with the labels (macro-F1, each label's recall) and how many of each label would alert operators: what a report's
+counts are worth on that path.
 """
 
 from __future__ import annotations
@@ -72,8 +76,7 @@ async def bench(args: argparse.Namespace) -> None:
         if args.remote:
             from testkit.llama_server import LlamaServer, configured_gguf, on_server
 
-            server = stack.enter_context(LlamaServer(parallel=args.parallel, embeddings=False,
-                                                     gguf=configured_gguf(config)))
+            server = stack.enter_context(LlamaServer(parallel=args.parallel, gguf=configured_gguf(config)))
             config = on_server(config, server.url, max_concurrency=args.parallel)
         await measure(config, texts, 0 if gold else args.max_tokens, gold)
 
@@ -119,6 +122,11 @@ async def measure(config, texts: list[str], max_tokens: int, gold: dict[str, str
         scored = metrics([gold[r["text"]] for r in rows], [r["sentiment"] for r in rows])
         recall = ", ".join(f"{label} {v['recall']:.2f}" for label, v in scored["labels"].items())
         print(f"against the labels: macro-F1 {scored['macro_f1']:.3f}, recall {recall} ({scored['n']} rows)")
+        line = config.alerts.threshold
+        alerting = Counter(gold[r["text"]] for r in rows
+                           if r["sentiment"] == "negative" and float(r["confidence"]) >= line)
+        print(f"alerting (negative at >= alerts.threshold {line}), per label: " + ", ".join(
+            f"{label} {alerting[label]} of {n}" for label, n in sorted(Counter(gold[r['text']] for r in rows).items())))
 
 
 def main() -> None:

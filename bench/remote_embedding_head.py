@@ -25,7 +25,7 @@ from bench.remote_alerts import DEVSETS  # noqa: E402
 from bench.shop_alerts import COMPLAINTS, QUESTIONS  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.evaluation import LABELS, metrics, read_rows  # noqa: E402
-from bot.llm.auto_head import training_rows  # noqa: E402
+from bot.llm.head import training_rows  # noqa: E402
 from bot.llm.head import fit_head  # noqa: E402
 from bot.llm.sentiment_scores import decide  # noqa: E402
 from testkit.llama_server import LlamaServer  # noqa: E402

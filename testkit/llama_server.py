@@ -85,8 +85,8 @@ def configured_gguf(config) -> Path:
 
 
 def serve(port: int, parallel: int, threads: int, embeddings: int) -> None:
-    """llama.cpp's OpenAI-compatible server on the embedded GGUF (or $LLAMA_SERVER_GGUF), with embeddings
-    (mean-pooled) or not, until killed."""
+    """llama.cpp's OpenAI-compatible server on the embedded GGUF (or $LLAMA_SERVER_GGUF), with embeddings (the last
+    token's state, as the README starts llama-server: what the sentiment head reads) or not, until killed."""
     import xllamacpp
 
     from bot.llm.loading import embedded_gguf
@@ -99,7 +99,7 @@ def serve(port: int, parallel: int, threads: int, embeddings: int) -> None:
     params.n_ctx = SLOT_TOKENS * parallel
     if embeddings:  # /v1/embeddings as well as chat: one server for every role
         params.embedding = True
-        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
     params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
     params.sampling.penalty_repeat = REPEAT_PENALTY
     if os.environ.get("LLAMA_SERVER_API_KEY"):

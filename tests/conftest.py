@@ -159,15 +159,18 @@ def llama_server():
         yield server
 
 
-def remote(config: Config, base_url: str, tmp_path: Path, **model) -> Config:
+def remote(config: Config, base_url: str, tmp_path: Path, method: str = "logits", **model) -> Config:
     """`config` on the remote backend at `base_url`, greedy 32-token replies written by the model (free chat on:
-    "auto" is off for the embedded 135M model the test server runs), the database in tmp_path."""
+    "auto" is off for the embedded 135M model the test server runs), the database and model cache in tmp_path.
+    Sentiment by label logprobs unless `method` says otherwise: the default "head" would first fit a head on the
+    server's embeddings of every shipped row (minutes; tests/test_server_head.py fits one on a few)."""
     from testkit.llama_server import on_server
 
     generation = replace(config.chat.generation, temperature=0.0, max_new_tokens=32)
-    model = {"timeout_seconds": 240.0, **model}  # a loaded CI machine: a slow reply is not the failure tested
+    model = {"timeout_seconds": 240.0, "cache_dir": tmp_path / "models", **model}  # a slow reply is not what fails
     return replace(on_server(config, base_url, **model),
                    chat=replace(config.chat, generation=generation, free_chat="on"),
+                   sentiment=replace(config.sentiment, method=method),
                    storage=replace(config.storage, path=tmp_path / "shopbot.db"))
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.config import load_config
-from bot.llm.auto_head import INTENT_TRAINING_DIR, training_rows
 from bot.llm.engine import Engine
-from bot.llm.head import LinearHead, calibrated_path
+from bot.llm.head import INTENT_TRAINING_DIR, LinearHead, calibrated_path, training_rows
 from bot.llm.intents import INTENTS
 from bot.llm.loading import model_slug
 from bot.service import ConversationService

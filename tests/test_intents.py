@@ -64,8 +64,7 @@ def test_eval_intent_refuses_sentiment_labels_and_sentiment_methods(tmp_path, ca
 
 def test_calibrate_intent_fits_the_shops_rows_with_the_shipped_ones_and_eval_reads_with_it(tiny_config, tmp_path,
                                                                                             capsys):
-    from bot.llm.auto_head import INTENT_TRAINING_DIR, training_rows
-    from bot.llm.head import LinearHead, calibrated_path
+    from bot.llm.head import INTENT_TRAINING_DIR, LinearHead, calibrated_path, training_rows
     from bot.llm.loading import model_slug
 
     mine = tmp_path / "mine.csv"

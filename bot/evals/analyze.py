@@ -203,14 +203,18 @@ class ServerReader(Reader):
         # A call is only how often progress shows and rows are kept: a few requests a slot keep every slot busy
         # until the call's last ones.
         self.batch_rows = 4 * config.model.max_concurrency
-        how = "a constrained choice" if config.sentiment.method == "generate" else \
-            "label probabilities (a constrained choice where the server gives none)"
+        how = {"generate": "a constrained choice",
+               "logits": "label probabilities (a constrained choice where the server gives none)",
+               "head": "a head on its embeddings where it gives them (llama.cpp), else label probabilities"}[
+            config.sentiment.method]
         self.reading = f"the model server at {config.model.base_url} (sentiment from {how}, intents from keywords)"
 
     def _load(self):
         from bot.llm.backends.openai import RemoteEngine
 
-        return RemoteEngine.load(self.config)
+        engine = RemoteEngine.load(self.config)
+        engine.prepare_roles()  # the sentiment head on the server's embeddings: fitted on a first start, else loaded
+        return engine
 
     async def _read(self, texts: list[str]) -> list[Reading | Refused]:
         from bot.llm.backends import ModelRefused

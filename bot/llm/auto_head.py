@@ -5,21 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bot.evaluation import Progress, Row, read_rows
-from bot.llm.head import INTENT_L2, SHIPPED_DIR, LinearHead, calibrated_path, find_head
+from bot.evaluation import Progress, Row
+from bot.llm.head import INTENT_L2, INTENT_TRAINING_DIR, LinearHead, calibrated_path, find_head, training_rows
 from bot.llm.intents import INTENTS
 from bot.llm.loading import model_slug
 
 log = logging.getLogger(__name__)
-
-TRAINING_DIR = SHIPPED_DIR / "train"  # sentiment rows; licences: heads/train/SOURCE.md
-INTENT_TRAINING_DIR = TRAINING_DIR / "intent"  # intent rows, written for shopbot
-
-
-def training_rows(folder: Path = TRAINING_DIR, known: tuple[str, ...] | None = None) -> list[Row]:
-    """Every labelled row the package ships in `folder` for fitting heads, files in name order."""
-    return [row for path in sorted(folder.glob("*.csv")) for row in read_rows(path, known=known)]
-
 
 def ensure_heads(engine) -> list[Path]:
     """Before serving: the heads this model lacks, fitted and cached (the paths fitted; none if it had both)."""

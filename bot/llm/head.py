@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from bot.evaluation import Row, read_rows
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "heads"
+TRAINING_DIR = SHIPPED_DIR / "train"  # sentiment rows; licences: heads/train/SOURCE.md
+INTENT_TRAINING_DIR = TRAINING_DIR / "intent"  # intent rows, written for shopbot
 POOLS = ("last", "mean")  # per layer: the prompt's last token, the mean over the message and turn-end tokens
 L2 = 0.03  # weight penalty on standardised features: best of 0.01-0.3 on unseen customer messages, both models
 INTENT_L2 = 0.03  # the intent head's: best of 0.03-1 on a held-out fifth of its training rows (README, "Intents")
@@ -72,38 +75,46 @@ class LinearHead:
 
 def fit_head(features: np.ndarray, labels: list[str], instruction: str, layers: tuple[int, ...], meta: dict,
              l2: float = L2) -> LinearHead:
-    """Multinomial logistic regression (L-BFGS, L2-regularised) on standardised features."""
+    """Multinomial logistic regression (L-BFGS, L2-regularised weights) on standardised features. scipy, not torch:
+    a bot on a model server fits its head with no torch installed."""
+    import scipy.optimize  # ~40 MB of RSS: imported only by a process that fits
+
     labels = [str(label) for label in labels]
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise ValueError("need at least two different labels to fit a head")
     mean = features.mean(axis=0)
     std = features.std(axis=0) + 1e-6
-    x = torch.from_numpy((features - mean) / std).float()
-    y = torch.tensor([classes.index(label) for label in labels])
-    linear = torch.nn.Linear(x.shape[1], len(classes))
-    torch.nn.init.zeros_(linear.weight)
-    torch.nn.init.zeros_(linear.bias)
-    optimizer = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=500, line_search_fn="strong_wolfe")
+    x = ((features - mean) / std).astype(np.float64)  # (N, D)
+    target = np.eye(len(classes))[[classes.index(label) for label in labels]]  # (N, C) one-hot
+    n, (rows, dim) = len(labels), (len(classes), x.shape[1])
 
-    def closure():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(linear(x), y) + l2 * linear.weight.square().sum()
-        loss.backward()
-        return loss
+    def loss_and_gradient(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        weight, bias = flat[:rows * dim].reshape(rows, dim), flat[rows * dim:]
+        z = x @ weight.T + bias  # (N, C)
+        z -= z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        loss = -(target * log_p).sum() / n + l2 * np.square(weight).sum()
+        error = (np.exp(log_p) - target) / n  # (N, C) d loss / d z
+        return loss, np.concatenate([(error.T @ x + 2 * l2 * weight).ravel(), error.sum(axis=0)])
 
-    with torch.enable_grad():
-        optimizer.step(closure)
+    found = scipy.optimize.minimize(loss_and_gradient, np.zeros(rows * dim + rows), jac=True, method="L-BFGS-B",
+                                    options={"maxiter": 500})
     return LinearHead(
         classes=classes,
         instruction=instruction,
         layers=layers,
         mean=mean.astype(np.float32),
         std=std.astype(np.float32),
-        weight=linear.weight.detach().numpy().astype(np.float32),
-        bias=linear.bias.detach().numpy().astype(np.float32),
+        weight=found.x[:rows * dim].reshape(rows, dim).astype(np.float32),
+        bias=found.x[rows * dim:].astype(np.float32),
         meta={**meta, "n": len(labels), "l2": l2},
     )
+
+
+def training_rows(folder: Path = TRAINING_DIR, known: tuple[str, ...] | None = None) -> list[Row]:
+    """Every labelled row the package ships in `folder` for fitting heads, files in name order."""
+    return [row for path in sorted(folder.glob("*.csv")) for row in read_rows(path, known=known)]
 
 
 def calibrated_path(cache_dir: Path, slug: str, task: str = "sentiment") -> Path:

@@ -37,6 +37,7 @@ class ModelProxy(LocalModelServer):
         self.requests: list[tuple[str, dict]] = []
         self.refuse: list[int] = []  # statuses the next requests get instead of an answer, in order
         self.drop_logprobs = False  # answers come without logprobs
+        self.openai_only = False  # llama.cpp's own endpoints (/apply-template) answer 404, as on vLLM or Ollama
         self.in_flight = self.most_in_flight = 0
         self._lock = threading.Lock()
         super().__init__(self._handler())
@@ -61,6 +62,8 @@ class ModelProxy(LocalModelServer):
                 with proxy._lock:
                     proxy.requests.append((self.path, json.loads(body) if body else {}))
                     status = proxy.refuse.pop(0) if proxy.refuse else None
+                    if proxy.openai_only and not self.path.startswith("/v1/"):
+                        status = 404
                     proxy.in_flight += 1
                     proxy.most_in_flight = max(proxy.most_in_flight, proxy.in_flight)
                 try:

@@ -19,8 +19,11 @@ import httpx
 import numpy as np
 
 from bot.config import MODEL_KEY_ENV, Config, ConfigError
+from bot.evaluation import Row
 from bot.llm.backends import ModelRefused, ModelServerDown
+from bot.llm.backends.server_head import ServerHead, ensure_server_head
 from bot.llm.guard import end_at_sentence, is_cjk, whole_words
+from bot.llm.head import training_rows
 from bot.llm.intents import Reading, keyword_intent
 from bot.llm.prompts import as_data, chat_messages, grounded, sentiment_messages
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide, unsure
@@ -78,6 +81,7 @@ class RemoteEngine(CountsTurns):
         self._logprobs = config.sentiment.method != "generate"  # else the constrained choice
         self.answer_start = ANSWER_START  # bench/remote_alerts.py --compare sets others on a fresh engine
         self._content_free: np.ndarray | None = None  # mean label probabilities on CONTENT_FREE inputs
+        self.head: ServerHead | None = None  # set by prepare_roles where the server can give it
         self._connections: dict[asyncio.AbstractEventLoop, _Connection] = {}
         self._closing: asyncio.Task | None = None  # a running loop's client closing (held so it is not collected)
 
@@ -85,8 +89,7 @@ class RemoteEngine(CountsTurns):
     def load(cls, config: Config) -> "RemoteEngine":
         """Check the server answers, settle the model name and whether it gives embeddings (blocking)."""
         url = config.model.base_url.rstrip("/")
-        with httpx.Client(headers=_auth(config), timeout=httpx.Timeout(config.model.timeout_seconds,
-                                                                        connect=CONNECT_SECONDS)) as client:
+        with _client(config) as client:
             served = _served_models(client, url)
             model = _pick_model(config.model.model, list(served), url)
             signals = frozenset({"tokens"}) if _has_embeddings(client, url, model) else frozenset()
@@ -94,16 +97,28 @@ class RemoteEngine(CountsTurns):
         size = "size not given" if parameters is None else f"{parameters / 1e9:.2f} B parameters"
         log.info("model %s (%s) on the server at %s; knowledge search: %s", model, size, url,
                  "its embeddings and shared words" if signals else "shared words only (the server gives no embeddings)")
-        if config.sentiment.method == "head":
-            log.info("sentiment: label probabilities from the server (a sentiment head needs the model in-process)")
         if parameters is not None and parameters < ALERTS_MIN_PARAMETERS:
             log.warning("the server's model has %.2f B parameters: read through a server, a model this small missed "
                         "about half of all complaints (README, \"what operators see\"); for sentiment alerts serve a "
                         "model of 0.5 B or more", parameters / 1e9)
         return cls(config, model, signals, parameters)
 
-    def prepare_roles(self) -> None:
-        """Nothing to prepare: the label logprobs need no head."""
+    def prepare_roles(self, rows: Sequence[Row] | None = None) -> None:
+        """With sentiment.method = "head" and a server that embeds and templates (llama.cpp): the sentiment head on
+        its embeddings, fitted on `rows` (the shipped training rows) if none fits yet. Else label logprobs."""
+        if self.config.sentiment.method != "head" or "tokens" not in self.retrieval_signals:
+            return
+        limit = self.config.chat.max_message_tokens
+        rows = [Row(as_data(self.truncate(row.text, limit), self.special_tokens), row.label)
+                for row in (training_rows() if rows is None else rows)]
+        try:
+            with _client(self.config) as client:
+                self.head = ensure_server_head(client, self.url, self.model, self.config, rows)
+        except httpx.HTTPError as exc:  # the next start fits again from the first row
+            raise ModelServerDown(f"the model server at {self.url} failed while the sentiment head was fitted "
+                                  f"({type(exc).__name__}: {exc})") from None
+        log.info("sentiment: %s", "a head on the server's embeddings" if self.head else
+                 "label probabilities (the server cannot apply the chat template: a head needs llama.cpp's server)")
 
     def close(self) -> None:
         """Close the HTTP connections (called on the thread of the loops that used them)."""
@@ -134,8 +149,15 @@ class RemoteEngine(CountsTurns):
     # --- the roles ------------------------------------------------------------------------------------
 
     async def sentiment(self, text: str) -> Sentiment:
-        """One call per message: the label words' probabilities as the token after ANSWER_START, calibrated like
-        the local "logits" method; a constrained choice where the server gives no logprobs (or method = "generate")."""
+        """One call per message: the head on the server's embedding of the sentiment prompt where prepare_roles set
+        one; else the label words' probabilities as the token after ANSWER_START, calibrated like the local "logits"
+        method; a constrained choice where the server gives no logprobs (or method = "generate")."""
+        if self.head is not None:
+            answer = await self._post("/embeddings", {"model": self.model,
+                                                      "input": self.head.text(as_data(text, self.special_tokens))})
+            head = self.head.head
+            probs = head.probabilities(np.asarray([answer["data"][0]["embedding"]], dtype=np.float32))[0]
+            return decide(dict(zip(head.classes, probs.tolist())), self.config.sentiment.neutral_below)
         if self._logprobs:
             reference = await self._content_free_probs()
             if reference is not None:
@@ -343,6 +365,12 @@ async def _streamed(response: httpx.Response, on_text: Callable[[str], None]) ->
     if len(final) > len(shown):
         on_text(final)
     return text, finish
+
+
+def _client(config: Config) -> httpx.Client:
+    """A blocking client for start-up calls: model.timeout_seconds each (an embedding batch while fitting too)."""
+    return httpx.Client(headers=_auth(config), timeout=httpx.Timeout(config.model.timeout_seconds,
+                                                                    connect=CONNECT_SECONDS))
 
 
 def _auth(config: Config) -> dict[str, str]:
