@@ -167,7 +167,8 @@ def remote(config: Config, base_url: str, tmp_path: Path, method: str = "logits"
     from testkit.llama_server import on_server
 
     generation = replace(config.chat.generation, temperature=0.0, max_new_tokens=32)
-    model = {"timeout_seconds": 240.0, "cache_dir": tmp_path / "models", **model}  # a slow reply is not what fails
+    # a loaded CI machine: a slow reply is not the failure tested
+    model = {"timeout_seconds": 240.0, "cache_dir": tmp_path / "models", **model}
     return replace(on_server(config, base_url, **model),
                    chat=replace(config.chat, generation=generation, free_chat="on"),
                    sentiment=replace(config.sentiment, method=method),

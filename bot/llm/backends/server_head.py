@@ -21,7 +21,7 @@ from bot.llm.prompts import sentiment_messages
 log = logging.getLogger(__name__)
 
 SENTINEL = "\x00MESSAGE\x00"
-BATCH = 32  # prompts per /embeddings request while fitting
+BATCH = 8  # prompts per /embeddings request while fitting: 32 took over a minute on a busy 2-core server
 # Embedded at every start and kept in the head: the same text must embed the same way, else the server now runs
 # another model or pooling, and a head fitted on the old vectors would read noise.
 PROBE = "Hello! Is the shop open on Sunday?"
