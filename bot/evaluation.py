@@ -264,8 +264,7 @@ def run_calibrate(config, file: str, limit: int | None, labels: list[str] | None
 
     An intent head is fitted on the file's rows plus the shipped intent rows: a shop's few labelled messages add
     its own words to the nine labels rather than replace them."""
-    from bot.llm.head import INTENT_TRAINING_DIR, training_rows
-    from bot.llm.head import calibrated_path
+    from bot.llm.head import INTENT_TRAINING_DIR, calibrated_path, training_rows
     from bot.llm.loading import model_slug
 
     rows = stratified_sample(read_rows(file, labels, TASK_LABELS[task]), limit, seed)
