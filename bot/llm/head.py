@@ -1,4 +1,5 @@
-"""Learned heads (sentiment, intent): logistic regression on the model's own hidden states, fitted, saved, loaded."""
+"""Learned heads (sentiment, intent): logistic regression on the model's own hidden states (or a model server's
+embeddings of them), fitted, saved, loaded."""
 
 from __future__ import annotations
 
