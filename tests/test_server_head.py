@@ -95,6 +95,19 @@ async def test_a_head_fitted_on_other_embeddings_is_fitted_again(fitted, llama_s
     assert LinearHead.load(path).meta["probe"] == first.head.head.meta["probe"]
 
 
+async def test_a_cached_head_that_cannot_be_read_is_fitted_again(fitted, llama_server, tmp_path, caplog):
+    _, first, _ = fitted
+    config = remote(load_config(environ={}), llama_server.url, tmp_path, method="head")
+    path = head_path(config, first.model)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04 cut short")  # a save a full disk ended
+    engine = load_backend(config)
+    with caplog.at_level(logging.WARNING):
+        engine.prepare_roles(ROWS[:40])
+    engine.close()
+    assert "cannot be read" in caplog.text and LinearHead.load(path).classes == ["negative", "neutral", "positive"]
+
+
 async def test_a_server_without_llamacpps_template_endpoint_keeps_the_label_logprobs(llama_server, tmp_path):
     with ModelProxy(llama_server.url.removesuffix("/v1")) as proxy:
         proxy.openai_only = True  # vLLM and Ollama have no /apply-template

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -81,11 +82,15 @@ def ensure_server_head(client: httpx.Client, url: str, model: str, config: Confi
     probe = embed(client, url, model, [prompt.replace(SENTINEL, PROBE)])[0]
     path = head_path(config, model)
     if path.is_file():
-        cached = LinearHead.load(path)
-        if _still_fits(cached, prompt, probe):
-            return ServerHead(cached, prompt)
-        log.warning("the sentiment head in %s was fitted on other embeddings (another model, pooling or "
-                    "instruction): fitting it again", path)
+        try:
+            cached = LinearHead.load(path)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # cut short by a full disk, or not a head
+            log.warning("the sentiment head in %s cannot be read (%s): fitting it again", path, exc)
+        else:
+            if _still_fits(cached, prompt, probe):
+                return ServerHead(cached, prompt)
+            log.warning("the sentiment head in %s was fitted on other embeddings (another model, pooling or "
+                        "instruction): fitting it again", path)
     log.warning("no sentiment head for %s on this server: fitting one on the server's embeddings of %d rows, once "
                 "(cached in %s)", model, len(rows), path)
     features = embed(client, url, model, [prompt.replace(SENTINEL, row.text) for row in rows],
