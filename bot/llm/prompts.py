@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 GROUNDING = "\nAnswer only from these facts of the shop:\n"
+# Stands for the message in a sentiment prompt run through a chat template once, so the template's text around the
+# message is known (the local engine computes the part before it once; a server head fills it in per message).
+SENTINEL = "\x00MESSAGE\x00"
 # Stored roles -> chat-template roles. An operator speaks for the shop, so the model sees it as its own turn.
 TEMPLATE_ROLE = {"customer": "user", "bot": "assistant", "operator": "assistant"}
 

@@ -17,13 +17,12 @@ from bot.llm.generation import greedy, pad_id
 from bot.llm.head import L2, POOLS, LinearHead, fit_head
 from bot.llm.intents import Intent, Reading, keyword_intent
 from bot.llm.model import Decoder
-from bot.llm.prompts import as_data, sentiment_messages
+from bot.llm.prompts import SENTINEL, as_data, sentiment_messages
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide, unsure
 from bot.llm.slots import Scratch
 
 log = logging.getLogger(__name__)
 
-SENTINEL = "\x00MESSAGE\x00"
 FEATURE_BATCH = 128  # messages per model call while calibrating (states() groups them into passes)
 # Padded tokens (rows x longest row) in one batched forward pass. Measured on 2 cores (SmolLM2-135M, 512 mixed
 # comments, one run): 512 / 1024 / 1536 / 4096 all read 13-16 rows/s; rows of one length matter far more.

@@ -17,11 +17,10 @@ import numpy as np
 from bot.config import Config
 from bot.evaluation import Progress, Row
 from bot.llm.head import LinearHead, calibrated_path, fit_head
-from bot.llm.prompts import sentiment_messages
+from bot.llm.prompts import SENTINEL, sentiment_messages
 
 log = logging.getLogger(__name__)
 
-SENTINEL = "\x00MESSAGE\x00"
 BATCH = 8  # prompts per /embeddings request while fitting: 32 took over a minute on a busy 2-core server
 # Embedded at every start and kept in the head: the same text must embed the same way, else the server now runs
 # another model or pooling, and a head fitted on the old vectors would read noise.
