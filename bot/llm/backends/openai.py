@@ -23,7 +23,6 @@ from bot.evaluation import Row
 from bot.llm.backends import ModelRefused, ModelServerDown
 from bot.llm.backends.server_head import ServerHead, ensure_server_head
 from bot.llm.guard import end_at_sentence, is_cjk, whole_words
-from bot.llm.head import training_rows
 from bot.llm.intents import Reading, keyword_intent
 from bot.llm.prompts import as_data, chat_messages, grounded, sentiment_messages
 from bot.llm.sentiment_scores import CONTENT_FREE, POLAR, Sentiment, calibrated, decide, unsure
@@ -109,11 +108,13 @@ class RemoteEngine(CountsTurns):
         if self.config.sentiment.method != "head" or "tokens" not in self.retrieval_signals:
             return
         limit = self.config.chat.max_message_tokens
-        rows = [Row(as_data(self.truncate(row.text, limit), self.special_tokens), row.label)
-                for row in (training_rows() if rows is None else rows)]
+
+        def as_sent(text: str) -> str:  # a row's text as the bot sends a customer's message
+            return as_data(self.truncate(text, limit), self.special_tokens)
+
         try:
             with _client(self.config) as client:
-                self.head = ensure_server_head(client, self.url, self.model, self.config, rows)
+                self.head = ensure_server_head(client, self.url, self.model, self.config, rows, as_sent)
         except httpx.HTTPError as exc:  # the next start fits again from the first row
             raise ModelServerDown(f"the model server at {self.url} failed while the sentiment head was fitted "
                                   f"({type(exc).__name__}: {exc})") from None

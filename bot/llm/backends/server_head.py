@@ -9,14 +9,14 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import httpx
 import numpy as np
 
 from bot.config import Config
 from bot.evaluation import Progress, Row
-from bot.llm.head import LinearHead, calibrated_path, fit_head
+from bot.llm.head import LinearHead, calibrated_path, fit_head, training_rows
 from bot.llm.prompts import SENTINEL, sentiment_messages
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,11 @@ def head_path(config: Config, model: str) -> Path:
     return calibrated_path(config.model.cache_dir, "server-" + re.sub(r"[^A-Za-z0-9._-]+", "_", Path(model).name))
 
 
-def ensure_server_head(client: httpx.Client, url: str, model: str, config: Config, rows: Sequence[Row]
-                       ) -> ServerHead | None:
+def ensure_server_head(client: httpx.Client, url: str, model: str, config: Config, rows: Sequence[Row] | None,
+                       as_sent: Callable[[str], str]) -> ServerHead | None:
     """The head for this server's model: the cached one if the server still embeds as it did, else one fitted now on
-    `rows` (their texts as the bot sends a message; progress on stderr) and cached. None where the server cannot
-    template the prompt."""
+    `rows` (None: the shipped training rows, read only then), each text `as_sent` (progress on stderr), and cached.
+    None where the server cannot template the prompt."""
     prompt = templated_prompt(client, url.removesuffix("/v1"), config.sentiment.instruction)
     if prompt is None:
         return None
@@ -90,9 +90,10 @@ def ensure_server_head(client: httpx.Client, url: str, model: str, config: Confi
                 return ServerHead(cached, prompt)
             log.warning("the sentiment head in %s was fitted on other embeddings (another model, pooling or "
                         "instruction): fitting it again", path)
+    rows = training_rows() if rows is None else rows
     log.warning("no sentiment head for %s on this server: fitting one on the server's embeddings of %d rows, once "
                 "(cached in %s)", model, len(rows), path)
-    features = embed(client, url, model, [prompt.replace(SENTINEL, row.text) for row in rows],
+    features = embed(client, url, model, [prompt.replace(SENTINEL, as_sent(row.text)) for row in rows],
                      Progress(len(rows), "sentiment head"))
     meta = {"model": model, "data": "shipped training rows (heads/train), through the server", "prompt": prompt,
             "probe": probe.tolist()}
