@@ -259,9 +259,13 @@ def test_the_web_chat_alone_serves_healthz_and_metrics_on_monitoring_listen(tiny
     assert (health.status_code, health.text) == (200, "ok\n")
     assert sent.status_code == 200 and sent.json()["reply"], sent.text
     for line in ('shopbot_messages_in_total{kind="text"} 1.0', "shopbot_replies_out_total 1.0",
-                 "shopbot_reply_latency_seconds_count 1.0", 'shopbot_alerts{state="pending"} 0.0',
-                 "shopbot_model_queue_depth 0.0"):
+                 "shopbot_reply_latency_seconds_count 1.0", "shopbot_model_queue_depth 0.0"):
         assert line in metrics, line
+    # No operator chat here: an alert stays pending. Whether this message raises one rests on the random model's
+    # readings, which differ by CPU (CI once saw 1), so the gauge is checked against the database, not a constant.
+    with sqlite3.connect(tiny_config.storage.path) as db:
+        pending = db.execute("SELECT COUNT(*) FROM alerts WHERE delivered_at IS NULL").fetchone()[0]
+    assert f'shopbot_alerts{{state="pending"}} {float(pending)}' in metrics
     assert sum(float(line.split()[1]) for line in metrics if line.startswith("shopbot_sentiment_total{")) == 1
 
 
