@@ -51,6 +51,7 @@ class _Collect(logging.Handler):
 async def test_the_first_start_fits_a_head_on_the_servers_embeddings_which_alerts_on_complaints_only(fitted):
     config, engine, logged = fitted
     assert "fitting one on the server's embeddings" in logged and head_path(config, engine.model).is_file()
+    assert "missed about half" not in logged  # the start-up warning is about the label logprobs, not read here
     threshold = config.alerts.threshold
     for text in COMPLAINTS:
         reading = await engine.sentiment(text)
@@ -108,14 +109,16 @@ async def test_a_cached_head_that_cannot_be_read_is_fitted_again(fitted, llama_s
     assert "cannot be read" in caplog.text and LinearHead.load(path).classes == ["negative", "neutral", "positive"]
 
 
-async def test_a_server_without_llamacpps_template_endpoint_keeps_the_label_logprobs(llama_server, tmp_path):
+async def test_a_server_without_llamacpps_template_endpoint_keeps_the_label_logprobs(llama_server, tmp_path, caplog):
     with ModelProxy(llama_server.url.removesuffix("/v1")) as proxy:
         proxy.openai_only = True  # vLLM and Ollama have no /apply-template
         config = remote(load_config(environ={}), proxy.url, tmp_path, method="head")
         engine = load_backend(config)
-        engine.prepare_roles(ROWS)
+        with caplog.at_level(logging.WARNING):
+            engine.prepare_roles(ROWS)
         reading = await engine.sentiment(COMPLAINTS[0])
         engine.close()
     assert engine.head is None and not head_path(config, engine.model).exists()
     assert set(reading.scores) == {"negative", "positive"}  # the label logprobs' two
     assert proxy.bodies("/chat/completions")[-1]["max_tokens"] == 1
+    assert "missed about half of all complaints" in caplog.text  # the 135M model's label logprobs: said at start

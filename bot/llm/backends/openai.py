@@ -96,17 +96,23 @@ class RemoteEngine(CountsTurns):
         size = "size not given" if parameters is None else f"{parameters / 1e9:.2f} B parameters"
         log.info("model %s (%s) on the server at %s; knowledge search: %s", model, size, url,
                  "its embeddings and shared words" if signals else "shared words only (the server gives no embeddings)")
-        if parameters is not None and parameters < ALERTS_MIN_PARAMETERS:
-            log.warning("the server's model has %.2f B parameters: read through a server, a model this small missed "
-                        "about half of all complaints (README, \"what operators see\"); for sentiment alerts serve a "
-                        "model of 0.5 B or more", parameters / 1e9)
         return cls(config, model, signals, parameters)
 
     def prepare_roles(self, rows: Sequence[Row] | None = None) -> None:
         """With sentiment.method = "head" and a server that embeds and templates (llama.cpp): the sentiment head on
-        its embeddings, fitted on `rows` (the shipped training rows) if none fits yet. Else label logprobs."""
-        if self.config.sentiment.method != "head" or "tokens" not in self.retrieval_signals:
-            return
+        its embeddings, fitted on `rows` (the shipped training rows) if none fits yet. Else label logprobs, with a
+        warning where the model is too small for them to catch complaints."""
+        if self.config.sentiment.method == "head" and "tokens" in self.retrieval_signals:
+            self.head = self._server_head(rows)
+        log.info("sentiment: %s", "a head on the server's embeddings" if self.head else "label probabilities")
+        if self.head is None and self.parameters is not None and self.parameters < ALERTS_MIN_PARAMETERS:
+            log.warning("the server's model has %.2f B parameters: read by their label probabilities, a model this "
+                        "small missed about half of all complaints (README, \"what operators see\"); for sentiment "
+                        "alerts serve a model of 0.5 B or more, or serve it from llama.cpp with embeddings so a head "
+                        "reads them", self.parameters / 1e9)
+
+    def _server_head(self, rows: Sequence[Row] | None) -> ServerHead | None:
+        """The head on the server's embeddings (None where the server cannot apply the chat template)."""
         limit = self.config.chat.max_message_tokens
 
         def as_sent(text: str) -> str:  # a row's text as the bot sends a customer's message
@@ -114,12 +120,13 @@ class RemoteEngine(CountsTurns):
 
         try:
             with _client(self.config) as client:
-                self.head = ensure_server_head(client, self.url, self.model, self.config, rows, as_sent)
+                head = ensure_server_head(client, self.url, self.model, self.config, rows, as_sent)
         except httpx.HTTPError as exc:  # the next start fits again from the first row
             raise ModelServerDown(f"the model server at {self.url} failed while the sentiment head was fitted "
                                   f"({type(exc).__name__}: {exc})") from None
-        log.info("sentiment: %s", "a head on the server's embeddings" if self.head else
-                 "label probabilities (the server cannot apply the chat template: a head needs llama.cpp's server)")
+        if head is None:
+            log.info("the server cannot apply the chat template (a head needs llama.cpp's server)")
+        return head
 
     def close(self) -> None:
         """Close the HTTP connections (called on the thread of the loops that used them)."""
