@@ -28,10 +28,10 @@ CALM = ("Do you ship to Canada?", "能用微信付款吗？", "Thank you so much
 def fitted(llama_server, tmp_path_factory):
     """(config, engine, log text): a bot's first start on the server, which fits the head."""
     config = remote(load_config(environ={}), llama_server.url, tmp_path_factory.mktemp("first"), method="head")
-    engine = load_backend(config)
     handler = _Collect()
     logging.getLogger("bot").addHandler(handler)
     try:
+        engine = load_backend(config)
         engine.prepare_roles(ROWS)
     finally:
         logging.getLogger("bot").removeHandler(handler)
