@@ -47,6 +47,10 @@ class LinearHead:
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
+    def scores(self, features: np.ndarray) -> list[dict[str, float]]:
+        """(N, D) features -> N {class: probability}."""
+        return [dict(zip(self.classes, row)) for row in self.probabilities(features).tolist()]
+
     def predict(self, features: np.ndarray) -> list[str]:
         """(N, D) features -> N labels."""
         return [self.classes[i] for i in self.probabilities(features).argmax(axis=1)]

@@ -228,7 +228,7 @@ class SentimentReader:
         return fit_head(np.asarray(features), labels, instruction, layers, meta, L2 if l2 is None else l2)
 
     def _sentiments(self, head: LinearHead, features: np.ndarray) -> list[Sentiment]:
-        return [self._decide(dict(zip(head.classes, probs))) for probs in head.probabilities(features).tolist()]
+        return [self._decide(scores) for scores in head.scores(features)]
 
     def _by_head(self, texts: Sequence[str]) -> list[Sentiment]:
         head, prompt = self._load_head()

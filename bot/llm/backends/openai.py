@@ -163,9 +163,8 @@ class RemoteEngine(CountsTurns):
         if self.head is not None:
             answer = await self._post("/embeddings", {"model": self.model,
                                                       "input": self.head.text(as_data(text, self.special_tokens))})
-            head = self.head.head
-            probs = head.probabilities(np.asarray([answer["data"][0]["embedding"]], dtype=np.float32))[0]
-            return decide(dict(zip(head.classes, probs.tolist())), self.config.sentiment.neutral_below)
+            scores = self.head.head.scores(np.asarray([answer["data"][0]["embedding"]], dtype=np.float32))[0]
+            return decide(scores, self.config.sentiment.neutral_below)
         if self._logprobs:
             reference = await self._content_free_probs()
             if reference is not None:
