@@ -104,10 +104,18 @@ LATIN = re.compile(r"[a-z]")
 
 
 def language_of(text: str) -> str:
-    """'zh' when Chinese characters make up at least a third of the letters, else 'en'."""
+    """'zh' when Chinese characters make up at least a third of the letters, or when the Latin words beside them
+    are no English sentence (not one English function word: "iPhone 15 Pro 有货吗", "ok收到了，good quality");
+    else 'en' ("Do you ship to 北京?")."""
     cjk = len(CJK.findall(text))
-    latin = len(LATIN.findall(text.lower()))  # digits are no letters: 订单号 20261203001 is Chinese
-    return "zh" if cjk and cjk * 3 >= cjk + latin else "en"
+    if not cjk:
+        return "en"
+    folded_text = text.lower()
+    latin = len(LATIN.findall(folded_text))  # digits are no letters: 订单号 20261203001 is Chinese
+    if cjk * 3 >= cjk + latin:
+        return "zh"
+    # Product and brand names are written in Latin letters in Chinese too; English grammar needs its own words.
+    return "en" if any(word in EN_STOP for word in WORD.findall(folded_text)) else "zh"
 
 
 def blank(text: str) -> bool:

@@ -51,6 +51,10 @@ def test_language_of_reads_the_script_the_customer_wrote_in():
     assert language_of("我的订单12345到哪了？") == "zh"
     assert language_of("我的 iPhone case 还没到") == "zh"  # mostly Chinese, with a product name
     assert language_of("Is the 绿茶 in stock, and when can you ship it to Berlin?") == "en"
+    # More Latin letters than Chinese characters, but no English sentence: a Chinese customer naming a product
+    assert language_of("iPhone 15 Pro Max 有货吗") == "zh"
+    assert language_of("MacBook Air 保修吗") == "zh"
+    assert language_of("can i pay 支付宝") == "en"  # English words carry the sentence
     assert language_of("👍") == "en"
 
 

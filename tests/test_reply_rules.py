@@ -138,6 +138,19 @@ async def test_a_chinese_customer_who_sends_an_order_number_or_an_emoji_is_answe
     assert language_of("12345") == "en"  # a first message with no letters: English, as before
 
 
+async def test_a_chinese_customer_who_names_a_product_in_latin_letters_is_answered_in_chinese(db, tiny_engine):
+    # "MacBook Air 保修吗" has more Latin letters than Chinese characters, but no English sentence: a first message
+    # like it got the English text before.
+    config = no_free_chat(tiny_engine.config)
+    service = ConversationService(db, ScriptedEngine(tiny_engine), config)
+    await service.start()
+    languages = config.knowledge.languages
+    assert (await service.handle_text(Sender("console", "wang"), "MacBook Air 保修吗")).reply == \
+        languages["zh"].follow_up_reply
+    assert (await service.handle_text(Sender("console", "anna"), "can i pay 支付宝")).reply == \
+        languages["en"].follow_up_reply
+
+
 async def test_with_knowledge_an_order_number_after_chinese_words_gets_a_chinese_text(db, tiny_engine, tmp_path):
     faq = tmp_path / "faq.csv"
     faq.write_text("id,lang,question,answer\nhours,en,When is the tea shop open?,Tuesday to Sunday.\n"
