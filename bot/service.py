@@ -255,10 +255,16 @@ class ConversationService:
             return lang.unsure_reply.format(answer=entry.answer, question=entry.question)
         if lang.answer_from == "model":
             # Not streamed: a reply in the wrong language is replaced by the entry, so it can't be shown early.
-            reply = await self._model_reply(history, text, facts=[f"{entry.question} {entry.answer}"])
-            if reply.strip() and language_of(reply) == match.lang:
-                return reply
-            log.info("the model did not answer in %s; sending the knowledge entry %r instead", match.lang, entry.entry_id)
+            try:
+                reply = await self._model_reply(history, text, facts=[f"{entry.question} {entry.answer}"])
+            except Exception as exc:  # e.g. a pasted policy longer than the model's context: the entry still answers
+                log.warning("the model could not word knowledge entry %r (%s); sending the entry", entry.entry_id,
+                            type(exc).__name__)
+            else:
+                if reply.strip() and language_of(reply) == match.lang:
+                    return reply
+                log.info("the model did not answer in %s; sending the knowledge entry %r instead", match.lang,
+                         entry.entry_id)
         return lang.wrap.format(answer=entry.answer, question=entry.question)
 
     async def _model_reply(self, history: list[tuple[str, str]], text: str, **kwargs) -> str:

@@ -253,6 +253,20 @@ async def test_a_model_reply_in_the_wrong_language_is_replaced_by_the_entry(db, 
     assert engine.facts == [[f"茶叶店几点营业？ {HOURS_ZH}"], [f"When is the tea shop open? {HOURS_EN}"]]
 
 
+async def test_an_entry_too_long_for_the_model_to_word_is_sent_as_written(db, tiny_engine, tmp_path):
+    # A whole returns policy pasted as one answer does not fit the model's context: the customer got the generic
+    # fallback ("something went wrong") where the entry itself answers.
+    policy = "Returns are free within 30 days of delivery. " * 120
+    faq = write(tmp_path, [f"returns,en,Can I return an item?,{policy}"])
+    config = language(knowledge_config(tiny_engine.config, faq), "en", answer_from="model")
+    service = ConversationService(db, tiny_engine, config)
+    await service.start()
+    outcome = await service.handle_text(Sender("console", "1"), "Can I return an item I bought?")
+    assert not outcome.fallback
+    assert outcome.reply == config.knowledge.languages["en"].wrap.format(answer=policy.strip(),
+                                                                        question="Can I return an item?")
+
+
 async def test_eval_replies_counts_right_facts_wrong_languages_and_invented_answers(db, tiny_engine, tmp_path):
     service = ConversationService(db, tiny_engine, knowledge_config(tiny_engine.config, one_fact(tmp_path)))
     await service.start()
