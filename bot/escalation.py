@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
@@ -15,7 +14,6 @@ from storage.db import Customer, Database, OperatorChatPosts
 if TYPE_CHECKING:
     from bot.service import Outcome
 
-log = logging.getLogger(__name__)
 
 HUMAN_REQUEST = "customer asked for a person"
 NO_ANSWER = "no answer in the shop's knowledge"
@@ -131,15 +129,13 @@ class Handoff:
         messages itself, attachments included, so it needs none)."""
         self._shows[channel] = show
 
-    async def to_customer(self, customer: Customer, text: str) -> bool:
-        """An operator's text shown to a customer of a channel that registered; False when none did."""
-        show = self._shows.get(customer.channel)
-        if show is None:
-            log.warning("operator reply to customer %s not delivered: the %s channel is not running here",
-                        customer.id, customer.channel)
-            return False
-        await show(customer, text)
-        return True
+    def reaches(self, customer: Customer) -> bool:
+        """Whether the customer's channel registered a way to show operator replies (runs in this process)."""
+        return customer.channel in self._shows
+
+    async def to_customer(self, customer: Customer, text: str) -> None:
+        """An operator's text shown to a customer of a channel that reaches() them."""
+        await self._shows[customer.channel](customer, text)
 
     async def notice_once(self, customer_id: int, lang: str) -> str | None:
         """The "a person is handling this chat" notice in `lang`, the first time a taken-over customer writes."""

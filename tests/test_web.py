@@ -305,6 +305,13 @@ async def test_alert_marked_web_and_the_operators_reply_reaches_the_page_live(co
             await fake.wait_for(lambda c: c.method == "sendMessage" and c.params["chat_id"] == OPERATORS
                                 and "Alert #" in c.params["text"])
             alert = await linked(svc, fake.sent_messages(OPERATORS)[-1])
+            stored_when_shown = []  # a page reconnecting as it is shown catches up from what is stored
+
+            async def show(customer, text):
+                stored_when_shown.append(text in [m.text for m in await svc.db.messages(customer.id)])
+                await chat._show_operator_text(customer, text)
+
+            svc.handoff.reach_customers("web", show)
             fake.send_text(OPERATORS, "So sorry! A new one ships today.", user_id=7, first_name="Olga",
                            chat_type="supergroup", reply_to_message_id=alert["message_id"])
             operator = (await events.wait_for("operator"))[0]
@@ -321,6 +328,7 @@ async def test_alert_marked_web_and_the_operators_reply_reaches_the_page_live(co
     assert answer["reply"] == APOLOGY
     assert "[web]" in alert["text"] and "web id" in alert["text"] and COMPLAINT in alert["text"]
     assert operator == {"text": "So sorry! A new one ships today."}
+    assert stored_when_shown == [True]
     assert relayed_answer[1]["reply"] == web_config.handoff.customer_notice.for_lang("en")  # told once that a person has it
     assert ("operator", "So sorry! A new one ships today.") in stored
     relay = [m for m in fake.sent_messages(OPERATORS) if "hello?" in (m.get("text") or "")][0]

@@ -190,9 +190,9 @@ async def thanks_once(chat, config, context, page, url: str):
 
 
 async def operator_reply(chat, customer, text: str) -> None:
-    """What an operator's reply in Telegram does for a web customer: shown on their pages, then stored."""
-    await chat.svc.handoff.to_customer(customer, text)
+    """What an operator's reply in Telegram does for a web customer: stored, then shown on their pages."""
     await chat.svc.handoff.operator_turn(customer.id, text)
+    await chat.svc.handoff.to_customer(customer, text)
 
 
 async def test_an_operator_message_sent_while_the_stream_was_down_appears_once_it_is_back(tiny_config, engine, browser):

@@ -109,30 +109,34 @@ async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return  # a reply to anything else: operators talking among themselves
     copied = None
     if customer.channel != CHANNEL:
-        delivered = await _to_other_channel(context.bot, svc, customer, message)
+        if not await _reaches_other_channel(context.bot, svc, customer, message):
+            return  # nothing can reach the customer: the bot keeps the conversation
     else:
         copied = await copy_message(context.bot, int(customer.external_id), message.chat_id, message.message_id)
-        delivered = copied is not None
-        if not delivered:
+        if copied is None:  # nothing reached the customer: the bot keeps the conversation
             await tell(context.bot, message, f"⚠️ Not delivered to {who(customer)}: Telegram refused it (they may "
                         "have blocked the bot).")
-    if not delivered:  # nothing reached the customer: the bot keeps the conversation
-        return
+            return
     _, started = await svc.handoff.take_over(customer.id, str(operator.id), operator.full_name)
     if started:
         await _taken_over(context.bot, svc, topics(context), customer, operator.full_name)
     text = message.text or message.caption or "[attachment]"
     kind = "text" if message.text else "attachment"  # only text turns go into the history the model reads
     await svc.handoff.operator_turn(customer.id, text, kind, str(copied.message_id) if copied else None)
+    if copied is None:  # shown only once stored: a page reconnecting meanwhile catches up from the stored history
+        await svc.handoff.to_customer(customer, text)
 
 
-async def _to_other_channel(bot: Bot, svc: ConversationService, customer: Customer, message: Message) -> bool:
-    """An operator's reply to a customer of another channel (the web chat): text only, shown by that channel."""
+async def _reaches_other_channel(bot: Bot, svc: ConversationService, customer: Customer, message: Message) -> bool:
+    """Whether an operator's reply can reach a customer of another channel (the web chat: text only, shown by that
+    channel when it runs in this process); if not, the operator is told why."""
     if not message.text:
         await tell(bot, message, f"⚠️ Not delivered to {who(customer)}: only text reaches {customer.channel} "
                     "customers. Please write it as a message.")
         return False
-    if not await svc.handoff.to_customer(customer, message.text):
+    if not svc.handoff.reaches(customer):
+        log.warning("operator reply to customer %s not delivered: the %s channel is not running here",
+                    customer.id, customer.channel)
         await tell(bot, message, f"⚠️ Not delivered to {who(customer)}: the {customer.channel} chat is not "
                     "running in this bot.")
         return False
