@@ -1,10 +1,11 @@
 """Knowledge retrieval on the dev questions written for shopbot: right answers per language, unknowns answered.
 
-    .venv/bin/python bench/knowledge_dev.py [--config config.toml] [--questions FILE] [--ablate] [--json]   # ~3 min, run alone
+    .venv/bin/python bench/knowledge_dev.py [--config config.toml] [--questions FILE] [--faq FAQ] [--ablate] [--json]
     .venv/bin/python bench/knowledge_dev.py --remote embeddings|words [--questions FILE]   # on a llama.cpp server
 
-Each question of bench/devsets/shop_questions_dev.csv (or FILE) is looked up in ../shared/data/shop/faq.csv with the
-configured model and retrieval, as the service does (Knowledge.find). Per language:
+Each question of bench/devsets/shop_questions_dev.csv (or FILE) is looked up in ../shared/data/shop/faq.csv (or FAQ:
+another shop, e.g. bench/devsets/other_shop/) with the configured model and retrieval, as the service does
+(Knowledge.find); about 3 minutes, run alone. Per language:
 - answered right: a sure match on the entry the row names (the customer gets that answer, no person needed);
 - answered wrong: a sure match on another entry (the customer gets a wrong answer);
 - handed over: on topic but not sure (unsure_reply, a person follows up);
@@ -50,10 +51,11 @@ async def read_intents(engine: ModelBackend, questions: list[dict]) -> dict[str,
     return {q["question"]: (await engine.read_message(q["question"])).intent for q in questions}
 
 
-async def score(engine: ModelBackend, config, questions: list[dict], tmp: Path, intents: dict[str, Intent]) -> dict:
+async def score(engine: ModelBackend, config, questions: list[dict], tmp: Path, intents: dict[str, Intent],
+                faq: Path = FAQ) -> dict:
     db = await Database.open(tmp / "kb.db")
     try:
-        knowledge = Knowledge(db, engine, replace(config.knowledge, file=FAQ))
+        knowledge = Knowledge(db, engine, replace(config.knowledge, file=faq))
         await knowledge.sync()
         report: dict = {}
         for q in questions:
@@ -85,9 +87,9 @@ async def score(engine: ModelBackend, config, questions: list[dict], tmp: Path, 
 
 
 async def ablated(engine: ModelBackend, config, questions: list[dict], tmp: Path, report: dict,
-                  intents: dict[str, Intent]) -> None:
+                  intents: dict[str, Intent], faq: Path = FAQ) -> None:
     """Each fact question asked with its entry removed from the FAQ: `ablated_answered` counts the sure matches."""
-    with FAQ.open(encoding="utf-8", newline="") as f:
+    with faq.open(encoding="utf-8", newline="") as f:
         header, *rows = list(csv.reader(f))
     db = await Database.open(tmp / "ablated.db")
     try:
@@ -115,6 +117,7 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config")
     parser.add_argument("--questions", default=str(HERE / "devsets" / "shop_questions_dev.csv"))
+    parser.add_argument("--faq", type=Path, default=FAQ, help="the shop's knowledge CSV (id,lang,question,answer)")
     parser.add_argument("--ablate", action="store_true", help="also ask each fact question without its entry")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--remote", choices=("embeddings", "words"), help="the model on a llama.cpp server")
@@ -133,16 +136,16 @@ async def main() -> int:
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 intents = await read_intents(engine, questions)
-                report = await score(engine, config, questions, Path(tmp), intents)
+                report = await score(engine, config, questions, Path(tmp), intents, args.faq)
                 if args.ablate:
-                    await ablated(engine, config, questions, Path(tmp), report, intents)
+                    await ablated(engine, config, questions, Path(tmp), report, intents, args.faq)
         finally:
             engine.close()
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return 0
     print(f"model {config.model.source}{f' on a llama.cpp server ({args.remote})' if args.remote else ''}: "
-          f"{args.questions}")
+          f"{args.questions} against {args.faq}")
     ablation = " answered without its entry |" if args.ablate else ""
     print(f"| language | answered right | answered wrong | handed over | unknown answered | off-topic answered |"
           f"{ablation}")

@@ -327,8 +327,10 @@ def _without(text: str, phrases: Iterable[str]) -> str:
     return text
 
 
-def intents(text: str) -> frozenset[str]:
-    """The shop intents a text mentions (English by word starts, Chinese by substrings, either script)."""
+def intents(text: str, alone_words: bool = True) -> frozenset[str]:
+    """The shop intents a text mentions (English by word starts, Chinese by substrings, either script). `alone_words`
+    False: not the WHEN_ALONE words, a customer's shorthand ("how long" alone asks when an order arrives) that a
+    shop's own text does not use so ("How long does the battery last?")."""
     said = _without(_WH_IS.sub(r"\1 is", folded(text)), TIME_ANCHORS)
     told = _without(said, (*WRONG_ADDRESS[0], *WRONG_ADDRESS[1]))  # what it says beside a wrong address of its own
     unwanted = _mentions(said, _WHEN_ALONE_EN["returns"], WHEN_ALONE["returns"][1])
@@ -340,8 +342,9 @@ def intents(text: str) -> frozenset[str]:
     # A damage report's arrival is its story ("My vase arrived smashed", "镜子收到就裂了"): it asks what to do about the
     # damage, not when an order arrives (the zh FAQ's "收到的商品坏了" has no arrival; its English twin had one).
     found -= {"delivery_time"} if "damaged" in found else frozenset()
-    return found or frozenset(intent for intent, (_, zh) in WHEN_ALONE.items()
-                              if _mentions(said, _WHEN_ALONE_EN[intent], zh))
+    if found or not alone_words:
+        return found
+    return frozenset(intent for intent, (_, zh) in WHEN_ALONE.items() if _mentions(said, _WHEN_ALONE_EN[intent], zh))
 
 
 # Where a message's clauses end: after sentence ends, and after commas, because a Chinese customer's story and question are

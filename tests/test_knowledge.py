@@ -356,6 +356,21 @@ def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
     assert intents("付款后多长时间发出？") == intents("How long after payment do you ship?") == {"delivery_time"}
 
 
+@pytest.mark.parametrize("question", ["网上订的车什么时候能送到家？", "When will the bike I ordered get to my house?"])
+async def test_an_entry_asking_how_long_something_else_lasts_is_no_delivery_entry(db, tiny_engine, tmp_path, question):
+    """"How long does the battery last?" (电池能用多久) in a shop's own FAQ is about the battery: "how long" means
+    delivery only in a customer's message that asks nothing else. Read as a delivery entry, it was the one the
+    intents agreed on for a delivery question (seen in a bicycle shop), and the customer got the battery's range."""
+    path = write(tmp_path, [
+        "battery,en,How long does the e-bike battery last?,A full charge lasts 60 to 90 km.",
+        "battery,zh,电动自行车的电池能用多久？,充满电可骑行60到90公里。",
+        "shipping_time,en,How long does delivery take?,Bikes are shipped within 3 working days and arrive 2 to 5 days "
+        "later.",
+        "shipping_time,zh,配送需要多长时间？,整车3个工作日内发出，2到5天送达。"])
+    match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
+    assert (match.entry.entry_id, match.sure) == ("shipping_time", True)
+
+
 def test_the_same_ask_in_other_words_is_the_same_intent():
     assert intents("Where's my parcel? ordered on Tuesday") == intents("物流到哪了") == {"tracking"}
     assert intents("Will I have to pay for delivery to Shenzhen?") == intents("运费多少") == {"shipping_cost"}
