@@ -123,7 +123,7 @@ async def operator_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     text = message.text or message.caption or "[attachment]"
     kind = "text" if message.text else "attachment"  # only text turns go into the history the model reads
     await svc.handoff.operator_turn(customer.id, text, kind, str(copied.message_id) if copied else None)
-    if copied is None:  # shown only once stored: a page reconnecting meanwhile catches up from the stored history
+    if customer.channel != CHANNEL:  # shown once stored: a page reconnecting meanwhile catches up from the history
         await svc.handoff.to_customer(customer, text)
 
 
