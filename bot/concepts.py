@@ -24,7 +24,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                        "leaves your warehouse"),
                       ("送达", "到货", "收到", "发货", "发出", "寄出", "送到")),
     "shipping_cost": (("shipping cost", "shipping fee", "delivery fee", "delivery cost", "postage", "free shipping",
-                       "shipping free", "shipping is", "shipping within", "charge for delivery", "cost to send",
+                       "shipping free", "free delivery", "delivery free", "delivery is free", "shipping is",
+                       "shipping within", "charge for delivery", "cost to send",
                        "pay for delivery", "pay for shipping", "pay anything for delivery", "pay extra for delivery",
                        "charge for shipping", "charge me for delivery", "cost to ship", "cost of shipping",
                        "cost of delivery", "delivery charge", "shipping charge",
@@ -43,7 +44,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "payment": (("pay with", "pay by", "pay via", "pay using", "payment", "alipay", "wechat", "visa",
                  "mastercard", "unionpay", "paypal", "credit card", "debit card", "bank card"),
                 ("付款", "支付", "微信", "支付宝", "刷卡", "银联", "信用卡", "visa", "paypal", "mastercard", "原路")),
-    "instalments": (("instal", "install", "monthly payment", "pay monthly", "pay later", "credit plan",
+    # The nouns, not the verb: "Do you install the screen protector?" asks nothing about paying in parts.
+    "instalments": (("instalment", "installment", "monthly payment", "pay monthly", "pay later", "credit plan",
                      "pay in install", "buy now pay later", "klarna", "afterpay", "clearpay", "interest-free",
                      "interest free"),
                     ("分期", "月供", "先用后付", "免息", "月付", "白条")),
@@ -61,7 +63,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   "发货通知", "发货后通知")),
     "exchange": (("exchang", "swap", "trade", "instead of", "different size", "different colo", "bigger", "smaller",
                   "larger", "another size", "another colo", "doesn't fit", "don't fit", "too small", "too big"),
-                 ("换", "尺码", "大一号", "小一号", "大一码", "小一码", "不合脚", "不合身")),
+                 ("换", "大一号", "小一号", "大一码", "小一码", "不合脚", "不合身")),  # not 尺码 alone (尺码怎么选)
     "discount": (("discount", "% off", "reduced price", "cheaper", "anything off", "coupon", "promo", "reduction"),
                  ("优惠", "打折", "折扣", "便宜", "优惠码", "优惠券")),
     "student": (("student", "universit", "college", "study at", "at uni ", "at uni?", "uni student"),

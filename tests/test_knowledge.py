@@ -371,6 +371,14 @@ async def test_an_entry_asking_how_long_something_else_lasts_is_no_delivery_entr
     assert (match.entry.entry_id, match.sure) == ("shipping_time", True)
 
 
+def test_words_of_other_trades_are_not_read_as_shop_intents():
+    # Met in a phone repair shop and a pet shop: installing is no paying in instalments, a size is no exchange.
+    assert "instalments" not in intents("Do you install the screen protector for me?")
+    assert intents("Can I pay in instalments?") == intents("can i pay in installments") == {"instalments"}
+    assert intents("胸背带尺码怎么选？") == frozenset()
+    assert intents("Whats the minimum spend for free delivery?") == {"shipping_cost"}
+
+
 def test_the_same_ask_in_other_words_is_the_same_intent():
     assert intents("Where's my parcel? ordered on Tuesday") == intents("物流到哪了") == {"tracking"}
     assert intents("Will I have to pay for delivery to Shenzhen?") == intents("运费多少") == {"shipping_cost"}
