@@ -5,10 +5,12 @@
 Each model is measured in a process of its own (so its RAM is its alone), one after the other, with the repo's
 config.toml and only model.source changed (qwen: bench/qwen_gguf.py's Q4_K_M GGUF, fetched and checked once):
 - load: seconds and peak RSS of Engine.load_to_serve; a model without a sentiment head has one fitted first (timed);
-- sentiment: macro-F1 of the configured method on bench/devsets/customer_messages_{en,zh}.csv;
-- knowledge: bench/knowledge_dev.py's figures per language, with the defaults (token_layer "fifth", weights lexical 1
-  / tokens 1 / likelihood 1 / intents 2, first tuned on SmolLM2) and with the retrieval measured for the model in
-  this run (token_layer and weights "auto", the cached choice removed first);
+- sentiment: macro-F1 of the configured method on bench/devsets/customer_messages_{en,zh}.csv (the dev sets) and on
+  the held-out sets (en_b + en_c, zh_b + zh_c + zh_d: never read while tuning);
+- knowledge: bench/knowledge_dev.py's figures per language on the dev questions, with the defaults (token_layer
+  "fifth", weights lexical 1 / tokens 1 / likelihood 1 / intents 2, first tuned on SmolLM2) and with the retrieval
+  measured for the model in this run (token_layer and weights "auto", the cached choice removed first); and with the
+  defaults on the held-out questions (shop_questions_k.csv, 24 unknown questions per language);
 - decode: one customer's tokens/s (`shopbot bench`'s figure); peak RSS while serving all of the above.
 Per-model results go to bench/out/choose_model/<model>.json; the table (markdown) to stdout.
 """
@@ -34,6 +36,8 @@ from bot.config import load_config  # noqa: E402
 
 OUT = HERE / "out" / "choose_model"
 DEVSETS = HERE / "devsets"
+HELD_OUT_MESSAGES = {"en": ("en_b", "en_c"), "zh": ("zh_b", "zh_c", "zh_d")}  # customer_messages_<set>.csv
+HELD_OUT_QUESTIONS = DEVSETS / "shop_questions_k.csv"
 NAMES = {"embedded": "SmolLM2-135M-Instruct (embedded, Q4_1)", "qwen": "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M)"}
 
 
@@ -51,6 +55,11 @@ def with_retrieval(config, layer, weights):
     return replace(config, knowledge=replace(config.knowledge, token_layer=layer, languages=languages))
 
 
+def read_questions(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def measure(model: str) -> dict:
     """Every figure of one model's row, in this process."""
     from bot.benchmark import _decode_speeds, peak_rss_mb, reset_peak_rss
@@ -58,11 +67,10 @@ def measure(model: str) -> dict:
     from bot.llm.auto_head import ensure_heads
     from bot.llm.engine import Engine
     from bot.retrieval_choice import choose
-    from knowledge_dev import score
+    from knowledge_dev import read_intents, score
 
     config = model_config(model)
-    with open(DEVSETS / "shop_questions_dev.csv", encoding="utf-8") as f:
-        questions = list(csv.DictReader(f))
+    questions, held_out = (read_questions(path) for path in (DEVSETS / "shop_questions_dev.csv", HELD_OUT_QUESTIONS))
     started = time.perf_counter()
     engine = Engine.load_to_serve(config)
     result = {"model": NAMES[model], "load_s": time.perf_counter() - started, "load_rss_mb": peak_rss_mb(),
@@ -78,6 +86,10 @@ def measure(model: str) -> dict:
                               engine.sentiment_reader.method, progress=False)
             result[f"sentiment_{lang}"] = report["macro_f1"]
             result["sentiment_ms"] = report["ms_per_message"]
+            rows = [row for name in HELD_OUT_MESSAGES[lang]
+                    for row in read_rows(DEVSETS / f"customer_messages_{name}.csv")]
+            report = evaluate(engine, rows, engine.sentiment_reader.method, progress=False)
+            result[f"sentiment_{lang}_held_out"] = (report["macro_f1"], len(rows))
         result.update(engine.on_model_thread(_decode_speeds, engine))
         save(model, result)  # each stage as it ends: a run cut short keeps what it measured
         measured = with_retrieval(config, "auto", "auto")
@@ -88,6 +100,7 @@ def measure(model: str) -> dict:
         result["retrieval_choice"] = json.loads((config.model.cache_dir / "retrieval" / f"{engine.name}.json")
                                                 .read_text(encoding="utf-8"))
         save(model, result)
+        intents = asyncio.run(read_intents(engine, questions + held_out))  # as the service reads each message first
         defaults = config.knowledge.languages["en"].weights
         for name, cfg in (("auto", measured), ("constants", config)):
             if name == "constants" and chosen.layer == engine.token_layers[0] and all(
@@ -96,10 +109,13 @@ def measure(model: str) -> dict:
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 started = time.perf_counter()
-                result[f"knowledge_{name}"] = asyncio.run(score(engine, cfg, questions, Path(tmp)))
+                result[f"knowledge_{name}"] = asyncio.run(score(engine, cfg, questions, Path(tmp), intents))
                 result[f"knowledge_{name}_s"] = time.perf_counter() - started
             save(model, result)
             result[f"token_layer_{name}"] = engine.token_layer
+        with tempfile.TemporaryDirectory() as tmp:
+            result["knowledge_held_out"] = asyncio.run(score(engine, config, held_out, Path(tmp), intents))
+        save(model, result)
     finally:
         engine.close()
     return result
@@ -123,11 +139,17 @@ def knowledge_cell(report: dict, lang: str) -> str:
 def table(results: list[dict]) -> str:
     rows = [("sentiment macro-F1, English (customer_messages_en, 90)", lambda r: f"{r['sentiment_en']:.3f}"),
             ("sentiment macro-F1, Chinese (customer_messages_zh, 90)", lambda r: f"{r['sentiment_zh']:.3f}"),
+            ("sentiment macro-F1, English held out (en_b + en_c)", lambda r: held_out_cell(r, "en")),
+            ("sentiment macro-F1, Chinese held out (zh_b + zh_c + zh_d)", lambda r: held_out_cell(r, "zh")),
             ("sentiment, ms/message (median)", lambda r: f"{r['sentiment_ms']:.0f}"),
             ("knowledge, English: the defaults", lambda r: knowledge_cell(r["knowledge_constants"], "en")),
             ("knowledge, Chinese: the defaults", lambda r: knowledge_cell(r["knowledge_constants"], "zh")),
             ("knowledge, English: measured for the model (\"auto\")", lambda r: knowledge_cell(r["knowledge_auto"], "en")),
             ("knowledge, Chinese: measured for the model (\"auto\")", lambda r: knowledge_cell(r["knowledge_auto"], "zh")),
+            ("knowledge, English held out (shop_questions_k): the defaults",
+             lambda r: knowledge_cell(r["knowledge_held_out"], "en")),
+            ("knowledge, Chinese held out (shop_questions_k): the defaults",
+             lambda r: knowledge_cell(r["knowledge_held_out"], "zh")),
             ('"auto" chose (token layer / weights en; zh)', retrieval_cell),
             ("\"auto\": measuring it on the first knowledge (s)", lambda r: f"{r['retrieval_measure_s']:.1f}"),
             ("decode, one customer (tokens/s)", lambda r: f"{r['decode_tok_s']:.1f}"),
@@ -137,6 +159,11 @@ def table(results: list[dict]) -> str:
     lines = ["| | " + " | ".join(r["model"] for r in results) + " |", "|---" * (len(results) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(shown(cell, r) for r in results) + " |" for label, cell in rows]
     return "\n".join(lines)
+
+
+def held_out_cell(r: dict, lang: str) -> str:
+    f1, rows = r[f"sentiment_{lang}_held_out"]
+    return f"{f1:.3f} ({rows} messages)"
 
 
 def shown(cell, result: dict) -> str:
