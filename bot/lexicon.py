@@ -110,12 +110,12 @@ def language_of(text: str) -> str:
     cjk = len(CJK.findall(text))
     if not cjk:
         return "en"
-    folded_text = text.lower()
-    latin = len(LATIN.findall(folded_text))  # digits are no letters: 订单号 20261203001 is Chinese
+    lowered = text.lower()
+    latin = len(LATIN.findall(lowered))  # digits are no letters: 订单号 20261203001 is Chinese
     if cjk * 3 >= cjk + latin:
         return "zh"
     # Product and brand names are written in Latin letters in Chinese too; English grammar needs its own words.
-    return "en" if any(word in EN_STOP for word in WORD.findall(folded_text)) else "zh"
+    return "en" if any(word in EN_STOP for word in WORD.findall(lowered)) else "zh"
 
 
 def blank(text: str) -> bool:
