@@ -123,8 +123,10 @@ class SentimentReader:
         self._head: tuple[LinearHead, PromptPass] | None = None
         self.method = settings.method
         if self.method == "head" and head_file is None:
-            log.warning("no sentiment head for this model: reading sentiment by label logits instead "
-                        "(`shopbot calibrate FILE.csv` makes a head)")
+            # Serving fits one before the first message (auto_head); until then, and in commands that do not
+            # serve, label logits read sentiment.
+            log.info("no sentiment head for this model yet: label logits read sentiment until one is fitted "
+                     "(before serving, or by `shopbot calibrate FILE.csv`)")
             self.method = "logits"
         elif self.method == "head":
             self._load_head()  # a configured head that is missing or wrong stops start-up, naming the key
