@@ -35,11 +35,11 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  "take it back", "no reason", "send them back", "send these back", "post it back",
                  "post them back", "ship it back"),
                 ("退货", "退回", "退换", "无理由", "能退", "可以退", "可退")),
-    "refund": (("refund", "money back", "see the money", "get my money", "reimburs", "money come back",
+    "refund": (("refund", "money back", "see the money", "get my money", "money come back",
                 "money comes back", "money to come back", "money be back", "money is back", "money returned",
                 "get the money back", "receive the money", "pay me back", "see my cash", "my cash back", "money show up",
                 "money to show up", "money go back", "money goes back", "credited back"),
-               ("退款", "退钱", "钱多久", "钱几天", "钱能", "到账", "原路", "退给我", "收到钱", "钱什么时候", "钱啥时候", "钱何时",
+               ("退款", "退钱", "钱多久", "钱几天", "到账", "原路", "退给我", "收到钱", "钱什么时候", "钱啥时候", "钱何时",
                 "钱会退", "钱退", "退的钱")),
     "payment": (("pay with", "pay by", "pay via", "pay using", "payment", "alipay", "wechat", "visa",
                  "mastercard", "unionpay", "paypal", "credit card", "debit card", "bank card"),
@@ -59,11 +59,14 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   "where my package", "where my parcel", "status of my", "where it is", "on its way", "on the way",
                   "courier no", "tracking no", "follow the parcel", "follow the package", "where it's got to",
                   "where it has got to"),
-                 ("物流", "快递单号", "单号", "跟踪", "到哪", "查快递", "发出了吗", "发货了会通知", "发货会通知",
+                 # "到哪了" (where has it got to), not "到哪" alone: "退款是退到哪里？" asks where a refund goes
+                 ("物流", "快递单号", "单号", "跟踪", "到哪了", "到哪儿了", "到哪里了", "查快递", "发出了吗", "发货了会通知",
+                  "发货会通知",
                   "发货通知", "发货后通知")),
     "exchange": (("exchang", "swap", "trade", "instead of", "different size", "different colo", "bigger", "smaller",
-                  "larger", "another size", "another colo", "doesn't fit", "don't fit", "too small", "too big"),
-                 ("换", "大一号", "小一号", "大一码", "小一码", "不合脚", "不合身")),  # not 尺码 alone (尺码怎么选)
+                  "larger", "another size", "another colo", "doesn't fit", "don't fit", "too small", "too big",
+                  "replace"),  # a replacement for a damaged item (补发) is a swap too
+                 ("换", "补发", "大一号", "小一号", "大一码", "小一码", "不合脚", "不合身")),  # not 尺码 alone (尺码怎么选)
     "discount": (("discount", "% off", "reduced price", "cheaper", "anything off", "coupon", "promo", "reduction"),
                  ("优惠", "打折", "折扣", "便宜", "优惠码", "优惠券")),
     "student": (("student", "universit", "college", "study at", "at uni ", "at uni?", "uni student"),

@@ -79,6 +79,19 @@ def agreed_entry(known: Language, asks: frozenset[str], candidates: np.ndarray) 
     return covering[0] if len(covering) == 1 else None
 
 
+# A damage told beside another question is that question's premise ("the drawer runner broke - is it still under
+# warranty?"), not something asked of the entry.
+PREMISES = frozenset({"damaged"})
+
+
+def asked_of_entry(asks: frozenset[str], questions: frozenset[str]) -> frozenset[str]:
+    """What an answering entry must speak of: the intents of the message's questions (`questions`), as far as the
+    whole message reads them (`asks`: a clause's "how long" alone is no delivery question beside a damage report),
+    without a premise beside another question."""
+    wanted = questions & asks
+    return wanted - PREMISES if len(wanted) > 1 else wanted
+
+
 def answers_the_questions(known: Language, asks: frozenset[str], questions: frozenset[str],
                           candidates: np.ndarray) -> int | None:
     """The one candidate about something the message says whose text speaks of what its questions ask, if no other
@@ -102,16 +115,21 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     # covers the whole message, its questions alone may agree on one: the story told before them ("物流显示前天你们签收了")
     # names other intents than the question asks.
     agreed = agreed_entry(known, asks, candidates)
+    questions = asked(text)
     if agreed is None:
-        agreed = answers_the_questions(known, asks, asked(text), candidates)
+        agreed = answers_the_questions(known, asks, questions, candidates)
     best = int(candidates[order[0]]) if agreed is None else agreed
-    # Sure takes four things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
+    # Sure takes five things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
     # a word or an intent with the message. The message asks nothing the knowledge never speaks of: "Do you
     # buy back old furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a
     # person answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
     # And an entry whose question asks about something answers only a message that asks some of it: in a shop
     # with no returns entry, "Can I give it back?" leads to the refund entry, whose answer mentions returns in
-    # passing, but the customer asked about returning, not about refunds.
+    # passing, but the customer asked about returning, not about refunds. Last, the entry speaks of all that the
+    # message's questions ask: "Who pays the postage when I send a return back?" is about returns, but the returns
+    # entry says nothing of postage (the shipping cost entry does, for orders): no entry answers both.
     related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
     about = agreed is not None or not asks or not known.topics[best] or bool(asks & known.topics[best])
-    return best, (margin >= sure_margin or agreed is not None) and related and about and asks <= known.covered
+    answers_all = asked_of_entry(asks, questions) <= known.intents[best]
+    sure = (margin >= sure_margin or agreed is not None) and related and about and answers_all
+    return best, sure and asks <= known.covered

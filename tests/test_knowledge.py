@@ -349,6 +349,42 @@ async def test_an_entry_that_only_mentions_what_the_customer_asks_does_not_answe
     assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
 
 
+@pytest.mark.parametrize(("question", "answered"), [
+    ("Who pays the postage when I send a return back?", None), ("退货的话运费谁出？", None),
+    ("Do I need the invoice to claim the warranty?", None), ("保修需要发票吗？", None),
+    ("Can I return it within a week?", "returns"), ("七天内可以退货吗？", "returns"),
+    # a damage is what a warranty question is about, not a second question
+    ("The drawer broke after a year - is it still under warranty?", "warranty"), ("沙发用了一年多坏了还保修吗？", "warranty"),
+])
+async def test_a_question_joining_what_no_one_entry_speaks_of_is_handed_over(db, tiny_engine, tmp_path, question,
+                                                                               answered):
+    """Every intent the customer asks is in some entry, but no one entry speaks of returns and postage, or of the
+    warranty and an invoice: the returns entry is about returns, and answering with it leaves the question
+    unanswered (a false answer). A person answers (sure_margin 0 would otherwise take the closest entry)."""
+    path = write(tmp_path, [
+        "returns,en,Can I return an item?,Unused items can be returned within 7 days of delivery.",
+        "returns,zh,可以退货吗？,签收后7天内未使用的商品可以退货。",
+        "shipping_cost,en,How much is shipping?,Shipping is 8 yuan and free over 99 yuan.",
+        "shipping_cost,zh,运费多少？,运费8元，满99元包邮。",
+        "warranty,en,Do your products have a warranty?,Furniture has a 2-year warranty.",
+        "warranty,zh,商品有保修吗？,家具保修2年。",
+        "invoice,en,Can I get an invoice?,Electronic invoices are available for every order.",
+        "invoice,zh,可以开发票吗？,每个订单都可开具电子发票。",
+        "damaged,en,My item arrived damaged. What should I do?,Send us a photo within 48 hours for a free replacement.",
+        "damaged,zh,收到的商品坏了怎么办？,请在签收后48小时内发照片，我们免费补发。"])
+    match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
+    assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
+
+
+def test_words_that_name_something_else_are_not_read_as_that_intent():
+    # A company reimbursing its staff is no refund; 多少钱能包邮 is the shipping cost, not money back; where a refund
+    # goes (退到哪里) is no tracking question.
+    assert intents("My company needs a fapiao for reimbursement") == {"invoice"}
+    assert intents("买多少钱能包邮啊") == {"shipping_cost"}
+    assert "tracking" not in intents("退款是退到哪里？") and "tracking" in intents("我的快递到哪了？")
+    assert "exchange" in intents("能给我补发一个吗") and "exchange" in intents("Can you send a replacement?")
+
+
 def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
     assert intents("How long until I get it?") == intents("下单后多久能到？") == {"delivery_time"}
     assert intents("退货期限是几天？") == {"returns"}  # how long returns stay open, not delivery
