@@ -61,11 +61,13 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   "where it has got to"),
                  # "到哪了" (where has it got to), not "到哪" alone: "退款是退到哪里？" asks where a refund goes
                  ("物流", "快递单号", "单号", "跟踪", "到哪了", "到哪儿了", "到哪里了", "查快递", "发出了吗", "发货了会通知",
-                  "发货会通知",
-                  "发货通知", "发货后通知")),
+                  "发货会通知", "发货通知", "发货后通知")),
     "exchange": (("exchang", "swap", "trade", "instead of", "different size", "different colo", "bigger", "smaller",
                   "larger", "another size", "another colo", "doesn't fit", "don't fit", "too small", "too big",
-                  "replace"),  # a replacement for a damaged item (补发) is a swap too
+                  # a replacement sent for a damaged item (补发) is a swap too; not "replace" alone, a repair shop's
+                  # word ("screen replacement")
+                  "free replacement", "send a replacement", "send you a replacement", "send me a replacement",
+                  "send a new one", "send me a new one", "new one instead"),
                  ("换", "补发", "大一号", "小一号", "大一码", "小一码", "不合脚", "不合身")),  # not 尺码 alone (尺码怎么选)
     "discount": (("discount", "% off", "reduced price", "cheaper", "anything off", "coupon", "promo", "reduction"),
                  ("优惠", "打折", "折扣", "便宜", "优惠码", "优惠券")),

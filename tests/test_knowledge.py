@@ -383,6 +383,7 @@ def test_words_that_name_something_else_are_not_read_as_that_intent():
     assert intents("买多少钱能包邮啊") == {"shipping_cost"}
     assert "tracking" not in intents("退款是退到哪里？") and "tracking" in intents("我的快递到哪了？")
     assert "exchange" in intents("能给我补发一个吗") and "exchange" in intents("Can you send a replacement?")
+    assert intents("How much is a screen replacement?") == frozenset()  # a repair, not a swap
 
 
 def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
