@@ -130,6 +130,5 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     # entry says nothing of postage (the shipping cost entry does, for orders): no entry answers both.
     related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
     about = agreed is not None or not asks or not known.topics[best] or bool(asks & known.topics[best])
-    answers_all = asked_of_entry(asks, questions) <= known.intents[best]
-    sure = (margin >= sure_margin or agreed is not None) and related and about and answers_all
-    return best, sure and asks <= known.covered
+    spoken_of = asks <= known.covered and asked_of_entry(asks, questions) <= known.intents[best]
+    return best, (margin >= sure_margin or agreed is not None) and related and about and spoken_of
