@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import subprocess
 import sys
@@ -55,11 +54,6 @@ def with_retrieval(config, layer, weights):
     return replace(config, knowledge=replace(config.knowledge, token_layer=layer, languages=languages))
 
 
-def read_questions(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def measure(model: str) -> dict:
     """Every figure of one model's row, in this process."""
     from bot.benchmark import _decode_speeds, peak_rss_mb, reset_peak_rss
@@ -67,7 +61,7 @@ def measure(model: str) -> dict:
     from bot.llm.auto_head import ensure_heads
     from bot.llm.engine import Engine
     from bot.retrieval_choice import choose
-    from knowledge_dev import read_intents, score
+    from knowledge_dev import read_intents, read_questions, score
 
     config = model_config(model)
     questions, held_out = (read_questions(path) for path in (DEVSETS / "shop_questions_dev.csv", HELD_OUT_QUESTIONS))

@@ -46,6 +46,12 @@ HERE = Path(__file__).resolve().parent
 FAQ = HERE.parent.parent / "shared" / "data" / "shop" / "faq.csv"
 
 
+def read_questions(path: Path) -> list[dict]:
+    """The rows of a questions CSV (lang,question,expect_any,kind,entry)."""
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 async def read_intents(engine: ModelBackend, questions: list[dict]) -> dict[str, Intent]:
     """Each question's intent as the service reads it before looking in the knowledge."""
     return {q["question"]: (await engine.read_message(q["question"])).intent for q in questions}
@@ -123,8 +129,7 @@ async def main() -> int:
     parser.add_argument("--remote", choices=("embeddings", "words"), help="the model on a llama.cpp server")
     args = parser.parse_args()
     config = load_config(args.config)
-    with open(args.questions, encoding="utf-8") as f:
-        questions = list(csv.DictReader(f))
+    questions = read_questions(Path(args.questions))
     with contextlib.ExitStack() as stack:
         if args.remote:
             from testkit.llama_server import LlamaServer, configured_gguf, on_server
