@@ -271,9 +271,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                        ("上门修", "上门维修", "寄修", "寄回去修", "返修", "维修流程", "怎么修", "师傅上门")),
     # Clothes, food and service shops' own topics (3 Dec, stop 47, from a list of what such shops' FAQs cover): which
     # size to pick, altering a garment, how long food keeps, booking a visit or a service.
-    "sizing": (("what size", "which size", "sizes run", "size run", "size should i", "size do i", "size to get", "size to order", "size guide",
-                "size chart", "sizing", "true to size", "run small", "runs small", "run large", "runs large", "run big",
-                "runs big"),
+    "sizing": (("what size", "which size", "sizes run", "size run", "size should i", "size do i", "size to get",
+                "size to order", "size guide", "size chart", "sizing", "true to size", "run small", "runs small",
+                "run large", "runs large", "run big", "runs big"),
                ("尺码表", "尺码怎么选", "穿多大", "穿啥码", "穿什么码", "穿哪个码", "选多大", "多大码", "选什么码", "选哪个码", "码数",
                 "偏大", "偏小", "穿啥size", "穿什么size", "选哪个size")),
     "alterations": (("alteration", "altered", "alter the", "alter my", "alter it", "alter them", "hemm", "hem the",
