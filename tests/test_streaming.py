@@ -17,12 +17,17 @@ REPLY = "Your parcel left our warehouse this morning and should arrive on Friday
 
 
 async def test_the_service_reports_a_model_reply_as_it_grows(db, tiny_engine):
-    # The random tiny model's sampled words are shown only while they read as the customer's language: a fixed
-    # seed makes them the same words whichever tests ran before (they used to decide whether this one passed).
-    torch.manual_seed(SEED)
-    partials: list[str] = []
-    outcome = await ConversationService(db, tiny_engine, tiny_engine.config).handle_text(
-        Sender("console", "1"), "where is my parcel", on_partial=partials.append)
+    # The random tiny model's sampled words are shown only while they read as the customer's language. Which seed
+    # samples such words depends on the CPU's rounding (seed 1 did on the Intel machines, not on the AMD ones): the
+    # first of a few seeds whose reply reads so must stream it.
+    service = ConversationService(db, tiny_engine, tiny_engine.config)
+    for seed in range(SEED, SEED + 8):
+        torch.manual_seed(seed)
+        partials: list[str] = []
+        outcome = await service.handle_text(Sender("console", str(seed)), "where is my parcel",
+                                            on_partial=partials.append)
+        if partials:
+            break
     assert partials, "the model's reply was not streamed"
     assert all(len(a) <= len(b) for a, b in zip(partials, partials[1:]))
     # What was shown is the start of what was sent (a draft in another language than the reply's start is not
