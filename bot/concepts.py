@@ -111,9 +111,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                    "gift balance"),
                   ("礼品卡", "购物卡", "代金券", "储值卡", "充值卡", "礼金卡", "提货卡", "电子卡")),
     # "jobs", not "job": "a blazer for a job interview, will it arrive by Friday?" asks about delivery.
-    "jobs": (("hiring", "jobs", "job opening", "job opportunit", "job vacanc", "looking for a job", "apply for a job",
-              "vacanc", "work for you", "employ", "career", "internship", "recruit",
-              "apply for a job", "part-time work"),
+    "jobs": (("hiring", "jobs", "job opening", "job opportunit", "looking for a job", "vacanc", "work for you",
+              "employ", "career", "internship", "recruit", "apply for a job", "part-time work"),
              ("招聘", "招人", "招店员", "应聘", "兼职", "工作机会", "求职", "实习", "岗位", "简历", "入职")),
     "accessibility": (("wheelchair", "accessib", "disabled", "step-free", "lift", "elevator"),
                       ("无障碍", "轮椅", "电梯")),
@@ -285,8 +284,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                     "freeze them", "can i freeze", "frozen", "freezer", "in the fridge", "refrigerat"),
                    ("保质期", "放多久", "能放几天", "放几天", "保存多久", "能保存", "保鲜", "冷冻", "冷藏", "放冰箱", "还能吃", "不新鲜")),
     "appointment": (("appointment", "book a slot", "book a time", "booking", "make a reservation", "reserve a slot",
-                     "reserve a time", "walk in", "walk-in", "book ahead",
-                     "book in advance"),
+                     "reserve a time", "walk in", "walk-in", "book ahead", "book in advance"),
                     ("预约", "提前约", "约时间", "约个时间", "要约吗", "需要约", "挂号")),
     # Narrower questions under topics an FAQ covers (washing the linen, how long a coupon lasts, buying the showroom's
     # pieces), listed on 1 Dec: a returns or student entry does not answer them.
