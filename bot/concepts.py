@@ -281,8 +281,16 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "shelf_life": (("shelf life", "best before", "use by date", "stay fresh", "keep fresh", "still be ok",
                     "still be good", "still good to eat", "still ok to eat", "go stale", "goes stale", "go off",
                     "how long will it keep", "how long does it keep", "how long will they keep", "freeze it",
-                    "freeze them", "can i freeze", "frozen", "freezer", "in the fridge", "refrigerat"),
-                   ("保质期", "放多久", "能放几天", "放几天", "保存多久", "能保存", "保鲜", "冷冻", "冷藏", "放冰箱", "还能吃", "不新鲜")),
+                    "freeze them", "can i freeze", "frozen", "freezer", "in the fridge", "refrigerat", "expiry date", "expiration date", "close to expir",
+                    "near expir"),
+                   ("保质期", "放多久", "能放几天", "放几天", "保存多久", "能保存", "保鲜", "冷冻", "冷藏", "放冰箱", "还能吃", "不新鲜",
+                    "快过期", "临期")),
+    # Asking whether the shop sells a product at all ("Do you sell kids clothes?", "店里有没有卖仓鼠"): a shop's FAQ
+    # rarely lists its range, and an entry about sizes or candles does not say whether it sells this one.
+    "product_range": (("do you sell", "do u sell", "do you also sell", "do you guys sell", "do you carry",
+                       "do u carry", "do you stock", "does your shop sell", "does the shop sell", "for sale",
+                       "we sell", "we also sell", "we stock", "we carry"),
+                      ("有没有卖", "有卖", "卖不卖", "卖吗", "有售", "出售", "在售", "售卖")),
     "appointment": (("appointment", "book a slot", "book a time", "booking", "make a reservation", "reserve a slot",
                      "reserve a time", "walk in", "walk-in", "book ahead", "book in advance"),
                     ("预约", "提前约", "约时间", "约个时间", "要约吗", "需要约", "挂号")),
@@ -315,6 +323,11 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 DIETS = frozenset({"nuts", "gluten", "dairy", "sugar_free", "vegan"})
+
+# Words with which a shop's own text speaks of an intent, though a customer's use of them asks something else: a
+# size guide entry says "size" (and answers "which size for 165 cm?"), a customer's "a different size" asks to
+# exchange.
+SPOKEN_IN_ENTRIES = {"sizing": (("size",), ("尺码",))}
 
 # The customer's own address was wrong: not a question about where the shop is. Beside another intent it is the
 # reason ("typed the wrong address, can I cancel?" asks to cancel); alone ("地址填错了，能改一下吗") it asks to change it.
@@ -351,6 +364,7 @@ def _matcher(en: tuple[str, ...]) -> re.Pattern:
 
 _EN = {intent: _matcher(en) for intent, (en, _) in INTENTS.items()}
 _WHEN_ALONE_EN = {intent: _matcher(en) for intent, (en, _) in WHEN_ALONE.items()}
+_SPOKEN_EN = {intent: _matcher(en) for intent, (en, _) in SPOKEN_IN_ENTRIES.items()}
 
 
 def _mentions(said: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
@@ -386,7 +400,9 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     found -= {"delivery_time"} if "damaged" in found else frozenset()
     # "allergic to peanuts" asks about nuts: an allergy named is that diet's question.
     found -= {"allergens"} if found & DIETS else frozenset()
-    if found or not alone_words:
+    if not alone_words:
+        return found | {intent for intent, (_, zh) in SPOKEN_IN_ENTRIES.items() if _mentions(said, _SPOKEN_EN[intent], zh)}
+    if found:
         return found
     return frozenset(intent for intent, (_, zh) in WHEN_ALONE.items() if _mentions(said, _WHEN_ALONE_EN[intent], zh))
 

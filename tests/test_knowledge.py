@@ -392,6 +392,9 @@ def test_clothes_food_and_service_shops_own_topics_are_intents():
     assert intents("I'm usually an M at Zara, does ur stuff run small?") == intents("165 52kg 穿啥码呀") == {"sizing"}
     assert intents("can u shorten the trousers?") == intents("阔腿裤能帮忙改短吗") == {"alterations"}
     assert intents("can i freeze ur bread?") == intents("吐司放冰箱能放多久啊") == {"shelf_life"}
+    # food near its date is a shelf-life question; a student card past its date is not
+    assert "shelf_life" in intents("is the kibble close to its expiry date?") & intents("别给我发快过期的狗粮")
+    assert "shelf_life" not in intents("学生证过期了还能用吗")
     assert intents("can i just walk in with my poodle?") == intents("洗澡要提前预约吗") == {"appointment"}
     assert intents("Can I exchange it for a different size?") == {"exchange"}  # a swap, not a size question
 
@@ -413,6 +416,24 @@ async def test_a_nut_allergy_entry_does_not_answer_other_diets(db, tiny_engine, 
         "payment,zh,可以用什么方式付款？,微信和支付宝。"])
     match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
     assert (match.entry.entry_id, match.sure) == ("nuts", answered)
+
+
+@pytest.mark.parametrize(("question", "answered"), [
+    ("Do you sell kids clothes?", None), ("店里有没有卖童装？", None),
+    ("I'm 165cm and 52kg, what size should I get?", "size_guide"), ("我165cm 52kg穿啥码", "size_guide"),
+    ("Do you sell gift cards?", "gift_card"), ("你们有卖礼品卡吗？", "gift_card")])
+async def test_whether_the_shop_sells_something_is_answered_only_by_an_entry_that_says_it_sells(
+        db, tiny_engine, tmp_path, question, answered):
+    """A clothes shop's size guide does not say whether it sells kids clothes: a person answers (sure_margin 0 would
+    otherwise take the closest entry). The size guide still answers which size to pick, though its question names no
+    size phrase a customer uses, and the gift card entry, which says it sells them, answers whether it does."""
+    path = write(tmp_path, [
+        "size_guide,en,How do I choose?,Every product page gives each size in cm: between two take the larger one.",
+        "size_guide,zh,怎么选？,每个商品页都写了各个尺码的厘米数，两个之间选大一码。",
+        "gift_card,en,Do you have gift cards?,We sell gift cards of 100 and 200 yuan in the shop.",
+        "gift_card,zh,有礼品卡吗？,有，店里出售100元和200元的礼品卡。"])
+    match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
+    assert (match.entry.entry_id if match.sure else None) == answered
 
 
 def test_a_discount_in_numbers_and_a_payment_in_full_are_read():
