@@ -309,7 +309,11 @@ def test_kb_import_command_imports_or_names_the_broken_line(tmp_path, tiny_confi
                                       "Is the furniture fabric machine washable?", "家具保修卡多久过期？", "样品家具有保修吗？",
                                       # what is in the box, a warranty for who was given it
                                       "Does the desk lamp come with a charger?",
-                                      "My friend gave me this lamp. Does the warranty still cover me?", "朋友送的台灯，保修还算吗？"])
+                                      "My friend gave me this lamp. Does the warranty still cover me?", "朋友送的台灯，保修还算吗？",
+                                      # what no FAQ here says: genuine goods, colours, the way to the shop
+                                      "Is the furniture genuine or a knock-off?", "家具是正品吗？",
+                                      "What colours does the furniture come in?", "家具有哪些颜色？",
+                                      "where exactly is your shop, which metro station is closest?", "店在哪，坐地铁几号线？"])
 async def test_a_question_the_knowledge_never_speaks_of_is_handed_over_not_answered_by_a_shared_word(
         db, tiny_engine, tmp_path, question):
     """The warranty entry shares "furniture" / 家具 / "warranty" and "pay" / 付款 is known, but no entry buys back,
@@ -434,6 +438,17 @@ async def test_whether_the_shop_sells_something_is_answered_only_by_an_entry_tha
         "gift_card,zh,有礼品卡吗？,有，店里出售100元和200元的礼品卡。"])
     match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
     assert (match.entry.entry_id if match.sure else None) == answered
+
+
+def test_what_a_shop_seldom_answers_is_read_as_its_own_intent():
+    """Eating in, boarding a pet, a vet and a job were read as no intent or as delivery ("几天" alone asks when an order
+    arrives), so an entry about delivery answered them; read, no entry of a shop that does not offer them does."""
+    assert intents("can we sit and eat inside the shop?") == intents("可以堂食吗") == {"dine_in"}
+    assert intents("过年回老家，能把猫寄养在你们店几天吗") == intents("Do you offer pet boarding?") == {"pet_boarding"}
+    assert intents("is there a vet who can do vaccinations?") == intents("店里能打疫苗吗") == {"vet"}
+    assert intents("你们店招不招学徒啊") == {"jobs"}
+    assert "location" not in intents("dropped my iphone on the subway stairs, how much is a new screen?")
+    assert "vet" not in intents("Is there a veteran discount?")
 
 
 def test_a_discount_in_numbers_and_a_payment_in_full_are_read():
