@@ -496,6 +496,7 @@ def test_words_of_other_trades_are_not_read_as_shop_intents():
 def test_the_same_ask_in_other_words_is_the_same_intent():
     assert intents("Where's my parcel? ordered on Tuesday") == intents("物流到哪了") == {"tracking"}
     assert intents("Will I have to pay for delivery to Shenzhen?") == intents("运费多少") == {"shipping_cost"}
+    assert intents("I live near Tianfu Square, how much to send a cake there") == {"shipping_cost"}
     assert intents("How soon will the money come back to me?") == intents("钱什么时候退给我") == {"refund"}
     assert intents("买的书桌保几年啊") == {"warranty"}
     assert intents("买的东西能开票不") == {"invoice"}
