@@ -14,6 +14,13 @@ from typing import Iterable
 from bot.lexicon import WORD_START, folded
 
 # intent: (English word starts, matched at a word boundary; Chinese substrings)
+# Places a Chinese shop ships to only as an international order: "shipping to germany", "寄日本".
+ABROAD = (("japan", "korea", "singapore", "malaysia", "thailand", "vietnam", "australia", "new zealand", "canada",
+           "the us", "the usa", "america", "the uk", "england", "britain", "germany", "france", "italy", "spain",
+           "the netherlands", "europe", "russia", "dubai", "taiwan", "hong kong", "macau", "macao"),
+          ("日本", "韩国", "新加坡", "马来西亚", "泰国", "越南", "澳洲", "澳大利亚", "新西兰", "加拿大", "美国", "英国", "德国",
+           "法国", "意大利", "西班牙", "荷兰", "欧洲", "俄罗斯", "迪拜", "台湾", "香港", "澳门"))
+
 INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hours": (("open on", "open at", "open until", "opening", "are you open", "you open", "closed", "closing",
                "close on", "close at", "hours", "reach someone", "someone on", "available on", "weekday", "weekend",
@@ -209,7 +216,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "restock_date": (("restock", "back in stock", "in stock again", "next batch", "next shipment", "replenish",
                       "notify me when"),
                      ("补货", "什么时候有货", "何时有货", "重新上架", "再上架", "下一批", "到货通知", "还会补")),
-    "stock_availability": (("in stock", "out of stock", "sold out", "any left", "how many left", "inventory",
+    "stock_availability": (("in stock", "out of stock", "out-of-stock", "sold out", "sold-out", "any left", "how many left", "inventory",
                             "stock level", "still have any", "is it available"),
                            ("有货吗", "有没有货", "缺货", "库存", "售罄", "卖完", "没货", "断货", "还有货")),
     "dimensions_materials": (("dimension", "how big is", "how tall", "how wide", "how heavy", "measurements",
@@ -220,8 +227,12 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 ("关税", "清关", "海关", "进口税", "报关", "扣关")),
     "international_shipping": (("ship internationally", "international shipping", "international deliver",
                                 "ship overseas", "deliver overseas", "ship abroad", "deliver abroad",
-                                "ship to another country", "outside the country", "other countries"),
-                               ("国际快递", "国际运费", "国际物流", "海外", "国外", "寄到香港", "港澳台", "跨境")),
+                                "ship to another country", "outside the country", "other countries", "internationally",
+                                "overseas",
+                                *(f"{verb} to {place}" for verb in ("ship", "shipping", "deliver", "delivery", "send",
+                                                                    "post", "mail") for place in ABROAD[0])),
+                               ("国际快递", "国际运费", "国际物流", "海外", "国外", "港澳台", "跨境",
+                                *(f"{verb}{place}" for verb in ("寄", "寄到", "发到", "送到", "运到") for place in ABROAD[1]))),
     "courier": (("sf express", "via dhl", "by dhl", "use dhl", "with dhl", "dhl express", "fedex", "royal mail",
                  "usps", "evri", "which courier", "what courier", "which delivery company"),
                 ("顺丰", "京东快递", "京东物流", "中通", "圆通", "申通", "韵达", "邮政", "极兔", "德邦", "哪家快递", "什么快递")),
@@ -373,6 +384,9 @@ WHEN_ALONE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "address_change": WRONG_ADDRESS,
 }
 
+# Where an order goes is no other question: "how long" beside it still asks when the order arrives ("寄到美国要多久").
+WHERE_TO = frozenset({"international_shipping"})
+
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
 # (the goods I received) names what the question is about, it does not ask when they arrive.
 TIME_ANCHORS = ("after payment", "after paying", "after i pay", "after i paid", "once i pay", "once i've paid",
@@ -424,9 +438,9 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     found -= {"allergens"} if found & DIETS else frozenset()
     if not alone_words:
         return found | {intent for intent, (_, zh) in SPOKEN_IN_ENTRIES.items() if _mentions(said, _SPOKEN_EN[intent], zh)}
-    if found:
+    if found - WHERE_TO:
         return found
-    return frozenset(intent for intent, (_, zh) in WHEN_ALONE.items() if _mentions(said, _WHEN_ALONE_EN[intent], zh))
+    return found | {intent for intent, (_, zh) in WHEN_ALONE.items() if _mentions(said, _WHEN_ALONE_EN[intent], zh)}
 
 
 # Where a message's clauses end: after sentence ends, and after commas, because a Chinese customer's story and question are

@@ -497,6 +497,12 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     assert intents("Where's my parcel? ordered on Tuesday") == intents("物流到哪了") == {"tracking"}
     assert intents("Will I have to pay for delivery to Shenzhen?") == intents("运费多少") == {"shipping_cost"}
     assert intents("I live near Tianfu Square, how much to send a cake there") == {"shipping_cost"}
+    # a place abroad is an international order; "how long" beside it still asks when it arrives
+    assert intents("寄到美国要多久啊") == intents("delivery to canada takes how long?") == {"international_shipping",
+                                                                                       "delivery_time"}
+    assert intents("how much is shipping to germany?") == intents("寄日本运费多少") == {"international_shipping",
+                                                                                "shipping_cost"}
+    assert "stock_availability" in intents("Will sold-out items be restocked?")
     assert intents("How soon will the money come back to me?") == intents("钱什么时候退给我") == {"refund"}
     assert intents("买的书桌保几年啊") == {"warranty"}
     assert intents("买的东西能开票不") == {"invoice"}
