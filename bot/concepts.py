@@ -324,6 +324,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "vet": (("a vet ", "a vet?", "the vet ", "the vet?", "vet clinic", "veterinar", "vaccin", "deworm", "neuter",
              "spay"),  # with the space after it: "a veteran" is no vet
             ("兽医", "疫苗", "驱虫", "绝育")),
+    # Trying a product before buying it: a taster pack, a free sample (a tea, cosmetics or food shop's FAQ).
+    "samples": (("sample", "tester", "taster", "trial size", "trial pack", "try before buying", "try a few",
+                 "try them first", "try it first"),
+                ("试饮", "小样", "试用装", "试吃", "试喝", "尝尝", "试用")),
     "appointment": (("appointment", "book a slot", "book a time", "booking", "make a reservation", "reserve a slot",
                      "reserve a time", "walk in", "walk-in", "book ahead", "book in advance"),
                     ("预约", "提前约", "约时间", "约个时间", "要约吗", "需要约", "挂号")),
@@ -354,6 +358,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                       "marketing email", "spam"),
                      ("隐私", "个人信息", "个人数据", "信息泄露", "退订", "营销短信", "骚扰短信", "取消订阅")),
 }
+
+# How a question is put, not what it is about: "Do you sell tea samples?" is about samples, and answers "Do you sell
+# herbal tea?" no more than any other entry does.
+FRAMES = frozenset({"product_range"})
 
 DIETS = frozenset({"nuts", "gluten", "dairy", "sugar_free", "vegan"})
 

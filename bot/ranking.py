@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.concepts import asked, intents
+from bot.concepts import FRAMES, asked, intents
 from bot.config import SignalWeights
 from bot.lexicon import Lexicon
 from storage.db import KnowledgeEntry
@@ -22,7 +22,7 @@ class Language:
         # original payment method") count half, so they do not tie it with the entry that is about them. A question
         # asks it as far as the entry speaks of it: "配送需要多长时间？" asks about delivery time (its answer says when
         # bikes arrive), "How long does the battery last?" does not (its answer says nothing of delivery).
-        self.topics = [intents(e.question) & spoken for e, spoken in zip(entries, self.intents)]
+        self.topics = [intents(e.question) & spoken - FRAMES for e, spoken in zip(entries, self.intents)]
         self.covered = frozenset().union(*self.intents)  # every intent some entry speaks of
 
 
