@@ -296,10 +296,16 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "shelf_life": (("shelf life", "best before", "use by date", "stay fresh", "keep fresh", "still be ok",
                     "still be good", "still good to eat", "still ok to eat", "go stale", "goes stale", "go off",
                     "how long will it keep", "how long does it keep", "how long will they keep", "freeze it",
-                    "freeze them", "can i freeze", "frozen", "freezer", "in the fridge", "refrigerat", "expiry date", "expiration date", "close to expir",
-                    "near expir"),
+                    "freeze them", "can i freeze", "frozen", "freezer", "in the fridge", "refrigerat", "expiry date",
+                    "expiration date", "close to expir", "near expir", "how to store", "how should i store",
+                    "how do i store", "how do you store", "keep it fresh", "keep them fresh"),
                    ("保质期", "放多久", "能放几天", "放几天", "保存多久", "能保存", "保鲜", "冷冻", "冷藏", "放冰箱", "还能吃", "不新鲜",
-                    "快过期", "临期")),
+                    "快过期", "临期", "放坏", "怎么存", "咋存", "怎么保存", "如何保存", "咋保存", "怎么储存", "存放")),
+    # How to make a product ready to eat or drink: brewing a tea, cooking a dish ("how long do I steep it" asks no
+    # delivery time).
+    "preparation": (("steep", "brew", "infus", "water temperature", "how to cook", "how do i cook", "cooking time",
+                     "how to prepare", "how do i prepare", "cold brew"),
+                    ("冲泡", "怎么泡", "咋泡", "泡多久", "出汤", "水温", "泡法", "几泡", "冷泡", "怎么煮", "煮多久", "怎么做着吃")),
     # Asking whether the shop sells a product at all ("Do you sell kids clothes?", "店里有没有卖仓鼠"): a shop's FAQ
     # rarely lists its range, and an entry about sizes or candles does not say whether it sells this one.
     "product_range": (("do you sell", "do u sell", "do you also sell", "do you guys sell", "do you carry",
@@ -395,6 +401,9 @@ WHEN_ALONE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Where an order goes is no other question: "how long" beside it still asks when the order arrives ("寄到美国要多久").
 WHERE_TO = frozenset({"international_shipping"})
 
+# Phrases holding an intent's word that ask something else: food that goes off while kept (放坏) is no damage.
+NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏",)}
+
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
 # (the goods I received) names what the question is about, it does not ask when they arrive.
 TIME_ANCHORS = ("after payment", "after paying", "after i pay", "after i paid", "once i pay", "once i've paid",
@@ -437,13 +446,17 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     shipped_unwanted = unwanted and any(phrase in told for phrase in ALREADY_SHIPPED)
     if shipped_unwanted:
         told = _without(told, ALREADY_SHIPPED)
-    found = frozenset(intent for intent, (_, zh) in INTENTS.items() if _mentions(told, _EN[intent], zh))
+    found = frozenset(intent for intent, (_, zh) in INTENTS.items()
+                      if _mentions(_without(told, NOT_ASKING.get(intent, ())), _EN[intent], zh))
     found |= {"cancel"} if shipped_unwanted else frozenset()
     # A damage report's arrival is its story ("My vase arrived smashed", "镜子收到就裂了"): it asks what to do about the
     # damage, not when an order arrives (the zh FAQ's "收到的商品坏了" has no arrival; its English twin had one).
     found -= {"delivery_time"} if "damaged" in found else frozenset()
     # "allergic to peanuts" asks about nuts: an allergy named is that diet's question.
     found -= {"allergens"} if found & DIETS else frozenset()
+    # A customer's food "expiring" asks how long it keeps, not a card's or coupon's validity (a shop's text that says
+    # both speaks of both).
+    found -= {"expiry"} if alone_words and "shelf_life" in found else frozenset()
     if not alone_words:
         return found | {intent for intent, (_, zh) in SPOKEN_IN_ENTRIES.items() if _mentions(said, _SPOKEN_EN[intent], zh)}
     if found - WHERE_TO:

@@ -428,14 +428,15 @@ async def test_a_nut_allergy_entry_does_not_answer_other_diets(db, tiny_engine, 
     ("Do you sell gift cards?", "gift_card"), ("你们有卖礼品卡吗？", "gift_card")])
 async def test_whether_the_shop_sells_something_is_answered_only_by_an_entry_that_says_it_sells(
         db, tiny_engine, tmp_path, question, answered):
-    """A clothes shop's size guide does not say whether it sells kids clothes: a person answers (sure_margin 0 would
-    otherwise take the closest entry). The size guide still answers which size to pick, though its question names no
-    size phrase a customer uses, and the gift card entry, which says it sells them, answers whether it does."""
+    """A clothes shop's size guide does not say whether it sells kids clothes, nor does "Do you sell gift cards?",
+    which is about gift cards: a person answers (sure_margin 0 would otherwise take the closest entry). The size
+    guide still answers which size to pick, though its question names no size phrase a customer uses, and the gift
+    card entry answers whether the shop sells them."""
     path = write(tmp_path, [
         "size_guide,en,How do I choose?,Every product page gives each size in cm: between two take the larger one.",
         "size_guide,zh,怎么选？,每个商品页都写了各个尺码的厘米数，两个之间选大一码。",
-        "gift_card,en,Do you have gift cards?,We sell gift cards of 100 and 200 yuan in the shop.",
-        "gift_card,zh,有礼品卡吗？,有，店里出售100元和200元的礼品卡。"])
+        "gift_card,en,Do you sell gift cards?,We sell gift cards of 100 and 200 yuan in the shop.",
+        "gift_card,zh,你们卖礼品卡吗？,店里出售100元和200元的礼品卡。"])
     match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
     assert (match.entry.entry_id if match.sure else None) == answered
 
@@ -449,6 +450,17 @@ def test_what_a_shop_seldom_answers_is_read_as_its_own_intent():
     assert intents("你们店招不招学徒啊") == {"jobs"}
     assert "location" not in intents("dropped my iphone on the subway stairs, how much is a new screen?")
     assert "vet" not in intents("Is there a veteran discount?")
+
+
+def test_a_tea_or_food_shops_questions_are_read_as_what_they_ask():
+    """Steeping times were read as delivery times ("how long" alone), tea going off as damage (坏) and a taster pack as
+    nothing: the tea shop's delivery and returns entries answered them (bench/devsets/sixth_shop)."""
+    assert intents("first time using a gaiwan, how long do i steep each round??") == intents("每泡多久出汤呀") == {
+        "preparation"}
+    assert intents("喝不完，会不会放坏啊，要咋存") == {"shelf_life"}
+    assert intents("Can I keep a pu'er cake for 5 years or does it expire? Do I need to refrigerate it?") == {
+        "shelf_life"}  # food expiring is how long it keeps
+    assert intents("how much is the taster pack?") == intents("有没有小样呀") == {"samples"}
 
 
 def test_a_discount_in_numbers_and_a_payment_in_full_are_read():
