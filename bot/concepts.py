@@ -365,6 +365,13 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      ("隐私", "个人信息", "个人数据", "信息泄露", "退订", "营销短信", "骚扰短信", "取消订阅")),
 }
 
+# Narrower questions that ask their broader one too: paying cash on delivery is a payment question, so a payment
+# entry that says "we do not take cash on delivery" is about it (its question names payment, the customer's the narrower
+# case), while one that does not speak of it still does not answer.
+PARENTS = {"cash_on_delivery": "payment", "instalments": "payment", "return_postage": "returns",
+           "accidental_damage": "warranty", "extended_warranty": "warranty", "special_invoice": "invoice",
+           "invoice_title": "invoice", "coupon_stacking": "discount", "customs": "international_shipping"}
+
 # How a question is put, not what it is about: "Do you sell tea samples?" is about samples, and answers "Do you sell
 # herbal tea?" no more than any other entry does.
 FRAMES = frozenset({"product_range"})
@@ -454,6 +461,7 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     found -= {"delivery_time"} if "damaged" in found else frozenset()
     # "allergic to peanuts" asks about nuts: an allergy named is that diet's question.
     found -= {"allergens"} if found & DIETS else frozenset()
+    found |= {PARENTS[intent] for intent in found if intent in PARENTS}
     # A customer's food "expiring" asks how long it keeps, not a card's or coupon's validity (a shop's text that says
     # both speaks of both).
     found -= {"expiry"} if alone_words and "shelf_life" in found else frozenset()

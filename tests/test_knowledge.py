@@ -463,6 +463,20 @@ def test_a_tea_or_food_shops_questions_are_read_as_what_they_ask():
     assert intents("how much is the taster pack?") == intents("有没有小样呀") == {"samples"}
 
 
+@pytest.mark.parametrize("question", ["Can I pay cash on delivery?", "可以货到付款吗？"])
+async def test_a_payment_entry_that_says_it_takes_no_cash_on_delivery_answers_whether_it_does(
+        db, tiny_engine, tmp_path, question):
+    """Paying cash on delivery is a payment question: the payment entry, whose answer rules it out, answers it with
+    the margin out of reach (a shop whose payment entry never speaks of it hands it over: see above)."""
+    path = write(tmp_path, [
+        "payment,en,What payment methods do you accept?,WeChat Pay and Alipay. We do not offer cash on delivery.",
+        "payment,zh,支持哪些付款方式？,支持微信和支付宝，暂不支持货到付款。",
+        "shipping_cost,en,How much is shipping?,Shipping is 8 yuan and free over 99 yuan.",
+        "shipping_cost,zh,运费多少？,运费8元，满99元包邮。"])
+    match = await find_by_words_and_intents(db, tiny_engine, path, question)
+    assert (match.entry.entry_id, match.sure) == ("payment", True)
+
+
 def test_a_discount_in_numbers_and_a_payment_in_full_are_read():
     # "10% off": the sign follows a digit, no word start; 打9折 is how a Chinese shop writes 10% off.
     assert intents("Orders of 30 boxes get 10% off.") == intents("满30盒打9折") == {"discount"}
@@ -500,7 +514,7 @@ async def test_an_entry_asking_how_long_something_else_lasts_is_no_delivery_entr
 def test_words_of_other_trades_are_not_read_as_shop_intents():
     # Met in a phone repair shop and a pet shop: installing is no paying in instalments, a size is no exchange.
     assert "instalments" not in intents("Do you install the screen protector for me?")
-    assert intents("Can I pay in instalments?") == intents("can i pay in installments") == {"instalments"}
+    assert intents("Can I pay in instalments?") == intents("can i pay in installments") == {"instalments", "payment"}
     assert intents("胸背带尺码怎么选？") == {"sizing"}  # which size to pick, not a swap
     assert intents("Whats the minimum spend for free delivery?") == {"shipping_cost"}
 
