@@ -529,6 +529,9 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     assert intents("how much is shipping to germany?") == intents("寄日本运费多少") == {"international_shipping",
                                                                                 "shipping_cost"}
     assert "stock_availability" in intents("Will sold-out items be restocked?")
+    assert intents("If I pay at 3pm today, does it leave today or tomorrow?") == intents("今天能发吗") == {"delivery_time"}
+    # a company's order for its staff or its party is a corporate order
+    assert "wholesale" in intents("who do I talk to for a corporate quote?") & intents("公司想订一批茶叶发员工福利，有优惠吗")
     assert intents("How soon will the money come back to me?") == intents("钱什么时候退给我") == {"refund"}
     assert intents("买的书桌保几年啊") == {"warranty"}
     assert intents("买的东西能开票不") == {"invoice"}
