@@ -120,8 +120,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  "redeem my points"),
                 ("积分", "会员", "vip")),
     "gift_card": (("gift card", "gift voucher", "voucher", "gift certificate", "giftcard", "e-gift", "egift",
-                   "gift balance"),
-                  ("礼品卡", "购物卡", "代金券", "储值卡", "充值卡", "礼金卡", "提货卡", "电子卡")),
+                   "gift balance", "stored-value", "stored value", "prepaid card", "top up", "top-up", "topping up",
+                   "card balance"),
+                  ("礼品卡", "购物卡", "代金券", "储值卡", "充值卡", "礼金卡", "提货卡", "电子卡", "充值", "储值")),
     # "jobs", not "job": "a blazer for a job interview, will it arrive by Friday?" asks about delivery.
     "jobs": (("hiring", "jobs", "job opening", "job opportunit", "looking for a job", "vacanc", "work for you",
               "employ", "career", "internship", "recruit", "apply for a job", "part-time work"),

@@ -530,6 +530,8 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
                                                                                 "shipping_cost"}
     assert "stock_availability" in intents("Will sold-out items be restocked?")
     assert intents("If I pay at 3pm today, does it leave today or tomorrow?") == intents("今天能发吗") == {"delivery_time"}
+    assert intents("does the card balance expire") == {"gift_card", "expiry"}  # a stored-value card's balance
+    assert intents("听说充值有送？充多少送多少啊") == intents("topping up gets you free money?") == {"gift_card"}
     # a company's order for its staff or its party is a corporate order
     assert "wholesale" in intents("who do I talk to for a corporate quote?") & intents("公司想订一批茶叶发员工福利，有优惠吗")
     assert intents("How soon will the money come back to me?") == intents("钱什么时候退给我") == {"refund"}
