@@ -465,6 +465,7 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     found -= {"delivery_time"} if "damaged" in found else frozenset()
     # "allergic to peanuts" asks about nuts: an allergy named is that diet's question.
     found -= {"allergens"} if found & DIETS else frozenset()
+    found |= {"wholesale"} if _BULK.search(said) else frozenset()
     found |= {PARENTS[intent] for intent in found if intent in PARENTS}
     # A customer's food "expiring" asks how long it keeps, not a card's or coupon's validity (a shop's text that says
     # both speaks of both).
@@ -475,6 +476,11 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
         return found
     return found | {intent for intent, (_, zh) in WHEN_ALONE.items() if _mentions(said, _WHEN_ALONE_EN[intent], zh)}
 
+
+# Dozens of one thing is a bulk order whatever the words around it ("~40 gift boxes for mid-autumn", "50盒礼盒"):
+# a count of 20 to 9999 before a unit of goods (not days, yuan or people).
+_BULK = re.compile(r"(?<![\d.,])(?:[2-9]\d|[1-9]\d{2,3})\s*(?:(?:gift |small |big |large )?(?:boxes|pieces|pcs|units|sets"
+                   r"|items|packs|bags|bottles|tins|cartons|mugs|cups|chairs|desks|lamps|cakes)\b|盒|箱|套|件|罐)")
 
 # Where a message's clauses end: after sentence ends, and after commas, because a Chinese customer's story and question are
 # often one sentence ("台灯我已经寄回去了，物流显示前天你们签收了，钱啥时候能回来呀？").

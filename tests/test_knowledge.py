@@ -532,6 +532,10 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     assert intents("If I pay at 3pm today, does it leave today or tomorrow?") == intents("今天能发吗") == {"delivery_time"}
     assert intents("does the card balance expire") == {"gift_card", "expiry"}  # a stored-value card's balance
     assert intents("听说充值有送？充多少送多少啊") == intents("topping up gets you free money?") == {"gift_card"}
+    # dozens of one thing is a bulk order; days, yuan and people are no goods
+    assert "wholesale" in intents("our company needs ~40 gift boxes for mid-autumn, any discount?") & intents(
+        "公司中秋要订50盒礼盒，有优惠没")
+    assert "wholesale" not in intents("we're 30 people, 2500 yuan budget, can it arrive in 20 days?")
     # a company's order for its staff or its party is a corporate order
     assert "wholesale" in intents("who do I talk to for a corporate quote?") & intents("公司想订一批茶叶发员工福利，有优惠吗")
     assert intents("How soon will the money come back to me?") == intents("钱什么时候退给我") == {"refund"}
