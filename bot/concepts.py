@@ -24,8 +24,8 @@ ABROAD = (("japan", "korea", "singapore", "malaysia", "thailand", "vietnam", "au
 INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hours": (("open on", "open at", "open until", "opening", "are you open", "you open", "closed", "closing",
                "close on", "close at", "hours", "reach someone", "someone on", "available on", "weekday", "weekend",
-               "saturday", "sunday", "public holiday", "national day", "staffed"),
-              ("营业", "上班", "下班", "开门", "关门", "在线", "有人", "客服时间", "周六", "周日", "星期", "节假日", "几点")),
+               "saturday", "sunday", "public holiday", "national day", "staffed", "open over", "open during"),
+              ("营业", "上班", "下班", "开门", "关门", "在线", "有人", "客服时间", "周六", "周日", "星期", "节假日", "几点", "开不开")),
     "delivery_time": (("arriv", "get to me", "reach me", "get here", "gets here", "dispatch", "ship within",
                        "delivery take", "leave your warehouse", "leave the warehouse", "leaves the warehouse",
                        "leaves your warehouse", "ship out", "ships out", "shipped out", "when will you ship",

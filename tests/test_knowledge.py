@@ -557,6 +557,7 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     # An evening in the message is not an evening delivery: these ask the hours.
     assert intents("What time do you stop answering in the evening?") == set()
     assert intents("你们客服晚上几点下班") == {"hours"}
+    assert intents("过年期间店里开不开？") == intents("is the shop open over the holidays?") == {"hours"}
 
 
 def test_english_words_written_against_chinese_characters_are_still_words():
