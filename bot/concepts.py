@@ -20,6 +20,11 @@ ABROAD = (("japan", "korea", "singapore", "malaysia", "thailand", "vietnam", "au
            "the netherlands", "europe", "russia", "dubai", "taiwan", "hong kong", "macau", "macao"),
           ("日本", "韩国", "新加坡", "马来西亚", "泰国", "越南", "澳洲", "澳大利亚", "新西兰", "加拿大", "美国", "英国", "德国",
            "法国", "意大利", "西班牙", "荷兰", "欧洲", "俄罗斯", "迪拜", "台湾", "香港", "澳门"))
+# Cities abroad a customer names alone ("I'm flying back to Melbourne", "我在温哥华读书 能寄过来吗").
+CITIES_ABROAD = (("tokyo", "osaka", "seoul", "london", "paris", "new york", "sydney", "melbourne", "vancouver",
+                  "toronto", "berlin", "los angeles", "san francisco", "kuala lumpur", "bangkok"),
+                 ("东京", "大阪", "首尔", "伦敦", "巴黎", "纽约", "悉尼", "墨尔本", "温哥华", "多伦多", "柏林", "洛杉矶", "旧金山",
+                  "吉隆坡", "曼谷"))
 
 INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hours": (("open on", "open at", "open until", "opening", "are you open", "you open", "closed", "closing",
@@ -136,8 +141,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  "faster shipping", "urgent", "rush", "deliver today", "delivered today", "expedited"),
                 ("加急", "航空", "次日达", "当日达", "顺丰", "特快", "加快", "当天送达", "当天到", "今天能到", "今天能送", "同城急送", "闪送", "半日达")),
     "custom": (("customi", "custom-made", "custom made", "custom order", "personalis", "personaliz", "engrav",
-                "made to measure", "bespoke", "monogram", "custom name", "custom print", "made to order"),
-               ("定制", "定做", "刻字", "私人订制", "个性化", "印名字", "印字", "来图")),
+                "made to measure", "bespoke", "monogram", "custom name", "custom print", "made to order", "logo",
+                "custom photo", "photo print", "print a photo", "print photos", "print my photo", "print our"),
+               ("定制", "定做", "刻字", "私人订制", "个性化", "印名字", "印字", "来图", "logo", "印照片", "照片打印")),
     "wholesale": (("wholesale", "bulk", "in large quantities", "for my business", "reseller", "distributor",
                    "buy in bulk", "order in bulk", "large quantit", "corporate order", "corporate gift",
                    "company order", "volume discount", "quantity discount", "order for my company", "resell",
@@ -234,9 +240,11 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                 "ship to another country", "outside the country", "other countries", "internationally",
                                 "overseas",
                                 *(f"{verb} to {place}" for verb in ("ship", "shipping", "deliver", "delivery", "send",
-                                                                    "post", "mail") for place in ABROAD[0])),
+                                                                    "post", "mail") for place in ABROAD[0]),
+                                *CITIES_ABROAD[0]),
                                ("国际快递", "国际运费", "国际物流", "海外", "国外", "港澳台", "跨境",
-                                *(f"{verb}{place}" for verb in ("寄", "寄到", "发到", "送到", "运到") for place in ABROAD[1]))),
+                                *(f"{verb}{place}" for verb in ("寄", "寄到", "发到", "送到", "运到") for place in ABROAD[1]),
+                                *CITIES_ABROAD[1])),
     "courier": (("sf express", "via dhl", "by dhl", "use dhl", "with dhl", "dhl express", "fedex", "royal mail",
                  "usps", "evri", "which courier", "what courier", "which delivery company"),
                 ("顺丰", "京东快递", "京东物流", "中通", "圆通", "申通", "韵达", "邮政", "极兔", "德邦", "哪家快递", "什么快递")),
@@ -338,6 +346,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "samples": (("sample", "tester", "taster", "trial size", "trial pack", "try before buying", "try a few",
                  "try them first", "try it first"),
                 ("试饮", "小样", "试用装", "试吃", "试喝", "尝尝", "试用")),
+    "classes": (("classes", "a class", "workshop", "lesson", "courses", "a course", "tutorial session"),
+                ("课程", "上课", "艺课", "体验课", "培训", "教学", "手作课", "沙龙")),
     "appointment": (("appointment", "book a slot", "book a time", "booking", "make a reservation", "reserve a slot",
                      "reserve a time", "walk in", "walk-in", "book ahead", "book in advance"),
                     ("预约", "提前约", "约时间", "约个时间", "要约吗", "需要约", "挂号")),

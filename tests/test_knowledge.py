@@ -448,6 +448,10 @@ def test_what_a_shop_seldom_answers_is_read_as_its_own_intent():
     assert intents("过年回老家，能把猫寄养在你们店几天吗") == intents("Do you offer pet boarding?") == {"pet_boarding"}
     assert intents("is there a vet who can do vaccinations?") == intents("店里能打疫苗吗") == {"vet"}
     assert intents("你们店招不招学徒啊") == {"jobs"}
+    assert intents("Do you run any tea tasting classes or workshops?") == intents("你们有茶艺课吗？") == {"classes"}
+    assert intents("Can you print our company logo on the gift boxes?") == intents("礼盒能印我们公司的logo不") == {
+        "custom"}
+    assert "international_shipping" in intents("How much to ship an order to Tokyo?") & intents("我在温哥华读书 能寄过来吗")
     assert "location" not in intents("dropped my iphone on the subway stairs, how much is a new screen?")
     assert "vet" not in intents("Is there a veteran discount?")
 
@@ -479,7 +483,7 @@ async def test_a_payment_entry_that_says_it_takes_no_cash_on_delivery_answers_wh
 
 def test_a_discount_in_numbers_and_a_payment_in_full_are_read():
     # "10% off": the sign follows a digit, no word start; 打9折 is how a Chinese shop writes 10% off.
-    assert intents("Orders of 30 boxes get 10% off.") == intents("满30盒打9折") == {"discount"}
+    assert intents("Orders over 300 yuan get 10% off.") == intents("满300元打9折") == {"discount"}
     assert intents("do i pay the whole thing upfront?") == intents("要先付全款吗") == {"payment"}
 
 
