@@ -159,7 +159,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                     ("保价", "比价", "价保", "降价补差", "价格保护", "退差价", "降价了", "买贵了", "别家更便宜", "价格匹配")),
     "pickup": (("pick up", "pick it up", "collect it", "click and collect", "pickup", "parcel locker", "locker",
                 "pick-up point", "collection point", "click & collect", "po box", "collect in store"),
-               ("自提", "自取", "到店取", "快递柜", "丰巢", "驿站", "提货点", "代收点", "门店取货")),
+               ("自提", "自取", "到店取", "快递柜", "丰巢", "驿站", "提货点", "代收点", "门店取货", "上门取件", "上门取货", "上门收件")),
     # Delivering in the evening, not any evening: "客服晚上几点下班" asks the hours.
     "evening_delivery": (("evening delivery", "deliver in the evening", "delivered in the evening", "deliver at night",
                           "delivered at night", "deliver after work", "delivered after work", "weekend delivery",
@@ -186,7 +186,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                             "bought at the showroom", "bought in the showroom", "bought it in the showroom",
                             "bought in store", "bought in-store", "bought it in store", "bought at your store",
                             "purchased at the showroom", "purchased in store", "purchased in your showroom"),
-                           ("展厅买", "门店买", "实体店买", "线下买", "线下门店买", "到店买")),
+                           ("展厅买", "门店买", "实体店买", "线下买", "线下门店买", "到店买", "现场买", "直接带走", "买了带走")),
     "business_identity": (("registered company", "business license", "business licence", "legit company",
                            "legitimate company", "personal store", "individual seller", "company registration"),
                           ("营业执照", "个人店", "企业店", "正规公司", "注册公司", "个体户", "是公司还是个人")),
@@ -287,8 +287,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "vegan": (("vegan", "vegetarian", "plant-based", "plant based"), ("素食", "纯素", "吃素", "植物基")),
     "modify_order_items": (("modify my order", "edit my order", "amend my order", "add an item to",
                             "add another item", "add something to my order", "add to my order", "combine orders",
-                            "combine my orders", "merge orders", "merge my orders"),
-                           ("合并订单", "合并发货", "一起发货", "追加", "加购一件", "再加一件", "订单里加", "改订单里")),
+                            "combine my orders", "merge orders", "merge my orders", "cancel just one", "cancel one item",
+                            "cancel part of", "keep the rest", "still add"),
+                           ("合并订单", "合并发货", "一起发货", "追加", "加购一件", "再加一件", "订单里加", "改订单里", "合并一起",
+                            "部分取消", "取消其中", "只取消")),
     "sales_events": (("big sale", "sales planned", "any sales", "upcoming sale", "black friday", "cyber monday",
                       "boxing day", "double 11", "double eleven", "11.11", "singles day", "618 sale"),
                      ("双十一", "双11", "双十二", "双12", "618活动", "618大促", "大促", "年货节", "黑五", "店庆")),
@@ -330,9 +332,11 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "authenticity": (("genuine", "authentic", "original part", "original apple", "official part", "fake",
                       "counterfeit", "knock-off", "knockoff", "replica"),
                      ("正品", "原装", "原厂", "假货", "高仿", "副厂", "山寨", "保真")),
-    "colour_options": (("what colours", "what colors", "which colours", "which colors", "other colours", "other colors",
-                        "any colours", "any colors", "colour options", "color options", "more colours", "more colors"),
-                       ("什么颜色", "哪些颜色", "别的颜色", "其他颜色", "几种颜色", "几个颜色", "有几色")),
+    "variants": (("what colours", "what colors", "which colours", "which colors", "other colours", "other colors",
+                  "any colours", "any colors", "colour options", "color options", "more colours", "more colors",
+                  "what styles", "which styles", "what designs", "which designs"),
+                 ("什么颜色", "哪些颜色", "别的颜色", "其他颜色", "几种颜色", "几个颜色", "有几色", "哪几种款式", "什么款式", "几种款式",
+                  "哪些款式")),
     "dine_in": (("eat in", "eat inside", "eat here", "sit and eat", "seating", "dine in", "dine-in"),
                 ("堂食", "座位", "坐着吃", "店里吃", "在店里吃")),
     "wifi": (("wifi", "wi-fi"), ("无线网",)),
@@ -346,6 +350,25 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "samples": (("sample", "tester", "taster", "trial size", "trial pack", "try before buying", "try a few",
                  "try them first", "try it first"),
                 ("试饮", "小样", "试用装", "试吃", "试喝", "尝尝", "试用")),
+    # What an online shop's customers ask past its FAQ's usual topics (3 Dec, stop 48, the sample shop's "what if"
+    # sets): putting off a delivery, a foreign card's currency, when a card is charged, how long a battery lasts,
+    # keeping the original box, paying with two methods.
+    "delivery_scheduling": (("schedule the delivery", "schedule delivery", "schedule a delivery", "choose a delivery date",
+                             "pick a delivery date", "delay the shipping", "delay shipping", "delay the delivery",
+                             "ship it later", "hold the parcel", "hold my order"),
+                            ("晚几天发", "晚几天再发", "晚点发", "延迟发货", "推迟发货", "延后发货", "指定时间送", "指定日期送", "约时间送")),
+    "currency": (("currency", "exchange rate", "in euros", "in dollars", "in usd", "in eur", "foreign card"),
+                 ("汇率", "外币", "美元", "欧元", "港币")),
+    "payment_timing": (("charged when", "when am i charged", "when will i be charged", "when do you charge",
+                        "card charged", "charge my card"),
+                       ("什么时候扣款", "啥时候扣款", "扣款", "什么时候扣钱", "啥时候扣钱")),
+    "battery_life": (("battery life", "on one charge", "on a single charge", "on a full charge",
+                      "how long does the battery last", "how long will the battery last"),
+                     ("续航", "充一次电", "充满电能用", "电池能用多久")),
+    "original_packaging": (("original box", "original packaging", "keep the box", "without the box"),
+                           ("原包装", "包装拆开", "拆了包装", "包装拆了", "盒子扔了")),
+    "split_payment": (("split the payment", "split payment", "split the bill", "two cards", "two payment methods"),
+                      ("分开付", "两张卡", "组合支付", "拆开付", "分两次付")),
     "classes": (("classes", "a class", "workshop", "lesson", "courses", "a course", "tutorial session"),
                 ("课程", "上课", "艺课", "体验课", "培训", "教学", "手作课", "沙龙")),
     "appointment": (("appointment", "book a slot", "book a time", "booking", "make a reservation", "reserve a slot",
@@ -372,7 +395,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                       "didn't buy it myself", "did not buy it myself", "not the original buyer", "original owner"),
                      ("朋友送的", "别人送的", "送给我的", "不是我买的", "转送", "转让")),
     "invoice_title": (("personal invoice", "invoice in my name", "invoice in my own name", "individual invoice",
-                       "invoice for an individual", "don't have a company", "do not have a company", "without a company"),
+                       "invoice for an individual", "don't have a company", "do not have a company", "without a company",
+                       "not a company"),
                       ("个人抬头", "个人发票", "开个人", "没有公司", "没公司", "不是公司")),
     "data_privacy": (("privacy", "personal data", "my data", "gdpr", "delete my data", "unsubscribe",
                       "marketing email", "spam"),
@@ -382,7 +406,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Narrower questions that ask their broader one too: paying cash on delivery is a payment question, so a payment
 # entry that says "we do not take cash on delivery" is about it (its question names payment, the customer's the narrower
 # case), while one that does not speak of it still does not answer.
-PARENTS = {"cash_on_delivery": "payment", "instalments": "payment", "return_postage": "returns",
+PARENTS = {"cash_on_delivery": "payment", "instalments": "payment", "split_payment": "payment",
+           "payment_timing": "payment", "return_postage": "returns",
            "accidental_damage": "warranty", "extended_warranty": "warranty", "special_invoice": "invoice",
            "invoice_title": "invoice", "coupon_stacking": "discount", "customs": "international_shipping"}
 
@@ -399,7 +424,7 @@ SPOKEN_IN_ENTRIES = {"sizing": (("size",), ("尺码",))}
 
 # The customer's own address was wrong: not a question about where the shop is. Beside another intent it is the
 # reason ("typed the wrong address, can I cancel?" asks to cancel); alone ("地址填错了，能改一下吗") it asks to change it.
-WRONG_ADDRESS = (("wrong address", "address wrong", "incorrect address", "address is wrong", "address was wrong",
+WRONG_ADDRESS = (("wrong address", "wrong delivery address", "wrong shipping address", "address wrong", "incorrect address", "address is wrong", "address was wrong",
                   "mistake in my address", "mistake in the address", "typo in my address", "typo in the address"),
                  ("地址填错", "地址写错", "填错地址", "写错地址", "地址错了", "地址有误", "地址填的不对", "地址写的不对"))
 

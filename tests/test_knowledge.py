@@ -481,6 +481,30 @@ async def test_a_payment_entry_that_says_it_takes_no_cash_on_delivery_answers_wh
     assert (match.entry.entry_id, match.sure) == ("payment", True)
 
 
+@pytest.mark.parametrize(("question", "answered"), [
+    ("Can I cancel just one item from my order and keep the rest?", None), ("我下了两个订单，能合并一起发吗", None),
+    ("Do I need to keep the original box to return an item?", None), ("退货能上门取件吗，我懒得去快递点", None),
+    ("Can I schedule the delivery for a Saturday morning?", None), ("能不能晚几天再发货？我下周才回杭州", None),
+    ("If I pay with my Visa from Germany, am I charged in euros?", None),
+    ("can i split the payment between two cards?", None),
+    ("Can I cancel my order?", "cancel"), ("可以退货吗？", "returns")])
+async def test_a_special_case_under_a_covered_topic_is_handed_over(db, tiny_engine, tmp_path, question, answered):
+    """Cancelling one item, keeping the box, a courier collecting a return, putting off a delivery, a foreign card's
+    currency, paying with two cards: the cancel, returns, delivery and payment entries say none of it, so a person
+    answers (sure_margin 0 would otherwise take the closest entry); their own questions still get them."""
+    path = write(tmp_path, [
+        "cancel,en,Can I cancel my order?,Orders can be cancelled free of charge until they ship.",
+        "cancel,zh,可以取消订单吗？,发货前可以免费取消订单。",
+        "returns,en,Can I return an item?,Unused items can be returned within 7 days of delivery.",
+        "returns,zh,可以退货吗？,签收后7天内未使用的商品可以退货。",
+        "shipping_time,en,How long does delivery take?,Orders ship within 24 hours and arrive in 2-4 working days.",
+        "shipping_time,zh,多久能到？,24小时内发货，2-4个工作日送达。",
+        "payment,en,Which payment methods do you accept?,We accept Alipay / WeChat Pay / Visa.",
+        "payment,zh,支持哪些付款方式？,支持支付宝、微信支付和Visa。"])
+    match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
+    assert (match.entry.entry_id if match.sure else None) == answered
+
+
 def test_a_discount_in_numbers_and_a_payment_in_full_are_read():
     # "10% off": the sign follows a digit, no word start; 打9折 is how a Chinese shop writes 10% off.
     assert intents("Orders over 300 yuan get 10% off.") == intents("满300元打9折") == {"discount"}
