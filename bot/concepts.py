@@ -369,6 +369,20 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                            ("原包装", "包装拆开", "拆了包装", "包装拆了", "盒子扔了")),
     "split_payment": (("split the payment", "split payment", "split the bill", "two cards", "two payment methods"),
                       ("分开付", "两张卡", "组合支付", "拆开付", "分两次付")),
+    "usage_limit": (("one-time", "only once", "use it once", "how many times", "use it on every", "more than once"),
+                    ("用几次", "只能用一次", "能用几次", "用一次", "重复使用", "每单都能用")),
+    "notifications": (("by email", "email me", "via email", "by sms", "text me", "notification"),
+                      ("短信通知", "邮件通知", "发邮件", "发到邮箱")),
+    "lost_parcel": (("says delivered", "marked as delivered", "shows delivered", "shows as delivered", "never received",
+                     "never got it", "someone else signed", "stolen"),
+                    ("显示已签收", "显示签收", "代签", "被偷", "丢件", "丢了", "没收到但")),
+    "exchange_other_item": (("different product", "different model", "something else entirely", "totally different",
+                             "another product", "a different item"),
+                            ("换别的款", "换成别的", "换另一款", "换其他商品", "换个别的")),
+    "card_message": (("write on the card", "message on the card", "card message", "note in the box"),
+                     ("贺卡上写", "卡片上写", "写贺卡", "留言卡", "写几句话", "卡片内容")),
+    "refund_amount": (("refund was less", "refund is less", "less than i paid", "only refunded", "deducted"),
+                      ("少退", "只退了", "退款少", "扣了什么费用", "扣了手续费")),
     "classes": (("classes", "a class", "workshop", "lesson", "courses", "a course", "tutorial session"),
                 ("课程", "上课", "艺课", "体验课", "培训", "教学", "手作课", "沙龙")),
     "appointment": (("appointment", "book a slot", "book a time", "booking", "make a reservation", "reserve a slot",
@@ -407,7 +421,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # entry that says "we do not take cash on delivery" is about it (its question names payment, the customer's the narrower
 # case), while one that does not speak of it still does not answer.
 PARENTS = {"cash_on_delivery": "payment", "instalments": "payment", "split_payment": "payment",
-           "payment_timing": "payment", "return_postage": "returns",
+           "payment_timing": "payment", "return_postage": "returns", "usage_limit": "discount",
+           "exchange_other_item": "exchange", "refund_amount": "refund", "lost_parcel": "tracking",
            "accidental_damage": "warranty", "extended_warranty": "warranty", "special_invoice": "invoice",
            "invoice_title": "invoice", "coupon_stacking": "discount", "customs": "international_shipping"}
 

@@ -487,11 +487,13 @@ async def test_a_payment_entry_that_says_it_takes_no_cash_on_delivery_answers_wh
     ("Can I schedule the delivery for a Saturday morning?", None), ("能不能晚几天再发货？我下周才回杭州", None),
     ("If I pay with my Visa from Germany, am I charged in euros?", None),
     ("can i split the payment between two cards?", None),
-    ("Can I cancel my order?", "cancel"), ("可以退货吗？", "returns")])
+    ("tracking says delivered but it's not at my door. what now?", None), ("快递显示已签收，但我根本没收到，咋整", None),
+    ("Can I cancel my order?", "cancel"), ("可以退货吗？", "returns"), ("How can I track my order?", "tracking")])
 async def test_a_special_case_under_a_covered_topic_is_handed_over(db, tiny_engine, tmp_path, question, answered):
     """Cancelling one item, keeping the box, a courier collecting a return, putting off a delivery, a foreign card's
-    currency, paying with two cards: the cancel, returns, delivery and payment entries say none of it, so a person
-    answers (sure_margin 0 would otherwise take the closest entry); their own questions still get them."""
+    currency, paying with two cards, a parcel marked delivered that never came: the cancel, returns, delivery, payment
+    and tracking entries say none of it, so a person answers (sure_margin 0 would otherwise take the closest entry);
+    their own questions still get them."""
     path = write(tmp_path, [
         "cancel,en,Can I cancel my order?,Orders can be cancelled free of charge until they ship.",
         "cancel,zh,可以取消订单吗？,发货前可以免费取消订单。",
@@ -500,7 +502,9 @@ async def test_a_special_case_under_a_covered_topic_is_handed_over(db, tiny_engi
         "shipping_time,en,How long does delivery take?,Orders ship within 24 hours and arrive in 2-4 working days.",
         "shipping_time,zh,多久能到？,24小时内发货，2-4个工作日送达。",
         "payment,en,Which payment methods do you accept?,We accept Alipay / WeChat Pay / Visa.",
-        "payment,zh,支持哪些付款方式？,支持支付宝、微信支付和Visa。"])
+        "payment,zh,支持哪些付款方式？,支持支付宝、微信支付和Visa。",
+        "tracking,en,How can I track my order?,You get a tracking number by SMS once your order ships.",
+        "tracking,zh,怎么查物流？,发货后您会收到含快递单号的短信。"])
     match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
     assert (match.entry.entry_id if match.sure else None) == answered
 
@@ -557,6 +561,12 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     assert intents("how much is shipping to germany?") == intents("寄日本运费多少") == {"international_shipping",
                                                                                 "shipping_cost"}
     assert "stock_availability" in intents("Will sold-out items be restocked?")
+    # narrower than a coupon, an exchange or a refund: how often a coupon works, swapping for another product, a
+    # refund short of what was paid, the words on a gift card
+    assert "usage_limit" in intents("学生优惠码能用几次呀，还是只能用一次？") & intents("is the coupon one-time only?")
+    assert "exchange_other_item" in intents("can i exchange the lamp for a totally different product?")
+    assert "refund_amount" in intents("退款到账了但少了20块，是扣了什么费用吗")
+    assert "card_message" in intents("can I tell you what to write on the card?") & intents("贺卡上写啥可以我自己定吗")
     assert intents("If I pay at 3pm today, does it leave today or tomorrow?") == intents("今天能发吗") == {"delivery_time"}
     assert intents("does the card balance expire") == {"gift_card", "expiry"}  # a stored-value card's balance
     assert intents("听说充值有送？充多少送多少啊") == intents("topping up gets you free money?") == {"gift_card"}
