@@ -226,8 +226,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "restock_date": (("restock", "back in stock", "in stock again", "next batch", "next shipment", "replenish",
                       "notify me when"),
                      ("补货", "什么时候有货", "何时有货", "重新上架", "再上架", "下一批", "到货通知", "还会补")),
-    "stock_availability": (("in stock", "out of stock", "out-of-stock", "sold out", "sold-out", "any left", "how many left", "inventory",
-                            "stock level", "still have any", "is it available"),
+    "stock_availability": (("in stock", "out of stock", "out-of-stock", "sold out", "sold-out", "any left",
+                            "how many left", "inventory", "stock level", "still have any", "is it available"),
                            ("有货吗", "有没有货", "缺货", "库存", "售罄", "卖完", "没货", "断货", "还有货")),
     "dimensions_materials": (("dimension", "how big is", "how tall", "how wide", "how heavy", "measurements",
                               "made of", "what material", "fabric", "what is it made"),
@@ -287,8 +287,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "vegan": (("vegan", "vegetarian", "plant-based", "plant based"), ("素食", "纯素", "吃素", "植物基")),
     "modify_order_items": (("modify my order", "edit my order", "amend my order", "add an item to",
                             "add another item", "add something to my order", "add to my order", "combine orders",
-                            "combine my orders", "merge orders", "merge my orders", "cancel just one", "cancel one item",
-                            "cancel part of", "keep the rest", "still add"),
+                            "combine my orders", "merge orders", "merge my orders", "cancel just one",
+                            "cancel one item", "cancel part of", "keep the rest", "still add"),
                            ("合并订单", "合并发货", "一起发货", "追加", "加购一件", "再加一件", "订单里加", "改订单里", "合并一起",
                             "部分取消", "取消其中", "只取消")),
     "sales_events": (("big sale", "sales planned", "any sales", "upcoming sale", "black friday", "cyber monday",
@@ -353,9 +353,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # What an online shop's customers ask past its FAQ's usual topics (3 Dec, stop 48, the sample shop's "what if"
     # sets): putting off a delivery, a foreign card's currency, when a card is charged, how long a battery lasts,
     # keeping the original box, paying with two methods.
-    "delivery_scheduling": (("schedule the delivery", "schedule delivery", "schedule a delivery", "choose a delivery date",
-                             "pick a delivery date", "delay the shipping", "delay shipping", "delay the delivery",
-                             "ship it later", "hold the parcel", "hold my order"),
+    "delivery_scheduling": (("schedule the delivery", "schedule delivery", "schedule a delivery",
+                             "choose a delivery date", "pick a delivery date", "delay the shipping", "delay shipping",
+                             "delay the delivery", "ship it later", "hold the parcel", "hold my order"),
                             ("晚几天发", "晚几天再发", "晚点发", "延迟发货", "推迟发货", "延后发货", "指定时间送", "指定日期送", "约时间送")),
     "currency": (("currency", "exchange rate", "in euros", "in dollars", "in usd", "in eur", "foreign card"),
                  ("汇率", "外币", "美元", "欧元", "港币")),
@@ -409,8 +409,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                       "didn't buy it myself", "did not buy it myself", "not the original buyer", "original owner"),
                      ("朋友送的", "别人送的", "送给我的", "不是我买的", "转送", "转让")),
     "invoice_title": (("personal invoice", "invoice in my name", "invoice in my own name", "individual invoice",
-                       "invoice for an individual", "don't have a company", "do not have a company", "without a company",
-                       "not a company"),
+                       "invoice for an individual", "don't have a company", "do not have a company",
+                       "without a company", "not a company"),
                       ("个人抬头", "个人发票", "开个人", "没有公司", "没公司", "不是公司")),
     "data_privacy": (("privacy", "personal data", "my data", "gdpr", "delete my data", "unsubscribe",
                       "marketing email", "spam"),
@@ -439,8 +439,9 @@ SPOKEN_IN_ENTRIES = {"sizing": (("size",), ("尺码",))}
 
 # The customer's own address was wrong: not a question about where the shop is. Beside another intent it is the
 # reason ("typed the wrong address, can I cancel?" asks to cancel); alone ("地址填错了，能改一下吗") it asks to change it.
-WRONG_ADDRESS = (("wrong address", "wrong delivery address", "wrong shipping address", "address wrong", "incorrect address", "address is wrong", "address was wrong",
-                  "mistake in my address", "mistake in the address", "typo in my address", "typo in the address"),
+WRONG_ADDRESS = (("wrong address", "wrong delivery address", "wrong shipping address", "address wrong",
+                  "incorrect address", "address is wrong", "address was wrong", "mistake in my address",
+                  "mistake in the address", "typo in my address", "typo in the address"),
                  ("地址填错", "地址写错", "填错地址", "写错地址", "地址错了", "地址有误", "地址填的不对", "地址写的不对"))
 
 # An order that has already shipped: beside not wanting it, the story of a cancellation ("已经发货了但我不想要了咋办"
@@ -521,7 +522,8 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     # both speaks of both).
     found -= {"expiry"} if alone_words and "shelf_life" in found else frozenset()
     if not alone_words:
-        return found | {intent for intent, (_, zh) in SPOKEN_IN_ENTRIES.items() if _mentions(said, _SPOKEN_EN[intent], zh)}
+        return found | {intent for intent, (_, zh) in SPOKEN_IN_ENTRIES.items()
+                        if _mentions(said, _SPOKEN_EN[intent], zh)}
     if found - WHERE_TO:
         return found
     return found | {intent for intent, (_, zh) in WHEN_ALONE.items() if _mentions(said, _WHEN_ALONE_EN[intent], zh)}
@@ -529,8 +531,9 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
 
 # Dozens of one thing is a bulk order whatever the words around it ("~40 gift boxes for mid-autumn", "50盒礼盒"):
 # a count of 20 to 9999 before a unit of goods (not days, yuan or people).
-_BULK = re.compile(r"(?<![\d.,])(?:[2-9]\d|[1-9]\d{2,3})\s*(?:(?:gift |small |big |large )?(?:boxes|pieces|pcs|units|sets"
-                   r"|items|packs|bags|bottles|tins|cartons|mugs|cups|chairs|desks|lamps|cakes)\b|盒|箱|套|件|罐)")
+_BULK = re.compile(r"(?<![\d.,])(?:[2-9]\d|[1-9]\d{2,3})\s*(?:(?:gift |small |big |large )?"
+                   r"(?:boxes|pieces|pcs|units|sets|items|packs|bags|bottles|tins|cartons|mugs|cups|chairs|desks|lamps"
+                   r"|cakes)\b|盒|箱|套|件|罐)")
 
 # Where a message's clauses end: after sentence ends, and after commas, because a Chinese customer's story and question are
 # often one sentence ("台灯我已经寄回去了，物流显示前天你们签收了，钱啥时候能回来呀？").
