@@ -352,7 +352,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 ("试饮", "小样", "试用装", "试吃", "试喝", "尝尝", "试用")),
     # What an online shop's customers ask past its FAQ's usual topics (3 Dec, stop 48, the sample shop's "what if"
     # sets): putting off a delivery, a foreign card's currency, when a card is charged, how long a battery lasts,
-    # keeping the original box, paying with two methods.
+    # keeping the original box, paying with two methods, how often a coupon works, tracking by email or text, a
+    # parcel marked delivered that never came, swapping for another product, the words on a gift card, a refund short
+    # of what was paid.
     "delivery_scheduling": (("schedule the delivery", "schedule delivery", "schedule a delivery",
                              "choose a delivery date", "pick a delivery date", "delay the shipping", "delay shipping",
                              "delay the delivery", "ship it later", "hold the parcel", "hold my order"),
@@ -370,7 +372,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "split_payment": (("split the payment", "split payment", "split the bill", "two cards", "two payment methods"),
                       ("分开付", "两张卡", "组合支付", "拆开付", "分两次付")),
     "usage_limit": (("one-time", "only once", "use it once", "how many times", "use it on every", "more than once"),
-                    ("用几次", "只能用一次", "能用几次", "用一次", "重复使用", "每单都能用")),
+                    ("用几次", "只能用一次", "能用几次", "重复使用", "每单都能用")),
     "notifications": (("by email", "email me", "via email", "by sms", "text me", "notification"),
                       ("短信通知", "邮件通知", "发邮件", "发到邮箱")),
     "lost_parcel": (("says delivered", "marked as delivered", "shows delivered", "shows as delivered", "never received",
@@ -383,6 +385,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      ("贺卡上写", "卡片上写", "写贺卡", "留言卡", "写几句话", "卡片内容")),
     "refund_amount": (("refund was less", "refund is less", "less than i paid", "only refunded", "deducted"),
                       ("少退", "只退了", "退款少", "扣了什么费用", "扣了手续费")),
+    # Classes or workshops a shop may run (a tea ceremony, flower arranging).
     "classes": (("classes", "a class", "workshop", "lesson", "courses", "a course", "tutorial session"),
                 ("课程", "上课", "艺课", "体验课", "培训", "教学", "手作课", "沙龙")),
     "appointment": (("appointment", "book a slot", "book a time", "booking", "make a reservation", "reserve a slot",
