@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from bot.lexicon import WORD_START, folded
+from bot.lexicon import CJK, WORD, WORD_START, folded
 
 # intent: (English word starts, matched at a word boundary; Chinese substrings)
 # Places a Chinese shop ships to only as an international order: "shipping to germany", "寄日本".
@@ -72,8 +72,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   "how long r u responsible"),
                  ("保修", "质保", "保固", "维修", "保几年", "保多久", "保多长", "管几年", "管多久", "负责几年", "负责多久")),
     "damaged": (("damag", "broken", "broke", "smash", "crack", "chip", "shatter", "dent", "scratch",
-                 "in pieces", "crushed"),
-                ("坏", "碎", "破损", "裂", "缺口", "划痕", "磕", "变形", "断了", "压扁", "压瘪", "凹")),
+                 "in pieces", "crushed", "bad shape", "bad condition", "wilt", "droop"),
+                ("坏", "碎", "破损", "裂", "缺口", "划痕", "磕", "变形", "断了", "压扁", "压瘪", "凹", "蔫")),
     "tracking": (("track", "where is my", "follow it", "follow my", "parcel been sent", "check my delivery",
                   "where my package", "where my parcel", "status of my", "where it is", "on its way", "on the way",
                   "courier no", "tracking no", "follow the parcel", "follow the package", "where it's got to",
@@ -103,8 +103,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cancel": (("cancel", "call off", "call it off", "call the order off", "stop my order", "undo my order", "ordered by mistake", "just ordered",
                 "just placed", "back out of", "stop it before", "stop the order"),
                ("取消", "撤销", "撤回", "下错", "刚下单", "刚下的单", "刚拍")),
-    "gift_wrap": (("gift wrap", "gift-wrap", "wrap", "as a gift", "as a present", "present for", "greeting card"),
-                  ("礼品包装", "包装成礼物", "礼物", "贺卡", "写张卡片", "包得好看")),
+    # A note put in with a gift is the wrapping service's card; what it says is a card_message.
+    "gift_wrap": (("gift wrap", "gift-wrap", "wrap", "as a gift", "as a present", "present for", "greeting card",
+                   "add a note", "a little note", "a short note", "include a note", "handwritten note"),
+                  ("礼品包装", "包装成礼物", "礼物", "贺卡", "写张卡片", "包得好看", "附卡", "小卡片")),
     # Intents a shop may not cover: here so a question about them is not answered by a neighbouring entry. The
     # second group (cash on delivery ... data privacy) was listed on 1 Dec from a brief of shop topics near an FAQ's
     # usual ones; a phrase must only ever stand for its topic (never "phone" or "address" alone).
@@ -181,6 +183,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                         "change my shipping address", "update my address", "update the address", "edit the address",
                         "modify the address"),
                        ("改地址", "地址改", "换地址", "改收货", "收货地址改", "修改收货地址", "更改收货", "换个地址", "改一下地址", "改下地址", "改一下收货", "修改地址")),
+    # Changing an order placed (its address, time, contents); an address change is one (PARENTS).
+    "order_change": (("change my order", "change the order", "change or cancel", "modify my order", "modify the order",
+                      "amend my order", "amend the order", "edit my order"),
+                     ("修改订单", "改订单", "订单修改", "订单可以修改", "订单能改", "改一下订单", "更改订单")),
     # Bought in person: an online shop's return and exchange rules may not apply (written 1 Dec, stop 33).
     "in_person_purchase": (("bought at your showroom", "bought in your showroom", "bought it at your showroom",
                             "bought at the showroom", "bought in the showroom", "bought it in the showroom",
@@ -382,7 +388,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                              "another product", "a different item"),
                             ("换别的款", "换成别的", "换另一款", "换其他商品", "换个别的")),
     "card_message": (("write on the card", "message on the card", "card message", "note in the box"),
-                     ("贺卡上写", "卡片上写", "写贺卡", "留言卡", "写几句话", "卡片内容")),
+                     ("贺卡上写", "卡片上写", "写贺卡", "留言卡", "写几句话", "卡片内容", "贺卡留言", "祝福语")),
     "refund_amount": (("refund was less", "refund is less", "less than i paid", "only refunded", "deducted"),
                       ("少退", "只退了", "退款少", "扣了什么费用", "扣了手续费")),
     # Classes or workshops a shop may run (a tea ceremony, flower arranging).
@@ -426,7 +432,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 PARENTS = {"cash_on_delivery": "payment", "instalments": "payment", "split_payment": "payment",
            "payment_timing": "payment", "return_postage": "returns", "usage_limit": "discount",
            "exchange_other_item": "exchange", "refund_amount": "refund", "lost_parcel": "tracking",
-           "accidental_damage": "warranty", "extended_warranty": "warranty", "special_invoice": "invoice",
+           "accidental_damage": "warranty", "address_change": "order_change", "extended_warranty": "warranty", "special_invoice": "invoice",
            "invoice_title": "invoice", "coupon_stacking": "discount", "customs": "international_shipping"}
 
 # How a question is put, not what it is about: "Do you sell tea samples?" is about samples, and answers "Do you sell
@@ -466,6 +472,13 @@ WHEN_ALONE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Where an order goes is no other question: "how long" beside it still asks when the order arrives ("寄到美国要多久").
 WHERE_TO = frozenset({"international_shipping"})
 
+# "How long" alone asks when an order arrives only where something travels, or nothing else is said: "how long?",
+# "寄上海几天能到", "how many days till my stuff gets here" do; "how many days will a bouquet look nice", "how long
+# can the card note be", "龟背竹多久浇一次水" ask how long something else lasts or how often it is done.
+IN_TRANSIT = (("get", "here", "reach", "receiv", "come", "order", "parcel", "package", "ship", "send", "sent", "post",
+               "deliver", "arriv", "courier", "it take", "to me", "shows up", "show up"),
+              ("到", "寄", "发", "送", "收", "货", "快递", "下单"))
+
 # Phrases holding an intent's word that ask something else: food that goes off while kept (放坏) is no damage.
 NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏",)}
 
@@ -483,6 +496,7 @@ def _matcher(en: tuple[str, ...]) -> re.Pattern:
 _EN = {intent: _matcher(en) for intent, (en, _) in INTENTS.items()}
 _WHEN_ALONE_EN = {intent: _matcher(en) for intent, (en, _) in WHEN_ALONE.items()}
 _SPOKEN_EN = {intent: _matcher(en) for intent, (en, _) in SPOKEN_IN_ENTRIES.items()}
+_IN_TRANSIT_EN = _matcher(IN_TRANSIT[0])
 
 
 def _mentions(said: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
@@ -492,6 +506,11 @@ def _mentions(said: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
 
 # "Where's my parcel?" (or "wheres my parcel") asks what "where is my parcel?" asks.
 _WH_IS = re.compile(r"\b(where|what|when|how|who)['’]?s\b")
+
+
+def _says_little(said: str) -> bool:
+    """A message of a few words ("how long?", "几天啊"): a customer's shorthand for their order."""
+    return len(WORD.findall(said)) + len(CJK.findall(said)) / 2 <= 4
 
 
 def _without(text: str, phrases: Iterable[str]) -> str:
@@ -517,6 +536,8 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     # A damage report's arrival is its story ("My vase arrived smashed", "镜子收到就裂了"): it asks what to do about the
     # damage, not when an order arrives (the zh FAQ's "收到的商品坏了" has no arrival; its English twin had one).
     found -= {"delivery_time"} if "damaged" in found else frozenset()
+    # An address being changed is the customer's, not a question about where the shop is.
+    found -= {"location"} if "address_change" in found else frozenset()
     # "allergic to peanuts" asks about nuts: an allergy named is that diet's question.
     found -= {"allergens"} if found & DIETS else frozenset()
     found |= {"wholesale"} if _BULK.search(said) else frozenset()
@@ -529,7 +550,10 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
                         if _mentions(said, _SPOKEN_EN[intent], zh)}
     if found - WHERE_TO:
         return found
-    return found | {intent for intent, (_, zh) in WHEN_ALONE.items() if _mentions(said, _WHEN_ALONE_EN[intent], zh)}
+    alone = {intent for intent, (_, zh) in WHEN_ALONE.items() if _mentions(said, _WHEN_ALONE_EN[intent], zh)}
+    if "delivery_time" in alone and not (found or _mentions(said, _IN_TRANSIT_EN, IN_TRANSIT[1]) or _says_little(said)):
+        alone.remove("delivery_time")
+    return found | alone
 
 
 # Dozens of one thing is a bulk order whatever the words around it ("~40 gift boxes for mid-autumn", "50盒礼盒"):

@@ -524,6 +524,35 @@ def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
     assert intents("退货期限是几天？") == {"returns"}  # how long returns stay open, not delivery
     assert intents("When will I get my refund?") == intents("退款多久到账？") == {"refund"}
     assert intents("付款后多长时间发出？") == intents("How long after payment do you ship?") == {"delivery_time"}
+    # alone it asks when an order arrives only where something travels, or the message says little more
+    assert intents("how long?") == intents("几天啊") == intents("寄上海几天能到呀") == {"delivery_time"}
+    assert intents("how many days till my stuff shows up?") == {"delivery_time"}
+    for other in ["realistically how many days will a bouquet look nice for?", "How long is the guarentee on it?",
+                  "龟背竹多久浇一次水啊", "旧手机拿过去估价要多久", "how long does a display replacement take?"]:
+        assert "delivery_time" not in intents(other), other
+
+
+@pytest.mark.parametrize(("question", "answered"), [
+    ("can i add a little note w the flowers? how long can it be", None),  # no entry is about a note: a person
+    ("How long do I have to complain if the flowers show up in bad shape?", "wilted"),
+    ("The roses that came this morning are already drooping", "wilted"), ("花送到的时候一半都蔫了", "wilted"),
+    ("I need to change the delivery address, my friend just moved.", "order_changes"),
+    ("亲 我要改一下收货地址，订单是今天下午4点送的", "order_changes"),
+    ("Where is your store?", "store")])
+async def test_a_florists_questions_are_read_as_what_they_ask(db, tiny_engine, tmp_path, question, answered):
+    """"How long" beside a card note or a complaint was read as a delivery question, wilted flowers as nothing and a
+    new delivery address as the shop's own address: the delivery entry, or none, answered them
+    (bench/devsets/seventh_shop)."""
+    path = write(tmp_path, [
+        "delivery,en,When will my flowers arrive?,Order by 3 pm for same-day delivery between 10:00 and 20:00.",
+        "delivery,zh,花什么时候能送到？,下午3点前下单当天送达，配送时间10:00-20:00。",
+        "wilted,en,What if my flowers arrive wilted or damaged?,Send a photo within 24 hours and we replace them free.",
+        "wilted,zh,收到的花蔫了或者坏了怎么办？,签收后24小时内拍照发给我们，免费补送。",
+        "order_changes,en,Can I change or cancel my order?,You can change the delivery address up to 2 hours before.",
+        "order_changes,zh,订单可以修改或取消吗？,配送前2小时都可以免费修改地址。",
+        "store,en,Where is your store?,128 Longkou West Road; open 9:30-21:00 every day.",
+        "store,zh,门店在哪里？,龙口西路128号，每天9:30-21:00营业。"])
+    assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
 
 
 @pytest.mark.parametrize("question", ["网上订的车什么时候能送到家？", "When will the bike I ordered get to my house?"])
