@@ -29,7 +29,8 @@ CITIES_ABROAD = (("tokyo", "osaka", "seoul", "london", "paris", "new york", "syd
 INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hours": (("open on", "open at", "open until", "opening", "are you open", "you open", "closed", "closing",
                "close on", "close at", "hours", "reach someone", "someone on", "available on", "weekday", "weekend",
-               "saturday", "sunday", "public holiday", "national day", "staffed", "open over", "open during"),
+               "saturday", "sunday", "public holiday", "national day", "staffed", "open over", "open during",
+               "be open", "still open", "shop open", "store open"),
               ("营业", "上班", "下班", "开门", "关门", "在线", "有人", "客服时间", "周六", "周日", "星期", "节假日", "几点", "开不开")),
     "delivery_time": (("arriv", "get to me", "reach me", "get here", "gets here", "dispatch", "ship within",
                        "delivery take", "leave your warehouse", "leave the warehouse", "leaves the warehouse",
@@ -479,8 +480,9 @@ IN_TRANSIT = (("get", "here", "reach", "receiv", "come", "order", "parcel", "pac
                "deliver", "arriv", "courier", "it take", "to me", "shows up", "show up"),
               ("到", "寄", "发", "送", "收", "货", "快递", "下单"))
 
-# Phrases holding an intent's word that ask something else: food that goes off while kept (放坏) is no damage.
-NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏",)}
+# Phrases holding an intent's word that ask something else: food that goes off while kept (放坏) is no damage; a
+# handwritten card (手写贺卡) that comes with gift wrapping says nothing of what the customer may write on it.
+NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏",), "card_message": ("手写贺卡",)}
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
 # (the goods I received) names what the question is about, it does not ask when they arrive.

@@ -533,6 +533,21 @@ def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
 
 
 @pytest.mark.parametrize(("question", "answered"), [
+    ("贺卡上写啥可以我自己定吗", None), ("Can I choose what to write on the card?", None),
+    ("可以礼品包装吗", "gift"), ("visiting family over chinese new year, will the shop be open then?", "hours")])
+async def test_a_gift_wraps_handwritten_card_says_nothing_of_what_the_customer_may_write(
+        db, tiny_engine, tmp_path, question, answered):
+    """The gift entry's 手写贺卡 (a handwritten card) was read as a card message, so it answered whether the customer
+    may choose the card's words, which it never says; whether the shop is open over a holiday asks the hours."""
+    path = write(tmp_path, [
+        "gift,en,Do you offer gift wrapping?,Gift wrapping with a handwritten card costs 5 yuan per item.",
+        "gift,zh,可以礼品包装吗？,礼品包装含手写贺卡，每件5元。",
+        "hours,en,What are your opening hours?,Open 10:00-21:00 every day; closed the first three days of Chinese New Year.",
+        "hours,zh,营业时间是几点？,每天10:00-21:00营业，春节初一到初三休息。"])
+    assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
+
+
+@pytest.mark.parametrize(("question", "answered"), [
     ("can i add a little note w the flowers? how long can it be", None),  # no entry is about a note: a person
     ("How long do I have to complain if the flowers show up in bad shape?", "wilted"),
     ("The roses that came this morning are already drooping", "wilted"), ("花送到的时候一半都蔫了", "wilted"),
