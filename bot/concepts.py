@@ -31,7 +31,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                "close on", "close at", "hours", "reach someone", "someone on", "available on", "weekday", "weekend",
                "saturday", "sunday", "public holiday", "national day", "staffed", "open over", "open during",
                "be open", "still open", "shop open", "store open"),
-              ("营业", "上班", "下班", "开门", "关门", "在线", "有人", "客服时间", "周六", "周日", "星期", "节假日", "几点", "开不开")),
+              ("营业", "上班", "下班", "开门", "关门", "在线", "有人在", "有人回", "有人吗", "有没有人", "有人值班", "客服时间", "周六", "周日", "星期", "节假日", "几点", "开不开")),
     "delivery_time": (("arriv", "get to me", "reach me", "get here", "gets here", "dispatch", "ship within",
                        "delivery take", "leave your warehouse", "leave the warehouse", "leaves the warehouse",
                        "leaves your warehouse", "ship out", "ships out", "shipped out", "when will you ship",
@@ -481,13 +481,18 @@ IN_TRANSIT = (("get", "here", "reach", "receiv", "come", "order", "parcel", "pac
               ("到", "寄", "发", "送", "收", "货", "快递", "下单"))
 
 # Phrases holding an intent's word that ask something else: food that goes off while kept (放坏) is no damage; a
-# handwritten card (手写贺卡) that comes with gift wrapping says nothing of what the customer may write on it.
-NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏",), "card_message": ("手写贺卡",)}
+# handwritten card (手写贺卡) that comes with gift wrapping says nothing of what the customer may write on it; the
+# cheapest one (最便宜的) asks a price, not a discount.
+NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏",), "card_message": ("手写贺卡",), "discount": ("最便宜",)}
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
 # (the goods I received) names what the question is about, it does not ask when they arrive.
 TIME_ANCHORS = ("after payment", "after paying", "after i pay", "after i paid", "once i pay", "once i've paid",
                 "付款后", "支付后", "付完款", "付款以后", "下单后", "下单以后", "收到的")
+
+
+# A number of hours is a duration ("I stare at a screen 10 hours a day", "within 24 hours"), not opening hours.
+_DURATION = re.compile(r"\d+\s*(?:hours|hrs)\b")
 
 
 def _matcher(en: tuple[str, ...]) -> re.Pattern:
@@ -526,7 +531,7 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     """The shop intents a text mentions (English by word starts, Chinese by substrings, either script). `alone_words`
     False: not the WHEN_ALONE words, a customer's shorthand ("how long" alone asks when an order arrives) that a
     shop's own text does not use so ("How long does the battery last?")."""
-    said = _without(_WH_IS.sub(r"\1 is", folded(text)), TIME_ANCHORS)
+    said = _DURATION.sub(" ", _without(_WH_IS.sub(r"\1 is", folded(text)), TIME_ANCHORS))
     told = _without(said, (*WRONG_ADDRESS[0], *WRONG_ADDRESS[1]))  # what it says beside a wrong address of its own
     unwanted = _mentions(said, _WHEN_ALONE_EN["returns"], WHEN_ALONE["returns"][1])
     shipped_unwanted = unwanted and any(phrase in told for phrase in ALREADY_SHIPPED)

@@ -513,6 +513,16 @@ def test_a_discount_in_numbers_and_a_payment_in_full_are_read():
     assert intents("do i pay the whole thing upfront?") == intents("要先付全款吗") == {"payment"}
 
 
+def test_a_number_of_hours_someone_at_home_and_the_cheapest_ask_no_hours_or_discount():
+    """An optician's customers: "10 hours a day" at a screen, a relative (家里有人) with glaucoma and the cheapest pair
+    (最便宜的) were read as questions about opening hours and discounts (bench/devsets/eighth_shop)."""
+    assert intents("I stare at a screen 10 hours a day, how much extra is the blue light coating?") == frozenset()
+    assert intents("I ordered 2 hours ago and changed my mind. Can I still cancel?") == {"cancel"}
+    assert intents("验光会顺便查眼压吗？家里有人青光眼") == intents("有Ray-Ban的墨镜吗？最便宜的多少钱") == frozenset()
+    assert intents("are you open 24 hours?") == intents("亲，周日有人在吗？") == {"hours"}
+    assert intents("学生买东西便宜吗？") == {"discount", "student"}
+
+
 def test_a_job_interview_is_no_job_application():
     assert intents("need the blazer for a job interview, if I order today will it ship out in time?") == {
         "delivery_time"}
