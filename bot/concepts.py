@@ -364,8 +364,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # of what was paid.
     "delivery_scheduling": (("schedule the delivery", "schedule delivery", "schedule a delivery",
                              "choose a delivery date", "pick a delivery date", "delay the shipping", "delay shipping",
-                             "delay the delivery", "ship it later", "hold the parcel", "hold my order"),
-                            ("晚几天发", "晚几天再发", "晚点发", "延迟发货", "推迟发货", "延后发货", "指定时间送", "指定日期送", "约时间送")),
+                             "delay the delivery", "ship it later", "hold the parcel", "hold my order", "time slot",
+                             "time window", "delivery slot", "delivery window"),
+                            ("晚几天发", "晚几天再发", "晚点发", "延迟发货", "推迟发货", "延后发货", "指定时间送", "指定日期送", "约时间送",
+                             "送货时段", "配送时段", "时间段送")),
     "currency": (("currency", "exchange rate", "in euros", "in dollars", "in usd", "in eur", "foreign card"),
                  ("汇率", "外币", "美元", "欧元", "港币")),
     "payment_timing": (("charged when", "when am i charged", "when will i be charged", "when do you charge",
@@ -491,6 +493,10 @@ TIME_ANCHORS = ("after payment", "after paying", "after i pay", "after i paid", 
                 "付款后", "支付后", "付完款", "付款以后", "下单后", "下单以后", "收到的")
 
 
+_DEADLINE = re.compile(r"\b(?:by|before) (?:(?:this|next) )?(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\bby (?:the "
+                       r"weekend|tomorrow)\b|\bin time\b|赶得上|赶得及|(?:周|星期|礼拜)[一二三四五六日天]之?前")
+_CLOCK = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:am|pm)\b|\b\d{1,2}:\d{2}\b|(?:\d{1,2}|[两三四五六七八九十]|十[一二])点")
+
 # A number of hours is a duration ("I stare at a screen 10 hours a day", "within 24 hours"), not opening hours.
 _DURATION = re.compile(r"\d+\s*(?:hours|hrs)\b")
 
@@ -560,6 +566,10 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     alone = {intent for intent, (_, zh) in WHEN_ALONE.items() if _mentions(said, _WHEN_ALONE_EN[intent], zh)}
     if "delivery_time" in alone and not (found or _mentions(said, _IN_TRANSIT_EN, IN_TRANSIT[1]) or _says_little(said)):
         alone.remove("delivery_time")
+    # A day something is needed by asks when it is ready ("need new glasses by friday"); a time of day, when the shop
+    # is open ("I finish work at 7:30, can I still make it over?", "晚上九点半还能过来吗").
+    alone |= {"delivery_time"} if _DEADLINE.search(said) else set()
+    alone |= {"hours"} if _CLOCK.search(said) else set()
     return found | alone
 
 

@@ -523,6 +523,15 @@ def test_a_number_of_hours_someone_at_home_and_the_cheapest_ask_no_hours_or_disc
     assert intents("学生买东西便宜吗？") == {"discount", "student"}
 
 
+def test_a_day_needed_by_asks_when_it_is_ready_and_a_time_of_day_when_the_shop_is_open():
+    """Said alone, "by friday" asks how soon an order is ready and "7:30" / 九点半 whether the shop is open then; a
+    delivery time slot is a delivery to schedule, not the shop's hours."""
+    assert intents("need new glasses by friday, it's tuesday") == intents("周五前能做好吗") == {"delivery_time"}
+    assert intents("I finish work at 7:30, can I still make it over?") == intents("晚上九点半还能过来不？") == {"hours"}
+    assert intents("can i pick a delivery time slot? nobody's home before 7pm") == {"delivery_scheduling"}
+    assert intents("能便宜一点吗") == {"discount"}  # 一点 is "a bit", no time
+
+
 def test_a_job_interview_is_no_job_application():
     assert intents("need the blazer for a job interview, if I order today will it ship out in time?") == {
         "delivery_time"}
