@@ -104,8 +104,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cancel": (("cancel", "call off", "call it off", "call the order off", "stop my order", "undo my order", "ordered by mistake", "just ordered",
                 "just placed", "back out of", "stop it before", "stop the order"),
                ("取消", "撤销", "撤回", "下错", "刚下单", "刚下的单", "刚拍")),
-    # A note put in with a gift is the wrapping service's card; what it says is a card_message.
-    "gift_wrap": (("gift wrap", "gift-wrap", "wrap", "as a gift", "as a present", "present for", "greeting card",
+    # A note put in with a gift is the wrapping service's card; what it says is a card_message. An English "present
+    # for my mum" is a story ("I live in Berlin and want to order the lamp as a birthday present, how long?"); 礼物 in
+    # Chinese mostly asks to wrap one (送朋友的生日礼物，能帮忙包一下吗).
+    "gift_wrap": (("gift wrap", "gift-wrap", "wrap", "greeting card",
                    "add a note", "a little note", "a short note", "include a note", "handwritten note"),
                   ("礼品包装", "包装成礼物", "礼物", "贺卡", "写张卡片", "包得好看", "附卡", "小卡片")),
     # Intents a shop may not cover: here so a question about them is not answered by a neighbouring entry. The

@@ -546,6 +546,9 @@ def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
     # alone it asks when an order arrives only where something travels, or the message says little more
     assert intents("how long?") == intents("几天啊") == intents("寄上海几天能到呀") == {"delivery_time"}
     assert intents("how many days till my stuff shows up?") == {"delivery_time"}
+    # an English present is the story, not a wrapping question
+    assert intents("I live in Berlin and want to order the lamp as a birthday present for my mum, how long?") == {
+        "international_shipping", "delivery_time"}
     for other in ["realistically how many days will a bouquet look nice for?", "How long is the guarentee on it?",
                   "龟背竹多久浇一次水啊", "旧手机拿过去估价要多久", "how long does a display replacement take?"]:
         assert "delivery_time" not in intents(other), other
