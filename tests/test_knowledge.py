@@ -556,11 +556,13 @@ def test_how_long_asks_about_delivery_only_when_nothing_else_is_asked():
 
 @pytest.mark.parametrize(("question", "answered"), [
     ("贺卡上写啥可以我自己定吗", None), ("Can I choose what to write on the card?", None),
+    ("礼品包装里面会放价格单吗？我是直接寄给朋友的", None), ("Will there be a price tag in the gift wrap?", None),
     ("可以礼品包装吗", "gift"), ("visiting family over chinese new year, will the shop be open then?", "hours")])
 async def test_a_gift_wraps_handwritten_card_says_nothing_of_what_the_customer_may_write(
         db, tiny_engine, tmp_path, question, answered):
     """The gift entry's 手写贺卡 (a handwritten card) was read as a card message, so it answered whether the customer
-    may choose the card's words, which it never says; whether the shop is open over a holiday asks the hours."""
+    may choose the card's words, which it never says, nor whether a price list is in the parcel; whether the shop is
+    open over a holiday asks the hours."""
     path = write(tmp_path, [
         "gift,en,Do you offer gift wrapping?,Gift wrapping with a handwritten card costs 5 yuan per item.",
         "gift,zh,可以礼品包装吗？,礼品包装含手写贺卡，每件5元。",
