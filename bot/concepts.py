@@ -31,7 +31,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                "close on", "close at", "hours", "reach someone", "someone on", "available on", "weekday", "weekend",
                "saturday", "sunday", "public holiday", "national day", "staffed", "open over", "open during",
                "be open", "still open", "shop open", "store open"),
-              ("营业", "上班", "下班", "开门", "关门", "在线", "有人在", "有人回", "有人吗", "有没有人", "有人值班", "客服时间", "周六", "周日", "星期", "节假日", "几点", "开不开")),
+              ("营业", "上班", "下班", "开门", "关门", "在线", "有人在", "有人回", "有人吗", "有没有人", "有人值班",
+               "客服时间", "周六", "周日", "星期", "节假日", "几点", "开不开")),
     "delivery_time": (("arriv", "get to me", "reach me", "get here", "gets here", "dispatch", "ship within",
                        "delivery take", "leave your warehouse", "leave the warehouse", "leaves the warehouse",
                        "leaves your warehouse", "ship out", "ships out", "shipped out", "when will you ship",
@@ -441,8 +442,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 PARENTS = {"cash_on_delivery": "payment", "instalments": "payment", "split_payment": "payment",
            "payment_timing": "payment", "return_postage": "returns", "usage_limit": "discount",
            "exchange_other_item": "exchange", "refund_amount": "refund", "lost_parcel": "tracking",
-           "accidental_damage": "warranty", "address_change": "order_change", "extended_warranty": "warranty", "special_invoice": "invoice",
-           "invoice_title": "invoice", "coupon_stacking": "discount", "customs": "international_shipping"}
+           "accidental_damage": "warranty", "extended_warranty": "warranty", "special_invoice": "invoice",
+           "invoice_title": "invoice", "coupon_stacking": "discount", "customs": "international_shipping",
+           "address_change": "order_change"}
 
 # How a question is put, not what it is about: "Do you sell tea samples?" is about samples, and answers "Do you sell
 # herbal tea?" no more than any other entry does.

@@ -566,7 +566,7 @@ async def test_a_gift_wraps_handwritten_card_says_nothing_of_what_the_customer_m
     path = write(tmp_path, [
         "gift,en,Do you offer gift wrapping?,Gift wrapping with a handwritten card costs 5 yuan per item.",
         "gift,zh,可以礼品包装吗？,礼品包装含手写贺卡，每件5元。",
-        "hours,en,What are your opening hours?,Open 10:00-21:00 every day; closed the first three days of Chinese New Year.",
+        "hours,en,What are your opening hours?,Open 10:00-21:00 daily; closed the first three days of Chinese New Year.",
         "hours,zh,营业时间是几点？,每天10:00-21:00营业，春节初一到初三休息。"])
     assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
 
