@@ -58,8 +58,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 ("退货", "退回", "退换", "无理由", "能退", "可以退", "可退")),
     "refund": (("refund", "money back", "see the money", "get my money", "money come back",
                 "money comes back", "money to come back", "money be back", "money is back", "money returned",
-                "get the money back", "receive the money", "pay me back", "see my cash", "my cash back", "money show up",
-                "money to show up", "money go back", "money goes back", "credited back"),
+                "get the money back", "receive the money", "pay me back", "see my cash", "my cash back",
+                "money show up", "money to show up", "money go back", "money goes back", "credited back"),
                ("退款", "退钱", "钱多久", "钱几天", "到账", "原路", "退给我", "收到钱", "钱什么时候", "钱啥时候", "钱何时",
                 "钱会退", "钱退", "退的钱")),
     "payment": (("pay with", "pay by", "pay via", "pay using", "payment", "alipay", "wechat", "visa",
@@ -103,7 +103,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   "subway station", "nearest station", "which station", "by metro", "by subway", "directions to",
                   "how do i get to"),
                  ("地址", "展厅", "实体店", "门店", "线下", "实物", "店在哪", "地铁", "哪个站", "几号线", "怎么过去")),
-    "cancel": (("cancel", "call off", "call it off", "call the order off", "stop my order", "undo my order", "ordered by mistake", "just ordered",
+    "cancel": (("cancel", "call off", "call it off", "call the order off", "stop my order", "undo my order",
+                "ordered by mistake", "just ordered",
                 "just placed", "back out of", "stop it before", "stop the order"),
                ("取消", "撤销", "撤回", "下错", "刚下单", "刚下的单", "刚拍")),
     # A note put in with a gift is the wrapping service's card; what it says is a card_message. An English "present
@@ -187,7 +188,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                         "change delivery address", "change my delivery address", "change shipping address",
                         "change my shipping address", "update my address", "update the address", "edit the address",
                         "modify the address"),
-                       ("改地址", "地址改", "换地址", "改收货", "收货地址改", "修改收货地址", "更改收货", "换个地址", "改一下地址", "改下地址", "改一下收货", "修改地址")),
+                       ("改地址", "地址改", "换地址", "改收货", "收货地址改", "修改收货地址", "更改收货", "换个地址",
+                        "改一下地址", "改下地址", "改一下收货", "修改地址")),
     # Changing an order placed (its address, time, contents); an address change is one (PARENTS).
     "order_change": (("change my order", "change the order", "change or cancel", "modify my order", "modify the order",
                       "amend my order", "amend the order", "edit my order"),
@@ -211,7 +213,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                            "i dropped", "i broke it", "water damage", "spilled", "spilt", "accident cover",
                            "accident protection", "damage insurance", "cat scratched", "dog chewed", "pet damage",
                            "damaged by my", "the kids broke", "knocks", "knocked it", "if i drop"),
-                          ("意外损坏", "意外保障", "意外险", "人为损坏", "人为摔", "人为弄坏", "人为破坏", "人为造成", "不小心摔", "自己摔", "我摔坏", "进水", "泡水", "碎屏险", "被猫", "猫抓", "狗咬",
+                          ("意外损坏", "意外保障", "意外险", "人为损坏", "人为摔", "人为弄坏", "人为破坏", "人为造成",
+                           "不小心摔", "自己摔", "我摔坏", "进水", "泡水", "碎屏险", "被猫", "猫抓", "狗咬",
                            "宠物抓", "孩子弄坏", "小孩弄坏", "泼了", "泼到")),
     "extended_warranty": (("extended warranty", "extend the warranty", "extend my warranty", "warranty extension",
                            "additional warranty", "extra warranty", "protection plan", "care plan"),
@@ -587,11 +590,11 @@ _BULK = re.compile(r"(?<![\d.,])(?:[2-9]\d|[1-9]\d{2,3})\s*(?:(?:gift |small |bi
                    r"(?:boxes|pieces|pcs|units|sets|items|packs|bags|bottles|tins|cartons|mugs|cups|chairs|desks|lamps"
                    r"|cakes)\b|盒|箱|套|件|罐)")
 
-# Where a message's clauses end: after sentence ends, and after commas, because a Chinese customer's story and question are
-# often one sentence ("台灯我已经寄回去了，物流显示前天你们签收了，钱啥时候能回来呀？").
+# Where a message's clauses end: after sentence ends, and after commas, because a Chinese customer's story and
+# question are often one sentence ("台灯我已经寄回去了，物流显示前天你们签收了，钱啥时候能回来呀？").
 _CLAUSE_END = re.compile(r"(?<=[。！？!?；;，,\n])|(?<=\.)(?=\s)")  # a full stop only before a space ("order no.12")
-_QUESTION_EN = re.compile(r"^\W*(?:can|could|will|would|is|are|do|does|did|how|what|when|where|which|who|why|may|should|"
-                          r"any|has|have)\b")
+_QUESTION_EN = re.compile(r"^\W*(?:can|could|will|would|is|are|do|does|did|how|what|when|where|which|who|why|may|"
+                          r"should|any|has|have)\b")
 _QUESTION_ZH = ("吗", "呢", "啥", "什么", "怎么", "咋", "多久", "多少", "几", "哪", "谁", "是否", "能否", "有没有", "能不能",
                 "可不可以", "可以不", "行不行", "管不管")
 

@@ -113,7 +113,8 @@ def test_the_shipped_simplified_forms_are_those_of_the_installed_opencc(tmp_path
 
 
 @pytest.mark.parametrize(("rows", "reason"), [
-    (["hours,en,When?,Ten to seven.", "hours,en,Open when?,Ten to seven."], "line 3: 'hours' in 'en' is also on line 2"),
+    (["hours,en,When?,Ten to seven.", "hours,en,Open when?,Ten to seven."],
+     "line 3: 'hours' in 'en' is also on line 2"),
     (["hours,en,When?,"], "line 2: answer is empty"),
     (["hours,fr,Quand?,De 10h à 19h."], "line 2: language 'fr' has no [knowledge.languages.fr] settings"),
     (["hours,en,When?,Ten, to seven."], "line 2: 5 fields, expected 4"),
@@ -566,7 +567,7 @@ async def test_a_gift_wraps_handwritten_card_says_nothing_of_what_the_customer_m
     path = write(tmp_path, [
         "gift,en,Do you offer gift wrapping?,Gift wrapping with a handwritten card costs 5 yuan per item.",
         "gift,zh,可以礼品包装吗？,礼品包装含手写贺卡，每件5元。",
-        "hours,en,What are your opening hours?,Open 10:00-21:00 daily; closed the first three days of Chinese New Year.",
+        "hours,en,What are your opening hours?,Open 10:00-21:00 daily; closed the first days of Chinese New Year.",
         "hours,zh,营业时间是几点？,每天10:00-21:00营业，春节初一到初三休息。"])
     assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
 
@@ -656,7 +657,8 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     assert intents("if i order today when does it leave your warehouse") == {"delivery_time"}
     assert intents("When's your helpdesk staffed?") == {"hours"}
     assert intents("No idea where it's got to. Is there a way to follow the parcel?") == {"tracking"}
-    assert intents("How soon should the money show up?") == intents("Will the money go back onto my card?") == {"refund"}
+    assert intents("How soon should the money show up?") == {"refund"}
+    assert intents("Will the money go back onto my card?") == {"refund"}
     assert "coupon_stacking" in intents("学生优惠能和满减券一起用吗") & intents("Can it be combined with other coupons?")
     # An evening in the message is not an evening delivery: these ask the hours.
     assert intents("What time do you stop answering in the evening?") == set()
@@ -815,7 +817,7 @@ async def test_an_entry_for_a_narrower_case_does_not_answer_the_general_question
 
 def test_a_message_asks_what_its_questions_ask_not_what_its_story_mentions():
     assert asked("台灯我已经寄回去了，物流显示前天你们签收了，钱啥时候能回来呀？") == {"refund"}
-    assert asked("The vase is a present for my gran and must arrive by Friday. Could you gift wrap it?") == {"gift_wrap"}
+    assert asked("The vase is for my gran and must arrive by Friday. Could you gift wrap it?") == {"gift_wrap"}
     assert asked("I sent the lamp back on Monday.") == set()  # no question in it
 
 
@@ -839,7 +841,7 @@ async def test_a_story_told_before_the_question_does_not_pull_the_answer_to_its_
         "tracking,zh,怎么查物流？,发货后您会收到含快递单号的短信。",
         "refund_time,en,When will I get my refund?,Within 3 working days after we receive the returned item.",
         "refund_time,zh,退款多久到账？,我们收到退货后3个工作日内原路退款。",
-        "damaged,en,My item arrived damaged. What should I do?,Send us a photo; we send a replacement or a full refund.",
+        "damaged,en,My item arrived damaged. What should I do?,Send a photo; we send a replacement or a full refund.",
         "damaged,zh,收到的商品坏了怎么办？,请发破损照片，我们免费补发或全额退款。"])
     match = await find_by_words_and_intents(db, tiny_engine, path, question)
     assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
