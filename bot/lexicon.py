@@ -150,7 +150,9 @@ class Lexicon:
 
     def __init__(self, documents: Sequence[str]):
         bags = [Counter(terms(d)) for d in documents]
-        self._terms = [{t for t in bag if not (len(t) == 1 and CJK.match(t))} for bag in bags]
+        # Each document's terms as shares_a_term compares them (a Chinese character alone says too little).
+        self._terms = [{_singular(t) for t in bag if not (len(t) == 1 and CJK.match(t))} for bag in bags]
+        self._all_terms = frozenset().union(*self._terms)
         df = Counter(t for bag in bags for t in bag)
         n = len(documents)
         self._idf = {t: math.log((n + 1) / (c + 1)) + 1 for t, c in df.items()}
@@ -166,9 +168,16 @@ class Lexicon:
         return [sum(w * doc.get(t, 0.0) for t, w in query.items()) for doc in self._docs]
 
     def shares_a_term(self, text: str, document: int | None = None) -> bool:
-        """The text has a word, or a Chinese pair of characters, that the document (any, when None) has."""
-        pool = self._idf if document is None else self._terms[document]
-        return any(t in pool for t in terms(text) if not (len(t) == 1 and CJK.match(t)))
+        """The text has a word, or a Chinese pair of characters, that the document (any, when None) has; a plural
+        meets its singular ("dog", "dogs") and a five-letter word its longer forms ("groom", "grooming")."""
+        pool = self._all_terms if document is None else self._terms[document]
+        return any(_singular(t) in pool or f"{t}~" in pool for t in terms(text) if not (len(t) == 1 and CJK.match(t)))
+
+
+def _singular(term: str) -> str:
+    """An English plural's singular, roughly: dogs -> dog, prices -> price; glass and bus stay."""
+    plural = term.isascii() and term.isalpha() and len(term) > 3 and term.endswith("s") and not term.endswith("ss")
+    return term[:-1] if plural else term
 
 
 def storable(text: str) -> str:

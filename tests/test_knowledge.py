@@ -863,6 +863,18 @@ async def test_a_message_read_as_not_shop_talk_that_only_shares_a_word_with_the_
     assert match.on_topic is on_topic
 
 
+
+@pytest.mark.parametrize("question", ["What number do I ring to set up a groom for my dog?",
+                                      "how much to wash my cat?"])
+async def test_a_customers_singular_or_short_word_meets_the_entrys_plural_or_longer_one(db, tiny_engine, tmp_path,
+                                                                                        question):
+    """"dog" meets "dogs" and "groom" "grooming": the question shares a word with the entry, so it is shop talk and
+    the entry may answer it (it was steered back as small talk)."""
+    path = write(tmp_path, ["grooming,en,How do I book grooming?,"
+                            "Call 028-8888 to book grooming and washes for dogs and cats."])
+    match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
+    assert match.on_topic and match.sure and match.entry.entry_id == "grooming"
+
 CHITCHAT = Path(__file__).parent / "fixtures" / "chitchat.csv"
 
 
