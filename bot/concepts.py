@@ -104,8 +104,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   "how do i get to"),
                  ("地址", "展厅", "实体店", "门店", "线下", "实物", "店在哪", "地铁", "哪个站", "几号线", "怎么过去")),
     "cancel": (("cancel", "call off", "call it off", "call the order off", "stop my order", "undo my order",
-                "ordered by mistake", "just ordered",
-                "just placed", "back out of", "stop it before", "stop the order"),
+                "ordered by mistake", "just ordered", "just placed", "back out of", "stop it before", "stop the order"),
                ("取消", "撤销", "撤回", "下错", "刚下单", "刚下的单", "刚拍")),
     # A note put in with a gift is the wrapping service's card; what it says is a card_message. An English "present
     # for my mum" is a story ("I live in Berlin and want to order the lamp as a birthday present, how long?"); 礼物 in
