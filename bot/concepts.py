@@ -30,7 +30,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hours": (("open on", "open at", "open until", "opening", "are you open", "you open", "closed", "closing",
                "close on", "close at", "hours", "reach someone", "someone on", "available on", "weekday", "weekend",
                "saturday", "sunday", "public holiday", "national day", "staffed", "open over", "open during",
-               "be open", "still open", "shop open", "store open"),
+               "be open", "still open", "is it open", "shop open", "store open", "you close", "u close", "shop close",
+               "store close"),
               ("营业", "上班", "下班", "开门", "关门", "在线", "有人在", "有人回", "有人吗", "有没有人", "有人值班",
                "客服时间", "周六", "周日", "星期", "节假日", "几点", "开不开")),
     "delivery_time": (("arriv", "get to me", "reach me", "get here", "gets here", "dispatch", "ship within",
@@ -109,7 +110,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # A note put in with a gift is the wrapping service's card; what it says is a card_message. An English "present
     # for my mum" is a story ("I live in Berlin and want to order the lamp as a birthday present, how long?"); 礼物 in
     # Chinese mostly asks to wrap one (送朋友的生日礼物，能帮忙包一下吗).
-    "gift_wrap": (("gift wrap", "gift-wrap", "wrap", "greeting card",
+    "gift_wrap": (("gift wrap", "gift-wrap", "wrap", "greeting card", "box it up", "box them up", "box up", "boxed up",
                    "add a note", "a little note", "a short note", "include a note", "handwritten note"),
                   ("礼品包装", "包装成礼物", "礼物", "贺卡", "写张卡片", "包得好看", "附卡", "小卡片")),
     # Intents a shop may not cover: here so a question about them is not answered by a neighbouring entry. The
@@ -124,7 +125,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                    "carbon footprint", "carbon offset", "biodegradable", "compostable"),
                   ("回收包装", "包装回收", "环保", "可回收", "碳中和", "碳足迹", "减塑", "无塑", "可降解", "绿色包装", "低碳", "碳排放")),
     "assembly": (("assembl", "installation", "set it up", "set up the", "mount", "put together", "put it together",
-                  "install it", "setup service", "fitting service"),
+                  "install", "setup service", "fitting service"),
                  ("安装", "组装", "上门装", "拼装", "装配", "怎么装")),
     "rental": (("rent", "hire a", "lease", "borrow", "leasing", "try before you buy"),
                ("租", "借用")),
@@ -316,7 +317,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 "size to order", "size guide", "size chart", "sizing", "true to size", "run small", "runs small",
                 "run large", "runs large", "run big", "runs big"),
                ("尺码表", "尺码怎么选", "穿多大", "穿啥码", "穿什么码", "穿哪个码", "选多大", "多大码", "选什么码", "选哪个码", "码数",
-                "偏大", "偏小", "穿啥size", "穿什么size", "选哪个size")),
+                "偏大", "偏小", "穿啥size", "穿什么size", "选哪个size", "尺码标准", "尺码准", "尺码正")),
     "alterations": (("alteration", "altered", "alter the", "alter my", "alter it", "alter them", "hemm", "hem the",
                      "hem my", "hem them", "hem it", "shorten", "take them up", "take it in", "tailor"),
                     ("改短", "改长", "改小", "改大", "裁短", "改裤", "改衣", "裤脚", "改袖", "锁边")),
@@ -444,7 +445,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 PARENTS = {"cash_on_delivery": "payment", "instalments": "payment", "split_payment": "payment",
            "payment_timing": "payment", "return_postage": "returns", "usage_limit": "discount",
            "exchange_other_item": "exchange", "refund_amount": "refund", "lost_parcel": "tracking",
-           "accidental_damage": "warranty", "extended_warranty": "warranty", "special_invoice": "invoice",
+           "accidental_damage": "warranty", "extended_warranty": "warranty",
+           "out_of_warranty_repair": "warranty", "special_invoice": "invoice",
            "invoice_title": "invoice", "coupon_stacking": "discount", "customs": "international_shipping",
            "address_change": "order_change"}
 
@@ -494,8 +496,11 @@ IN_TRANSIT = (("get", "here", "reach", "receiv", "come", "order", "parcel", "pac
 
 # Phrases holding an intent's word that ask something else: food that goes off while kept (放坏) is no damage; a
 # handwritten card (手写贺卡) that comes with gift wrapping says nothing of what the customer may write on it; the
-# cheapest one (最便宜的) asks a price, not a discount.
-NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏",), "card_message": ("手写贺卡",), "discount": ("最便宜",)}
+# cheapest one (最便宜的) asks a price, not a discount; changing a nappy (换尿布) is no exchange; paying in
+# installments is no installation; a party "this saturday" dates an occasion, it does not ask the shop's hours.
+NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏",), "card_message": ("手写贺卡",), "discount": ("最便宜",),
+                                          "exchange": ("换尿布", "换尿片"), "assembly": ("installment",),
+                                          "hours": ("this saturday", "this sunday", "next saturday", "next sunday")}
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
 # (the goods I received) names what the question is about, it does not ask when they arrive.
@@ -506,6 +511,16 @@ TIME_ANCHORS = ("after payment", "after paying", "after i pay", "after i paid", 
 _DEADLINE = re.compile(r"\b(?:by|before) (?:(?:this|next) )?(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\bby (?:the "
                        r"weekend|tomorrow)\b|\bin time\b|赶得上|赶得及|(?:周|星期|礼拜)[一二三四五六日天]之?前")
 _CLOCK = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:am|pm)\b|\b\d{1,2}:\d{2}\b|(?:\d{1,2}|[两三四五六七八九十]|十[一二])点")
+
+# Hours on a holiday are narrower than the usual ones: an entry that gives the daily hours and no word of holidays
+# does not answer "are you open over Chinese New Year?".
+HOLIDAYS = (("holiday", "new year", "spring festival", "national day", "golden week", "may day", "christmas",
+             "mid-autumn", "dragon boat", "qingming", "easter"),
+            ("节假日", "假期", "放假", "春节", "过年", "除夕", "大年", "年三十", "初一", "初二", "初三", "国庆", "五一", "劳动节",
+             "中秋", "端午", "元旦", "清明", "圣诞"))
+
+# A shop's text gives its hours as times it is open at ("open 9:30-21:00 every day").
+_OPEN_AT = re.compile(r"\bopen (?:from )?\d")
 
 # A number of hours is a duration ("I stare at a screen 10 hours a day", "within 24 hours"), not opening hours.
 _DURATION = re.compile(r"\d+\s*(?:hours|hrs)\b")
@@ -520,6 +535,7 @@ _EN = {intent: _matcher(en) for intent, (en, _) in INTENTS.items()}
 _WHEN_ALONE_EN = {intent: _matcher(en) for intent, (en, _) in WHEN_ALONE.items()}
 _SPOKEN_EN = {intent: _matcher(en) for intent, (en, _) in SPOKEN_IN_ENTRIES.items()}
 _IN_TRANSIT_EN = _matcher(IN_TRANSIT[0])
+_HOLIDAYS_EN = _matcher(HOLIDAYS[0])
 
 
 def _mentions(said: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
@@ -564,6 +580,8 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     # "allergic to peanuts" asks about nuts: an allergy named is that diet's question.
     found -= {"allergens"} if found & DIETS else frozenset()
     found |= {"wholesale"} if _BULK.search(said) else frozenset()
+    found |= {"hours"} if _OPEN_AT.search(said) else frozenset()
+    found |= {"holiday_hours"} if "hours" in found and _mentions(said, _HOLIDAYS_EN, HOLIDAYS[1]) else frozenset()
     found |= {PARENTS[intent] for intent in found if intent in PARENTS}
     # A customer's food "expiring" asks how long it keeps, not a card's or coupon's validity (a shop's text that says
     # both speaks of both).

@@ -596,6 +596,39 @@ async def test_a_florists_questions_are_read_as_what_they_ask(db, tiny_engine, t
     assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
 
 
+def test_a_baby_shops_questions_are_read_as_what_they_ask():
+    """A baby-goods shop's customers (bench/devsets/ninth_shop): "what time do you close?" asked nothing, a shop's
+    "open 9:30-21:00" spoke of no hours, changing a nappy (换尿布) read as an exchange, installing a car seat as no
+    assembly, "box it up nicely" as no gift wrapping, and a party "this saturday" as the shop's hours."""
+    assert intents("what time do you close? thinking of coming after dinner") == {"hours"}
+    assert intents("Shop 112, open 9:30-21:00 every day.", alone_words=False) == {"hours"}
+    assert intents("店里有地方喂奶换尿布吗？") == frozenset()
+    assert intents("my husband got a car seat on JD, would you guys install it for us?") == {"assembly"}
+    assert intents("can I pay in installments?") == {"instalments", "payment"}
+    assert intents("Can I pick the stuff myself and have you box it up nicely?") == {"gift_wrap"}
+    assert intents("need something for a baby shower this saturday, do you have gift boxes?") == frozenset()
+    assert intents("165 52kg 穿啥size呀") == intents("你们家尺码标准吗？") == {"sizing"}
+
+
+@pytest.mark.parametrize(("question", "answered"), [
+    ("are you open over Chinese New Year?", None), ("五一假期营业时间会变吗？", None),  # the entry says no holiday
+    ("what time do you close?", "store"), ("几点关门呀", "store"),
+    ("亲，stroller已经过保了，刹车不太灵，你们还给修吗", "warranty"),  # the entry speaks of repairs after the warranty
+    ("my pram's warranty ran out last month and a wheel wobbles, can you still fix it?", "warranty")])
+async def test_holiday_hours_are_answered_only_by_an_entry_that_speaks_of_holidays(
+        db, tiny_engine, tmp_path, question, answered):
+    """Hours on a holiday are narrower than the daily ones: the store entry that gives "9:30-21:00 every day" does not
+    say whether the shop opens over the May Day holiday, so a person answers. A repair after the warranty ran out
+    is a warranty question, answered by the warranty entry that says what it costs."""
+    path = write(tmp_path, [
+        "store,en,Where is the store and when is it open?,Shop 112 on Zhongshan North Road; open 9:30-21:00 every day.",
+        "store,zh,门店地址、营业时间？,中山北路112号，每天9:30-21:00营业。",
+        "warranty,en,What is the warranty on strollers?,"
+        "One year on the frame and wheels; after the warranty we still repair them in store for the cost of parts.",
+        "warranty,zh,推车保修多久？,车架和车轮保修1年；过了保修期也可以到店维修，只收配件费。"])
+    assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
+
+
 @pytest.mark.parametrize("question", ["网上订的车什么时候能送到家？", "When will the bike I ordered get to my house?"])
 async def test_an_entry_asking_how_long_something_else_lasts_is_no_delivery_entry(db, tiny_engine, tmp_path, question):
     """"How long does the battery last?" (电池能用多久) in a shop's own FAQ is about the battery: "how long" means
@@ -664,7 +697,7 @@ def test_the_same_ask_in_other_words_is_the_same_intent():
     # An evening in the message is not an evening delivery: these ask the hours.
     assert intents("What time do you stop answering in the evening?") == set()
     assert intents("你们客服晚上几点下班") == {"hours"}
-    assert intents("过年期间店里开不开？") == intents("is the shop open over the holidays?") == {"hours"}
+    assert intents("过年期间店里开不开？") == intents("is the shop open over the holidays?") == {"hours", "holiday_hours"}
 
 
 def test_english_words_written_against_chinese_characters_are_still_words():
