@@ -364,6 +364,8 @@ class LanguageSettings:
     unsure_reply: AnswerText  # no entry is a sure match: the closest one, and a person follows up
     off_topic_reply: Text  # not about the shop: a polite steer back
     shop_words: Words = ()  # a message with none of these (and no word of the knowledge) is off-topic
+    # ... and one with one of these and no shop word or shop intent, even when it shares a word with the knowledge
+    not_shop_words: Words = ()
     # Without knowledge and free chat (chat.free_chat), the bot answers only small talk itself:
     greetings: Words = ()  # a message of only these (and punctuation) gets greeting_reply
     thanks: Words = ()  # ... of only these gets thanks_reply
@@ -388,6 +390,22 @@ EN_SHOP_WORDS = ("shop", "store", "order", "buy", "bought", "sell", "price", "co
 ZH_SHOP_WORDS = ("店", "买", "卖", "订单", "下单", "价", "钱", "付", "发货", "寄", "快递", "物流", "到货", "几天",
                  "多久", "退", "换", "折扣", "优惠", "商品", "货", "保修", "发票", "取消", "尺码", "营业", "坏", "碎",
                  "开门", "客服")  # not 你们 ("you"): 谢谢你们 is no shop question
+# Talk about anything but a shop: the weather, a joke, sport, homework, writing, films, restaurants, cooking, code. A
+# message with one of these and no shop word or intent is steered back, though it shares a word with the knowledge
+# ("what's the weather like in Hangzhou tomorrow?" and the address entry) and the model reads it as shop talk.
+EN_NOT_SHOP_WORDS = ("weather like", "weather going to", "weather gonna", "weather tomorrow", "the weather in",
+                     "will it rain", "going to rain", "gonna rain", "tell me a joke", "tell us a joke", "any jokes",
+                     "football", "who won", "world cup", "champions league", "my homework", "with homework",
+                     "math homework", "calc homework", "equation", "derivative", "poem about", "essay", "cover letter",
+                     "capital of", "stock market", "python", "debug", "programming", "recommend a movie",
+                     "recommend a good movie", "recommend a film", "recommend a good film", "recommend a tv",
+                     "hotpot place", "place to eat", "recommend a restaurant", "good restaurant", "recipe",
+                     "translate this", "translate for me")
+ZH_NOT_SHOP_WORDS = ("天气怎么样", "天气如何", "什么天气", "下雨吗", "会下雨", "下雨不", "下不下雨", "讲个笑话", "说个笑话",
+                     "足球", "国足", "球赛", "那场球", "谁赢了", "踢赢", "数学题", "数学作业", "这道题", "这题怎么", "方程",
+                     "作文", "一首诗", "写首诗", "写一首", "周报", "请假条", "股市", "好看的电影", "好看的电视剧",
+                     "电视剧推荐", "火锅店", "好吃的火锅", "餐厅推荐", "推荐一家餐厅", "菜谱", "怎么做好吃", "怎么做才好吃",
+                     "帮我翻译", "翻译一下", "的首都")
 # The languages shopbot knows; a [knowledge.languages.xx] table in the file is laid over its language's texts here.
 LANGUAGES = {
     "en": LanguageSettings(
@@ -400,6 +418,7 @@ LANGUAGES = {
         off_topic_reply="I can only help with questions about our shop: orders, delivery, returns, payment "
                         "and our products. What can I do for you?",
         shop_words=EN_SHOP_WORDS,
+        not_shop_words=EN_NOT_SHOP_WORDS,
         greetings=("hi", "hello", "hey", "good morning", "good afternoon", "good evening"),
         thanks=("thanks", "thank you", "thx", "cheers", "ok", "okay", "great", "bye", "goodbye"),
         greeting_reply="Hello! How can I help you?",
@@ -417,6 +436,7 @@ LANGUAGES = {
         unsure_reply="我不确定本店的信息能回答这个问题，已请店里的工作人员在这里跟进回复您。最相关的信息是：{answer}",
         off_topic_reply="我只能解答与本店相关的问题，例如订单、配送、退换货、付款和商品。请问有什么可以帮您？",
         shop_words=ZH_SHOP_WORDS,
+        not_shop_words=ZH_NOT_SHOP_WORDS,
         greetings=("你好", "您好", "嗨", "哈喽", "在吗", "在不在", "早上好", "下午好", "晚上好"),
         thanks=("谢谢", "多谢", "感谢", "谢了", "好的", "好", "知道了", "收到", "再见", "拜拜"),
         greeting_reply="您好！请问有什么可以帮您？",

@@ -103,7 +103,7 @@ class Knowledge:
     def __init__(self, db: Database, engine, settings: KnowledgeSettings):
         self.db, self.engine, self.settings = db, engine, settings
         self._languages: dict[str, Language] = {}
-        self._shop_words: dict[str, re.Pattern | None] = {}  # per language, compiled on first use
+        self._finders: dict[tuple[str, str], re.Pattern | None] = {}  # (language, words setting): compiled on first use
         self._choice = RetrievalChoice(None, {})  # this model's measured layer and weights (set by load)
 
     def __bool__(self) -> bool:
@@ -160,20 +160,18 @@ class Knowledge:
 
     async def find(self, text: str, intent: Intent | None = None, lang: str | None = None) -> Match:
         """The entry that best answers `text` in its language, and how sure that is. `intent`: the model's reading of
-        the message, when there is one: read as not shop talk ("other"), a message that only shares a word with the
-        knowledge is off-topic ("What's the weather in Hangzhou tomorrow?" shares Hangzhou with the address entry)."""
+        the message, when there is one. Read as not shop talk ("other"), or naming talk of something else
+        (not_shop_words: the weather, a joke), a message that only shares a word with the knowledge is off-topic
+        ("What's the weather in Hangzhou tomorrow?" shares Hangzhou with the address entry)."""
         lang = lang or language_of(text)  # the service's: a message with no letters is in the customer's last
-        settings = self.settings.languages[lang]  # en and zh always have settings (their defaults)
-        finder = self._shop_words.get(lang)
-        if finder is None:
-            finder = self._shop_words[lang] = words_finder(settings.shop_words)
-        shop_word = finder is not None and finder.search(folded(text)) is not None
+        shop_word = self._says_one_of(lang, "shop_words", text)
         asks = intents(text)
         known = self._languages.get(lang)
         if known is None:  # no entries in the customer's language: a person answers, or a steer back
             return Match(lang, None, shop_word or bool(asks))
         read_as_no_shop_talk = intent is not None and intent.label == "other" and not intent.from_keywords
-        if not (shop_word or asks) and (read_as_no_shop_talk or not known.lexicon.shares_a_term(text)):
+        no_shop_talk = read_as_no_shop_talk or self._says_one_of(lang, "not_shop_words", text)
+        if not (shop_word or asks) and (no_shop_talk or not known.lexicon.shares_a_term(text)):
             return Match(lang, None, False)
         w = self._weights(lang)
         query = await self.engine.token_vectors(text) if w.tokens else None  # (q, hidden)
@@ -185,6 +183,13 @@ class Knowledge:
             likelihood = await self.engine.knowledge_likelihood(pairs, text)
         best, sure = verdict(known, text, asks, first, best_first, w.likelihood, likelihood, self.settings.sure_margin)
         return Match(lang, known.entries[best], True, sure)
+
+    def _says_one_of(self, lang: str, setting: str, text: str) -> bool:
+        """Whether `text` has one of the language's `setting` words (shop_words or not_shop_words)."""
+        finder = self._finders.get((lang, setting), False)
+        if finder is False:  # en and zh always have settings (their defaults)
+            finder = self._finders[lang, setting] = words_finder(getattr(self.settings.languages[lang], setting))
+        return finder is not None and finder.search(folded(text)) is not None
 
     def _as_read(self, entry: KnowledgeEntry) -> tuple[str, str]:
         """The entry's question and answer as the model reads them: at most ENTRY_TOKENS together."""

@@ -887,7 +887,10 @@ async def test_a_story_told_before_the_question_does_not_pull_the_answer_to_its_
     ("What's the weather going to be like in Hangzhou tomorrow?", Intent("other", 0.8), False),
     ("明天杭州会下雨吗？", Intent("other", 0.8), False),
     # No keyword matched is not a reading (the remote backend's): the shared word still makes it a shop question.
-    ("What's the weather going to be like in Hangzhou tomorrow?", Intent("other", 0.5, from_keywords=True), True),
+    ("Is Hangzhou nice in the spring?", Intent("other", 0.5, from_keywords=True), True),
+    # Talk about the weather, a joke or homework is no shop talk whatever the model reads (not_shop_words).
+    ("What's the weather going to be like in Hangzhou tomorrow?", Intent("product", 0.6), False),
+    ("明天杭州会下雨吗？", None, False), ("tell me a joke about Hangzhou", Intent("order_status", 0.4), False),
     # A shop intent (where the showroom is) outweighs the reading.
     ("Which part of Hangzhou is your showroom in?", Intent("other", 0.8), True),
 ])
@@ -897,6 +900,20 @@ async def test_a_message_read_as_not_shop_talk_that_only_shares_a_word_with_the_
                             "address,zh,你们的实体店在哪里？,展厅地址：杭州市文三路88号。"])
     match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0, intent=intent)
     assert match.on_topic is on_topic
+
+
+async def test_a_shop_that_sells_what_not_shop_words_name_can_take_them_out(db, tiny_engine, tmp_path):
+    """An umbrella shop's customer asks about rain: with the default not_shop_words the question is steered back,
+    with the word taken out of the list the shop's entry answers it."""
+    path = write(tmp_path, ["umbrellas,en,Which umbrella is best?,Our Hangzhou storm umbrella is fine when it "
+                            "will rain hard all day."])
+    question = "will it rain hard enough in Hangzhou to need the storm umbrella?"
+    config = knowledge_config(tiny_engine.config, path, sure_margin=0.0)
+    for words, on_topic in [(config.knowledge.languages["en"].not_shop_words, False), ((), True)]:
+        changed = language(config, "en", not_shop_words=words, weights=SignalWeights(tokens=0.0, likelihood=0.0))
+        knowledge = Knowledge(db, tiny_engine, changed.knowledge)
+        await knowledge.sync()
+        assert (await knowledge.find(question, Intent("product", 0.7))).on_topic is on_topic
 
 
 @pytest.mark.parametrize("question", ["What number do I ring to set up a groom for my dog?",
