@@ -30,8 +30,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hours": (("open on", "open at", "open until", "opening", "are you open", "you open", "closed", "closing",
                "close on", "close at", "hours", "reach someone", "someone on", "available on", "weekday", "weekend",
                "saturday", "sunday", "public holiday", "national day", "staffed", "open over", "open during",
-               "be open", "still open", "is it open", "shop open", "store open", "you close", "u close", "shop close",
-               "store close"),
+               "be open", "still open", "is it open", "shop open", "store open", "you close", "u close", "guys close",
+               "shop close", "store close", "close tonight", "close today"),
               ("营业", "上班", "下班", "开门", "关门", "在线", "有人在", "有人回", "有人吗", "有没有人", "有人值班",
                "客服时间", "周六", "周日", "星期", "节假日", "几点", "开不开")),
     "delivery_time": (("arriv", "get to me", "reach me", "get here", "gets here", "dispatch", "ship within",
@@ -77,7 +77,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  ("保修", "质保", "保固", "维修", "保几年", "保多久", "保多长", "管几年", "管多久", "负责几年", "负责多久")),
     "damaged": (("damag", "broken", "broke", "smash", "crack", "chip", "shatter", "dent", "scratch",
                  "in pieces", "crushed", "bad shape", "bad condition", "wilt", "droop"),
-                ("坏", "碎", "破损", "裂", "缺口", "划痕", "磕", "变形", "断了", "压扁", "压瘪", "凹", "蔫")),
+                ("坏", "碎", "破损", "裂", "缺口", "划痕", "磕", "变形", "断了", "压扁", "压瘪", "凹", "蔫", "质量问题", "质量有问题",
+                 "收到有问题")),
     "tracking": (("track", "where is my", "follow it", "follow my", "parcel been sent", "check my delivery",
                   "where my package", "where my parcel", "status of my", "where it is", "on its way", "on the way",
                   "courier no", "tracking no", "follow the parcel", "follow the package", "where it's got to",
@@ -103,7 +104,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   "in person", "come and see", "come and look", "drop by", "pop in", "pop by", "metro station",
                   "subway station", "nearest station", "which station", "by metro", "by subway", "directions to",
                   "how do i get to"),
-                 ("地址", "展厅", "实体店", "门店", "线下", "实物", "店在哪", "地铁", "哪个站", "几号线", "怎么过去")),
+                 ("地址", "展厅", "实体店", "门店", "线下", "实物", "店在哪", "地铁", "哪个站", "几号线", "怎么过去", "过去看看",
+                  "过来看看", "去店里", "来店里", "到店里")),
     "cancel": (("cancel", "call off", "call it off", "call the order off", "stop my order", "undo my order",
                 "ordered by mistake", "just ordered", "just placed", "back out of", "stop it before", "stop the order"),
                ("取消", "撤销", "撤回", "下错", "刚下单", "刚下的单", "刚拍")),
@@ -118,7 +120,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # usual ones; a phrase must only ever stand for its topic (never "phone" or "address" alone).
     "buy_back": (("buy back", "buyback", "trade in", "trade-in", "sell you my", "second-hand", "second hand",
                   "used furniture", "old furniture", "secondhand", "refurbished", "sell my old", "pre-owned",
-                  "preowned"),
+                  "preowned", "put it towards", "put my old", "use it to pay", "old one towards"),
                  ("回收", "收购", "二手", "以旧换新", "翻新", "旧机", "寄卖", "折价换")),
     "recycling": (("recycl", "take back the packaging", "packaging back", "eco-friendly", "eco friendly",
                    "environmentally friendly", "sustainab", "plastic-free", "plastic free", "carbon neutral",
@@ -473,6 +475,11 @@ WRONG_ADDRESS = (("wrong address", "wrong delivery address", "wrong shipping add
 ALREADY_SHIPPED = ("already shipped", "has shipped", "has been shipped", "already been shipped", "already sent",
                    "already dispatched", "already on its way", "已经发货", "已发货", "已经发出", "已经寄出", "已寄出")
 
+# An order placed minutes or an hour ago: beside not wanting it, a cancellation ("Ordered a chair an hour ago and
+# changed my mind"), as "我刚下的单不想要了" is.
+_ORDERED_RECENTLY = re.compile(r"\b(?:ordered|bought|placed)\b[^.?!]{0,40}?\b(?:(?:an?|one|two|half an|\d+) "
+                               r"(?:hour|hr|min|minute)s? ago|just now)|(?:\d+|几|半|一个?|两个?)(?:分钟|小时|个小时)前(?:下|拍|买)")
+
 # Words that ask about an intent only when the text asks nothing more specific. "How long", "几天" alone ask when an
 # order arrives ("How long until I get it?"); beside another intent they ask how long *that* takes ("退货期限是几天？"
 # is about returns). "I don't want it" alone asks to send it back; "我刚下的单不想要了" asks to cancel.
@@ -571,7 +578,7 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
         told = _without(told, ALREADY_SHIPPED)
     found = frozenset(intent for intent, (_, zh) in INTENTS.items()
                       if _mentions(_without(told, NOT_ASKING.get(intent, ())), _EN[intent], zh))
-    found |= {"cancel"} if shipped_unwanted else frozenset()
+    found |= {"cancel"} if shipped_unwanted or unwanted and _ORDERED_RECENTLY.search(said) else frozenset()
     # A damage report's arrival is its story ("My vase arrived smashed", "镜子收到就裂了"): it asks what to do about the
     # damage, not when an order arrives (the zh FAQ's "收到的商品坏了" has no arrival; its English twin had one).
     found -= {"delivery_time"} if "damaged" in found else frozenset()

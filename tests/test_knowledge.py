@@ -610,6 +610,18 @@ def test_a_baby_shops_questions_are_read_as_what_they_ask():
     assert intents("165 52kg 穿啥size呀") == intents("你们家尺码标准吗？") == {"sizing"}
 
 
+def test_a_visit_a_closing_time_a_trade_in_a_quality_problem_and_a_recent_order_not_wanted_are_read():
+    """Misses of earlier shops: a visit (过去看看) asked nothing and was answered with the delivery time; "you guys
+    close tonight" asked nothing; an old phone "to pay part of my repair bill" read as a warranty question; a
+    quality problem (质量问题) was no damage; an order placed an hour ago and not wanted read as a return."""
+    assert intents("周一下午能过去看看吗 想带两个闺蜜一起") == {"location"}
+    assert intents("hey what time do you guys close tonight?") == {"hours"}
+    assert "buy_back" in intents("Got an old iPhone 8 lying in a drawer, can I use it to pay part of my repair bill?")
+    assert intents("商品有质量问题的话能退吗") == {"damaged", "returns"}
+    assert intents("Ordered a chair an hour ago and changed my mind") == intents("半小时前下的单，不想要了") == {"cancel"}
+    assert intents("I ordered it 2 weeks ago and changed my mind") == {"returns"}
+
+
 @pytest.mark.parametrize(("question", "answered"), [
     ("are you open over Chinese New Year?", None), ("五一假期营业时间会变吗？", None),  # the entry says no holiday
     ("what time do you close?", "store"), ("几点关门呀", "store"),
