@@ -100,7 +100,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 ("学生", "大学", "读书", "学校")),
     "invoice": (("invoice", "fapiao", "receipt", "tax id", "tax number", "vat", "billing doc", "official bill"),
                 ("发票", "税号", "收据", "抬头", "开票", "开个票", "开张票")),
-    "location": (("where is your", "where exactly is", "address", "showroom", "located", "physical store", "visit you",
+    "location": (("where is your", "where are you", "where r u", "where are u", "where exactly is", "address", "showroom", "located", "physical store", "visit you",
                   "in person", "come and see", "come and look", "drop by", "pop in", "pop by", "metro station",
                   "subway station", "nearest station", "which station", "by metro", "by subway", "directions to",
                   "how do i get to"),
@@ -507,6 +507,7 @@ IN_TRANSIT = (("get", "here", "reach", "receiv", "come", "order", "parcel", "pac
 # installments is no installation; a party "this saturday" dates an occasion, it does not ask the shop's hours.
 NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏",), "card_message": ("手写贺卡",), "discount": ("最便宜",),
                                           "exchange": ("换尿布", "换尿片"), "assembly": ("installment",),
+                                          "location": ("where are your",),
                                           "hours": ("this saturday", "this sunday", "next saturday", "next sunday")}
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"

@@ -611,7 +611,7 @@ def test_a_baby_shops_questions_are_read_as_what_they_ask():
 
 
 def test_a_visit_a_closing_time_a_trade_in_a_quality_problem_and_a_recent_order_not_wanted_are_read():
-    """Misses of earlier shops: a visit (过去看看) asked nothing and was answered with the delivery time; "you guys
+    """Misses of earlier shops: a visit (过去看看, "where are you guys?") asked nothing and was answered with the delivery time; "you guys
     close tonight" asked nothing; an old phone "to pay part of my repair bill" read as a warranty question; a
     quality problem (质量问题) was no damage; an order placed an hour ago and not wanted read as a return."""
     assert intents("周一下午能过去看看吗 想带两个闺蜜一起") == {"location"}
@@ -620,6 +620,7 @@ def test_a_visit_a_closing_time_a_trade_in_a_quality_problem_and_a_recent_order_
     assert intents("商品有质量问题的话能退吗") == {"damaged", "returns"}
     assert intents("Ordered a chair an hour ago and changed my mind") == intents("半小时前下的单，不想要了") == {"cancel"}
     assert intents("I ordered it 2 weeks ago and changed my mind") == {"returns"}
+    assert intents("where are you guys?") == {"location"} and not intents("Where are your clothes made?")
 
 
 @pytest.mark.parametrize(("question", "answered"), [
