@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from bot.lexicon import CJK, WORD, WORD_START, folded
+from bot.lexicon import CJK, EN_STOP, WORD, WORD_START, folded, quiet_jieba
 
 # intent: (English word starts, matched at a word boundary; Chinese substrings)
 # Places a Chinese shop ships to only as an international order: "shipping to germany", "寄日本".
@@ -100,10 +100,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 ("学生", "大学", "读书", "学校")),
     "invoice": (("invoice", "fapiao", "receipt", "tax id", "tax number", "vat", "billing doc", "official bill"),
                 ("发票", "税号", "收据", "抬头", "开票", "开个票", "开张票")),
-    "location": (("where is your", "where are you", "where r u", "where are u", "where exactly is", "address", "showroom", "located", "physical store", "visit you",
-                  "in person", "come and see", "come and look", "drop by", "pop in", "pop by", "metro station",
-                  "subway station", "nearest station", "which station", "by metro", "by subway", "directions to",
-                  "how do i get to"),
+    "location": (("where is your", "where are you", "where r u", "where are u", "where exactly is", "address",
+                  "showroom", "located", "physical store", "visit you", "in person", "come and see", "come and look",
+                  "drop by", "pop in", "pop by", "metro station", "subway station", "nearest station", "which station",
+                  "by metro", "by subway", "directions to", "how do i get to"),
                  ("地址", "展厅", "实体店", "门店", "线下", "实物", "店在哪", "地铁", "哪个站", "几号线", "怎么过去", "过去看看",
                   "过来看看", "去店里", "来店里", "到店里")),
     "cancel": (("cancel", "call off", "call it off", "call the order off", "stop my order", "undo my order",
@@ -632,3 +632,33 @@ def asked(text: str) -> frozenset[str]:
     questions = [c for c in _CLAUSE_END.split(text.casefold())
                  if "?" in c or "？" in c or _QUESTION_EN.match(c) or any(w in c for w in _QUESTION_ZH)]
     return frozenset().union(*map(intents, questions))
+
+
+# "Do you have X?" / 有没有X: a question for one thing by name. Its name ends at a clause's end, and in English at a
+# word that starts another phrase ("a box of chocolates or a balloon", "Shenzhen? My sister lives in Nanshan").
+_ASKED_FOR_EN = re.compile(r"\b(?:do|does|can|could|would|will) (?:you|u|ya)(?: guys)?(?: also| even| still| ever)? "
+                           r"(?:have|carry|sell|stock|offer|fix|repair|deliver to|ship to|send to|post to)\b"
+                           r"([^?.!,;]*)")
+_NAME_ENDS_EN = re.compile(r"\b(?:or|and|to|with|because|so|if|that|which|in|on|at)\b")
+# 有 but not 有点 (a bit), 有些, 有人, 有空, 有时, 有没 (the start of 有没有).
+_ASKED_FOR_ZH = re.compile(r"(?:有没有|有无|卖不卖|有卖|也有|还有|有(?!点|些|人|空|时|没))([^，,。？?！!吗嘛么不呀啊呢]{2,})"
+                           r"(?:吗|嘛|么|不|没|呀|啊|呢|？|\?|$)")
+# Words in such a question that name nothing ("any", "kind of", 那种, 推荐).
+_NAMES_NOTHING = frozenset("any some like also other kind kinds type types sort those these them it one ones guys "
+                           "please pls there here too still even just really".split()) | frozenset(
+    {"那种", "这种", "什么", "一些", "一个", "推荐", "适合"})
+
+
+def asked_for(text: str) -> tuple[str, ...]:
+    """The words that name the one thing a "do you have X?" (有没有X, 有X吗) question asks for ("gentle", "monster",
+    "sunglasses"; 防窥膜); empty when the message asks for no thing by name. Chinese is split into words by jieba;
+    single characters (的, 花) name too little to tell."""
+    said = folded(text)
+    english = _ASKED_FOR_EN.search(said)
+    if english is not None:
+        name = _NAME_ENDS_EN.split(english.group(1))[0]
+        words = [w for w in WORD.findall(name) if not w.isdigit()]
+    else:
+        chinese = _ASKED_FOR_ZH.search(said)
+        words = [w for w in quiet_jieba().lcut(chinese.group(1)) if len(w) > 1] if chinese else []
+    return tuple(w for w in words if w not in EN_STOP and w not in _NAMES_NOTHING and not w.isdigit())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import logging
 import math
 import re
 import unicodedata
@@ -65,6 +66,16 @@ def script_of(texts: Iterable[str]) -> Script:
         if traditional_only != simplified_only:
             return Script.TRADITIONAL if traditional_only > simplified_only else Script.SIMPLIFIED
     return Script.UNSHOWN
+
+
+@functools.cache
+def quiet_jieba():
+    """jieba (Chinese word segmentation), imported on first use (its dictionary takes a second to load), without
+    its start-up log lines."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
 
 
 def folded(text: str) -> str:
@@ -149,6 +160,7 @@ class Lexicon:
     """TF-IDF vectors of a few documents; a query's cosine to each (sublinear tf, smoothed idf)."""
 
     def __init__(self, documents: Sequence[str]):
+        self._texts = [folded(d) for d in documents]
         bags = [Counter(terms(d)) for d in documents]
         # Each document's terms as shares_a_term compares them (a Chinese character alone says too little).
         self._terms = [{_singular(t) for t in bag if not (len(t) == 1 and CJK.match(t))} for bag in bags]
@@ -166,6 +178,20 @@ class Lexicon:
     def scores(self, text: str) -> list[float]:
         query = self._vector(Counter(terms(text)))
         return [sum(w * doc.get(t, 0.0) for t, w in query.items()) for doc in self._docs]
+
+    def share_named(self, words: Sequence[str], document: int) -> float:
+        """The share of `words` (folded) the document names: a Chinese word anywhere in it, an English word as a
+        word of it, its plural, or the start of a longer one ("contact" in "contact lenses", "groom" in "grooming")."""
+        text = self._texts[document]
+        own = {_singular(w) for w in WORD.findall(text)}
+
+        def names(word: str) -> bool:
+            if CJK.search(word):
+                return word in text
+            stem = _singular(word)
+            return stem in own or len(stem) > 3 and any(o.startswith(stem) for o in own)
+
+        return sum(map(names, words)) / len(words)
 
     def shares_a_term(self, text: str, document: int | None = None) -> bool:
         """The text has a word, or a Chinese pair of characters, that the document (any, when None) has; a plural

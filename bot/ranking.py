@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.concepts import FRAMES, asked, intents
+from bot.concepts import FRAMES, asked, asked_for, intents
 from bot.config import SignalWeights
 from bot.lexicon import Lexicon
 from storage.db import KnowledgeEntry
@@ -102,6 +102,11 @@ def answers_the_questions(known: Language, asks: frozenset[str], questions: froz
     return about[0] if len(about) == 1 and questions <= known.intents[about[0]] else None
 
 
+# How much of a thing asked for by name an answering entry must name: "plus sizes like XXXL" in a size guide that
+# says "sizes" is a third.
+NAMED_SHARE = 0.5
+
+
 def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray, candidates: np.ndarray,
             w_likelihood: float, likelihood: np.ndarray | None, sure_margin: float) -> tuple[int, bool]:
     """The best entry among `candidates` after the likelihood re-read ((candidates,) or None: not read), or the one
@@ -119,16 +124,21 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     if agreed is None:
         agreed = answers_the_questions(known, asks, questions, candidates)
     best = int(candidates[order[0]]) if agreed is None else agreed
-    # Sure takes five things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
+    # Sure takes six things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
     # a word or an intent with the message. The message asks nothing the knowledge never speaks of: "Do you
     # buy back old furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a
     # person answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
     # And an entry whose question asks about something answers only a message that asks some of it: in a shop
     # with no returns entry, "Can I give it back?" leads to the refund entry, whose answer mentions returns in
-    # passing, but the customer asked about returning, not about refunds. Last, the entry speaks of all that the
+    # passing, but the customer asked about returning, not about refunds. The entry speaks of all that the
     # message's questions ask: "Who pays the postage when I send a return back?" is about returns, but the returns
-    # entry says nothing of postage (the shipping cost entry does, for orders): no entry answers both.
+    # entry says nothing of postage (the shipping cost entry does, for orders): no entry answers both. Last, where
+    # no intent is read, an entry answers a question for one thing by name only if it names at least half of the
+    # name's words: the sunglasses entry that names no brand does not answer "Do you have Gentle Monster
+    # sunglasses?", nor the screen protector entry 贴膜有防窥膜吗 (a privacy film).
     related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
     about = agreed is not None or not asks or not known.topics[best] or bool(asks & known.topics[best])
     spoken_of = asks <= known.covered and asked_of_entry(asks, questions) <= known.intents[best]
-    return best, (margin >= sure_margin or agreed is not None) and related and about and spoken_of
+    name = () if asks else asked_for(text)
+    named = not name or known.lexicon.share_named(name, best) >= NAMED_SHARE
+    return best, (margin >= sure_margin or agreed is not None) and related and about and spoken_of and named

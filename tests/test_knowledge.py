@@ -611,9 +611,10 @@ def test_a_baby_shops_questions_are_read_as_what_they_ask():
 
 
 def test_a_visit_a_closing_time_a_trade_in_a_quality_problem_and_a_recent_order_not_wanted_are_read():
-    """Misses of earlier shops: a visit (过去看看, "where are you guys?") asked nothing and was answered with the delivery time; "you guys
-    close tonight" asked nothing; an old phone "to pay part of my repair bill" read as a warranty question; a
-    quality problem (质量问题) was no damage; an order placed an hour ago and not wanted read as a return."""
+    """Misses of earlier shops: a visit (过去看看, "where are you guys?") asked nothing and was answered with the
+    delivery time; "you guys close tonight" asked nothing; an old phone "to pay part of my repair bill" read as a
+    warranty question; a quality problem (质量问题) was no damage; an order placed an hour ago and not wanted read as
+    a return."""
     assert intents("周一下午能过去看看吗 想带两个闺蜜一起") == {"location"}
     assert intents("hey what time do you guys close tonight?") == {"hours"}
     assert "buy_back" in intents("Got an old iPhone 8 lying in a drawer, can I use it to pay part of my repair bill?")
@@ -621,6 +622,24 @@ def test_a_visit_a_closing_time_a_trade_in_a_quality_problem_and_a_recent_order_
     assert intents("Ordered a chair an hour ago and changed my mind") == intents("半小时前下的单，不想要了") == {"cancel"}
     assert intents("I ordered it 2 weeks ago and changed my mind") == {"returns"}
     assert intents("where are you guys?") == {"location"} and not intents("Where are your clothes made?")
+
+
+@pytest.mark.parametrize(("question", "answered"), [
+    ("Do you have Gentle Monster sunglasses?", None), ("有没有Gentle Monster的墨镜", None),
+    ("do you guys sell ray-ban sunglasses?", "sunglasses"), ("有雷朋的墨镜吗", "sunglasses"),
+    ("Do you deliver to Shenzhen? My sister lives there.", None),
+    ("Do you deliver to Haizhu district?", "delivery"),
+    ("Do you have sunglasses?", "sunglasses")])
+async def test_a_question_for_one_thing_by_name_is_answered_only_by_an_entry_that_names_it(
+        db, tiny_engine, tmp_path, question, answered):
+    """"Do you have X?" with X named (a brand, a city) and no shop intent read: the entry that shares a word
+    ("sunglasses", 送到) but names under half of X does not answer it, and a person follows up."""
+    path = write(tmp_path, [
+        "sunglasses,en,Do you sell sunglasses?,We sell Ray-Ban and Bolon sunglasses from 399 yuan.",
+        "sunglasses,zh,有墨镜卖吗？,有雷朋和暴龙的墨镜，399元起。",
+        "delivery,en,Where do you deliver?,We deliver to Tianhe for 15 yuan and to Yuexiu and Haizhu district for 30.",
+        "delivery,zh,能送到哪些区？,天河区配送费15元，越秀、海珠区30元。"])
+    assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
 
 
 @pytest.mark.parametrize(("question", "answered"), [

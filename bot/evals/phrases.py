@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import functools
-import logging
 import re
 
-from bot.lexicon import CJK, EN_STOP, language_of
+from bot.lexicon import CJK, EN_STOP, language_of, quiet_jieba
 
 PHRASES_PER_ROW = 5
 EN_WORD = re.compile(r"(?<![@#\w])[a-z][a-z']+[a-z]")  # not @mentions, #tags or the middle of a URL
@@ -47,8 +46,7 @@ def _chinese_keywords(text: str) -> list[str]:
 @functools.cache
 def _jieba_tags():
     """jieba's keyword extractor, imported on the first Chinese row (its dictionary takes a second to load)."""
-    import jieba
+    quiet_jieba()
     import jieba.analyse
 
-    jieba.setLogLevel(logging.WARNING)
     return jieba.analyse.extract_tags
