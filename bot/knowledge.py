@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -14,7 +15,7 @@ import numpy as np
 
 from bot.concepts import intents
 from bot.config import KnowledgeSettings, SignalWeights
-from bot.lexicon import folded, language_of, words_finder
+from bot.lexicon import folded, language_of, quiet_jieba, words_finder
 from bot.llm.intents import Intent
 from bot.ranking import Language, candidates, first_scores, verdict
 from bot.retrieval_choice import RetrievalChoice, choose
@@ -154,6 +155,8 @@ class Knowledge:
             entries.append(entry)
             all_vectors.append(vectors)
         self._languages = {lang: Language(*parts) for lang, parts in by_lang.items()}
+        if "zh" in self._languages:  # jieba's dictionary takes a second: read now, not at a customer's 有没有X question
+            await asyncio.to_thread(quiet_jieba().initialize)
         if self._languages:
             log.info("shop knowledge: %s", ", ".join(f"{len(k.entries)} entries in {lang}"
                                                       for lang, k in self._languages.items()))
