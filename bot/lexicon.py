@@ -201,8 +201,10 @@ class Lexicon:
 
 
 def _singular(term: str) -> str:
-    """An English plural's singular, roughly: dogs -> dog, prices -> price; glass and bus stay."""
+    """An English plural's singular, roughly: dogs -> dog, prices -> price, dailies -> daily; glass and bus stay."""
     plural = term.isascii() and term.isalpha() and len(term) > 3 and term.endswith("s") and not term.endswith("ss")
+    if plural and term.endswith("ies") and len(term) > 4:
+        return term[:-3] + "y"
     return term[:-1] if plural else term
 
 

@@ -102,8 +102,8 @@ def answers_the_questions(known: Language, asks: frozenset[str], questions: froz
     return about[0] if len(about) == 1 and questions <= known.intents[about[0]] else None
 
 
-# How much of a thing asked for by name an answering entry must name: "plus sizes like XXXL" in a size guide that
-# says "sizes" is a third.
+# How much of a thing asked for by name an answering entry must name, more than: "plus sizes like XXXL" in a size
+# guide that says "sizes" is a third, "Oakley sunglasses" where only sunglasses are named a half.
 NAMED_SHARE = 0.5
 
 
@@ -133,12 +133,12 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     # passing, but the customer asked about returning, not about refunds. The entry speaks of all that the
     # message's questions ask: "Who pays the postage when I send a return back?" is about returns, but the returns
     # entry says nothing of postage (the shipping cost entry does, for orders): no entry answers both. Last, where
-    # no intent is read, an entry answers a question for one thing by name only if it names at least half of the
-    # name's words: the sunglasses entry that names no brand does not answer "Do you have Gentle Monster
-    # sunglasses?", nor the screen protector entry 贴膜有防窥膜吗 (a privacy film).
+    # no intent is read (or only how it is asked: "do you carry"), an entry answers a question for one thing by
+    # name only if it names more than half of the name's words: the sunglasses entry that names no brand does not
+    # answer "Do you have Gentle Monster sunglasses?", nor the screen protector entry 贴膜有防窥膜吗 (a privacy film).
     related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
     about = agreed is not None or not asks or not known.topics[best] or bool(asks & known.topics[best])
     spoken_of = asks <= known.covered and asked_of_entry(asks, questions) <= known.intents[best]
-    name = () if asks else asked_for(text)
-    named = not name or known.lexicon.share_named(name, best) >= NAMED_SHARE
+    name = () if asks - FRAMES else asked_for(text)
+    named = not name or known.lexicon.share_named(name, best) > NAMED_SHARE
     return best, (margin >= sure_margin or agreed is not None) and related and about and spoken_of and named

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.concepts import asked, intents
+from bot.concepts import asked, asked_for, intents
 from bot.config import SignalWeights
 from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge, KnowledgeFileError
-from bot.lexicon import SIMPLIFIED_ONLY, Script, folded, language_of, script_of, words_finder
+from bot.lexicon import SIMPLIFIED_ONLY, Lexicon, Script, folded, language_of, script_of, words_finder
 from bot.llm.intents import Intent
 from bot.reply_evaluation import Question, evaluate_replies
 from bot.service import ConversationService, Sender
@@ -629,7 +629,7 @@ def test_a_visit_a_closing_time_a_trade_in_a_quality_problem_and_a_recent_order_
     ("do you guys sell ray-ban sunglasses?", "sunglasses"), ("有雷朋的墨镜吗", "sunglasses"),
     ("Do you deliver to Shenzhen? My sister lives there.", None),
     ("Do you deliver to Haizhu district?", "delivery"),
-    ("Do you have sunglasses?", "sunglasses")])
+    ("Do you have sunglasses?", "sunglasses"), ("Do you carry Oakley sunglasses?", None)])
 async def test_a_question_for_one_thing_by_name_is_answered_only_by_an_entry_that_names_it(
         db, tiny_engine, tmp_path, question, answered):
     """"Do you have X?" with X named (a brand, a city) and no shop intent read: the entry that shares a word
@@ -640,6 +640,18 @@ async def test_a_question_for_one_thing_by_name_is_answered_only_by_an_entry_tha
         "delivery,en,Where do you deliver?,We deliver to Tianhe for 15 yuan and to Yuexiu and Haizhu district for 30.",
         "delivery,zh,能送到哪些区？,天河区配送费15元，越秀、海珠区30元。"])
     assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
+
+
+def test_a_thing_asked_for_by_name_is_named_by_its_words_plurals_and_chinese_words():
+    """What a "do you have X?" question asks for, and how much of it an entry names: plurals ("dailies") meet
+    their singular, Chinese is split into words (水解蛋白的奶粉: 水解蛋白, 奶粉)."""
+    assert asked_for("do you guys stock acuvue dailies?") == ("acuvue", "dailies")
+    assert asked_for("有没有水解蛋白的奶粉呀？宝宝过敏") == ("水解蛋白", "奶粉")
+    assert asked_for("Do you deliver to Shenzhen? My sister lives in Nanshan.") == ("shenzhen",)
+    assert asked_for("有点贵吗") == asked_for("Can I pay by card?") == ()
+    lexicon = Lexicon(["Acuvue daily contact lenses", "奶粉都是正品"])
+    assert lexicon.share_named(("acuvue", "dailies"), 0) == 1.0
+    assert lexicon.share_named(("水解蛋白", "奶粉"), 1) == 0.5
 
 
 @pytest.mark.parametrize(("question", "answered"), [
