@@ -152,8 +152,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 ("加急", "航空", "次日达", "当日达", "顺丰", "特快", "加快", "当天送达", "当天到", "今天能到", "今天能送", "同城急送", "闪送", "半日达")),
     "custom": (("customi", "custom-made", "custom made", "custom order", "personalis", "personaliz", "engrav",
                 "made to measure", "bespoke", "monogram", "custom name", "custom print", "made to order", "logo",
-                "custom photo", "photo print", "print a photo", "print photos", "print my photo", "print our"),
-               ("定制", "定做", "刻字", "私人订制", "个性化", "印名字", "印字", "来图", "logo", "印照片", "照片打印")),
+                "custom photo", "photo print", "print a photo", "print photos", "print my photo", "print our",
+                "embroider"),
+               ("定制", "定做", "刻字", "私人订制", "个性化", "印名字", "印字", "来图", "logo", "印照片", "照片打印", "刺绣",
+                "绣名字", "绣上", "绣个")),
     "wholesale": (("wholesale", "bulk", "in large quantities", "for my business", "reseller", "distributor",
                    "buy in bulk", "order in bulk", "large quantit", "corporate order", "corporate gift",
                    "company order", "volume discount", "quantity discount", "order for my company", "resell",
@@ -634,10 +636,11 @@ def asked(text: str) -> frozenset[str]:
     return frozenset().union(*map(intents, questions))
 
 
-# "Do you have X?" / 有没有X: a question for one thing by name. Its name ends at a clause's end, and in English at a
+# "Do you have X?", "can you add X?" / 有没有X: a question for one thing by name. Its name ends at a clause's end, and in English at a
 # word that starts another phrase ("a box of chocolates or a balloon", "Shenzhen? My sister lives in Nanshan").
 _ASKED_FOR_EN = re.compile(r"\b(?:do|does|can|could|would|will) (?:you|u|ya)(?: guys)?(?: also| even| still| ever)? "
-                           r"(?:have|carry|sell|stock|offer|fix|repair|deliver to|ship to|send to|post to)\b"
+                           r"(?:have|carry|sell|stock|offer|fix|repair|deliver to|ship to|send to|post to|do|add|fit|"
+                           r"include)\b"
                            r"([^?.!,;]*)")
 _NAME_ENDS_EN = re.compile(r"\b(?:or|and|to|with|because|so|if|that|which|in|on|at)\b")
 # 有 but not 有点 (a bit), 有些, 有人, 有空, 有时, 有没 (the start of 有没有).

@@ -629,7 +629,8 @@ def test_a_visit_a_closing_time_a_trade_in_a_quality_problem_and_a_recent_order_
     ("do you guys sell ray-ban sunglasses?", "sunglasses"), ("有雷朋的墨镜吗", "sunglasses"),
     ("Do you deliver to Shenzhen? My sister lives there.", None),
     ("Do you deliver to Haizhu district?", "delivery"),
-    ("Do you have sunglasses?", "sunglasses"), ("Do you carry Oakley sunglasses?", None)])
+    ("Do you have sunglasses?", "sunglasses"), ("Do you carry Oakley sunglasses?", None),
+    ("Can you add a box of chocolates or a balloon to my sunglasses order?", None)])
 async def test_a_question_for_one_thing_by_name_is_answered_only_by_an_entry_that_names_it(
         db, tiny_engine, tmp_path, question, answered):
     """"Do you have X?" with X named (a brand, a city) and no shop intent read: the entry that shares a word
@@ -649,6 +650,7 @@ def test_a_thing_asked_for_by_name_is_named_by_its_words_plurals_and_chinese_wor
     assert asked_for("有没有水解蛋白的奶粉呀？宝宝过敏") == ("水解蛋白", "奶粉")
     assert asked_for("Do you deliver to Shenzhen? My sister lives in Nanshan.") == ("shenzhen",)
     assert asked_for("有点贵吗") == asked_for("Can I pay by card?") == ()
+    assert intents("Could you embroider the baby's name on the blanket?") == {"custom"}
     lexicon = Lexicon(["Acuvue daily contact lenses", "奶粉都是正品"])
     assert lexicon.share_named(("acuvue", "dailies"), 0) == 1.0
     assert lexicon.share_named(("水解蛋白", "奶粉"), 1) == 0.5
