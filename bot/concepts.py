@@ -45,7 +45,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                        "今天能发", "今天发", "当天发", "当天能发", "明天能发")),
     "shipping_cost": (("shipping cost", "shipping fee", "delivery fee", "delivery cost", "postage", "free shipping",
                        "shipping free", "free delivery", "delivery free", "delivery is free", "shipping is",
-                       "shipping within", "charge for delivery", "cost to send",
+                       "shipping within", "charge for delivery", "cost to send", "who pays the shipping",
+                       "who pays shipping", "who pays for shipping", "who pays for the shipping",
+                       "who pays the postage",
                        "pay for delivery", "pay for shipping", "pay anything for delivery", "pay extra for delivery",
                        "charge for shipping", "charge me for delivery", "cost to ship", "cost of shipping",
                        "cost of delivery", "delivery charge", "shipping charge",
@@ -134,6 +136,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "loyalty": (("loyalty", "points", "member", "reward", "vip", "my points", "earn points", "redeem points",
                  "redeem my points"),
                 ("积分", "会员", "vip")),
+    "points_transfer": (("merge my points", "merge points", "combine points", "combine my points", "transfer points",
+                         "transfer my points", "share points", "share my points", "points to my", "points with my"),
+                        ("积分转", "积分能转", "积分可以转", "转积分", "积分合并", "合并积分", "积分给", "积分共享", "共享积分")),
     "gift_card": (("gift card", "gift voucher", "voucher", "gift certificate", "giftcard", "e-gift", "egift",
                    "gift balance", "stored-value", "stored value", "prepaid card", "top up", "top-up", "topping up",
                    "card balance"),
@@ -452,7 +457,8 @@ PARENTS = {"cash_on_delivery": "payment", "instalments": "payment", "split_payme
            "accidental_damage": "warranty", "extended_warranty": "warranty",
            "out_of_warranty_repair": "warranty", "special_invoice": "invoice",
            "invoice_title": "invoice", "coupon_stacking": "discount", "customs": "international_shipping",
-           "address_change": "order_change"}
+           "address_change": "order_change",
+           "points_transfer": "loyalty"}
 
 # How a question is put, not what it is about: "Do you sell tea samples?" is about samples, and answers "Do you sell
 # herbal tea?" no more than any other entry does.
@@ -532,6 +538,12 @@ HOLIDAYS = (("holiday", "new year", "spring festival", "national day", "golden w
 # A shop's text gives its hours as times it is open at ("open 9:30-21:00 every day").
 _OPEN_AT = re.compile(r"\bopen (?:from )?\d")
 
+# A part swapped in a repair ("swap the battery", "battery swap") is the repair, not an exchange of goods. (Not
+# 换屏, 换电池: a Chinese repair shop's own entries speak of their repairs so, and its customers' 换 asks for them.)
+_PART_SWAP = re.compile(r"\bswap(?:ped|ping)? (?:out )?(?:the |my |a |its )?(?:battery|screen|display|glass|lens|"
+                        r"lenses|strap|band|tyre|tire|tube|chain|pads|brake pads|part)s?\b|\b(?:battery|screen|"
+                        r"display|lens|tyre|tire|chain) swap\b")
+
 # A number of hours is a duration ("I stare at a screen 10 hours a day", "within 24 hours"), not opening hours.
 _DURATION = re.compile(r"\d+\s*(?:hours|hrs)\b")
 
@@ -575,6 +587,7 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     shop's own text does not use so ("How long does the battery last?")."""
     said = _DURATION.sub(" ", _without(_WH_IS.sub(r"\1 is", folded(text)), TIME_ANCHORS))
     told = _without(said, (*WRONG_ADDRESS[0], *WRONG_ADDRESS[1]))  # what it says beside a wrong address of its own
+    told = _PART_SWAP.sub(" ", told)
     unwanted = _mentions(said, _WHEN_ALONE_EN["returns"], WHEN_ALONE["returns"][1])
     shipped_unwanted = unwanted and any(phrase in told for phrase in ALREADY_SHIPPED)
     if shipped_unwanted:
@@ -636,8 +649,9 @@ def asked(text: str) -> frozenset[str]:
     return frozenset().union(*map(intents, questions))
 
 
-# "Do you have X?", "can you add X?" / 有没有X: a question for one thing by name. Its name ends at a clause's end, and in English at a
-# word that starts another phrase ("a box of chocolates or a balloon", "Shenzhen? My sister lives in Nanshan").
+# "Do you have X?", "can you add X?" / 有没有X: a question for one thing by name. Its name ends at a clause's end,
+# and in English at a word that starts another phrase ("a box of chocolates or a balloon", "Shenzhen? My sister
+# lives in Nanshan").
 _ASKED_FOR_EN = re.compile(r"\b(?:do|does|can|could|would|will) (?:you|u|ya)(?: guys)?(?: also| even| still| ever)? "
                            r"(?:have|carry|sell|stock|offer|fix|repair|deliver to|ship to|send to|post to|do|add|fit|"
                            r"include)\b"

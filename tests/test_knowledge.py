@@ -643,6 +643,17 @@ async def test_a_question_for_one_thing_by_name_is_answered_only_by_an_entry_tha
     assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
 
 
+def test_a_part_swapped_in_a_repair_who_pays_the_shipping_and_moving_points_are_read():
+    """A phone shop's "swap the battery" read as an exchange of goods; "who pays the shipping" asked no shipping
+    cost; moving points to another member's account (积分转给) is narrower than the points entry."""
+    assert intents("how long to swap the battery on a Xiaomi and how much?") == frozenset()
+    assert intents("after the battery swap will my iphone show a warning?") == frozenset()
+    assert intents("can I swap it for a bigger size?") == {"exchange"}
+    assert intents("If I return a case by post, who pays the shipping to send it back?") == {"returns", "shipping_cost"}
+    assert intents("Can I merge my points with my husband's account?") == intents("积分能转给我老公的账号吗") == {
+        "points_transfer", "loyalty"}
+
+
 def test_a_thing_asked_for_by_name_is_named_by_its_words_plurals_and_chinese_words():
     """What a "do you have X?" question asks for, and how much of it an entry names: plurals ("dailies") meet
     their singular, Chinese is split into words (水解蛋白的奶粉: 水解蛋白, 奶粉)."""
