@@ -634,7 +634,7 @@ def test_a_visit_a_closing_time_a_trade_in_a_quality_problem_and_a_recent_order_
 async def test_a_question_for_one_thing_by_name_is_answered_only_by_an_entry_that_names_it(
         db, tiny_engine, tmp_path, question, answered):
     """"Do you have X?" with X named (a brand, a city) and no shop intent read: the entry that shares a word
-    ("sunglasses", 送到) but names under half of X does not answer it, and a person follows up."""
+    ("sunglasses", "deliver") but names under half of X does not answer it, and a person follows up."""
     path = write(tmp_path, [
         "sunglasses,en,Do you sell sunglasses?,We sell Ray-Ban and Bolon sunglasses from 399 yuan.",
         "sunglasses,zh,有墨镜卖吗？,有雷朋和暴龙的墨镜，399元起。",
