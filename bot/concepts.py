@@ -654,8 +654,7 @@ def asked(text: str) -> frozenset[str]:
 # lives in Nanshan").
 _ASKED_FOR_EN = re.compile(r"\b(?:do|does|can|could|would|will) (?:you|u|ya)(?: guys)?(?: also| even| still| ever)? "
                            r"(?:have|carry|sell|stock|offer|fix|repair|deliver to|ship to|send to|post to|do|add|fit|"
-                           r"include)\b"
-                           r"([^?.!,;]*)")
+                           r"include)\b([^?.!,;]*)")
 _NAME_ENDS_EN = re.compile(r"\b(?:or|and|to|with|because|so|if|that|which|in|on|at)\b")
 # 有 but not 有点 (a bit), 有些, 有人, 有空, 有时, 有没 (the start of 有没有).
 _ASKED_FOR_ZH = re.compile(r"(?:有没有|有无|卖不卖|有卖|也有|还有|有(?!点|些|人|空|时|没))([^，,。？?！!吗嘛么不呀啊呢]{2,})"
@@ -674,7 +673,7 @@ def asked_for(text: str) -> tuple[str, ...]:
     english = _ASKED_FOR_EN.search(said)
     if english is not None:
         name = _NAME_ENDS_EN.split(english.group(1))[0]
-        words = [w for w in WORD.findall(name) if not w.isdigit()]
+        words = WORD.findall(name)
     else:
         chinese = _ASKED_FOR_ZH.search(said)
         words = [w for w in quiet_jieba().lcut(chinese.group(1)) if len(w) > 1] if chinese else []

@@ -182,12 +182,11 @@ class Lexicon:
     def share_named(self, words: Sequence[str], document: int) -> float:
         """The share of `words` (folded) the document names: a Chinese word anywhere in it, an English word as a
         word of it, its plural, or the start of a longer one ("contact" in "contact lenses", "groom" in "grooming")."""
-        text = self._texts[document]
-        own = {_singular(w) for w in WORD.findall(text)}
+        text, own = self._texts[document], self._terms[document]  # own: its words in the singular, Chinese n-grams
 
         def names(word: str) -> bool:
             if CJK.search(word):
-                return word in text
+                return word in text  # a word of four characters or more is no n-gram of the lexicon's
             stem = _singular(word)
             return stem in own or len(stem) > 3 and any(o.startswith(stem) for o in own)
 
