@@ -102,8 +102,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 ("学生", "大学", "读书", "学校")),
     "invoice": (("invoice", "fapiao", "receipt", "tax id", "tax number", "vat", "billing doc", "official bill"),
                 ("发票", "税号", "收据", "抬头", "开票", "开个票", "开张票")),
-    "location": (("where is your", "where are you", "where r u", "where are u", "where exactly is", "address",
-                  "showroom", "located", "physical store", "visit you", "in person", "come and see", "come and look",
+    "location": (("where is your", "where is the shop", "where is the store", "where are you", "where r u",
+                  "where are u", "where exactly is", "address", "showroom", "located", "physical store", "visit you",
+                  "in person", "come and see", "come and look",
                   "drop by", "pop in", "pop by", "metro station", "subway station", "nearest station", "which station",
                   "by metro", "by subway", "directions to", "how do i get to"),
                  ("地址", "展厅", "实体店", "门店", "线下", "实物", "店在哪", "地铁", "哪个站", "几号线", "怎么过去", "过去看看",
@@ -130,7 +131,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   ("回收包装", "包装回收", "环保", "可回收", "碳中和", "碳足迹", "减塑", "无塑", "可降解", "绿色包装", "低碳", "碳排放")),
     "assembly": (("assembl", "installation", "set it up", "set up the", "mount", "put together", "put it together",
                   "install", "setup service", "fitting service"),
-                 ("安装", "组装", "上门装", "拼装", "装配", "怎么装")),
+                 ("安装", "组装", "上门装", "拼装", "装配", "怎么装", "自己装", "帮忙装", "帮我装")),
     "rental": (("rent", "hire a", "lease", "borrow", "leasing", "try before you buy"),
                ("租", "借用")),
     "loyalty": (("loyalty", "points", "member", "reward", "vip", "my points", "earn points", "redeem points",
@@ -373,6 +374,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "samples": (("sample", "tester", "taster", "trial size", "trial pack", "try before buying", "try a few",
                  "try them first", "try it first"),
                 ("试饮", "小样", "试用装", "试吃", "试喝", "尝尝", "试用")),
+    # Riding or driving one before buying it (a bicycle, scooter or car shop): no rental, sample or appointment.
+    "test_ride": (("test ride", "test-ride", "test drive", "test-drive", "try a bike", "try the bike", "try a bicycle",
+                   "try the e-bike", "try an e-bike", "ride it first", "ride one first"),
+                  ("试骑", "试驾", "试乘", "试车")),
     # What an online shop's customers ask past its FAQ's usual topics (3 Dec, stop 48, the sample shop's "what if"
     # sets): putting off a delivery, a foreign card's currency, when a card is charged, how long a battery lasts,
     # keeping the original box, paying with two methods, how often a coupon works, tracking by email or text, a
@@ -389,9 +394,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "payment_timing": (("charged when", "when am i charged", "when will i be charged", "when do you charge",
                         "card charged", "charge my card"),
                        ("什么时候扣款", "啥时候扣款", "扣款", "什么时候扣钱", "啥时候扣钱")),
-    "battery_life": (("battery life", "on one charge", "on a single charge", "on a full charge",
+    "battery_life": (("battery life", "on one charge", "on a single charge", "on a full charge", "hold a charge",
+                      "holds a charge", "holding a charge", "hold charge", "holds charge",
                       "how long does the battery last", "how long will the battery last"),
-                     ("续航", "充一次电", "充满电能用", "电池能用多久")),
+                     ("续航", "充一次电", "充满电能用", "电池能用多久", "掉电快", "不耐电", "不经用")),
     # Whether the goods' price shows in a parcel sent as a present.
     "price_in_parcel": (("price tag", "price list", "prices inside", "gift receipt", "see the price", "see how much"),
                         ("价格单", "价签", "看到价格", "看到价钱", "知道价格")),
@@ -437,7 +443,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      ("包装里有", "盒子里有", "带充电器", "送充电器", "有充电器", "标配", "带电池", "含电池", "包含哪些")),
     "second_owner": (("friend gave me", "someone gave me", "was given to me", "given to me as", "gift from a friend",
                       "got it as a gift", "received it as a gift", "received as a gift", "someone else bought",
-                      "didn't buy it myself", "did not buy it myself", "not the original buyer", "original owner"),
+                      "didn't buy it myself", "did not buy it myself", "not the original buyer", "original owner",
+                      "warranty transfer", "transfer the warranty", "transferable"),
                      ("朋友送的", "别人送的", "送给我的", "不是我买的", "转送", "转让")),
     "invoice_title": (("personal invoice", "invoice in my name", "invoice in my own name", "individual invoice",
                        "invoice for an individual", "don't have a company", "do not have a company",
@@ -512,11 +519,13 @@ IN_TRANSIT = (("get", "here", "reach", "receiv", "come", "order", "parcel", "pac
 # Phrases holding an intent's word that ask something else: food that goes off while kept (放坏) is no damage; a
 # handwritten card (手写贺卡) that comes with gift wrapping says nothing of what the customer may write on it; the
 # cheapest one (最便宜的) asks a price, not a discount; changing a nappy (换尿布) is no exchange; paying in
-# installments is no installation; a party "this saturday" dates an occasion, it does not ask the shop's hours.
+# installments is no installation; a party "this saturday" (the weather "this weekend") dates an occasion, it does
+# not ask the shop's hours.
 NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏",), "card_message": ("手写贺卡",), "discount": ("最便宜",),
                                           "exchange": ("换尿布", "换尿片"), "assembly": ("installment",),
                                           "location": ("where are your",),
-                                          "hours": ("this saturday", "this sunday", "next saturday", "next sunday")}
+                                          "hours": ("this saturday", "this sunday", "next saturday", "next sunday",
+                                                    "this weekend", "next weekend")}
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
 # (the goods I received) names what the question is about, it does not ask when they arrive.
@@ -543,6 +552,17 @@ _OPEN_AT = re.compile(r"\bopen (?:from )?\d")
 _PART_SWAP = re.compile(r"\bswap(?:ped|ping)? (?:out )?(?:the |my |a |its )?(?:battery|screen|display|glass|lens|"
                         r"lenses|strap|band|tyre|tire|tube|chain|pads|brake pads|part)s?\b|\b(?:battery|screen|"
                         r"display|lens|tyre|tire|chain) swap\b")
+
+# Putting a thing together is assembling it ("put the bike together", "put my new desk together").
+_PUT_TOGETHER = re.compile(r"\bput (?:\S+ ){0,3}together\b")
+
+# Words customers often misspell, as they are spelt: "how long is the warrenty" asks about the warranty.
+_MISSPELT = {"warrenty": "warranty", "waranty": "warranty", "warrantee": "warranty", "guarentee": "guarantee",
+             "garantee": "guarantee", "gaurantee": "guarantee", "recieve": "receive", "recieved": "received",
+             "reciept": "receipt", "adress": "address", "delivary": "delivery", "delievery": "delivery",
+             "shiping": "shipping", "cancle": "cancel", "exhange": "exchange", "exchage": "exchange",
+             "payement": "payment", "refound": "refund", "discout": "discount", "instalation": "installation"}
+_MISSPELLING = re.compile(r"\b(?:" + "|".join(_MISSPELT) + r")\b")
 
 # A number of hours is a duration ("I stare at a screen 10 hours a day", "within 24 hours"), not opening hours.
 _DURATION = re.compile(r"\d+\s*(?:hours|hrs)\b")
@@ -585,7 +605,8 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     """The shop intents a text mentions (English by word starts, Chinese by substrings, either script). `alone_words`
     False: not the WHEN_ALONE words, a customer's shorthand ("how long" alone asks when an order arrives) that a
     shop's own text does not use so ("How long does the battery last?")."""
-    said = _DURATION.sub(" ", _without(_WH_IS.sub(r"\1 is", folded(text)), TIME_ANCHORS))
+    said = _MISSPELLING.sub(lambda m: _MISSPELT[m.group()], folded(text))
+    said = _DURATION.sub(" ", _without(_WH_IS.sub(r"\1 is", said), TIME_ANCHORS))
     told = _without(said, (*WRONG_ADDRESS[0], *WRONG_ADDRESS[1]))  # what it says beside a wrong address of its own
     told = _PART_SWAP.sub(" ", told)
     unwanted = _mentions(said, _WHEN_ALONE_EN["returns"], WHEN_ALONE["returns"][1])
@@ -604,6 +625,9 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     found -= {"allergens"} if found & DIETS else frozenset()
     found |= {"wholesale"} if _BULK.search(said) else frozenset()
     found |= {"hours"} if _OPEN_AT.search(said) else frozenset()
+    found |= {"assembly"} if _PUT_TOGETHER.search(said) else frozenset()
+    # Not wanting the goods, beside their money back, is a return ("changed my mind, can I get a refund?").
+    found |= {"returns"} if unwanted and "refund" in found and "cancel" not in found else frozenset()
     found |= {"holiday_hours"} if "hours" in found and _mentions(said, _HOLIDAYS_EN, HOLIDAYS[1]) else frozenset()
     found |= {PARENTS[intent] for intent in found if intent in PARENTS}
     # A customer's food "expiring" asks how long it keeps, not a card's or coupon's validity (a shop's text that says
@@ -653,15 +677,16 @@ def asked(text: str) -> frozenset[str]:
 # and in English at a word that starts another phrase ("a box of chocolates or a balloon", "Shenzhen? My sister
 # lives in Nanshan").
 _ASKED_FOR_EN = re.compile(r"\b(?:do|does|can|could|would|will) (?:you|u|ya)(?: guys)?(?: also| even| still| ever)? "
-                           r"(?:have|carry|sell|stock|offer|fix|repair|deliver to|ship to|send to|post to|do|add|fit|"
-                           r"include)\b([^?.!,;]*)")
+                           r"(?:have|carry|sell|stock|offer|fix|repair|service|deliver to|ship to|send to|post to|"
+                           r"do|add|fit|include)\b([^?.!,;]*)")
 _NAME_ENDS_EN = re.compile(r"\b(?:or|and|to|with|because|so|if|that|which|in|on|at)\b")
 # 有 but not 有点 (a bit), 有些, 有人, 有空, 有时, 有没 (the start of 有没有).
 _ASKED_FOR_ZH = re.compile(r"(?:有没有|有无|卖不卖|有卖|也有|还有|有(?!点|些|人|空|时|没))([^，,。？?！!吗嘛么不呀啊呢]{2,})"
                            r"(?:吗|嘛|么|不|没|呀|啊|呢|？|\?|$)")
 # Words in such a question that name nothing ("any", "kind of", 那种, 推荐).
 _NAMES_NOTHING = frozenset("any some like also other kind kinds type types sort those these them it one ones guys "
-                           "please pls there here too still even just really".split()) | frozenset(
+                           "please pls there here too still even just really now today tonight tomorrow asap soon "
+                           "quickly fast right away".split()) | frozenset(
     {"那种", "这种", "什么", "一些", "一个", "推荐", "适合"})
 
 

@@ -654,6 +654,29 @@ def test_a_part_swapped_in_a_repair_who_pays_the_shipping_and_moving_points_are_
         "points_transfer", "loyalty"}
 
 
+def test_a_test_ride_a_misspelt_warranty_a_bike_put_together_and_a_change_of_mind_are_read():
+    """A bicycle shop's customers: a test ride asked no topic (the rental or samples entry answered it); "warrenty",
+    "put the bike together", 自己装, a battery that "barely holds a charge" read nothing; a change of mind beside a
+    refund read only the refund, so the returns entry that gives the refund was not agreed on."""
+    assert intents("can I try a bike out before I buy it?") == intents("能先試騎一下再決定嗎") == {"test_ride"}
+    assert intents("how long is the warrenty on the frame") == {"warranty"}
+    assert intents("if you deliver it do I have to put the bike together myself?") == {"assembly"}
+    assert "assembly" in intents("寄到外地的话收到后还得自己装哪些东西呀")
+    assert intents("the battery barely holds a charge anymore") == {"battery_life"}
+    assert intents("bought it 3 days ago, never used it, changed my mind. can I get a refund?") == {"refund", "returns"}
+    assert intents("Where is the shop?") == {"location"}
+    assert asked_for("got a flat, can u fix it now? how much") == ()
+
+
+def test_a_warranty_passed_on_a_brand_serviced_and_the_weekends_weather_are_not_what_an_entry_covers():
+    """A warranty passed to the next owner is narrower than the warranty; "do you service X?" asks for X by name; the
+    weather "this weekend" asked the shop's hours, so the hours entry answered it."""
+    assert intents("Does the frame warranty transfer if I sell the bike to a friend?") == {"warranty", "second_owner"}
+    assert asked_for("Do you service Shimano Di2 groupsets?") == ("shimano", "di2", "groupsets")
+    assert intents("what's the weather like in Hangzhou this weekend?") == frozenset()
+    assert intents("are you open this weekend?") == {"hours"}
+
+
 def test_a_thing_asked_for_by_name_is_named_by_its_words_plurals_and_chinese_words():
     """What a "do you have X?" question asks for, and how much of it an entry names: plurals ("dailies") meet
     their singular, Chinese is split into words (水解蛋白的奶粉: 水解蛋白, 奶粉)."""
