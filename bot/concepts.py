@@ -298,6 +298,12 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                              "safety test", "test report", "compliance", "bpa free", "bpa-free", "non-toxic",
                              "food grade", "food-grade"),
                             ("认证", "质检报告", "检测报告", "合格证", "安全标准", "无毒", "食品级", "国标")),
+    # Whether a product can harm a pet or a child ("Is a monstera safe for cats?", 龟背竹对猫有毒吗): a care or
+    # product entry that does not say does not answer it.
+    "toxicity": (("toxic", "poisonous", "safe for cats", "safe for dogs", "safe for pets", "safe for my cat",
+                  "safe for my dog", "safe for kids", "safe for children", "safe for babies", "safe for my baby",
+                  "harmful to"),
+                 ("有毒", "毒性", "中毒")),
     "allergens": (("allerg", "hypoallergenic"), ("过敏原", "过敏体质", "会过敏", "易过敏", "致敏")),
     # Each diet its own question (3 Dec, stop 47): a bakery's nut-allergy entry does not say whether it bakes
     # gluten-free or sugar-free.

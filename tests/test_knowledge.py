@@ -668,13 +668,15 @@ def test_a_test_ride_a_misspelt_warranty_a_bike_put_together_and_a_change_of_min
     assert asked_for("got a flat, can u fix it now? how much") == ()
 
 
-def test_a_warranty_passed_on_a_brand_serviced_and_the_weekends_weather_are_not_what_an_entry_covers():
+def test_a_warranty_passed_on_a_brand_serviced_the_weekends_weather_and_a_poison_are_not_what_an_entry_covers():
     """A warranty passed to the next owner is narrower than the warranty; "do you service X?" asks for X by name; the
-    weather "this weekend" asked the shop's hours, so the hours entry answered it."""
+    weather "this weekend" asked the shop's hours, so the hours entry answered it; whether a plant is poisonous to a
+    cat asked nothing, so the plant care entry answered it."""
     assert intents("Does the frame warranty transfer if I sell the bike to a friend?") == {"warranty", "second_owner"}
     assert asked_for("Do you service Shimano Di2 groupsets?") == ("shimano", "di2", "groupsets")
     assert intents("what's the weather like in Hangzhou this weekend?") == frozenset()
     assert intents("are you open this weekend?") == {"hours"}
+    assert intents("Is a monstera safe for cats? my kitten chews everything") == intents("龟背竹对猫有毒吗") == {"toxicity"}
 
 
 def test_a_thing_asked_for_by_name_is_named_by_its_words_plurals_and_chinese_words():
