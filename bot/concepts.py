@@ -110,8 +110,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  ("地址", "展厅", "实体店", "门店", "线下", "实物", "店在哪", "地铁", "哪个站", "几号线", "怎么过去", "过去看看",
                   "过来看看", "去店里", "来店里", "到店里")),
     "cancel": (("cancel", "call off", "call it off", "call the order off", "stop my order", "undo my order",
-                "ordered by mistake", "just ordered", "just placed", "back out of", "stop it before", "stop the order"),
-               ("取消", "撤销", "撤回", "下错", "刚下单", "刚下的单", "刚拍")),
+                "ordered by mistake", "back out of", "stop it before", "stop the order"),
+               ("取消", "撤销", "撤回", "下错")),
     # A note put in with a gift is the wrapping service's card; what it says is a card_message. An English "present
     # for my mum" is a story ("I live in Berlin and want to order the lamp as a birthday present, how long?"); 礼物 in
     # Chinese mostly asks to wrap one (送朋友的生日礼物，能帮忙包一下吗).
@@ -496,10 +496,12 @@ WRONG_ADDRESS = (("wrong address", "wrong delivery address", "wrong shipping add
 ALREADY_SHIPPED = ("already shipped", "has shipped", "has been shipped", "already been shipped", "already sent",
                    "already dispatched", "already on its way", "已经发货", "已发货", "已经发出", "已经寄出", "已寄出")
 
-# An order placed minutes or an hour ago: beside not wanting it, a cancellation ("Ordered a chair an hour ago and
-# changed my mind"), as "我刚下的单不想要了" is.
+# An order placed minutes or an hour ago, or "just": beside not wanting it, a cancellation ("Ordered a chair an hour
+# ago and changed my mind"), as "我刚下的单不想要了" is; without, a story ("Just ordered a car seat and have no idea
+# how to install it").
 _ORDERED_RECENTLY = re.compile(r"\b(?:ordered|bought|placed)\b[^.?!]{0,40}?\b(?:(?:an?|one|two|half an|\d+) "
-                               r"(?:hour|hr|min|minute)s? ago|just now)|(?:\d+|几|半|一个?|两个?)(?:分钟|小时|个小时)前(?:下|拍|买)")
+                               r"(?:hour|hr|min|minute)s? ago|just now)|\bjust (?:ordered|placed)\b|刚下单|刚下的单|刚拍|"
+                               r"(?:\d+|几|半|一个?|两个?)(?:分钟|小时|个小时)前(?:下|拍|买)")
 
 # Words that ask about an intent only when the text asks nothing more specific. "How long", "几天" alone ask when an
 # order arrives ("How long until I get it?"); beside another intent they ask how long *that* takes ("退货期限是几天？"

@@ -654,10 +654,11 @@ def test_a_part_swapped_in_a_repair_who_pays_the_shipping_and_moving_points_are_
         "points_transfer", "loyalty"}
 
 
-def test_a_test_ride_a_misspelt_warranty_a_bike_put_together_and_a_change_of_mind_are_read():
+def test_a_test_ride_a_misspelt_warranty_a_bike_put_together_a_change_of_mind_and_a_new_order_are_read():
     """A bicycle shop's customers: a test ride asked no topic (the rental or samples entry answered it); "warrenty",
     "put the bike together", 自己装, a battery that "barely holds a charge" read nothing; a change of mind beside a
-    refund read only the refund, so the returns entry that gives the refund was not agreed on."""
+    refund read only the refund, so the returns entry that gives the refund was not agreed on; an order "just"
+    placed read as a cancellation even where the customer still wanted it."""
     assert intents("can I try a bike out before I buy it?") == intents("能先試騎一下再決定嗎") == {"test_ride"}
     assert intents("how long is the warrenty on the frame") == {"warranty"}
     assert intents("if you deliver it do I have to put the bike together myself?") == {"assembly"}
@@ -666,6 +667,9 @@ def test_a_test_ride_a_misspelt_warranty_a_bike_put_together_and_a_change_of_min
     assert intents("bought it 3 days ago, never used it, changed my mind. can I get a refund?") == {"refund", "returns"}
     assert intents("Where is the shop?") == {"location"}
     assert asked_for("got a flat, can u fix it now? how much") == ()
+    assert intents("Just ordered a car seat and have no idea how to install it, can someone help?") == {"assembly"}
+    assert intents("刚下单，能改一下颜色吗") == frozenset()
+    assert intents("我刚下的单不想要了") == intents("just placed an order, don't want it anymore") == {"cancel"}
 
 
 def test_a_warranty_passed_on_a_brand_serviced_the_weekends_weather_and_a_poison_are_not_what_an_entry_covers():
