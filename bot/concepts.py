@@ -161,7 +161,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 "custom photo", "photo print", "print a photo", "print photos", "print my photo", "print our",
                 "embroider"),
                ("定制", "定做", "刻字", "私人订制", "个性化", "印名字", "印字", "来图", "logo", "印照片", "照片打印", "刺绣",
-                "绣名字", "绣上", "绣个")),
+                "绣名字", "绣上", "绣个", "能绣", "可以绣", "帮忙绣")),
     "wholesale": (("wholesale", "bulk", "in large quantities", "for my business", "reseller", "distributor",
                    "buy in bulk", "order in bulk", "large quantit", "corporate order", "corporate gift",
                    "company order", "volume discount", "quantity discount", "order for my company", "resell",
@@ -689,17 +689,19 @@ _ASKED_FOR_EN = re.compile(r"\b(?:do|does|can|could|would|will) (?:you|u|ya)(?: 
                            r"do|add|fit|include)\b([^?.!,;]*)")
 _NAME_ENDS_EN = re.compile(r"\b(?:or|and|to|with|because|so|if|that|which|in|on|at)\b")
 # 有 but not 有点 (a bit), 有些, 有人, 有空, 有时, 有没 (the start of 有没有).
-_ASKED_FOR_ZH = re.compile(r"(?:有没有|有无|卖不卖|有卖|也有|还有|有(?!点|些|人|空|时|没))([^，,。？?！!吗嘛么不呀啊呢]{2,})"
+_ASKED_FOR_ZH = re.compile(r"(?:有没有|有无|卖不卖|有卖|也有|还有|(?:能|可以|能不能)(?:再|帮我|帮忙)?加|有(?!点|些|人|空|时|没))([^，,。？?！!吗嘛么不呀啊呢]{2,})"
                            r"(?:吗|嘛|么|不|没|呀|啊|呢|？|\?|$)")
+# A count of something (一盒, 两束, 3个) names no thing.
+_COUNT_ZH = re.compile(r"[一二两三四五六七八九十几\d]+[个盒束件份只条支瓶袋箱套张包罐]")
 # Words in such a question that name nothing ("any", "kind of", 那种, 推荐).
 _NAMES_NOTHING = frozenset("any some like also other kind kinds type types sort those these them it one ones guys "
                            "please pls there here too still even just really now today tonight tomorrow asap soon "
                            "quickly fast right away".split()) | frozenset(
-    {"那种", "这种", "什么", "一些", "一个", "推荐", "适合"})
+    {"那种", "这种", "什么", "一些", "一个", "推荐", "适合", "或者", "还是"})
 
 
 def asked_for(text: str) -> tuple[str, ...]:
-    """The words that name the one thing a "do you have X?" (有没有X, 有X吗) question asks for ("gentle", "monster",
+    """The words that name the one thing a "do you have X?" (有没有X, 有X吗, 能加X吗) question asks for ("gentle", "monster",
     "sunglasses"; 防窥膜); empty when the message asks for no thing by name. Chinese is split into words by jieba;
     single characters (的, 花) name too little to tell."""
     said = folded(text)
@@ -710,4 +712,5 @@ def asked_for(text: str) -> tuple[str, ...]:
     else:
         chinese = _ASKED_FOR_ZH.search(said)
         words = [w for w in quiet_jieba().lcut(chinese.group(1)) if len(w) > 1] if chinese else []
-    return tuple(w for w in words if w not in EN_STOP and w not in _NAMES_NOTHING and not w.isdigit())
+    return tuple(w for w in words if w not in EN_STOP and w not in _NAMES_NOTHING and not w.isdigit()
+                 and not _COUNT_ZH.fullmatch(w))

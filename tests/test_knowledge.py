@@ -690,6 +690,8 @@ def test_a_thing_asked_for_by_name_is_named_by_its_words_plurals_and_chinese_wor
     assert asked_for("有没有水解蛋白的奶粉呀？宝宝过敏") == ("水解蛋白", "奶粉")
     assert asked_for("Do you deliver to Shenzhen? My sister lives in Nanshan.") == ("shenzhen",)
     assert asked_for("有点贵吗") == asked_for("Can I pay by card?") == ()
+    assert asked_for("能加一盒巧克力或者气球吗") == ("巧克力", "气球")  # not the count (一盒) or "or" (或者)
+    assert intents("小被子能绣宝宝名字吗？") == {"custom"}
     assert intents("Could you embroider the baby's name on the blanket?") == {"custom"}
     lexicon = Lexicon(["Acuvue daily contact lenses", "奶粉都是正品"])
     assert lexicon.share_named(("acuvue", "dailies"), 0) == 1.0
