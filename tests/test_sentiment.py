@@ -1,6 +1,8 @@
 """Sentiment claimed of the embedded model with the default method: clear cases right, injected orders ignored,
 customer messages in three classes at the README's figures."""
 
+import csv
+
 import pytest
 
 from bot.evaluation import evaluate, read_rows
@@ -71,6 +73,18 @@ def test_ordinary_shop_questions_do_not_alert_operators(real_engine):
     for text in ORDINARY:
         sentiment = real_engine.sentiment_reader.read(text)
         assert sentiment.label != "negative" or sentiment.confidence < threshold, (text, sentiment)
+
+
+@pytest.mark.parametrize("lang, most", [("en", 10), ("zh", 25)])  # 8 and 20 of ~360 (README); 12 and 34 before
+def test_shop_questions_with_a_story_or_a_worry_seldom_alert_operators(real_engine, lang, most):
+    """Customers' questions to other shops (bench/devsets/shop_question_sentiment.csv, labelled by hand): a story, a
+    worry ("怕买小了") or an emoji before a neutral question alerted the operators on one in ten Chinese questions."""
+    threshold = real_engine.config.alerts.threshold
+    with (REPO / "bench" / "devsets" / "shop_question_sentiment.csv").open(encoding="utf-8") as f:
+        neutral = [row["question"] for row in csv.DictReader(f) if row["lang"] == lang and row["label"] == "neutral"]
+    readings = [real_engine.sentiment_reader.read(text) for text in neutral]
+    alerting = [text for text, s in zip(neutral, readings) if s.label == "negative" and s.confidence >= threshold]
+    assert len(alerting) <= most, alerting
 
 
 @pytest.mark.parametrize("name, floor", [
