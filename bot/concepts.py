@@ -129,8 +129,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                    "environmentally friendly", "sustainab", "plastic-free", "plastic free", "carbon neutral",
                    "carbon footprint", "carbon offset", "biodegradable", "compostable"),
                   ("回收包装", "包装回收", "环保", "可回收", "碳中和", "碳足迹", "减塑", "无塑", "可降解", "绿色包装", "低碳", "碳排放")),
-    "assembly": (("assembl", "installation", "set it up", "set up the", "mount", "put together", "put it together",
-                  "install", "setup service", "fitting service"),
+    "assembly": (("assembl", "installation", "set it up", "set up the", "mount", "install", "setup service",
+                  "fitting service"),  # and "put ... together" (_PUT_TOGETHER)
                  ("安装", "组装", "上门装", "拼装", "装配", "怎么装", "自己装", "帮忙装", "帮我装")),
     "rental": (("rent", "hire a", "lease", "borrow", "leasing", "try before you buy"),
                ("租", "借用")),
