@@ -683,6 +683,47 @@ def test_a_warranty_passed_on_a_brand_serviced_the_weekends_weather_and_a_poison
     assert intents("Is a monstera safe for cats? my kitten chews everything") == intents("龟背竹对猫有毒吗") == {"toxicity"}
 
 
+def test_a_skin_reaction_a_freebie_real_gold_a_nice_box_old_gold_a_tarnish_and_a_one_off_piece_are_read():
+    """A cosmetics and a jewellery shop's customers: red, itchy cheeks (不耐受) read no allergy; freebies and a mini
+    size no samples; "is the gold real?", 货源 and 鉴定 nothing genuine; "nicely packed" and 包装盒 no gift wrap; 旧金
+    nothing bought back; a bracelet gone dark no care; a one-off ring no custom piece; a moisturiser cracked open read
+    as damaged, and 积分兑换 (points exchanged for money) as an exchange of goods; "ship my order to Hong Kong" read
+    nothing (only "ship to Hong Kong" was read as shipping abroad)."""
+    assert intents("used the cream for 3 nights and now my cheeks are red and itchy") == {"allergens"}
+    assert intents("开封用过的东西，要是皮肤不耐受能退吗") == {"allergens", "returns"}
+    assert intents("do u throw in any freebies with orders?") == intents("粉底液有mini装吗") == {"samples"}
+    assert intents("how do I know the gold is real?") == intents("你们货源是哪里的") == {"authenticity"}
+    assert intents("It's a birthday present, will it come nicely packed?") == intents("送女朋友的，有包装盒吗") == {
+        "gift_wrap"}
+    assert intents("家里有些旧金项链，你们收吗") == {"buy_back"}
+    assert intents("My silver bracelet went all dark, can you make it shiny again?") == intents("银手镯发黑了怎么办") == {
+        "product_care"}
+    assert intents("how long is moisturiser good for once I crack it open?") == {"shelf_life"}
+    assert intents("how long does a one-off ring take?") == intents("我自己画了个图案，可以帮我做成吊坠吗") == {
+        "custom"}
+    assert intents("积分能抵钱吗？多少分换多少") == {"loyalty"}
+    assert intents("Can you ship my order to Hong Kong?") == {"international_shipping"}
+
+
+def test_a_pet_brought_along_a_renewal_a_wechat_order_an_unwanted_gift_and_an_event_are_read():
+    """A bookshop's and an outdoor shop's customers: bringing a dog and a membership that renews itself asked
+    nothing, so the café, hike or membership entry answered them; an order "through WeChat" asked about payment;
+    a gift the friend "already has" or a sleeping bag "never even opened" asked no return; author talks (分享会) no
+    event; a zip "off its track" asked for tracking; 没质量问题 ("nothing wrong with it") reported damage; 名额 (places
+    left) named a thing asked for; an entry's 贺卡内容 (the card's text) spoke of no card message."""
+    assert intents("can I bring my dog in? he's small") == intents("徒步活动可以带狗狗吗") == {"pets_allowed"}
+    assert intents("does the membership auto-renew every year?") == intents("会员到期会自动续费吗") == {
+        "loyalty", "auto_renewal"}
+    assert intents("If I order through wechat today, when would it get to Shanghai?") == {"delivery_time"}
+    assert intents("bought a novel as a gift but my friend already has it") == {"returns"}
+    assert intents("Bought a sleeping bag last week, never even opened it") == {"returns"}
+    assert intents("any author talks coming up?") == intents("最近有作者分享会吗") == {"classes"}
+    assert intents("The zipper on my tent door came off its track, can you fix it?") == frozenset()
+    assert intents("东西没质量问题就是不想要了，退回去运费谁出呀") == {"returns", "return_postage", "shipping_cost"}
+    assert asked_for("周末徒步活动还有名额吗") == ()
+    assert "card_message" in intents("可免费附手写贺卡，线上订单请在备注里写上贺卡内容。", alone_words=False)
+
+
 def test_a_thing_asked_for_by_name_is_named_by_its_words_plurals_and_chinese_words():
     """What a "do you have X?" question asks for, and how much of it an entry names: plurals ("dailies") meet
     their singular, Chinese is split into words (水解蛋白的奶粉: 水解蛋白, 奶粉)."""
