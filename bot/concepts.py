@@ -591,10 +591,10 @@ _PART_SWAP = re.compile(r"\bswap(?:ped|ping)? (?:out )?(?:the |my |a |its )?(?:b
                         r"lenses|strap|band|tyre|tire|tube|chain|pads|brake pads|part)s?\b|\b(?:battery|screen|"
                         r"display|lens|tyre|tire|chain) swap\b")
 
-# Putting a thing together is assembling it ("put the bike together", "put my new desk together").
 # Sending something to a place abroad, a few words between ("ship to japan", "send my order to Hong Kong").
 _SENT_ABROAD = re.compile(r"\b(?:ship|deliver|send|post|mail)\w*(?: \S+){0,3}? to (?:" + "|".join(ABROAD[0]) + r")\b")
 
+# Putting a thing together is assembling it ("put the bike together", "put my new desk together").
 _PUT_TOGETHER = re.compile(r"\bput (?:\S+ ){0,3}together\b")
 
 # Words customers often misspell, as they are spelt: "how long is the warrenty" asks about the warranty.
