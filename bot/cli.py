@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     kb = sub.add_parser("kb", parents=[common], help="the shop's knowledge (FAQ) the bot answers from")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     kb_import = kb_sub.add_parser("import", parents=[common], help="replace the knowledge with a CSV's entries")
-    kb_import.add_argument("file", nargs="?", help="CSV with the header id,lang,question,answer "
+    kb_import.add_argument("file", nargs="?", help="CSV with the header id,lang,question,answer[,also_asked] "
                                                    "(default: [knowledge] file)")
     replies = sub.add_parser("eval-replies", parents=[common], help="score the replies to shop questions")
     replies.add_argument("file", help="CSV with the header lang,question,expect_any,kind")

@@ -451,7 +451,7 @@ LANGUAGES = {
 
 @settings
 class KnowledgeSettings:
-    # CSV id,lang,question,answer; None: no knowledge, the model answers freely
+    # CSV id,lang,question,answer[,also_asked]; None: no knowledge, the model answers freely
     file: Annotated[Path | None, BeforeValidator(_optional_path)] = None
     # entries the likelihood signal re-reads for each message (a forward pass each)
     candidates: Annotated[int, at_least(1)] = 8

@@ -24,6 +24,9 @@ from storage.db import Database, KnowledgeEntry
 log = logging.getLogger(__name__)
 
 HEADER = ["id", "lang", "question", "answer"]
+# An optional fifth column: other ways customers ask the question, separated by "|" or line breaks. Retrieval reads
+# them with the question; customers never see them. A shop's own customers' words are what no shipped vocabulary has.
+ALSO_ASKED = "also_asked"
 # The part of an entry the model reads (question and answer); customers still get the whole answer. A pasted policy
 # can be longer than the model's context: its beginning says what it is about, as a long message's does.
 ENTRY_TOKENS = 256
@@ -49,8 +52,9 @@ def read_file(path: Path, languages: dict) -> tuple[list[KnowledgeEntry], str]:
         header = [h.strip().lower() for h in next(rows, [])]
     except csv.Error as exc:
         raise KnowledgeFileError(f"{path} line 1: {exc}") from None
-    if header != HEADER:
-        raise KnowledgeFileError(f"{path}: the first line must be {','.join(HEADER)} (found {','.join(header)})")
+    if header not in (HEADER, [*HEADER, ALSO_ASKED]):
+        raise KnowledgeFileError(f"{path}: the first line must be {','.join(HEADER)} (optionally ,{ALSO_ASKED}; "
+                                 f"found {','.join(header)})")
     entries, seen, start = [], {}, rows.line_num + 1
     while True:
         line = start  # the row's first line: a quoted answer may go on over several
@@ -63,10 +67,11 @@ def read_file(path: Path, languages: dict) -> tuple[list[KnowledgeEntry], str]:
         start = rows.line_num + 1
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) != len(HEADER):
-            raise KnowledgeFileError(f"{path} line {line}: {len(row)} fields, expected {len(HEADER)} "
+        if len(row) != len(header):
+            raise KnowledgeFileError(f"{path} line {line}: {len(row)} fields, expected {len(header)} "
                                      "(put text with commas in double quotes)")
-        entry_id, lang, question, answer = (cell.strip().replace("\r\n", "\n") for cell in row)
+        entry_id, lang, question, answer = (cell.strip().replace("\r\n", "\n") for cell in row[:len(HEADER)])
+        also_asked = tuple(filter(None, (a.strip() for a in re.split(r"[|\n\r]", "".join(row[len(HEADER):])))))
         for name, value in zip(HEADER, (entry_id, lang, question, answer)):
             if not value:
                 raise KnowledgeFileError(f"{path} line {line}: {name} is empty")
@@ -77,7 +82,7 @@ def read_file(path: Path, languages: dict) -> tuple[list[KnowledgeEntry], str]:
             raise KnowledgeFileError(f"{path} line {line}: {entry_id!r} in {lang!r} is also on line "
                                      f"{seen[entry_id, lang]}")
         seen[entry_id, lang] = line
-        entries.append(KnowledgeEntry(entry_id, lang, question, answer))
+        entries.append(KnowledgeEntry(entry_id, lang, question, answer, also_asked))
     if not entries:
         raise KnowledgeFileError(f"{path}: no entries")
     return entries, hashlib.sha256(raw).hexdigest()
@@ -141,7 +146,8 @@ class Knowledge:
         model = self.engine.name if self._choice.layer is None else f"{self.engine.name} layer {self._choice.layer}"
         by_lang: dict[str, tuple[list, list]] = {}
         for row in rows:
-            entry = KnowledgeEntry(row["entry_id"], row["lang"], row["question"], row["answer"])
+            entry = KnowledgeEntry(row["entry_id"], row["lang"], row["question"], row["answer"],
+                                   tuple(filter(None, row["also_asked"].split("\n"))))
             if "tokens" not in self.engine.retrieval_signals:
                 vectors = np.zeros((0, 0), dtype=np.float32)  # this backend's model gives no vectors
             elif row["vectors"] is not None and row["embedded_with"] == model:
@@ -195,8 +201,9 @@ class Knowledge:
         return finder is not None and finder.search(folded(text)) is not None
 
     def _as_read(self, entry: KnowledgeEntry) -> tuple[str, str]:
-        """The entry's question and answer as the model reads them: at most ENTRY_TOKENS together."""
-        question = self.engine.truncate(entry.question, ENTRY_TOKENS // 2)
+        """The entry's question (with the shop's other wordings) and answer as the model reads them: at most
+        ENTRY_TOKENS together."""
+        question = self.engine.truncate(entry.asked_as, ENTRY_TOKENS // 2)
         return question, self.engine.truncate(entry.answer, ENTRY_TOKENS - self.engine.count_tokens(question))
 
     def _weights(self, lang: str) -> SignalWeights:

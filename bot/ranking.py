@@ -16,13 +16,14 @@ class Language:
 
     def __init__(self, entries: list[KnowledgeEntry], vectors: list[np.ndarray]):
         self.entries, self.vectors = entries, vectors
-        self.lexicon = Lexicon([f"{e.question} {e.answer}" for e in entries])
-        self.intents = [intents(f"{e.question} {e.answer}", alone_words=False) for e in entries]
-        # What an entry is about is what its question asks; its answer's passing mentions (a refund "back to the
-        # original payment method") count half, so they do not tie it with the entry that is about them. A question
-        # asks it as far as the entry speaks of it: "配送需要多长时间？" asks about delivery time (its answer says when
-        # bikes arrive), "How long does the battery last?" does not (its answer says nothing of delivery).
-        self.topics = [intents(e.question) & spoken - FRAMES for e, spoken in zip(entries, self.intents)]
+        self.lexicon = Lexicon([f"{e.asked_as} {e.answer}" for e in entries])
+        self.intents = [intents(f"{e.asked_as} {e.answer}", alone_words=False) for e in entries]
+        # What an entry is about is what its question (and the shop's other wordings of it) asks; its answer's
+        # passing mentions (a refund "back to the original payment method") count half, so they do not tie it with
+        # the entry that is about them. A question asks it as far as the entry speaks of it: "配送需要多长时间？" asks
+        # about delivery time (its answer says when bikes arrive), "How long does the battery last?" does not (its
+        # answer says nothing of delivery).
+        self.topics = [intents(e.asked_as) & spoken - FRAMES for e, spoken in zip(entries, self.intents)]
         self.covered = frozenset().union(*self.intents)  # every intent some entry speaks of
 
 

@@ -36,6 +36,12 @@ class KnowledgeEntry:
     lang: str
     question: str
     answer: str
+    also_asked: tuple[str, ...] = ()  # other ways customers ask it, written by the shop: matched, never shown
+
+    @property
+    def asked_as(self) -> str:
+        """The question and the shop's other wordings of it, as retrieval reads them."""
+        return " | ".join((self.question, *self.also_asked))
 
 
 @dataclass(frozen=True)
@@ -395,15 +401,17 @@ class Database:
 
         Vectors of entries whose text did not change are kept, so a re-import embeds only what is new."""
         async with self._transaction():
-            kept = {(r["entry_id"], r["lang"], r["question"], r["answer"]): r for r in await self._all(
-                "SELECT entry_id, lang, question, answer, vectors, vectors_shape, embedded_with FROM knowledge")}
+            kept = {(r["entry_id"], r["lang"], r["question"], r["answer"], r["also_asked"]): r for r in await self._all(
+                "SELECT entry_id, lang, question, answer, also_asked, vectors, vectors_shape, embedded_with"
+                " FROM knowledge")}
             await self._execute("DELETE FROM knowledge")
             for position, e in enumerate(entries):
-                old = kept.get((e.entry_id, e.lang, e.question, e.answer))
+                also_asked = "\n".join(e.also_asked)
+                old = kept.get((e.entry_id, e.lang, e.question, e.answer, also_asked))
                 await self._execute(
-                    "INSERT INTO knowledge (entry_id, lang, question, answer, position, vectors, vectors_shape,"
-                    " embedded_with) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (e.entry_id, e.lang, e.question, e.answer, position,
+                    "INSERT INTO knowledge (entry_id, lang, question, answer, also_asked, position, vectors,"
+                    " vectors_shape, embedded_with) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (e.entry_id, e.lang, e.question, e.answer, also_asked, position,
                      *((old["vectors"], old["vectors_shape"], old["embedded_with"]) if old else (None, None, None))),
                 )
             await self._execute(
@@ -418,8 +426,8 @@ class Database:
     async def knowledge(self) -> list[dict]:
         """Every entry with its stored vectors, in file order."""
         return [dict(r) for r in await self._all(
-            "SELECT entry_id, lang, question, answer, vectors, vectors_shape, embedded_with FROM knowledge"
-            " ORDER BY position")]
+            "SELECT entry_id, lang, question, answer, also_asked, vectors, vectors_shape, embedded_with"
+            " FROM knowledge ORDER BY position")]
 
     async def set_knowledge_vectors(self, entry_id: str, lang: str, vectors: bytes, shape: str, model: str) -> None:
         await self._execute(

@@ -227,8 +227,13 @@ async def m009_reply_pieces(db: aiosqlite.Connection) -> None:
     await db.execute("ALTER TABLE messages ADD COLUMN pieces_sent INTEGER NOT NULL DEFAULT 0")
 
 
+async def m010_knowledge_also_asked(db: aiosqlite.Connection) -> None:
+    """Other ways customers ask a knowledge entry's question, written by the shop (#16), one per line."""
+    await db.execute("ALTER TABLE knowledge ADD COLUMN also_asked TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability, m006_csat_and_hours,
-              m007_intents, m008_topics, m009_reply_pieces]
+              m007_intents, m008_topics, m009_reply_pieces, m010_knowledge_also_asked]
 
 
 class NewerSchema(Exception):

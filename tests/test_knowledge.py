@@ -90,6 +90,34 @@ async def test_import_then_reimport_replaces_the_knowledge_and_embeds_only_what_
                                "full refund."]
 
 
+async def test_the_shops_other_wordings_of_a_question_are_read_with_it_and_a_change_to_them_embeds_it_again(
+        db, tiny_engine, tmp_path):
+    """An optional also_asked column: other ways customers ask, split at "|" or a line break (a spreadsheet cell's
+    Alt+Enter); the model reads them with the question, customers are never shown them."""
+    engine = ScriptedEngine(tiny_engine)
+    knowledge = Knowledge(db, engine, tiny_engine.config.knowledge)
+    path = tmp_path / "faq.csv"
+    rows = ["id,lang,question,answer,also_asked",
+            'hours,en,When are you open?,"Tuesday to Sunday, 10-19.","what time do you close?\nopen on Mondays?"',
+            "hours,zh,几点营业？,周二至周日 10:00–19:00。,几点关门 | 周一开门吗",
+            "brewing,en,How hot should the water be?,80 degrees for green tea.,"]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert await knowledge.import_file(path) == 3
+    assert [e["also_asked"] for e in await db.knowledge()] == ["what time do you close?\nopen on Mondays?",
+                                                                "几点关门\n周一开门吗", ""]
+    assert engine.embedded[1] == "几点营业？ | 几点关门 | 周一开门吗 周二至周日 10:00–19:00。"
+
+    # A new wording for one entry: only that entry is read again.
+    path.write_text("\n".join([*rows[:2], rows[2] + " | 周末几点关门", rows[3]]) + "\n", encoding="utf-8")
+    engine.embedded.clear()
+    await knowledge.import_file(path)
+    assert engine.embedded == ["几点营业？ | 几点关门 | 周一开门吗 | 周末几点关门 周二至周日 10:00–19:00。"]
+
+    path.write_text("id,lang,question,answer,notes\nhours,en,When?,Ten to seven.,ask Li\n", encoding="utf-8")
+    with pytest.raises(KnowledgeFileError, match="must be id,lang,question,answer \\(optionally ,also_asked"):
+        await knowledge.import_file(path)
+
+
 def test_the_shipped_simplified_forms_are_those_of_the_installed_opencc(tmp_path):
     """script_of() counts simplified forms from a shipped list instead of holding OpenCC's 42 MB s2tw converter:
     the list must be what s2tw's character tables (no phrases) change, character by character."""
