@@ -123,7 +123,8 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config")
     parser.add_argument("--questions", default=str(HERE / "devsets" / "shop_questions_dev.csv"))
-    parser.add_argument("--faq", type=Path, default=FAQ, help="the shop's knowledge CSV (id,lang,question,answer[,also_asked])")
+    parser.add_argument("--faq", type=Path, default=FAQ,
+                        help="the shop's knowledge CSV (id,lang,question,answer[,also_asked])")
     parser.add_argument("--ablate", action="store_true", help="also ask each fact question without its entry")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--remote", choices=("embeddings", "words"), help="the model on a llama.cpp server")
