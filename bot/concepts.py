@@ -734,6 +734,32 @@ _NAMES_NOTHING = frozenset("any some like also other kind kinds type types sort 
     {"那种", "这种", "什么", "一些", "一个", "推荐", "适合", "或者", "还是", "名额", "空位", "位置"})
 
 
+# "Can you resize a titanium ring?": a service done to one thing named by a word or two before its noun. The name
+# ends where the phrase does, as in _NAME_ENDS_EN, and at a word that starts what is said of it ("for me", "into").
+_SERVICE_ON_EN = re.compile(r"\b(?:do|does|can|could|would|will) (?:you|u|ya)(?: guys)?(?: also| even| still| ever)? "
+                            r"[a-z]+ (?:(?:a|an|the|my|your|our|some|these|those|his|her) )?([^?.!,;]*)")
+_PHRASE_EN = re.compile(r"[a-z0-9' -]*")  # an emoji or a bracket ends it too
+# Words that say how big or good a thing is, not what kind of thing: "a little card" is the gift entry's card.
+_SAYS_NOTHING_OF_KIND = frozenset("little small big large nice new old good cheap simple short long few".split())
+_OBJECT_ENDS_EN = re.compile(r"\b(?:or|and|to|with|because|so|if|that|which|in|on|at|for|from|into|without|after|before|"
+                             r"when|while|until|by|about|of|as|than|too|up|"
+                             r"out|off|back)\b")
+
+
+def thing_served(text: str) -> tuple[str, ...]:
+    """The two or three words that name the thing an English "can you <do> X?" question is about, its noun last
+    ("titanium", "ring"; "tandem", "bikes"); empty for any other message, one word, or words that name nothing
+    ("can you tell me ...", "can you send it ...")."""
+    found = _SERVICE_ON_EN.search(folded(text))
+    if found is None:
+        return ()
+    phrase = _OBJECT_ENDS_EN.split(_PHRASE_EN.match(found.group(1).replace("'s", "")).group())[0]
+    words = [w for w in WORD.findall(phrase) if len(w) > 1 and w not in _SAYS_NOTHING_OF_KIND]  # e-invoice: invoice
+    if not 2 <= len(words) <= 3 or any(w in EN_STOP or w in _NAMES_NOTHING or w.isdigit() for w in words):
+        return ()
+    return tuple(words)
+
+
 def asked_for(text: str) -> tuple[str, ...]:
     """The words that name the one thing a "do you have X?" (有没有X, 有X吗, 能加X吗) question asks for ("gentle", "monster",
     "sunglasses"; 防窥膜); empty when the message asks for no thing by name. Chinese is split into words by jieba;

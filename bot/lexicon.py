@@ -192,6 +192,10 @@ class Lexicon:
 
         return sum(map(names, words)) / len(words)
 
+    def shared_characters(self, text: str, document: int) -> int:
+        """How many Chinese characters of the text (not function characters such as 的, 吗) the document has."""
+        return len({c for c in CJK.findall(folded(text)) if c not in ZH_STOP and c in self._texts[document]})
+
     def shares_a_term(self, text: str, document: int | None = None) -> bool:
         """The text has a word, or a Chinese pair of characters, that the document (any, when None) has; a plural
         meets its singular ("dog", "dogs") and a five-letter word its longer forms ("groom", "grooming")."""

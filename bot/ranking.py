@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.concepts import FRAMES, asked, asked_for, intents
+from bot.concepts import FRAMES, asked, asked_for, intents, thing_served
 from bot.config import SignalWeights
 from bot.lexicon import Lexicon
 from storage.db import KnowledgeEntry
@@ -103,6 +103,10 @@ def answers_the_questions(known: Language, asks: frozenset[str], questions: froz
     return about[0] if len(about) == 1 and questions <= known.intents[about[0]] else None
 
 
+# Chinese characters of an entry's that relate a message to it though no pair of them does: Chinese puts words between
+# the characters of a phrase (袖子有点长，能改吗 asks for the entry's 改袖长, "shortening sleeves").
+SHARED_CHARACTERS = 3
+
 # How much of a thing asked for by name an answering entry must name, more than: "plus sizes like XXXL" in a size
 # guide that says "sizes" is a third, "Oakley sunglasses" where only sunglasses are named a half.
 NAMED_SHARE = 0.5
@@ -125,7 +129,7 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     if agreed is None:
         agreed = answers_the_questions(known, asks, questions, candidates)
     best = int(candidates[order[0]]) if agreed is None else agreed
-    # Sure takes six things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
+    # Sure takes seven things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
     # a word or an intent with the message. The message asks nothing the knowledge never speaks of: "Do you
     # buy back old furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a
     # person answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
@@ -137,9 +141,17 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     # no intent is read (or only how it is asked: "do you carry"), an entry answers a question for one thing by
     # name only if it names more than half of the name's words: the sunglasses entry that names no brand does not
     # answer "Do you have Gentle Monster sunglasses?", nor the screen protector entry 贴膜有防窥膜吗 (a privacy film).
-    related = known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
+    # Nor, asked for a service, does an entry that names the thing it is done to but not the word that narrows it:
+    # the gold ring resizing entry does not answer "Can you resize a titanium ring?", nor city bike rental "Do you
+    # rent tandem bikes?".
+    related = (known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
+               or known.lexicon.shared_characters(text, best) >= SHARED_CHARACTERS)
     about = agreed is not None or not asks or not known.topics[best] or bool(asks & known.topics[best])
     spoken_of = asks <= known.covered and asked_of_entry(asks, questions) <= known.intents[best]
     name = () if asks - FRAMES else asked_for(text)
     named = not name or known.lexicon.share_named(name, best) > NAMED_SHARE
-    return best, (margin >= sure_margin or agreed is not None) and related and about and spoken_of and named
+    thing = thing_served(text)
+    narrower = (len(thing) > 1 and known.lexicon.share_named(thing[-1:], best) == 1
+                and known.lexicon.share_named(thing[:-1], best) == 0)
+    return best, ((margin >= sure_margin or agreed is not None) and related and about and spoken_of and named
+                  and not narrower)

@@ -671,6 +671,27 @@ async def test_a_question_for_one_thing_by_name_is_answered_only_by_an_entry_tha
     assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
 
 
+@pytest.mark.parametrize(("question", "answered"), [
+    ("Can you resize a titanium ring?", None), ("Can you resize a gold ring?", "resizing"),
+    ("Do you rent tandem bikes?", None), ("Do you rent city bikes?", "rental"),
+    ("Can you resize my ring for me?", "resizing"),  # one word names the thing: nothing narrows it
+    ("西装袖子有点长，能改吗？多少钱", "alterations"), ("裤子太长了，能改短一点吗", "alterations")])
+async def test_a_service_asked_for_a_narrower_thing_is_handed_over_and_a_chinese_phrase_split_by_words_is_answered(
+        db, tiny_engine, tmp_path, question, answered):
+    """The ring entry that names gold rings and no titanium does not answer "Can you resize a titanium ring?", nor
+    the rental of city bikes "Do you rent tandem bikes?": a person does (bench/devsets/tenth_shop, twelfth_shop). And
+    a Chinese question whose characters are the entry's with words between them (袖子有点长…能改 for 改袖长) is that
+    entry's, though it shares no pair of characters with it: it was handed over (bench/devsets/fifth_shop)."""
+    path = write(tmp_path, [
+        "resizing,en,Can you resize my ring?,We resize gold and silver rings for 80 yuan in about 3 days.",
+        "resizing,zh,戒指能改圈口吗？,金戒指和银戒指都可以改圈口，80元，大约3天。",
+        "rental,en,Do you rent bikes?,We rent city bikes for 60 yuan a day.",
+        "rental,zh,可以租自行车吗？,城市自行车60元一天。",
+        "alterations,en,Can you shorten trousers?,Trousers are shortened free; sleeves and waists cost 30-80 yuan.",
+        "alterations,zh,可以改裤长吗？,裤子免费改裤长；收腰、改袖长等收费30-80元。"])
+    assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
+
+
 def test_a_part_swapped_in_a_repair_who_pays_the_shipping_and_moving_points_are_read():
     """A phone shop's "swap the battery" read as an exchange of goods; "who pays the shipping" asked no shipping
     cost; moving points to another member's account (积分转给) is narrower than the points entry."""
