@@ -718,10 +718,11 @@ def asked(text: str) -> frozenset[str]:
 # "Do you have X?", "can you add X?" / 有没有X: a question for one thing by name. Its name ends at a clause's end,
 # and in English at a word that starts another phrase ("a box of chocolates or a balloon", "Shenzhen? My sister
 # lives in Nanshan").
-_ASKED_FOR_EN = re.compile(r"\b(?:do|does|can|could|would|will) (?:you|u|ya)(?: guys)?(?: also| even| still| ever)? "
-                           r"(?:have|carry|sell|stock|offer|fix|repair|service|deliver to|ship to|send to|post to|"
-                           r"do|add|fit|include)\b([^?.!,;]*)")
-_NAME_ENDS_EN = re.compile(r"\b(?:or|and|to|with|because|so|if|that|which|in|on|at)\b")
+_ASKS_YOU_EN = r"\b(?:do|does|can|could|would|will) (?:you|u|ya)(?: guys)?(?: also| even| still| ever)? "
+_ASKED_FOR_EN = re.compile(_ASKS_YOU_EN + r"(?:have|carry|sell|stock|offer|fix|repair|service|deliver to|ship to|"
+                           r"send to|post to|do|add|fit|include)\b([^?.!,;]*)")
+_NAME_END_WORDS_EN = "or|and|to|with|because|so|if|that|which|in|on|at"
+_NAME_ENDS_EN = re.compile(rf"\b(?:{_NAME_END_WORDS_EN})\b")
 # 有 but not 有点 (a bit), 有些, 有人, 有空, 有时, 有没 (the start of 有没有).
 _ASKED_FOR_ZH = re.compile(r"(?:有没有|有无|卖不卖|有卖|也有|还有|(?:能|可以|能不能)(?:再|帮我|帮忙)?加|有(?!点|些|人|空|时|没))([^，,。？?！!吗嘛么不呀啊呢]{2,})"
                            r"(?:吗|嘛|么|不|没|呀|啊|呢|？|\?|$)")
@@ -735,15 +736,13 @@ _NAMES_NOTHING = frozenset("any some like also other kind kinds type types sort 
 
 
 # "Can you resize a titanium ring?": a service done to one thing named by a word or two before its noun. The name
-# ends where the phrase does, as in _NAME_ENDS_EN, and at a word that starts what is said of it ("for me", "into").
-_SERVICE_ON_EN = re.compile(r"\b(?:do|does|can|could|would|will) (?:you|u|ya)(?: guys)?(?: also| even| still| ever)? "
-                            r"[a-z]+ (?:(?:a|an|the|my|your|our|some|these|those|his|her) )?([^?.!,;]*)")
+# ends where a name asked for does, and at a word that starts what is said of it ("for me", "after I pay").
+_SERVICE_ON_EN = re.compile(_ASKS_YOU_EN + r"[a-z]+ (?:(?:a|an|the|my|your|our|some|these|those|his|her) )?([^?.!,;]*)")
 _PHRASE_EN = re.compile(r"[a-z0-9' -]*")  # an emoji or a bracket ends it too
 # Words that say how big or good a thing is, not what kind of thing: "a little card" is the gift entry's card.
 _SAYS_NOTHING_OF_KIND = frozenset("little small big large nice new old good cheap simple short long few".split())
-_OBJECT_ENDS_EN = re.compile(r"\b(?:or|and|to|with|because|so|if|that|which|in|on|at|for|from|into|without|after|before|"
-                             r"when|while|until|by|about|of|as|than|too|up|"
-                             r"out|off|back)\b")
+_OBJECT_ENDS_EN = re.compile(rf"\b(?:{_NAME_END_WORDS_EN}|for|from|into|without|after|before|when|while|until|by|"
+                             r"about|of|as|than|too|up|out|off|back)\b")
 
 
 def thing_served(text: str) -> tuple[str, ...]:
