@@ -737,8 +737,9 @@ _NAMES_NOTHING = frozenset("any some like also other kind kinds type types sort 
 
 # "Can you resize a titanium ring?": a service done to one thing named by a word or two before its noun. The name
 # ends where a name asked for does, and at a word that starts what is said of it ("for me", "after I pay").
-_SERVICE_ON_EN = re.compile(_ASKS_YOU_EN + r"[a-z]+ (?:(?:a|an|the|my|your|our|some|these|those|his|her) )?([^?.!,;]*)")
-_PHRASE_EN = re.compile(r"[a-z0-9' -]*")  # an emoji or a bracket ends it too
+# The name is made of words, spaces, hyphens and apostrophes: a question mark, an emoji or a bracket ends it.
+_SERVICE_ON_EN = re.compile(_ASKS_YOU_EN + r"[a-z]+ (?:(?:a|an|the|my|your|our|some|these|those|his|her) )?"
+                            r"([a-z0-9' -]*)")
 # Words that say how big or good a thing is, not what kind of thing: "a little card" is the gift entry's card.
 _SAYS_NOTHING_OF_KIND = frozenset("little small big large nice new old good cheap simple short long few".split())
 _OBJECT_ENDS_EN = re.compile(rf"\b(?:{_NAME_END_WORDS_EN}|for|from|into|without|after|before|when|while|until|by|"
@@ -752,7 +753,7 @@ def thing_served(text: str) -> tuple[str, ...]:
     found = _SERVICE_ON_EN.search(folded(text))
     if found is None:
         return ()
-    phrase = _OBJECT_ENDS_EN.split(_PHRASE_EN.match(found.group(1).replace("'s", "")).group())[0]
+    phrase = _OBJECT_ENDS_EN.split(found.group(1).replace("'s", ""))[0]
     words = [w for w in WORD.findall(phrase) if len(w) > 1 and w not in _SAYS_NOTHING_OF_KIND]  # e-invoice: invoice
     if not 2 <= len(words) <= 3 or any(w in EN_STOP or w in _NAMES_NOTHING or w.isdigit() for w in words):
         return ()
