@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import sys
+import time
 import warnings
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -26,6 +27,7 @@ from storage.db import DatabaseOpenError
 
 log = logging.getLogger("shopbot")
 DEFAULT_LISTEN = "127.0.0.1:8080"  # `shopbot web` without --listen or [web] listen: this machine only
+UNANSWERED_DAYS = 30  # `shopbot kb unanswered` without --since: a month of questions
 
 
 def _common_options(config_default, verbose_default) -> argparse.ArgumentParser:
@@ -77,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     kb_import = kb_sub.add_parser("import", parents=[common], help="replace the knowledge with a CSV's entries")
     kb_import.add_argument("file", nargs="?", help="CSV with the header id,lang,question,answer[,also_asked] "
                                                    "(default: [knowledge] file)")
+    kb_unanswered = kb_sub.add_parser("unanswered", parents=[common],
+                                      help="the shop questions the bot handed to a person, to add to the knowledge")
+    kb_unanswered.add_argument("--since", help=f"from this date on (YYYY-MM-DD, local time; default: the last "
+                                               f"{UNANSWERED_DAYS} days)")
+    kb_unanswered.add_argument("--csv", help="also write the questions to this CSV file (for a spreadsheet)")
     replies = sub.add_parser("eval-replies", parents=[common], help="score the replies to shop questions")
     replies.add_argument("file", help="CSV with the header lang,question,expect_any,kind")
     replies.add_argument("--knowledge", help="knowledge CSV to answer from (default: [knowledge] file)")
@@ -275,6 +282,12 @@ async def calibrate_command(config: Config, args: argparse.Namespace) -> int:
 
 
 async def kb_command(config: Config, args: argparse.Namespace) -> int:
+    """`shopbot kb import` or `shopbot kb unanswered`."""
+    return await (kb_unanswered_command if args.kb_command == "unanswered" else kb_import_command)(config, args)
+
+
+async def kb_import_command(config: Config, args: argparse.Namespace) -> int:
+    """The knowledge replaced by a CSV's entries (the model embeds the new and changed ones)."""
     from pathlib import Path
 
     path = Path(args.file) if args.file else config.knowledge.file
@@ -287,6 +300,39 @@ async def kb_command(config: Config, args: argparse.Namespace) -> int:
     print(f"imported {count} knowledge entries from {path} into {config.storage.path}")
     if config.knowledge.file is not None and path.resolve() != config.knowledge.file.resolve():
         print(f"note: [knowledge] file is {config.knowledge.file}; the bot re-imports it at start when it changes")
+    return 0
+
+
+async def kb_unanswered_command(config: Config, args: argparse.Namespace) -> int:
+    """The stored questions the knowledge handed over, each asked again of today's knowledge (the model loads)."""
+    from pathlib import Path
+
+    from bot.unanswered import as_text, gather, recheck, write_csv
+    from storage.db import Database
+
+    if args.since:
+        since, shown = _day_start(args.since, "shopbot kb unanswered"), f"since {args.since}"
+        if since is None:
+            return 2
+    else:
+        since, shown = time.time() - UNANSWERED_DAYS * 86400, f"in the last {UNANSWERED_DAYS} days"
+    if not Path(config.storage.path).is_file():  # Database.open would create an empty one
+        print(f"shopbot kb unanswered: no database at {config.storage.path} ([storage] path): no questions stored",
+              file=sys.stderr)
+        return 2
+    db = await Database.open(config.storage.path)
+    try:
+        found = gather(await db.knowledge_matches(since))
+    finally:
+        await db.close()
+    if found.questions:
+        async with conversation_service(config) as service:
+            await recheck(service.knowledge, service.engine, found.questions, config.chat.max_message_tokens)
+    zone = config.hours.schedule().tz if config.hours else None  # None: the server's own zone
+    print(as_text(found, shown, zone))
+    if args.csv:
+        write_csv(found, Path(args.csv), zone)
+        print(f"\nwrote {len(found.questions)} questions to {args.csv}")
     return 0
 
 
@@ -321,6 +367,15 @@ def _seconds(when: datetime) -> float:
         return -math.inf if when.year < 1970 else math.inf
 
 
+def _day_start(text: str, command: str) -> float | None:
+    """A --since date (local time) in seconds since 1970; None, after saying why, when it is no date."""
+    try:
+        return _seconds(datetime.fromisoformat(text))
+    except ValueError:
+        print(f"{command}: --since {text!r} is not a date like 2024-05-31", file=sys.stderr)
+        return None
+
+
 async def analyze_command(config: Config, args: argparse.Namespace) -> int:
     """Rows into DIR/rows.csv (a rerun continues where the last one stopped), then the reports from those rows."""
     from pathlib import Path
@@ -339,14 +394,9 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
     reader = reader_for(config)
     try:
         if args.from_db:
-            since = 0.0
-            if args.since:
-                try:
-                    day = datetime.fromisoformat(args.since)
-                except ValueError:
-                    print(f"shopbot analyze: --since {args.since!r} is not a date like 2024-05-31", file=sys.stderr)
-                    return 2
-                since = _seconds(day)
+            since = _day_start(args.since, "shopbot analyze") if args.since else 0.0
+            if since is None:
+                return 2
             if not Path(config.storage.path).is_file():  # Database.open would create an empty one
                 print(f"shopbot analyze: no database at {config.storage.path} ([storage] path): nothing stored to "
                       "analyse", file=sys.stderr)

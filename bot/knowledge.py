@@ -9,6 +9,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,15 @@ def read_file(path: Path, languages: dict) -> tuple[list[KnowledgeEntry], str]:
     return entries, hashlib.sha256(raw).hexdigest()
 
 
+class MatchKind(Enum):
+    """What the knowledge did with a message (stored with it: `shopbot kb unanswered` lists the hand-overs)."""
+
+    ANSWERED = "answered"  # an entry answers it surely: the customer got the entry
+    UNSURE = "unsure"  # a shop question no entry surely answers: a person follows up (the closest entry is shown)
+    NO_ENTRY = "no_entry"  # a shop question with no entry to show (none in its language): a person follows up
+    OFF_TOPIC = "off_topic"  # not about the shop: a steer back
+
+
 @dataclass(frozen=True)
 class Match:
     """What the knowledge says about a message."""
@@ -101,6 +111,14 @@ class Match:
     def unanswered(self) -> bool:
         """A shop question the knowledge may not answer: a person follows up."""
         return self.on_topic and not self.sure
+
+    @property
+    def kind(self) -> MatchKind:
+        if not self.on_topic:
+            return MatchKind.OFF_TOPIC
+        if self.entry is None:
+            return MatchKind.NO_ENTRY
+        return MatchKind.ANSWERED if self.sure else MatchKind.UNSURE
 
 
 class Knowledge:

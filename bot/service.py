@@ -129,7 +129,8 @@ class ConversationService:
                 return await self._relay(customer, message_id, reading, lang=lang)
             human = self.handoff.asks_for_human(text)
             try:
-                match = await self._match(model_text, reading, lang) if self.knowledge and not human else None
+                asks_knowledge = self.knowledge and not human
+                match = await self._match(message_id, model_text, reading, lang) if asks_knowledge else None
             except ModelServerDown as exc:  # no guess from half the signals: the fallback, and operators hear why
                 log.error("no knowledge search for customer %s: %s; sending the fallback reply", customer.id, exc)
                 return await self._answer(customer, message_id, chat.fallback_reply.for_lang(lang), reading,
@@ -216,14 +217,17 @@ class ConversationService:
                         "replies are the model's own words and may invent facts" if self.free_chat else
                         "the bot answers greetings and thanks; other messages get chat texts and a person follows up")
 
-    async def _match(self, text: str, reading: Reading | None, lang: str) -> Match:
+    async def _match(self, message_id: int, text: str, reading: Reading | None, lang: str) -> Match:
+        """The knowledge's answer to a message, stored with it (`shopbot kb unanswered` lists the hand-overs)."""
         try:
-            return await self.knowledge.find(text, _intent(reading), lang)
+            match = await self.knowledge.find(text, _intent(reading), lang)
         except ModelServerDown:
             raise
         except Exception:  # a person answering beats a guess
             log.exception("knowledge search failed; handing the question to a person")
-            return Match(lang, None, on_topic=True)
+            match = Match(lang, None, on_topic=True)
+        await self.db.set_knowledge_match(message_id, match.kind.value, match.entry and match.entry.entry_id)
+        return match
 
     def _cleaned(self, on_partial: Callable[[str], None] | None, lang: str,
                  script: Script) -> Callable[[str], None] | None:

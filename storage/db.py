@@ -275,6 +275,21 @@ class Database:
             (label, confidence, intent, intent_confidence, message_id),
         )
 
+    async def set_knowledge_match(self, message_id: int, kind: str, entry_id: str | None) -> None:
+        """What the knowledge did with a customer message (a MatchKind's value) and the entry it answered with or
+        showed as the closest."""
+        await self._execute("UPDATE messages SET knowledge_match = ?, knowledge_entry = ? WHERE id = ?",
+                            (kind, entry_id, message_id))
+
+    async def knowledge_matches(self, since: float) -> list[dict]:
+        """Customer texts from `since` on that the knowledge was asked about, oldest first (text, knowledge_match,
+        knowledge_entry, created_at)."""
+        return [dict(r) for r in await self._all(
+            """SELECT text, knowledge_match, knowledge_entry, created_at FROM messages
+               WHERE role = 'customer' AND knowledge_match IS NOT NULL AND created_at >= ? ORDER BY id""",
+            (since,),
+        )]
+
     async def history(self, customer_id: int, limit: int) -> list[StoredMessage]:
         """The newest `limit` text turns since the last /reset, oldest first."""
         rows = await self._all(

@@ -232,8 +232,20 @@ async def m010_knowledge_also_asked(db: aiosqlite.Connection) -> None:
     await db.execute("ALTER TABLE knowledge ADD COLUMN also_asked TEXT NOT NULL DEFAULT ''")
 
 
+async def m011_knowledge_match(db: aiosqlite.Connection) -> None:
+    """What the knowledge did with a customer message (answered, unsure, no_entry, off_topic) and the entry it
+    answered with or showed as the closest: `shopbot kb unanswered` lists the questions a person had to answer."""
+    await _run(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN knowledge_match TEXT;
+        ALTER TABLE messages ADD COLUMN knowledge_entry TEXT
+        """,
+    )
+
+
 MIGRATIONS = [m001_initial, m002_handoff, m003_reliability, m004_knowledge, m005_reliability, m006_csat_and_hours,
-              m007_intents, m008_topics, m009_reply_pieces, m010_knowledge_also_asked]
+              m007_intents, m008_topics, m009_reply_pieces, m010_knowledge_also_asked, m011_knowledge_match]
 
 
 class NewerSchema(Exception):

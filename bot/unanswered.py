@@ -1,0 +1,105 @@
+"""The shop questions a person had to answer, gathered for the owner to add to the knowledge (`shopbot kb unanswered`)."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+from bot.knowledge import Knowledge, MatchKind
+from bot.lexicon import folded, language_of
+
+HANDED_OVER = (MatchKind.UNSURE, MatchKind.NO_ENTRY)
+
+
+@dataclass
+class Question:
+    """One question as customers asked it (the same words, case and spacing aside), newest wording kept."""
+
+    text: str
+    lang: str
+    closest: str | None  # the entry shown as the closest when it was last asked; None: none in its language
+    asked: int
+    last_asked: float  # seconds since 1970
+    answered_now: str | None = None  # the entry the knowledge answers it with today (it changed since), if any
+
+
+@dataclass
+class Unanswered:
+    """How the knowledge did with every shop question since a time, and the ones handed over."""
+
+    kinds: Counter[MatchKind] = field(default_factory=Counter)
+    questions: list[Question] = field(default_factory=list)
+
+
+def gather(rows: list[dict]) -> Unanswered:
+    """`Database.knowledge_matches` rows (oldest first) counted by kind; the handed-over ones grouped by wording,
+    entries with the most hand-overs first, a question asked most often first within its entry."""
+    found = Unanswered()
+    by_words: dict[str, Question] = {}
+    for row in rows:
+        kind = MatchKind(row["knowledge_match"])
+        found.kinds[kind] += 1
+        if kind not in HANDED_OVER:
+            continue
+        text = row["text"].strip()
+        question = by_words.setdefault(" ".join(folded(text).split()),
+                                       Question(text, language_of(text), None, 0, 0.0))
+        question.text, question.closest, question.last_asked = text, row["knowledge_entry"], row["created_at"]
+        question.asked += 1
+    per_entry = Counter()
+    for question in by_words.values():
+        per_entry[question.closest] += question.asked
+    found.questions = sorted(by_words.values(), key=lambda q: (q.closest is None, -per_entry[q.closest],
+                                                                q.closest or "", -q.asked, -q.last_asked))
+    return found
+
+
+async def recheck(knowledge: Knowledge, engine, questions: list[Question], max_tokens: int) -> None:
+    """Ask the current knowledge each question again, as the service would (intent read first): the owner's new
+    entries and wordings answer some of them now."""
+    for question in questions:
+        text = engine.truncate(question.text, max_tokens)
+        reading = await engine.read_message(text)
+        match = await knowledge.find(text, reading.intent, question.lang)
+        question.answered_now = match.entry.entry_id if match.kind is MatchKind.ANSWERED else None
+
+
+def as_text(found: Unanswered, when: str, zone: tzinfo | None = None) -> str:
+    """The report for a terminal: the counts, then the questions still handed over under their closest entry.
+    `when`: the time they were asked in, as the owner chose it ("since 2024-05-01", "in the last 30 days")."""
+    asked = sum(n for kind, n in found.kinds.items() if kind is not MatchKind.OFF_TOPIC)
+    answered = found.kinds[MatchKind.ANSWERED]
+    handed = sum(found.kinds[kind] for kind in HANDED_OVER)
+    share = f" ({answered / asked:.0%})" if asked else ""
+    lines = [f"Shop questions {when}: {asked}; answered from the knowledge {answered}{share}, handed over to a "
+             f"person {handed} ({len(found.questions)} different); off-topic (steered back) "
+             f"{found.kinds[MatchKind.OFF_TOPIC]}."]
+    still = [q for q in found.questions if q.answered_now is None]
+    if still:
+        lines += ["", "Still handed over, under the entry shown as the closest. Where that entry answers the question, "
+                      "add the question to its also_asked column; else write a new entry. Then `shopbot kb import`."]
+    closest = object()
+    for question in still:
+        if question.closest != closest:
+            closest = question.closest
+            lines.append(f"{closest}:" if closest is not None else "(no entry in the customer's language):")
+        day = datetime.fromtimestamp(question.last_asked, zone).strftime("%Y-%m-%d")
+        lines.append(f"  {question.asked:>3}×  [{question.lang}] {question.text}  (last {day})")
+    now = [q for q in found.questions if q.answered_now is not None]
+    if now:
+        lines += ["", "Answered now (the knowledge changed since they were asked):"]
+        lines += [f"  {q.answered_now}  <-  {q.text}" for q in now]
+    return "\n".join(lines)
+
+
+def write_csv(found: Unanswered, path: Path, zone: tzinfo | None = None) -> None:
+    """The handed-over questions for a spreadsheet: UTF-8 with a BOM (Excel shows the Chinese), one row each."""
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["closest", "lang", "asked", "last_asked", "question", "answered_now"])
+        for q in found.questions:
+            day = datetime.fromtimestamp(q.last_asked, zone).strftime("%Y-%m-%d %H:%M")
+            out.writerow([q.closest or "", q.lang, q.asked, day, q.text, q.answered_now or ""])

@@ -1,0 +1,69 @@
+"""`shopbot kb unanswered`: the shop questions a person had to answer, listed for the owner to add to the knowledge."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.service import ConversationService, Sender
+from tests.conftest import REPO, dump_config
+from tests.test_knowledge import FIXTURE, knowledge_config
+
+MONEY_BACK = "I want my money back for the tea I didn't like"  # the returns entry, in words it does not use
+STAMP_CARD = "集章卡怎么领"  # how to get the stamp card: the loyalty entry, which says "下单时备注即可领取"
+TEAPOTS = "Do you sell teapots?"  # nothing in the knowledge says
+
+
+def kb(config_file: Path, *args: str) -> subprocess.CompletedProcess:
+    run = subprocess.run([sys.executable, "-m", "bot.cli", "kb", *args, "--config", str(config_file)],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return run
+
+
+async def test_the_questions_a_person_answered_are_listed_and_once_added_as_wordings_are_answered(
+        db, tiny_engine, tiny_config, tmp_path):
+    config = knowledge_config(tiny_engine.config, FIXTURE)
+    service = ConversationService(db, tiny_engine, config)
+    await service.start()
+    asked = [MONEY_BACK, STAMP_CARD, TEAPOTS, "When is the tea shop open?", "What is the capital of Australia?",
+             f"  {MONEY_BACK.upper()} ", MONEY_BACK]  # two more customers, the same words
+    outcomes = [await service.handle_text(Sender("telegram", str(n)), text) for n, text in enumerate(asked)]
+    assert [o.alert is not None for o in outcomes] == [True, True, True, False, False, True, True]
+    # Every message the knowledge read keeps what it did, with the entry answered or shown as the closest
+    kinds = [(m["knowledge_match"], m["knowledge_entry"]) for m in await db.knowledge_matches(0)]
+    assert kinds == [("unsure", "returns"), ("unsure", "loyalty"), ("unsure", kinds[2][1]), ("answered", "hours"),
+                     ("off_topic", None), ("unsure", "returns"), ("unsure", "returns")]
+    await db.close()
+
+    config_file = dump_config(tiny_config, tmp_path)
+    listed = kb(config_file, "unanswered", "--csv", str(tmp_path / "unanswered.csv")).stdout
+    assert "Shop questions in the last 30 days: 6; answered from the knowledge 1 (17%), handed over to a person " \
+           "5 (3 different); off-topic (steered back) 1." in listed
+    # Under its closest entry, the most handed-over first; one line per wording, with how often it came
+    assert listed.index("returns:\n") < listed.index(f"  3×  [en] {MONEY_BACK}  (last ") < listed.index("loyalty:\n")
+    assert f"  1×  [zh] {STAMP_CARD}" in listed and f"  1×  [en] {TEAPOTS}" in listed
+    with (tmp_path / "unanswered.csv").open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["closest"], r["lang"], r["asked"], r["question"]) for r in rows][0] == ("returns", "en", "3", MONEY_BACK)
+    assert {r["question"] for r in rows} == {MONEY_BACK, STAMP_CARD, TEAPOTS}
+
+    # The owner adds the two customers' wordings to their entries and imports the file again
+    wordings = {"returns,en": MONEY_BACK, "loyalty,zh": STAMP_CARD}
+    header, *rows = FIXTURE.read_text(encoding="utf-8").splitlines()
+    faq = [f"{header},also_asked", *(f"{row},{wordings.get(','.join(row.split(',')[:2]), '')}" for row in rows)]
+    (tmp_path / "faq.csv").write_text("\n".join(faq) + "\n", encoding="utf-8")
+    kb(config_file, "import", str(tmp_path / "faq.csv"))
+    again = kb(config_file, "unanswered").stdout
+    assert f"  returns  <-  {MONEY_BACK}" in again and f"  loyalty  <-  {STAMP_CARD}" in again
+    still = again[again.index("Still handed over"):again.index("Answered now")]
+    assert TEAPOTS in still and STAMP_CARD not in still and MONEY_BACK not in still
+
+
+def test_kb_unanswered_says_what_is_wrong_with_a_date_or_a_missing_database(tiny_config, tmp_path):
+    config_file = dump_config(tiny_config, tmp_path)
+    for args, reason in [(["--since", "last week"], "--since 'last week' is not a date like 2024-05-31"),
+                         ([], f"no database at {tiny_config.storage.path}")]:
+        run = subprocess.run([sys.executable, "-m", "bot.cli", "kb", "unanswered", *args, "--config", str(config_file)],
+                             capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert run.returncode == 2 and reason in run.stderr and "Traceback" not in run.stderr
