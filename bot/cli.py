@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     kb_unanswered.add_argument("--since", help=f"from this date on (YYYY-MM-DD, local time; default: the last "
                                                f"{UNANSWERED_DAYS} days)")
     kb_unanswered.add_argument("--csv", help="also write the questions to this CSV file (for a spreadsheet)")
+    kb_unanswered.add_argument("--no-recheck", action="store_true",
+                               help="list them as decided when asked, without asking today's knowledge (no model)")
     replies = sub.add_parser("eval-replies", parents=[common], help="score the replies to shop questions")
     replies.add_argument("file", help="CSV with the header lang,question,expect_any,kind")
     replies.add_argument("--knowledge", help="knowledge CSV to answer from (default: [knowledge] file)")
@@ -325,7 +327,7 @@ async def kb_unanswered_command(config: Config, args: argparse.Namespace) -> int
         found = gather(await db.knowledge_matches(since))
     finally:
         await db.close()
-    if found.questions:
+    if found.questions and not args.no_recheck:
         async with conversation_service(config) as service:
             await recheck(service.knowledge, service.engine, found.questions, config.chat.max_message_tokens)
     zone = config.hours.schedule().tz if config.hours else None  # None: the server's own zone

@@ -67,16 +67,21 @@ async def recheck(knowledge: Knowledge, engine, questions: list[Question], max_t
         question.answered_now = match.entry.entry_id if match.kind is MatchKind.ANSWERED else None
 
 
+def counts_text(kinds: Counter[MatchKind], different: int | None = None) -> str:
+    """"41; answered from the knowledge 33 (80%), handed over to a person 8; off-topic (steered back) 2": shop
+    questions (off-topic messages aside) and what became of them; `different`: how many wordings the hand-overs had."""
+    asked = sum(n for kind, n in kinds.items() if kind is not MatchKind.OFF_TOPIC)
+    answered = kinds[MatchKind.ANSWERED]
+    share = f" ({answered / asked:.0%})" if asked else ""
+    wordings = f" ({different} different)" if different is not None else ""
+    return (f"{asked}; answered from the knowledge {answered}{share}, handed over to a person "
+            f"{sum(kinds[kind] for kind in HANDED_OVER)}{wordings}; off-topic (steered back) {kinds[MatchKind.OFF_TOPIC]}")
+
+
 def as_text(found: Unanswered, when: str, zone: tzinfo | None = None) -> str:
     """The report for a terminal: the counts, then the questions still handed over under their closest entry.
     `when`: the time they were asked in, as the owner chose it ("since 2024-05-01", "in the last 30 days")."""
-    asked = sum(n for kind, n in found.kinds.items() if kind is not MatchKind.OFF_TOPIC)
-    answered = found.kinds[MatchKind.ANSWERED]
-    handed = sum(found.kinds[kind] for kind in HANDED_OVER)
-    share = f" ({answered / asked:.0%})" if asked else ""
-    lines = [f"Shop questions {when}: {asked}; answered from the knowledge {answered}{share}, handed over to a "
-             f"person {handed} ({len(found.questions)} different); off-topic (steered back) "
-             f"{found.kinds[MatchKind.OFF_TOPIC]}."]
+    lines = [f"Shop questions {when}: {counts_text(found.kinds, len(found.questions))}."]
     still = [q for q in found.questions if q.answered_now is None]
     if still:
         lines += ["", "Still handed over, under the entry shown as the closest. Where that entry answers the question, "

@@ -745,6 +745,15 @@ class Database:
         )
         return {r[0]: r[1] for r in rows}
 
+    async def knowledge_match_counts(self, since: float) -> dict[str, int]:
+        """Customer messages since `since` (unix time) by what the knowledge did with them (a MatchKind's value)."""
+        rows = await self._all(
+            "SELECT knowledge_match, COUNT(*) FROM messages WHERE role = 'customer' AND knowledge_match IS NOT NULL"
+            " AND created_at >= ? GROUP BY knowledge_match",
+            (since,),
+        )
+        return {r[0]: r[1] for r in rows}
+
     async def alert_counts(self) -> tuple[int, int]:
         """(alerts the operator chat has, alerts still waiting for it), all time."""
         row = await self._one("SELECT SUM(delivered_at IS NOT NULL), SUM(delivered_at IS NULL) FROM alerts")

@@ -146,8 +146,8 @@ async def test_a_model_without_an_intent_head_reads_intents_by_keywords(db, tiny
 def test_stats_show_the_intents_read_today_most_frequent_first():
     stats = {"customers": 2, "messages": 5, "negative_share": 0.2, "alerts": 1, "alerts_delivered": 1}
     handoff = {"answer_waits": [], "corrections": 0, "open_takeovers": 0}
-    assert "Intents: order_status 3, praise 2\n" in stats_text(stats, handoff, [], {"order_status": 3, "praise": 2})
-    assert "Intents: none read yet\n" in stats_text(stats, handoff, [], {})
+    assert "Intents: order_status 3, praise 2\n" in stats_text(stats, handoff, [], {"order_status": 3, "praise": 2}, {})
+    assert "Intents: none read yet\n" in stats_text(stats, handoff, [], {}, {})
 
 
 @pytest.mark.parametrize("text, label", [

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from bot.service import ConversationService, Sender
+from bot.telegram.handlers.operator import stats_text
 from tests.conftest import REPO, dump_config
 from tests.test_knowledge import FIXTURE, knowledge_config
 
@@ -34,6 +35,14 @@ async def test_the_questions_a_person_answered_are_listed_and_once_added_as_word
     kinds = [(m["knowledge_match"], m["knowledge_entry"]) for m in await db.knowledge_matches(0)]
     assert kinds == [("unsure", "returns"), ("unsure", "loyalty"), ("unsure", kinds[2][1]), ("answered", "hours"),
                      ("off_topic", None), ("unsure", "returns"), ("unsure", "returns")]
+    # /stats counts them for the day (off-topic messages are no shop questions)
+    counts = await db.knowledge_match_counts(0)
+    assert counts == {"answered": 1, "unsure": 5, "off_topic": 1}
+    stats = {"customers": 7, "messages": 7, "negative_share": 0.0, "alerts": 5, "alerts_delivered": 5}
+    handoff = {"answer_waits": [], "corrections": 0, "open_takeovers": 0}
+    assert ("Shop questions: 6; answered from the knowledge 1 (17%), handed over to a person 5; off-topic (steered "
+            "back) 1\n") in stats_text(stats, handoff, [], {}, counts)
+    assert "Shop questions" not in stats_text(stats, handoff, [], {}, {})  # no knowledge: nothing looked up
     await db.close()
 
     config_file = dump_config(tiny_config, tmp_path)
@@ -58,6 +67,9 @@ async def test_the_questions_a_person_answered_are_listed_and_once_added_as_word
     assert f"  returns  <-  {MONEY_BACK}" in again and f"  loyalty  <-  {STAMP_CARD}" in again
     still = again[again.index("Still handed over"):again.index("Answered now")]
     assert TEAPOTS in still and STAMP_CARD not in still and MONEY_BACK not in still
+    # Without the model: as decided when they were asked
+    stored = kb(config_file, "unanswered", "--no-recheck").stdout
+    assert f"  3×  [en] {MONEY_BACK}  (last " in stored and "Answered now" not in stored
 
 
 def test_kb_unanswered_says_what_is_wrong_with_a_date_or_a_missing_database(tiny_config, tmp_path):

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import statistics
+from collections import Counter
 from datetime import datetime, timedelta, tzinfo
 
 from telegram import Bot, Message, Update
@@ -13,12 +14,14 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.brief import Brief
+from bot.knowledge import MatchKind
 from bot.service import ConversationService, Outcome
 from bot.telegram import chart
 from bot.telegram.handlers import CHANNEL, NEW_MESSAGE, SERVICE_KEY, csat, follow_move, service, who
 from bot.telegram.handlers.sending import TopicGone, send_text, topic_error, topic_of
 from bot.telegram.handlers.takeover import alert_buttons, tell
 from bot.telegram.topics import Topics
+from bot.unanswered import counts_text
 from storage.db import OperatorChatPosts
 
 log = logging.getLogger(__name__)
@@ -105,16 +108,21 @@ def csat_text(ratings: list[int]) -> str:
     return f"{statistics.mean(ratings):.1f} average of {len(ratings)} rating{'s' * (len(ratings) != 1)} ({spread})"
 
 
-def stats_text(stats: dict, handoff: dict, ratings: list[int], intents: dict[str, int]) -> str:
+def stats_text(stats: dict, handoff: dict, ratings: list[int], intents: dict[str, int],
+               knowledge: dict[str, int]) -> str:
     waits = handoff["answer_waits"]
     wait = _duration(statistics.median(waits)) if waits else "no alert answered yet"
     wants = ", ".join(f"{intent} {count}" for intent, count in intents.items()) or "none read yet"
+    kinds = Counter({MatchKind(kind): n for kind, n in knowledge.items()})
+    # Only with knowledge: without it no message is looked up, and the line would say nothing
+    questions = f"Shop questions: {counts_text(kinds)}\n" if kinds else ""
     return (f"Today so far:\n"
             f"Customers: {stats['customers']}\n"
             f"Messages: {stats['messages']}\n"
             f"Negative: {stats['negative_share']:.0%}\n"
             f"CSAT after hand-back: {csat_text(ratings)}\n"
             f"Intents: {wants}\n"
+            f"{questions}"
             f"Alerts: {stats['alerts_delivered']} sent of {stats['alerts']} raised\n"
             f"Alert to first operator answer (reply or Take over, median): {wait}\n"
             f"Label corrections (Dismiss): {handoff['corrections']}\n"
@@ -159,7 +167,8 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     handoff = await svc.db.handoff_stats(midnight.timestamp())
     ratings_today = await svc.db.csat_ratings(midnight.timestamp())
     intents = await svc.db.intent_counts(midnight.timestamp())
-    await tell(context.bot, update.effective_message, stats_text(numbers, handoff, ratings_today, intents))
+    knowledge = await svc.db.knowledge_match_counts(midnight.timestamp())
+    await tell(context.bot, update.effective_message, stats_text(numbers, handoff, ratings_today, intents, knowledge))
     starts = day_starts(midnight, CHART_DAYS)
     days = await svc.db.daily_counts(starts)
     ratings = await svc.db.daily_ratings(starts)
