@@ -1,4 +1,4 @@
-"""The shop questions a person had to answer, gathered for the owner to add to the knowledge (`shopbot kb unanswered`)."""
+"""The shop questions a person had to answer, gathered for the owner to add to the knowledge (`kb unanswered`)."""
 
 from __future__ import annotations
 
@@ -68,14 +68,15 @@ async def recheck(knowledge: Knowledge, engine, questions: list[Question], max_t
 
 
 def counts_text(kinds: Counter[MatchKind], different: int | None = None) -> str:
-    """"41; answered from the knowledge 33 (80%), handed over to a person 8; off-topic (steered back) 2": shop
-    questions (off-topic messages aside) and what became of them; `different`: how many wordings the hand-overs had."""
+    """The shop questions (off-topic messages aside) and what became of them: "41; answered from the knowledge 33
+    (80%), handed over to a person 8; off-topic (steered back) 2". `different`: how many wordings the hand-overs had."""
     asked = sum(n for kind, n in kinds.items() if kind is not MatchKind.OFF_TOPIC)
     answered = kinds[MatchKind.ANSWERED]
     share = f" ({answered / asked:.0%})" if asked else ""
     wordings = f" ({different} different)" if different is not None else ""
     return (f"{asked}; answered from the knowledge {answered}{share}, handed over to a person "
-            f"{sum(kinds[kind] for kind in HANDED_OVER)}{wordings}; off-topic (steered back) {kinds[MatchKind.OFF_TOPIC]}")
+            f"{sum(kinds[kind] for kind in HANDED_OVER)}{wordings}; "
+            f"off-topic (steered back) {kinds[MatchKind.OFF_TOPIC]}")
 
 
 def as_text(found: Unanswered, when: str, zone: tzinfo | None = None) -> str:
