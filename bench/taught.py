@@ -116,7 +116,8 @@ async def run_shop(engine, config, shop: Path, seed: int, tmp: Path,
         bench = Shop(service, db)
         first_asked = await bench.ask(questions)
         before, after, same_words, added = {}, {}, {}, 0
-        for taught, asked_again in (halves(questions, seed), halves(questions, seed)[::-1]):
+        first, second = halves(questions, seed)
+        for taught, asked_again in ((first, second), (second, first)):
             handed = gather([first_asked[q["question"]] for q in taught if q["question"] in first_asked])
             # The owner knows which of the listed questions an entry answers, and which entry
             taught_rows = [by_text[q.text] for q in handed.questions if by_text.get(q.text, {}).get("kind") == "fact"]
@@ -140,6 +141,7 @@ async def run_shop(engine, config, shop: Path, seed: int, tmp: Path,
 
 
 def line(name: str, before: dict, after: dict, same_words: dict, added: int) -> str:
+    """One shop's (or the total's) figures on one line."""
     cells = []
     for lang in sorted(before):
         b, a, same = before[lang], after[lang], same_words.get(lang, {"right": 0, "facts": 0})

@@ -98,6 +98,9 @@ class MatchKind(Enum):
     OFF_TOPIC = "off_topic"  # not about the shop: a steer back
 
 
+HANDED_OVER = (MatchKind.UNSURE, MatchKind.NO_ENTRY)  # a person follows up
+
+
 @dataclass(frozen=True)
 class Match:
     """What the knowledge says about a message."""
@@ -110,7 +113,7 @@ class Match:
     @property
     def unanswered(self) -> bool:
         """A shop question the knowledge may not answer: a person follows up."""
-        return self.on_topic and not self.sure
+        return self.kind in HANDED_OVER
 
     @property
     def kind(self) -> MatchKind:

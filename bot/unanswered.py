@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from bot.knowledge import Knowledge, MatchKind
+from bot.knowledge import HANDED_OVER, Knowledge, MatchKind
 from bot.lexicon import folded, language_of
-
-HANDED_OVER = (MatchKind.UNSURE, MatchKind.NO_ENTRY)
 
 
 @dataclass
