@@ -14,7 +14,7 @@ import time
 import warnings
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import AsyncIterator
 
 from bot.config import SENTIMENT_METHODS, TOKEN_ENV, Config, ConfigError, listen_address, load_config, web_secret
@@ -312,8 +312,9 @@ async def kb_unanswered_command(config: Config, args: argparse.Namespace) -> int
     from bot.unanswered import as_text, gather, recheck, write_csv
     from storage.db import Database
 
-    if args.since:
-        since, shown = _day_start(args.since, "shopbot kb unanswered"), f"since {args.since}"
+    zone = config.hours.schedule().tz if config.hours else None  # None: the server's own zone
+    if args.since:  # a day in the shop's zone, the zone the listed dates are printed in
+        since, shown = _day_start(args.since, "shopbot kb unanswered", zone), f"since {args.since}"
         if since is None:
             return 2
     else:
@@ -330,7 +331,6 @@ async def kb_unanswered_command(config: Config, args: argparse.Namespace) -> int
     if found.questions and not args.no_recheck:
         async with conversation_service(config) as service:
             await recheck(service.knowledge, service.engine, found.questions, config.chat.max_message_tokens)
-    zone = config.hours.schedule().tz if config.hours else None  # None: the server's own zone
     print(as_text(found, shown, zone))
     if args.csv:
         write_csv(found, Path(args.csv), zone)
@@ -369,10 +369,12 @@ def _seconds(when: datetime) -> float:
         return -math.inf if when.year < 1970 else math.inf
 
 
-def _day_start(text: str, command: str) -> float | None:
-    """A --since date (local time) in seconds since 1970; None, after saying why, when it is no date."""
+def _day_start(text: str, command: str, zone: tzinfo | None = None) -> float | None:
+    """A --since date (in `zone`; None: the server's local time) in seconds since 1970; None, after saying why, when it
+    is no date."""
     try:
-        return _seconds(datetime.fromisoformat(text))
+        when = datetime.fromisoformat(text)
+        return _seconds(when if when.tzinfo else when.replace(tzinfo=zone))
     except ValueError:
         print(f"{command}: --since {text!r} is not a date like 2024-05-31", file=sys.stderr)
         return None

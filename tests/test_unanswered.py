@@ -1,9 +1,12 @@
 """`shopbot kb unanswered`: the shop questions a person had to answer, listed for the owner to add to the knowledge."""
 
 import csv
+import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.service import ConversationService, Sender
 from bot.telegram.handlers.operator import stats_text
@@ -15,9 +18,9 @@ STAMP_CARD = "集章卡怎么领"  # how to get the stamp card: the loyalty entr
 TEAPOTS = "Do you sell teapots?"  # nothing in the knowledge says
 
 
-def kb(config_file: Path, *args: str) -> subprocess.CompletedProcess:
+def kb(config_file: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     run = subprocess.run([sys.executable, "-m", "bot.cli", "kb", *args, "--config", str(config_file)],
-                         capture_output=True, text=True, cwd=REPO, timeout=300)
+                         capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
     assert run.returncode == 0, run.stderr
     return run
 
@@ -79,3 +82,22 @@ def test_kb_unanswered_says_what_is_wrong_with_a_date_or_a_missing_database(tiny
         run = subprocess.run([sys.executable, "-m", "bot.cli", "kb", "unanswered", *args, "--config", str(config_file)],
                              capture_output=True, text=True, cwd=REPO, timeout=120)
         assert run.returncode == 2 and reason in run.stderr and "Traceback" not in run.stderr
+
+
+async def test_kb_unanswered_reads_since_as_a_day_in_the_shops_timezone(db, tiny_config, tmp_path):
+    """A Shanghai shop on a server kept in UTC: the owner's "since 1 March" is 1 March in Shanghai, the day the
+    listed dates are printed in."""
+    shanghai = ZoneInfo("Asia/Shanghai")
+    asked = {TEAPOTS: datetime(2026, 3, 1, 1, 0, tzinfo=shanghai),  # 28 Feb 17:00 UTC
+             STAMP_CARD: datetime(2026, 2, 28, 23, 0, tzinfo=shanghai)}  # 28 Feb 15:00 UTC
+    for n, (text, at) in enumerate(asked.items()):
+        message = await db.add_message((await db.customer("telegram", str(n))).id, "customer", text)
+        await db.set_knowledge_match(message, "unsure", "loyalty")
+        await db._db.execute("UPDATE messages SET created_at = ? WHERE id = ?", (at.timestamp(), message))
+    await db._db.commit()
+    config_file = dump_config(tiny_config, tmp_path)
+    with config_file.open("a", encoding="utf-8") as f:
+        f.write('\n[hours]\ntimezone = "Asia/Shanghai"\nmon = "09:00-18:00"\n')
+    listed = kb(config_file, "unanswered", "--since", "2026-03-01", "--no-recheck",
+                env={**os.environ, "TZ": "UTC"}).stdout
+    assert f"[en] {TEAPOTS}  (last 2026-03-01)" in listed and STAMP_CARD not in listed
