@@ -1,6 +1,6 @@
 """The README's "Choosing a model" table: the embedded SmolLM2-135M against the 0.5B stand-in, in one run.
 
-    /work/cpu .venv/bin/python bench/choose_model.py [--models embedded,qwen]   # ~10 min on 2 cores, run alone
+    .venv/bin/python bench/choose_model.py [--models embedded,qwen]   # ~25 min on 2 cores, run alone
 
 Each model is measured in a process of its own (so its RAM is its alone), one after the other, with the repo's
 config.toml and only model.source changed (qwen: bench/qwen_gguf.py's Q4_K_M GGUF, fetched and checked once):
