@@ -76,7 +76,8 @@ async def score(engine: ModelBackend, config, questions: list[dict], tmp: Path, 
                 r["answered_wrong"] += got is not None and got != q["entry"]
                 r["handed_over"] += got is None and match.unanswered
                 if got != q["entry"]:
-                    r["misses"].append(f"{q['question']} -> {got or 'handed over'} (want {q['entry']})")
+                    missed = "handed over" if match.unanswered else "read as off-topic"
+                    r["misses"].append(f"{q['question']} -> {got or missed} (want {q['entry']})")
             elif q["kind"] == "unknown":
                 r["unknown"] += 1
                 r["unknown_answered"] += got is not None

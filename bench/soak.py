@@ -1,6 +1,6 @@
 """Crash-and-restart soak: a real `shopbot run` process, killed with SIGKILL and restarted, over a faulty fake Bot API.
 
-    /work/cpu .venv/bin/python bench/soak.py [--customers 20] [--messages 6] [--kills 5] [--seed 1]
+    .venv/bin/python bench/soak.py [--customers 20] [--messages 6] [--kills 5] [--seed 1]
 
 20 customers (one of them sends /forget midway) and 3 operators talk to the bot through testkit/fakes/bot_api.py,
 with the real model writing every reply (chat.free_chat = "on") and real SQLite. While they do, the bot is killed

@@ -3,7 +3,7 @@ in one run: decode and prefill tokens/s for one customer, aggregate decode token
 serving, and while loading); and for the
 embedded model, 8 customers writing at once through the whole service (replies per minute, p50/p95).
 
-    .venv/bin/python bench/speed.py          # ~10 min on 2 cores, run alone (under /work/cpu here)
+    .venv/bin/python bench/speed.py          # ~10 min on 2 cores, run alone
 
 Every measurement runs in a process of its own, one after another. llama.cpp is PyPI's xllamacpp (its server,
 in-process in its child, 2 threads, greedy, stop tokens ignored, the same 64 tokens after the same prompt):

@@ -1,6 +1,6 @@
 """Send to first visible reply text in a real browser, on `shopbot web` with the embedded model.
 
-    PYTHONPATH=$PWD /work/cpu .venv/bin/python bench/web_first_text.py     # ~1 min on 2 cores; run alone
+    PYTHONPATH=$PWD .venv/bin/python bench/web_first_text.py     # ~1 min on 2 cores; run alone
 
 Starts `shopbot web` as its own process (the real command: its event loop, its model thread) with the shipped
 config except a fresh database and chat.free_chat = "on": with no shop knowledge the model then writes, and
