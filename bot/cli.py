@@ -312,7 +312,7 @@ async def kb_unanswered_command(config: Config, args: argparse.Namespace) -> int
     from bot.unanswered import as_text, gather, recheck, write_csv
     from storage.db import Database
 
-    zone = config.hours.schedule().tz if config.hours else None  # None: the server's own zone
+    zone = _shop_zone(config)
     if args.since:  # a day in the shop's zone, the zone the listed dates are printed in
         since, shown = _day_start(args.since, "shopbot kb unanswered", zone), f"since {args.since}"
         if since is None:
@@ -369,6 +369,11 @@ def _seconds(when: datetime) -> float:
         return -math.inf if when.year < 1970 else math.inf
 
 
+def _shop_zone(config: Config) -> tzinfo | None:
+    """The shop's time zone ([hours] timezone), in which an owner's dates are days; None: the server's own."""
+    return config.hours.schedule().tz if config.hours else None
+
+
 def _day_start(text: str, command: str, zone: tzinfo | None = None) -> float | None:
     """A --since date (in `zone`; None: the server's local time) in seconds since 1970; None, after saying why, when it
     is no date."""
@@ -398,7 +403,8 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
     reader = reader_for(config)
     try:
         if args.from_db:
-            since = _day_start(args.since, "shopbot analyze") if args.since else 0.0
+            zone = _shop_zone(config)  # --since and the rows' dates are the shop's days
+            since = _day_start(args.since, "shopbot analyze", zone) if args.since else 0.0
             if since is None:
                 return 2
             if not Path(config.storage.path).is_file():  # Database.open would create an empty one
@@ -408,7 +414,7 @@ async def analyze_command(config: Config, args: argparse.Namespace) -> int:
             title = f"customer messages in {config.storage.path}" + (f" since {args.since}" if args.since else "")
             db = await Database.open(config.storage.path)
             try:
-                run = await analyse(reader, stored_comments(db, since), out, title, None, title)
+                run = await analyse(reader, stored_comments(db, since, zone), out, title, None, title)
             finally:
                 await db.close()
         else:

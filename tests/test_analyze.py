@@ -432,6 +432,44 @@ def test_since_the_first_or_last_day_a_calendar_has_reads_everything_or_nothing(
     assert done.returncode == 0 and f"{read} rows read now" in done.stderr and len(rows_of(out)) == read
 
 
+def test_from_db_since_and_the_rows_dates_are_days_in_the_shops_timezone(cli_config, tiny_config, tmp_path):
+    """A Shanghai shop on a server kept in UTC: "--since 2026-03-01" is 1 March in Shanghai, and a message sent at
+    01:00 that day is dated 1 March in the report, not 28 February."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from storage.db import Database
+    from tests.conftest import REPO
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+
+    async def store() -> None:
+        db = await Database.open(tiny_config.storage.path)
+        ann = await db.customer("telegram", "1", "Ann")
+        for text, at in [("my order is late", datetime(2026, 3, 1, 1, 0, tzinfo=shanghai)),  # 28 Feb 17:00 UTC
+                         ("the box was torn", datetime(2026, 2, 28, 23, 0, tzinfo=shanghai))]:  # 28 Feb 15:00 UTC
+            message = await db.add_message(ann.id, "customer", text)
+            await db._db.execute("UPDATE messages SET created_at = ? WHERE id = ?", (at.timestamp(), message))
+        await db._db.commit()
+        await db.close()
+
+    asyncio.run(store())
+    with open(cli_config, "a", encoding="utf-8") as f:
+        f.write('\n[hours]\ntimezone = "Asia/Shanghai"\nmon = "09:00-18:00"\n')
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "bot.cli", "analyze", "--from-db", "--since", "2026-03-01", "--out", str(out),
+               "--config", cli_config]
+    done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(REPO), "TZ": "UTC"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [row] = rows_of(out)
+    assert row["text"] == "my order is late" and parse_date(row["date"]) == datetime(2026, 3, 1).date()
+
+
 # --- the page in a real browser ------------------------------------------------------------------------------
 
 

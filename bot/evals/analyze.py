@@ -9,7 +9,7 @@ import io
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import AsyncIterator, Iterable, Iterator
 
@@ -321,13 +321,14 @@ async def file_comments(path: Path, encoding: Encoding, text_column: str) -> Asy
         yield item
 
 
-async def stored_comments(db, since: float) -> AsyncIterator[Comment]:
-    """Customers' text messages from the shop's database, oldest first, a page at a time."""
+async def stored_comments(db, since: float, zone: tzinfo | None = None) -> AsyncIterator[Comment]:
+    """Customers' text messages from the shop's database, oldest first, a page at a time; dated in `zone` (None: the
+    server's local time)."""
     after = 0
     while page := await db.customer_texts(since, after, STORED_PAGE):
         for m in page:
             if not m["text"].strip():  # stored as sent (the customer got empty_reply): no comment to read
                 continue
-            when = datetime.fromtimestamp(m["created_at"]).isoformat(sep=" ", timespec="seconds")
+            when = datetime.fromtimestamp(m["created_at"], zone).isoformat(sep=" ", timespec="seconds")
             yield Comment(f"message:{m['id']}", m["text"], when, m["channel"], str(m["id"]))
         after = page[-1]["id"]
