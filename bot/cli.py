@@ -81,11 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(default: [knowledge] file)")
     kb_unanswered = kb_sub.add_parser("unanswered", parents=[common],
                                       help="the shop questions the bot handed to a person, to add to the knowledge")
-    kb_unanswered.add_argument("--since", help=f"from this date on (YYYY-MM-DD, local time; default: the last "
-                                               f"{UNANSWERED_DAYS} days)")
+    kb_unanswered.add_argument("--since", help=f"from this date on (YYYY-MM-DD, in [hours] timezone, else local time; "
+                                               f"default: the last {UNANSWERED_DAYS} days)")
     kb_unanswered.add_argument("--csv", help="also write the questions to this CSV file (for a spreadsheet)")
     kb_unanswered.add_argument("--no-recheck", action="store_true",
                                help="list them as decided when asked, without asking today's knowledge (no model)")
+    kb_unanswered.add_argument("--check-answered", action="store_true",
+                               help="also ask the questions the bot answered again, and list those today's knowledge "
+                                    "answers otherwise (after an edit: what it moved)")
     replies = sub.add_parser("eval-replies", parents=[common], help="score the replies to shop questions")
     replies.add_argument("file", help="CSV with the header lang,question,expect_any,kind")
     replies.add_argument("--knowledge", help="knowledge CSV to answer from (default: [knowledge] file)")
@@ -96,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("file", nargs="?", help="CSV with a text column (optional date, source, id), "
                                                  "JSON Lines, or plain text with one comment per line")
     analyze.add_argument("--from-db", action="store_true", help="analyse the customers' messages in the database")
-    analyze.add_argument("--since", help="with --from-db: only messages from this date on (YYYY-MM-DD, local time)")
+    analyze.add_argument("--since", help="with --from-db: only messages from this date on (YYYY-MM-DD, in [hours] "
+                                         "timezone, else local time)")
     analyze.add_argument("--out", help="folder for rows.csv, report.html, report.md "
                                        "(default: analysis-<file name>, or analysis-messages)")
     analyze.add_argument("--text-column", default="text", help="the CSV column / JSON field with the comment")
@@ -312,6 +316,10 @@ async def kb_unanswered_command(config: Config, args: argparse.Namespace) -> int
     from bot.unanswered import as_text, gather, recheck, write_csv
     from storage.db import Database
 
+    if args.check_answered and args.no_recheck:
+        print("shopbot kb unanswered: --check-answered asks today's knowledge again; not with --no-recheck",
+              file=sys.stderr)
+        return 2
     zone = _shop_zone(config)
     if args.since:  # a day in the shop's zone, the zone the listed dates are printed in
         since, shown = _day_start(args.since, "shopbot kb unanswered", zone), f"since {args.since}"
@@ -328,10 +336,11 @@ async def kb_unanswered_command(config: Config, args: argparse.Namespace) -> int
         found = gather(await db.knowledge_matches(since))
     finally:
         await db.close()
-    if found.questions and not args.no_recheck:
+    asked_again = ([] if args.no_recheck else found.questions) + (found.answered if args.check_answered else [])
+    if asked_again:
         async with conversation_service(config) as service:
-            await recheck(service.knowledge, service.engine, found.questions, config.chat.max_message_tokens)
-    print(as_text(found, shown, zone))
+            await recheck(service.knowledge, service.engine, asked_again, config.chat.max_message_tokens)
+    print(as_text(found, shown, zone, answers_checked=args.check_answered))
     if args.csv:
         write_csv(found, Path(args.csv), zone)
         print(f"\nwrote {len(found.questions)} questions to {args.csv}")

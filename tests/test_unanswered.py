@@ -66,10 +66,19 @@ async def test_the_questions_a_person_answered_are_listed_and_once_added_as_word
     faq = [f"{header},also_asked", *(f"{row},{wordings.get(','.join(row.split(',')[:2]), '')}" for row in rows)]
     (tmp_path / "faq.csv").write_text("\n".join(faq) + "\n", encoding="utf-8")
     kb(config_file, "import", str(tmp_path / "faq.csv"))
-    again = kb(config_file, "unanswered").stdout
+    again = kb(config_file, "unanswered", "--check-answered").stdout
     assert f"  returns  <-  {MONEY_BACK}" in again and f"  loyalty  <-  {STAMP_CARD}" in again
     still = again[again.index("Still handed over"):again.index("Answered now")]
     assert TEAPOTS in still and STAMP_CARD not in still and MONEY_BACK not in still
+    # The question answered before is answered by the same entry: the wordings moved nothing
+    assert "Answered otherwise now: 0 of the 1 different questions answered from the knowledge." in again
+
+    # An edit that does move it: the hours entry taken out
+    (tmp_path / "faq.csv").write_text("\n".join(r for r in faq if not r.startswith("hours,")) + "\n", encoding="utf-8")
+    kb(config_file, "import", str(tmp_path / "faq.csv"))
+    moved = kb(config_file, "unanswered", "--check-answered").stdout
+    assert "Answered otherwise now: 1 of the 1 different questions answered from the knowledge." in moved
+    assert "  hours -> " in moved and "<-  1×  [en] When is the tea shop open?" in moved
     # Without the model: as decided when they were asked
     stored = kb(config_file, "unanswered", "--no-recheck").stdout
     assert f"  3×  [en] {MONEY_BACK}  (last " in stored and "Answered now" not in stored
@@ -78,6 +87,7 @@ async def test_the_questions_a_person_answered_are_listed_and_once_added_as_word
 def test_kb_unanswered_says_what_is_wrong_with_a_date_or_a_missing_database(tiny_config, tmp_path):
     config_file = dump_config(tiny_config, tmp_path)
     for args, reason in [(["--since", "last week"], "--since 'last week' is not a date like 2024-05-31"),
+                         (["--check-answered", "--no-recheck"], "--check-answered asks today's knowledge again"),
                          ([], f"no database at {tiny_config.storage.path}")]:
         run = subprocess.run([sys.executable, "-m", "bot.cli", "kb", "unanswered", *args, "--config", str(config_file)],
                              capture_output=True, text=True, cwd=REPO, timeout=120)
