@@ -84,9 +84,17 @@ def folded(text: str) -> str:
 
 
 # Function words carry no topic; left in, "can I" would match every "can I" entry.
-EN_STOP = frozenset(
+# English sentences are made with these: Latin words beside Chinese without one of them are names ("iPhone 15 Pro").
+EN_GRAMMAR = frozenset(
     "a an and are as at be by can could do does for from have how i if in is it me my of on or our the this "
     "that to we what when where which will with would you your".split()
+)
+# Words that say nothing of what a message is about: "arguing all morning" shares no topic with "All electronics
+# come with a 1-year warranty".
+EN_STOP = EN_GRAMMAR | frozenset(
+    "all any am been being both but did doing each few had has having he her here hers him his its itself just more "
+    "mine most myself other ours she should so some such than them their theirs then there these they those too us "
+    "very was were who whom why yours".split()
 )
 ZH_STOP = frozenset("的 了 吗 呢 吧 啊 我 你 您 们 是 有 在 和 就 都 也 要 能 可 以 么 什 怎 多 久".split())
 
@@ -126,7 +134,7 @@ def language_of(text: str) -> str:
     if cjk * 3 >= cjk + latin:
         return "zh"
     # Product and brand names are written in Latin letters in Chinese too; English grammar needs its own words.
-    return "en" if any(word in EN_STOP for word in WORD.findall(lowered)) else "zh"
+    return "en" if any(word in EN_GRAMMAR for word in WORD.findall(lowered)) else "zh"
 
 
 def blank(text: str) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from bot.concepts import asked, asked_for, intents
 from bot.config import SignalWeights
 from bot.escalation import NO_ANSWER
-from bot.knowledge import Knowledge, KnowledgeFileError
+from bot.knowledge import Knowledge, KnowledgeFileError, MatchKind
 from bot.lexicon import SIMPLIFIED_ONLY, Lexicon, Script, folded, language_of, script_of, words_finder
 from bot.llm.intents import Intent
 from bot.reply_evaluation import Question, evaluate_replies
@@ -244,6 +244,21 @@ async def test_small_talk_is_steered_back_to_the_shop_without_an_alert(db, tiny_
     outcome = await service.handle_text(Sender("console", "1"), "What is the capital of Australia?")
     assert outcome.reply == config.knowledge.languages["en"].off_topic_reply
     assert outcome.alert is None
+
+
+@pytest.mark.parametrize("question", [
+    "My neighbour and I have been arguing all morning: is a tomato a fruit or a vegetable?",
+    "Who would win in a fight, a lion or a tiger? My kids have been asking and they won't stop",
+    "Is there anything good on TV tonight? I'm so bored"])
+async def test_a_message_that_shares_only_a_function_word_with_the_knowledge_is_small_talk(
+        db, tiny_engine, tmp_path, question):
+    """"all", "they", "there", "so" say nothing of a topic: the warranty entry's "All electronics..." does not make a
+    question about tomatoes a shop question, whatever the margin (the model's reading not given)."""
+    path = write(tmp_path, [
+        "warranty,en,Do your products have a warranty?,All electronics have a 1-year warranty; furniture 2 years.",
+        "size,en,Which one should I pick?,They come in so many sizes: there is a chart on each product page."])
+    match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
+    assert match.kind == MatchKind.OFF_TOPIC
 
 
 async def test_a_question_without_a_sure_answer_goes_to_a_person_with_an_alert(db, tiny_engine, tmp_path):

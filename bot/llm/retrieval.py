@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from bot.lexicon import EN_STOP
+from bot.lexicon import EN_GRAMMAR
 from bot.llm.generation import pad_id
 from bot.llm.model import Decoder
 from bot.llm.prompts import as_data
@@ -115,4 +115,6 @@ class KnowledgeReader:
 def _is_content(piece: str) -> bool:
     """A token worth matching: not a function word, not bare punctuation (CJK byte pieces count as content)."""
     word = piece.strip().lower()
-    return bool(word) and word not in EN_STOP and not re.fullmatch(r"[^\w\ufffd]+", word)
+    # The grammar words only, not all of EN_STOP: stored entries' vectors were kept by this list, and a longer one
+    # would match new messages against them differently until every entry is embedded again.
+    return bool(word) and word not in EN_GRAMMAR and not re.fullmatch(r"[^\w\ufffd]+", word)
