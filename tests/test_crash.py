@@ -94,3 +94,42 @@ def test_sigkill_mid_handling_then_restart_loses_nothing_and_answers_each_messag
         assert replies_to(fake, chat) == [t for role, t in stored if role == "bot"]  # each answered once
     output = log.read_text(encoding="utf-8")
     assert "left unfinished by the last run" in output and TOKEN not in output and TOKEN.split(":")[1] not in output
+
+
+def test_sigterm_finishes_the_reply_in_hand_and_leaves_a_backlog_for_the_next_start(tiny_config, tmp_path):
+    """A restart (after `kb import`, say) must not wait for a chatty customer's whole queue, nor be killed by systemd
+    after 90 s: the reply being written is finished, the messages not begun stay stored and are answered next time."""
+    chat, db, log = CUSTOMERS[0], tiny_config.storage.path, tmp_path / "bot.log"
+    texts = [f"message {i} of a long story" for i in range(MESSAGES)]
+    with FakeBotApi(TOKEN) as fake:
+        config_path = bot_config(tiny_config, fake, tmp_path)
+        for text in texts:
+            fake.send_text(chat, text)
+        fake.hold("sendMessage", chat)
+        bot = start_bot(config_path, log)
+        try:
+            deadline = time.monotonic() + 60
+            while not fake.calls("sendMessage"):  # the first reply is on its way when the stop comes
+                assert time.monotonic() < deadline and bot.poll() is None, log.read_text(encoding="utf-8")
+                time.sleep(0.05)
+            bot.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            fake.release("sendMessage", chat)
+            assert bot.wait(timeout=30) == 0
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        assert len(replies_to(fake, chat)) == 1  # the one in hand, not the backlog
+        assert len(rows(db, "SELECT update_id FROM inbox WHERE done_at IS NULL")) == MESSAGES - 1
+
+        bot = start_bot(config_path, log)
+        try:
+            fake.wait_for_sync(lambda c: c.method == "sendMessage" and c.status == 200, timeout=60, count=MESSAGES)
+            time.sleep(1.0)  # anything answered twice would be sent by now
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            assert bot.wait(timeout=20) == 0
+    (customer,) = rows(db, "SELECT id FROM customers WHERE external_id = ?", (str(chat),))
+    stored = rows(db, "SELECT role, text FROM messages WHERE customer_id = ? ORDER BY id", customer)
+    assert [t for role, t in stored if role == "customer"] == texts
+    assert replies_to(fake, chat) == [t for role, t in stored if role == "bot"]

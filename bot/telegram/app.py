@@ -53,17 +53,22 @@ OPERATOR_MENU = [BotCommand("stats", "today's numbers"),
 
 
 class PerChatProcessor(BaseUpdateProcessor):
-    """Updates of one chat run strictly in arrival order; different chats run concurrently."""
+    """Updates of one chat run strictly in arrival order; different chats run concurrently. Once the bot is
+    stopping (`closing`), an update whose turn comes is left undone: stored in the inbox, handled at the next start."""
 
     def __init__(self, max_concurrent_updates: int, after: Callable[[object], Awaitable[None]]):
         super().__init__(max_concurrent_updates)
         self._after = after  # told when an update is finished with, whatever its handlers did
         self._chats = InTurn()
+        self.closing = False
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         # PTB starts update tasks in update order, and a turn is taken first come first served.
         async with self._chats.turn(chat.id) if chat is not None else nullcontext():
+            if self.closing:  # a chatty customer's queue would hold up a restart for minutes (systemd kills at 90 s)
+                coroutine.close()
+                return
             try:
                 await coroutine
             finally:
@@ -206,7 +211,8 @@ async def serving(app: Application, config: Config) -> AsyncIterator[Application
             if poller is not None:
                 poller.cancel()
                 await asyncio.gather(poller, return_exceptions=True)
-            await app.stop()  # waits for updates being handled, so no reply is cut off
+            app.update_processor.closing = True
+            await app.stop()  # waits for updates being handled, so no reply is cut off; the rest wait in the inbox
     finally:
         await app.shutdown()
         await app.post_shutdown(app)
