@@ -665,6 +665,7 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     # "allergic to peanuts" asks about nuts: an allergy named is that diet's question.
     found -= {"allergens"} if found & DIETS else frozenset()
     found |= {"wholesale"} if _BULK.search(said) else frozenset()
+    found |= {"group_discount"} if "discount" in found and _DISCOUNT_GROUP.search(said) else frozenset()
     found |= {"hours"} if _OPEN_AT.search(said) else frozenset()
     found |= {"assembly"} if _PUT_TOGETHER.search(said) else frozenset()
     found |= {"international_shipping"} if _SENT_ABROAD.search(said) else frozenset()
@@ -695,6 +696,11 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
 _BULK = re.compile(r"(?<![\d.,])(?:[2-9]\d|[1-9]\d{2,3})\s*(?:(?:gift |small |big |large )?"
                    r"(?:boxes|pieces|pcs|units|sets|items|packs|bags|bottles|tins|cartons|mugs|cups|chairs|desks|lamps"
                    r"|cakes)\b|盒|箱|套|件|罐)")
+
+# People a shop may give their own discount, named in a discount question: "Do teachers or seniors get anything off?",
+# 老人有优惠吗 ask for that group's discount, which a student discount entry does not answer.
+_DISCOUNT_GROUP = re.compile(r"\b(?:seniors?|elderly|pensioners?|retirees?|oaps?|teachers?|nurses?|doctors?|soldiers?|"
+                             r"military|veterans?|disabled)\b|老人|老年|长者|退休|老师|教师|军人|医护|护士|医生|残疾")
 
 # Where a message's clauses end: after sentence ends, and after commas, because a Chinese customer's story and
 # question are often one sentence ("台灯我已经寄回去了，物流显示前天你们签收了，钱啥时候能回来呀？").

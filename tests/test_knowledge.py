@@ -551,6 +551,21 @@ async def test_a_special_case_under_a_covered_topic_is_handed_over(db, tiny_engi
     assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
 
 
+@pytest.mark.parametrize(("question", "answered"), [
+    ("Do teachers or seniors get any kind of discount?", None), ("老人有优惠吗？", None), ("亲 老师有优惠吗", None),
+    ("Is there a reduced price for students?", "student"), ("学生党有优惠不", "student")])
+async def test_a_discount_for_another_group_of_people_is_not_answered_by_the_student_discount(
+        db, tiny_engine, tmp_path, question, answered):
+    """Teachers, seniors, 老人: the student entry says nothing of their discount, so a person answers (sure_margin 0
+    would otherwise take the one discount entry); students still get it."""
+    path = write(tmp_path, [
+        "student,en,Do you have a student discount?,Students get 10% off with a valid student ID.",
+        "student,zh,学生有优惠吗？,凭有效学生证可享9折。",
+        "gift,en,Do you offer gift wrapping?,Gift wrapping with a handwritten card costs 5 yuan per item.",
+        "gift,zh,可以礼品包装吗？,礼品包装含手写贺卡，每件5元。"])
+    assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
+
+
 def test_a_discount_in_numbers_and_a_payment_in_full_are_read():
     # "10% off": the sign follows a digit, no word start; 打9折 is how a Chinese shop writes 10% off.
     assert intents("Orders over 300 yuan get 10% off.") == intents("满300元打9折") == {"discount"}
