@@ -566,6 +566,22 @@ async def test_a_discount_for_another_group_of_people_is_not_answered_by_the_stu
     assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
 
 
+@pytest.mark.parametrize(("question", "answered"), [
+    ("Are you planning to open a showroom in Shanghai anytime soon?", None), ("你们上海会开展厅吗", None),
+    ("Do you have a branch in Beijing?", None), ("Where is your showroom?", "address"), ("你们的展厅在哪里？", "address"),
+    ("会开发票吗", "invoice")])
+async def test_a_new_branch_is_not_answered_by_the_address_of_the_one_there_is(
+        db, tiny_engine, tmp_path, question, answered):
+    """Whether the shop will open (or has) a branch elsewhere is no question the showroom's address answers: a person
+    answers it; the address still answers where the showroom is, and 会开发票 is an invoice, not a shop to open."""
+    path = write(tmp_path, [
+        "address,en,Where is your shop located?,Our showroom is at 88 Wensan Road in Hangzhou.",
+        "address,zh,你们的实体店在哪里？,展厅地址：杭州市文三路88号。",
+        "invoice,en,Can I get an invoice?,Electronic invoices are available for every order.",
+        "invoice,zh,可以开发票吗？,每个订单都可开具电子发票。"])
+    assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
+
+
 def test_a_discount_in_numbers_and_a_payment_in_full_are_read():
     # "10% off": the sign follows a digit, no word start; 打9折 is how a Chinese shop writes 10% off.
     assert intents("Orders over 300 yuan get 10% off.") == intents("满300元打9折") == {"discount"}
