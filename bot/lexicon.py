@@ -83,14 +83,13 @@ def folded(text: str) -> str:
     return simplified(text.casefold())
 
 
-# Function words carry no topic; left in, "can I" would match every "can I" entry.
 # English sentences are made with these: Latin words beside Chinese without one of them are names ("iPhone 15 Pro").
 EN_GRAMMAR = frozenset(
     "a an and are as at be by can could do does for from have how i if in is it me my of on or our the this "
     "that to we what when where which will with would you your".split()
 )
-# Words that say nothing of what a message is about: "arguing all morning" shares no topic with "All electronics
-# come with a 1-year warranty".
+# Function words carry no topic; left in, "can I" would match every "can I" entry, and "arguing all morning" the
+# warranty entry's "All electronics come with a 1-year warranty".
 EN_STOP = EN_GRAMMAR | frozenset(
     "all any am been being both but did doing each few had has having he her here hers him his its itself just more "
     "mine most myself other ours she should so some such than them their theirs then there these they those too us "

@@ -574,6 +574,8 @@ async def test_a_new_branch_is_not_answered_by_the_address_of_the_one_there_is(
         db, tiny_engine, tmp_path, question, answered):
     """Whether the shop will open (or has) a branch elsewhere is no question the showroom's address answers: a person
     answers it; the address still answers where the showroom is, and 会开发票 is an invoice, not a shop to open."""
+    assert not {intent for text in ("Will you open on Sunday?", "明天会不会开门", "会开发票吗")
+                for intent in intents(text)} & {"new_branch"}  # the hours, an invoice
     path = write(tmp_path, [
         "address,en,Where is your shop located?,Our showroom is at 88 Wensan Road in Hangzhou.",
         "address,zh,你们的实体店在哪里？,展厅地址：杭州市文三路88号。",
