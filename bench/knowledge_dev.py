@@ -1,6 +1,7 @@
 """Knowledge retrieval on the dev questions written for shopbot: right answers per language, unknowns answered.
 
     .venv/bin/python bench/knowledge_dev.py [--config config.toml] [--questions FILE] [--faq FAQ] [--ablate] [--json]
+                                            [--counts-only]
     .venv/bin/python bench/knowledge_dev.py --remote embeddings|words [--questions FILE]   # on a llama.cpp server
 
 Each question of bench/devsets/shop_questions_dev.csv (or FILE) is looked up in ../shared/data/shop/faq.csv (or FAQ:
@@ -16,6 +17,8 @@ Each message is read by the model first, as the service does: its intent reading
 --ablate also asks every fact question again with its entry taken out of the FAQ (in both languages): the shop's
 knowledge then does not answer it, so a sure match is a false answer, like an unknown question's. Each set's own
 unknown questions are few and each writer's are new ones; this turns every fact question into an unknown one.
+
+--counts-only: a held-out set's counts without its misses (table and JSON), so scoring it does not read its questions.
 
 --remote: the same on backend = "openai" against a llama.cpp server (testkit.llama_server) serving the configured
 GGUF: "embeddings" with the server's embeddings, "words" without them (shared words alone). Intents are then read by
@@ -128,6 +131,7 @@ async def main() -> int:
                         help="the shop's knowledge CSV (id,lang,question,answer[,also_asked])")
     parser.add_argument("--ablate", action="store_true", help="also ask each fact question without its entry")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--counts-only", action="store_true", help="no misses: a held-out set stays unread")
     parser.add_argument("--remote", choices=("embeddings", "words"), help="the model on a llama.cpp server")
     args = parser.parse_args()
     config = load_config(args.config)
@@ -148,6 +152,9 @@ async def main() -> int:
                     await ablated(engine, config, questions, Path(tmp), report, intents, args.faq)
         finally:
             engine.close()
+    if args.counts_only:
+        for r in report.values():
+            r["misses"] = []
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return 0
