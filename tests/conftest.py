@@ -117,6 +117,12 @@ async def db(tmp_path):
     await database.close()
 
 
+async def backdate(db, message_id: int, at: float) -> None:
+    """Date a stored message `at` (seconds since 1970): the database stamps each message with the time it is added."""
+    await db._db.execute("UPDATE messages SET created_at = ? WHERE id = ?", (at, message_id))
+    await db._db.commit()
+
+
 def dump_config(config: Config, tmp_path: Path) -> Path:
     """Write the parts of `config` tests change (model, storage, chat) over the shipped file. model.cache_dir stays
     the shipped relative one, so the heads a test's commands fit land under its own tmp_path, never another test's."""

@@ -14,7 +14,7 @@ from bot.evals.analyze import ROW_FIELDS, write_reports
 from bot.llm.intents import INTENTS
 from bot.evals.comments import Comment, CommentFileError, Skipped, read_comments, sniff_encoding
 from bot.evals.report import markdown, parse_date, summarise
-from tests.conftest import dump_config
+from tests.conftest import backdate, dump_config
 
 
 def comments(path: Path, text_column: str = "text") -> list[Comment | Skipped]:
@@ -387,8 +387,7 @@ async def test_from_db_reads_customers_text_messages_since_the_date(tiny_config,
 
     db = await Database.open(tiny_config.storage.path)
     ann = await db.customer("telegram", "1", "Ann")
-    old = await db.add_message(ann.id, "customer", "last year's message")
-    await db._db.execute("UPDATE messages SET created_at = ? WHERE id = ?", (time.time() - 400 * 86400, old))
+    await backdate(db, await db.add_message(ann.id, "customer", "last year's message"), time.time() - 400 * 86400)
     new = await db.add_message(ann.id, "customer", "my order is late")
     await db.add_message(ann.id, "bot", "Sorry to hear that")
     await db.add_message(ann.id, "customer", "[photo]", kind="photo")
@@ -452,9 +451,7 @@ def test_from_db_since_and_the_rows_dates_are_days_in_the_shops_timezone(cli_con
         ann = await db.customer("telegram", "1", "Ann")
         for text, at in [("my order is late", datetime(2026, 3, 1, 1, 0, tzinfo=shanghai)),  # 28 Feb 17:00 UTC
                          ("the box was torn", datetime(2026, 2, 28, 23, 0, tzinfo=shanghai))]:  # 28 Feb 15:00 UTC
-            message = await db.add_message(ann.id, "customer", text)
-            await db._db.execute("UPDATE messages SET created_at = ? WHERE id = ?", (at.timestamp(), message))
-        await db._db.commit()
+            await backdate(db, await db.add_message(ann.id, "customer", text), at.timestamp())
         await db.close()
 
     asyncio.run(store())

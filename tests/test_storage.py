@@ -16,7 +16,7 @@ import pytest
 from bot.telegram.handlers.operator import day_starts
 from storage.db import Database, DatabaseOpenError, KnowledgeEntry, Rated
 from storage.migrations import MIGRATIONS
-from tests.conftest import REPO, dump_config
+from tests.conftest import REPO, backdate, dump_config
 
 
 async def test_migrations_run_once_from_empty_and_are_recorded(tmp_path):
@@ -112,7 +112,7 @@ async def test_the_chart_counts_local_days_across_a_dst_change(db):
         mid = await db.add_message(ann.id, "customer", "x")
         await db.set_sentiment(mid, label, 0.9)
         at = datetime(2026, month, day, hour, minute, tzinfo=berlin).timestamp()
-        await db._db.execute("UPDATE messages SET created_at = ? WHERE id = ?", (at, mid))
+        await backdate(db, mid, at)
     survey = await db.add_csat_survey(ann.id, (await db.start_takeover(ann.id, "7", "Olga"))[0]["id"])
     assert await db.rate_csat(survey, ann.id, 4) is Rated.RECORDED
     at = datetime(2026, 3, 30, 0, 15, tzinfo=berlin).timestamp()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.service import ConversationService, Sender
 from bot.telegram.handlers.operator import stats_text
-from tests.conftest import REPO, dump_config
+from tests.conftest import REPO, backdate, dump_config
 from tests.test_knowledge import FIXTURE, knowledge_config
 
 MONEY_BACK = "I want my money back for the tea I didn't like"  # the returns entry, in words it does not use
@@ -103,8 +103,7 @@ async def test_kb_unanswered_reads_since_as_a_day_in_the_shops_timezone(db, tiny
     for n, (text, at) in enumerate(asked.items()):
         message = await db.add_message((await db.customer("telegram", str(n))).id, "customer", text)
         await db.set_knowledge_match(message, "unsure", "loyalty")
-        await db._db.execute("UPDATE messages SET created_at = ? WHERE id = ?", (at.timestamp(), message))
-    await db._db.commit()
+        await backdate(db, message, at.timestamp())
     config_file = dump_config(tiny_config, tmp_path)
     with config_file.open("a", encoding="utf-8") as f:
         f.write('\n[hours]\ntimezone = "Asia/Shanghai"\nmon = "09:00-18:00"\n')
