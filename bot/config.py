@@ -366,12 +366,12 @@ class LanguageSettings:
     shop_words: Words = ()  # a message with none of these (and no word of the knowledge) is off-topic
     # ... and one with one of these and no shop word or shop intent, even when it shares a word with the knowledge
     not_shop_words: Words = ()
-    # Without knowledge and free chat (chat.free_chat), the bot answers only small talk itself:
+    # Small talk the bot answers itself unless the model chats freely (no knowledge, chat.free_chat on):
     greetings: Words = ()  # a message of only these (and punctuation) gets greeting_reply
     thanks: Words = ()  # ... of only these gets thanks_reply
     greeting_reply: Text
     thanks_reply: Text
-    follow_up_reply: Text  # anything else, and a model reply in another language: a person follows up
+    follow_up_reply: Text  # without knowledge or free chat anything else, and a model reply in another language
     # [hours]: a hand-over outside business hours adds this; {when}: the next opening, {timezone}: the shop's
     away_note: Annotated[Text, template(when="", timezone="")]
     csat_question: Text  # after a hand-back, above the 1-5 buttons

@@ -64,6 +64,10 @@ class Handoff:
         text = folded(text)
         return any(folded(phrase) in text for phrase in self.config.alerts.human_phrases)
 
+    def intent_calls_person(self, intent: Intent | None) -> bool:
+        """The message is read as asking for a person, and that intent alerts the operators ([alerts])."""
+        return intent is not None and intent.label == "human" and "human" in self.intent_rules
+
     async def escalation(self, customer_id: int, sentiment: Sentiment | None, human: bool,
                          unanswered: bool = False, intent: Intent | None = None) -> str | None:
         """The most severe rule this message fires that is not held back: a NO_ANSWER note while the customer's

@@ -128,21 +128,26 @@ class ConversationService:
             if await self.handoff.active(customer.id):
                 return await self._relay(customer, message_id, reading, lang=lang)
             human = self.handoff.asks_for_human(text)
+            talk = small_talk(text, self._texts(lang))
+            canned = self._canned(talk)
             try:
-                asks_knowledge = self.knowledge and not human
+                asks_knowledge = self.knowledge and not human and canned is None
                 match = await self._match(message_id, model_text, reading, lang) if asks_knowledge else None
             except ModelServerDown as exc:  # no guess from half the signals: the fallback, and operators hear why
                 log.error("no knowledge search for customer %s: %s; sending the fallback reply", customer.id, exc)
                 return await self._answer(customer, message_id, chat.fallback_reply.for_lang(lang), reading,
                                           fallback=True, model_error=str(exc))
-            talk = None if self.knowledge or self.free_chat else small_talk(text, self._texts(lang))
-            waits = (match is not None and match.unanswered) or talk is SmallTalk.REQUEST
-            alert = await self._maybe_alert(customer, message_id, reading, human, waits)
-            if human:  # an honest answer beats the model improvising one
+            waits = (match is not None and match.unanswered) or canned is SmallTalk.REQUEST
+            # A hello or a goodbye says nothing of the customer's mood: the head read "bye" negative (0.74), 再见 (0.90).
+            mood = reading if talk is SmallTalk.REQUEST else None
+            alert = await self._maybe_alert(customer, message_id, mood, human, waits)
+            off_topic = match is not None and not match.on_topic
+            # "hi, anyone there?" is no shop question, but read as asking for a person it alerts one: say so.
+            if human or (off_topic and self.handoff.intent_calls_person(_intent(reading))):
                 return await self._answer(customer, message_id, self.config.handoff.human_reply.for_lang(lang), reading,
-                                          alert)
-            if talk is not None:  # no knowledge, and a model too weak to chat: small talk, or a person follows up
-                return await self._answer(customer, message_id, self._small_talk_reply(talk, lang), reading, alert)
+                                          alert)  # an honest answer beats the model improvising one
+            if canned is not None:  # greetings and thanks, or (no knowledge, no free chat) a person follows up
+                return await self._answer(customer, message_id, self._small_talk_reply(canned, lang), reading, alert)
             history = await self._history_before(customer.id, message_id)
             model_error = None
             try:
@@ -164,7 +169,7 @@ class ConversationService:
             # never sent: a person answers in their language (a reply of no letters, "👍", is in none: it is sent)
             log.info("the model replied to customer %s in another language than %s; handing over", customer.id, lang)
             reply = self._texts(lang).follow_up_reply
-            alert = alert or await self._maybe_alert(customer, message_id, reading, unanswered=True)
+            alert = alert or await self._maybe_alert(customer, message_id, mood, unanswered=True)
         return await self._answer(customer, message_id, reply, reading, alert, fallback, model_error)
 
     def _texts(self, lang: str):
@@ -201,6 +206,14 @@ class ConversationService:
             return None
         at, lang = self.hours.next_opening(now), await self.language(customer_id)
         return self._texts(lang).away_note.format(when=when_text(at, now, lang), timezone=self.hours.tz.key)
+
+    def _canned(self, talk: SmallTalk) -> SmallTalk | None:
+        """Which texts answer the message when the model does not chat: greetings and thanks get theirs (with knowledge
+        too: "hi" is no question to steer back), and without knowledge a request gets a person's follow-up; None: the
+        knowledge or the model answers it."""
+        if self.free_chat and not self.knowledge:
+            return None  # the model answers everything
+        return None if talk is SmallTalk.REQUEST and self.knowledge else talk
 
     def _small_talk_reply(self, talk: SmallTalk, lang: str) -> str:
         texts = self._texts(lang)

@@ -231,7 +231,7 @@ async def test_a_customer_writing_traditional_script_is_answered_in_it(db, tiny_
     later = await service.handle_text(mei, "好的")  # the same in either script: as she wrote before
     simplified = await service.handle_text(li, "你们周日营业吗？")
     assert traditional.reply == "綠壺茶葉店週二至週日 10:00–19:00 營業，週一休息。\n\n沒解答您的問題？回覆“轉人工”，店裡的工作人員會在這裡回覆您。"
-    assert later.reply == "我只能解答與本店相關的問題，例如訂單、配送、退換貨、付款和商品。請問有什麼可以幫您？"
+    assert later.reply == "不客氣！還有其他問題隨時聯繫我們。"  # thanks_reply, in her script
     assert simplified.reply == config.knowledge.languages["zh"].wrap.format(answer=HOURS_ZH)
     assert [m.text for m in await db.messages(traditional.customer.id) if m.role == "bot"] == [
         traditional.reply, later.reply]  # stored as sent

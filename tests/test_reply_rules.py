@@ -15,6 +15,7 @@ from bot.reply_evaluation import Question, evaluate_replies
 from bot.reply_rules import SmallTalk, free_chat_allowed, small_talk
 from bot.service import ConversationService, Sender
 from testkit.fakes.engine import ScriptedEngine
+from tests.test_knowledge import knowledge_config, one_fact
 
 SMOLLM2_135M = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                            num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True)
@@ -76,6 +77,59 @@ async def test_without_knowledge_and_free_chat_greetings_and_thanks_get_texts_an
     later = await service.handle_text(ann, "Could you also send me the dimensions?")
     assert later.alert is not None and later.alert.reason == NO_ANSWER
     assert [a["reason"] for a in await db.alerts(question.customer.id)] == [NO_ANSWER, NO_ANSWER]
+
+
+async def test_with_knowledge_greetings_and_thanks_get_texts_not_the_steer_back_to_shop_questions(db, tiny_engine,
+                                                                                                 tmp_path):
+    config = knowledge_config(tiny_engine.config, one_fact(tmp_path))
+    service = ConversationService(db, tiny_engine, config)
+    await service.start()
+    en, zh = config.knowledge.languages["en"], config.knowledge.languages["zh"]
+    ann, li = Sender("console", "ann"), Sender("console", "li")
+    assert (await service.handle_text(ann, "Hi there!")).reply == en.greeting_reply
+    assert (await service.handle_text(ann, "When is the tea shop open?")).reply.startswith("The Green Kettle tea shop")
+    assert (await service.handle_text(ann, "ok thanks, bye")).reply == en.thanks_reply
+    assert (await service.handle_text(li, "在吗？")).reply == zh.greeting_reply
+    assert (await service.handle_text(li, "好的，谢谢")).reply == zh.thanks_reply
+    assert (await service.handle_text(ann, "Who won the football last night?")).reply == en.off_topic_reply
+
+
+@pytest.mark.parametrize("free_chat, knowledge", [("off", False), ("on", False), ("off", True)])
+async def test_a_goodbye_read_as_negative_alerts_no_one_and_a_complaint_still_does(db, tiny_engine, tmp_path,
+                                                                                   free_chat, knowledge):
+    """The embedded head read "bye" negative (0.74) and 再见 very negative (0.90): every goodbye paged the operators."""
+    negative = ("negative", 0.95)
+    engine = ScriptedEngine(tiny_engine, sentiments={"Bye!": negative, "再见": negative, "ok bye": negative,
+                                                     "This is useless, nobody ever answers": negative},
+                            replies={"Bye!": "Goodbye!", "ok bye": "Goodbye!"})
+    config = replace(tiny_engine.config, chat=replace(tiny_engine.config.chat, free_chat=free_chat))
+    config = knowledge_config(config, one_fact(tmp_path) if knowledge else None)
+    service = ConversationService(db, engine, config)
+    await service.start()
+    ann, li = Sender("console", "ann"), Sender("console", "li")
+    for sender, text in [(ann, "Bye!"), (li, "再见"), (ann, "ok bye")]:
+        outcome = await service.handle_text(sender, text)
+        assert outcome.alert is None and outcome.sentiment.label == "negative", text  # stored as read
+    complaint = await service.handle_text(ann, "This is useless, nobody ever answers")
+    assert complaint.alert is not None and complaint.alert.label == "negative"
+
+
+@pytest.mark.parametrize("intent_alerts", [True, False])
+async def test_a_message_read_as_asking_for_a_person_is_told_one_is_coming_rather_than_steered_back(
+        db, tiny_engine, tmp_path, intent_alerts):
+    """"hi, anyone there?" is no shop question; read as asking for a person, it alerts the operators, so the customer
+    hears a person was asked, not "I can only help with questions about our shop". Without that alert, the steer."""
+    engine = ScriptedEngine(tiny_engine, intents={"hi, anyone there?": ("human", 0.9)},
+                            sentiments={"hi, anyone there?": ("neutral", 0.9)})
+    config = knowledge_config(tiny_engine.config, one_fact(tmp_path))
+    config = replace(config, alerts=replace(config.alerts, always_alert_intents=("human",) if intent_alerts else ()))
+    service = ConversationService(db, engine, config)
+    await service.start()
+    outcome = await service.handle_text(Sender("console", "ann"), "hi, anyone there?")
+    if intent_alerts:
+        assert outcome.reply == config.handoff.human_reply.for_lang("en") and outcome.alert.reason == "intent human"
+    else:
+        assert outcome.reply == config.knowledge.languages["en"].off_topic_reply and outcome.alert is None
 
 
 async def test_a_model_reply_not_in_the_customers_language_is_never_sent_nor_shown(db, tiny_engine):
