@@ -716,14 +716,22 @@ _QUESTION_ZH = ("吗", "呢", "啥", "什么", "怎么", "咋", "多久", "多�
                 "可不可以", "可以不", "行不行", "管不管")
 
 
+def _questions(text: str) -> list[str]:
+    """The clauses of (casefolded) `text` that ask: ending in a question mark, starting like an English question or
+    with a Chinese question word."""
+    return [c for c in _CLAUSE_END.split(text)
+            if "?" in c or "？" in c or _QUESTION_EN.match(c) or any(w in c for w in _QUESTION_ZH)]
+
+
 def asked(text: str) -> frozenset[str]:
     """The intents of a message's questions alone, not of the story around them ("台灯我已经寄回去了，物流显示前天你们
-    签收了，钱啥时候能回来呀？" asks about the refund, not the tracking it mentions); empty when they name none. A
-    clause is a question when it ends in a question mark, starts like an English question or has a Chinese
-    question word."""
-    questions = [c for c in _CLAUSE_END.split(text.casefold())
-                 if "?" in c or "？" in c or _QUESTION_EN.match(c) or any(w in c for w in _QUESTION_ZH)]
-    return frozenset().union(*map(intents, questions))
+    签收了，钱啥时候能回来呀？" asks about the refund, not the tracking it mentions); empty when they name none."""
+    return frozenset().union(*map(intents, _questions(text.casefold())))
+
+
+def asks_anything(text: str) -> bool:
+    """Whether any clause of the message is a question (in either Chinese script: 嗎 as 吗)."""
+    return bool(_questions(folded(text)))
 
 
 # "Do you have X?", "can you add X?" / 有没有X: a question for one thing by name. Its name ends at a clause's end,
