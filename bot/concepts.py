@@ -73,7 +73,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "instalments": (("instalment", "installment", "monthly payment", "pay monthly", "pay later", "credit plan",
                      "pay in install", "buy now pay later", "klarna", "afterpay", "clearpay", "interest-free",
                      "interest free"),
-                    ("分期", "月供", "先用后付", "免息", "月付", "白条")),
+                    ("分期", "月供", "先用后付", "免息", "月付", "白条", "花呗")),
     "warranty": (("warrant", "guarantee", "covered", "repair", "how long are you responsible",
                   "how long r u responsible"),
                  ("保修", "质保", "保固", "维修", "保几年", "保多久", "保多长", "管几年", "管多久", "负责几年", "负责多久")),

@@ -345,6 +345,7 @@ def test_kb_import_command_imports_or_names_the_broken_line(tmp_path, tiny_confi
 
 @pytest.mark.parametrize("question", ["Do you buy back old furniture?", "你们回收旧家具吗？",
                                       "Can I pay for the sofa in monthly instalments?", "沙发可以分期付款吗？",
+                                      "你们支持花呗吗",  # Alipay's pay-later
                                       "Can I pay cash on delivery?", "可以货到付款吗？",
                                       "Does the warranty cover it if I accidentally dropped it?", "自己不小心摔坏的保修吗？",
                                       "家具被猫抓坏了，保修管吗？", "Do you send a technician to my home for repairs?",
