@@ -106,6 +106,9 @@ async def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, FakeBotApi(TOKEN) as fake:
         config = load_config(environ={})
         config = over_fake(replace(config, storage=replace(config.storage, path=Path(tmp) / "shopbot.db")), fake)
+        # The model writes the reply after the hand-back, as a shop's chat-capable model would: the embedded one is
+        # below free_chat's "auto" size, and without knowledge its bot would hand that message to a person instead.
+        config = replace(config, chat=replace(config.chat, free_chat="on"))
         engine = ScriptedEngine(Engine.load(config))  # nothing scripted: it only records what the model saw
         try:
             await session(fake, config, engine, checks)
