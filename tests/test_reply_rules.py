@@ -33,6 +33,8 @@ def no_free_chat(config):
     ("在吗？", SmallTalk.GREETING), ("Thanks a lot!", SmallTalk.THANKS), ("hi, thank you 😊", SmallTalk.THANKS),
     ("好的，谢谢", SmallTalk.THANKS), ("ok", SmallTalk.THANKS),
     ("謝謝！", SmallTalk.THANKS), ("在嗎？", SmallTalk.GREETING),  # Traditional script meets the same phrases
+    ("亲，在吗", SmallTalk.GREETING), ("客服在吗？", SmallTalk.GREETING), ("谢谢老板！", SmallTalk.THANKS),
+    ("嗯嗯", SmallTalk.THANKS), ("亲，这个有货吗", SmallTalk.REQUEST),  # how Chinese customers address a shop
     ("Hi! Are you open on Sundays?", SmallTalk.REQUEST), ("你好，我的订单到哪了？", SmallTalk.REQUEST),
     ("thanks, but the lamp is broken", SmallTalk.REQUEST), ("this", SmallTalk.REQUEST), ("👍", SmallTalk.REQUEST),
 ])
