@@ -35,6 +35,8 @@ def no_free_chat(config):
     ("謝謝！", SmallTalk.THANKS), ("在嗎？", SmallTalk.GREETING),  # Traditional script meets the same phrases
     ("亲，在吗", SmallTalk.GREETING), ("客服在吗？", SmallTalk.GREETING), ("谢谢老板！", SmallTalk.THANKS),
     ("嗯嗯", SmallTalk.THANKS), ("亲，这个有货吗", SmallTalk.REQUEST),  # how Chinese customers address a shop
+    ("ok cool", SmallTalk.THANKS), ("got it, ty!", SmallTalk.THANKS), ("明白了", SmallTalk.THANKS),
+    ("Is it nice?", SmallTalk.REQUEST),
     ("Hi! Are you open on Sundays?", SmallTalk.REQUEST), ("你好，我的订单到哪了？", SmallTalk.REQUEST),
     ("thanks, but the lamp is broken", SmallTalk.REQUEST), ("this", SmallTalk.REQUEST), ("👍", SmallTalk.REQUEST),
 ])
