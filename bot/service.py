@@ -143,7 +143,7 @@ class ConversationService:
             mood = reading if talk is SmallTalk.REQUEST else None
             alert = await self._maybe_alert(customer, message_id, mood, human, waits)
             off_topic = match is not None and not match.on_topic
-            # "hi, anyone there?" is no shop question, but read as asking for a person it alerts one: say so.
+            # "Is there somebody real I could chat with?": no shop question, but read as asking for a person it alerts one.
             if human or (off_topic and self.handoff.intent_calls_person(_intent(reading))):
                 return await self._answer(customer, message_id, self.config.handoff.human_reply.for_lang(lang), reading,
                                           alert)  # an honest answer beats the model improvising one

@@ -36,7 +36,9 @@ def no_free_chat(config):
     ("亲，在吗", SmallTalk.GREETING), ("客服在吗？", SmallTalk.GREETING), ("谢谢老板！", SmallTalk.THANKS),
     ("嗯嗯", SmallTalk.THANKS), ("亲，这个有货吗", SmallTalk.REQUEST),  # how Chinese customers address a shop
     ("ok cool", SmallTalk.THANKS), ("got it, ty!", SmallTalk.THANKS), ("明白了", SmallTalk.THANKS),
-    ("Is it nice?", SmallTalk.REQUEST),
+    ("Is it nice?", SmallTalk.REQUEST), ("Hello, is anyone there?", SmallTalk.GREETING),
+    ("I have a question", SmallTalk.GREETING), ("我想咨询一下", SmallTalk.GREETING), ("请问有人在吗", SmallTalk.GREETING),
+    ("I have a question about my refund", SmallTalk.REQUEST), ("想问一下运费多少", SmallTalk.REQUEST),
     ("Hi! Are you open on Sundays?", SmallTalk.REQUEST), ("你好，我的订单到哪了？", SmallTalk.REQUEST),
     ("thanks, but the lamp is broken", SmallTalk.REQUEST), ("this", SmallTalk.REQUEST), ("👍", SmallTalk.REQUEST),
 ])
@@ -146,15 +148,16 @@ async def test_a_goodbye_read_as_negative_alerts_no_one_and_a_complaint_still_do
 @pytest.mark.parametrize("intent_alerts", [True, False])
 async def test_a_message_read_as_asking_for_a_person_is_told_one_is_coming_rather_than_steered_back(
         db, tiny_engine, tmp_path, intent_alerts):
-    """"hi, anyone there?" is no shop question; read as asking for a person, it alerts the operators, so the customer
-    hears a person was asked, not "I can only help with questions about our shop". Without that alert, the steer."""
-    engine = ScriptedEngine(tiny_engine, intents={"hi, anyone there?": ("human", 0.9)},
-                            sentiments={"hi, anyone there?": ("neutral", 0.9)})
+    """"Is there somebody real I could chat with?" is no shop question; read as asking for a person, it alerts the
+    operators, so the customer hears a person was asked, not "I can only help with questions about our shop". Without
+    that alert, the steer."""
+    text = "Is there somebody real I could chat with?"
+    engine = ScriptedEngine(tiny_engine, intents={text: ("human", 0.9)}, sentiments={text: ("neutral", 0.9)})
     config = knowledge_config(tiny_engine.config, one_fact(tmp_path))
     config = replace(config, alerts=replace(config.alerts, always_alert_intents=("human",) if intent_alerts else ()))
     service = ConversationService(db, engine, config)
     await service.start()
-    outcome = await service.handle_text(Sender("console", "ann"), "hi, anyone there?")
+    outcome = await service.handle_text(Sender("console", "ann"), text)
     if intent_alerts:
         assert outcome.reply == config.handoff.human_reply.for_lang("en") and outcome.alert.reason == "intent human"
     else:
