@@ -600,6 +600,9 @@ _PART_SWAP = re.compile(r"\bswap(?:ped|ping)? (?:out )?(?:the |my |a |its )?(?:b
 _SENT_ABROAD = re.compile(r"\b(?:ship|deliver|send|post|mail)\w*(?: \S+){0,3}? to (?:" + "|".join(ABROAD[0]) + r")\b")
 
 # Putting a thing together is assembling it ("put the bike together", "put my new desk together").
+# "Where is it?" after an order is named asks where the order is ("I ordered a lamp last week, where is it?"); alone,
+# "it" may be the shop ("your showroom, where is it?").
+_WHERE_IS_ORDER = re.compile(r"\b(?:order(?:ed)?|bought|purchased?)\b.*\bwhere (?:is|are) (?:it|they)\b")
 _PUT_TOGETHER = re.compile(r"\bput (?:\S+ ){0,3}together\b")
 
 # Words customers often misspell, as they are spelt: "how long is the warrenty" asks about the warranty.
@@ -674,6 +677,7 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     found |= {"hours"} if _OPEN_AT.search(said) else frozenset()
     found |= {"assembly"} if _PUT_TOGETHER.search(said) else frozenset()
     found |= {"international_shipping"} if _SENT_ABROAD.search(said) else frozenset()
+    found |= {"tracking"} if _WHERE_IS_ORDER.search(said) else frozenset()
     # Not wanting the goods, beside their money back, is a return ("changed my mind, can I get a refund?").
     found |= {"returns"} if unwanted and "refund" in found and "cancel" not in found else frozenset()
     found |= {"holiday_hours"} if "hours" in found and _mentions(said, _HOLIDAYS_EN, HOLIDAYS[1]) else frozenset()

@@ -871,6 +871,20 @@ async def test_an_entry_asking_how_long_something_else_lasts_is_no_delivery_entr
     assert (match.entry.entry_id, match.sure) == ("shipping_time", True)
 
 
+async def test_where_is_it_after_an_order_is_named_asks_for_the_tracking_not_the_shop(db, tiny_engine, tmp_path):
+    """Met trying the sample shop in the console (5 Dec): "I ordered a lamp last week, where is it?" named no intent,
+    and the cancel entry ("...within 24 hours of ordering") was closest."""
+    assert intents("I ordered a lamp last week, where is it?") == intents("ordered 3 days ago. where's it now??") == {
+        "tracking"}
+    assert intents("I'd like to visit your showroom, where is it?") == {"location"}  # "it" is no order here
+    path = write(tmp_path, [
+        'tracking,en,How can I track my order?,"You will receive a tracking number by SMS once your order ships."',
+        'cancel,en,Can I cancel my order?,"You can cancel free of charge until the order ships, usually within 24 hours '
+        'of ordering. After shipping, please refuse the parcel or return it."'])
+    match = await find_by_words_and_intents(db, tiny_engine, path, "I ordered a lamp last week, where is it?")
+    assert (match.entry.entry_id, match.sure) == ("tracking", True)
+
+
 def test_words_of_other_trades_are_not_read_as_shop_intents():
     # Met in a phone repair shop and a pet shop: installing is no paying in instalments, a size is no exchange.
     assert "instalments" not in intents("Do you install the screen protector for me?")
