@@ -64,8 +64,11 @@ class Handoff:
         text = folded(text)
         return any(folded(phrase) in text for phrase in self.config.alerts.human_phrases)
 
-    def intent_calls_person(self, intent: Intent | None) -> bool:
-        """The message is read as asking for a person, and that intent alerts the operators ([alerts])."""
+    def calls_person(self, sentiment: Sentiment | None, intent: Intent | None) -> bool:
+        """The message alerts the operators by its mood or by asking for a person, cooldown aside ([alerts])."""
+        negative = sentiment is not None and sentiment.label == "negative"
+        if negative and sentiment.confidence >= self.config.alerts.threshold:
+            return True
         return intent is not None and intent.label == "human" and "human" in self.intent_rules
 
     async def escalation(self, customer_id: int, sentiment: Sentiment | None, human: bool,

@@ -143,8 +143,9 @@ class ConversationService:
             mood = reading if talk is SmallTalk.REQUEST else None
             alert = await self._maybe_alert(customer, message_id, mood, human, waits)
             off_topic = match is not None and not match.on_topic
-            # "Is there somebody real I could chat with?": no shop question, but read as asking for a person it alerts one.
-            if human or (off_topic and self.handoff.intent_calls_person(_intent(reading))):
+            # No shop question, but it alerts the operators: read as asking for a person ("Is there somebody real I
+            # could chat with?") or negative ("thank you, but the lamp still doesn't work"). Said so, not steered back.
+            if human or (off_topic and self.handoff.calls_person(_sentiment(mood), _intent(mood))):
                 return await self._answer(customer, message_id, self.config.handoff.human_reply.for_lang(lang), reading,
                                           alert)  # an honest answer beats the model improvising one
             if canned is not None:  # greetings and thanks, or (no knowledge, no free chat) a person follows up

@@ -879,8 +879,8 @@ async def test_where_is_it_after_an_order_is_named_asks_for_the_tracking_not_the
     assert intents("I'd like to visit your showroom, where is it?") == {"location"}  # "it" is no order here
     path = write(tmp_path, [
         'tracking,en,How can I track my order?,"You will receive a tracking number by SMS once your order ships."',
-        'cancel,en,Can I cancel my order?,"You can cancel free of charge until the order ships, usually within 24 hours '
-        'of ordering. After shipping, please refuse the parcel or return it."'])
+        'cancel,en,Can I cancel my order?,"You can cancel free of charge until the order ships, usually within 24 '
+        'hours of ordering. After shipping, please refuse the parcel or return it."'])
     match = await find_by_words_and_intents(db, tiny_engine, path, "I ordered a lamp last week, where is it?")
     assert (match.entry.entry_id, match.sure) == ("tracking", True)
 

@@ -112,7 +112,8 @@ async def test_praise_that_asks_nothing_is_thanked_not_answered_from_the_knowled
     service = ConversationService(db, engine, config)
     await service.start()
     en, zh = config.knowledge.languages["en"], config.knowledge.languages["zh"]
-    for text, thanks in [("收到了，很喜欢，谢谢老板", zh.thanks_reply), ("The tea shop was lovely today, thank you!", en.thanks_reply)]:
+    for text, thanks in [("收到了，很喜欢，谢谢老板", zh.thanks_reply),
+                         ("The tea shop was lovely today, thank you!", en.thanks_reply)]:
         outcome = await service.handle_text(Sender("console", text), text)
         assert outcome.reply == thanks and outcome.alert is None, text
     if knowledge:  # praise beside a question: the question is answered
@@ -162,6 +163,21 @@ async def test_a_message_read_as_asking_for_a_person_is_told_one_is_coming_rathe
         assert outcome.reply == config.handoff.human_reply.for_lang("en") and outcome.alert.reason == "intent human"
     else:
         assert outcome.reply == config.knowledge.languages["en"].off_topic_reply and outcome.alert is None
+
+
+async def test_an_off_topic_message_that_alerts_by_its_mood_is_told_a_person_was_asked(db, tiny_engine, tmp_path):
+    """"thank you, but the lamp still doesn't work" shares no word with the knowledge, yet it alerts the operators: the
+    customer hears a person was asked, not "I can only help with questions about our shop"."""
+    angry, sulky = "thank you, but the lamp still doesn't work", "meh, whatever"
+    engine = ScriptedEngine(tiny_engine, sentiments={angry: ("negative", 0.98), sulky: ("negative", 0.5)},
+                            intents={angry: ("complaint", 0.9), sulky: ("other", 0.9)})
+    config = knowledge_config(tiny_engine.config, one_fact(tmp_path))
+    service = ConversationService(db, engine, config)
+    await service.start()
+    outcome = await service.handle_text(Sender("console", "ann"), angry)
+    assert outcome.reply == config.handoff.human_reply.for_lang("en") and outcome.alert.label == "negative"
+    below_threshold = await service.handle_text(Sender("console", "bob"), sulky)
+    assert below_threshold.reply == config.knowledge.languages["en"].off_topic_reply and below_threshold.alert is None
 
 
 async def test_a_model_reply_not_in_the_customers_language_is_never_sent_nor_shown(db, tiny_engine):
