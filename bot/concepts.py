@@ -599,10 +599,11 @@ _PART_SWAP = re.compile(r"\bswap(?:ped|ping)? (?:out )?(?:the |my |a |its )?(?:b
 # Sending something to a place abroad, a few words between ("ship to japan", "send my order to Hong Kong").
 _SENT_ABROAD = re.compile(r"\b(?:ship|deliver|send|post|mail)\w*(?: \S+){0,3}? to (?:" + "|".join(ABROAD[0]) + r")\b")
 
-# Putting a thing together is assembling it ("put the bike together", "put my new desk together").
 # "Where is it?" after an order is named asks where the order is ("I ordered a lamp last week, where is it?"); alone,
 # "it" may be the shop ("your showroom, where is it?").
 _WHERE_IS_ORDER = re.compile(r"\b(?:order(?:ed)?|bought|purchased?)\b.*\bwhere (?:is|are) (?:it|they)\b")
+
+# Putting a thing together is assembling it ("put the bike together", "put my new desk together").
 _PUT_TOGETHER = re.compile(r"\bput (?:\S+ ){0,3}together\b")
 
 # Words customers often misspell, as they are spelt: "how long is the warrenty" asks about the warranty.

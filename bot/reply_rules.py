@@ -11,8 +11,8 @@ from bot.lexicon import folded
 # Below this size a model is not trusted to chat without the shop's knowledge: the embedded 135M model answered
 # 8 of 34 sample questions in the wrong language and invented shops and policies (README, "Without knowledge").
 FREE_CHAT_MIN_PARAMETERS = 1_000_000_000
-# Words that may surround a greeting or thanks without making it a request ("thanks a lot", "hi there"), the ways
-# Chinese customers address a shop among them ("亲，在吗", "客服在吗", "谢谢老板").
+# Words that may surround a greeting or thanks without making it a request ("thanks a lot", "hi there", "Hello, is
+# anyone there?", "我想咨询一下"), the ways Chinese customers address a shop among them ("亲，在吗", "客服在吗", "谢谢老板").
 FILLERS = frozenset("a again all and everyone guys i is lot much so there team very you your 了 啊 呀 哦 哈 啦 呢 哟 么 嘛 "
                     "亲 亲亲 老板 客服 掌柜 店家 我 我想 想 请问".split())
 NOT_WORDS = re.compile(r"[\W_]+")
