@@ -64,10 +64,9 @@ async def main() -> int:
             await asyncio.gather(*(customer(fake, cid, name, msgs, latencies)
                                    for cid, (name, msgs) in CUSTOMERS.items()))
             elapsed = time.perf_counter() - session
-            stored = {cid: await svc.db.messages((await svc.db.customer("telegram", str(cid))).id)
-                      for cid in CUSTOMERS}
-            alerts_in_db = [(cid, a) for cid in CUSTOMERS
-                            for a in await svc.db.alerts((await svc.db.customer("telegram", str(cid))).id)]
+            ids = {cid: (await svc.db.customer("telegram", str(cid))).id for cid in CUSTOMERS}
+            stored = {cid: await svc.db.messages(ids[cid]) for cid in CUSTOMERS}
+            alerts_in_db = [(cid, a) for cid in CUSTOMERS for a in await svc.db.alerts(ids[cid])]
         alerts = [m["text"] for m in fake.sent_messages(OPERATORS)]  # after shutdown: nothing still in flight
 
     for cid, (name, msgs) in CUSTOMERS.items():

@@ -66,10 +66,8 @@ class Handoff:
 
     def calls_person(self, sentiment: Sentiment | None, intent: Intent | None) -> bool:
         """The message alerts the operators by its mood or by asking for a person, cooldown aside ([alerts])."""
-        negative = sentiment is not None and sentiment.label == "negative"
-        if negative and sentiment.confidence >= self.config.alerts.threshold:
-            return True
-        return intent is not None and intent.label == "human" and "human" in self.intent_rules
+        person = {NEGATIVE, VERY_NEGATIVE, self.intent_rules.get("human")}
+        return any(rule in person for rule in self._reading_rules(sentiment, intent))
 
     async def escalation(self, customer_id: int, sentiment: Sentiment | None, human: bool,
                          unanswered: bool = False, intent: Intent | None = None) -> str | None:
@@ -93,15 +91,20 @@ class Handoff:
     async def _rules_fired(self, customer_id: int, sentiment: Sentiment | None, human: bool, unanswered: bool,
                            intent: Intent | None) -> list[str]:
         """Every rule this message fires, most severe first."""
-        a = self.config.alerts
-        fired = [HUMAN_REQUEST] * human + [NO_ANSWER] * unanswered
+        fired = [HUMAN_REQUEST] * human + [NO_ANSWER] * unanswered + self._reading_rules(sentiment, intent)
+        # The current message is stored (and labelled) already, so it is the newest of the labels.
+        n = self.config.alerts.negatives_in_a_row
+        if sentiment is not None and sentiment.label == "negative" and n > 1 and (
+                await self.db.recent_labels(customer_id, n) == ["negative"] * n):
+            fired.append(self.in_a_row)
+        return sorted(fired, key=self._severity, reverse=True)
+
+    def _reading_rules(self, sentiment: Sentiment | None, intent: Intent | None) -> list[str]:
+        """The rules the message's own reading fires: its mood and its intent (not the messages before it)."""
+        a, fired = self.config.alerts, []
         if sentiment is not None and sentiment.label == "negative":
             if sentiment.confidence >= a.very_negative:
                 fired.append(VERY_NEGATIVE)
-            # The current message is stored (and labelled) already, so it is the newest of the labels.
-            n = a.negatives_in_a_row
-            if n > 1 and await self.db.recent_labels(customer_id, n) == ["negative"] * n:
-                fired.append(self.in_a_row)
             if sentiment.confidence >= a.threshold:
                 fired.append(NEGATIVE)
         if intent is not None and intent.label in self.intent_rules:
