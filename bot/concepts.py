@@ -99,7 +99,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  ("优惠", "打折", "折扣", "便宜", "优惠码", "优惠券", "半价", "9折", "8折", "7折", "6折", "5折", "九折", "八折", "七折", "六折",
                   "五折")),
     "student": (("student", "universit", "college", "study at", "at uni ", "at uni?", "uni student"),
-                ("学生", "大学", "读书", "学校")),
+                ("学生", "大学", "读书", "学校", "研究生", "在校", "本科", "硕士", "博士")),
     "invoice": (("invoice", "fapiao", "receipt", "tax id", "tax number", "vat", "billing doc", "official bill"),
                 ("发票", "税号", "收据", "抬头", "开票", "开个票", "开张票")),
     "location": (("where is your", "where is the shop", "where is the store", "where are you", "where r u",
@@ -559,7 +559,7 @@ IN_TRANSIT = (("get", "here", "reach", "receiv", "come", "order", "parcel", "pac
 # not how it is paid; a zip "off its track" is no parcel tracking.
 NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏", "crack it open", "crack open", "cracked open",
                                                       "没质量问题", "没有质量问题", "不是质量问题", "非质量问题"),
-                                          "card_message": ("手写贺卡",), "discount": ("最便宜",),
+                                          "card_message": ("手写贺卡",), "discount": ("最便宜",), "student": ("读书会",),
                                           "exchange": ("换尿布", "换尿片", "兑换", "积分换", "分换"),
                                           "payment": ("order through wechat", "order via wechat", "order on wechat",
                                                       "ordered on wechat", "ordered through wechat",

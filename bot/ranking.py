@@ -107,6 +107,12 @@ def answers_the_questions(known: Language, asks: frozenset[str], questions: froz
 # the characters of a phrase (袖子有点长，能改吗 asks for the entry's 改袖长, "shortening sleeves").
 SHARED_CHARACTERS = 3
 
+# Intents that name a group of customers: an entry about one's own offer answers only a message from or about that
+# group. "能便宜点吗" asks for a discount for anyone, and a student discount may be the only discount a shop names.
+# (Members are no such group: a membership entry is about the membership itself, asked of without the word,
+# "does the card balance expire?")
+GROUPS = frozenset({"student"})
+
 # How much of a thing asked for by name an answering entry must name, more than: "plus sizes like XXXL" in a size
 # guide that says "sizes" is a third, "Oakley sunglasses" where only sunglasses are named a half.
 NAMED_SHARE = 0.5
@@ -135,18 +141,21 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     # person answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
     # And an entry whose question asks about something answers only a message that asks some of it: in a shop
     # with no returns entry, "Can I give it back?" leads to the refund entry, whose answer mentions returns in
-    # passing, but the customer asked about returning, not about refunds. The entry speaks of all that the
-    # message's questions ask: "Who pays the postage when I send a return back?" is about returns, but the returns
-    # entry says nothing of postage (the shipping cost entry does, for orders): no entry answers both. Last, where
-    # no intent is read (or only how it is asked: "do you carry"), an entry answers a question for one thing by
-    # name only if it names more than half of the name's words: the sunglasses entry that names no brand does not
-    # answer "Do you have Gentle Monster sunglasses?", nor the screen protector entry 贴膜有防窥膜吗 (a privacy film).
+    # passing, but the customer asked about returning, not about refunds (nor, about a group's offer, one that does
+    # not name the group: GROUPS). The entry speaks of all that the message's questions ask: "Who pays the postage
+    # when I send a return back?" is about returns, but the returns entry says nothing of postage (the shipping cost
+    # entry does, for orders): no entry answers both. Last, where no intent is read (or only how it is asked: "do you
+    # carry"), an entry answers a question for one thing by name only if it names more than half of the name's words:
+    # the sunglasses entry that names no brand does not answer "Do you have Gentle Monster sunglasses?", nor the
+    # screen protector entry 贴膜有防窥膜吗 (a privacy film).
     # Nor, asked for a service, does an entry that names the thing it is done to but not the word that narrows it:
     # the gold ring resizing entry does not answer "Can you resize a titanium ring?", nor city bike rental "Do you
     # rent tandem bikes?".
     related = (known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
                or known.lexicon.shared_characters(text, best) >= SHARED_CHARACTERS)
-    about = agreed is not None or not asks or not known.topics[best] or bool(asks & known.topics[best])
+    for_a_group = bool(known.topics[best] & GROUPS - asks)  # the entry's offer is for a group the message does not name
+    about = ((agreed is not None or not asks or not known.topics[best] or bool(asks & known.topics[best]))
+             and not for_a_group)
     spoken_of = asks <= known.covered and asked_of_entry(asks, questions) <= known.intents[best]
     name = () if asks - FRAMES else asked_for(text)
     named = not name or known.lexicon.share_named(name, best) > NAMED_SHARE
