@@ -40,7 +40,14 @@ def no_free_chat(config):
     ("I have a question", SmallTalk.GREETING), ("我想咨询一下", SmallTalk.GREETING), ("请问有人在吗", SmallTalk.GREETING),
     ("I have a question about my refund", SmallTalk.REQUEST), ("想问一下运费多少", SmallTalk.REQUEST),
     ("Hi! Are you open on Sundays?", SmallTalk.REQUEST), ("你好，我的订单到哪了？", SmallTalk.REQUEST),
-    ("thanks, but the lamp is broken", SmallTalk.REQUEST), ("this", SmallTalk.REQUEST), ("👍", SmallTalk.REQUEST),
+    ("thanks, but the lamp is broken", SmallTalk.REQUEST), ("this", SmallTalk.REQUEST), ("?", SmallTalk.REQUEST),
+    # Closing words: declining more help, thinking it over, a thumbs-up
+    ("no thanks", SmallTalk.THANKS), ("No, that’s all!", SmallTalk.THANKS), ("nvm", SmallTalk.THANKS),
+    ("ok I'll think about it", SmallTalk.THANKS), ("nothing else, have a nice day", SmallTalk.THANKS),
+    ("👍", SmallTalk.THANKS), ("👍🏻", SmallTalk.THANKS), ("没事了", SmallTalk.THANKS), ("不用了，谢谢", SmallTalk.THANKS),
+    ("好的，我考虑一下", SmallTalk.THANKS), ("那我再想想", SmallTalk.THANKS), ("没有了", SmallTalk.THANKS),
+    ("好吧", SmallTalk.THANKS), ("no", SmallTalk.REQUEST), ("不好", SmallTalk.REQUEST),
+    ("never mind, my parcel still hasn't come", SmallTalk.REQUEST), ("不用的话能退吗", SmallTalk.REQUEST),
 ])
 def test_small_talk_is_only_greetings_or_thanks_with_nothing_else(tiny_config, text, kind):
     assert small_talk(text, tiny_config.knowledge.languages[language_of(text)]) is kind
@@ -129,17 +136,19 @@ def test_a_question_is_a_clause_that_asks_in_either_chinese_script():
 @pytest.mark.parametrize("free_chat, knowledge", [("off", False), ("on", False), ("off", True)])
 async def test_a_goodbye_read_as_negative_alerts_no_one_and_a_complaint_still_does(db, tiny_engine, tmp_path,
                                                                                    free_chat, knowledge):
-    """The embedded head read "bye" negative (0.74) and 再见 very negative (0.90): every goodbye paged the operators."""
+    """The embedded head read "bye" negative (0.74), 再见 very negative (0.90), "no thanks" 0.98: every goodbye and every
+    polite "no" paged the operators."""
     negative = ("negative", 0.95)
     engine = ScriptedEngine(tiny_engine, sentiments={"Bye!": negative, "再见": negative, "ok bye": negative,
+                                                     "no thanks": ("negative", 0.98), "没事了": ("negative", 0.97),
                                                      "This is useless, nobody ever answers": negative},
-                            replies={"Bye!": "Goodbye!", "ok bye": "Goodbye!"})
+                            replies={"Bye!": "Goodbye!", "ok bye": "Goodbye!", "no thanks": "Goodbye!"})
     config = replace(tiny_engine.config, chat=replace(tiny_engine.config.chat, free_chat=free_chat))
     config = knowledge_config(config, one_fact(tmp_path) if knowledge else None)
     service = ConversationService(db, engine, config)
     await service.start()
     ann, li = Sender("console", "ann"), Sender("console", "li")
-    for sender, text in [(ann, "Bye!"), (li, "再见"), (ann, "ok bye")]:
+    for sender, text in [(ann, "Bye!"), (li, "再见"), (ann, "ok bye"), (ann, "no thanks"), (li, "没事了")]:
         outcome = await service.handle_text(sender, text)
         assert outcome.alert is None and outcome.sentiment.label == "negative", text  # stored as read
     complaint = await service.handle_text(ann, "This is useless, nobody ever answers")
@@ -234,7 +243,8 @@ async def test_a_chinese_customer_who_sends_an_order_number_or_an_emoji_is_answe
     assert (await service.handle_text(li, "订单号 20261203001")).reply == zh.follow_up_reply
     assert (await service.handle_text(li, "我的订单202612030015呢")).reply == zh.follow_up_reply
     assert (await service.handle_text(li, "20261203001")).reply == zh.follow_up_reply
-    assert (await service.handle_text(li, "👍👍")).reply == zh.follow_up_reply
+    assert (await service.handle_text(li, "👍👍")).reply == zh.thanks_reply  # a thumbs-up closes, in her language
+    assert (await service.handle_text(li, "🤔")).reply == zh.follow_up_reply
     assert (await service.handle_text(li, " \n ")).reply == config.chat.empty_reply.for_lang("zh")
     assert (await service.handle_text(li, "\u200b\u200d")).reply == config.chat.empty_reply.for_lang("zh")  # invisible
     assert language_of("12345") == "en"  # a first message with no letters: English, as before
