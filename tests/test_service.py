@@ -100,6 +100,19 @@ async def test_console_json_lines_one_per_message(db, tiny_engine):
     assert all(line["reply"] for line in lines)
 
 
+async def test_console_human_asks_for_a_person_as_in_telegram(db, tiny_engine):
+    """Typed in the console, /human was a message like any other, read and answered by the model."""
+    service = ConversationService(db, tiny_engine, tiny_engine.config)
+    out = StringIO()
+    await chat(service, "7", as_json=True, stdin=StringIO("hello\n/human\n"), stdout=out)
+    human = json.loads(out.getvalue().splitlines()[1])
+    assert human["alert"] and human["sentiment"] is None
+    assert human["reply"] == tiny_engine.config.handoff.human_reply.for_lang("en")
+    customer = await service.customer(Sender("console", "7"))
+    assert [(m.role, m.kind, m.text) for m in await db.messages(customer.id)][2:] == [
+        ("customer", "command", "/human"), ("bot", "text", human["reply"])]
+
+
 def test_shopbot_chat_command_persists_history_across_runs(tmp_path, tiny_config):
     config_file = dump_config(tiny_config, tmp_path)
     for text in ("where is my parcel", "thank you"):

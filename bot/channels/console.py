@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TextIO
 
-from bot.service import ConversationService, Outcome, Sender
+from bot.service import HUMAN_COMMAND, ConversationService, Outcome, Sender
 
 CHANNEL = "console"
 
@@ -39,7 +39,7 @@ def outcome_text(outcome: Outcome) -> str:
 
 async def chat(service: ConversationService, user: str, as_json: bool,
                stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
-    """Read one message per line until EOF; answer each in turn."""
+    """Read one message per line until EOF; answer each in turn. A line "/human" asks for a person, as in Telegram."""
     interactive = stdin.isatty() and not as_json
     if hasattr(stdin, "reconfigure"):  # a real stream: a byte not in its encoding (Latin-1 piped in) becomes U+FFFD
         stdin.reconfigure(errors="replace")  # rather than ending the session with UnicodeDecodeError
@@ -52,13 +52,14 @@ async def chat(service: ConversationService, user: str, as_json: bool,
         line = await _next_line(stdin)
         if not line:
             return 0
-        if not interactive:
-            outcome = await service.handle_text(sender, line.rstrip("\r\n"))
-            print(outcome_json(user, outcome) if as_json else outcome_text(outcome), file=stdout, flush=True)
+        text = line.rstrip("\r\n")
+        if interactive and text.strip() != HUMAN_COMMAND:
+            stream = _Stream(stdout)
+            stream.finish(await service.handle_text(sender, text, on_partial=stream.show))
             continue
-        stream = _Stream(stdout)
-        outcome = await service.handle_text(sender, line.rstrip("\r\n"), on_partial=stream.show)
-        stream.finish(outcome)
+        outcome = await (service.request_human(sender) if text.strip() == HUMAN_COMMAND
+                         else service.handle_text(sender, text))
+        print(outcome_json(user, outcome) if as_json else outcome_text(outcome), file=stdout, flush=True)
 
 
 async def _next_line(stdin: TextIO) -> str:
