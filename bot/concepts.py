@@ -718,14 +718,21 @@ _CLAUSE_END = re.compile(r"(?<=[。！？!?；;，,\n])|(?<=\.)(?=\s)")  # a ful
 _QUESTION_EN = re.compile(r"^\W*(?:can|could|will|would|is|are|do|does|did|how|what|when|where|which|who|why|may|"
                           r"should|any|has|have)\b")
 _QUESTION_ZH = ("吗", "呢", "啥", "什么", "怎么", "咋", "多久", "多少", "几", "哪", "谁", "是否", "能否", "有没有", "能不能",
-                "可不可以", "可以不", "行不行", "管不管")
+                "可不可以", "可以不", "行不行", "管不管", "多大", "多长", "多远", "多重", "多高")
+# Asked further into a clause: "if I order today when does it ship", "会不会", "是不是", and a clause that ends in a
+# particle that asks: 能退不, 可以试写嘛, 到了没.
+_ASKS_WITHIN_EN = re.compile(r"\b(?:how|what|when|where|which|who|why) (?:do|does|did|is|are|was|will|can|could|"
+                             r"should|would)\b|\bhow (?:much|many|long) (?:is|are|does|do|will|would)\b|"
+                             r"\b(?:do|does|can|could|will|would) (?:you|u|i|we|it)\b")
+_ASKS_WITHIN_ZH = re.compile(r"(?!得)([\u4e00-\u9fff])不\1|[不嘛没][\W\s]*$")  # not 好得不得了 ("ever so good")
 
 
 def _questions(text: str) -> list[str]:
-    """The clauses of (casefolded) `text` that ask: ending in a question mark, starting like an English question or
-    with a Chinese question word."""
+    """The clauses of (casefolded) `text` that ask: ending in a question mark, starting like an English question,
+    with a Chinese question word, or asking further in."""
     return [c for c in _CLAUSE_END.split(text)
-            if "?" in c or "？" in c or _QUESTION_EN.match(c) or any(w in c for w in _QUESTION_ZH)]
+            if "?" in c or "？" in c or _QUESTION_EN.match(c) or any(w in c for w in _QUESTION_ZH)
+            or _ASKS_WITHIN_EN.search(c) or _ASKS_WITHIN_ZH.search(c)]
 
 
 def asked(text: str) -> frozenset[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.concepts import FRAMES, asked, asked_for, intents, thing_served
+from bot.concepts import FRAMES, asked, asked_for, asks_anything, intents, thing_served
 from bot.config import SignalWeights
 from bot.lexicon import Lexicon
 from storage.db import KnowledgeEntry
@@ -135,7 +135,7 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     if agreed is None:
         agreed = answers_the_questions(known, asks, questions, candidates)
     best = int(candidates[order[0]]) if agreed is None else agreed
-    # Sure takes seven things. The scores clearly prefer the entry, or the intents agree on it. The entry shares
+    # Sure takes all of these. The scores clearly prefer the entry, or the intents agree on it. The entry shares
     # a word or an intent with the message. The message asks nothing the knowledge never speaks of: "Do you
     # buy back old furniture?" shares "furniture" with the warranty entry, but buying back is in no entry, so a
     # person answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
@@ -150,7 +150,9 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     # screen protector entry 贴膜有防窥膜吗 (a privacy film).
     # Nor, asked for a service, does an entry that names the thing it is done to but not the word that narrows it:
     # the gold ring resizing entry does not answer "Can you resize a titanium ring?", nor city bike rental "Do you
-    # rent tandem bikes?".
+    # rent tandem bikes?". And a message that asks nothing and names no intent is a story whose question may be still
+    # to come, or a problem told without one: "hi, I ordered a lamp 3 days ago" got the refund entry, "it still
+    # hasn't shipped" the cancel entry ("until the order ships"); a person reads it.
     related = (known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
                or known.lexicon.shared_characters(text, best) >= SHARED_CHARACTERS)
     for_a_group = bool(known.topics[best] & GROUPS - asks)  # the entry's offer is for a group the message does not name
@@ -162,5 +164,6 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     thing = thing_served(text)
     narrower = (len(thing) > 1 and known.lexicon.share_named(thing[-1:], best) == 1
                 and known.lexicon.share_named(thing[:-1], best) == 0)
+    told_only = not asks and not asks_anything(text)
     return best, ((margin >= sure_margin or agreed is not None) and related and about and spoken_of and named
-                  and not narrower)
+                  and not narrower and not told_only)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.concepts import asked, asked_for, intents
+from bot.concepts import asks_anything, asked, asked_for, intents
 from bot.config import SignalWeights
 from bot.escalation import NO_ANSWER
 from bot.knowledge import Knowledge, KnowledgeFileError, MatchKind
@@ -1094,6 +1094,38 @@ async def test_an_entry_for_a_narrower_case_does_not_answer_the_general_question
     assert await answered_with_any_lead(db, tiny_engine, path, question) == answered
 
 
+def test_a_question_is_found_further_into_a_clause_and_by_a_closing_particle():
+    """Chinese asks with a clause-final 不 / 嘛 / 没 and with X不X (会不会); English after a condition ("if I order
+    today when does it ship"). Missed, such questions read as statements (and asked nothing of the knowledge)."""
+    for question in ("if i order a charger this afternoon when does it actually get sent out",
+                     "if I buy a glass protector from you do you stick it on", "公司报销要票，你们能开不",
+                     "我订了每周的花，下周出差不在家，能停一次不", "买笔之前可以先试写嘛", "修手机会不会把照片弄没了"):
+        assert asks_anything(question), question
+    for praise in ("质量好得不得了", "I can't tell you how much I love it", "东西收到了，很满意"):
+        assert not asks_anything(praise), praise
+    assert asked("拖鞋小了一码，换大一码要不要补差价") == {"exchange"}
+
+
+@pytest.mark.parametrize(("message", "answered"), [
+    ("hi, I ordered a lamp 3 days ago", None), ("it still hasn't shipped", None), ("东西有点问题，灯不亮", None),
+    ("I'd like to return my lamp", "returns"), ("灯收到就是坏的", "damaged"), ("Refund time?", "refund_time")])
+async def test_a_message_that_asks_nothing_and_names_no_topic_is_not_answered_surely(db, tiny_engine, tmp_path,
+                                                                                     message, answered):
+    """"hi, I ordered a lamp 3 days ago" got the refund entry surely, "it still hasn't shipped" the cancel entry (it
+    "ships"): a story the question is still to come after, or a problem told without one. A person reads it. A
+    statement that names what it is about (a return, a damage) is answered as before."""
+    path = write(tmp_path, [
+        "refund_time,en,When will I get my refund?,Refunds are issued within 3 working days of receiving the item.",
+        "refund_time,zh,退款多久到账？,收到退货后3个工作日内退款。",
+        "returns,en,What is your return policy?,You can return unused items within 7 days of delivery.",
+        "returns,zh,怎么退货？,签收后7天内未使用的商品支持无理由退货。",
+        "damaged,en,My item arrived damaged. What should I do?,Send us a photo within 48 hours for a free replacement.",
+        "damaged,zh,收到的商品坏了怎么办？,请在签收后48小时内发送照片，我们免费补发。",
+        "cancel,en,Can I cancel my order?,You can cancel free of charge until the order ships.",
+        "cancel,zh,可以取消订单吗？,订单发货前可免费取消。"])
+    assert await answered_with_any_lead(db, tiny_engine, path, message) == answered
+
+
 def test_a_message_asks_what_its_questions_ask_not_what_its_story_mentions():
     assert asked("台灯我已经寄回去了，物流显示前天你们签收了，钱啥时候能回来呀？") == {"refund"}
     assert asked("The vase is a present for my gran and must arrive by Friday. "
@@ -1188,3 +1220,4 @@ async def test_chit_chat_in_either_language_raises_almost_no_no_answer_alerts(db
     counts = {lang: sum(1 for r in rows if r[0] == lang) for lang in alerted}
     print({lang: f"{len(texts)} of {counts[lang]} alert: {texts}" for lang, texts in alerted.items()})
     assert len(alerted["en"]) <= 1 and len(alerted["zh"]) <= 1, alerted
+
