@@ -16,7 +16,7 @@ import numpy as np
 
 from bot.concepts import intents
 from bot.config import KnowledgeSettings, SignalWeights
-from bot.lexicon import folded, language_of, quiet_jieba, words_finder
+from bot.lexicon import CJK, WORD, folded, language_of, quiet_jieba, words_finder
 from bot.llm.intents import Intent
 from bot.ranking import Language, candidates, first_scores, verdict
 from bot.retrieval_choice import RetrievalChoice, choose
@@ -31,6 +31,9 @@ ALSO_ASKED = "also_asked"
 # The part of an entry the model reads (question and answer); customers still get the whole answer. A pasted policy
 # can be longer than the model's context: its beginning says what it is about, as a long message's does.
 ENTRY_TOKENS = 256
+# A follow-up is a few words that lean on the question before them ("can you check?", "what about Shanghai?", 怎么办,
+# 能帮我查一下吗); a longer message says what it is about itself.
+FOLLOW_UP_WORDS, FOLLOW_UP_CHARACTERS = 4, 8
 
 
 class KnowledgeFileError(ValueError):
@@ -213,6 +216,16 @@ class Knowledge:
             likelihood = await self.engine.knowledge_likelihood(pairs, text)
         best, sure = verdict(known, text, asks, first, best_first, w.likelihood, likelihood, self.settings.sure_margin)
         return Match(lang, known.entries[best], True, sure)
+
+    async def find_follow_up(self, before: str, text: str, lang: str) -> Match | None:
+        """`text`, no shop talk alone, read with the customer's shop question just before it: "怎么办" after
+        "灯收到就不亮", "can you check?" after an order number. The match of both together, or None when `text` is
+        no follow-up: more than a few words, or talk of something else (not_shop_words: "and the weather?")."""
+        short = len(WORD.findall(folded(text))) <= FOLLOW_UP_WORDS and len(CJK.findall(text)) <= FOLLOW_UP_CHARACTERS
+        if not short or self._says_one_of(lang, "not_shop_words", text):
+            return None
+        match = await self.find(f"{before}\n{text}", lang=lang)
+        return match if match.on_topic else None
 
     def _says_one_of(self, lang: str, setting: str, text: str) -> bool:
         """Whether `text` has one of the language's `setting` words (shop_words or not_shop_words)."""

@@ -15,7 +15,7 @@ from bot.concepts import asks_anything
 from bot.config import Config
 from bot.escalation import Handoff
 from bot.hours import ALWAYS_OPEN, when_text
-from bot.knowledge import Knowledge, Match
+from bot.knowledge import Knowledge, Match, MatchKind
 from bot.lexicon import Script, blank, language_of, script_of, spoken_language, storable
 from bot.llm.backends import ModelBackend, ModelServerDown
 from bot.llm.guard import clean_draft, clean_reply
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 HISTORY_FETCH_LIMIT = 60  # turns read back before trimming to the token budget
 SCRIPT_LOOKBACK = 20  # messages of every kind read back for the customer's Chinese script
 LANGUAGE_LOOKBACK = 20  # text messages read back for one with letters (an order number or emoji has none)
+FOLLOW_UP_SECONDS = 600  # a shop question this recent is what a few words after it ("怎么办") follow up
 HUMAN_COMMAND = "/human"  # stored as the customer's turn (kind 'command') when they ask for a person
 
 
@@ -133,7 +134,8 @@ class ConversationService:
             canned = self._canned(SmallTalk.THANKS if praises(reading, text) else talk)
             try:
                 asks_knowledge = self.knowledge and not human and canned is None
-                match = await self._match(message_id, model_text, reading, lang) if asks_knowledge else None
+                match = (await self._match(customer.id, message_id, model_text, reading, lang) if asks_knowledge
+                         else None)
             except ModelServerDown as exc:  # no guess from half the signals: the fallback, and operators hear why
                 log.error("no knowledge search for customer %s: %s; sending the fallback reply", customer.id, exc)
                 return await self._answer(customer, message_id, chat.fallback_reply.for_lang(lang), reading,
@@ -232,10 +234,14 @@ class ConversationService:
                         "replies are the model's own words and may invent facts" if self.free_chat else
                         "the bot answers greetings and thanks; other messages get chat texts and a person follows up")
 
-    async def _match(self, message_id: int, text: str, reading: Reading | None, lang: str) -> Match:
-        """The knowledge's answer to a message, stored with it (`shopbot kb unanswered` lists the hand-overs)."""
+    async def _match(self, customer_id: int, message_id: int, text: str, reading: Reading | None,
+                     lang: str) -> Match:
+        """The knowledge's answer to a message, stored with it (`shopbot kb unanswered` lists the hand-overs). No
+        shop talk alone, a message may follow up the customer's shop question just before it."""
         try:
             match = await self.knowledge.find(text, _intent(reading), lang)
+            if match.kind is MatchKind.OFF_TOPIC:
+                match = await self._follow_up(customer_id, message_id, text, lang) or match
         except ModelServerDown:
             raise
         except Exception:  # a person answering beats a guess
@@ -243,6 +249,15 @@ class ConversationService:
             match = Match(lang, None, on_topic=True)
         await self.db.set_knowledge_match(message_id, match.kind.value, match.entry and match.entry.entry_id)
         return match
+
+    async def _follow_up(self, customer_id: int, message_id: int, text: str, lang: str) -> Match | None:
+        """The match of a few words that follow up the customer's shop question just before ("灯收到就不亮", then
+        "怎么办"), if that came within FOLLOW_UP_SECONDS."""
+        before = await self.db.text_before(customer_id, message_id)
+        if (before is None or time.time() - before["created_at"] >= FOLLOW_UP_SECONDS
+                or before["knowledge_match"] in (None, MatchKind.OFF_TOPIC.value)):
+            return None
+        return await self.knowledge.find_follow_up(before["text"], text, lang)
 
     def _cleaned(self, on_partial: Callable[[str], None] | None, lang: str,
                  script: Script) -> Callable[[str], None] | None:

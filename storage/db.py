@@ -281,6 +281,18 @@ class Database:
         await self._execute("UPDATE messages SET knowledge_match = ?, knowledge_entry = ? WHERE id = ?",
                             (kind, entry_id, message_id))
 
+    async def text_before(self, customer_id: int, message_id: int) -> dict | None:
+        """The customer's text message just before `message_id` since their last /reset (text, knowledge_match,
+        created_at), if any."""
+        row = await self._one(
+            """SELECT text, knowledge_match, created_at FROM messages
+               WHERE customer_id = ? AND role = 'customer' AND kind = 'text' AND id < ?
+                 AND id > (SELECT history_start_id FROM customers WHERE id = ?)
+               ORDER BY id DESC LIMIT 1""",
+            (customer_id, message_id, customer_id),
+        )
+        return None if row is None else dict(row)
+
     async def knowledge_matches(self, since: float) -> list[dict]:
         """Customer texts from `since` on that the knowledge was asked about, oldest first (text, knowledge_match,
         knowledge_entry, created_at)."""

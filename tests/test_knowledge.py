@@ -1221,3 +1221,28 @@ async def test_chit_chat_in_either_language_raises_almost_no_no_answer_alerts(db
     print({lang: f"{len(texts)} of {counts[lang]} alert: {texts}" for lang, texts in alerted.items()})
     assert len(alerted["en"]) <= 1 and len(alerted["zh"]) <= 1, alerted
 
+
+async def test_a_few_words_after_a_shop_question_follow_it_up(db, tiny_engine, tmp_path):
+    """"怎么办" (what do I do?) right after "灯收到就是坏的" was steered back ("I can only help with questions about our
+    shop"): read alone it is no shop talk. A few words after a recent shop question are read with it; talk of
+    something else ("明天天气怎么样") and the same words after small talk are still steered back."""
+    other = ("other", 0.9)  # how the model reads them alone
+    engine = ScriptedEngine(tiny_engine, intents={"怎么办": other, "明天天气怎么样": other, "can you check?": other})
+    path = write(tmp_path, [
+        "damaged,en,My item arrived damaged. What should I do?,Send us a photo within 48 hours for a free replacement.",
+        "damaged,zh,收到的商品坏了怎么办？,请在签收后48小时内发送照片，我们免费补发。",
+        "tracking,en,How can I track my order?,You get a tracking number by SMS once your order ships.",
+        "tracking,zh,怎么查物流？,发货后您会收到含快递单号的短信。"])
+    config = knowledge_config(tiny_engine.config, path, sure_margin=0.0)
+    service = ConversationService(db, engine, config)
+    await service.start()
+    zh, en = config.knowledge.languages["zh"], config.knowledge.languages["en"]
+    li, ann, bob = Sender("console", "li"), Sender("console", "ann"), Sender("console", "bob")
+
+    await service.handle_text(li, "灯收到就是坏的")
+    assert (await service.handle_text(li, "怎么办")).reply.startswith("请在签收后48小时内发送照片")
+    assert (await service.handle_text(li, "明天天气怎么样")).reply == zh.off_topic_reply
+    await service.handle_text(ann, "Where is my parcel? I ordered on Monday")
+    assert (await service.handle_text(ann, "can you check?")).reply.startswith("You get a tracking number")
+    await service.handle_text(bob, "hello")
+    assert (await service.handle_text(bob, "can you check?")).reply == en.off_topic_reply
