@@ -13,8 +13,9 @@ from bot.config import DEFAULT_CONFIG, MODEL_KEY_ENV, TOKEN_ENV, ConfigError, lo
 
 
 def dump_toml(table: dict, prefix: str = "") -> str:
-    """Enough TOML for config files: scalars first, then sub-tables (json strings are valid TOML strings)."""
-    scalars = [f"{k} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    """Enough TOML for config files: scalars first, then sub-tables (json strings are valid TOML strings, but not its
+    \\u escapes of an emoji's surrogate pair: characters are written as they are)."""
+    scalars = [f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in table.items() if not isinstance(v, dict)]
     out = ([f"[{prefix}]"] if prefix else []) + scalars
     for k, v in table.items():
         if isinstance(v, dict):
