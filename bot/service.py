@@ -257,7 +257,8 @@ class ConversationService:
         if (before is None or time.time() - before["created_at"] >= FOLLOW_UP_SECONDS
                 or before["knowledge_match"] in (None, MatchKind.OFF_TOPIC.value)):
             return None
-        return await self.knowledge.find_follow_up(before["text"], text, lang)
+        question = self.engine.truncate(before["text"], self.config.chat.max_message_tokens)  # as it was read
+        return await self.knowledge.find_follow_up(question, text, lang)
 
     def _cleaned(self, on_partial: Callable[[str], None] | None, lang: str,
                  script: Script) -> Callable[[str], None] | None:

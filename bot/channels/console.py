@@ -53,12 +53,12 @@ async def chat(service: ConversationService, user: str, as_json: bool,
         if not line:
             return 0
         text = line.rstrip("\r\n")
-        if interactive and text.strip() != HUMAN_COMMAND:
+        human = text.strip() == HUMAN_COMMAND
+        if interactive and not human:
             stream = _Stream(stdout)
             stream.finish(await service.handle_text(sender, text, on_partial=stream.show))
             continue
-        outcome = await (service.request_human(sender) if text.strip() == HUMAN_COMMAND
-                         else service.handle_text(sender, text))
+        outcome = await (service.request_human(sender) if human else service.handle_text(sender, text))
         print(outcome_json(user, outcome) if as_json else outcome_text(outcome), file=stdout, flush=True)
 
 
