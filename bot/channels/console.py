@@ -53,13 +53,15 @@ async def chat(service: ConversationService, user: str, as_json: bool,
         if not line:
             return 0
         text = line.rstrip("\r\n")
-        human = text.strip() == HUMAN_COMMAND
-        if interactive and not human:
-            stream = _Stream(stdout)
-            stream.finish(await service.handle_text(sender, text, on_partial=stream.show))
-            continue
-        outcome = await (service.request_human(sender) if human else service.handle_text(sender, text))
-        print(outcome_json(user, outcome) if as_json else outcome_text(outcome), file=stdout, flush=True)
+        stream = _Stream(stdout) if interactive else None
+        if text.strip() == HUMAN_COMMAND:
+            outcome = await service.request_human(sender)
+        else:
+            outcome = await service.handle_text(sender, text, on_partial=stream.show if stream else None)
+        if stream:
+            stream.finish(outcome)
+        else:
+            print(outcome_json(user, outcome) if as_json else outcome_text(outcome), file=stdout, flush=True)
 
 
 async def _next_line(stdin: TextIO) -> str:
