@@ -738,7 +738,7 @@ def _questions(text: str) -> list[str]:
 def asked(text: str) -> frozenset[str]:
     """The intents of a message's questions alone, not of the story around them ("台灯我已经寄回去了，物流显示前天你们
     签收了，钱啥时候能回来呀？" asks about the refund, not the tracking it mentions); empty when they name none."""
-    return frozenset().union(*map(intents, _questions(text.casefold())))
+    return frozenset().union(*map(intents, _questions(folded(text))))
 
 
 def asks_anything(text: str) -> bool:

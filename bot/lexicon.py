@@ -78,9 +78,13 @@ def quiet_jieba():
     return jieba
 
 
+_APOSTROPHES = str.maketrans("‘’ʼ", "'" * 3)  # a phone's curly apostrophe: "don’t want it" is "don't want it"
+
+
 def folded(text: str) -> str:
-    """Text as phrases and words are compared: casefolded and simplified() (轉人工 and 转人工 alike)."""
-    return simplified(text.casefold())
+    """Text as phrases and words are compared: casefolded, with straight apostrophes, and simplified() (轉人工 and
+    转人工 alike)."""
+    return simplified(text.casefold().translate(_APOSTROPHES))
 
 
 # English sentences are made with these: Latin words beside Chinese without one of them are names ("iPhone 15 Pro").

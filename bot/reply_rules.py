@@ -16,7 +16,6 @@ FREE_CHAT_MIN_PARAMETERS = 1_000_000_000
 # "no" declines politely beside thanks or a closing phrase ("no thanks", "no, that's all"); alone it says too little.
 FILLERS = frozenset("a again all and everyone guys i is lot much no nope so there team very you your 了 啊 呀 哦 哈 啦 呢 "
                     "哟 么 嘛 吧 亲 亲亲 老板 客服 掌柜 店家 我 我想 想 那 那我 请问".split())
-APOSTROPHES = str.maketrans("‘’ʼ", "'''")  # a phone's curly apostrophe: "that’s all" is "that's all"
 NOT_WORDS = re.compile(r"[\W_]+")
 
 
@@ -38,9 +37,9 @@ def free_chat_allowed(setting: str, parameters: int | None) -> bool:
 
 def small_talk(text: str, lang: LanguageSettings) -> SmallTalk:
     """GREETING or THANKS when the message is only those words (and fillers, punctuation, emoji), else REQUEST."""
-    rest = f" {folded(text).translate(APOSTROPHES)} "
-    phrases = [(folded(p).translate(APOSTROPHES), SmallTalk.THANKS) for p in lang.thanks]
-    phrases += [(folded(p).translate(APOSTROPHES), SmallTalk.GREETING) for p in lang.greetings]
+    rest = f" {folded(text)} "
+    phrases = [(folded(p), SmallTalk.THANKS) for p in lang.thanks]
+    phrases += [(folded(p), SmallTalk.GREETING) for p in lang.greetings]
     found = set()
     for phrase, kind in sorted(phrases, key=lambda pk: len(pk[0]), reverse=True):  # "你好" before "好"
         if phrase in rest:

@@ -435,6 +435,12 @@ def test_words_that_name_something_else_are_not_read_as_that_intent():
     assert intents("How much is a screen replacement?") == frozenset()  # a repair, not a swap
 
 
+def test_a_phones_curly_apostrophe_reads_as_the_straight_one():
+    # Phone keyboards type ’ for ': "I don’t want it" is the returns phrase "don't want it".
+    assert intents("I don’t want it anymore") == intents("I don't want it anymore") == {"returns"}
+    assert intents("I didn’t order this, I’d like a refund") == intents("I didn't order this, I'd like a refund")
+
+
 def test_clothes_food_and_service_shops_own_topics_are_intents():
     """Which size to pick, altering a garment, how long food keeps and booking a visit are asked of clothes, bakery and
     pet shops' FAQs (bench/devsets/fourth_shop, fifth_shop); without them such a question matched no entry's topic."""
