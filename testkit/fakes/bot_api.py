@@ -115,7 +115,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_POST(self) -> None:  # noqa: N802 (http.server naming)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if len(body) < length:  # the bot gave up half-way (a draft cut off by its reply): Telegram acts on no half
+            self.close_connection = True  # of a request, and its params would be half of the bot's (no chat_id)
+            return
         ctype = self.headers.get("Content-Type", "")
         url = urlsplit(self.path)
         params: J = dict(parse_qsl(url.query))
