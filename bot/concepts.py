@@ -75,14 +75,16 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      "interest free"),
                     ("分期", "月供", "先用后付", "免息", "月付", "白条", "花呗")),
     "warranty": (("warrant", "guarantee", "covered", "repair", "how long are you responsible",
-                  "how long r u responsible"),
-                 ("保修", "质保", "保固", "维修", "保几年", "保多久", "保多长", "管几年", "管多久", "负责几年", "负责多久")),
+                  "how long r u responsible", "fix it", "fix them", "fix my", "get it fixed", "have it fixed"),
+                 ("保修", "质保", "保固", "维修", "保几年", "保多久", "保多长", "管几年", "管多久", "负责几年", "负责多久",
+                  "还管吗", "还管不管", "管不管修", "能修", "修吗", "修理", "帮忙修", "修不修")),
     "damaged": (("damag", "broken", "broke", "smash", "crack", "chip", "shatter", "dent", "scratch",
                  "in pieces", "crushed", "bad shape", "bad condition", "wilt", "droop"),
                 ("坏", "碎", "破损", "裂", "缺口", "划痕", "磕", "变形", "断了", "压扁", "压瘪", "凹", "蔫", "质量问题", "质量有问题",
                  "收到有问题")),
     "tracking": (("track", "where is my", "follow it", "follow my", "parcel been sent", "check my delivery",
-                  "where my package", "where my parcel", "status of my", "where it is", "on its way", "on the way",
+                  "where my package", "where my parcel", "where my shipment", "where my order", "follow where",
+                  "status of my", "where it is", "on its way", "on the way",
                   "courier no", "tracking no", "follow the parcel", "follow the package", "where it's got to",
                   "where it has got to"),
                  # "到哪了" (where has it got to), not "到哪" alone: "退款是退到哪里？" asks where a refund goes
@@ -100,8 +102,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   "五折")),
     "student": (("student", "universit", "college", "study at", "at uni ", "at uni?", "uni student"),
                 ("学生", "大学", "读书", "学校", "研究生", "在校", "本科", "硕士", "博士")),
-    "invoice": (("invoice", "fapiao", "receipt", "tax id", "tax number", "vat", "billing doc", "official bill"),
-                ("发票", "税号", "收据", "抬头", "开票", "开个票", "开张票")),
+    "invoice": (("invoice", "fapiao", "receipt", "tax id", "tax number", "vat", "billing doc", "official bill",
+                 "proof of purchase"),
+                ("发票", "税号", "收据", "小票", "凭证", "抬头", "开票", "开个票", "开张票")),
     "location": (("where is your", "where is the shop", "where is the store", "where are you", "where r u",
                   "where are u", "where exactly is", "address", "showroom", "located", "physical store", "visit you",
                   "in person", "come and see", "come and look",
@@ -110,6 +113,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  ("地址", "展厅", "实体店", "门店", "线下", "实物", "店在哪", "地铁", "哪个站", "几号线", "怎么过去", "过去看看",
                   "过来看看", "去店里", "来店里", "到店里")),
     "cancel": (("cancel", "call off", "call it off", "call the order off", "stop my order", "undo my order",
+                "undo the order", "undo the whole", "undo the purchase", "undo it",
                 "ordered by mistake", "back out of", "stop it before", "stop the order"),
                ("取消", "撤销", "撤回", "下错")),
     # A note put in with a gift is the wrapping service's card; what it says is a card_message. An English "present
@@ -169,7 +173,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                    "company order", "volume discount", "quantity discount", "order for my company", "resell",
                    "dropship", "drop ship", "become an agent", "agency", "franchise", "dealer", "stockist",
                    "trade price", "trade account", "corporate", "for our staff", "for our employees",
-                   "staff gifts", "employee gifts"),
+                   "staff gifts", "employee gifts", "group buy", "group purchase", "group order", "group discount",
+                   "club discount"),
                   ("批发", "大批量", "团购", "代理", "经销", "批量", "企业采购", "公司采购", "大量购买", "集采", "量大", "大宗", "加盟", "分销", "代发",
                    "拿货", "进货", "招商", "员工福利", "订一批", "买一批", "采购一批", "要一批")),
     "price_match": (("price match", "match the price", "price guarantee", "price protection", "price drop",
@@ -177,9 +182,13 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      "price adjustment", "went on sale after", "get the difference back",
                      "refund the difference", "difference in price", "cheaper on your site", "cheaper on ur site"),
                     ("保价", "比价", "价保", "降价补差", "价格保护", "退差价", "降价了", "买贵了", "别家更便宜", "价格匹配")),
-    "pickup": (("pick up", "pick it up", "collect it", "click and collect", "pickup", "parcel locker", "locker",
-                "pick-up point", "collection point", "click & collect", "po box", "collect in store"),
-               ("自提", "自取", "到店取", "快递柜", "丰巢", "驿站", "提货点", "代收点", "门店取货", "上门取件", "上门取货", "上门收件")),
+    "pickup": (("pick up", "pick it up", "collect it", "click and collect", "pickup", "pick-up point",
+                "collection point", "click & collect", "collect in store"),
+               ("自提", "自取", "到店取", "提货点", "门店取货", "上门取件", "上门取货", "上门收件")),
+    # Where a courier leaves the parcel (a locker, a parcel station, the door): not the shop's own pick-up (5 Dec).
+    "parcel_locker": (("parcel locker", "locker", "po box", "leave it at", "leave it with", "leave the parcel",
+                       "leave my parcel"),
+                      ("快递柜", "丰巢", "驿站", "代收点", "代收")),
     # Delivering in the evening, not any evening: "客服晚上几点下班" asks the hours.
     "evening_delivery": (("evening delivery", "deliver in the evening", "delivered in the evening", "deliver at night",
                           "delivered at night", "deliver after work", "delivered after work", "weekend delivery",
@@ -231,13 +240,14 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "extended_warranty": (("extended warranty", "extend the warranty", "extend my warranty", "warranty extension",
                            "additional warranty", "extra warranty", "protection plan", "care plan"),
                           ("延保", "延长保修", "保修延长", "加长保修", "延长质保", "质保延长")),
-    "special_invoice": (("special vat invoice", "vat special invoice", "special invoice", "paper invoice",
+    "special_invoice": (("special vat invoice", "vat special invoice", "special invoice", "zhuanpiao", "paper invoice",
                          "printed invoice", "hard copy invoice", "hard copy of the invoice"),
                         ("专票", "增值税专用", "专用发票", "纸质发票", "纸质的发票", "纸质版发票", "增票", "纳税人识别号")),
     "coupon_stacking": (("stack coupon", "stack discount", "stack code", "stacking", "combine coupon",
                          "combine discount", "combine code", "two coupons", "two discount codes", "multiple coupons",
-                         "more than one coupon", "more than one discount", "use both codes", "combined with other",
-                         "combined with another", "combine it with", "together with another", "together with other",
+                         "more than one coupon", "more than one discount", "use both codes", "combined with",
+                         "combine with", "be combined", "combine it with", "together with another",
+                         "together with other",
                          "used together", "use them together", "on top of the", "already on sale", "already discounted",
                          "sale items", "discounted items"),
                         ("叠加", "叠用", "两张券", "多张券", "两张优惠券", "多张优惠券", "券能一起", "同时用两", "一起用", "同时用",
@@ -333,11 +343,12 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sizing": (("what size", "which size", "sizes run", "size run", "size should i", "size do i", "size to get",
                 "size to order", "size guide", "size chart", "sizing", "true to size", "run small", "runs small",
                 "run large", "runs large", "run big", "runs big"),
-               ("尺码表", "尺码怎么选", "穿多大", "穿啥码", "穿什么码", "穿哪个码", "选多大", "多大码", "选什么码", "选哪个码", "码数",
+               ("尺码表", "尺码怎么选", "选码", "穿多大", "穿啥码", "穿什么码", "穿哪个码", "选多大", "多大码", "选什么码", "选哪个码", "码数",
                 "偏大", "偏小", "穿啥size", "穿什么size", "选哪个size", "尺码标准", "尺码准", "尺码正")),
     "alterations": (("alteration", "altered", "alter the", "alter my", "alter it", "alter them", "hemm", "hem the",
-                     "hem my", "hem them", "hem it", "shorten", "take them up", "take it in", "tailor"),
-                    ("改短", "改长", "改小", "改大", "裁短", "改裤", "改衣", "裤脚", "改袖", "锁边")),
+                     "hem my", "hem them", "hem it", "shorten", "take them up", "take it in", "tailor", "stretch my",
+                     "stretch the", "stretch them", "stretch it", "shoe stretch", "boot stretch"),
+                    ("改短", "改长", "改小", "改大", "裁短", "改裤", "改衣", "裤脚", "改袖", "锁边", "撑鞋", "撑一下", "撑大", "扩鞋")),
     "shelf_life": (("shelf life", "best before", "use by date", "stay fresh", "keep fresh", "still be ok",
                     "still be good", "still good to eat", "still ok to eat", "go stale", "goes stale", "go off",
                     "how long will it keep", "how long does it keep", "how long will they keep", "freeze it",
@@ -438,8 +449,10 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                       ("少退", "只退了", "退款少", "扣了什么费用", "扣了手续费")),
     # Classes or workshops a shop may run (a tea ceremony, flower arranging).
     "classes": (("classes", "a class", "workshop", "lesson", "courses", "a course", "tutorial session",
-                 "author talk", "book signing", "events coming up", "any events", "upcoming event"),
-                ("课程", "报名", "分享会", "讲座", "签售", "上课", "艺课", "体验课", "培训", "教学", "手作课", "沙龙")),
+                 "author talk", "book signing", "events coming up", "any events", "upcoming event", "guided",
+                 "group trip", "excursion", "outing"),
+                ("课程", "报名", "分享会", "讲座", "签售", "上课", "艺课", "体验课", "培训", "教学", "手作课", "沙龙", "带队",
+                 "组团去", "跟团", "约伴")),
     "appointment": (("appointment", "book a slot", "book a time", "booking", "make a reservation", "reserve a slot",
                      "reserve a time", "walk in", "walk-in", "book ahead", "book in advance"),
                     ("预约", "提前约", "约时间", "约个时间", "要约吗", "需要约", "挂号")),
@@ -449,9 +462,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                       "how to clean", "how do i clean", "dry clean", "iron it", "tarnish", "went dark", "all dark",
                       "turned dark", "turned black", "shiny again", "shower with", "swim with"),
                      ("缩水", "发黑", "变黑", "氧化", "戴着洗澡", "戴着游泳",
-                      "机洗", "手洗", "怎么洗", "能洗吗", "干洗", "怎么清洁", "怎么保养", "掉色", "褪色")),
+                      "机洗", "手洗", "怎么洗", "能洗吗", "干洗", "怎么清洁", "怎么保养", "掉色", "褪色", "清洗")),
     "expiry": (("expire", "expiry", "valid until", "valid for how long", "how long is it valid", "validity"),
-               ("过期", "有效期", "失效", "多久有效")),
+               ("过期", "有效期", "失效", "多久有效", "清零", "作废")),
     "display_items": (("ex-display", "display model", "floor model", "display item", "display piece", "showroom sample",
                        "showroom piece"),
                       ("样品", "展品", "展示品", "样机")),
@@ -482,6 +495,31 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "data_privacy": (("privacy", "personal data", "my data", "gdpr", "delete my data", "unsubscribe",
                       "marketing email", "spam"),
                      ("隐私", "个人信息", "个人数据", "信息泄露", "退订", "营销短信", "骚扰短信", "取消订阅")),
+    # Part of an order missing from the parcel, a fee for paying one way, who pays for damage (to rented gear), an
+    # itemised invoice, refilling (gas canisters), a coupon given back with a refund (5 Dec, stop 60): a delivery,
+    # payment, rental, invoice or refund entry does not say.
+    "missing_item": (("missing item", "missing items", "item missing", "items missing", "missing from my order",
+                      "missing from the box", "missing from the parcel", "missing from the package",
+                      "missing from my parcel", "missing from my package", "wasn't in the box", "weren't in the box",
+                      "forgot to include", "forgot to put"),
+                     ("少发", "漏发", "少了一件", "少一件", "少了一个", "缺了一件", "缺一件", "缺了一个", "缺件", "少件",
+                      "没发全", "漏了一件", "少了一样")),
+    "payment_fee": (("surcharge", "card fee", "transaction fee", "processing fee", "fee for paying", "fee to pay",
+                     "fee if i pay", "fee for using", "charge for paying", "charge extra for paying",
+                     "extra for paying", "fees for paying"),
+                    ("付款手续费", "支付手续费", "刷卡手续费", "付款有手续费", "支付有手续费", "刷卡有手续费", "信用卡手续费",
+                     "付款要手续费", "支付要手续费", "付款收手续费", "支付收手续费")),
+    "compensation": (("compensat", "pay for the damage", "pay for damage", "liable", "liability",
+                      "charge me for the damage"),
+                     ("赔", "索赔")),
+    "invoice_details": (("itemised", "itemized", "line item", "each item listed", "list each item", "list every item"),
+                        ("明细", "列明", "逐项", "每件商品都列")),
+    "refill": (("refill",), ("灌气", "充气罐", "充装", "续装")),
+    "coupon_refund": (("coupon back", "voucher back", "code back", "coupon be returned", "coupon returned",
+                       "coupon be refunded", "coupon refunded", "coupon reinstated", "voucher be returned",
+                       "lose my coupon", "lose the coupon"),
+                      ("券还会退", "券会退", "券退回", "券还能退", "券能退回", "券会返还", "券还给", "券会不会退", "券退不退",
+                       "优惠券退还", "券还回来")),
 }
 
 # Narrower questions that ask their broader one too: paying cash on delivery is a payment question, so a payment
@@ -493,7 +531,8 @@ PARENTS = {"cash_on_delivery": "payment", "instalments": "payment", "split_payme
            "accidental_damage": "warranty", "extended_warranty": "warranty",
            "out_of_warranty_repair": "warranty", "special_invoice": "invoice",
            "invoice_title": "invoice", "coupon_stacking": "discount", "customs": "international_shipping",
-           "address_change": "order_change",
+           "address_change": "order_change", "payment_fee": "payment", "coupon_refund": "discount",
+           "invoice_details": "invoice",
            "points_transfer": "loyalty"}
 
 # How a question is put, not what it is about: "Do you sell tea samples?" is about samples, and answers "Do you sell
@@ -530,9 +569,11 @@ _ORDERED_RECENTLY = re.compile(r"\b(?:ordered|bought|placed)\b[^.?!]{0,40}?\b(?:
 # order arrives ("How long until I get it?"); beside another intent they ask how long *that* takes ("退货期限是几天？"
 # is about returns). "I don't want it" alone asks to send it back; "我刚下的单不想要了" asks to cancel.
 WHEN_ALONE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "delivery_time": (("how long", "how soon", "how quickly", "when will", "when would", "working days", "take to",
-                       "how many days"),
-                      ("多久", "几天", "多长时间", "工作日", "多会儿")),
+    "delivery_time": (("how long", "how soon", "how quickly", "when will", "when would", "when should it",
+                       "when should my", "when should the", "when should they", "when can i expect", "working days",
+                       "take to", "how many days"),
+                      ("多久", "几天", "多长时间", "工作日", "多会儿", "什么时候到", "什么时候能到", "啥时候到", "啥时候能到",
+                       "几号到", "几号能到", "哪天到", "哪天能到", "何时到", "何时能到")),
     "returns": (("changed my mind", "don't want it", "do not want it", "no longer want", "already has it",
                  "already have it", "already has one", "doesn't like it", "doesn't like them", "didn't like it",
                  "never opened", "never even opened"),
@@ -547,7 +588,8 @@ WHERE_TO = frozenset({"international_shipping"})
 # "寄上海几天能到", "how many days till my stuff gets here" do; "how many days will a bouquet look nice", "how long
 # can the card note be", "龟背竹多久浇一次水" ask how long something else lasts or how often it is done.
 IN_TRANSIT = (("get", "here", "reach", "receiv", "come", "order", "parcel", "package", "ship", "send", "sent", "post",
-               "deliver", "arriv", "courier", "it take", "to me", "shows up", "show up"),
+               "deliver", "arriv", "courier", "it take", "to me", "shows up", "show up", "turn up", "turns up",
+               "at my door"),
               ("到", "寄", "发", "送", "收", "货", "快递", "下单"))
 
 # Phrases holding an intent's word that ask something else: food that goes off while kept (放坏) is no damage; a
@@ -568,7 +610,9 @@ NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏", "crack it open",
                                           "assembly": ("installment",),
                                           "location": ("where are your",),
                                           "hours": ("this saturday", "this sunday", "next saturday", "next sunday",
-                                                    "this weekend", "next weekend")}
+                                                    "this weekend", "next weekend", "这周六", "这周日", "下周六", "下周日",
+                                                    "这周末", "下周末", "周六要去", "周日要去", "周末要去"),
+                                          "warranty": ("修改", "修正", "修订", "装修")}
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
 # (the goods I received) names what the question is about, it does not ask when they arrive.
@@ -603,6 +647,14 @@ _SENT_ABROAD = re.compile(r"\b(?:ship|deliver|send|post|mail)\w*(?: \S+){0,3}? t
 # "it" may be the shop ("your showroom, where is it?").
 _WHERE_IS_ORDER = re.compile(r"\b(?:order(?:ed)?|bought|purchased?)\b.*\bwhere (?:is|are) (?:it|they)\b")
 
+# One of the things ordered told missing, a few words between ("one of the three items I ordered is missing").
+_ONE_MISSING = re.compile(r"\b(?:items?|pieces?|one|parts?|things?)\b(?: \S+){0,5}? (?:is|are|was|were) missing\b")
+
+# An arrival told ("My parcel arrived fine but one item is missing", "今天收到了") is past, not the question when an
+# order arrives: not "hasn't arrived", not "到货了吗", not "came with" (what is in the box).
+_ARRIVED = re.compile(r"(?<!n't )(?<!not )(?<!yet )(?<!never )\b(?:arrived|came(?! with)|got here|turned up|showed up|"
+                      r"(?:was|were) delivered|received (?:it|them|my|the))\b|(?<![没未])(?:收到了|到货了|送到了|签收了)(?![吗没])")
+
 # Putting a thing together is assembling it ("put the bike together", "put my new desk together").
 _PUT_TOGETHER = re.compile(r"\bput (?:\S+ ){0,3}together\b")
 
@@ -636,12 +688,21 @@ def _mentions(said: str, en: re.Pattern, zh: tuple[str, ...]) -> bool:
 
 
 # "Where's my parcel?" (or "wheres my parcel") asks what "where is my parcel?" asks.
-_WH_IS = re.compile(r"\b(where|what|when|how|who)['’]?s\b")
+_WH_IS = re.compile(r"\b(where|what|when|how|who)'?s\b")
 
 
 def _says_little(said: str) -> bool:
     """A message of a few words ("how long?", "几天啊"): a customer's shorthand for their order."""
     return len(WORD.findall(said)) + len(CJK.findall(said)) / 2 <= 4
+
+
+def _arrival_told(said: str) -> bool:
+    """Whether a clause that asks nothing says an order arrived, and no question asks when one arrives."""
+    asking = _questions(said)
+    told = any(_ARRIVED.search(clause) for clause in _CLAUSE_END.split(said) if clause not in asking)
+    return told and not any(_mentions(q, _EN["delivery_time"], INTENTS["delivery_time"][1])
+                            or _mentions(q, _WHEN_ALONE_EN["delivery_time"], WHEN_ALONE["delivery_time"][1])
+                            for q in asking)
 
 
 def _without(text: str, phrases: Iterable[str]) -> str:
@@ -669,6 +730,8 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     # A damage report's arrival is its story ("My vase arrived smashed", "镜子收到就裂了"): it asks what to do about the
     # damage, not when an order arrives (the zh FAQ's "收到的商品坏了" has no arrival; its English twin had one).
     found -= {"delivery_time"} if "damaged" in found else frozenset()
+    # An order that arrived is no delivery question, unless a question asks when (another) one arrives.
+    found -= {"delivery_time"} if alone_words and _arrival_told(said) else frozenset()
     # An address being changed is the customer's, not a question about where the shop is.
     found -= {"location"} if "address_change" in found else frozenset()
     # "allergic to peanuts" asks about nuts: an allergy named is that diet's question.
@@ -677,6 +740,7 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     found |= {"group_discount"} if "discount" in found and _DISCOUNT_GROUP.search(said) else frozenset()
     found |= {"hours"} if _OPEN_AT.search(said) else frozenset()
     found |= {"assembly"} if _PUT_TOGETHER.search(said) else frozenset()
+    found |= {"missing_item"} if _ONE_MISSING.search(said) else frozenset()
     found |= {"international_shipping"} if _SENT_ABROAD.search(said) else frozenset()
     found |= {"tracking"} if _WHERE_IS_ORDER.search(said) else frozenset()
     # Not wanting the goods, beside their money back, is a return ("changed my mind, can I get a refund?").
@@ -759,8 +823,8 @@ _ASKED_FOR_ZH = re.compile(r"(?:有没有|有无|卖不卖|有卖|也有|还有|
                            r"(?:吗|嘛|么|不|没|呀|啊|呢|？|\?|$)")
 # A count of something (一盒, 两束, 3个) names no thing.
 _COUNT_ZH = re.compile(r"[一二两三四五六七八九十几\d]+[个盒束件份只条支瓶袋箱套张包罐]")
-# Words in such a question that name nothing ("any", "kind of", 那种, 推荐).
-_NAMES_NOTHING = frozenset("any some like also other kind kinds type types sort those these them it one ones guys "
+# Words in such a question that name nothing ("any", "kind of", chat shorthand "u" and "ur", 那种, 推荐).
+_NAMES_NOTHING = frozenset("u ur any some like also other kind kinds type types sort those these them it one ones guys "
                            "please pls there here too still even just really now today tonight tomorrow asap soon "
                            "quickly fast right away".split()) | frozenset(
     {"那种", "这种", "什么", "一些", "一个", "推荐", "适合", "或者", "还是", "名额", "空位", "位置"})
@@ -789,6 +853,23 @@ def thing_served(text: str) -> tuple[str, ...]:
     if not 2 <= len(words) <= 3 or any(w in EN_STOP or w in _NAMES_NOTHING or w.isdigit() for w in words):
         return ()
     return tuple(words)
+
+
+# A question that ends in "too" or "as well" asks whether what the shop says of some things holds for one more ("do u
+# repair jackets too?", "are made-to-measure curtains returnable too?").
+_TOO_EN = re.compile(r"\b(?:too|as well)\W*$")
+
+
+def extended_to(text: str) -> tuple[str, ...]:
+    """The words that name the thing an English "... X too?" question extends a rule to ("jackets"; "made", "measure",
+    "curtains"), not the words that name what is asked of it ("repair", "returnable": an intent); empty for any
+    other message."""
+    for clause in _questions(folded(text)):
+        if _TOO_EN.search(clause):
+            return tuple(w for w in WORD.findall(_TOO_EN.sub("", clause)) if w not in EN_STOP
+                         and w not in _NAMES_NOTHING and w not in _SAYS_NOTHING_OF_KIND and not w.isdigit()
+                         and not intents(w))
+    return ()
 
 
 def asked_for(text: str) -> tuple[str, ...]:

@@ -390,9 +390,10 @@ EN_SHOP_WORDS = ("shop", "store", "order", "buy", "bought", "sell", "price", "co
 ZH_SHOP_WORDS = ("店", "买", "卖", "订单", "下单", "价", "钱", "付", "发货", "寄", "快递", "物流", "到货", "几天",
                  "多久", "退", "换", "折扣", "优惠", "商品", "货", "保修", "发票", "取消", "尺码", "营业", "坏", "碎",
                  "开门", "客服")  # not 你们 ("you"): 谢谢你们 is no shop question
-# Talk about anything but a shop: the weather, a joke, sport, homework, writing, films, restaurants, cooking, code. A
-# message with one of these and no shop word or intent is steered back, though it shares a word with the knowledge
-# ("what's the weather like in Hangzhou tomorrow?" and the address entry) and the model reads it as shop talk.
+# Talk about anything but a shop: the weather, a joke, sport, homework, writing, films, restaurants, cooking, code,
+# sightseeing. A message with one of these and no shop word or intent is steered back, though it shares a word with
+# the knowledge ("what's the weather like in Hangzhou tomorrow?" and the address entry) and the model reads it as shop
+# talk.
 EN_NOT_SHOP_WORDS = ("weather like", "weather going to", "weather gonna", "weather tomorrow", "the weather in",
                      "will it rain", "going to rain", "gonna rain", "tell me a joke", "tell us a joke", "any jokes",
                      "football", "who won", "world cup", "champions league", "my homework", "with homework",
@@ -400,12 +401,13 @@ EN_NOT_SHOP_WORDS = ("weather like", "weather going to", "weather gonna", "weath
                      "capital of", "stock market", "python", "debug", "programming", "recommend a movie",
                      "recommend a good movie", "recommend a film", "recommend a good film", "recommend a tv",
                      "hotpot place", "place to eat", "recommend a restaurant", "good restaurant", "recipe",
-                     "translate this", "translate for me")
+                     "translate this", "translate for me", "worth visiting", "worth a visit", "tourist attraction",
+                     "sightseeing", "things to do in", "places to visit", "travel tips")
 ZH_NOT_SHOP_WORDS = ("天气怎么样", "天气如何", "什么天气", "下雨吗", "会下雨", "下雨不", "下不下雨", "讲个笑话", "说个笑话",
                      "足球", "国足", "球赛", "那场球", "谁赢了", "踢赢", "数学题", "数学作业", "这道题", "这题怎么", "方程",
                      "作文", "一首诗", "写首诗", "写一首", "周报", "请假条", "股市", "好看的电影", "好看的电视剧",
                      "电视剧推荐", "火锅店", "好吃的火锅", "餐厅推荐", "推荐一家餐厅", "菜谱", "怎么做好吃", "怎么做才好吃",
-                     "帮我翻译", "翻译一下", "的首都")
+                     "帮我翻译", "翻译一下", "的首都", "值得去", "好玩吗", "好玩的地方", "景点", "旅游攻略", "游玩")
 # The languages shopbot knows; a [knowledge.languages.xx] table in the file is laid over its language's texts here.
 LANGUAGES = {
     "en": LanguageSettings(

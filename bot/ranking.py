@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.concepts import FRAMES, asked, asked_for, asks_anything, intents, thing_served
+from bot.concepts import FRAMES, asked, asked_for, asks_anything, extended_to, intents, thing_served
 from bot.config import SignalWeights
 from bot.lexicon import Lexicon
 from storage.db import KnowledgeEntry
@@ -113,6 +113,10 @@ SHARED_CHARACTERS = 3
 # "does the card balance expire?")
 GROUPS = frozenset({"student"})
 
+# A warranty, returns or exchange policy is for the goods it names: "do u repair jackets too?" is not answered by an
+# entry for tents and backpacks. (A membership asked of "too", "can my wife use my card too?", is about who.)
+NAMES_THE_GOODS = frozenset({"warranty", "returns", "exchange"})
+
 # How much of a thing asked for by name an answering entry must name, more than: "plus sizes like XXXL" in a size
 # guide that says "sizes" is a third, "Oakley sunglasses" where only sunglasses are named a half.
 NAMED_SHARE = 0.5
@@ -152,7 +156,8 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     # the gold ring resizing entry does not answer "Can you resize a titanium ring?", nor city bike rental "Do you
     # rent tandem bikes?". And a message that asks nothing and names no intent is a story whose question may be still
     # to come, or a problem told without one: "hi, I ordered a lamp 3 days ago" got the refund entry, "it still
-    # hasn't shipped" the cancel entry ("until the order ships"); a person reads it.
+    # hasn't shipped" the cancel entry ("until the order ships"); a person reads it. Nor does a warranty, returns or
+    # exchange entry answer whether its rule holds "too" for goods it does not name (NAMES_THE_GOODS).
     related = (known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
                or known.lexicon.shared_characters(text, best) >= SHARED_CHARACTERS)
     for_a_group = bool(known.topics[best] & GROUPS - asks)  # the entry's offer is for a group the message does not name
@@ -165,5 +170,7 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     narrower = (len(thing) > 1 and known.lexicon.share_named(thing[-1:], best) == 1
                 and known.lexicon.share_named(thing[:-1], best) == 0)
     told_only = not asks and not asks_anything(text)
+    extended = extended_to(text) if asks & NAMES_THE_GOODS else ()
+    named_too = not extended or known.lexicon.share_named(extended, best) > 0
     return best, ((margin >= sure_margin or agreed is not None) and related and about and spoken_of and named
-                  and not narrower and not told_only)
+                  and not narrower and not told_only and named_too)
