@@ -731,7 +731,7 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     # damage, not when an order arrives (the zh FAQ's "收到的商品坏了" has no arrival; its English twin had one).
     found -= {"delivery_time"} if "damaged" in found else frozenset()
     # An order that arrived is no delivery question, unless a question asks when (another) one arrives.
-    found -= {"delivery_time"} if alone_words and _arrival_told(said) else frozenset()
+    found -= {"delivery_time"} if "delivery_time" in found and alone_words and _arrival_told(said) else frozenset()
     # An address being changed is the customer's, not a question about where the shop is.
     found -= {"location"} if "address_change" in found else frozenset()
     # "allergic to peanuts" asks about nuts: an allergy named is that diet's question.
