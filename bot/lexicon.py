@@ -81,10 +81,17 @@ def quiet_jieba():
 _APOSTROPHES = str.maketrans("‘’ʼ", "'" * 3)  # a phone's curly apostrophe: "don’t want it" is "don't want it"
 
 
+# Chat shorthand for the words phrases are written with: "when does it leave ur warehouse?", "where r u". Not "u" in
+# "u.s." or a name ("U-lock"), nor "r" alone ("R&B").
+_SHORTHAND = {"u": "you", "ur": "your", "r u": "are you", "u r": "you are"}
+_SHORTHAND_WORD = re.compile(r"(?<![\w.&/-])(?:r u|u r|ur|u)(?![\w&/-]|\.\w)")
+
+
 def folded(text: str) -> str:
-    """Text as phrases and words are compared: casefolded, with straight apostrophes, and simplified() (轉人工 and
-    转人工 alike)."""
-    return simplified(text.casefold().translate(_APOSTROPHES))
+    """Text as phrases and words are compared: casefolded, with straight apostrophes, chat shorthand spelt out, and
+    simplified() (轉人工 and 转人工 alike)."""
+    text = text.casefold().translate(_APOSTROPHES)
+    return simplified(_SHORTHAND_WORD.sub(lambda m: _SHORTHAND[m.group()], text))
 
 
 # English sentences are made with these: Latin words beside Chinese without one of them are names ("iPhone 15 Pro").
