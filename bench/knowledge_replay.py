@@ -80,6 +80,12 @@ class RecordedEngine:
             self.changed = True
         return self._record[key]
 
+    async def _recorded_async(self, key: tuple, compute):
+        if key not in self._record:
+            self._record[key] = await compute()
+            self.changed = True
+        return self._record[key]
+
     def use_token_layer(self, layer: int) -> None:
         self._layer = layer
         if self._model is not None:
@@ -92,18 +98,10 @@ class RecordedEngine:
         return self._recorded(("truncate", text, max_tokens), lambda: self._loaded().truncate(text, max_tokens))
 
     async def read_message(self, text: str):
-        key = ("read", text)
-        if key not in self._record:
-            self._record[key] = await self._loaded().read_message(text)
-            self.changed = True
-        return self._record[key]
+        return await self._recorded_async(("read", text), lambda: self._loaded().read_message(text))
 
     async def token_vectors(self, text: str) -> np.ndarray:
-        key = ("vectors", self._layer, text)
-        if key not in self._record:
-            self._record[key] = await self._loaded().token_vectors(text)
-            self.changed = True
-        return self._record[key]
+        return await self._recorded_async(("vectors", self._layer, text), lambda: self._loaded().token_vectors(text))
 
     async def knowledge_likelihood(self, entries, text: str) -> np.ndarray:
         """Each entry's likelihood is its own (one row of the batch): recorded per entry, the new ones computed."""

@@ -126,8 +126,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # A note put in with a gift is the wrapping service's card; what it says is a card_message. An English "present
     # for my mum" is a story ("I live in Berlin and want to order the lamp as a birthday present, how long?"); 礼物 in
     # Chinese mostly asks to wrap one (送朋友的生日礼物，能帮忙包一下吗).
-    "gift_wrap": (("gift wrap", "gift-wrap", "wrap", "gift box", "greeting card", "box it up", "box them up", "box up", "boxed up",
-                   "add a note", "a little note", "a short note", "include a note", "handwritten note",
+    "gift_wrap": (("gift wrap", "gift-wrap", "wrap", "gift box", "greeting card", "box it up", "box them up", "box up",
+                   "boxed up", "add a note", "a little note", "a short note", "include a note", "handwritten note",
                    "nicely packed", "packed nicely", "package look nice", "nice packaging", "pretty packaging"),
                   ("礼品包装", "包装盒", "盒子", "礼盒", "包装成礼物", "礼物", "贺卡", "写张卡片", "包得好看", "附卡", "小卡片")),
     # Intents a shop may not cover: here so a question about them is not answered by a neighbouring entry. The
@@ -466,8 +466,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  "group trip", "excursion", "outing", "tasting event", "tasting session", "tasting night",
                  "wine tasting", "a tasting", "tastings", "hold events"),
                 ("课程", "报名", "分享会", "讲座", "签售", "上课", "艺课", "体验课", "培训", "教学", "手作课", "沙龙", "带队",
-                 "组团去", "跟团", "约伴", "的课", "节课", "堂课", "小班课", "兴趣班", "培训班", "报班", "品鉴会", "品酒会", "品酒活动",
-                 "试饮会")),
+                 "组团去", "跟团", "约伴", "的课", "节课", "堂课", "小班课", "兴趣班", "培训班", "报班", "品鉴会", "品酒会",
+                 "品酒活动", "试饮会")),
     "appointment": (("appointment", "book a slot", "book a time", "booking", "make a reservation", "reserve a slot",
                      "reserve a time", "walk in", "walk-in", "book ahead", "book in advance"),
                     ("预约", "提前约", "约时间", "约个时间", "要约吗", "需要约", "挂号")),
@@ -535,8 +535,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                        "lose my coupon", "lose the coupon"),
                       ("券还会退", "券会退", "券退回", "券还能退", "券能退回", "券会返还", "券还给", "券会不会退", "券退不退",
                        "优惠券退还", "券还回来")),
-    # Getting big goods up the stairs; graded exams and certificates; a room to practise in; who the teachers are (5 Dec, stop
-    # 61): a delivery, lessons or rental entry may say, and mostly does not.
+    # Getting big goods up the stairs; graded exams and certificate courses; a room to practise in; who the teachers
+    # are (5 Dec, stop 61): a delivery, lessons or rental entry may say, and mostly does not.
     "carry_upstairs": (("upstairs", "up the stairs", "flights of stairs", "no lift", "no elevator", "without a lift",
                         "without an elevator", "carry it up", "carried up", "gets up there", "get it up there"),
                        ("上楼", "搬上", "扛上", "没电梯", "没有电梯", "无电梯", "楼梯房", "爬楼", "步梯")),
@@ -550,7 +550,8 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "storage_service": (("cellar storage", "store it for me", "store them for me", "keep them for me",
                          "keep it for me", "somewhere to keep", "storage service"),
                         ("寄存", "存放在你们", "存在你们", "代存", "存酒")),
-    "age_limit": (("under 18", "under-18", "underage", "under age", "age limit", "minimum age", "proof of age", "show id", "check id", "id check", "old enough"),
+    "age_limit": (("under 18", "under-18", "underage", "under age", "age limit", "minimum age", "proof of age",
+                   "show id", "check id", "id check", "old enough"),  # and "I'm 17" (_UNDERAGE)
                   ("未成年", "未满18", "不满18", "满18", "年龄限制", "今年17", "今年16", "出示身份证", "查身份证")),
     "teacher_background": (("qualified teacher", "teachers qualified", "qualifications", "your teachers",
                             "the teachers", "teaching experience"),
@@ -658,11 +659,11 @@ NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏", "crack it open",
                                           "customs": ("customs declaration", "customs papers", "customs documents",
                                                       "报关单"),
                                           "cancel": ("got cancelled", "got canceled", "was cancelled", "was canceled"),
+                                          # points redeemed, a nappy changed; a child's size asked before buying
                                           "exchange": ("换尿布", "换尿片", "兑换", "积分换", "分换", "换券", "换优惠券",
-                                                       "too big for him",
-                                                       "too big for her", "too small for him", "too small for her",
-                                                       "too big for my", "too small for my", "too big for a",
-                                                       "too small for a")}
+                                                       "too big for him", "too big for her", "too small for him",
+                                                       "too small for her", "too big for my", "too small for my",
+                                                       "too big for a", "too small for a")}
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
 # (the goods I received) names what the question is about, it does not ask when they arrive.
@@ -885,7 +886,7 @@ _ASKED_FOR_ZH = re.compile(r"(?:有没有|有无|卖不卖|有卖|也有|还有|
                            r"(?:吗|嘛|么|不|没|呀|啊|呢|？|\?|$)")
 # A count of something (一盒, 两束, 3个) names no thing.
 _COUNT_ZH = re.compile(r"[一二两三四五六七八九十几\d]+[个盒束件份只条支瓶袋箱套张包罐]")
-# Words in such a question that name nothing ("any", "kind of", chat shorthand "u" and "ur", 那种, 推荐).
+# Words in such a question that name nothing ("any", "kind of", 那种, 推荐).
 _NAMES_NOTHING = frozenset("any some like also other kind kinds type types sort those these them it one ones guys "
                            "please pls there here too still even just really now today tonight tomorrow asap soon "
                            "quickly fast right away".split()) | frozenset(

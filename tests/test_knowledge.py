@@ -918,7 +918,8 @@ def test_a_part_swapped_in_a_repair_who_pays_the_shipping_and_moving_points_are_
     assert intents("after the battery swap will my iphone show a warning?") == frozenset()
     assert intents("can I swap it for a bigger size?") == {"exchange"}
     # the shipping of a return: its postage (stop 61)
-    assert intents("If I return a case by post, who pays the shipping to send it back?") == {"returns", "return_postage"}
+    assert intents("If I return a case by post, who pays the shipping to send it back?") == {
+        "returns", "return_postage"}
     assert intents("Can I merge my points with my husband's account?") == intents("积分能转给我老公的账号吗") == {
         "points_transfer", "loyalty"}
 
