@@ -26,6 +26,12 @@ CITIES_ABROAD = (("tokyo", "osaka", "seoul", "london", "paris", "new york", "syd
                  ("东京", "大阪", "首尔", "伦敦", "巴黎", "纽约", "悉尼", "墨尔本", "温哥华", "多伦多", "柏林", "洛杉矶", "旧金山",
                   "吉隆坡", "曼谷"))
 
+# A child's size asked before buying ("is a full size too big for him?"): a size question, no exchange (NOT_ASKING).
+FIT_FOR_SOMEONE = ("too big for him", "too big for her", "too small for him", "too small for her", "too big for my",
+                   "too small for my", "too big for a", "too small for a")
+# No lift in the customer's building: getting goods upstairs, not whether the shop is accessible (NOT_ASKING).
+NO_LIFT = (("no lift", "no elevator", "without a lift", "without an elevator"), ("没电梯", "没有电梯", "无电梯"))
+
 INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hours": (("open on", "open at", "open until", "opening", "are you open", "you open", "closed", "closing",
                "close on", "close at", "hours", "reach someone", "someone on", "available on", "weekday", "weekend",
@@ -352,9 +358,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # size to pick, altering a garment, how long food keeps, booking a visit or a service.
     "sizing": (("what size", "which size", "sizes run", "size run", "size should i", "size do i", "size to get",
                 "size to order", "size guide", "size chart", "sizing", "true to size", "run small", "runs small",
-                "run large", "runs large", "run big", "runs big", "too big for him", "too big for her",
-                "too small for him", "too small for her", "too big for my", "too small for my", "too big for a",
-                "too small for a", "big enough for"),
+                "run large", "runs large", "run big", "runs big", *FIT_FOR_SOMEONE, "big enough for"),
                ("尺码表", "尺码怎么选", "选码", "穿多大", "穿啥码", "穿什么码", "穿哪个码", "选多大", "多大码", "选什么码", "选哪个码", "码数",
                 "偏大", "偏小", "穿啥size", "穿什么size", "选哪个size", "尺码标准", "尺码准", "尺码正")),
     "alterations": (("alteration", "altered", "alter the", "alter my", "alter it", "alter them", "hemm", "hem the",
@@ -537,9 +541,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                        "优惠券退还", "券还回来")),
     # Getting big goods up the stairs; graded exams and certificate courses; a room to practise in; who the teachers
     # are (5 Dec, stop 61): a delivery, lessons or rental entry may say, and mostly does not.
-    "carry_upstairs": (("upstairs", "up the stairs", "flights of stairs", "no lift", "no elevator", "without a lift",
-                        "without an elevator", "carry it up", "carried up", "gets up there", "get it up there"),
-                       ("上楼", "搬上", "扛上", "没电梯", "没有电梯", "无电梯", "楼梯房", "爬楼", "步梯")),
+    "carry_upstairs": (("upstairs", "up the stairs", "flights of stairs", *NO_LIFT[0], "carry it up", "carried up",
+                        "gets up there", "get it up there"),
+                       ("上楼", "搬上", "扛上", *NO_LIFT[1], "楼梯房", "爬楼", "步梯")),
     "exams": (("grade exam", "graded exam", "grading exam", "music exam", "abrsm", "trinity exam", "wset",
                "certification class", "certification course", "wine certification", "sommelier course"),
               ("考级", "等级考试", "考证", "品酒师证", "侍酒师")),
@@ -653,17 +657,14 @@ NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏", "crack it open",
                                           # a guitar's pickup, not collecting an order
                                           "pickup": ("pickups", "pickup on my", "pickup install", "pickup stopped",
                                                      "pickup died", "pickup is dead"),
-                                          "accessibility": ("no lift", "no elevator", "without a lift",
-                                                            "without an elevator", "没电梯", "没有电梯", "无电梯"),
+                                          "accessibility": (*NO_LIFT[0], *NO_LIFT[1]),
                                           "buy_back": ("现金收", "收现金", "收不收现金"),
                                           "customs": ("customs declaration", "customs papers", "customs documents",
                                                       "报关单"),
                                           "cancel": ("got cancelled", "got canceled", "was cancelled", "was canceled"),
                                           # points redeemed, a nappy changed; a child's size asked before buying
                                           "exchange": ("换尿布", "换尿片", "兑换", "积分换", "分换", "换券", "换优惠券",
-                                                       "too big for him", "too big for her", "too small for him",
-                                                       "too small for her", "too big for my", "too small for my",
-                                                       "too big for a", "too small for a")}
+                                                       *FIT_FOR_SOMEONE)}
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
 # (the goods I received) names what the question is about, it does not ask when they arrive.
