@@ -73,11 +73,12 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 "money show up", "money to show up", "money go back", "money goes back", "credited back"),
                ("退款", "退钱", "钱多久", "钱几天", "到账", "原路", "退给我", "收到钱", "钱什么时候", "钱啥时候", "钱何时",
                 "钱会退", "钱退", "退的钱")),
-    "payment": (("pay with", "pay by", "pay via", "pay using", "payment", "alipay", "wechat", "visa",
+    "payment": (("pay with", "pay by", "pay via", "pay using", "payment", "how can i pay", "how do i pay",
+                 "how to pay", "ways to pay", "can i pay", "alipay", "wechat", "visa",
                  "mastercard", "unionpay", "paypal", "credit card", "debit card", "bank card", "upfront", "up front",
                  "pay in full", "paid in full", "full payment", "pay cash", "in cash", "take cash", "accept cash"),
                 ("付款", "支付", "微信", "支付宝", "刷卡", "银联", "信用卡", "visa", "paypal", "mastercard", "原路", "全款",
-                 "现金")),
+                 "现金", "付钱", "怎么付")),
     # The nouns, not the verb: "Do you install the screen protector?" asks nothing about paying in parts.
     "instalments": (("instalment", "installment", "monthly payment", "pay monthly", "pay later", "credit plan",
                      "pay in install", "buy now pay later", "klarna", "afterpay", "clearpay", "interest-free",
@@ -92,9 +93,17 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  "in pieces", "crushed", "bad shape", "bad condition", "wilt", "droop", "squeak", "rattl", "buzzing",
                  "strange noise", "weird noise", "makes a noise", "making a noise", "makes noise", "making noise",
                  "corked", "smells off", "smells bad", "smells weird", "smells funny", "smells like wet", "tastes off",
-                 "musty"),
+                 "musty", "split open", "mouldy", "moldy", "leaking", "leaked", "insects"),
                 ("坏", "碎", "破损", "裂", "缺口", "划痕", "磕", "变形", "断了", "压扁", "压瘪", "凹", "蔫", "质量问题", "质量有问题",
-                 "收到有问题", "吱吱响", "吱吱作响", "异响", "杂音", "咔咔响", "嘎吱", "霉味", "变味", "味道不对", "发酸")),
+                 "收到有问题", "吱吱响", "吱吱作响", "异响", "杂音", "咔咔响", "嘎吱", "霉味", "变味", "味道不对", "发酸",
+                 "漏水", "漏液", "漏气", "漏油", "发霉", "长毛了", "有虫", "虫子", "长虫", "烂根", "烂了")),
+    # Something that stopped working: told alone, a warranty question; beside another question, its premise
+    # ("stopped heating after 3 weeks, can I still return it?").
+    "fault": (("faulty", "defective", "stopped working", "stops working", "stopped charging", "stopped heating",
+               "stopped cooling", "stopped spinning", "doesn't work", "does not work", "not working", "won't turn on",
+               "won't switch on", "won't charge", "fails under", "if it fails", "malfunction"),
+              ("不亮了", "不转了", "开不了机", "开不开机", "没反应", "不能用了", "用不了了", "失灵", "不制热", "不加热", "故障",
+               "不工作了")),
     "tracking": (("track", "where is my", "follow it", "follow my", "parcel been sent", "check my delivery",
                   "where my package", "where my parcel", "where my shipment", "where my order", "follow where",
                   "status of my", "where it is", "on its way", "on the way",
@@ -119,12 +128,15 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                  "proof of purchase"),
                 ("发票", "税号", "收据", "小票", "凭证", "抬头", "开票", "开个票", "开张票")),
     "location": (("where is your", "where is the shop", "where is the store", "where are you", "where exactly is",
+                  "where is the cafe", "where is the café", "where is the salon", "where is the studio",
+                  "where is the clinic", "where is the boutique", "where is the bakery", "where is the nursery",
+                  "where is the workshop", "where is the restaurant", "where is the gallery", "where is the showroom",
                   "address", "showroom", "located", "physical store", "visit you",
                   "in person", "come and see", "come and look",
                   "drop by", "pop in", "pop by", "metro station", "subway station", "nearest station", "which station",
                   "by metro", "by subway", "directions to", "how do i get to"),
                  ("地址", "展厅", "实体店", "门店", "线下", "实物", "店在哪", "地铁", "哪个站", "几号线", "怎么过去", "过去看看",
-                  "过来看看", "去店里", "来店里", "到店里")),
+                  "过来看看", "去店里", "来店里", "到店里", "你们在哪", "你们家在哪")),
     "cancel": (("cancel", "call off", "call it off", "call the order off", "stop my order", "undo my order",
                 "undo the order", "undo the whole", "undo the purchase", "undo it",
                 "ordered by mistake", "back out of", "stop it before", "stop the order"),
@@ -664,7 +676,7 @@ NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏", "crack it open",
                                           "cancel": ("got cancelled", "got canceled", "was cancelled", "was canceled"),
                                           # points redeemed, a nappy changed; a child's size asked before buying
                                           "exchange": ("换尿布", "换尿片", "兑换", "积分换", "分换", "换券", "换优惠券",
-                                                       *FIT_FOR_SOMEONE)}
+                                                       "换供应商", "换个供应商", "换家供应商", *FIT_FOR_SOMEONE)}
 
 # "After I pay" dates a question ("付款后多长时间发出？" asks when it ships), it does not ask about paying; "收到的商品"
 # (the goods I received) names what the question is about, it does not ask when they arrive.
@@ -706,6 +718,28 @@ _ONE_MISSING = re.compile(r"\b(?:items?|pieces?|one|parts?|things?)\b(?: \S+){0,
 # order arrives: not "hasn't arrived", not "到货了吗", not "came with" (what is in the box).
 _ARRIVED = re.compile(r"(?<!n't )(?<!not )(?<!yet )(?<!never )\b(?:arrived|came(?! with)|got here|turned up|showed up|"
                       r"(?:was|were) delivered|received (?:it|them|my|the))\b|(?<![没未])(?:收到了|到货了|送到了|签收了)(?![吗没])")
+
+# A shop's question whether it delivers at all ("Do you deliver, and how much does it cost?", "可以寄快递吗？") is about
+# delivery as a whole: how long it takes and what it costs, as far as its answer says. (Not 寄养, boarding.)
+_DELIVERY_OFFERED = re.compile(r"\b(?:do|can|will) you (?:deliver|ship|post)\b|送货|寄快递|(?:能|可以)(?:寄(?!养)|发货)|配送吗")
+DELIVERY = frozenset({"delivery_time", "shipping_cost"})
+
+
+def offers_delivery(question: str) -> bool:
+    """Whether a shop's question asks if it delivers at all."""
+    return _DELIVERY_OFFERED.search(folded(question)) is not None
+
+
+# An order that arrived or was unpacked, in either language: "came cracked", "收到的盖碗裂了", "书到了发现封面压坏了".
+_UNPACKED = re.compile(r"\b(?:in (?:my|the) (?:parcel|package|box)|delivered|unpack(?:ed)?|opened (?:it|the|my))\b|"
+                       r"收到|到了|到货|签收|拆开|打开")
+
+
+def arrived(text: str) -> bool:
+    """Whether a text says that goods arrived (or were unpacked)."""
+    said = folded(text)
+    return _ARRIVED.search(said) is not None or _UNPACKED.search(said) is not None
+
 
 # Putting a thing together is assembling it ("put the bike together", "put my new desk together").
 _PUT_TOGETHER = re.compile(r"\bput (?:\S+ ){0,3}together\b")
@@ -804,6 +838,7 @@ def intents(text: str, alone_words: bool = True) -> frozenset[str]:
     # shop's own text may say both of its orders' shipping and of returns.
     if alone_words and "shipping_cost" in found and found & {"returns", "exchange"}:
         found = found - {"shipping_cost"} | {"return_postage"}
+    found |= {"warranty"} if found == {"fault"} else frozenset()
     found |= {PARENTS[intent] for intent in found if intent in PARENTS}
     # A customer's food "expiring" asks how long it keeps, not a card's or coupon's validity (a shop's text that says
     # both speaks of both).

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.concepts import FRAMES, asked, asked_for, asks_anything, extended_to, intents, thing_served
+from bot.concepts import (DELIVERY, FRAMES, arrived, asked, asked_for, asks_anything, extended_to, intents,
+                          offers_delivery, thing_served)
 from bot.config import SignalWeights
 from bot.lexicon import Lexicon
 from storage.db import KnowledgeEntry
@@ -22,8 +23,9 @@ class Language:
         # passing mentions (a refund "back to the original payment method") count half, so they do not tie it with
         # the entry that is about them. A question asks it as far as the entry speaks of it: "配送需要多长时间？" asks
         # about delivery time (its answer says when bikes arrive), "How long does the battery last?" does not (its
-        # answer says nothing of delivery).
-        self.topics = [intents(e.asked_as) & spoken - FRAMES for e, spoken in zip(entries, self.intents)]
+        # answer says nothing of delivery). A question whether the shop delivers at all asks about delivery as a whole.
+        self.topics = [(intents(e.asked_as) | (DELIVERY if offers_delivery(e.asked_as) else frozenset())) & spoken
+                       - FRAMES for e, spoken in zip(entries, self.intents)]
         self.covered = frozenset().union(*self.intents)  # every intent some entry speaks of
 
 
@@ -80,9 +82,12 @@ def agreed_entry(known: Language, asks: frozenset[str], candidates: np.ndarray) 
     return covering[0] if len(covering) == 1 else None
 
 
-# A damage told beside another question is that question's premise ("the drawer runner broke - is it still under
-# warranty?"), not something asked of the entry.
-PREMISES = frozenset({"damaged"})
+# A damage or a fault told beside another question is that question's premise ("the drawer runner broke - is it still
+# under warranty?", "the kettle stopped heating, can I still return it?"), not something asked of the entry.
+PREMISES = frozenset({"damaged", "fault"})
+# A premise that need not be in the knowledge at all: shops write of damage ("if it arrives damaged") but rarely that
+# goods stop working, so a fault beside a return question still lets the returns entry answer.
+UNWRITTEN_PREMISES = frozenset({"fault"})
 
 
 def asked_of_entry(asks: frozenset[str], questions: frozenset[str]) -> frozenset[str]:
@@ -101,6 +106,23 @@ def answers_the_questions(known: Language, asks: frozenset[str], questions: froz
     吗？" -> none: the damaged entry speaks of refunds too."""
     about = [int(i) for i in candidates if known.topics[i] and known.topics[i] <= asks and questions & known.intents[i]]
     return about[0] if len(about) == 1 and questions <= known.intents[about[0]] else None
+
+
+def speaks_of_the_problem(known: Language, text: str, asks: frozenset[str], candidates: np.ndarray) -> int | None:
+    """A problem told alone where no entry is about it: the one candidate whose text speaks of it. A damage found on
+    arrival ("bag came split open and beans all over the box, what now" -> the returns entry that says "if your order
+    arrives damaged, leaking or wrong"), not one of the customer's own doing ("dropped my phone and the screen is
+    smashed, cost to fix?": a warranty entry that excludes accidents speaks of damage too); or goods that stopped
+    working ("the kettle i bought from u stopped heating after 5 months" -> the equipment entry that gives their
+    warranty)."""
+    damage_found = asks == {"damaged"} and arrived(text)
+    if not (damage_found or asks == {"fault", "warranty"}):
+        return None
+    wanted = asks - UNWRITTEN_PREMISES
+    if any(wanted & topics for topics in known.topics):
+        return None
+    speaking = [int(i) for i in candidates if wanted <= known.intents[i]]
+    return speaking[0] if len(speaking) == 1 else None
 
 
 # Chinese characters of an entry's that relate a message to it though no pair of them does: Chinese puts words between
@@ -138,6 +160,8 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     questions = asked(text)
     if agreed is None:
         agreed = answers_the_questions(known, asks, questions, candidates)
+    if agreed is None:
+        agreed = speaks_of_the_problem(known, text, asks, candidates)
     best = int(candidates[order[0]]) if agreed is None else agreed
     # Sure takes all of these. The scores clearly prefer the entry, or the intents agree on it. The entry shares
     # a word or an intent with the message. The message asks nothing the knowledge never speaks of: "Do you
@@ -145,7 +169,8 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     # person answers. (The model alone is sure of unrelated entries too: "Do you sell used cars?" -> delivery.)
     # And an entry whose question asks about something answers only a message that asks some of it: in a shop
     # with no returns entry, "Can I give it back?" leads to the refund entry, whose answer mentions returns in
-    # passing, but the customer asked about returning, not about refunds (nor, about a group's offer, one that does
+    # passing, but the customer asked about returning, not about refunds (a message that only says how it asks, "do
+    # you stock any?", asks about nothing in particular; nor, about a group's offer, one that does
     # not name the group: GROUPS). The entry speaks of all that the message's questions ask: "Who pays the postage
     # when I send a return back?" is about returns, but the returns entry says nothing of postage (the shipping cost
     # entry does, for orders): no entry answers both. Last, where no intent is read (or only how it is asked: "do you
@@ -161,9 +186,10 @@ def verdict(known: Language, text: str, asks: frozenset[str], first: np.ndarray,
     related = (known.lexicon.shares_a_term(text, best) or bool(asks & known.intents[best])
                or known.lexicon.shared_characters(text, best) >= SHARED_CHARACTERS)
     for_a_group = bool(known.topics[best] & GROUPS - asks)  # the entry's offer is for a group the message does not name
-    about = ((agreed is not None or not asks or not known.topics[best] or bool(asks & known.topics[best]))
+    about = ((agreed is not None or not asks - FRAMES or not known.topics[best] or bool(asks & known.topics[best]))
              and not for_a_group)
-    spoken_of = asks <= known.covered and asked_of_entry(asks, questions) <= known.intents[best]
+    spoken_of = ((asks - UNWRITTEN_PREMISES or asks) <= known.covered
+                 and asked_of_entry(asks, questions) <= known.intents[best])
     name = () if asks - FRAMES else asked_for(text)
     named = not name or known.lexicon.share_named(name, best) > NAMED_SHARE
     thing = thing_served(text)
