@@ -569,6 +569,14 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "age_limit": (("under 18", "under-18", "underage", "under age", "age limit", "minimum age", "proof of age",
                    "show id", "check id", "id check", "old enough"),  # and "I'm 17" (_UNDERAGE)
                   ("未成年", "未满18", "不满18", "满18", "年龄限制", "今年17", "今年16", "出示身份证", "查身份证")),
+    # Goods the customer did not buy here: a repair, a service or advice for them is the shop's to offer or not
+    # ("the grinder isn't from you, can you fix it?"), answered by an entry that says so ("beans bought elsewhere").
+    "bought_elsewhere": (("bought elsewhere", "bought it elsewhere", "bought them elsewhere", "bought somewhere else",
+                          "not bought from you", "didn't buy it from you", "didn't buy them from you",
+                          "didn't buy from you", "not from your shop", "not from you guys", "from another shop",
+                          "from another store", "not just our customers", "not only our customers"),
+                         ("不是你们家买的", "不是在你们家买的", "不是你们这买的", "不是在你们这买的", "不是你们店买的",
+                          "不是在你们店买的", "别家买的", "别处买的", "在别家", "外面买的", "非本店", "不是我们的顾客", "不是本店")),
     "teacher_background": (("qualified teacher", "teachers qualified", "qualifications", "your teachers",
                             "the teachers", "teaching experience"),
                            ("老师都是", "老师资质", "老师的资质", "老师资格", "教龄", "学历", "哪里毕业", "什么学校毕业", "毕业的吗")),

@@ -548,8 +548,8 @@ def test_a_wine_shops_customers_words_are_read():
 def test_a_coffee_and_garden_shops_customers_words_are_read():
     """Two fresh shops' questions (stop 62), words every trade's customers use: goods that stopped working are a
     fault, told alone a warranty question, beside a return its reason; "how can I pay" asks about paying; a café's or a
-    salon's whereabouts is its location; a bag split open is damage; switching supplier (换供应商) is no exchange. A
-    shop's question whether it delivers at all is about delivery time and cost."""
+    salon's whereabouts is its location; a bag split open is damage; switching supplier (换供应商) is no exchange;
+    goods not bought here are a topic of their own. A shop's question whether it delivers at all is about delivery time and cost."""
     assert intents("the kettle i bought from u stopped heating after 5 months") == {"fault", "warranty"}
     assert intents("在你们家买的电子秤才用了半年就不亮了") == {"fault", "warranty"}
     assert intents("The blender stopped working after 3 weeks. Can I still return it?") == {"fault", "returns"}
@@ -559,6 +559,8 @@ def test_a_coffee_and_garden_shops_customers_words_are_read():
     assert intents("餐厅想换供应商，能先寄点豆子给我们试试吗") == frozenset()
     assert offers_delivery("Do you deliver, and how much does it cost?") and offers_delivery("可以寄快递吗？")
     assert not offers_delivery("出门旅行，植物可以寄养在你们这里吗？") and not offers_delivery("How much is shipping?")
+    assert intents("my kettle is not from you guys, can you fix it?") == {"bought_elsewhere", "warranty"}
+    assert intents("虎皮兰不是在你们家买的，能帮忙看看吗") == {"bought_elsewhere"}
 
 
 @pytest.mark.parametrize(("question", "answered"), [
@@ -569,6 +571,8 @@ def test_a_coffee_and_garden_shops_customers_words_are_read():
     ("I'm in Guangzhou, if I order today when will it arrive?", "shipping"), ("我在广州，今天下单大概啥时候能到", "shipping"),
     ("I dropped my grinder and the handle broke, what now?", None), ("磨豆机自己摔坏了怎么办", None),
     ("Do you run latte art classes?", None), ("你们有拉花培训吗", None),
+    ("Can you grind beans I bought elsewhere?", "grinding"), ("别家买的豆子能帮忙磨吗", "grinding"),
+    ("my kettle is not from you guys, can you fix it?", None), ("家里的咖啡机不是你们家买的，坏了能修吗", None),
 ])
 async def test_a_coffee_shops_problems_payment_and_delivery_find_the_entry_that_speaks_of_them(
         db, tiny_engine, tmp_path, question, answered):
@@ -576,7 +580,7 @@ async def test_a_coffee_shops_problems_payment_and_delivery_find_the_entry_that_
     (returns), a kettle that stopped working the one that gives the equipment's warranty; a breakage of the
     customer's own doing is handed over. "How can I pay?" is the payment entry's question (beside an invoice), and "Do
     you ship?" the delivery entry's, so a card or an arrival date asked is theirs. An unwritten class is handed
-    over."""
+    over, and so is a repair of goods bought elsewhere, which only the grinding entry speaks of."""
     path = write(tmp_path, [
         'returns,en,What is your returns policy?,"Opened beans cannot be returned. If your order arrives damaged or '
         'wrong, send a photo within 48 hours and we reship it."',
@@ -591,7 +595,9 @@ async def test_a_coffee_shops_problems_payment_and_delivery_find_the_entry_that_
         'arrives in 1-3 days."',
         "shipping,zh,可以寄快递吗？运费怎么算？,顺丰发货，每单12元，1-3天到。",
         "cupping,en,Do you run cupping sessions?,A public cupping every Saturday at 15:00 for 60 yuan.",
-        "cupping,zh,有杯测活动吗？,每周六15:00公开杯测，每人60元。"])
+        "cupping,zh,有杯测活动吗？,每周六15:00公开杯测，每人60元。",
+        "grinding,en,Can you grind the beans for me?,Free for our beans; 5 yuan a bag for beans bought elsewhere.",
+        "grinding,zh,可以帮忙磨粉吗？,本店的豆子免费研磨，别家买的豆子每袋收5元。"])
     match = await find_by_words_and_intents(db, tiny_engine, path, question, sure_margin=0.0)
     assert match.on_topic and (match.entry.entry_id if match.sure else None) == answered
 
