@@ -549,7 +549,8 @@ def test_a_coffee_and_garden_shops_customers_words_are_read():
     """Two fresh shops' questions (stop 62), words every trade's customers use: goods that stopped working are a
     fault, told alone a warranty question, beside a return its reason; "how can I pay" asks about paying; a café's or a
     salon's whereabouts is its location; a bag split open is damage; switching supplier (换供应商) is no exchange;
-    goods not bought here are a topic of their own. A shop's question whether it delivers at all is about delivery time and cost."""
+    goods not bought here are a topic of their own. A shop's question whether it delivers at all is about delivery
+    time and cost."""
     assert intents("the kettle i bought from u stopped heating after 5 months") == {"fault", "warranty"}
     assert intents("在你们家买的电子秤才用了半年就不亮了") == {"fault", "warranty"}
     assert intents("The blender stopped working after 3 weeks. Can I still return it?") == {"fault", "returns"}
