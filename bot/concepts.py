@@ -100,8 +100,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # Something that stopped working: told alone, a warranty question; beside another question, its premise
     # ("stopped heating after 3 weeks, can I still return it?").
     "fault": (("faulty", "defective", "stopped working", "stops working", "stopped charging", "stopped heating",
-               "stopped cooling", "stopped spinning", "doesn't work", "does not work", "not working", "won't turn on",
-               "won't switch on", "won't charge", "fails under", "if it fails", "malfunction"),
+               "stopped cooling", "stopped spinning", "doesn't work", "does not work", "isn't working", "is not working",
+               "not working properly", "not working anymore", "won't turn on", "won't switch on", "won't charge",
+               "fails under", "if it fails", "malfunction"),
               ("不亮了", "不转了", "开不了机", "开不开机", "没反应", "不能用了", "用不了了", "失灵", "不制热", "不加热", "故障",
                "不工作了")),
     "tracking": (("track", "where is my", "follow it", "follow my", "parcel been sent", "check my delivery",
@@ -728,8 +729,9 @@ _ARRIVED = re.compile(r"(?<!n't )(?<!not )(?<!yet )(?<!never )\b(?:arrived|came(
                       r"(?:was|were) delivered|received (?:it|them|my|the))\b|(?<![没未])(?:收到了|到货了|送到了|签收了)(?![吗没])")
 
 # A shop's question whether it delivers at all ("Do you deliver, and how much does it cost?", "可以寄快递吗？") is about
-# delivery as a whole: how long it takes and what it costs, as far as its answer says. (Not 寄养, boarding.)
-_DELIVERY_OFFERED = re.compile(r"\b(?:do|can|will) you (?:deliver|ship|post)\b|送货|寄快递|(?:能|可以)(?:寄(?!养)|发货)|配送吗")
+# delivery as a whole: how long it takes and what it costs, as far as its answer says. (Not 寄养 or 寄存: boarding,
+# storage.)
+_DELIVERY_OFFERED = re.compile(r"\b(?:do|can|will) you (?:deliver|ship|post)\b|送货|寄快递|(?:能|可以)(?:寄(?![养存])|发货)|配送吗")
 DELIVERY = frozenset({"delivery_time", "shipping_cost"})
 
 
