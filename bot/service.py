@@ -146,7 +146,7 @@ class ConversationService:
             alert = await self._maybe_alert(customer, message_id, mood, human, waits)
             off_topic = match is not None and not match.on_topic
             # No shop question, but it alerts the operators: read as asking for a person ("Is there somebody real I
-            # could chat with?") or negative ("thank you, but the lamp still doesn't work"). Said so, not steered back.
+            # could chat with?") or negative ("thanks for nothing, this is a joke"). Said so, not steered back.
             if human or (off_topic and self.handoff.calls_person(_sentiment(mood), _intent(mood))):
                 return await self._answer(customer, message_id, self.config.handoff.human_reply.for_lang(lang), reading,
                                           alert)  # an honest answer beats the model improvising one

@@ -175,9 +175,9 @@ async def test_a_message_read_as_asking_for_a_person_is_told_one_is_coming_rathe
 
 
 async def test_an_off_topic_message_that_alerts_by_its_mood_is_told_a_person_was_asked(db, tiny_engine, tmp_path):
-    """"thank you, but the lamp still doesn't work" shares no word with the knowledge, yet it alerts the operators: the
+    """"thanks for nothing, this is a joke" shares no word with the knowledge, yet it alerts the operators: the
     customer hears a person was asked, not "I can only help with questions about our shop"."""
-    angry, sulky = "thank you, but the lamp still doesn't work", "meh, whatever"
+    angry, sulky = "thanks for nothing, this is a joke", "meh, whatever"
     engine = ScriptedEngine(tiny_engine, sentiments={angry: ("negative", 0.98), sulky: ("negative", 0.5)},
                             intents={angry: ("complaint", 0.9), sulky: ("other", 0.9)})
     config = knowledge_config(tiny_engine.config, one_fact(tmp_path))
