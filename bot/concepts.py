@@ -31,6 +31,8 @@ FIT_FOR_SOMEONE = ("too big for him", "too big for her", "too small for him", "t
                    "too small for my", "too big for a", "too small for a")
 # No lift in the customer's building: getting goods upstairs, not whether the shop is accessible (NOT_ASKING).
 NO_LIFT = (("no lift", "no elevator", "without a lift", "without an elevator"), ("没电梯", "没有电梯", "无电梯"))
+# A customs declaration shown for imported goods: proof they are genuine, no question about customs (NOT_ASKING).
+CUSTOMS_PAPERS = (("customs declaration", "customs papers", "customs documents"), ("报关单",))
 
 INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hours": (("open on", "open at", "open until", "opening", "are you open", "you open", "closed", "closing",
@@ -100,9 +102,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # Something that stopped working: told alone, a warranty question; beside another question, its premise
     # ("stopped heating after 3 weeks, can I still return it?").
     "fault": (("faulty", "defective", "stopped working", "stops working", "stopped charging", "stopped heating",
-               "stopped cooling", "stopped spinning", "doesn't work", "does not work", "isn't working", "is not working",
-               "not working properly", "not working anymore", "won't turn on", "won't switch on", "won't charge",
-               "fails under", "if it fails", "malfunction"),
+               "stopped cooling", "stopped spinning", "doesn't work", "does not work", "isn't working",
+               "is not working", "not working properly", "not working anymore", "won't turn on", "won't switch on",
+               "won't charge", "fails under", "if it fails", "malfunction"),
               ("不亮了", "不转了", "开不了机", "开不开机", "没反应", "不能用了", "用不了了", "失灵", "不制热", "不加热", "故障",
                "不工作了")),
     "tracking": (("track", "where is my", "follow it", "follow my", "parcel been sent", "check my delivery",
@@ -406,8 +408,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                       "counterfeit", "knock-off", "knockoff", "replica", "is it real?", "are they real?",
                       "real or fake", "gold is real", "silver is real", "real gold", "real silver", "stock from",
                       "source your", "certificate of authenticity", "import paperwork", "import papers",
-                      "import documents", "customs declaration", "customs papers", "customs documents"),
-                     ("正品", "真货", "假的", "货源", "进货", "鉴定", "原装", "原厂", "假货", "高仿", "副厂", "山寨", "保真", "报关单", "检验检疫")),
+                      "import documents", *CUSTOMS_PAPERS[0]),
+                     ("正品", "真货", "假的", "货源", "进货", "鉴定", "原装", "原厂", "假货", "高仿", "副厂", "山寨", "保真",
+                      *CUSTOMS_PAPERS[1], "检验检疫")),
     "variants": (("what colours", "what colors", "which colours", "which colors", "other colours", "other colors",
                   "any colours", "any colors", "colour options", "color options", "more colours", "more colors",
                   "what styles", "which styles", "what designs", "which designs"),
@@ -680,8 +683,7 @@ NOT_ASKING: dict[str, tuple[str, ...]] = {"damaged": ("放坏", "crack it open",
                                                      "pickup died", "pickup is dead"),
                                           "accessibility": (*NO_LIFT[0], *NO_LIFT[1]),
                                           "buy_back": ("现金收", "收现金", "收不收现金"),
-                                          "customs": ("customs declaration", "customs papers", "customs documents",
-                                                      "报关单"),
+                                          "customs": (*CUSTOMS_PAPERS[0], *CUSTOMS_PAPERS[1]),
                                           "cancel": ("got cancelled", "got canceled", "was cancelled", "was canceled"),
                                           # points redeemed, a nappy changed; a child's size asked before buying
                                           "exchange": ("换尿布", "换尿片", "兑换", "积分换", "分换", "换券", "换优惠券",
